@@ -1,0 +1,1 @@
+"""Alert rules, delivery and Telegram: consumes the monitor's events, never the reverse."""

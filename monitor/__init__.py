@@ -1,0 +1,1 @@
+"""marginwatch: recompute exchange margin locally and warn before liquidation."""

@@ -1,0 +1,153 @@
+"""Immutable, typed snapshots of an exchange account: the only input the margin engine sees.
+
+Every exchange adapter reduces what ccxt returns to these objects, so the engine never
+touches raw JSON and never does I/O. Numbers are floats in the settlement asset of the
+position's pool (USDT for linear USD-M, the coin for inverse COIN-M).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.LONG else -1
+
+
+class MarginMode(StrEnum):
+    CROSS = "cross"
+    ISOLATED = "isolated"
+
+
+class TierBasis(StrEnum):
+    """What an exchange's tier table is keyed by.
+
+    Binance USD-M, Bybit and Hyperliquid key tiers by notional value; Binance COIN-M
+    and OKX key them by position size in contracts.
+    """
+
+    NOTIONAL = "notional"
+    CONTRACTS = "contracts"
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """One bracket: applies while floor <= key < cap.
+
+    `maintenance_amount` is Binance's `cum` / Bybit's `mmDeduction`: the amount
+    subtracted so that MM stays continuous across brackets.
+    """
+
+    floor: float
+    cap: float
+    maintenance_rate: float
+    maintenance_amount: float = 0.0
+    max_leverage: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TierTable:
+    """Brackets sorted by floor; the last one extends to infinity whatever its cap says."""
+
+    tiers: tuple[Tier, ...]
+    basis: TierBasis = TierBasis.NOTIONAL
+    _floors: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.tiers:
+            raise ValueError("a tier table needs at least one tier")
+        ordered = tuple(sorted(self.tiers, key=lambda t: t.floor))
+        object.__setattr__(self, "tiers", ordered)
+        object.__setattr__(self, "_floors", tuple(t.floor for t in ordered))
+
+    def index_for(self, key: float) -> int:
+        """Index of the bracket holding `key` (a notional or a contract count)."""
+        return max(0, bisect_right(self._floors, abs(key)) - 1)
+
+    def tier_for(self, key: float) -> Tier:
+        return self.tiers[self.index_for(key)]
+
+    @classmethod
+    def flat(cls, maintenance_rate: float, basis: TierBasis = TierBasis.NOTIONAL) -> TierTable:
+        """A single bracket: for exchanges that publish one maintenance rate per market."""
+        return cls((Tier(0.0, float("inf"), maintenance_rate),), basis)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One position leg as the exchange reports it.
+
+    `contracts` is always positive; `side` says the direction. `contract_size` is the
+    base amount per contract (linear) or the USD face value per contract (inverse).
+    Exchange-reported figures are kept beside ours, never used in their place; None
+    means the exchange did not say (unknown, not zero).
+    """
+
+    symbol: str
+    side: Side
+    margin_mode: MarginMode
+    contracts: float
+    contract_size: float
+    entry_price: float
+    mark_price: float
+    settle: str
+    inverse: bool = False
+    leverage: float | None = None
+    isolated_margin: float | None = None
+    position_side: str = "BOTH"
+    exchange_liquidation_price: float | None = None
+    exchange_maintenance_margin: float | None = None
+    exchange_unrealized_pnl: float | None = None
+
+    @property
+    def size(self) -> float:
+        """Base units (linear) or USD face value (inverse)."""
+        return self.contracts * self.contract_size
+
+
+@dataclass(frozen=True, slots=True)
+class CrossPool:
+    """Collateral shared by every cross position settled in `asset`.
+
+    `wallet_balance` excludes unrealised PnL and excludes isolated margins: in a hybrid
+    account the isolated wallets are not part of the cross pool.
+    """
+
+    asset: str
+    wallet_balance: float
+    exchange_margin_ratio: float | None = None
+    exchange_maintenance_margin: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketInfo:
+    """What sizing needs to know about a market: lot step and minimum notional."""
+
+    symbol: str
+    amount_step: float | None = None
+    min_amount: float | None = None
+    min_notional: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """Everything read from one account at one time."""
+
+    name: str
+    exchange: str
+    pools: tuple[CrossPool, ...]
+    positions: tuple[Position, ...]
+    tiers: dict[str, TierTable]
+    markets: dict[str, MarketInfo] = field(default_factory=dict)
+    taker_fee_rate: float | None = None
+    fetched_at: float = 0.0
+
+    def pool(self, asset: str) -> CrossPool | None:
+        return next((p for p in self.pools if p.asset == asset), None)

@@ -1,0 +1,90 @@
+"""A position compiled for fast evaluation: its PnL and maintenance margin at any mark.
+
+An exchange model decides the terms (tier table, fee add-ons, whether MM is priced at
+entry); a leg only evaluates them. Legs are built once per snapshot and reused on every
+mark-price tick, so the per-tick work is arithmetic only.
+"""
+
+from __future__ import annotations
+
+from monitor.domain import Position, TierBasis, TierTable
+
+
+class Leg:
+    """Terms of one position in its pool's settlement asset.
+
+    For linear contracts `qty` is base units and value = qty x mark (quote asset);
+    for inverse, `qty` is USD face and value = qty / mark (coin).
+    MM at a mark = value x (rate + rate_extra) - amount + mm_constant, with the tier
+    chosen by value (notional basis) or by contract count; `mm_fixed`, when set,
+    replaces that with a figure that does not move with the mark (Bybit isolated).
+    """
+
+    __slots__ = (
+        "basis",
+        "contracts",
+        "entry",
+        "inverse",
+        "mm_constant",
+        "mm_fixed",
+        "position",
+        "qty",
+        "rate_extra",
+        "sign",
+        "symbol",
+        "tiers",
+    )
+
+    def __init__(
+        self,
+        position: Position,
+        tiers: TierTable | None,
+        rate_extra: float = 0.0,
+        mm_constant: float = 0.0,
+        mm_fixed: float | None = None,
+    ) -> None:
+        self.position = position
+        self.symbol = position.symbol
+        self.sign = position.side.sign
+        self.qty = position.size
+        self.contracts = position.contracts
+        self.entry = position.entry_price
+        self.inverse = position.inverse
+        self.tiers = tiers
+        self.basis = tiers.basis if tiers is not None else TierBasis.NOTIONAL
+        self.rate_extra = rate_extra
+        self.mm_constant = mm_constant
+        self.mm_fixed = mm_fixed
+
+    @property
+    def has_margin_terms(self) -> bool:
+        """False when neither a tier table nor a fixed MM is known: MM is then unknown."""
+        return self.tiers is not None or self.mm_fixed is not None
+
+    def value(self, mark: float) -> float:
+        """Position value in the settlement asset at `mark`."""
+        return self.qty / mark if self.inverse else self.qty * mark
+
+    def unrealized_pnl(self, mark: float) -> float:
+        if self.inverse:
+            return self.sign * self.qty * (1.0 / self.entry - 1.0 / mark)
+        return self.sign * self.qty * (mark - self.entry)
+
+    def tier_index(self, mark: float) -> int:
+        assert self.tiers is not None
+        key = self.contracts if self.basis is TierBasis.CONTRACTS else self.value(mark)
+        return self.tiers.index_for(key)
+
+    def maintenance_margin(self, mark: float) -> float:
+        if self.mm_fixed is not None:
+            return self.mm_fixed
+        assert self.tiers is not None
+        return self.maintenance_margin_in_tier(mark, self.tier_index(mark))
+
+    def maintenance_margin_in_tier(self, mark: float, index: int) -> float:
+        if self.mm_fixed is not None:
+            return self.mm_fixed
+        assert self.tiers is not None
+        tier = self.tiers.tiers[index]
+        rate = tier.maintenance_rate + self.rate_extra
+        return self.value(mark) * rate - tier.maintenance_amount + self.mm_constant

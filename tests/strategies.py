@@ -1,0 +1,61 @@
+"""Hypothesis strategies for random but exchange-shaped accounts."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from monitor.domain import (
+    AccountSnapshot,
+    CrossPool,
+    MarginMode,
+    Position,
+    Side,
+    Tier,
+    TierBasis,
+    TierTable,
+)
+
+
+@st.composite
+def tier_tables(draw: st.DrawFn, basis: TierBasis = TierBasis.NOTIONAL) -> TierTable:
+    """Brackets with rising rates and Binance-style continuous deductions."""
+    count = draw(st.integers(1, 6))
+    floors = [0.0]
+    for _ in range(count - 1):
+        floors.append(floors[-1] + draw(st.floats(1e3, 5e6)))
+    rates = sorted(draw(st.lists(st.floats(0.002, 0.2), min_size=count, max_size=count)))
+    tiers, amount = [], 0.0
+    for i, (floor, rate) in enumerate(zip(floors, rates, strict=True)):
+        if i:
+            amount += floor * (rate - rates[i - 1])
+        cap = floors[i + 1] if i + 1 < count else float("inf")
+        tiers.append(Tier(floor, cap, rate, amount))
+    return TierTable(tuple(tiers), basis)
+
+
+@st.composite
+def linear_positions(draw: st.DrawFn, symbol: str, mode: MarginMode) -> Position:
+    mark = draw(st.floats(1.0, 100_000.0))
+    entry = mark * draw(st.floats(0.7, 1.3))
+    side = draw(st.sampled_from(list(Side)))
+    contracts = draw(st.floats(0.01, 1_000.0))
+    notional = contracts * mark
+    leverage = draw(st.floats(1.5, 50.0))
+    isolated = notional / leverage if mode is MarginMode.ISOLATED else None
+    return Position(
+        symbol, side, mode, contracts, 1.0, entry, mark, "USDT", isolated_margin=isolated
+    )
+
+
+@st.composite
+def cross_accounts(draw: st.DrawFn) -> AccountSnapshot:
+    """A solvent cross pool of 1-5 linear positions, long and short mixed."""
+    count = draw(st.integers(1, 5))
+    positions = tuple(
+        draw(linear_positions(f"S{i}/USDT:USDT", MarginMode.CROSS)) for i in range(count)
+    )
+    tiers = {p.symbol: draw(tier_tables()) for p in positions}
+    gross = sum(p.contracts * p.mark_price for p in positions)
+    pnl = sum(p.side.sign * p.contracts * (p.mark_price - p.entry_price) for p in positions)
+    wallet = max(gross * draw(st.floats(0.05, 1.0)), -pnl + gross * 0.3)
+    return AccountSnapshot("acct", "binanceusdm", (CrossPool("USDT", wallet),), positions, tiers)
