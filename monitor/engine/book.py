@@ -13,7 +13,7 @@ from monitor.domain import AccountSnapshot, CrossPool, MarginMode
 from monitor.engine.legs import Leg
 from monitor.engine.models import MarginModel, model_for
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk, margin_ratio
-from monitor.engine.solver import MovingLeg, liquidation_move, nearest_liquidation_move
+from monitor.engine.solver import MovingLeg, nearest_liquidation_move
 
 Marks = Mapping[str, float]
 
@@ -25,14 +25,22 @@ MIXED_POOL = "pool mixes linear and inverse contracts: no uniform-move distance"
 
 
 def _liquidation(
-    moving: list[MovingLeg], constant: float
+    moving: list[MovingLeg], constant: float, indices: list[int] | None = None
 ) -> tuple[float | None, float | None, str | None]:
     """(price, distance, note) for legs of one symbol moving together."""
-    move = nearest_liquidation_move(moving, constant)
+    move = nearest_liquidation_move(moving, constant, indices)
     if move is None:
         return None, None, UNREACHABLE
     mark = moving[0][1]
     return mark * (1.0 + move), abs(move), None
+
+
+def _symbol_groups(legs: list[Leg]) -> list[list[int]]:
+    """Indices of legs sharing a symbol: hedge-mode LONG and SHORT legs move together."""
+    groups: dict[str, list[int]] = {}
+    for i, leg in enumerate(legs):
+        groups.setdefault(leg.symbol, []).append(i)
+    return list(groups.values())
 
 
 class AccountBook:
@@ -50,6 +58,12 @@ class AccountBook:
             else:
                 self.cross.setdefault(self.model.pool_asset(position), []).append(leg)
         self.pool_assets: list[str] = sorted({p.asset for p in snapshot.pools} | set(self.cross))
+        self._groups: dict[str, list[list[int]]] = {
+            asset: _symbol_groups(legs) for asset, legs in self.cross.items()
+        }
+        self._mixed_pools = {
+            a for a, legs in self.cross.items() if len({g.inverse for g in legs}) > 1
+        }
 
     def symbols(self) -> set[str]:
         return {p.symbol for p in self.snapshot.positions}
@@ -110,54 +124,67 @@ class AccountBook:
         exchange_ratio = reported.exchange_margin_ratio if reported else None
         missing = [leg.symbol for leg in legs if not leg.has_margin_terms]
         if reported is None or missing:
-            note = (
-                NO_POOL.format(asset=asset)
-                if reported is None
-                else NO_TIERS.format(symbol=", ".join(missing))
-            )
-            wallet = reported.wallet_balance if reported else float("nan")
-            pool = PoolRisk(
-                asset, wallet, total_pnl, wallet + total_pnl, None, None, None, None,
-                exchange_ratio, note,
-            )  # fmt: skip
-            members = [
-                PositionRisk(leg.position, mark, leg.value(mark), pnl, None, None, None, None, note)
-                for (leg, mark), pnl in zip(moving, pnls, strict=True)
-            ]
-            return pool, members
+            return self._unknown_pool(asset, reported, moving, pnls, missing)
 
         wallet = reported.wallet_balance
-        mms = [leg.maintenance_margin(mark) for leg, mark in moving]
+        indices = [leg.tier_index(mark) if leg.tiers is not None else 0 for leg, mark in moving]
+        mms = [
+            leg.maintenance_margin_in_tier(mark, index)
+            for (leg, mark), index in zip(moving, indices, strict=True)
+        ]
         total_mm = sum(mms)
         balance = wallet + total_pnl
         ratio = margin_ratio(total_mm, balance)
         if not moving:
             move, note = None, None
-        elif len({leg.inverse for leg in legs}) > 1:
+        elif asset in self._mixed_pools:
             move, note = None, MIXED_POOL
         else:
-            move = nearest_liquidation_move(moving, wallet)
+            move = nearest_liquidation_move(moving, wallet, indices)
             note = None if move is not None else UNREACHABLE
+        distance = abs(move) if move is not None else None
         pool = PoolRisk(
-            asset, wallet, total_pnl, balance, total_mm, ratio, move,
-            abs(move) if move is not None else None, exchange_ratio, note,
-        )  # fmt: skip
-
-        by_symbol: dict[str, list[int]] = {}
-        for i, leg in enumerate(legs):
-            by_symbol.setdefault(leg.symbol, []).append(i)
+            asset, wallet, total_pnl, balance, total_mm, ratio, move, distance, exchange_ratio, note
+        )
+        free = wallet + total_pnl - total_mm
         members: list[PositionRisk] = [None] * len(legs)  # type: ignore[list-item]
-        for indices in by_symbol.values():
-            group = [moving[i] for i in indices]
-            held_still = sum(pnls[i] - mms[i] for i in indices)
-            constant = wallet + (total_pnl - total_mm) - held_still
-            price, distance, lp_note = _liquidation(group, constant)
-            for i in indices:
+        for group in self._groups.get(asset, []):
+            held = sum(pnls[i] - mms[i] for i in group)
+            price, distance, lp_note = _liquidation(
+                [moving[i] for i in group], free - held, [indices[i] for i in group]
+            )
+            for i in group:
                 leg, mark = moving[i]
                 members[i] = PositionRisk(
                     leg.position, mark, leg.value(mark), pnls[i], mms[i], ratio, price,
                     distance, lp_note,
                 )  # fmt: skip
+        return pool, members
+
+    def _unknown_pool(
+        self,
+        asset: str,
+        reported: CrossPool | None,
+        moving: list[MovingLeg],
+        pnls: list[float],
+        missing: list[str],
+    ) -> tuple[PoolRisk, list[PositionRisk]]:
+        """A pool whose wallet or some member's tiers are unknown: ratios are unknown too."""
+        if reported is None:
+            note = NO_POOL.format(asset=asset)
+        else:
+            note = NO_TIERS.format(symbol=", ".join(missing))
+        wallet = reported.wallet_balance if reported else float("nan")
+        total_pnl = sum(pnls)
+        exchange_ratio = reported.exchange_margin_ratio if reported else None
+        pool = PoolRisk(
+            asset, wallet, total_pnl, wallet + total_pnl, None, None, None, None,
+            exchange_ratio, note,
+        )  # fmt: skip
+        members = [
+            PositionRisk(leg.position, mark, leg.value(mark), pnl, None, None, None, None, note)
+            for (leg, mark), pnl in zip(moving, pnls, strict=True)
+        ]
         return pool, members
 
 
@@ -166,4 +193,4 @@ def evaluate_snapshot(snapshot: AccountSnapshot, marks: Marks | None = None) -> 
     return AccountBook(snapshot).evaluate(marks)
 
 
-__all__ = ["AccountBook", "evaluate_snapshot", "liquidation_move"]
+__all__ = ["AccountBook", "evaluate_snapshot"]

@@ -5,15 +5,19 @@ price (its own wallet, one leg moving), a cross position's (the other positions 
 their marks), and a pool's distance (every leg moving by the same fraction).
 
 Within a run of unchanged tiers, equity - MM is linear in the fractional move x for
-linear contracts and linear in y = 1 / (1 + x) for inverse ones. The solver walks those
-segments outward from the current marks, one tier boundary at a time, and solves each
-segment in closed form: no iteration tolerance, and a handful of segments in practice.
-A tier table without continuous deductions makes MM jump at a boundary; if the jump
-alone crosses liquidation, the boundary itself is the answer.
+linear contracts and linear in y = 1 / (1 + x) for inverse ones; call that variable t.
+The solver walks those segments outward from the current marks, one tier boundary at a
+time, and solves each segment in closed form: no iteration tolerance. Crossing a
+boundary changes only the crossing leg's terms, so the walk updates the sums
+incrementally and keeps the legs' next boundaries in a heap; the segment holding the
+root is re-summed exactly before solving. A tier table without continuous deductions
+makes MM jump at a boundary; if the jump alone crosses liquidation, the boundary itself
+is the answer.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
 
@@ -21,37 +25,30 @@ from monitor.domain import TierBasis
 from monitor.engine.legs import Leg
 
 INF = math.inf
-_MAX_SEGMENTS = 10_000
 
 MovingLeg = tuple[Leg, float]
 """A leg and its current mark price."""
 
 
-def _segment(
-    moving: Sequence[MovingLeg], indices: list[int], constant: float
-) -> tuple[float, float]:
-    """Coefficients (a, b) of equity - MM = a + b t with every leg in its current tier."""
-    a = constant
-    b = 0.0
-    for (leg, mark), index in zip(moving, indices, strict=True):
-        s_qty = leg.sign * leg.qty
-        if leg.inverse:
-            a += s_qty / leg.entry
-            b -= s_qty / mark
-        else:
-            a += s_qty * (mark - leg.entry)
-            b += s_qty * mark
-        if leg.mm_fixed is not None:
-            a -= leg.mm_fixed
-            continue
-        tier = leg.tiers.tiers[index]  # type: ignore[union-attr]
-        rate = tier.maintenance_rate + leg.rate_extra
-        a += tier.maintenance_amount - leg.mm_constant
-        if leg.inverse:
-            b -= leg.qty * rate / mark
-        else:
-            a -= leg.qty * mark * rate
-            b -= leg.qty * mark * rate
+def _coefficients(leg: Leg, mark: float, index: int) -> tuple[float, float]:
+    """This leg's share (a, b) of equity - MM = a + b t while it stays in tier `index`."""
+    s_qty = leg.sign * leg.qty
+    if leg.inverse:
+        a = s_qty / leg.entry
+        b = -s_qty / mark
+    else:
+        a = s_qty * (mark - leg.entry)
+        b = s_qty * mark
+    if leg.mm_fixed is not None:
+        return a - leg.mm_fixed, b
+    tier = leg.tiers.tiers[index]  # type: ignore[union-attr]
+    rate = tier.maintenance_rate + leg.rate_extra
+    a += tier.maintenance_amount - leg.mm_constant
+    if leg.inverse:
+        b -= leg.qty * rate / mark
+    else:
+        a -= leg.qty * mark * rate
+        b -= leg.qty * mark * rate
     return a, b
 
 
@@ -71,69 +68,136 @@ def _boundary(leg: Leg, mark: float, index: int, direction: int) -> float:
     return floor * mark / leg.qty if leg.inverse else floor / (leg.qty * mark) - 1.0
 
 
-def _walk(moving: Sequence[MovingLeg], constant: float, t_direction: int) -> float | None:
-    """First t from the start point where equity - MM <= 0, walking in t_direction."""
-    inverse = moving[0][0].inverse
-    t = 1.0 if inverse else 0.0
-    lower = 0.0 if inverse else -1.0
-    indices = [leg.tier_index(mark) if leg.tiers is not None else 0 for leg, mark in moving]
-    for _ in range(_MAX_SEGMENTS):
-        a, b = _segment(moving, indices, constant)
+def _root_in(a: float, b: float, t: float, edge: float, direction: int) -> float | None:
+    """The root of a + b t strictly past t and not past edge, if any."""
+    if b == 0.0:
+        return None
+    root = -a / b
+    if direction * (root - t) > 0 and direction * (root - edge) <= 0:
+        return root
+    return None
+
+
+def _walk_one(leg: Leg, mark: float, index: int, constant: float, direction: int) -> float | None:
+    """The walk for a single leg: no heap, no lists (the per-position hot path)."""
+    lower = 0.0 if leg.inverse else -1.0
+    t = 1.0 if leg.inverse else 0.0
+    while True:
+        a, b = _coefficients(leg, mark, index)
+        a += constant
         if a + b * t <= 0.0:
             return t
-        nearest = INF * t_direction
-        crossing: list[int] = []
-        for i, (leg, mark) in enumerate(moving):
-            edge = _boundary(leg, mark, indices[i], t_direction)
-            if t_direction * (edge - nearest) < 0:
-                nearest, crossing = edge, [i]
-            elif edge == nearest and not math.isinf(edge):
-                crossing.append(i)
-        if t_direction < 0 and nearest <= lower:
-            nearest, crossing = lower, []
-        if b != 0.0:
-            root = -a / b
-            if t_direction * (root - t) > 0 and t_direction * (root - nearest) <= 0:
-                return None if (t_direction < 0 and root <= lower) else root
-        if not crossing:
+        edge = _boundary(leg, mark, index, direction)
+        clamped = direction < 0 and edge <= lower
+        if clamped:
+            edge = lower
+        root = _root_in(a, b, t, edge, direction)
+        if root is not None:
+            return None if clamped and root <= lower else root
+        if clamped or math.isinf(edge):
             return None
-        t = nearest
-        for i in crossing:
-            indices[i] += t_direction
-    raise RuntimeError("liquidation search did not converge")  # pragma: no cover
+        t = edge
+        index += direction
+
+
+def _walk_many(
+    moving: Sequence[MovingLeg], indices: list[int], constant: float, direction: int
+) -> float | None:
+    """The walk for several legs moving together, with incremental sums."""
+    inverse = moving[0][0].inverse
+    lower = 0.0 if inverse else -1.0
+    t = 1.0 if inverse else 0.0
+    indices = list(indices)
+    a, b = constant, 0.0
+    heap: list[tuple[float, int]] = []
+    for i, (leg, mark) in enumerate(moving):
+        ai, bi = _coefficients(leg, mark, indices[i])
+        a += ai
+        b += bi
+        edge = _boundary(leg, mark, indices[i], direction)
+        if not math.isinf(edge):
+            heap.append((direction * edge, i))
+    heapq.heapify(heap)
+    while True:
+        if a + b * t <= 0.0:
+            return t
+        edge = direction * heap[0][0] if heap else INF * direction
+        clamped = direction < 0 and edge <= lower
+        if clamped:
+            edge = lower
+        if _root_in(a, b, t, edge, direction) is not None:
+            a, b = constant, 0.0  # re-sum the final segment exactly
+            for i, (leg, mark) in enumerate(moving):
+                ai, bi = _coefficients(leg, mark, indices[i])
+                a += ai
+                b += bi
+            root = -a / b
+            return None if clamped and root <= lower else root
+        if clamped or not heap:
+            return None
+        t = edge
+        while heap and heap[0][0] <= direction * edge:
+            _, i = heapq.heappop(heap)
+            leg, mark = moving[i]
+            ai, bi = _coefficients(leg, mark, indices[i])
+            indices[i] += direction
+            an, bn = _coefficients(leg, mark, indices[i])
+            a += an - ai
+            b += bn - bi
+            nxt = _boundary(leg, mark, indices[i], direction)
+            if not math.isinf(nxt):
+                heapq.heappush(heap, (direction * nxt, i))
 
 
 def liquidation_move(
-    moving: Sequence[MovingLeg], constant: float, price_direction: int
+    moving: Sequence[MovingLeg],
+    constant: float,
+    price_direction: int,
+    indices: Sequence[int] | None = None,
 ) -> float | None:
     """Fractional price move x (price -> price x (1 + x)) in `price_direction` (+1 up, -1
     down) at which `constant` + PnL - MM of the moving legs reaches zero; None when no
-    such move exists (the pool cannot be liquidated that way).
+    such move exists (that direction cannot liquidate).
 
     `constant` is what does not move: the wallet, plus PnL minus MM of legs held still.
+    `indices` are the legs' current tier indices, if the caller already has them.
     All moving legs must be of one kind (all linear or all inverse).
     """
     inverse = moving[0][0].inverse
     if any(leg.inverse is not inverse for leg, _ in moving):
         raise ValueError("a uniform move of linear and inverse legs together is not linear")
-    t_direction = -price_direction if inverse else price_direction
-    t = _walk(moving, constant, t_direction)
+    if indices is None:
+        indices = [leg.tier_index(mark) if leg.tiers is not None else 0 for leg, mark in moving]
+    direction = -price_direction if inverse else price_direction
+    if len(moving) == 1:
+        leg, mark = moving[0]
+        t = _walk_one(leg, mark, indices[0], constant, direction)
+    else:
+        t = _walk_many(moving, list(indices), constant, direction)
     if t is None:
         return None
     return (1.0 / t - 1.0) if inverse else t
 
 
-def nearest_liquidation_move(moving: Sequence[MovingLeg], constant: float) -> float | None:
+def nearest_liquidation_move(
+    moving: Sequence[MovingLeg], constant: float, indices: Sequence[int] | None = None
+) -> float | None:
     """The smaller adverse move, up or down, that liquidates; None if neither does.
 
     Only directions that can hurt are searched: an all-long set only down, an all-short
     set only up, a hedged set both ways.
     """
-    signs = {leg.sign for leg, _ in moving}
-    directions = [d for d in (-1, 1) if -d in signs]
+    has_long = has_short = False
+    for leg, _ in moving:
+        if leg.sign > 0:
+            has_long = True
+        else:
+            has_short = True
     best: float | None = None
-    for direction in directions:
-        move = liquidation_move(moving, constant, direction)
+    for direction, hurts in ((-1, has_long), (1, has_short)):
+        if not hurts:
+            continue
+        move = liquidation_move(moving, constant, direction, indices)
         if move is not None and (best is None or abs(move) < abs(best)):
             best = move
     return best

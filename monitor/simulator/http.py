@@ -31,7 +31,7 @@ class LocalServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, LOOPBACK, self._requested_port)
         await site.start()
-        server = site._server  # noqa: SLF001 - aiohttp exposes the bound socket only here
+        server = site._server
         assert server is not None and server.sockets
         self.port = server.sockets[0].getsockname()[1]
         return self

@@ -1,0 +1,71 @@
+"""The `marginwatch` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+import orjson
+
+from monitor.config import Config, ConfigError, load_config
+from monitor.report import EXIT_UNKNOWN
+
+EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus keys on it
+
+
+def _load(path: str, exit_code: int) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"marginwatch: invalid configuration {path}:\n{exc}", file=sys.stderr)
+        raise SystemExit(exit_code) from None
+    except OSError as exc:
+        print(f"marginwatch: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        raise SystemExit(exit_code) from None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from monitor.collect import fetch_all
+    from monitor.logs import configure_logging
+    from monitor.report import assess, exit_status, status_json
+
+    config = _load(args.config, EXIT_UNKNOWN)
+    secrets = [s.reveal() for a in config.accounts for s in (a.api_key, a.secret, a.password) if s]
+    configure_logging(config.log.level, config.log.format, secrets)
+    results = asyncio.run(fetch_all(config.accounts, config.state_dir / "cache"))
+    assessed = [assess(r, config.thresholds_for(r.account.name)) for r in results]
+    if args.json:
+        sys.stdout.write(orjson.dumps(status_json(assessed), option=orjson.OPT_INDENT_2).decode())
+        sys.stdout.write("\n")
+    else:
+        from monitor.render import print_status
+
+        print_status(assessed)
+    return exit_status(assessed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="marginwatch", description="Local margin and liquidation monitor."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    status = commands.add_parser(
+        "status",
+        help="read every account once and print margin ratios and liquidation prices",
+        description="Exit status: 0 ok, 1 warn, 2 critical, 3 unknown (failed account or config).",
+    )
+    status.add_argument("--config", required=True, help="YAML configuration file")
+    status.add_argument("--json", action="store_true", help="print one JSON document")
+    status.set_defaults(handler=cmd_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,353 @@
+"""The shape of a marginwatch configuration and the rules a valid one obeys.
+
+Pure validation, no file or environment reads except the state directory default: the loader
+resolves `${VAR}` and `*_file` first, so a Config built in code obeys the same rules as one
+read from YAML.
+
+Checks that span several keys run alongside pydantic's own (see `_validate_alongside`), so
+every problem in a file is reported at once rather than one layer per attempt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from monitor.config.secrets import Secret
+
+SECRET_KEYS = ("api_key", "secret", "password")
+"""Account keys holding credentials; the loader also accepts a `<key>_file` twin for each."""
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _fraction(value: float) -> float:
+    if not 0 < value < 1:  # also rejects NaN
+        raise PydanticCustomError("fraction", "must be > 0 and < 1")
+    return value
+
+
+Fraction = Annotated[float, AfterValidator(_fraction)]
+
+_ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _account_name(value: str) -> str:
+    if not _ACCOUNT_NAME.fullmatch(value):
+        raise PydanticCustomError(
+            "account_name",
+            "must use only letters, digits, '_', '.' and '-' (it names logs, alerts and state)",
+        )
+    return value
+
+
+def _ccxt_exchange(value: str) -> str:
+    import ccxt  # here, not at module level: ccxt is heavy and only this check needs it
+
+    if value in ccxt.exchanges:
+        return value
+    close = get_close_matches(value.lower(), ccxt.exchanges, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "see ccxt.exchanges for the valid ids"
+    raise PydanticCustomError("unknown_exchange", f"unknown ccxt exchange id {value!r}; {hint}")
+
+
+def _origin(schemes: tuple[str, str], example: str) -> AfterValidator:
+    """Validator for a bare scheme://host[:port], the part the exchange client swaps out.
+
+    A path would be silently dropped by that swap (every endpoint keeps its own path), so
+    it's rejected rather than ignored. The result is normalised to have no trailing slash.
+    """
+
+    def check(value: str) -> str:
+        parts = urlsplit(value)
+        problem = None
+        if parts.scheme not in schemes:
+            problem = f"scheme must be {' or '.join(schemes)}"
+        elif not parts.hostname:
+            problem = "has no host"
+        elif parts.username is not None:
+            problem = "must not contain a user or password"
+        elif parts.path not in ("", "/"):
+            problem = "must not have a path"
+        elif parts.query or parts.fragment:
+            problem = "must not have a query or fragment"
+        else:
+            try:
+                parts.port  # noqa: B018 - parsing the port is the check
+            except ValueError:
+                problem = "has an invalid port"
+        if problem:
+            raise PydanticCustomError(
+                "origin", f"{problem}; expected {schemes[0]}://host[:port], e.g. {example}"
+            )
+        return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+    return AfterValidator(check)
+
+
+HttpOrigin = Annotated[str, _origin(("http", "https"), "http://127.0.0.1:8080")]
+WsOrigin = Annotated[str, _origin(("ws", "wss"), "ws://127.0.0.1:8081")]
+
+
+def _default_state_dir() -> Path:
+    """systemd's StateDirectory= exports STATE_DIRECTORY (colon-separated if it lists several)."""
+    configured = os.environ.get("STATE_DIRECTORY")
+    return Path(configured.split(":")[0]) if configured else Path("state")
+
+
+class _Frozen(BaseModel):
+    """Unknown keys are errors, so a typo can't silently fall back to a default; frozen,
+    because one Config is shared by every monitoring task."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LogConfig(_Frozen):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["plain", "json"] = "plain"
+
+
+class LevelThresholds(_Frozen):
+    """Alert levels for one margin mode (cross or isolated).
+
+    The margin ratio (maintenance margin / margin balance) rises to 1.0 at liquidation, so
+    warn < critical. The liquidation distance (|mark - liq| / mark) shrinks toward 0 as
+    danger grows, so distance_warn > distance_critical.
+    """
+
+    warn: Fraction
+    critical: Fraction
+    distance_warn: Fraction
+    distance_critical: Fraction
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        problems = []
+        if self.warn >= self.critical:
+            problems.append(
+                f"warn ({self.warn}) must be below critical ({self.critical}): "
+                "the margin ratio rises toward liquidation"
+            )
+        if self.distance_warn <= self.distance_critical:
+            problems.append(
+                f"distance_warn ({self.distance_warn}) must be above distance_critical "
+                f"({self.distance_critical}): the distance shrinks toward liquidation"
+            )
+        if problems:
+            raise PydanticCustomError("threshold_order", "; ".join(problems))
+        return self
+
+
+_DEFAULT_LEVELS: dict[str, LevelThresholds] = {
+    "cross": LevelThresholds(warn=0.50, critical=0.75, distance_warn=0.15, distance_critical=0.08),
+    "isolated": LevelThresholds(
+        warn=0.60, critical=0.80, distance_warn=0.10, distance_critical=0.05
+    ),
+}
+
+
+def _overlay(levels: Mapping[str, LevelThresholds], partial: Any) -> Any:
+    """Merge a partial thresholds mapping key by key over complete levels.
+
+    Anything that isn't a mapping, and unknown levels, pass through untouched for
+    validation to reject with the right path.
+    """
+    if not isinstance(partial, Mapping):
+        return partial
+    merged = dict(partial)
+    for name, complete in levels.items():
+        given = partial.get(name, {})
+        if isinstance(given, Mapping):
+            merged[name] = {**complete.model_dump(), **given}
+    return merged
+
+
+class Thresholds(_Frozen):
+    """Both margin modes' levels; any key left out takes its built-in default."""
+
+    cross: LevelThresholds = _DEFAULT_LEVELS["cross"]
+    isolated: LevelThresholds = _DEFAULT_LEVELS["isolated"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_defaults(cls, data: Any) -> Any:
+        return _overlay(_DEFAULT_LEVELS, data)
+
+
+class AccountConfig(_Frozen):
+    """One exchange account to watch.
+
+    Credentials are optional as a set: none means read-only monitoring (wallet_address or
+    public data), but a key without its secret can't sign anything and is an error.
+    `thresholds` are the effective ones: inside a Config, the global section with this
+    account's override on top.
+    """
+
+    name: Annotated[str, AfterValidator(_account_name)]
+    exchange: Annotated[str, AfterValidator(_ccxt_exchange)]
+    api_key: Secret | None = None
+    secret: Secret | None = None
+    password: Secret | None = None
+    wallet_address: Annotated[str, Field(min_length=1)] | None = None
+    sandbox: bool = False
+    rest_url: HttpOrigin | None = None
+    ws_url: WsOrigin | None = None
+    thresholds: Thresholds = Thresholds()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _credentials_paired(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        return _validate_alongside(data, handler, _credential_issues(data), cls.__name__)
+
+
+class Config(_Frozen):
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    log: LogConfig = LogConfig()
+    thresholds: Thresholds = Thresholds()
+    accounts: tuple[AccountConfig, ...]
+
+    @field_validator("accounts")
+    @classmethod
+    def _not_empty(cls, accounts: tuple[AccountConfig, ...]) -> tuple[AccountConfig, ...]:
+        # Not Field(min_length=1): that also fires, misleadingly, when every account is invalid.
+        if not accounts:
+            raise PydanticCustomError("no_accounts", "must list at least one account")
+        return accounts
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_thresholds(cls, data: Any) -> Any:
+        """Overlay each account's partial override on the global thresholds before validation.
+
+        The merged result then goes through the normal rules, so a bad combination is
+        reported at the account's own keys. If the global section is itself invalid it
+        reports its own errors, and accounts build on the built-in defaults instead of
+        repeating them.
+        """
+        if not isinstance(data, Mapping) or not isinstance(data.get("accounts"), list | tuple):
+            return data
+        try:
+            inherited = Thresholds.model_validate(data.get("thresholds", {}))
+        except ValidationError:
+            inherited = Thresholds()
+        levels = {"cross": inherited.cross, "isolated": inherited.isolated}
+        accounts = [
+            {**account, "thresholds": _overlay(levels, account.get("thresholds", {}))}
+            if isinstance(account, Mapping)
+            else account
+            for account in data["accounts"]
+        ]
+        return {**data, "accounts": accounts}
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _names_unique(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        return _validate_alongside(data, handler, _duplicate_name_issues(data), cls.__name__)
+
+    def account(self, name: str) -> AccountConfig:
+        """The account called `name`; KeyError if there is none."""
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise KeyError(name)
+
+    def thresholds_for(self, account_name: str) -> Thresholds:
+        """Effective thresholds of one account: global defaults merged with its override."""
+        return self.account(account_name).thresholds
+
+
+def _credential_issues(data: Any) -> list[InitErrorDetails]:
+    """api_key and secret go together; password (OKX passphrase) only adds to them."""
+    if not isinstance(data, Mapping):
+        return []
+    given = {key for key in SECRET_KEYS if data.get(key) is not None}
+    issues = []
+    for key, other in (("secret", "api_key"), ("api_key", "secret")):
+        if other in given and key not in given:
+            issues.append(
+                _issue(
+                    (key,),
+                    f"required when {other} is set; give both, or neither to monitor read-only",
+                )
+            )
+    if given == {"password"}:
+        issues.append(_issue(("password",), "only used together with api_key and secret"))
+    return issues
+
+
+def _duplicate_name_issues(data: Any) -> list[InitErrorDetails]:
+    """Flag each repeat at its own position, naming where the name was first used.
+
+    Reads the raw input so the check doesn't wait for every account to be valid.
+    """
+    accounts = data.get("accounts") if isinstance(data, Mapping) else None
+    if not isinstance(accounts, list | tuple):
+        return []
+    first_use: dict[str, int] = {}
+    issues = []
+    for index, account in enumerate(accounts):
+        name = (
+            account.get("name") if isinstance(account, Mapping) else getattr(account, "name", None)
+        )
+        if not isinstance(name, str):
+            continue
+        if name in first_use:
+            issues.append(
+                _issue(
+                    ("accounts", index, "name"),
+                    f"duplicate account name {name!r}; already used by accounts[{first_use[name]}]",
+                )
+            )
+        else:
+            first_use[name] = index
+    return issues
+
+
+def _issue(loc: tuple[str | int, ...], message: str) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError("config", message), loc=loc, input=None)
+
+
+def _validate_alongside(
+    data: Any,
+    handler: Callable[[Any], _Model],
+    issues: list[InitErrorDetails],
+    title: str,
+) -> _Model:
+    """Run pydantic's validation and report `issues` together with whatever it finds.
+
+    A plain after-validator would only run once every field is valid, hiding cross-key
+    problems until the next attempt. Pydantic can rebuild only custom errors from parts,
+    so its own errors are carried over as custom ones keeping their type and message.
+    """
+    try:
+        model = handler(data)
+    except ValidationError as exc:
+        carried = [
+            InitErrorDetails(
+                type=PydanticCustomError(error["type"], error["msg"]),
+                loc=error["loc"],
+                input=error["input"],
+            )
+            for error in exc.errors()
+        ]
+        raise ValidationError.from_exception_data(title, [*carried, *issues]) from None
+    if issues:
+        raise ValidationError.from_exception_data(title, issues)
+    return model

@@ -1,0 +1,58 @@
+"""Build ccxt clients for configured accounts: credentials, endpoints, timeouts."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import ccxt.async_support as ccxt_async
+
+from monitor.exchange.urls import rebase_urls
+
+DEFAULT_TIMEOUT_MS = 10_000
+
+
+class Secretish(Protocol):
+    def reveal(self) -> str: ...
+
+
+class AccountAccess(Protocol):
+    """What building a client needs from an account's configuration."""
+
+    name: str
+    exchange: str
+    api_key: Secretish | None
+    secret: Secretish | None
+    password: Secretish | None
+    wallet_address: str | None
+    sandbox: bool
+    rest_url: str | None
+
+
+def secret_values(account: AccountAccess) -> list[str]:
+    """Every secret of the account in clear, for scrubbing error messages and logs."""
+    return [s.reveal() for s in (account.api_key, account.secret, account.password) if s]
+
+
+def create_client(
+    account: AccountAccess,
+    options: dict[str, Any] | None = None,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+) -> Any:
+    """A ccxt asyncio client for the account, pointed at `rest_url` when one is set."""
+    factory = getattr(ccxt_async, account.exchange)
+    params: dict[str, Any] = {"enableRateLimit": True, "timeout": timeout_ms}
+    if account.api_key is not None:
+        params["apiKey"] = account.api_key.reveal()
+    if account.secret is not None:
+        params["secret"] = account.secret.reveal()
+    if account.password is not None:
+        params["password"] = account.password.reveal()
+    if account.wallet_address:
+        params["walletAddress"] = account.wallet_address
+    client = factory(params)
+    client.options.update(options or {})
+    if account.sandbox:
+        client.set_sandbox_mode(True)
+    if account.rest_url:
+        client.urls["api"] = rebase_urls(client.urls["api"], account.rest_url)
+    return client

@@ -1,0 +1,70 @@
+"""Typed exchange failures, so callers can treat an auth error unlike a timeout.
+
+ccxt raises a deep class hierarchy; the daemon needs five kinds. Messages are scrubbed
+of query strings (signatures) and of any secret value before they are kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from enum import StrEnum
+
+import ccxt
+
+
+class ErrorKind(StrEnum):
+    AUTH = "auth"
+    RATE_LIMIT = "rate_limit"
+    NETWORK = "network"
+    EXCHANGE_DOWN = "exchange_down"
+    BAD_REPLY = "bad_reply"
+
+
+class ExchangeError(Exception):
+    """An exchange call failed; `kind` says how, `retry_after` when the exchange said."""
+
+    def __init__(self, kind: ErrorKind, message: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{kind.value}: {message}")
+        self.kind = kind
+        self.message = message
+        self.retry_after = retry_after
+
+
+# Order matters: subclasses before their parents (RateLimitExceeded is a NetworkError).
+_KINDS: tuple[tuple[type[BaseException], ErrorKind], ...] = (
+    (ccxt.AuthenticationError, ErrorKind.AUTH),
+    (ccxt.PermissionDenied, ErrorKind.AUTH),
+    (ccxt.AccountSuspended, ErrorKind.AUTH),
+    (ccxt.RateLimitExceeded, ErrorKind.RATE_LIMIT),
+    (ccxt.DDoSProtection, ErrorKind.RATE_LIMIT),
+    (ccxt.OnMaintenance, ErrorKind.EXCHANGE_DOWN),
+    (ccxt.ExchangeNotAvailable, ErrorKind.EXCHANGE_DOWN),
+    (ccxt.RequestTimeout, ErrorKind.NETWORK),
+    (ccxt.NetworkError, ErrorKind.NETWORK),
+    (ccxt.BadResponse, ErrorKind.BAD_REPLY),
+    (ccxt.ExchangeError, ErrorKind.BAD_REPLY),
+)
+
+_QUERY = re.compile(r"\?[^\s\"']*")
+
+
+def scrub(message: str, secrets: Iterable[str] = ()) -> str:
+    """Drop URL query strings (they carry signatures) and any known secret value."""
+    message = _QUERY.sub("?…", message)
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
+    return message[:500]
+
+
+def classify(exc: BaseException, secrets: Iterable[str] = ()) -> ExchangeError:
+    """Map any exception raised while talking to an exchange onto an ExchangeError."""
+    if isinstance(exc, ExchangeError):
+        return exc
+    kind = next((k for cls, k in _KINDS if isinstance(exc, cls)), None)
+    if kind is None:  # not ccxt's: a socket error, or a reply we could not parse
+        network = isinstance(exc, TimeoutError | OSError)
+        kind = ErrorKind.NETWORK if network else ErrorKind.BAD_REPLY
+    text = scrub(str(exc) or type(exc).__name__, secrets)
+    return ExchangeError(kind, text)

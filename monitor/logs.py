@@ -1,0 +1,64 @@
+"""Logging that never leaks a secret and keeps chatty libraries quiet.
+
+httpx logs every request URL at INFO (a Bot API URL contains the bot token) and ccxt
+logs request headers (the API key) at DEBUG: both are turned down, and every record is
+passed through a filter that masks the secret values we know.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+
+import orjson
+
+NOISY_LOGGERS = ("ccxt", "ccxt.base.exchange", "httpx", "httpcore", "aiohttp.access", "websockets")
+
+
+class RedactSecrets(logging.Filter):
+    """Replace known secret values in a record's final message with ***."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for secret in self.secrets:
+            message = message.replace(secret, "***")
+        record.msg, record.args = message, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            for secret in self.secrets:
+                text = text.replace(secret, "***")
+            record.exc_text, record.exc_info = text, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_text:
+            doc["exception"] = record.exc_text
+        return orjson.dumps(doc).decode()
+
+
+def configure_logging(level: str = "INFO", fmt: str = "plain", secrets: Iterable[str] = ()) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactSecrets(secrets))
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,79 @@
+"""The human view of a status report: one rich table per account.
+
+Ours and the exchange's figures stand side by side; a figure nobody could compute
+reads "unknown", never blank, and our thresholds are labelled levels, not liquidation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from monitor.engine.levels import Level
+from monitor.report import Assessed, level_name
+
+LEVEL_STYLES = {"ok": "green", "warn": "yellow", "critical": "bold red", "unknown": "magenta"}
+
+
+def _pct(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    return "∞" if not math.isfinite(value) else f"{value * 100:.2f}%"
+
+
+def _price(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    return f"{value:,.6g}" if value < 1 else f"{value:,.2f}"
+
+
+def _level(level: Level | None) -> Text:
+    name = level_name(level)
+    return Text(name.upper(), style=LEVEL_STYLES[name])
+
+
+def account_table(assessed: Assessed) -> Table:
+    result = assessed.result
+    risk = result.risk
+    title = f"{result.account.name} · {result.account.exchange}"
+    if risk is not None:
+        title += f" · model {risk.model} ({'exact' if risk.exact else 'generic, approximate'})"
+    table = Table(title=title, title_justify="left", expand=False)
+    for column in (
+        "target", "mode", "size", "mark", "margin ratio", "exch. ratio",
+        "liq. price", "exch. liq.", "distance", "level", "note",
+    ):  # fmt: skip
+        table.add_column(column, overflow="fold")
+    if risk is None:
+        table.add_row("(account)", "", "", "", "", "", "", "", "", _level(None), str(result.error))
+        return table
+    for pool, level in zip(risk.pools, assessed.pool_levels, strict=True):
+        table.add_row(
+            f"pool {pool.asset}", "cross", "", "", _pct(pool.margin_ratio),
+            _pct(pool.exchange_margin_ratio), "", "", _pct(pool.liquidation_distance),
+            _level(level), pool.note or "",
+        )  # fmt: skip
+    for item, level in zip(risk.positions, assessed.position_levels, strict=True):
+        p = item.position
+        table.add_row(
+            f"{p.symbol} {p.side.value}", p.margin_mode.value, f"{p.contracts:g}",
+            _price(item.mark_price), _pct(item.margin_ratio), "",
+            _price(item.liquidation_price), _price(p.exchange_liquidation_price),
+            _pct(item.liquidation_distance), _level(level), item.note or "",
+        )  # fmt: skip
+    return table
+
+
+def print_status(assessed: Sequence[Assessed], console: Console | None = None) -> None:
+    console = console or Console()
+    for item in assessed:
+        console.print(account_table(item))
+    console.print(
+        "margin ratio = maintenance margin / margin balance; 100% = liquidation. "
+        "Levels are our thresholds, not the exchange's liquidation.",
+        style="dim",
+    )

@@ -1,0 +1,1189 @@
+"""A local server speaking enough of Bybit's v5 REST dialect for unmodified ccxt `bybit`.
+
+Why it exists: the monitor reads Bybit unified trading accounts (UTA) through ccxt, and
+the figures that matter (positionIM, positionMM, liqPrice, accountMMRate, ...) are computed
+by the exchange. Tests need an exchange whose figures they choose, reached through the very
+code path production uses: ccxt's request building, signing and parsing. Nothing in here
+computes margin: every exchange-computed figure is stored in the state exactly as the test
+set it, so a test can put an independently derived number there and compare the monitor's
+own computation against it. This module never imports `monitor.engine`.
+
+Wire facts mirrored from ccxt 4.5.90 (`ccxt/async_support/bybit.py`) and Bybit's v5 docs:
+
+- Envelope: `{"retCode":0,"retMsg":"OK","result":{...},"retExtInfo":{},"time":ms}`;
+  numbers are strings, except integer enums (`tradeMode`, `positionIdx`, `riskId`, ...).
+- Private requests carry `X-BAPI-API-KEY`, `X-BAPI-TIMESTAMP`, `X-BAPI-RECV-WINDOW` and
+  `X-BAPI-SIGN` = hex HMAC-SHA256(secret, timestamp + apiKey + recvWindow + payload), the
+  payload being the raw query string (GET) or the raw JSON body (POST).
+  Unknown key: retCode 10003 with HTTP 401; bad signature: retCode 10004 with HTTP 200 and
+  Bybit's `error sign! origin_string[...]` message (the HTTP statuses follow pybit users'
+  reports, not a spec); stale timestamp: 10002. ccxt maps 10003/10004 to
+  AuthenticationError and 10002 to InvalidNonce.
+- An unknown path (or a known path with the wrong method) gets HTTP 404, never an empty 200.
+
+Client settings that work (see `make_client`):
+
+- `options['fetchMarkets'] = {'types': ['linear', 'inverse']}`: ccxt otherwise also loads
+  spot and option markets (several more instruments-info calls).
+- `has['fetchCurrencies'] = False`: with a key set, load_markets otherwise calls the signed
+  `/v5/asset/coin/query-info` first (this server does not serve it: 404).
+- `enableRateLimit = False`: nothing to protect locally; keeps tests fast.
+- `urls['api'] = rebase_urls(urls['api'], base_url)`: every ccxt entry is
+  `https://api.{hostname}`; the v5 paths are appended unchanged.
+
+Endpoints ccxt calls, per method (verified against its source):
+
+- load_markets: GET /v5/market/instruments-info, twice per category (`limit=1000`, and a
+  second call with `status=PreLaunch`); /v5/market/time only with
+  `options['adjustForTimeDifference']`.
+- fetch_positions: GET /v5/position/list (`category=linear&settleCoin=USDT&limit=200`;
+  `category=inverse` for inverse; cursor pagination with `{'paginate': True}`).
+- fetch_balance: GET /v5/user/query-api and GET /v5/account/info (once, concurrently, to
+  detect the UTA), then GET /v5/account/wallet-balance?accountType=UNIFIED.
+- fetch_leverage_tiers / fetch_market_leverage_tiers: GET /v5/market/risk-limit
+  (the former paginates by cursor over a whole category, linear by default).
+- fetch_trading_fee: GET /v5/account/fee-rate?category=..&symbol=..; fetch_trading_fees
+  sends no category at all, which this server rejects as a missing required parameter
+  (unverified whether live Bybit defaults it; pass `{'category': 'linear'}`).
+- fetch_ticker / fetch_tickers: GET /v5/market/tickers (the mark price is in the ticker:
+  ccxt bybit has no fetch_mark_price, it raises NotSupported).
+- create_order(..., {'reduceOnly': True}): POST /v5/order/create.
+- add margin: ccxt's add_margin is not implemented for bybit; the raw method
+  `privatePostV5PositionAddMargin` posts to /v5/position/add-margin.
+
+ccxt parsing facts a consumer of this account must know:
+
+- ccxt's position `marginMode` is always None for bybit ("tradeMode was deprecated"): read
+  `info['tradeMode']` (0 cross, 1 isolated) yourself.
+- `liquidationPrice` is None for a unified cross position (Bybit sends `liqPrice: ""`).
+- `info` of fetch_balance is the whole response: the totals are under
+  `info['result']['list'][0]`.
+
+Semantics chosen where Bybit is ambiguous (documented, not verified against the live API):
+this server lets one UTA hold cross and isolated positions at once, `tradeMode` per position.
+On the live UTA 2.0 the margin mode is account-wide (`/v5/account/info` `marginMode`:
+REGULAR_MARGIN, ISOLATED_MARGIN, PORTFOLIO_MARGIN), so a real account is either all cross or
+all isolated; the mixed fixture deliberately exercises both pools in one account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote
+
+import ccxt.async_support as ccxt_async
+import orjson
+from aiohttp import web
+
+from monitor.exchange.urls import rebase_urls
+
+# --------------------------------------------------------------------------------------
+# State
+# --------------------------------------------------------------------------------------
+
+DEFAULT_RECV_WINDOW_MS = 5000
+#: Bybit accepts `server_time - recv_window <= timestamp < server_time + 1000`.
+FUTURE_TOLERANCE_MS = 1000
+
+
+@dataclass
+class Instrument:
+    """One derivatives instrument as `/v5/market/instruments-info` lists it."""
+
+    symbol: str
+    category: str  # "linear" | "inverse"
+    base_coin: str
+    quote_coin: str
+    settle_coin: str
+    contract_type: str  # "LinearPerpetual" | "InversePerpetual" | ...
+    tick_size: str
+    qty_step: str
+    min_order_qty: str
+    max_order_qty: str
+    max_leverage: str
+    price_scale: str = "2"
+    min_notional_value: str = "5"
+    status: str = "Trading"
+    launch_time: str = "1585526400000"
+    funding_interval: int = 480
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "contractType": self.contract_type,
+            "status": self.status,
+            "baseCoin": self.base_coin,
+            "quoteCoin": self.quote_coin,
+            "launchTime": self.launch_time,
+            "deliveryTime": "0",
+            "deliveryFeeRate": "",
+            "priceScale": self.price_scale,
+            "leverageFilter": {
+                "minLeverage": "1",
+                "maxLeverage": self.max_leverage,
+                "leverageStep": "0.01",
+            },
+            "priceFilter": {
+                "minPrice": self.tick_size,
+                "maxPrice": "1999999.80",
+                "tickSize": self.tick_size,
+            },
+            "lotSizeFilter": {
+                "maxOrderQty": self.max_order_qty,
+                "minOrderQty": self.min_order_qty,
+                "qtyStep": self.qty_step,
+                "postOnlyMaxOrderQty": self.max_order_qty,
+                "maxMktOrderQty": self.max_order_qty,
+                "minNotionalValue": self.min_notional_value,
+            },
+            "unifiedMarginTrade": True,
+            "fundingInterval": self.funding_interval,
+            "settleCoin": self.settle_coin,
+            "copyTrading": "both",
+            "upperFundingRate": "0.005",
+            "lowerFundingRate": "-0.005",
+            "isPreListing": False,
+            "preListingInfo": None,
+            "displayName": "",
+        }
+
+
+@dataclass
+class RiskTier:
+    """One risk-limit tier, Bybit shape; `mm_deduction` is "" on the first tier, as Bybit sends."""
+
+    id: int
+    symbol: str
+    risk_limit_value: str
+    maintenance_margin: str
+    initial_margin: str
+    max_leverage: str
+    mm_deduction: str = ""
+    is_lowest_risk: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "symbol": self.symbol,
+            "riskLimitValue": self.risk_limit_value,
+            "maintenanceMargin": self.maintenance_margin,
+            "initialMargin": self.initial_margin,
+            "isLowestRisk": self.is_lowest_risk,
+            "maxLeverage": self.max_leverage,
+            "mmDeduction": self.mm_deduction,
+        }
+
+
+@dataclass
+class Ticker:
+    """Prices of one instrument; `mark_price` is what margin is computed at."""
+
+    symbol: str
+    mark_price: str
+    index_price: str
+    last_price: str
+    funding_rate: str = "0.0001"
+    next_funding_time: str = "1767225600000"
+    open_interest: str = "0"
+    open_interest_value: str = "0"
+
+    def to_wire(self) -> dict[str, Any]:
+        # `openInterestValue` must be present: ccxt's parse_ticker treats a ticker without
+        # it as a spot ticker.
+        return {
+            "symbol": self.symbol,
+            "lastPrice": self.last_price,
+            "indexPrice": self.index_price,
+            "markPrice": self.mark_price,
+            "prevPrice24h": self.last_price,
+            "price24hPcnt": "0",
+            "highPrice24h": self.last_price,
+            "lowPrice24h": self.last_price,
+            "prevPrice1h": self.last_price,
+            "openInterest": self.open_interest,
+            "openInterestValue": self.open_interest_value,
+            "turnover24h": "0",
+            "volume24h": "0",
+            "fundingRate": self.funding_rate,
+            "nextFundingTime": self.next_funding_time,
+            "predictedDeliveryPrice": "",
+            "basisRate": "",
+            "deliveryFeeRate": "",
+            "deliveryTime": "0",
+            "ask1Size": "1",
+            "bid1Price": self.last_price,
+            "ask1Price": self.last_price,
+            "bid1Size": "1",
+            "basis": "",
+        }
+
+
+@dataclass
+class FeeRate:
+    """The account's fee rates on one symbol (`/v5/account/fee-rate`)."""
+
+    symbol: str
+    taker: str
+    maker: str
+
+
+@dataclass
+class Position:
+    """One position row of `/v5/position/list`, every exchange-computed figure explicit.
+
+    `trade_mode`: 0 cross, 1 isolated. `liq_price` and `bust_price` are "" for a unified
+    cross position, as Bybit sends them. `position_value` is size x entry price (Bybit's
+    definition, not the mark value).
+    """
+
+    symbol: str
+    category: str
+    side: str  # "Buy" | "Sell"
+    size: str
+    avg_price: str
+    mark_price: str
+    position_value: str
+    leverage: str
+    trade_mode: int
+    position_im: str
+    position_mm: str
+    position_balance: str
+    liq_price: str
+    bust_price: str
+    unrealised_pnl: str
+    cum_realised_pnl: str
+    cur_realised_pnl: str = "0"
+    position_idx: int = 0
+    risk_id: int = 1
+    risk_limit_value: str = ""
+    auto_add_margin: int = 0
+    position_status: str = "Normal"
+    created_time: str = "1735689600000"
+    updated_time: str = "1735776000000"
+    seq: int = 1
+    #: Bybit also sends IM/MM valued at the mark price; omitted from the wire when None.
+    position_im_by_mp: str | None = None
+    position_mm_by_mp: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "positionIdx": self.position_idx,
+            "riskId": self.risk_id,
+            "riskLimitValue": self.risk_limit_value,
+            "symbol": self.symbol,
+            "side": self.side,
+            "size": self.size,
+            "avgPrice": self.avg_price,
+            "positionValue": self.position_value,
+            "tradeMode": self.trade_mode,
+            "autoAddMargin": self.auto_add_margin,
+            "positionStatus": self.position_status,
+            "leverage": self.leverage,
+            "markPrice": self.mark_price,
+            "liqPrice": self.liq_price,
+            "bustPrice": self.bust_price,
+            "positionIM": self.position_im,
+            "positionMM": self.position_mm,
+            "positionBalance": self.position_balance,
+            "tpslMode": "Full",
+            "takeProfit": "",
+            "stopLoss": "",
+            "trailingStop": "0",
+            "sessionAvgPrice": "",
+            "unrealisedPnl": self.unrealised_pnl,
+            "curRealisedPnl": self.cur_realised_pnl,
+            "cumRealisedPnl": self.cum_realised_pnl,
+            "adlRankIndicator": 2,
+            "isReduceOnly": False,
+            "mmrSysUpdatedTime": "",
+            "leverageSysUpdatedTime": "",
+            "createdTime": self.created_time,
+            "updatedTime": self.updated_time,
+            "seq": self.seq,
+        }
+        if self.position_im_by_mp is not None:
+            row["positionIMByMp"] = self.position_im_by_mp
+        if self.position_mm_by_mp is not None:
+            row["positionMMByMp"] = self.position_mm_by_mp
+        return row
+
+
+@dataclass
+class CoinBalance:
+    """One coin of the unified wallet (`coin[]` of `/v5/account/wallet-balance`)."""
+
+    coin: str
+    wallet_balance: str
+    equity: str
+    usd_value: str
+    unrealised_pnl: str
+    cum_realised_pnl: str
+    total_position_im: str
+    total_position_mm: str
+    total_order_im: str = "0"
+    locked: str = "0"
+    borrow_amount: str = "0"
+    accrued_interest: str = "0"
+    #: Deprecated on UTA 2.0 and sent as ""; ccxt then derives `free` from the IM fields.
+    available_to_withdraw: str = ""
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "availableToBorrow": "",
+            "bonus": "0",
+            "accruedInterest": self.accrued_interest,
+            "availableToWithdraw": self.available_to_withdraw,
+            "totalOrderIM": self.total_order_im,
+            "equity": self.equity,
+            "totalPositionMM": self.total_position_mm,
+            "usdValue": self.usd_value,
+            "spotHedgingQty": "0",
+            "unrealisedPnl": self.unrealised_pnl,
+            "collateralSwitch": True,
+            "borrowAmount": self.borrow_amount,
+            "totalPositionIM": self.total_position_im,
+            "walletBalance": self.wallet_balance,
+            "cumRealisedPnl": self.cum_realised_pnl,
+            "locked": self.locked,
+            "marginCollateral": True,
+            "coin": self.coin,
+        }
+
+
+@dataclass
+class UnifiedAccount:
+    """A unified trading account: wallet, exchange-computed totals and positions."""
+
+    coins: list[CoinBalance]
+    total_equity: str
+    total_wallet_balance: str
+    total_margin_balance: str
+    total_available_balance: str
+    total_initial_margin: str
+    total_maintenance_margin: str
+    account_im_rate: str
+    account_mm_rate: str
+    total_perp_upl: str
+    positions: list[Position] = field(default_factory=list)
+    account_ltv: str = "0"
+    #: 5 = UTA 2.0, 6 = UTA 2.0 Pro; ccxt treats >= 5 as "inverse is unified too".
+    unified_margin_status: int = 6
+    #: Account-wide margin mode as `/v5/account/info` reports it.
+    margin_mode: str = "REGULAR_MARGIN"
+
+    def wallet_to_wire(self, coins: set[str] | None) -> dict[str, Any]:
+        return {
+            "totalEquity": self.total_equity,
+            "accountIMRate": self.account_im_rate,
+            "totalMarginBalance": self.total_margin_balance,
+            "totalInitialMargin": self.total_initial_margin,
+            "accountType": "UNIFIED",
+            "totalAvailableBalance": self.total_available_balance,
+            "accountMMRate": self.account_mm_rate,
+            "totalPerpUPL": self.total_perp_upl,
+            "totalWalletBalance": self.total_wallet_balance,
+            "accountLTV": self.account_ltv,
+            "totalMaintenanceMargin": self.total_maintenance_margin,
+            "coin": [c.to_wire() for c in self.coins if coins is None or c.coin in coins],
+        }
+
+
+@dataclass
+class ApiKey:
+    """An API key the server accepts; `read_only` keys may not trade or move margin."""
+
+    key: str
+    secret: str
+    read_only: bool = True
+    user_id: int = 100200300
+
+    def to_wire(self) -> dict[str, Any]:
+        write = [] if self.read_only else ["Order", "Position"]
+        return {
+            "id": "1",
+            "note": "marginwatch test key",
+            "apiKey": self.key,
+            "readOnly": 1 if self.read_only else 0,
+            "secret": "",
+            "permissions": {
+                "ContractTrade": write,
+                "Spot": [],
+                "Wallet": [],
+                "Options": [],
+                "Derivatives": [],
+                "CopyTrading": [],
+                "BlockTrade": [],
+                "Exchange": [],
+                "NFT": [],
+                "Affiliate": [],
+            },
+            "ips": ["*"],
+            "type": 1,
+            "deadlineDay": -1,
+            "expiredAt": "",
+            "createdAt": "2025-01-01T00:00:00Z",
+            # `uta == 1` is what ccxt's is_unified_enabled looks at.
+            "unified": 0,
+            "uta": 1,
+            "userID": self.user_id,
+            "inviterID": 0,
+            "vipLevel": "No VIP",
+            "mktMakerLevel": "0",
+            "affiliateID": 0,
+            "rsaPublicKey": "",
+            "isMaster": True,
+            "parentUid": "0",
+            "kycLevel": "LEVEL_DEFAULT",
+            "kycRegion": "",
+        }
+
+
+@dataclass
+class RequestRecord:
+    """One request as received, so tests can assert exactly which endpoints a client hit."""
+
+    method: str
+    path: str
+    params: dict[str, Any]
+    api_key: str | None
+
+
+@dataclass
+class MarginAdjustment:
+    """A successful `POST /v5/position/add-margin` call."""
+
+    symbol: str
+    category: str
+    margin: str
+    position_idx: int
+
+
+@dataclass
+class BybitState:
+    """Everything the server knows; mutate it freely between requests."""
+
+    instruments: list[Instrument]
+    risk_limits: dict[str, list[RiskTier]]
+    tickers: dict[str, Ticker]
+    fee_rates: dict[str, FeeRate]
+    account: UnifiedAccount
+    api_keys: dict[str, ApiKey]
+    #: Recorded `POST /v5/order/create` bodies, with the `orderId` the server assigned.
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    margin_adjustments: list[MarginAdjustment] = field(default_factory=list)
+    requests: list[RequestRecord] = field(default_factory=list)
+    #: Page size of `/v5/market/risk-limit` (it takes no `limit` parameter).
+    risk_limit_page_size: int = 200
+
+    def instrument(self, symbol: str) -> Instrument | None:
+        return next((i for i in self.instruments if i.symbol == symbol), None)
+
+    def called(self) -> list[tuple[str, str]]:
+        """(method, path) of every request so far, in arrival order."""
+        return [(r.method, r.path) for r in self.requests]
+
+
+# --------------------------------------------------------------------------------------
+# Fixture
+# --------------------------------------------------------------------------------------
+
+TEST_KEY = "mw-test-key"
+TEST_SECRET = "mw-test-secret"
+TAKER_FEE = "0.00055"
+MAKER_FEE = "0.0002"
+
+
+def _instruments() -> list[Instrument]:
+    return [
+        Instrument(
+            symbol="BTCUSDT",
+            category="linear",
+            base_coin="BTC",
+            quote_coin="USDT",
+            settle_coin="USDT",
+            contract_type="LinearPerpetual",
+            tick_size="0.10",
+            qty_step="0.001",
+            min_order_qty="0.001",
+            max_order_qty="1190.000",
+            max_leverage="100.00",
+        ),
+        Instrument(
+            symbol="ETHUSDT",
+            category="linear",
+            base_coin="ETH",
+            quote_coin="USDT",
+            settle_coin="USDT",
+            contract_type="LinearPerpetual",
+            tick_size="0.01",
+            qty_step="0.01",
+            min_order_qty="0.01",
+            max_order_qty="7240.00",
+            max_leverage="100.00",
+        ),
+        Instrument(
+            symbol="SOLUSDT",
+            category="linear",
+            base_coin="SOL",
+            quote_coin="USDT",
+            settle_coin="USDT",
+            contract_type="LinearPerpetual",
+            tick_size="0.010",
+            qty_step="0.1",
+            min_order_qty="0.1",
+            max_order_qty="79770.0",
+            max_leverage="50.00",
+            price_scale="3",
+        ),
+        Instrument(
+            symbol="BTCUSD",
+            category="inverse",
+            base_coin="BTC",
+            quote_coin="USD",
+            settle_coin="BTC",
+            contract_type="InversePerpetual",
+            tick_size="0.50",
+            qty_step="1",
+            min_order_qty="1",
+            max_order_qty="1000000",
+            max_leverage="100.00",
+            min_notional_value="",
+        ),
+    ]
+
+
+def _risk_limits() -> dict[str, list[RiskTier]]:
+    """Tier tables; each mmDeduction = previous deduction + previous cap x rate step."""
+    return {
+        "BTCUSDT": [
+            RiskTier(1, "BTCUSDT", "2000000", "0.005", "0.01", "100.00", "", 1),
+            RiskTier(2, "BTCUSDT", "4000000", "0.01", "0.02", "50.00", "10000"),
+            RiskTier(3, "BTCUSDT", "6000000", "0.015", "0.03", "33.33", "30000"),
+            RiskTier(4, "BTCUSDT", "8000000", "0.02", "0.04", "25.00", "60000"),
+        ],
+        "ETHUSDT": [
+            RiskTier(1, "ETHUSDT", "1000000", "0.005", "0.01", "100.00", "", 1),
+            RiskTier(2, "ETHUSDT", "2000000", "0.01", "0.02", "50.00", "5000"),
+            RiskTier(3, "ETHUSDT", "3000000", "0.015", "0.03", "33.33", "15000"),
+        ],
+        "SOLUSDT": [
+            RiskTier(1, "SOLUSDT", "100000", "0.01", "0.02", "50.00", "", 1),
+            RiskTier(2, "SOLUSDT", "200000", "0.015", "0.03", "33.33", "500"),
+            RiskTier(3, "SOLUSDT", "300000", "0.02", "0.04", "25.00", "1500"),
+        ],
+        # Inverse: riskLimitValue and mmDeduction in BTC.
+        "BTCUSD": [
+            RiskTier(1, "BTCUSD", "150", "0.005", "0.01", "100.00", "", 1),
+            RiskTier(2, "BTCUSD", "300", "0.01", "0.02", "50.00", "0.75"),
+        ],
+    }
+
+
+def hybrid_unified_account() -> BybitState:
+    """One UTA holding two cross linear positions (long, short) and one isolated long.
+
+    Fee rates: taker 0.00055, maker 0.0002 on every symbol. Wallet: 50,000 USDT only (USDT
+    counts 1:1 as collateral, so no haircut enters the totals).
+
+    How each exchange-computed figure was derived (hand arithmetic; PV = size x entry):
+
+    A. BTCUSDT cross long (tradeMode 0): size 0.5, entry 62,000, mark 65,000, leverage 10.
+       PV = 31,000 -> tier 1 (cap 2,000,000): MMR 0.005, deduction 0 (sent as "").
+       bust (fee term) = 62,000 x (1 - 1/10) = 55,800
+       fee to close = 0.5 x 55,800 x 0.00055 = 15.345
+       positionMM = 31,000 x 0.005 - 0 + 15.345 = 170.345
+       positionIM = 31,000 / 10 + 15.345 = 3,115.345
+       uPnL = (65,000 - 62,000) x 0.5 = 1,500; liqPrice = bustPrice = "" (unified cross).
+    B. ETHUSDT cross short (tradeMode 0): size 10, entry 3,000, mark 3,200, leverage 20.
+       PV = 30,000 -> tier 1: MMR 0.005, deduction 0.
+       bust (fee term) = 3,000 x (1 + 1/20) = 3,150
+       fee to close = 10 x 3,150 x 0.00055 = 17.325
+       positionMM = 30,000 x 0.005 + 17.325 = 167.325
+       positionIM = 30,000 / 20 + 17.325 = 1,517.325
+       uPnL = (3,000 - 3,200) x 10 = -2,000.
+    C. SOLUSDT isolated long (tradeMode 1): size 1,000, entry 140, mark 150, leverage 5,
+       extra margin added 2,000.
+       PV = 140,000 -> tier 2 (100,000 < PV <= 200,000): MMR 0.015, deduction 500.
+       bust (fee term) = 140 x (1 - 1/5) = 112
+       fee to close = 1,000 x 112 x 0.00055 = 61.6
+       positionMM = 140,000 x 0.015 - 500 + 61.6 = 1,661.6
+       positionIM = 140,000 / 5 + 61.6 = 28,061.6
+       positionBalance = IM + extra margin = 28,061.6 + 2,000 = 30,061.6
+       liqPrice = 140 - (28,000 - 1,600)/1,000 - 2,000/1,000 = 111.6 (help-centre formula;
+         the fee term is in both IM and MM and cancels); equivalently the price where
+         positionBalance + uPnL = positionMM: 30,061.6 + 1,000 (P - 140) = 1,661.6.
+       bustPrice = price where the margin net of the fee to close is gone
+         = 140 - (30,061.6 - 61.6)/1,000 = 110 (the extra margin moves it below 112).
+       uPnL = (150 - 140) x 1,000 = 10,000.
+
+    Account (the isolated margin is not part of the cross pool):
+       totalWalletBalance = 50,000; totalPerpUPL = 1,500 - 2,000 + 10,000 = 9,500
+       totalEquity = USDT equity = 50,000 + 9,500 = 59,500
+       totalMarginBalance (cross pool) = 50,000 - 30,061.6 (isolated margin)
+         + 1,500 - 2,000 (cross uPnL) = 19,438.4
+       totalMaintenanceMargin = 170.345 + 167.325 = 337.67 (cross positions)
+       totalInitialMargin = 3,115.345 + 1,517.325 = 4,632.67 (cross positions)
+       accountMMRate = 337.67 / 19,438.4 = 0.017371... -> truncated 0.0173
+       accountIMRate = 4,632.67 / 19,438.4 = 0.23832... -> truncated 0.2383
+       totalAvailableBalance = 19,438.4 - 4,632.67 = 14,805.73
+       USDT totalPositionIM = 4,632.67 + 30,061.6 = 34,694.27 (cross IM + isolated margin)
+       USDT totalPositionMM = 337.67 + 1,661.6 = 1,999.27 (all positions)
+       cumRealisedPnl = opening taker fees: 17.05 + 16.5 + 77 = -110.55.
+    """
+    positions = [
+        Position(
+            symbol="BTCUSDT",
+            category="linear",
+            side="Buy",
+            size="0.5",
+            avg_price="62000",
+            mark_price="65000",
+            position_value="31000",
+            leverage="10",
+            trade_mode=0,
+            position_im="3115.345",
+            position_mm="170.345",
+            position_balance="",
+            liq_price="",
+            bust_price="",
+            unrealised_pnl="1500",
+            cum_realised_pnl="-17.05",
+            cur_realised_pnl="-17.05",
+            risk_id=1,
+            risk_limit_value="2000000",
+        ),
+        Position(
+            symbol="ETHUSDT",
+            category="linear",
+            side="Sell",
+            size="10",
+            avg_price="3000",
+            mark_price="3200",
+            position_value="30000",
+            leverage="20",
+            trade_mode=0,
+            position_im="1517.325",
+            position_mm="167.325",
+            position_balance="",
+            liq_price="",
+            bust_price="",
+            unrealised_pnl="-2000",
+            cum_realised_pnl="-16.5",
+            cur_realised_pnl="-16.5",
+            risk_id=1,
+            risk_limit_value="1000000",
+        ),
+        Position(
+            symbol="SOLUSDT",
+            category="linear",
+            side="Buy",
+            size="1000",
+            avg_price="140",
+            mark_price="150",
+            position_value="140000",
+            leverage="5",
+            trade_mode=1,
+            position_im="28061.6",
+            position_mm="1661.6",
+            position_balance="30061.6",
+            liq_price="111.6",
+            bust_price="110",
+            unrealised_pnl="10000",
+            cum_realised_pnl="-77",
+            cur_realised_pnl="-77",
+            risk_id=2,
+            risk_limit_value="200000",
+        ),
+    ]
+    account = UnifiedAccount(
+        coins=[
+            CoinBalance(
+                coin="USDT",
+                wallet_balance="50000",
+                equity="59500",
+                usd_value="59500",
+                unrealised_pnl="9500",
+                cum_realised_pnl="-110.55",
+                total_position_im="34694.27",
+                total_position_mm="1999.27",
+            )
+        ],
+        total_equity="59500",
+        total_wallet_balance="50000",
+        total_margin_balance="19438.4",
+        total_available_balance="14805.73",
+        total_initial_margin="4632.67",
+        total_maintenance_margin="337.67",
+        account_im_rate="0.2383",
+        account_mm_rate="0.0173",
+        total_perp_upl="9500",
+        positions=positions,
+    )
+    instruments = _instruments()
+    tickers = {
+        "BTCUSDT": Ticker("BTCUSDT", "65000", "65005.12", "65001.50"),
+        "ETHUSDT": Ticker("ETHUSDT", "3200", "3200.41", "3200.15"),
+        "SOLUSDT": Ticker("SOLUSDT", "150", "150.012", "150.010"),
+        "BTCUSD": Ticker("BTCUSD", "65010", "65005.12", "65011.00"),
+    }
+    fee_rates = {i.symbol: FeeRate(i.symbol, TAKER_FEE, MAKER_FEE) for i in instruments}
+    return BybitState(
+        instruments=instruments,
+        risk_limits=_risk_limits(),
+        tickers=tickers,
+        fee_rates=fee_rates,
+        account=account,
+        api_keys={TEST_KEY: ApiKey(TEST_KEY, TEST_SECRET, read_only=False)},
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Wire helpers
+# --------------------------------------------------------------------------------------
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class BybitError(Exception):
+    """Raised by handlers; rendered as Bybit's error envelope."""
+
+    def __init__(self, ret_code: int, ret_msg: str, http_status: int = 200) -> None:
+        super().__init__(f"{ret_code}: {ret_msg}")
+        self.ret_code = ret_code
+        self.ret_msg = ret_msg
+        self.http_status = http_status
+
+
+def _json(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def _ok(result: dict[str, Any]) -> web.Response:
+    return _json(
+        {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": _now_ms()}
+    )
+
+
+def _error(err: BybitError) -> web.Response:
+    body = {
+        "retCode": err.ret_code,
+        "retMsg": err.ret_msg,
+        "result": {},
+        "retExtInfo": {},
+        "time": _now_ms(),
+    }
+    return _json(body, err.http_status)
+
+
+def _param_error(msg: str) -> BybitError:
+    return BybitError(10001, msg)
+
+
+def _decimal(value: Any, name: str) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise _param_error(f"params error: {name} invalid") from exc
+
+
+def _fmt(value: Decimal) -> str:
+    """Plain decimal string without exponent or trailing zeros ("111.6", not "1.116E+2")."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _cursor_for(offset: int) -> str:
+    # Opaque, URL-encoded like Bybit's ("0%3A1657711949945"): the client must send it back
+    # verbatim, which also exercises signing of an encoded query value.
+    return quote(f"{offset}:{offset}", safe="")
+
+
+def _paginate(items: list[Any], limit: int, cursor: str | None) -> tuple[list[Any], str]:
+    offset = 0
+    if cursor:
+        try:
+            offset = int(cursor.split(":", 1)[0])
+        except ValueError as exc:
+            raise _param_error("params error: cursor invalid") from exc
+    page = items[offset : offset + limit]
+    nxt = offset + limit
+    return page, (_cursor_for(nxt) if nxt < len(items) else "")
+
+
+def _limit(params: dict[str, Any], default: int, maximum: int) -> int:
+    raw = params.get("limit")
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise _param_error("params error: limit invalid") from exc
+    if not 1 <= value <= maximum:
+        raise _param_error(f"params error: limit must be in [1, {maximum}]")
+    return value
+
+
+def _category(params: dict[str, Any], allowed: tuple[str, ...] = ("linear", "inverse")) -> str:
+    category = params.get("category")
+    if not category:
+        raise _param_error("params error: category is required")
+    if category not in allowed:
+        raise BybitError(181001, f"category only support {', '.join(allowed)}")
+    return str(category)
+
+
+# --------------------------------------------------------------------------------------
+# Handlers
+# --------------------------------------------------------------------------------------
+
+Handler = Callable[[BybitState, dict[str, Any], ApiKey | None], Awaitable[dict[str, Any]]]
+
+
+async def _market_time(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+    ns = time.time_ns()
+    return {"timeSecond": str(ns // 1_000_000_000), "timeNano": str(ns)}
+
+
+async def _instruments_info(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+    category = _category(params, ("linear", "inverse", "spot", "option"))
+    rows = [i for i in state.instruments if i.category == category]
+    if "symbol" in params:
+        rows = [i for i in rows if i.symbol == params["symbol"]]
+    # Without `status`, Bybit lists trading instruments; ccxt asks for PreLaunch separately.
+    status = params.get("status", "Trading")
+    rows = [i for i in rows if i.status == status]
+    page, nxt = _paginate(
+        [i.to_wire() for i in rows], _limit(params, 500, 1000), params.get("cursor")
+    )
+    return {"category": category, "list": page, "nextPageCursor": nxt}
+
+
+async def _tickers(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+    category = _category(params, ("linear", "inverse", "spot", "option"))
+    symbols = [i.symbol for i in state.instruments if i.category == category]
+    if "symbol" in params:
+        if params["symbol"] not in symbols:
+            raise _param_error("Not supported symbols")
+        symbols = [params["symbol"]]
+    rows = [state.tickers[s].to_wire() for s in symbols if s in state.tickers]
+    return {"category": category, "list": rows}
+
+
+async def _risk_limit(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+    category = _category(params)
+    symbols = [i.symbol for i in state.instruments if i.category == category]
+    if "symbol" in params:
+        if params["symbol"] not in symbols:
+            raise _param_error("Not supported symbols")
+        symbols = [params["symbol"]]
+    rows = [t.to_wire() for s in symbols for t in state.risk_limits.get(s, [])]
+    page, nxt = _paginate(rows, state.risk_limit_page_size, params.get("cursor"))
+    return {"category": category, "list": page, "nextPageCursor": nxt}
+
+
+async def _query_api(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+    assert key is not None
+    return key.to_wire()
+
+
+async def _account_info(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+    return {
+        "marginMode": state.account.margin_mode,
+        "updatedTime": "1735689600000",
+        "unifiedMarginStatus": state.account.unified_margin_status,
+        "dcpStatus": "OFF",
+        "timeWindow": 10,
+        "smpGroup": 0,
+        "isMasterTrader": False,
+        "spotHedgingStatus": "OFF",
+    }
+
+
+async def _wallet_balance(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+    account_type = params.get("accountType")
+    if not account_type:
+        raise _param_error("params error: accountType is required")
+    if account_type != "UNIFIED":
+        # A UTA 2.0 has no separate CONTRACT/SPOT wallets.
+        raise _param_error("accountType only support UNIFIED.")
+    coins = set(str(params["coin"]).split(",")) if params.get("coin") else None
+    return {"list": [state.account.wallet_to_wire(coins)]}
+
+
+async def _fee_rate(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+    category = _category(params)
+    symbols = [i.symbol for i in state.instruments if i.category == category]
+    if "symbol" in params:
+        if params["symbol"] not in symbols:
+            raise _param_error("Not supported symbols")
+        symbols = [params["symbol"]]
+    rows = [
+        {"symbol": s, "takerFeeRate": f.taker, "makerFeeRate": f.maker}
+        for s in symbols
+        if (f := state.fee_rates.get(s)) is not None
+    ]
+    return {"category": category, "list": rows}
+
+
+def _empty_position(instrument: Instrument) -> dict[str, Any]:
+    """What Bybit returns for a symbol queried explicitly without an open position."""
+    return Position(
+        symbol=instrument.symbol,
+        category=instrument.category,
+        side="",
+        size="0",
+        avg_price="0",
+        mark_price="0",
+        position_value="0",
+        leverage="10",
+        trade_mode=0,
+        position_im="0",
+        position_mm="0",
+        position_balance="0",
+        liq_price="",
+        bust_price="",
+        unrealised_pnl="0",
+        cum_realised_pnl="0",
+        position_status="Normal",
+    ).to_wire()
+
+
+async def _position_list(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+    category = _category(params)
+    symbol = params.get("symbol")
+    settle = params.get("settleCoin")
+    if category == "linear" and not symbol and not settle:
+        raise _param_error("params error: symbol or settleCoin is required")
+    positions = [p for p in state.account.positions if p.category == category]
+    rows: list[dict[str, Any]]
+    if symbol:
+        instrument = state.instrument(str(symbol))
+        if instrument is None or instrument.category != category:
+            raise _param_error("Not supported symbols")
+        rows = [p.to_wire() for p in positions if p.symbol == symbol]
+        if not rows:
+            rows = [_empty_position(instrument)]
+    else:
+        open_rows = []
+        for p in positions:
+            instrument = state.instrument(p.symbol)
+            if settle and (instrument is None or instrument.settle_coin != settle):
+                continue
+            if Decimal(p.size) != 0:
+                open_rows.append(p.to_wire())
+        rows = open_rows
+    page, nxt = _paginate(rows, _limit(params, 20, 200), params.get("cursor"))
+    return {"category": category, "list": page, "nextPageCursor": nxt}
+
+
+def _require_write(key: ApiKey | None) -> None:
+    if key is None or key.read_only:
+        raise BybitError(10005, "Permission denied, please check your API key permissions.")
+
+
+def _find_position(state: BybitState, category: str, symbol: str, idx: int) -> Position | None:
+    for p in state.account.positions:
+        key = (p.category, p.symbol, p.position_idx)
+        if key == (category, symbol, idx) and Decimal(p.size) != 0:
+            return p
+    return None
+
+
+def _position_idx(params: dict[str, Any]) -> int:
+    try:
+        return int(params.get("positionIdx", 0))
+    except (TypeError, ValueError) as exc:
+        raise _param_error("params error: positionIdx invalid") from exc
+
+
+async def _add_margin(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+    """Move margin into (positive) or out of (negative) an isolated position.
+
+    Only the position's own figures follow: positionBalance changes by `margin`, and
+    liqPrice / bustPrice shift by margin / size (the ExtraMargin / size term of Bybit's
+    isolated formula). The account totals are left as the test set them, and a negative
+    margin is not checked against the position's initial margin.
+    """
+    _require_write(key)
+    category = _category(params)
+    symbol = str(params.get("symbol") or "")
+    if state.instrument(symbol) is None:
+        raise _param_error("Not supported symbols")
+    margin = _decimal(params.get("margin"), "margin")
+    idx = _position_idx(params)
+    position = _find_position(state, category, symbol, idx)
+    if position is None:
+        raise BybitError(110033, "Margin cannot be set without open position")
+    if position.trade_mode != 1:
+        raise BybitError(110015, "the position is in cross_margin")
+    if margin == 0:
+        raise BybitError(110027, "Margin is not modified")
+    if margin > Decimal(state.account.total_available_balance):
+        raise BybitError(110014, "Available balance not enough to add margin")
+    shift = margin / Decimal(position.size)
+    direction = -1 if position.side == "Buy" else 1
+    position.position_balance = _fmt(Decimal(position.position_balance) + margin)
+    if position.liq_price:
+        position.liq_price = _fmt(Decimal(position.liq_price) + direction * shift)
+    if position.bust_price:
+        position.bust_price = _fmt(Decimal(position.bust_price) + direction * shift)
+    position.updated_time = str(_now_ms())
+    state.margin_adjustments.append(MarginAdjustment(symbol, category, _fmt(margin), idx))
+    row = position.to_wire()
+    row["category"] = category
+    return row
+
+
+async def _order_create(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+    """Record an order; nothing is matched or filled (tests apply fills to the state)."""
+    _require_write(key)
+    category = _category(params)
+    symbol = str(params.get("symbol") or "")
+    instrument = state.instrument(symbol)
+    if instrument is None or instrument.category != category:
+        raise _param_error("Not supported symbols")
+    side = params.get("side")
+    if side not in ("Buy", "Sell"):
+        raise _param_error("params error: side invalid")
+    if params.get("orderType") not in ("Market", "Limit"):
+        raise _param_error("params error: orderType invalid")
+    qty = _decimal(params.get("qty"), "qty")
+    if qty <= 0:
+        raise _param_error("params error: qty invalid")
+    if params.get("orderType") == "Limit" and params.get("price") is None:
+        raise _param_error("params error: price is required for limit orders")
+    reduce_only = params.get("reduceOnly") in (True, "true")
+    idx = _position_idx(params)
+    if reduce_only:
+        position = _find_position(state, category, symbol, idx)
+        if position is None or position.side == side:
+            raise BybitError(110017, "Reduce-only rule not satisfied")
+    order_id = str(uuid.uuid4())
+    state.orders.append({**params, "orderId": order_id})
+    return {"orderId": order_id, "orderLinkId": str(params.get("orderLinkId", ""))}
+
+
+PUBLIC: dict[tuple[str, str], Handler] = {
+    ("GET", "/v5/market/time"): _market_time,
+    ("GET", "/v5/market/instruments-info"): _instruments_info,
+    ("GET", "/v5/market/tickers"): _tickers,
+    ("GET", "/v5/market/risk-limit"): _risk_limit,
+}
+
+PRIVATE: dict[tuple[str, str], Handler] = {
+    ("GET", "/v5/user/query-api"): _query_api,
+    ("GET", "/v5/account/info"): _account_info,
+    ("GET", "/v5/account/wallet-balance"): _wallet_balance,
+    ("GET", "/v5/account/fee-rate"): _fee_rate,
+    ("GET", "/v5/position/list"): _position_list,
+    ("POST", "/v5/position/add-margin"): _add_margin,
+    ("POST", "/v5/order/create"): _order_create,
+}
+
+
+# --------------------------------------------------------------------------------------
+# Authentication and dispatch
+# --------------------------------------------------------------------------------------
+
+
+def sign(secret: str, timestamp: str, api_key: str, recv_window: str, payload: str) -> str:
+    """Bybit v5 HMAC signature (what ccxt's `sign()` computes for `v5` URLs)."""
+    message = f"{timestamp}{api_key}{recv_window}{payload}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _authenticate(state: BybitState, request: web.Request, payload: str) -> ApiKey:
+    headers = request.headers
+    api_key = headers.get("X-BAPI-API-KEY", "")
+    key = state.api_keys.get(api_key)
+    if key is None:
+        raise BybitError(10003, "API key is invalid.", http_status=401)
+    timestamp = headers.get("X-BAPI-TIMESTAMP", "")
+    recv_window = headers.get("X-BAPI-RECV-WINDOW", str(DEFAULT_RECV_WINDOW_MS))
+    try:
+        ts, window = int(timestamp), int(recv_window)
+    except ValueError as exc:
+        raise _param_error("params error: X-BAPI-TIMESTAMP or X-BAPI-RECV-WINDOW invalid") from exc
+    now = _now_ms()
+    if not now - window <= ts < now + FUTURE_TOLERANCE_MS:
+        raise BybitError(
+            10002,
+            "invalid request, please check your server timestamp or recv_window param. "
+            f"req_timestamp[{ts}],server_timestamp[{now}],recv_window[{window}]",
+        )
+    expected = sign(key.secret, timestamp, api_key, recv_window, payload)
+    if not hmac.compare_digest(expected, headers.get("X-BAPI-SIGN", "")):
+        origin = f"{timestamp}{api_key}{recv_window}{payload}"
+        raise BybitError(10004, f"error sign! origin_string[{origin}]")
+    return key
+
+
+STATE_KEY = web.AppKey("bybit_state", BybitState)
+
+
+async def _dispatch(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    route = (request.method, request.path)
+    handler = PUBLIC.get(route) or PRIVATE.get(route)
+    if handler is None:
+        return web.Response(status=404, text="404 page not found")
+    raw_body = await request.text() if request.method == "POST" else ""
+    params: dict[str, Any]
+    if request.method == "POST":
+        try:
+            params = orjson.loads(raw_body) if raw_body else {}
+        except orjson.JSONDecodeError:
+            return _error(_param_error("params error: request body is not valid JSON"))
+        if not isinstance(params, dict):
+            return _error(_param_error("params error: request body must be a JSON object"))
+    else:
+        params = dict(request.query)
+    state.requests.append(
+        RequestRecord(request.method, request.path, params, request.headers.get("X-BAPI-API-KEY"))
+    )
+    try:
+        key: ApiKey | None = None
+        if route in PRIVATE:
+            payload = raw_body if request.method == "POST" else request.rel_url.raw_query_string
+            key = _authenticate(state, request, payload)
+        return _ok(await handler(state, params, key))
+    except BybitError as err:
+        return _error(err)
+
+
+def create_app(state: BybitState) -> web.Application:
+    """The aiohttp app; serve it with `LocalServer(create_app(state))`."""
+    app = web.Application()
+    app[STATE_KEY] = state
+    app.router.add_route("*", "/{tail:.*}", _dispatch)
+    return app
+
+
+# --------------------------------------------------------------------------------------
+# Client
+# --------------------------------------------------------------------------------------
+
+
+def make_client(base_url: str, key: str = TEST_KEY, secret: str = TEST_SECRET) -> Any:
+    """An unmodified ccxt asyncio `bybit` client pointed at `base_url`; close it when done."""
+    client = ccxt_async.bybit(
+        {
+            "apiKey": key,
+            "secret": secret,
+            "enableRateLimit": False,
+            "options": {"fetchMarkets": {"types": ["linear", "inverse"]}},
+            # Skips the signed /v5/asset/coin/query-info call in load_markets.
+            "has": {"fetchCurrencies": False},
+        }
+    )
+    client.urls["api"] = rebase_urls(client.urls["api"], base_url)
+    return client
