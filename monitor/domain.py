@@ -86,6 +86,10 @@ class Position:
 
     `contracts` is always positive; `side` says the direction. `contract_size` is the
     base amount per contract (linear) or the USD face value per contract (inverse).
+    `isolated_margin` is the isolated wallet *excluding* unrealised PnL (Binance's
+    `isolatedWallet`); `initial_margin` is the position's IM where an exchange model
+    needs it (Bybit's isolated formula). `exchange_margin_ratio` is already converted
+    to our convention (MM / margin balance, 1.0 = liquidation).
     Exchange-reported figures are kept beside ours, never used in their place; None
     means the exchange did not say (unknown, not zero).
     """
@@ -101,10 +105,12 @@ class Position:
     inverse: bool = False
     leverage: float | None = None
     isolated_margin: float | None = None
+    initial_margin: float | None = None
     position_side: str = "BOTH"
     exchange_liquidation_price: float | None = None
     exchange_maintenance_margin: float | None = None
     exchange_unrealized_pnl: float | None = None
+    exchange_margin_ratio: float | None = None
 
     @property
     def size(self) -> float:
@@ -148,6 +154,9 @@ class AccountSnapshot:
     markets: dict[str, MarketInfo] = field(default_factory=dict)
     taker_fee_rate: float | None = None
     fetched_at: float = 0.0
+    unified_pool: str | None = None
+    """When set, every cross position draws on this one pool whatever its settlement
+    asset (Bybit unified account, OKX multi-currency cross, Binance Multi-Assets)."""
 
     def pool(self, asset: str) -> CrossPool | None:
         return next((p for p in self.pools if p.asset == asset), None)

@@ -106,6 +106,7 @@ def _position_json(risk: PositionRisk, level: Level | None) -> dict[str, Any]:
         "isolated_margin": p.isolated_margin,
         "leverage": p.leverage,
         "margin_ratio": finite(risk.margin_ratio),
+        "exchange_margin_ratio": p.exchange_margin_ratio,
         "liquidation_price": risk.liquidation_price,
         "exchange_liquidation_price": p.exchange_liquidation_price,
         "liquidation_distance": risk.liquidation_distance,

@@ -56,7 +56,8 @@ class AccountBook:
             if position.margin_mode is MarginMode.ISOLATED:
                 self.isolated.append(leg)
             else:
-                self.cross.setdefault(self.model.pool_asset(position), []).append(leg)
+                asset = snapshot.unified_pool or self.model.pool_asset(position)
+                self.cross.setdefault(asset, []).append(leg)
         self.pool_assets: list[str] = sorted({p.asset for p in snapshot.pools} | set(self.cross))
         self._groups: dict[str, list[list[int]]] = {
             asset: _symbol_groups(legs) for asset, legs in self.cross.items()

@@ -189,7 +189,7 @@ def plan_pool_reduction(
 def _find(book: AccountBook, leg: Leg) -> Leg:
     return next(
         candidate
-        for candidate in book.cross.get(book.model.pool_asset(leg.position), [])
+        for candidate in book.cross.get(_pool_of(book, leg), [])
         if candidate.symbol == leg.symbol and candidate.position.side == leg.position.side
     )
 
@@ -205,8 +205,12 @@ def _after_cut(book: AccountBook, leg: Leg, cut: float) -> AccountBook:
     positions = tuple(p for p in positions if p.contracts > 0)
     pools = tuple(
         replace(p, wallet_balance=p.wallet_balance + realised)
-        if p.asset == book.model.pool_asset(position)
+        if p.asset == _pool_of(book, leg)
         else p
         for p in snapshot.pools
     )
     return AccountBook(replace(snapshot, positions=positions, pools=pools), book.model)
+
+
+def _pool_of(book: AccountBook, leg: Leg) -> str:
+    return book.snapshot.unified_pool or book.model.pool_asset(leg.position)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from monitor.domain import (
     AccountSnapshot,
@@ -25,6 +25,13 @@ from monitor.domain import (
 from monitor.exchange.adapters.parse import number, price_or_unknown, required
 
 
+class PoolReading(NamedTuple):
+    """Cross pools as read, and the one pool every cross position shares, if any."""
+
+    pools: tuple[CrossPool, ...]
+    unified_pool: str | None = None
+
+
 class ExchangeAdapter:
     """Generic ccxt adapter: unified positions, balance and leverage tiers."""
 
@@ -38,18 +45,19 @@ class ExchangeAdapter:
             p for p in (self.parse_position(raw, client) for raw in raw_positions) if p
         )
         symbols = sorted({p.symbol for p in positions})
-        pools, tiers = await asyncio.gather(
+        reading, tiers = await asyncio.gather(
             self.fetch_pools(client, positions), self.fetch_tiers(client, symbols, raw_positions)
         )
         return AccountSnapshot(
             name=name,
             exchange=client.id,
-            pools=pools,
+            pools=reading.pools,
             positions=positions,
             tiers=tiers,
             markets={s: self.market_info(client, s) for s in symbols},
             taker_fee_rate=await self.fetch_taker_fee(client, symbols),
             fetched_at=time.time(),
+            unified_pool=reading.unified_pool,
         )
 
     async def fetch_positions(self, client: Any) -> list[dict[str, Any]]:
@@ -93,10 +101,12 @@ class ExchangeAdapter:
         balance = await client.fetch_balance()
         assets = {p.settle for p in positions if p.margin_mode is MarginMode.CROSS}
         totals = balance.get("total") or {}
-        return tuple(
-            CrossPool(asset, wallet)
-            for asset in sorted(assets)
-            if (wallet := number(totals.get(asset))) is not None
+        return PoolReading(
+            tuple(
+                CrossPool(asset, wallet)
+                for asset in sorted(assets)
+                if (wallet := number(totals.get(asset))) is not None
+            )
         )
 
     async def fetch_tiers(

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from monitor.domain import CrossPool, MarginMode, Position, Tier, TierBasis, TierTable
-from monitor.exchange.adapters.base import ExchangeAdapter
+from monitor.exchange.adapters.base import ExchangeAdapter, PoolReading
 from monitor.exchange.adapters.parse import number, required
 
 MULTI_ASSETS_POOL = "USD"
@@ -61,7 +61,9 @@ class BinanceUsdMAdapter(ExchangeAdapter):
             mm = number(account.get("totalMaintMargin"))
             balance = number(account.get("totalMarginBalance"))
             ratio = mm / balance if mm is not None and balance else None
-            return (CrossPool(MULTI_ASSETS_POOL, wallet, ratio, mm),)
+            return PoolReading(
+                (CrossPool(MULTI_ASSETS_POOL, wallet, ratio, mm),), MULTI_ASSETS_POOL
+            )
         pools = []
         for row in account.get("assets") or []:
             wallet = number(row.get("crossWalletBalance"))
@@ -74,7 +76,7 @@ class BinanceUsdMAdapter(ExchangeAdapter):
             ratio = cross_mm / cross_balance if cross_mm is not None and cross_balance > 0 else None
             if wallet or cross_mm:
                 pools.append(CrossPool(asset, wallet, ratio, cross_mm))
-        return tuple(pools)
+        return PoolReading(tuple(pools))
 
     def parse_tiers(self, rows: list[dict[str, Any]]) -> TierTable:
         """Raw brackets, with Binance's `cum`, which the unified rows drop."""

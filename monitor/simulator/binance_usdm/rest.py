@@ -199,6 +199,7 @@ async def _apply_fault(fault: Fault) -> web.Response | None:
 
 async def dispatch(request: web.Request) -> web.Response:
     exchange = request.app[EXCHANGE_KEY]
+    exchange.requests.append(f"{request.method} {request.path}")
     fault = exchange.take_fault(request.path)
     if fault is not None:
         scripted = await _apply_fault(fault)

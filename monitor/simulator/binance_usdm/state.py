@@ -286,6 +286,8 @@ class SimExchange:
     funding_rates: dict[str, float] = field(default_factory=dict)
     faults: dict[str, Fault] = field(default_factory=dict)
     clock_ms: Callable[[], int] = wall_clock_ms
+    requests: list[str] = field(default_factory=list)
+    """Every request as "METHOD /path", newest last: what a client actually called."""
 
     def market(self, symbol: str) -> SimMarket:
         return self.markets[symbol]
