@@ -37,7 +37,8 @@ async def fetch_account(
     account: AccountConfig, markets: SharedMarkets, timeout: float = DEFAULT_ACCOUNT_TIMEOUT
 ) -> AccountResult:
     adapter = adapter_for(account.exchange)
-    client = create_client(account, adapter.client_options)
+    client = create_client(account)
+    adapter.configure(client)
     key = SharedMarkets.key(account.exchange, account.rest_url, account.sandbox)
     try:
         async with asyncio.timeout(timeout):

@@ -59,6 +59,9 @@ class TierTable:
     tiers: tuple[Tier, ...]
     basis: TierBasis = TierBasis.NOTIONAL
     _floors: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    regular: bool = field(init=False, compare=False)
+    """Rates never fall and deductions keep MM continuous at every floor (Binance's
+    `cum` rule). The liquidation solver relies on it to rule out a root early."""
 
     def __post_init__(self) -> None:
         if not self.tiers:
@@ -66,6 +69,7 @@ class TierTable:
         ordered = tuple(sorted(self.tiers, key=lambda t: t.floor))
         object.__setattr__(self, "tiers", ordered)
         object.__setattr__(self, "_floors", tuple(t.floor for t in ordered))
+        object.__setattr__(self, "regular", _is_regular(ordered))
 
     def index_for(self, key: float) -> int:
         """Index of the bracket holding `key` (a notional or a contract count)."""
@@ -78,6 +82,17 @@ class TierTable:
     def flat(cls, maintenance_rate: float, basis: TierBasis = TierBasis.NOTIONAL) -> TierTable:
         """A single bracket: for exchanges that publish one maintenance rate per market."""
         return cls((Tier(0.0, float("inf"), maintenance_rate),), basis)
+
+
+def _is_regular(tiers: tuple[Tier, ...]) -> bool:
+    for low, high in zip(tiers, tiers[1:], strict=False):
+        if high.maintenance_rate < low.maintenance_rate:
+            return False
+        jump = high.floor * (high.maintenance_rate - low.maintenance_rate)
+        expected = low.maintenance_amount + jump
+        if abs(high.maintenance_amount - expected) > 1e-6 * max(1.0, abs(expected)):
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,8 @@ from monitor.domain import TierBasis
 from monitor.engine.legs import Leg
 
 INF = math.inf
+_AT_BOUND = 1e-12
+"""A root this close to the bound (price zero, or infinity for inverse) is no liquidation."""
 
 MovingLeg = tuple[Leg, float]
 """A leg and its current mark price."""
@@ -93,11 +95,37 @@ def _walk_one(leg: Leg, mark: float, index: int, constant: float, direction: int
             edge = lower
         root = _root_in(a, b, t, edge, direction)
         if root is not None:
-            return None if clamped and root <= lower else root
+            return None if clamped and root <= lower + _AT_BOUND else root
         if clamped or math.isinf(edge):
             return None
         t = edge
         index += direction
+
+
+def _cannot_reach_zero(
+    moving: Sequence[MovingLeg], indices: list[int], constant: float, direction: int
+) -> bool:
+    """True when equity - MM provably stays positive all the way in `direction`.
+
+    With regular tier tables the function is concave along the walk (slopes only fall
+    as tiers rise, and rise as they fall), so it suffices to look at the far end: the
+    slope once every leg sits in its last tier (unbounded side), or the value at the
+    bound where every value has shrunk into the first tier. One pass instead of a walk
+    across every boundary of every leg.
+    """
+    a, b = constant, 0.0
+    for (leg, mark), index in zip(moving, indices, strict=True):
+        if leg.tiers is not None and not leg.tiers.regular:
+            return False
+        if leg.mm_fixed is None and leg.basis is TierBasis.NOTIONAL:
+            index = len(leg.tiers.tiers) - 1 if direction > 0 else 0  # type: ignore[union-attr]
+        ai, bi = _coefficients(leg, mark, index)
+        a += ai
+        b += bi
+    if direction > 0:
+        return b >= 0.0
+    lower = 0.0 if moving[0][0].inverse else -1.0
+    return a + b * lower > 0.0
 
 
 def _walk_many(
@@ -108,6 +136,8 @@ def _walk_many(
     lower = 0.0 if inverse else -1.0
     t = 1.0 if inverse else 0.0
     indices = list(indices)
+    if _cannot_reach_zero(moving, indices, constant, direction):
+        return None
     a, b = constant, 0.0
     heap: list[tuple[float, int]] = []
     for i, (leg, mark) in enumerate(moving):
@@ -132,7 +162,7 @@ def _walk_many(
                 a += ai
                 b += bi
             root = -a / b
-            return None if clamped and root <= lower else root
+            return None if clamped and root <= lower + _AT_BOUND else root
         if clamped or not heap:
             return None
         t = edge

@@ -50,7 +50,6 @@ def create_client(
     if account.wallet_address:
         params["walletAddress"] = account.wallet_address
     client = factory(params)
-    client.options.update(options or {})
     if account.sandbox:
         client.set_sandbox_mode(True)
     if account.rest_url:

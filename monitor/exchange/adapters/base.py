@@ -39,6 +39,10 @@ class ExchangeAdapter:
     client_options: ClassVar[dict[str, Any]] = {}
     tier_basis: ClassVar[TierBasis] = TierBasis.NOTIONAL
 
+    def configure(self, client: Any) -> None:
+        """Adjust a fresh client: options that keep ccxt from calling what we never use."""
+        client.options.update(self.client_options)
+
     async def fetch_snapshot(self, client: Any, name: str) -> AccountSnapshot:
         raw_positions = await self.fetch_positions(client)
         positions = tuple(
