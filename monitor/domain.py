@@ -7,6 +7,7 @@ position's pool (USDT for linear USD-M, the coin for inverse COIN-M).
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -85,7 +86,7 @@ class TierTable:
 
 
 def _is_regular(tiers: tuple[Tier, ...]) -> bool:
-    for low, high in zip(tiers, tiers[1:], strict=False):
+    for low, high in itertools.pairwise(tiers):
         if high.maintenance_rate < low.maintenance_rate:
             return False
         jump = high.floor * (high.maintenance_rate - low.maintenance_rate)
