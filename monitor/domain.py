@@ -73,8 +73,9 @@ class TierTable:
         object.__setattr__(self, "regular", _is_regular(ordered))
 
     def index_for(self, key: float) -> int:
-        """Index of the bracket holding `key` (a notional or a contract count)."""
-        return max(0, bisect_right(self._floors, abs(key)) - 1)
+        """Index of the bracket holding `key` (a notional or a contract count, >= 0)."""
+        index = bisect_right(self._floors, key) - 1
+        return index if index > 0 else 0
 
     def tier_for(self, key: float) -> Tier:
         return self.tiers[self.index_for(key)]

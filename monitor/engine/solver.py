@@ -80,6 +80,38 @@ def _root_in(a: float, b: float, t: float, edge: float, direction: int) -> float
     return None
 
 
+def _linear_bracket_search(leg: Leg, mark: float, index: int, constant: float) -> float | None:
+    """Liquidation move of one linear leg with a regular notional-keyed table.
+
+    Binance's own method: LP = (C - side x q x EP + cum - c) / (q x (rate - side)) for
+    the bracket in force, moving one bracket at a time (down for a long, up for a short)
+    until the price falls inside the bracket it was computed with. Regular tables make
+    that the first root. A handful of float operations per bracket: the per-position
+    hot path.
+    """
+    tiers = leg.tiers.tiers  # type: ignore[union-attr]
+    q, s = leg.qty, leg.sign
+    base = constant - s * q * leg.entry - leg.mm_constant
+    last = len(tiers) - 1
+    while True:
+        tier = tiers[index]
+        price = (base + tier.maintenance_amount) / (
+            q * (tier.maintenance_rate + leg.rate_extra - s)
+        )
+        if s > 0:
+            if price >= mark:
+                return 0.0  # already at or past liquidation
+            if index == 0 or price * q >= tier.floor:
+                return price / mark - 1.0 if price > _AT_BOUND * mark else None
+            index -= 1
+        else:
+            if price <= mark:
+                return 0.0
+            if index == last or price * q < tiers[index + 1].floor:
+                return price / mark - 1.0
+            index += 1
+
+
 def _walk_one(leg: Leg, mark: float, index: int, constant: float, direction: int) -> float | None:
     """The walk for a single leg: no heap, no lists (the per-position hot path)."""
     lower = 0.0 if leg.inverse else -1.0
@@ -128,6 +160,68 @@ def _cannot_reach_zero(
     return a + b * lower > 0.0
 
 
+def _line(moving: Sequence[MovingLeg], indices: list[int], constant: float) -> tuple[float, float]:
+    a, b = constant, 0.0
+    for (leg, mark), index in zip(moving, indices, strict=True):
+        ai, bi = _coefficients(leg, mark, index)
+        a += ai
+        b += bi
+    return a, b
+
+
+def _line_at(
+    moving: Sequence[MovingLeg], indices: list[int], constant: float, t: float
+) -> tuple[float, float]:
+    """The line of the segment holding t; updates `indices` to the tiers in force at t."""
+    a, b = constant, 0.0
+    for i, (leg, mark) in enumerate(moving):
+        index = indices[i]
+        if leg.mm_fixed is None and leg.basis is TierBasis.NOTIONAL:
+            value = leg.qty * t / mark if leg.inverse else leg.qty * mark * (1.0 + t)
+            index = indices[i] = leg.tiers.index_for(value)  # type: ignore[union-attr]
+        ai, bi = _coefficients(leg, mark, index)
+        a += ai
+        b += bi
+    return a, b
+
+
+def _newton_from_far_side(
+    moving: Sequence[MovingLeg], indices: list[int], constant: float, direction: int
+) -> float | None:
+    """The root for regular tables, in a few O(n) passes instead of a boundary walk.
+
+    equity - MM is then concave and piecewise linear along the walk, so the line of any
+    of its segments lies on or above it. The root of such a line is therefore at or past
+    the true root; re-linearising there and solving again moves back towards it, and
+    lands on it exactly once the line is the root's own segment (same tiers before and
+    after the step). Called only when a root is known to exist (see _cannot_reach_zero).
+    """
+    start = 1.0 if moving[0][0].inverse else 0.0
+    a, b = _line(moving, indices, constant)
+    if a + b * start <= 0.0:
+        return start
+    if b * direction >= 0.0:  # the first segment does not descend: use the far end's line
+        far = [
+            len(leg.tiers.tiers) - 1  # type: ignore[union-attr]
+            if direction > 0 and leg.mm_fixed is None and leg.basis is TierBasis.NOTIONAL
+            else 0
+            if leg.mm_fixed is None and leg.basis is TierBasis.NOTIONAL
+            else index
+            for (leg, _), index in zip(moving, indices, strict=True)
+        ]
+        a, b = _line(moving, far, constant)
+    current = list(indices)
+    for _ in range(64):
+        root = -a / b
+        a_next, b_next = _line_at(moving, current, constant, root)
+        if a_next == a and b_next == b:
+            return root
+        a, b = a_next, b_next
+        if b == 0.0:
+            return None
+    return None  # pragma: no cover - a piecewise-linear function has few segments
+
+
 def _walk_many(
     moving: Sequence[MovingLeg], indices: list[int], constant: float, direction: int
 ) -> float | None:
@@ -138,6 +232,10 @@ def _walk_many(
     indices = list(indices)
     if _cannot_reach_zero(moving, indices, constant, direction):
         return None
+    if all(leg.tiers is None or leg.tiers.regular for leg, _ in moving):
+        root = _newton_from_far_side(moving, indices, constant, direction)
+        lower = 0.0 if moving[0][0].inverse else -1.0
+        return None if root is None or root <= lower + _AT_BOUND else root
     a, b = constant, 0.0
     heap: list[tuple[float, int]] = []
     for i, (leg, mark) in enumerate(moving):
@@ -194,13 +292,21 @@ def liquidation_move(
     All moving legs must be of one kind (all linear or all inverse).
     """
     inverse = moving[0][0].inverse
-    if any(leg.inverse is not inverse for leg, _ in moving):
+    if len(moving) > 1 and any(leg.inverse is not inverse for leg, _ in moving):
         raise ValueError("a uniform move of linear and inverse legs together is not linear")
     if indices is None:
         indices = [leg.tier_index(mark) if leg.tiers is not None else 0 for leg, mark in moving]
     direction = -price_direction if inverse else price_direction
     if len(moving) == 1:
         leg, mark = moving[0]
+        if (
+            not inverse
+            and leg.mm_fixed is None
+            and leg.basis is TierBasis.NOTIONAL
+            and leg.tiers.regular  # type: ignore[union-attr]
+            and (direction < 0) == (leg.sign > 0)
+        ):
+            return _linear_bracket_search(leg, mark, indices[0], constant)
         t = _walk_one(leg, mark, indices[0], constant, direction)
     else:
         t = _walk_many(moving, list(indices), constant, direction)

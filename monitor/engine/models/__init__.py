@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from monitor.engine.models.base import GenericModel, MarginModel
 from monitor.engine.models.binance import BinanceCoinMModel, BinanceUsdMModel
+from monitor.engine.models.hyperliquid import HyperliquidModel
 
 _MODELS: dict[str, type[MarginModel]] = {
     "binanceusdm": BinanceUsdMModel,
     "binancecoinm": BinanceCoinMModel,
+    "hyperliquid": HyperliquidModel,
 }
 
 
