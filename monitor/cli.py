@@ -32,8 +32,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from monitor.report import assess, exit_status, status_json
 
     config = _load(args.config, EXIT_UNKNOWN)
-    secrets = [s.reveal() for a in config.accounts for s in (a.api_key, a.secret, a.password) if s]
-    configure_logging(config.log.level, config.log.format, secrets)
+    configure_logging(config.log.level, config.log.format, _secrets(config))
     results = asyncio.run(fetch_all(config.accounts, config.state_dir / "cache"))
     assessed = [assess(r, config.thresholds_for(r.account.name)) for r in results]
     if args.json:
@@ -44,6 +43,30 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         print_status(assessed)
     return exit_status(assessed)
+
+
+def _secrets(config: Config) -> list[str]:
+    return [s.reveal() for a in config.accounts for s in (a.api_key, a.secret, a.password) if s]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from monitor.daemon.runner import Runner
+    from monitor.logs import configure_logging
+
+    config = _load(args.config, EXIT_CONFIG)
+    configure_logging(config.log.level, config.log.format, _secrets(config))
+    runner = Runner(Path(args.config), config, Path(args.events) if args.events else None)
+    return asyncio.run(runner.run())
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+    from monitor.logs import configure_logging
+
+    configure_logging("ERROR")  # the live view is the output; errors still show
+    return asyncio.run(run_demo(args.scenario, args.speed))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +82,29 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--config", required=True, help="YAML configuration file")
     status.add_argument("--json", action="store_true", help="print one JSON document")
     status.set_defaults(handler=cmd_status)
+
+    run = commands.add_parser(
+        "run",
+        help="watch every account continuously (the daemon)",
+        description="Exit status 78 for an invalid configuration (systemd will not restart).",
+    )
+    run.add_argument("--config", required=True, help="YAML configuration file")
+    run.add_argument("--events", help="append every event to this file as JSON lines")
+    run.set_defaults(handler=cmd_run)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the daemon against the built-in simulated exchange (no account needed)",
+        description="Starts the simulator on 127.0.0.1 with a hybrid account and a flash "
+        "crash, runs the real daemon against it and shows it live; exits when it ends.",
+    )
+    demo.add_argument("--scenario", default="flash-crash", help="built-in name or YAML file")
+    demo.add_argument("--speed", type=float, default=2.0, help="simulated seconds per second")
+    demo.set_defaults(handler=cmd_demo)
+
+    from monitor.simulator.command import add_parser as add_sim_parser
+
+    add_sim_parser(commands)
     return parser
 
 

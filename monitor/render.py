@@ -16,7 +16,13 @@ from rich.text import Text
 from monitor.engine.levels import Level
 from monitor.report import Assessed, level_name
 
-LEVEL_STYLES = {"ok": "green", "warn": "yellow", "critical": "bold red", "unknown": "magenta"}
+LEVEL_STYLES = {
+    "ok": "green",
+    "warn": "yellow",
+    "critical": "bold red",
+    "imminent": "bold white on red",
+    "unknown": "magenta",
+}
 
 
 def _pct(value: float | None) -> str:

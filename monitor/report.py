@@ -1,6 +1,7 @@
 """The status report: levels per target, the JSON document, and the exit status.
 
-Exit status follows monitoring-plugin convention, worst first: 2 critical, 3 unknown
+Exit status follows monitoring-plugin convention, worst first: 2 critical (or
+imminent), 3 unknown
 (an account failed or a figure could not be computed), 1 warn, 0 ok. Unknown outranks
 warn because a monitor that cannot see must never read as calmer than one that can.
 """
@@ -52,7 +53,7 @@ def assess(result: AccountResult, thresholds: Thresholds) -> Assessed:
 
 def exit_status(assessed: Sequence[Assessed]) -> int:
     levels = [lvl for a in assessed for lvl in (*a.pool_levels, *a.position_levels)]
-    if any(lvl is Level.CRITICAL for lvl in levels):
+    if any(lvl is not None and lvl >= Level.CRITICAL for lvl in levels):
         return EXIT_CRITICAL
     if any(a.result.error for a in assessed) or any(lvl is None for lvl in levels):
         return EXIT_UNKNOWN

@@ -266,10 +266,11 @@ def test_threshold_ordering_is_enforced(tmp_path: Path) -> None:
     )
     # Exactly these two: accounts inheriting the broken globals must not repeat them.
     assert load_errors(path) == [
-        "thresholds.cross: warn (0.8) must be below critical (0.75): the margin ratio rises "
-        "toward liquidation (config.yaml:2)",
-        "thresholds.isolated: distance_warn (0.04) must be above distance_critical (0.05): "
-        "the distance shrinks toward liquidation (config.yaml:4)",
+        "thresholds.cross: warn (0.8) < critical (0.75) < imminent (0.95) is required: "
+        "the margin ratio rises toward liquidation (config.yaml:2)",
+        "thresholds.isolated: distance_warn (0.04) > distance_critical (0.05) > "
+        "distance_imminent (0.01) is required: the distance shrinks toward liquidation "
+        "(config.yaml:4)",
     ]
 
 
@@ -330,8 +331,8 @@ def test_merged_override_is_checked_at_the_account(tmp_path: Path) -> None:
         """,
     )
     assert load_errors(path) == [
-        "accounts[0].thresholds.cross: warn (0.65) must be below critical (0.6): the margin "
-        "ratio rises toward liquidation (config.yaml:7)"
+        "accounts[0].thresholds.cross: warn (0.65) < critical (0.6) < imminent (0.95) is "
+        "required: the margin ratio rises toward liquidation (config.yaml:7)"
     ]
 
 

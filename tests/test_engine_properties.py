@@ -11,7 +11,7 @@ import math
 from dataclasses import replace
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from monitor.domain import (
@@ -160,7 +160,7 @@ def test_ratio_grows_monotonically_with_adverse_moves(snapshot, moves):
     assert all(b >= a - 1e-12 for a, b in itertools.pairwise(ratios))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(cross_accounts(), st.floats(0.05, 0.9), st.sampled_from([0.001, 0.01, 0.1]))
 def test_pool_reduction_reaches_target_and_one_step_less_does_not(snapshot, target, step):
     snapshot = replace(
@@ -190,7 +190,7 @@ def test_pool_reduction_reaches_target_and_one_step_less_does_not(snapshot, targ
     if plan.reaches_target:
         assert ratio_with_cut(plan.contracts) <= target + 1e-12
         if plan.contracts - step > 1e-12:
-            assert ratio_with_cut(plan.contracts - step) > target
+            assert ratio_with_cut(plan.contracts - step) > target - 1e-12  # float ties
     else:
         assert plan.contracts == pytest.approx(leg.contracts)
         assert ratio_with_cut(leg.contracts) > target

@@ -114,8 +114,8 @@ async def test_fetch_positions_returns_all_three(client: Any, state: BybitState)
     # Unified cross: Bybit sends liqPrice "", which ccxt turns into None (unknown, not safe).
     assert positions[BTC]["liquidationPrice"] is None
     assert positions[ETH]["liquidationPrice"] is None
-    assert positions[SOL]["liquidationPrice"] == 111.6
-    assert positions[SOL]["info"]["positionBalance"] == "30061.6"
+    assert positions[SOL]["liquidationPrice"] == 112
+    assert positions[SOL]["info"]["positionBalance"] == "29241.6"
     assert state.called()[-1] == ("GET", "/v5/position/list")
     assert state.requests[-1].params == {"category": "linear", "settleCoin": "USDT", "limit": "200"}
 
@@ -142,16 +142,16 @@ async def test_fetch_balance_exposes_raw_unified_totals(client: Any, state: Bybi
 
     totals = balance["info"]["result"]["list"][0]
     assert totals["accountType"] == "UNIFIED"
-    assert totals["accountMMRate"] == "0.0173"
-    assert totals["totalMaintenanceMargin"] == "337.67"
-    assert totals["totalMarginBalance"] == "19438.4"
-    assert totals["totalInitialMargin"] == "4632.67"
-    assert totals["totalAvailableBalance"] == "14805.73"
+    assert totals["accountMMRate"] == "0.0175"
+    assert totals["totalMaintenanceMargin"] == "355.17"
+    assert totals["totalMarginBalance"] == "20258.4"
+    assert totals["totalInitialMargin"] == "4882.67"
+    assert totals["totalAvailableBalance"] == "15375.73"
     assert totals["totalEquity"] == "59500"
     assert balance["USDT"]["total"] == 50000
     # ccxt's free = walletBalance - totalPositionIM (availableToWithdraw is "" on UTA 2.0):
     # not Bybit's totalAvailableBalance, and blind to unrealised PnL.
-    assert balance["USDT"]["free"] == pytest.approx(15305.73)
+    assert balance["USDT"]["free"] == pytest.approx(15875.73)
     # The UTA detection runs once per client (two concurrent calls, either order), before
     # the first wallet-balance call.
     called = state.called()
@@ -265,15 +265,16 @@ async def test_reduce_only_order_is_recorded(client: Any, state: BybitState) -> 
 
 async def test_add_margin_to_isolated_position(client: Any, state: BybitState) -> None:
     response = await client.privatePostV5PositionAddMargin(
-        {"category": "linear", "symbol": "SOLUSDT", "margin": "500", "positionIdx": 0}
+        {"category": "linear", "symbol": "SOLUSDT", "margin": "985", "positionIdx": 0}
     )
 
     result = response["result"]
-    # 500 extra margin on 1,000 SOL moves liquidation and bankruptcy 0.5 lower.
-    assert result["positionBalance"] == "30561.6"
-    assert result["liqPrice"] == "111.1"
-    assert result["bustPrice"] == "109.5"
-    assert state.margin_adjustments[0].margin == "500"
+    # 985 extra margin on 1,000 SOL (tier rate 0.015, MM at the mark) moves liquidation
+    # 985 / (1,000 x 0.985) = 1 lower.
+    assert result["positionBalance"] == "30226.6"
+    assert result["liqPrice"] == "111"
+    assert result["bustPrice"] == ""
+    assert state.margin_adjustments[0].margin == "985"
     with pytest.raises(ccxt.BadRequest, match="cross_margin"):
         await client.privatePostV5PositionAddMargin(
             {"category": "linear", "symbol": "BTCUSDT", "margin": "500", "positionIdx": 0}
@@ -307,32 +308,39 @@ def _d(text: str) -> Decimal:
 
 
 def test_fixture_figures_are_self_consistent(state: BybitState) -> None:
+    # Bybit's rules since 2 Sep 2025: MM (and cross IM) by the mark value and its tier,
+    # isolated IM and the fee to close at entry.
     taker = Decimal(state.fee_rates["BTCUSDT"].taker)
     cross_mm = cross_im = cross_upnl = isolated_margin = Decimal(0)
     for p in state.account.positions:
         size, entry, lev = Decimal(p.size), Decimal(p.avg_price), Decimal(p.leverage)
+        mark = Decimal(p.mark_price)
         sign = 1 if p.side == "Buy" else -1
-        pv = size * entry
-        assert Decimal(p.position_value) == pv
-        tier = _tier(state.risk_limits[p.symbol], pv)
+        assert Decimal(p.position_value) == size * entry
+        value = size * mark
+        tier = _tier(state.risk_limits[p.symbol], value)
         assert p.risk_id == tier.id and p.risk_limit_value == tier.risk_limit_value
-        fee_bust = entry * (1 - sign / lev)
-        fee = size * fee_bust * taker
-        mm = pv * Decimal(tier.maintenance_margin) - _d(tier.mm_deduction) + fee
-        im = pv / lev + fee
+        fee = size * entry * (1 - sign / lev) * taker
+        mm = value * Decimal(tier.maintenance_margin) - _d(tier.mm_deduction) + fee
         assert Decimal(p.position_mm) == mm, p.symbol
-        assert Decimal(p.position_im) == im, p.symbol
-        upnl = sign * (Decimal(p.mark_price) - entry) * size
+        upnl = sign * (mark - entry) * size
         assert Decimal(p.unrealised_pnl) == upnl
+        assert p.bust_price == ""
         if p.trade_mode == 0:
-            assert p.liq_price == "" and p.bust_price == ""
+            assert p.liq_price == ""
+            im = value / lev + fee
+            assert Decimal(p.position_im) == im, p.symbol
             cross_mm, cross_im, cross_upnl = cross_mm + mm, cross_im + im, cross_upnl + upnl
         else:
+            assert Decimal(p.position_im) == size * entry / lev + fee
             margin = Decimal(p.position_balance)
             isolated_margin += margin
-            # Liquidation where position margin + uPnL = MM; bankruptcy where it = fee.
-            assert Decimal(p.liq_price) == entry - sign * (margin - mm) / size
-            assert Decimal(p.bust_price) == entry - sign * (margin - fee) / size
+            # Liquidation where position margin + uPnL = MM, MM at the liquidation price.
+            liq = Decimal(p.liq_price)
+            at_liq = _tier(state.risk_limits[p.symbol], size * liq)
+            mm_at_liq = size * liq * Decimal(at_liq.maintenance_margin)
+            mm_at_liq += fee - _d(at_liq.mm_deduction)
+            assert margin + sign * (liq - entry) * size == mm_at_liq
 
     acct = state.account
     wallet = Decimal(acct.total_wallet_balance)

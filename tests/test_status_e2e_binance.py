@@ -25,7 +25,7 @@ OK, CRITICAL, UNKNOWN = 0, 2, 3
 # thresholds under which the FAQ account is entirely OK, so only a failure can raise the status
 RELAXED = {
     "cross": {"distance_warn": 0.05, "distance_critical": 0.02},
-    "isolated": {"distance_warn": 0.02, "distance_critical": 0.01},
+    "isolated": {"distance_warn": 0.02, "distance_critical": 0.01, "distance_imminent": 0.005},
 }
 
 

@@ -6,7 +6,15 @@ every problem as `key.path: message (file:line)`.
 
 from monitor.config.errors import ConfigError, ConfigIssue
 from monitor.config.loader import load_config
-from monitor.config.schema import AccountConfig, Config, LevelThresholds, LogConfig, Thresholds
+from monitor.config.schema import (
+    AccountConfig,
+    Config,
+    DaemonConfig,
+    LevelThresholds,
+    LogConfig,
+    MetricsConfig,
+    Thresholds,
+)
 from monitor.config.secrets import Secret
 
 __all__ = [
@@ -14,8 +22,10 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigIssue",
+    "DaemonConfig",
     "LevelThresholds",
     "LogConfig",
+    "MetricsConfig",
     "Secret",
     "Thresholds",
     "load_config",

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -124,31 +125,137 @@ class LogConfig(_Frozen):
     format: Literal["plain", "json"] = "plain"
 
 
+class DaemonConfig(_Frozen):
+    """How often `marginwatch run` reads each account and when it calls itself blind.
+
+    The defaults keep a Binance account near 60 request weight per minute (5 % of the
+    2,400 limit) while positions are never older than `poll_interval` seconds; mark
+    prices arrive by push and do not depend on it.
+    """
+
+    poll_interval: Annotated[float, Field(ge=1.0, le=3600.0)] = 10.0
+    poll_jitter: Annotated[float, Field(ge=0.0, le=60.0)] = 1.0
+    tiers_refresh: Annotated[float, Field(ge=60.0)] = 4 * 3600.0
+    markets_refresh: Annotated[float, Field(ge=600.0)] = 24 * 3600.0
+    feed_stale_after: Annotated[float, Field(gt=0.0, le=600.0)] = 10.0
+    account_stale_after: Annotated[float, Field(gt=0.0, le=3600.0)] = 60.0
+    request_timeout: Annotated[float, Field(gt=0.0, le=120.0)] = 10.0
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def _seconds(value: Any) -> Any:
+    """`90`, `"90s"`, `"15m"`, `"4h"`, `"1d"` -> seconds; anything else is left to fail."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise PydanticCustomError(
+                "duration", "must be a duration like 30s, 15m, 4h or a number of seconds"
+            )
+        return float(match.group(1)) * _UNITS[match.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0.0)]
+
+
+class PerLevel(_Frozen):
+    """One duration per alert level."""
+
+    warn: Duration
+    critical: Duration
+    imminent: Duration
+
+
+class AlertsConfig(_Frozen):
+    """When a level becomes a message, and how often it is repeated.
+
+    Repeats shorten as liquidation nears; `for` delays firing until a level has held that
+    long (0 = at once); `group_wait` gathers one account's changes into one message.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    for_: PerLevel = Field(PerLevel(warn=0.0, critical=0.0, imminent=0.0), alias="for")
+    repeat: PerLevel = PerLevel(warn=4 * 3600.0, critical=900.0, imminent=120.0)
+    group_wait: Duration = 2.0
+    resolved: bool = True
+    daily_summary: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] | None = None
+    """UTC time of day for a summary of every account, e.g. "08:00"; null = none."""
+    defense_target: Fraction = 0.5
+    """The margin ratio the suggested defenses (add margin, reduce) aim to bring back."""
+    expire_after: Duration = 6 * 3600.0
+    """An undelivered notification older than this is dropped (and the drop logged)."""
+
+
+class TelegramChat(_Frozen):
+    chat_id: int
+    accounts: tuple[str, ...] | None = None
+    """Accounts this chat hears about; null = all."""
+
+
+class TelegramConfig(_Frozen):
+    bot_token: Secret
+    api_url: HttpOrigin | None = None
+    """A self-hosted Bot API server (scheme://host[:port]); null = Telegram's own."""
+    chats: Annotated[tuple[TelegramChat, ...], Field(min_length=1)]
+    allowed_users: tuple[int, ...] = ()
+    """User ids allowed to send commands (in the listed chats); empty = nobody."""
+    commands: bool = True
+
+
+class WebhookConfig(_Frozen):
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    accounts: tuple[str, ...] | None = None
+
+
+class NotifiersConfig(_Frozen):
+    console: bool = True
+    telegram: TelegramConfig | None = None
+    webhooks: tuple[WebhookConfig, ...] = ()
+
+
+class MetricsConfig(_Frozen):
+    """Prometheus metrics; off unless a port is given, and on loopback by default."""
+
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    host: str = "127.0.0.1"
+
+
 class LevelThresholds(_Frozen):
     """Alert levels for one margin mode (cross or isolated).
 
     The margin ratio (maintenance margin / margin balance) rises to 1.0 at liquidation, so
-    warn < critical. The liquidation distance (|mark - liq| / mark) shrinks toward 0 as
-    danger grows, so distance_warn > distance_critical.
+    warn < critical < imminent. The liquidation distance (|mark - liq| / mark) shrinks
+    toward 0 as danger grows, so distance_warn > distance_critical > distance_imminent.
+    A level is entered when either figure reaches it, and left only when both are back
+    past it by `clear_margin` (a fraction of the threshold): hysteresis, so a ratio
+    hovering at a threshold does not flap.
     """
 
     warn: Fraction
     critical: Fraction
+    imminent: Fraction = 0.95
     distance_warn: Fraction
     distance_critical: Fraction
+    distance_imminent: Fraction = 0.01
+    clear_margin: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.05
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         problems = []
-        if self.warn >= self.critical:
+        if not self.warn < self.critical < self.imminent:
             problems.append(
-                f"warn ({self.warn}) must be below critical ({self.critical}): "
-                "the margin ratio rises toward liquidation"
+                f"warn ({self.warn}) < critical ({self.critical}) < imminent "
+                f"({self.imminent}) is required: the margin ratio rises toward liquidation"
             )
-        if self.distance_warn <= self.distance_critical:
+        if not self.distance_warn > self.distance_critical > self.distance_imminent:
             problems.append(
-                f"distance_warn ({self.distance_warn}) must be above distance_critical "
-                f"({self.distance_critical}): the distance shrinks toward liquidation"
+                f"distance_warn ({self.distance_warn}) > distance_critical "
+                f"({self.distance_critical}) > distance_imminent ({self.distance_imminent}) "
+                "is required: the distance shrinks toward liquidation"
             )
         if problems:
             raise PydanticCustomError("threshold_order", "; ".join(problems))
@@ -220,6 +327,10 @@ class AccountConfig(_Frozen):
 class Config(_Frozen):
     state_dir: Path = Field(default_factory=_default_state_dir)
     log: LogConfig = LogConfig()
+    daemon: DaemonConfig = DaemonConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    notifiers: NotifiersConfig = NotifiersConfig()
     thresholds: Thresholds = Thresholds()
     accounts: tuple[AccountConfig, ...]
 

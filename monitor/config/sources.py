@@ -73,25 +73,39 @@ def credentials_dir(config_path: Path, environ: Mapping[str, str]) -> Path:
 
 
 def resolve_secret_files(data: Any, directory: Path) -> tuple[Any, list[Problem]]:
-    """Replace each account's `<key>_file` with `<key>`: the file's text minus trailing newlines."""
-    accounts = data.get("accounts") if isinstance(data, dict) else None
-    if not isinstance(accounts, list):
+    """Replace `<key>_file` with `<key>` (the file's text minus trailing newlines) in each
+    account and in the Telegram notifier (`bot_token_file`)."""
+    if not isinstance(data, dict):
         return data, []
     problems: list[Problem] = []
-    resolved = [
-        _resolve_account(account, ("accounts", index), directory, problems)
-        if isinstance(account, dict)
-        else account
-        for index, account in enumerate(accounts)
-    ]
-    return {**data, "accounts": resolved}, problems
+    result = dict(data)
+    accounts = data.get("accounts")
+    if isinstance(accounts, list):
+        result["accounts"] = [
+            _resolve_twins(account, ("accounts", index), directory, problems, SECRET_FILE_KEYS)
+            if isinstance(account, dict)
+            else account
+            for index, account in enumerate(accounts)
+        ]
+    notifiers = data.get("notifiers")
+    if isinstance(notifiers, dict) and isinstance(notifiers.get("telegram"), dict):
+        telegram = _resolve_twins(
+            notifiers["telegram"], ("notifiers", "telegram"), directory, problems,
+            {"bot_token_file": "bot_token"},
+        )  # fmt: skip
+        result["notifiers"] = {**notifiers, "telegram": telegram}
+    return result, problems
 
 
-def _resolve_account(
-    account: dict[str, Any], loc: Loc, directory: Path, problems: list[Problem]
+def _resolve_twins(
+    section: dict[str, Any],
+    loc: Loc,
+    directory: Path,
+    problems: list[Problem],
+    twins: Mapping[str, str],
 ) -> dict[str, Any]:
-    result = dict(account)
-    for file_key, key in SECRET_FILE_KEYS.items():
+    result = dict(section)
+    for file_key, key in twins.items():
         if file_key not in result:
             continue
         file_value = result.pop(file_key)

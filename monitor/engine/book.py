@@ -13,7 +13,7 @@ from monitor.domain import AccountSnapshot, CrossPool, MarginMode
 from monitor.engine.legs import Leg
 from monitor.engine.models import MarginModel, model_for
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk, margin_ratio
-from monitor.engine.solver import MovingLeg, nearest_liquidation_move
+from monitor.engine.solver import MovingLeg, nearest_liquidation_move, single_leg_move
 
 Marks = Mapping[str, float]
 
@@ -21,17 +21,19 @@ NO_TIERS = "no maintenance tiers published for {symbol}"
 NO_ISOLATED_MARGIN = "exchange did not report the isolated margin"
 NO_POOL = "exchange did not report a {asset} cross wallet"
 UNREACHABLE = "no price liquidates this position"
-MIXED_POOL = "pool mixes linear and inverse contracts: no uniform-move distance"
+MIXED_POOL = "pool mixes coin-settled (inverse) and USD-settled contracts: not summed"
 
 
 def _liquidation(
     moving: list[MovingLeg], constant: float, indices: list[int] | None = None
 ) -> tuple[float | None, float | None, str | None]:
     """(price, distance, note) for legs of one symbol moving together."""
-    move = nearest_liquidation_move(moving, constant, indices)
+    return _priced(nearest_liquidation_move(moving, constant, indices), moving[0][1])
+
+
+def _priced(move: float | None, mark: float) -> tuple[float | None, float | None, str | None]:
     if move is None:
         return None, None, UNREACHABLE
-    mark = moving[0][1]
     return mark * (1.0 + move), abs(move), None
 
 
@@ -102,14 +104,15 @@ class AccountBook:
         if not leg.has_margin_terms:
             note = NO_TIERS.format(symbol=leg.symbol)
             return PositionRisk(position, mark, notional, pnl, None, None, None, None, note)
-        mm = leg.maintenance_margin(mark)
         wallet = position.isolated_margin
         if wallet is None:
+            mm = leg.maintenance_margin(mark)
             return PositionRisk(
                 position, mark, notional, pnl, mm, None, None, None, NO_ISOLATED_MARGIN
             )
+        _, index, mm = leg.state(mark)
         ratio = margin_ratio(mm, wallet + pnl)
-        price, distance, note = _liquidation([(leg, mark)], wallet)
+        price, distance, note = _priced(single_leg_move(leg, mark, index, wallet), mark)
         return PositionRisk(position, mark, notional, pnl, mm, ratio, price, distance, note)
 
     def evaluate_pool(
@@ -120,26 +123,25 @@ class AccountBook:
         legs = self.cross.get(asset, [])
         reported: CrossPool | None = self.snapshot.pool(asset)
         moving = [(leg, self._mark(leg, marks)) for leg in legs]
-        pnls = [leg.unrealized_pnl(mark) for leg, mark in moving]
-        total_pnl = sum(pnls)
         exchange_ratio = reported.exchange_margin_ratio if reported else None
         missing = [leg.symbol for leg in legs if not leg.has_margin_terms]
-        if reported is None or missing:
-            return self._unknown_pool(asset, reported, moving, pnls, missing)
+        if reported is None:
+            return self._unknown_pool(asset, reported, moving, NO_POOL.format(asset=asset))
+        if missing:
+            note = NO_TIERS.format(symbol=", ".join(missing))
+            return self._unknown_pool(asset, reported, moving, note)
+        if asset in self._mixed_pools:
+            return self._unknown_pool(asset, reported, moving, MIXED_POOL)
 
         wallet = reported.wallet_balance
-        indices = [leg.tier_index(mark) if leg.tiers is not None else 0 for leg, mark in moving]
-        mms = [
-            leg.maintenance_margin_in_tier(mark, index)
-            for (leg, mark), index in zip(moving, indices, strict=True)
-        ]
-        total_mm = sum(mms)
+        states = [leg.state(mark) for leg, mark in moving]
+        total_pnl = sum(state[0] for state in states)
+        total_mm = sum(state[2] for state in states)
         balance = wallet + total_pnl
         ratio = margin_ratio(total_mm, balance)
+        indices = [state[1] for state in states]
         if not moving:
             move, note = None, None
-        elif asset in self._mixed_pools:
-            move, note = None, MIXED_POOL
         else:
             move = nearest_liquidation_move(moving, wallet, indices)
             note = None if move is not None else UNREACHABLE
@@ -150,15 +152,25 @@ class AccountBook:
         free = wallet + total_pnl - total_mm
         members: list[PositionRisk] = [None] * len(legs)  # type: ignore[list-item]
         for group in self._groups.get(asset, []):
-            held = sum(pnls[i] - mms[i] for i in group)
-            price, distance, lp_note = _liquidation(
+            if len(group) == 1:
+                i = group[0]
+                leg, mark = moving[i]
+                pnl, index, mm = states[i]
+                single = single_leg_move(leg, mark, index, free - pnl + mm)
+                price, far, lp_note = _priced(single, mark)
+                members[i] = PositionRisk(
+                    leg.position, mark, leg.value(mark), pnl, mm, ratio, price, far, lp_note
+                )
+                continue
+            held = sum(states[i][0] - states[i][2] for i in group)
+            price, far, lp_note = _liquidation(
                 [moving[i] for i in group], free - held, [indices[i] for i in group]
             )
             for i in group:
                 leg, mark = moving[i]
                 members[i] = PositionRisk(
-                    leg.position, mark, leg.value(mark), pnls[i], mms[i], ratio, price,
-                    distance, lp_note,
+                    leg.position, mark, leg.value(mark), states[i][0], states[i][2], ratio,
+                    price, far, lp_note,
                 )  # fmt: skip
         return pool, members
 
@@ -167,14 +179,10 @@ class AccountBook:
         asset: str,
         reported: CrossPool | None,
         moving: list[MovingLeg],
-        pnls: list[float],
-        missing: list[str],
+        note: str,
     ) -> tuple[PoolRisk, list[PositionRisk]]:
-        """A pool whose wallet or some member's tiers are unknown: ratios are unknown too."""
-        if reported is None:
-            note = NO_POOL.format(asset=asset)
-        else:
-            note = NO_TIERS.format(symbol=", ".join(missing))
+        """A pool whose figures cannot be summed honestly: its ratios are unknown too."""
+        pnls = [leg.unrealized_pnl(mark) for leg, mark in moving]
         wallet = reported.wallet_balance if reported else float("nan")
         total_pnl = sum(pnls)
         exchange_ratio = reported.exchange_margin_ratio if reported else None

@@ -75,6 +75,24 @@ class Leg:
         key = self.contracts if self.basis is TierBasis.CONTRACTS else self.value(mark)
         return self.tiers.index_for(key)
 
+    def state(self, mark: float) -> tuple[float, int, float]:
+        """(unrealised PnL, tier index, MM) at `mark` in one call: the per-tick path."""
+        qty = self.qty
+        if self.inverse:
+            value = qty / mark
+            pnl = self.sign * qty * (1.0 / self.entry - 1.0 / mark)
+        else:
+            value = qty * mark
+            pnl = self.sign * (value - qty * self.entry)
+        if self.mm_fixed is not None:
+            return pnl, 0, self.mm_fixed
+        tiers = self.tiers
+        assert tiers is not None
+        index = tiers.index_for(self.contracts if self.basis is TierBasis.CONTRACTS else value)
+        tier = tiers.tiers[index]
+        mm = value * (tier.maintenance_rate + self.rate_extra) - tier.maintenance_amount
+        return pnl, index, mm + self.mm_constant
+
     def maintenance_margin(self, mark: float) -> float:
         if self.mm_fixed is not None:
             return self.mm_fixed

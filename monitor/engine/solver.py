@@ -297,22 +297,33 @@ def liquidation_move(
     if indices is None:
         indices = [leg.tier_index(mark) if leg.tiers is not None else 0 for leg, mark in moving]
     direction = -price_direction if inverse else price_direction
+    if len(moving) == 1 and (price_direction < 0) == (moving[0][0].sign > 0):
+        leg, mark = moving[0]
+        return single_leg_move(leg, mark, indices[0], constant)
     if len(moving) == 1:
         leg, mark = moving[0]
-        if (
-            not inverse
-            and leg.mm_fixed is None
-            and leg.basis is TierBasis.NOTIONAL
-            and leg.tiers.regular  # type: ignore[union-attr]
-            and (direction < 0) == (leg.sign > 0)
-        ):
-            return _linear_bracket_search(leg, mark, indices[0], constant)
         t = _walk_one(leg, mark, indices[0], constant, direction)
     else:
         t = _walk_many(moving, list(indices), constant, direction)
     if t is None:
         return None
     return (1.0 / t - 1.0) if inverse else t
+
+
+def single_leg_move(leg: Leg, mark: float, index: int, constant: float) -> float | None:
+    """Liquidation move of one leg in its adverse direction (down for a long)."""
+    if (
+        not leg.inverse
+        and leg.mm_fixed is None
+        and leg.basis is TierBasis.NOTIONAL
+        and leg.tiers.regular  # type: ignore[union-attr]
+    ):
+        return _linear_bracket_search(leg, mark, index, constant)
+    price_direction = -1 if leg.sign > 0 else 1
+    t = _walk_one(leg, mark, index, constant, -price_direction if leg.inverse else price_direction)
+    if t is None:
+        return None
+    return (1.0 / t - 1.0) if leg.inverse else t
 
 
 def nearest_liquidation_move(

@@ -62,8 +62,16 @@ ccxt parsing facts a consumer of this account must know:
 Semantics chosen where Bybit is ambiguous (documented, not verified against the live API):
 this server lets one UTA hold cross and isolated positions at once, `tradeMode` per position.
 On the live UTA 2.0 the margin mode is account-wide (`/v5/account/info` `marginMode`:
-REGULAR_MARGIN, ISOLATED_MARGIN, PORTFOLIO_MARGIN), so a real account is either all cross or
-all isolated; the mixed fixture deliberately exercises both pools in one account.
+REGULAR_MARGIN, ISOLATED_MARGIN, PORTFOLIO_MARGIN) and `tradeMode` is deprecated (always 0),
+so a real account is either all cross or all isolated; the mixed fixture deliberately
+exercises both pools in one account (set `UnifiedAccount.margin_mode` for the real shapes).
+Its `totalMarginBalance` is the cross pool alone (isolated margin excluded), whereas
+Bybit documents it as totalWalletBalance + totalPerpUPL for an all-cross account.
+
+The fixture's exchange figures follow Bybit's margin rules in force since 2 Sep 2025 (help
+centre, "The New Margin Calculation: Adjustments and Implications"): cross IM and MM, and
+isolated MM, at the mark price; isolated IM and the fee to close at entry. `positionIM` and
+`positionMM` equal `positionIMByMp` / `positionMMByMp`, as the v5 docs now state.
 """
 
 from __future__ import annotations
@@ -238,9 +246,10 @@ class FeeRate:
 class Position:
     """One position row of `/v5/position/list`, every exchange-computed figure explicit.
 
-    `trade_mode`: 0 cross, 1 isolated. `liq_price` and `bust_price` are "" for a unified
-    cross position, as Bybit sends them. `position_value` is size x entry price (Bybit's
-    definition, not the mark value).
+    `trade_mode`: 0 cross, 1 isolated (deprecated by Bybit, always 0 on UTA 2.0).
+    `liq_price` is "" for a unified cross position, as Bybit sends it; `bust_price` is
+    deprecated and always "". `position_value` is size x entry price (not read by the
+    monitor; unverified whether Bybit moved it to the mark with the 2025 change).
     """
 
     symbol: str
@@ -592,49 +601,46 @@ def hybrid_unified_account() -> BybitState:
     Fee rates: taker 0.00055, maker 0.0002 on every symbol. Wallet: 50,000 USDT only (USDT
     counts 1:1 as collateral, so no haircut enters the totals).
 
-    How each exchange-computed figure was derived (hand arithmetic; PV = size x entry):
+    How each exchange-computed figure was derived (hand arithmetic, Bybit's rules since
+    2 Sep 2025: value and tier at the mark for MM and cross IM; isolated IM and the fee to
+    close at entry, the fee at the bankruptcy price entry x (1 -/+ 1/leverage)):
 
     A. BTCUSDT cross long (tradeMode 0): size 0.5, entry 62,000, mark 65,000, leverage 10.
-       PV = 31,000 -> tier 1 (cap 2,000,000): MMR 0.005, deduction 0 (sent as "").
-       bust (fee term) = 62,000 x (1 - 1/10) = 55,800
-       fee to close = 0.5 x 55,800 x 0.00055 = 15.345
-       positionMM = 31,000 x 0.005 - 0 + 15.345 = 170.345
-       positionIM = 31,000 / 10 + 15.345 = 3,115.345
-       uPnL = (65,000 - 62,000) x 0.5 = 1,500; liqPrice = bustPrice = "" (unified cross).
+       value at mark = 32,500 -> tier 1 (cap 2,000,000): MMR 0.005, deduction 0 (sent as "").
+       fee to close = 0.5 x 62,000 x (1 - 1/10) x 0.00055 = 15.345
+       positionMM = 32,500 x 0.005 - 0 + 15.345 = 177.845
+       positionIM = 32,500 / 10 + 15.345 = 3,265.345
+       uPnL = (65,000 - 62,000) x 0.5 = 1,500; liqPrice = "" (unified cross).
     B. ETHUSDT cross short (tradeMode 0): size 10, entry 3,000, mark 3,200, leverage 20.
-       PV = 30,000 -> tier 1: MMR 0.005, deduction 0.
-       bust (fee term) = 3,000 x (1 + 1/20) = 3,150
-       fee to close = 10 x 3,150 x 0.00055 = 17.325
-       positionMM = 30,000 x 0.005 + 17.325 = 167.325
-       positionIM = 30,000 / 20 + 17.325 = 1,517.325
+       value at mark = 32,000 -> tier 1: MMR 0.005, deduction 0.
+       fee to close = 10 x 3,000 x (1 + 1/20) x 0.00055 = 17.325
+       positionMM = 32,000 x 0.005 + 17.325 = 177.325
+       positionIM = 32,000 / 20 + 17.325 = 1,617.325
        uPnL = (3,000 - 3,200) x 10 = -2,000.
     C. SOLUSDT isolated long (tradeMode 1): size 1,000, entry 140, mark 150, leverage 5,
-       extra margin added 2,000.
-       PV = 140,000 -> tier 2 (100,000 < PV <= 200,000): MMR 0.015, deduction 500.
-       bust (fee term) = 140 x (1 - 1/5) = 112
-       fee to close = 1,000 x 112 x 0.00055 = 61.6
-       positionMM = 140,000 x 0.015 - 500 + 61.6 = 1,661.6
-       positionIM = 140,000 / 5 + 61.6 = 28,061.6
-       positionBalance = IM + extra margin = 28,061.6 + 2,000 = 30,061.6
-       liqPrice = 140 - (28,000 - 1,600)/1,000 - 2,000/1,000 = 111.6 (help-centre formula;
-         the fee term is in both IM and MM and cancels); equivalently the price where
-         positionBalance + uPnL = positionMM: 30,061.6 + 1,000 (P - 140) = 1,661.6.
-       bustPrice = price where the margin net of the fee to close is gone
-         = 140 - (30,061.6 - 61.6)/1,000 = 110 (the extra margin moves it below 112).
+       extra margin added 1,180.
+       value at mark = 150,000 -> tier 2 (100,000 < value <= 200,000): MMR 0.015, deduction 500.
+       fee to close = 1,000 x 140 x (1 - 1/5) x 0.00055 = 61.6
+       positionMM = 150,000 x 0.015 - 500 + 61.6 = 1,811.6
+       positionIM = 140,000 / 5 + 61.6 = 28,061.6 (at entry)
+       positionBalance = IM + extra margin = 28,061.6 + 1,180 = 29,241.6
+       liqPrice: positionBalance + uPnL = MM, MM at the liquidation price P (tier 2 there:
+         P x 1,000 = 112,000):  29,241.6 + 1,000 (P - 140) = 1,000 P x 0.015 - 500 + 61.6
+         -> 985 P = 140,000 - 29,241.6 - 438.4 = 110,320 -> P = 112.
        uPnL = (150 - 140) x 1,000 = 10,000.
 
     Account (the isolated margin is not part of the cross pool):
        totalWalletBalance = 50,000; totalPerpUPL = 1,500 - 2,000 + 10,000 = 9,500
        totalEquity = USDT equity = 50,000 + 9,500 = 59,500
-       totalMarginBalance (cross pool) = 50,000 - 30,061.6 (isolated margin)
-         + 1,500 - 2,000 (cross uPnL) = 19,438.4
-       totalMaintenanceMargin = 170.345 + 167.325 = 337.67 (cross positions)
-       totalInitialMargin = 3,115.345 + 1,517.325 = 4,632.67 (cross positions)
-       accountMMRate = 337.67 / 19,438.4 = 0.017371... -> truncated 0.0173
-       accountIMRate = 4,632.67 / 19,438.4 = 0.23832... -> truncated 0.2383
-       totalAvailableBalance = 19,438.4 - 4,632.67 = 14,805.73
-       USDT totalPositionIM = 4,632.67 + 30,061.6 = 34,694.27 (cross IM + isolated margin)
-       USDT totalPositionMM = 337.67 + 1,661.6 = 1,999.27 (all positions)
+       totalMarginBalance (cross pool) = 50,000 - 29,241.6 (isolated margin)
+         + 1,500 - 2,000 (cross uPnL) = 20,258.4
+       totalMaintenanceMargin = 177.845 + 177.325 = 355.17 (cross positions)
+       totalInitialMargin = 3,265.345 + 1,617.325 = 4,882.67 (cross positions)
+       accountMMRate = 355.17 / 20,258.4 = 0.017531... -> truncated 0.0175
+       accountIMRate = 4,882.67 / 20,258.4 = 0.24102... -> truncated 0.2410
+       totalAvailableBalance = 20,258.4 - 4,882.67 = 15,375.73
+       USDT totalPositionIM = 4,882.67 + 29,241.6 = 34,124.27 (cross IM + isolated margin)
+       USDT totalPositionMM = 355.17 + 1,811.6 = 2,166.77 (all positions)
        cumRealisedPnl = opening taker fees: 17.05 + 16.5 + 77 = -110.55.
     """
     positions = [
@@ -648,8 +654,8 @@ def hybrid_unified_account() -> BybitState:
             position_value="31000",
             leverage="10",
             trade_mode=0,
-            position_im="3115.345",
-            position_mm="170.345",
+            position_im="3265.345",
+            position_mm="177.845",
             position_balance="",
             liq_price="",
             bust_price="",
@@ -669,8 +675,8 @@ def hybrid_unified_account() -> BybitState:
             position_value="30000",
             leverage="20",
             trade_mode=0,
-            position_im="1517.325",
-            position_mm="167.325",
+            position_im="1617.325",
+            position_mm="177.325",
             position_balance="",
             liq_price="",
             bust_price="",
@@ -691,10 +697,10 @@ def hybrid_unified_account() -> BybitState:
             leverage="5",
             trade_mode=1,
             position_im="28061.6",
-            position_mm="1661.6",
-            position_balance="30061.6",
-            liq_price="111.6",
-            bust_price="110",
+            position_mm="1811.6",
+            position_balance="29241.6",
+            liq_price="112",
+            bust_price="",
             unrealised_pnl="10000",
             cum_realised_pnl="-77",
             cur_realised_pnl="-77",
@@ -711,18 +717,18 @@ def hybrid_unified_account() -> BybitState:
                 usd_value="59500",
                 unrealised_pnl="9500",
                 cum_realised_pnl="-110.55",
-                total_position_im="34694.27",
-                total_position_mm="1999.27",
+                total_position_im="34124.27",
+                total_position_mm="2166.77",
             )
         ],
         total_equity="59500",
         total_wallet_balance="50000",
-        total_margin_balance="19438.4",
-        total_available_balance="14805.73",
-        total_initial_margin="4632.67",
-        total_maintenance_margin="337.67",
-        account_im_rate="0.2383",
-        account_mm_rate="0.0173",
+        total_margin_balance="20258.4",
+        total_available_balance="15375.73",
+        total_initial_margin="4882.67",
+        total_maintenance_margin="355.17",
+        account_im_rate="0.2410",
+        account_mm_rate="0.0175",
         total_perp_upl="9500",
         positions=positions,
     )
@@ -1009,9 +1015,10 @@ async def _add_margin(state: BybitState, params: dict[str, Any], key: ApiKey | N
     """Move margin into (positive) or out of (negative) an isolated position.
 
     Only the position's own figures follow: positionBalance changes by `margin`, and
-    liqPrice / bustPrice shift by margin / size (the ExtraMargin / size term of Bybit's
-    isolated formula). The account totals are left as the test set them, and a negative
-    margin is not checked against the position's initial margin.
+    liqPrice shifts by margin / (size x (1 -/+ MMR)) (long/short): with MM at the mark,
+    solving positionBalance + uPnL = MM for the price (valid while the liquidation price
+    stays in the position's risk tier). bustPrice is deprecated and left as set, and so
+    are the account totals; a negative margin is not checked against the position's IM.
     """
     _require_write(key)
     category = _category(params)
@@ -1029,13 +1036,12 @@ async def _add_margin(state: BybitState, params: dict[str, Any], key: ApiKey | N
         raise BybitError(110027, "Margin is not modified")
     if margin > Decimal(state.account.total_available_balance):
         raise BybitError(110014, "Available balance not enough to add margin")
-    shift = margin / Decimal(position.size)
-    direction = -1 if position.side == "Buy" else 1
+    sign = 1 if position.side == "Buy" else -1
+    tier = next(t for t in state.risk_limits[symbol] if t.id == position.risk_id)
+    shift = margin / (Decimal(position.size) * (1 - sign * Decimal(tier.maintenance_margin)))
     position.position_balance = _fmt(Decimal(position.position_balance) + margin)
     if position.liq_price:
-        position.liq_price = _fmt(Decimal(position.liq_price) + direction * shift)
-    if position.bust_price:
-        position.bust_price = _fmt(Decimal(position.bust_price) + direction * shift)
+        position.liq_price = _fmt(Decimal(position.liq_price) - sign * shift)
     position.updated_time = str(_now_ms())
     state.margin_adjustments.append(MarginAdjustment(symbol, category, _fmt(margin), idx))
     row = position.to_wire()

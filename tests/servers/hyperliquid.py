@@ -72,17 +72,17 @@ ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 class HlAsset:
     """One perpetual of the `meta` universe. Its index in the universe is its asset id.
 
-    `max_leverage` fixes the maintenance rate: l = 1 / (2 x maxLeverage).
+    Its margin table fixes the maintenance rate, l = 1 / (2 x maxLeverage) of the tier the
+    notional falls in. `margin_table_id` None means the table whose id is `max_leverage`:
+    as on Hyperliquid, an id under 50 is a single tier at that leverage and `meta` does not
+    list it. Tiered tables are listed in `HlState.margin_tables`.
     """
 
     name: str
     sz_decimals: int
     max_leverage: int
     only_isolated: bool = False
-
-    @property
-    def maintenance_rate(self) -> float:
-        return 1 / (2 * self.max_leverage)
+    margin_table_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -161,6 +161,8 @@ class HlState:
 
     assets: list[HlAsset]
     contexts: dict[str, HlAssetCtx]  # by coin
+    # listed margin tables (ids 50 and up): id -> ((lowerBound, maxLeverage), ...)
+    margin_tables: dict[int, tuple[tuple[float, int], ...]] = field(default_factory=dict)
     users: dict[str, HlUser] = field(default_factory=dict)  # by lower-case address
     time_ms: int | None = None  # None: the wall clock
     requests: list[RecordedRequest] = field(default_factory=list, repr=False)
@@ -225,15 +227,22 @@ def _meta(state: HlState) -> dict[str, Any]:
             "szDecimals": asset.sz_decimals,
             "name": asset.name,
             "maxLeverage": asset.max_leverage,
-            "marginTableId": asset.max_leverage,
+            "marginTableId": asset.margin_table_id or asset.max_leverage,
         }
         if asset.only_isolated:
             entry["onlyIsolated"] = True
         universe.append(entry)
-    # One single-tier margin table per distinct maxLeverage, keyed by that leverage.
     tables = [
-        [lev, {"description": "", "marginTiers": [{"lowerBound": "0.0", "maxLeverage": lev}]}]
-        for lev in sorted({asset.max_leverage for asset in state.assets})
+        [
+            table_id,
+            {
+                "description": f"tiered {tiers[0][1]}x",
+                "marginTiers": [
+                    {"lowerBound": num(lower), "maxLeverage": leverage} for lower, leverage in tiers
+                ],
+            },
+        ]
+        for table_id, tiers in sorted(state.margin_tables.items())
     ]
     return {"universe": universe, "marginTables": tables, "collateralToken": 0}
 

@@ -68,6 +68,7 @@ __all__ = [
     "RecordedRequest",
     "create_app",
     "hybrid_account",
+    "single_currency_account",
 ]
 
 INST_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
@@ -188,14 +189,15 @@ class OkxBalance:
 
     `adj_eq` is the discounted cross equity that backs cross positions, `mmr`/`imr` are the
     cross maintenance/initial requirements, `mgn_ratio` = adjEq / (mmr + fees) (OKX's,
-    lower is worse). All stored, because OKX computes them.
+    lower is worse). All stored, because OKX computes them. None renders "", as OKX sends
+    these in single-currency margin (acctLv 2), where the currency `details` carry them.
     """
 
     total_eq: float
-    adj_eq: float
+    adj_eq: float | None
     iso_eq: float
-    imr: float
-    mmr: float
+    imr: float | None
+    mmr: float | None
     mgn_ratio: float | None
     notional_usd: float
     upl: float
@@ -880,3 +882,26 @@ def hybrid_account(perm: str = "read_only") -> OkxState:
         api_keys=[OkxApiKey(FIXTURE_API_KEY, FIXTURE_SECRET, FIXTURE_PASSPHRASE, perm=perm)],
     )
     return OkxState(instruments=instruments, tiers=tiers, mark_prices=marks, account=account)
+
+
+def single_currency_account(perm: str = "read_only") -> OkxState:
+    """The hybrid account's positions in Spot-and-futures mode (acctLv 2, single-currency margin).
+
+    Cross positions now draw on their settlement currency alone: the ETH cross short on the
+    USDT cross equity, the BTC balance no longer backs it. Hand-derived:
+      USDT cross equity = eq - isoEq = 11,200 - 3,900 = 7,300; mmr 30, fee 6,000 x 0.0005 = 3
+      USDT mgnRatio = 7,300 / 33 = 221.2121... (also the ETH position's mgnRatio)
+      ETH liqPx: 7,300 - 2 (P - 3,000) = 2 P x 0.0055  =>  P = 13,300 / 2.011 = 6,613.6250...
+    The account-level adjEq, imr, mmr and mgnRatio are "" (not applicable in this mode);
+    the isolated positions are unchanged.
+    """
+    state = hybrid_account(perm)
+    state.account.acct_lv = "2"
+    balance = state.account.balance
+    balance.adj_eq = balance.imr = balance.mmr = balance.mgn_ratio = None
+    usdt = next(detail for detail in balance.details if detail.ccy == "USDT")
+    usdt.mgn_ratio = 7_300 / 33
+    eth = next(position for position in state.account.positions if position.inst_id == ETH_USDT)
+    eth.mgn_ratio = 7_300 / 33
+    eth.liq_px = 13_300 / 2.011
+    return state

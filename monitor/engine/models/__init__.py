@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from monitor.engine.models.base import GenericModel, MarginModel
 from monitor.engine.models.binance import BinanceCoinMModel, BinanceUsdMModel
+from monitor.engine.models.bybit import BybitModel
 from monitor.engine.models.hyperliquid import HyperliquidModel
+from monitor.engine.models.okx import OkxModel
 
 _MODELS: dict[str, type[MarginModel]] = {
     "binanceusdm": BinanceUsdMModel,
     "binancecoinm": BinanceCoinMModel,
+    "bybit": BybitModel,
     "hyperliquid": HyperliquidModel,
+    "okx": OkxModel,
 }
 
 

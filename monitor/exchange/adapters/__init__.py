@@ -4,8 +4,21 @@ from __future__ import annotations
 
 from monitor.exchange.adapters.base import ExchangeAdapter
 from monitor.exchange.adapters.binance import BinanceCoinMAdapter, BinanceUsdMAdapter
+from monitor.exchange.adapters.bybit import BybitAdapter
+from monitor.exchange.adapters.generic_venues import BingxAdapter, MexcAdapter, WeexAdapter
+from monitor.exchange.adapters.hyperliquid import HyperliquidAdapter
+from monitor.exchange.adapters.okx import OkxAdapter
 
-_ADAPTERS: tuple[type[ExchangeAdapter], ...] = (BinanceUsdMAdapter, BinanceCoinMAdapter)
+_ADAPTERS: tuple[type[ExchangeAdapter], ...] = (
+    BinanceUsdMAdapter,
+    BinanceCoinMAdapter,
+    BybitAdapter,
+    OkxAdapter,
+    HyperliquidAdapter,
+    BingxAdapter,
+    MexcAdapter,
+    WeexAdapter,
+)
 
 
 def adapter_for(exchange_id: str) -> ExchangeAdapter:

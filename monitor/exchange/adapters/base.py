@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, NamedTuple
 
 from monitor.domain import (
@@ -23,6 +23,10 @@ from monitor.domain import (
     TierTable,
 )
 from monitor.exchange.adapters.parse import number, price_or_unknown, required
+
+
+async def _no_tiers() -> dict[str, TierTable]:
+    return {}
 
 
 class PoolReading(NamedTuple):
@@ -43,15 +47,26 @@ class ExchangeAdapter:
         """Adjust a fresh client: options that keep ccxt from calling what we never use."""
         client.options.update(self.client_options)
 
-    async def fetch_snapshot(self, client: Any, name: str) -> AccountSnapshot:
+    async def fetch_snapshot(
+        self, client: Any, name: str, known_tiers: Mapping[str, TierTable] | None = None
+    ) -> AccountSnapshot:
+        """Positions, pools and tiers of one account, as of now.
+
+        `known_tiers` are tables the caller already holds (tiers change every few hours,
+        positions every second): only symbols missing from it are fetched.
+        """
         raw_positions = await self.fetch_positions(client)
         positions = tuple(
             p for p in (self.parse_position(raw, client) for raw in raw_positions) if p
         )
         symbols = sorted({p.symbol for p in positions})
-        reading, tiers = await asyncio.gather(
-            self.fetch_pools(client, positions), self.fetch_tiers(client, symbols, raw_positions)
+        known = dict(known_tiers or {})
+        missing = [s for s in symbols if s not in known]
+        reading, fetched = await asyncio.gather(
+            self.fetch_pools(client, positions),
+            self.fetch_tiers(client, missing, raw_positions) if missing else _no_tiers(),
         )
+        tiers = {s: t for s in symbols if (t := known.get(s) or fetched.get(s)) is not None}
         return AccountSnapshot(
             name=name,
             exchange=client.id,
@@ -116,16 +131,17 @@ class ExchangeAdapter:
     async def fetch_tiers(
         self, client: Any, symbols: list[str], raw_positions: Iterable[dict[str, Any]]
     ) -> dict[str, TierTable]:
-        """Unified leverage tiers where ccxt has them, else the position's flat rate."""
+        """Unified leverage tiers where ccxt has them; nothing otherwise.
+
+        Deliberately not ccxt's per-position `maintenanceMarginPercentage`: for isolated
+        positions ccxt back-solves it from the exchange's own liquidation price, so "our"
+        figure would only echo theirs. A symbol without tiers reads unknown, with a note.
+        """
         tiers: dict[str, TierTable] = {}
         if symbols and client.has.get("fetchLeverageTiers"):
             for symbol, rows in (await client.fetch_leverage_tiers(symbols)).items():
                 if symbol in symbols and rows:
                     tiers[symbol] = self.parse_tiers(rows)
-        for raw in raw_positions:
-            rate = number(raw.get("maintenanceMarginPercentage"))
-            if raw.get("symbol") in symbols and raw["symbol"] not in tiers and rate:
-                tiers[raw["symbol"]] = TierTable.flat(rate, self.tier_basis)
         return tiers
 
     def parse_tiers(self, rows: list[dict[str, Any]]) -> TierTable:

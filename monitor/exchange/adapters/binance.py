@@ -6,6 +6,7 @@ is back-solved from the liquidation price; the raw fields are exact, so we read 
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -14,11 +15,16 @@ from monitor.exchange.adapters.base import ExchangeAdapter, PoolReading
 from monitor.exchange.adapters.parse import number, required
 
 MULTI_ASSETS_POOL = "USD"
+MODE_RECHECK_SECONDS = 3600.0
+"""The account mode rarely changes and its endpoint weighs 30: check it hourly."""
 
 
 class BinanceUsdMAdapter(ExchangeAdapter):
     exchange_ids = ("binanceusdm",)
     client_options: ClassVar[dict[str, Any]] = {"fetchCurrencies": False}
+
+    def __init__(self) -> None:
+        self._mode: tuple[bool, float] | None = None  # (multi-assets on, checked at)
 
     def parse_position(self, raw: dict[str, Any], client: Any) -> Position | None:
         position = super().parse_position(raw, client)
@@ -42,8 +48,12 @@ class BinanceUsdMAdapter(ExchangeAdapter):
         return await client.fapiPrivateV3GetAccount()
 
     async def multi_assets(self, client: Any) -> bool:
+        if self._mode is not None and time.monotonic() - self._mode[1] < MODE_RECHECK_SECONDS:
+            return self._mode[0]
         reply = await client.fapiPrivateGetMultiAssetsMargin()
-        return bool(reply.get("multiAssetsMargin"))
+        mode = bool(reply.get("multiAssetsMargin"))
+        self._mode = (mode, time.monotonic())
+        return mode
 
     async def fetch_pools(
         self, client: Any, positions: tuple[Position, ...]

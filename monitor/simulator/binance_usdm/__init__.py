@@ -3,6 +3,8 @@
 Build a `SimExchange` (or take `binance_faq_hybrid_account()`), serve `build_app(exchange)`
 with `monitor.simulator.http.LocalServer`, and point ccxt at it with
 `rebase_urls(client.urls['api'], server.base_url)` and `options['fetchCurrencies'] = False`.
+The same origin serves the websocket streams (`app[STREAMS_KEY]`: mark prices under
+`/market`, the user data stream at `/ws/<listenKey>` and `/private/ws`).
 """
 
 from monitor.simulator.binance_usdm.errors import BinanceApiError
@@ -13,7 +15,7 @@ from monitor.simulator.binance_usdm.fixtures import (
     continuous_brackets,
     usdm_markets,
 )
-from monitor.simulator.binance_usdm.rest import EXCHANGE_KEY, ROUTES, build_app
+from monitor.simulator.binance_usdm.rest import EXCHANGE_KEY, ROUTES, STREAMS_KEY, build_app
 from monitor.simulator.binance_usdm.state import (
     Fault,
     SimAccount,
@@ -28,12 +30,14 @@ from monitor.simulator.binance_usdm.state import (
     position_notional,
     unrealized_pnl,
 )
+from monitor.simulator.binance_usdm.streams import StreamHub
 
 __all__ = [
     "EXCHANGE_KEY",
     "FAQ_API_KEY",
     "FAQ_SECRET",
     "ROUTES",
+    "STREAMS_KEY",
     "BinanceApiError",
     "Fault",
     "SimAccount",
@@ -42,6 +46,7 @@ __all__ = [
     "SimMarket",
     "SimOrder",
     "SimPosition",
+    "StreamHub",
     "SymbolSettings",
     "binance_faq_hybrid_account",
     "build_app",

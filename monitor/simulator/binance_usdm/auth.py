@@ -54,15 +54,21 @@ def _int_param(params: dict[str, str], name: str) -> int | None:
         return None
 
 
-def authenticate(
-    exchange: SimExchange, api_key: str | None, raw_query: str, raw_body: str
-) -> SimAccount:
-    """The account a SIGNED request belongs to, or the BinanceApiError Binance would send."""
+def api_key_account(exchange: SimExchange, api_key: str | None) -> SimAccount:
+    """The account of an API-key-only request (user data stream endpoints)."""
     if not api_key:
         raise errors.api_key_format_invalid()
     account = exchange.account(api_key)
     if account is None:
         raise errors.invalid_api_key()
+    return account
+
+
+def authenticate(
+    exchange: SimExchange, api_key: str | None, raw_query: str, raw_body: str
+) -> SimAccount:
+    """The account a SIGNED request belongs to, or the BinanceApiError Binance would send."""
+    account = api_key_account(exchange, api_key)
     params = parse_params(raw_query, raw_body)
     timestamp = _int_param(params, "timestamp")
     if timestamp is None:

@@ -83,13 +83,40 @@ SOL_BRACKETS = continuous_brackets(
 )
 
 
-def usdm_markets() -> dict[str, SimMarket]:
-    """BTC, ETH and SOL USDT perpetuals with Binance's filters of the time."""
-    markets = (
+# Altcoin tables in Binance's shape (small first bracket, 1 % .. 50 %); not current numbers.
+ALT_BRACKETS = continuous_brackets(
+    (
+        (5_000, 0.01, 50),
+        (25_000, 0.015, 25),
+        (100_000, 0.02, 20),
+        (500_000, 0.05, 10),
+        (1_000_000, 0.1, 5),
+        (5_000_000, 0.125, 4),
+        (10_000_000, 0.15, 3),
+        (20_000_000, 0.25, 2),
+        (50_000_000, 0.5, 1),
+    )
+)
+
+
+def usdm_markets(extended: bool = False) -> dict[str, SimMarket]:
+    """BTC, ETH and SOL USDT perpetuals with Binance's filters of the time.
+
+    `extended` adds DOGEUSDT and AVAXUSDT: in one-way mode a symbol is either cross or
+    isolated, so a hybrid scenario needs symbols of its own for its isolated bets.
+    """
+    markets = [
         SimMarket("BTCUSDT", "BTC", "USDT", 0.1, 0.001, 0.001, 1000, 120, 100, BTC_BRACKETS),
         SimMarket("ETHUSDT", "ETH", "USDT", 0.01, 0.001, 0.001, 10000, 2000, 20, ETH_BRACKETS),
         SimMarket("SOLUSDT", "SOL", "USDT", 0.01, 1, 1, 1_000_000, 5000, 5, SOL_BRACKETS),
-    )
+    ]
+    if extended:
+        markets += [
+            SimMarket(
+                "DOGEUSDT", "DOGE", "USDT", 0.00001, 1, 1, 50_000_000, 30_000_000, 5, ALT_BRACKETS
+            ),
+            SimMarket("AVAXUSDT", "AVAX", "USDT", 0.001, 1, 1, 1_000_000, 100_000, 5, ALT_BRACKETS),
+        ]
     return {m.symbol: m for m in markets}
 
 

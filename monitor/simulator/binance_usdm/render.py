@@ -48,7 +48,11 @@ def _plain(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
-def next_funding_time(now_ms: int) -> int:
+def next_funding_time(exchange: SimExchange) -> int:
+    """The scenario's next settlement when it schedules one, else Binance's 8-hour grid."""
+    if exchange.next_funding_ms is not None:
+        return exchange.next_funding_ms
+    now_ms = exchange.clock_ms()
     return (now_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS
 
 
@@ -74,7 +78,7 @@ def exchange_info_symbol(market: SimMarket) -> dict[str, Any]:
         "underlyingType": "COIN",
         "underlyingSubType": [],
         "triggerProtect": "0.0500",
-        "liquidationFee": "0.012500",
+        "liquidationFee": num(market.liquidation_fee_rate, 6),
         "marketTakeBound": "0.05",
         "maxMoveOrderLimit": 10000,
         "filters": [
@@ -145,7 +149,7 @@ def premium_index(exchange: SimExchange, symbol: str) -> dict[str, Any]:
         "estimatedSettlePrice": num(exchange.index(symbol)),
         "lastFundingRate": num(exchange.funding_rate(symbol)),
         "interestRate": num(0.0001),
-        "nextFundingTime": next_funding_time(now),
+        "nextFundingTime": next_funding_time(exchange),
         "time": now,
     }
 
@@ -181,7 +185,7 @@ def _liquidation_price(position: SimPosition) -> str:
     return num(position.reported_liquidation_price or 0.0)
 
 
-def _break_even(position: SimPosition, fee_rate: float) -> float:
+def break_even_price(position: SimPosition, fee_rate: float) -> float:
     """Price at which closing pays back the opening and closing taker fees."""
     if position.amount > 0:
         return position.entry_price * (1 + fee_rate) / (1 - fee_rate)
@@ -203,7 +207,7 @@ def position_risk_v3(
         "positionSide": position.position_side,
         "positionAmt": _qty(exchange, position),
         "entryPrice": num(position.entry_price),
-        "breakEvenPrice": num(_break_even(position, account.taker_fee_rate)),
+        "breakEvenPrice": num(break_even_price(position, account.taker_fee_rate)),
         "markPrice": num(f.mark),
         "unRealizedProfit": num(f.unrealized_pnl),
         "liquidationPrice": _liquidation_price(position),
@@ -231,7 +235,7 @@ def position_risk_v2(
         "symbol": position.symbol,
         "positionAmt": _qty(exchange, position),
         "entryPrice": num(position.entry_price),
-        "breakEvenPrice": num(_break_even(position, account.taker_fee_rate)),
+        "breakEvenPrice": num(break_even_price(position, account.taker_fee_rate)),
         "markPrice": num(f.mark),
         "unRealizedProfit": num(f.unrealized_pnl),
         "liquidationPrice": _liquidation_price(position),
@@ -347,7 +351,7 @@ def account_v2(exchange: SimExchange, account: SimAccount) -> dict[str, Any]:
                 "leverage": str(position.leverage),
                 "isolated": position.is_isolated,
                 "entryPrice": num(position.entry_price),
-                "breakEvenPrice": num(_break_even(position, account.taker_fee_rate)),
+                "breakEvenPrice": num(break_even_price(position, account.taker_fee_rate)),
                 "maxNotional": num(market.max_notional_for_leverage(position.leverage), 0),
                 "bidNotional": "0",
                 "askNotional": "0",

@@ -15,21 +15,25 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import orjson
 from aiohttp import web
 
-from monitor.simulator.binance_usdm import errors, render, trading
-from monitor.simulator.binance_usdm.auth import authenticate, parse_params
+from monitor.simulator.binance_usdm import errors, events, listen_keys, render, trading
+from monitor.simulator.binance_usdm.auth import api_key_account, authenticate, parse_params
 from monitor.simulator.binance_usdm.errors import BinanceApiError
+from monitor.simulator.binance_usdm.responses import json_response
 from monitor.simulator.binance_usdm.state import Fault, SimAccount, SimExchange
+from monitor.simulator.binance_usdm.streams import StreamHub
 
 log = logging.getLogger(__name__)
 
 EXCHANGE_KEY = web.AppKey("binance_usdm_exchange", SimExchange)
+STREAMS_KEY = web.AppKey("binance_usdm_streams", StreamHub)
 
 
 class Security(Enum):
     PUBLIC = "public"
+    USER_STREAM = "user_stream"
+    """API key header only, no signature (Binance's USER_STREAM endpoints)."""
     SIGNED = "signed"
     TRADE = "trade"
 
@@ -101,6 +105,7 @@ def _commission_rate(call: Call) -> dict[str, Any]:
 def _new_order(call: Call) -> dict[str, Any]:
     request = trading.parse_order(call.exchange, call.me, call.params)
     order = trading.place_market_order(call.exchange, call.me, request)
+    events.publish_fill(call.exchange, call.me, order)
     body = render.order(call.exchange, order)
     if request.ack_only:  # Binance acknowledges before the fill is reported
         body.update(status="NEW", executedQty="0", cumQty="0", cumQuote="0", avgPrice="0.00")
@@ -138,6 +143,18 @@ ROUTES: dict[tuple[str, str], tuple[Security, Handler]] = {
     ("GET", "/fapi/v1/leverageBracket"): (
         Security.SIGNED,
         lambda c: _one_or_all(c, lambda s: render.leverage_brackets(c.exchange.market(s))),
+    ),
+    ("POST", "/fapi/v1/listenKey"): (
+        Security.USER_STREAM,
+        lambda c: listen_keys.create(c.exchange, c.me),
+    ),
+    ("PUT", "/fapi/v1/listenKey"): (
+        Security.USER_STREAM,
+        lambda c: listen_keys.keep_alive(c.exchange, c.me),
+    ),
+    ("DELETE", "/fapi/v1/listenKey"): (
+        Security.USER_STREAM,
+        lambda c: listen_keys.close(c.exchange, c.me),
     ),
     ("GET", "/fapi/v3/positionRisk"): (Security.SIGNED, _position_risk_v3),
     ("GET", "/fapi/v2/positionRisk"): (Security.SIGNED, _position_risk_v2),
@@ -179,14 +196,6 @@ ROUTES: dict[tuple[str, str], tuple[Security, Handler]] = {
 }
 
 
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(body), status=status, headers=headers, content_type="application/json"
-    )
-
-
 async def _apply_fault(fault: Fault) -> web.Response | None:
     if fault.delay_s:
         await asyncio.sleep(fault.delay_s)
@@ -213,8 +222,10 @@ async def dispatch(request: web.Request) -> web.Response:
         raw_query = request.rel_url.raw_query_string
         raw_body = await request.text() if request.can_read_body else ""
         account = None
-        if security is not Security.PUBLIC:
-            api_key = request.headers.get("X-MBX-APIKEY")
+        api_key = request.headers.get("X-MBX-APIKEY")
+        if security is Security.USER_STREAM:
+            account = api_key_account(exchange, api_key)
+        elif security is not Security.PUBLIC:
             account = authenticate(exchange, api_key, raw_query, raw_body)
             if security is Security.TRADE and not account.can_trade:
                 raise errors.invalid_api_key()
@@ -231,8 +242,17 @@ async def dispatch(request: web.Request) -> web.Response:
 
 
 def build_app(exchange: SimExchange) -> web.Application:
-    """An aiohttp app serving `exchange`; run it with monitor.simulator.http.LocalServer."""
+    """An aiohttp app serving `exchange`'s REST and websocket streams on one origin.
+
+    Run it with monitor.simulator.http.LocalServer. The stream hub (`app[STREAMS_KEY]`)
+    publishes mark prices when told to and carries the stream fault hooks. Stream routes
+    come first: the REST catch-all would otherwise answer them with a Binance 404.
+    """
     app = web.Application()
     app[EXCHANGE_KEY] = exchange
+    hub = StreamHub(exchange)
+    app[STREAMS_KEY] = hub
+    hub.add_routes(app)
+    app.on_shutdown.append(lambda _app: hub.close_all())
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

@@ -64,6 +64,8 @@ class SimMarket:
     margin_asset: str = ""
     contract_size: float = 1.0
     onboard_time_ms: int = 1569398400000
+    liquidation_fee_rate: float = 0.0125
+    """Binance's `liquidationFee`: the clearance fee rate charged on a liquidated notional."""
 
     def __post_init__(self) -> None:
         if not self.margin_asset:
@@ -111,6 +113,8 @@ class SimPosition:
     leverage: int = DEFAULT_LEVERAGE
     reported_liquidation_price: float | None = None
     update_time_ms: int = 0
+    realized_pnl: float = 0.0
+    """Accumulated realized PnL of this leg (Binance's `cr` in ACCOUNT_UPDATE)."""
 
     @property
     def is_isolated(self) -> bool:
@@ -192,6 +196,8 @@ class SimAccount:
     orders: list[SimOrder] = field(default_factory=list)
     next_order_id: int = 1000001
     update_time_ms: int = 0
+    listen_key: str | None = None
+    listen_key_expires_ms: int = 0
 
     def position(self, symbol: str, position_side: PositionSide = "BOTH") -> SimPosition | None:
         for position in self.positions:
@@ -287,7 +293,14 @@ class SimExchange:
     faults: dict[str, Fault] = field(default_factory=dict)
     clock_ms: Callable[[], int] = wall_clock_ms
     requests: list[str] = field(default_factory=list)
-    """Every request as "METHOD /path", newest last: what a client actually called."""
+    """Every request as "METHOD /path", newest last: what a client actually called.
+    Websocket connections are logged as "WS /path?query"."""
+    next_funding_ms: int | None = None
+    """When a scenario schedules funding: the clock time of the next settlement.
+    None means Binance's 8-hour grid."""
+    listeners: list[Callable[[SimAccount, dict[str, Any]], None]] = field(default_factory=list)
+    """Receivers of user-data events (the user streams); every account mutation that
+    Binance reports on the user stream is published here, whoever caused it."""
 
     def market(self, symbol: str) -> SimMarket:
         return self.markets[symbol]
@@ -307,6 +320,19 @@ class SimExchange:
     def add_account(self, account: SimAccount) -> SimAccount:
         self.accounts[account.api_key] = account
         return account
+
+    def publish(self, account: SimAccount, event: dict[str, Any]) -> None:
+        """Hand a rendered user-data event to every listener, in the order it happened."""
+        for listener in self.listeners:
+            listener(account, event)
+
+    def account_for_listen_key(self, listen_key: str) -> SimAccount | None:
+        """The account whose live (unexpired) listen key this is."""
+        now = self.clock_ms()
+        for account in self.accounts.values():
+            if account.listen_key == listen_key and now < account.listen_key_expires_ms:
+                return account
+        return None
 
     def take_fault(self, path: str) -> Fault | None:
         """The fault scripted for `path`, consuming one of its `times`."""

@@ -199,6 +199,7 @@ def _close(
     else:
         account.cross_wallet[asset] = account.cross_wallet.get(asset, 0.0) + pnl - fee
     position.amount = round(position.amount - direction * quantity, market.quantity_precision)
+    position.realized_pnl += pnl
     position.update_time_ms = now
     if position.amount == 0:
         if position.is_isolated:

@@ -1,0 +1,271 @@
+"""One watched account: its REST polling, its compiled book, its per-tick recompute.
+
+Each account fails alone: its errors back it off without delaying any other account,
+and its book keeps being re-evaluated on new marks between polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from monitor.config import AccountConfig, DaemonConfig, Thresholds
+from monitor.daemon.events import Event, EventKind, TargetKind, position_target
+from monitor.daemon.levels import LevelTracker
+from monitor.daemon.marks import MarkBoard
+from monitor.domain import AccountSnapshot, MarginMode, Position, TierTable
+from monitor.engine.book import AccountBook
+from monitor.engine.legs import Leg
+from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
+from monitor.exchange.adapters import adapter_for
+from monitor.exchange.clients import create_client, secret_values
+from monitor.exchange.errors import ErrorKind, ExchangeError, classify
+from monitor.exchange.markets import SharedMarkets
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 300.0
+NEAR_LIQUIDATION = ("critical", "imminent")
+"""A position that vanishes at these levels is reported as a probable liquidation."""
+LOUD_ERRORS = (ErrorKind.AUTH, ErrorKind.BAD_REPLY)
+"""Errors a person must fix: reported as events. Network trouble is retried quietly
+until it makes the account blind, which is reported by the staleness watchdog."""
+
+
+@dataclass(slots=True)
+class SymbolTargets:
+    """What a mark-price change of one symbol forces us to recompute."""
+
+    pools: set[str] = field(default_factory=set)
+    isolated: list[Leg] = field(default_factory=list)
+
+
+def backoff_delay(failures: int, base: float) -> float:
+    """Exponential in consecutive failures, capped, with full jitter so that accounts
+    failing together do not retry together."""
+    ceiling = min(MAX_BACKOFF, base * 2 ** max(0, failures - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def _position_key(p: Position) -> str:
+    return position_target(p.symbol, p.side.value, p.margin_mode.value, p.position_side)
+
+
+class AccountMonitor:
+    """Polls one account and keeps its evaluation current."""
+
+    def __init__(
+        self,
+        account: AccountConfig,
+        settings: DaemonConfig,
+        thresholds: Thresholds,
+        markets: SharedMarkets,
+        marks: MarkBoard,
+        tracker: LevelTracker,
+        emit: Callable[[Event], None],
+    ) -> None:
+        self.account = account
+        self.name = account.name
+        self.settings = settings
+        self.thresholds = thresholds
+        self.markets = markets
+        self.marks = marks
+        self.tracker = tracker
+        self.emit = emit
+        self.adapter = adapter_for(account.exchange)
+        self.client = create_client(account, timeout_ms=int(settings.request_timeout * 1000))
+        self.adapter.configure(self.client)
+        self.markets_key = SharedMarkets.key(account.exchange, account.rest_url, account.sandbox)
+        self.snapshot: AccountSnapshot | None = None
+        self.book: AccountBook | None = None
+        self.risk: AccountRisk | None = None
+        self.by_symbol: dict[str, SymbolTargets] = {}
+        self.tiers: dict[str, TierTable] = {}
+        self.tiers_at = 0.0
+        self.last_ok: float | None = None
+        self.failures = 0
+        self.resume_at = 0.0
+        self.last_error: ExchangeError | None = None
+        self.latest_pools: dict[str, PoolRisk] = {}
+        self.latest_positions: dict[str, PositionRisk] = {}
+        self.evaluated = asyncio.Event()
+        self.on_symbols: Callable[[], None] = lambda: None
+        self.on_poll: Callable[[str, ExchangeError | None], None] = lambda name, err: None
+
+    # --- REST ----------------------------------------------------------------
+
+    def expire_tiers(self) -> None:
+        self.tiers_at = 0.0
+
+    async def reload_markets(self) -> None:
+        await self.markets.ensure(self.client, self.markets_key, reload=True)
+
+    async def poll(self) -> None:
+        """Read the account once; never raises (failures back off and are reported)."""
+        if time.monotonic() < self.resume_at:
+            return
+        fresh_tiers = time.monotonic() - self.tiers_at < self.settings.tiers_refresh
+        try:
+            async with asyncio.timeout(self.settings.request_timeout * 3):
+                await self.markets.ensure(self.client, self.markets_key)
+                snapshot = await self.adapter.fetch_snapshot(
+                    self.client, self.name, self.tiers if fresh_tiers else None
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._failed(exc)
+            return
+        if not fresh_tiers:
+            self.tiers_at = time.monotonic()
+        self.tiers = dict(snapshot.tiers)
+        self._succeeded(snapshot)
+
+    def _failed(self, exc: BaseException) -> None:
+        error = classify(
+            ExchangeError(ErrorKind.NETWORK, "no complete reply in time")
+            if isinstance(exc, TimeoutError)
+            else exc,
+            secret_values(self.account),
+        )
+        self.failures += 1
+        delay = backoff_delay(self.failures, self.settings.poll_interval)
+        if error.kind is ErrorKind.RATE_LIMIT:
+            delay = max(delay, self._retry_after() or 0.0)
+        self.resume_at = time.monotonic() + delay
+        log.warning("%s: %s (retry in %.0f s)", self.name, error, delay)
+        if error.kind in LOUD_ERRORS and (
+            self.last_error is None or self.last_error.kind is not error.kind
+        ):
+            self.emit(
+                Event(EventKind.ERROR, self.name, "account", TargetKind.ACCOUNT, message=str(error))
+            )
+        self.last_error = error
+        self.on_poll(self.name, error)
+
+    def _retry_after(self) -> float | None:
+        headers = getattr(self.client, "last_response_headers", None) or {}
+        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+    def _succeeded(self, snapshot: AccountSnapshot) -> None:
+        self.failures = 0
+        self.resume_at = 0.0
+        self.last_error = None
+        self.last_ok = time.monotonic()
+        for position in snapshot.positions:
+            self.marks.update(position.symbol, position.mark_price, snapshot.fetched_at)
+        previous, self.snapshot = self.snapshot, snapshot
+        if previous is not None:
+            self._reconcile(previous, snapshot)
+        symbols_before = set(self.by_symbol)
+        self.book = AccountBook(snapshot)
+        self.by_symbol = self._index(self.book)
+        self.latest_pools.clear()
+        self.latest_positions.clear()
+        self.risk = self.book.evaluate(self.marks)
+        self._report(self.risk.pools, self.risk.positions)
+        self.evaluated.set()
+        if set(self.by_symbol) != symbols_before:
+            self.on_symbols()
+        self.on_poll(self.name, None)
+
+    @staticmethod
+    def _index(book: AccountBook) -> dict[str, SymbolTargets]:
+        index: dict[str, SymbolTargets] = {}
+        for asset, legs in book.cross.items():
+            for leg in legs:
+                index.setdefault(leg.symbol, SymbolTargets()).pools.add(asset)
+        for leg in book.isolated:
+            index.setdefault(leg.symbol, SymbolTargets()).isolated.append(leg)
+        return index
+
+    def _reconcile(self, before: AccountSnapshot, after: AccountSnapshot) -> None:
+        """A position that vanished while critical was most likely liquidated (or ADL'd):
+        say so, because the exchange's own margin call may arrive after the fact."""
+        still_open = {_position_key(p) for p in after.positions}
+        for position in before.positions:
+            key = _position_key(position)
+            if key in still_open:
+                continue
+            if self.tracker.last(self.name, key) in NEAR_LIQUIDATION:
+                self.emit(
+                    Event(
+                        EventKind.PROBABLE_LIQUIDATION,
+                        self.name,
+                        key,
+                        TargetKind.POSITION,
+                        level="critical",
+                        margin_mode=position.margin_mode.value,
+                        mark_price=self.marks.get(position.symbol),
+                        exchange_liquidation_price=position.exchange_liquidation_price,
+                        message="position disappeared while critical: probable liquidation or ADL",
+                    )
+                )
+        keep = {_position_key(p) for p in after.positions}
+        keep |= {f"pool {p.asset}" for p in after.pools} | set(self._pool_targets(after))
+        self.tracker.forget(self.name, keep)
+
+    @staticmethod
+    def _pool_targets(snapshot: AccountSnapshot) -> Iterable[str]:
+        if snapshot.unified_pool:
+            yield f"pool {snapshot.unified_pool}"
+        for p in snapshot.positions:
+            if p.margin_mode is MarginMode.CROSS:
+                yield f"pool {p.settle}"
+
+    # --- ticks ---------------------------------------------------------------
+
+    def symbols(self) -> set[str]:
+        return set(self.by_symbol)
+
+    def on_marks(self, symbols: Iterable[str]) -> int:
+        """Recompute only the pools and isolated positions holding `symbols`; returns how
+        many targets were evaluated (the hot path of every mark-price tick)."""
+        if self.book is None:
+            return 0
+        pools: set[str] = set()
+        isolated: list[Leg] = []
+        for symbol in symbols:
+            targets = self.by_symbol.get(symbol)
+            if targets is not None:
+                pools |= targets.pools
+                isolated.extend(targets.isolated)
+        for asset in pools:
+            pool, members = self.book.evaluate_pool(asset, self.marks)
+            self._report((pool,), members)
+        if isolated:
+            self._report((), [self.book.evaluate_isolated(leg, self.marks) for leg in isolated])
+        return len(pools) + len(isolated)
+
+    def _report(self, pools: Iterable[PoolRisk], positions: Iterable[PositionRisk]) -> None:
+        for pool in pools:
+            self.latest_pools[pool.asset] = pool
+            event = self.tracker.pool(self.name, pool, self.thresholds)
+            if event is not None:
+                self.emit(event)
+        for position in positions:
+            self.latest_positions[_position_key(position.position)] = position
+            event = self.tracker.position(self.name, position, self.thresholds)
+            if event is not None:
+                self.emit(event)
+
+    def current(self) -> AccountRisk | None:
+        """The latest figures of every target, as of the last tick or poll."""
+        if self.book is None:
+            return None
+        model = self.book.model
+        return AccountRisk(
+            self.name, self.account.exchange, model.name, model.exact,
+            tuple(self.latest_pools.values()), tuple(self.latest_positions.values()),
+        )  # fmt: skip
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,71 @@
+"""The events the daemon emits: the contract between monitoring and alerting.
+
+Every event is one immutable record with a stable JSON form, so the audit trail
+(`--events FILE`) can be grepped and the alert rules can consume the same objects.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class EventKind(StrEnum):
+    LEVEL = "level"
+    """A pool, position or account crossed a threshold level, up or down."""
+    BLIND = "blind"
+    """No fresh data from a feed or an account: the monitor cannot see."""
+    RECOVERED = "recovered"
+    """Data flows again after a blind period."""
+    PROBABLE_LIQUIDATION = "probable_liquidation"
+    """A position near liquidation disappeared between two reads (liquidation or ADL)."""
+    ERROR = "error"
+    """An exchange call failed in a way the user should hear about (auth, bad reply)."""
+    CONFIG = "config"
+    """A reload was applied or refused."""
+
+
+class TargetKind(StrEnum):
+    POOL = "pool"
+    POSITION = "position"
+    FEED = "feed"
+    ACCOUNT = "account"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: EventKind
+    account: str | None
+    target: str
+    target_kind: TargetKind
+    level: str | None = None
+    previous_level: str | None = None
+    margin_ratio: float | None = None
+    liquidation_distance: float | None = None
+    liquidation_price: float | None = None
+    exchange_liquidation_price: float | None = None
+    mark_price: float | None = None
+    margin_mode: str | None = None
+    message: str = ""
+    time: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe: infinities (no equity left) become null, as everywhere else."""
+        doc = asdict(self)
+        for key, value in doc.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                doc[key] = None
+        return doc
+
+
+def pool_target(asset: str) -> str:
+    return f"pool {asset}"
+
+
+def position_target(symbol: str, side: str, margin_mode: str, position_side: str) -> str:
+    """Hedge-mode legs of one symbol are distinct targets; one-way positions are not."""
+    leg = "" if position_side == "BOTH" else f" {position_side}"
+    return f"{symbol} {side} {margin_mode}{leg}"

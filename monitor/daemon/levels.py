@@ -1,0 +1,86 @@
+"""Remember each target's level and report only changes: the event stream's source."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from monitor.config import Thresholds
+from monitor.daemon.events import Event, EventKind, TargetKind, pool_target, position_target
+from monitor.domain import MarginMode
+from monitor.engine.levels import Level, level_for
+from monitor.engine.results import PoolRisk, PositionRisk
+
+
+def level_name(level: Level | None) -> str:
+    return "unknown" if level is None else level.name.lower()
+
+
+_BY_NAME = {level.name.lower(): level for level in Level}
+
+
+class LevelTracker:
+    """Per (account, target): the last level reported. A first sighting at OK is
+    recorded silently; anything else, and every later change, becomes an event."""
+
+    def __init__(self) -> None:
+        self._levels: dict[tuple[str, str], str] = {}
+
+    def forget(self, account: str, keep: Iterable[str]) -> list[str]:
+        """Drop targets of `account` not in `keep`; returns the dropped targets."""
+        keep = set(keep)
+        gone = [t for (a, t) in self._levels if a == account and t not in keep]
+        for target in gone:
+            del self._levels[(account, target)]
+        return gone
+
+    def items(self) -> list[tuple[tuple[str, str], str]]:
+        return list(self._levels.items())
+
+    def last(self, account: str, target: str) -> str | None:
+        return self._levels.get((account, target))
+
+    def _change(self, account: str, target: str, level: str) -> tuple[bool, str | None]:
+        """(worth an event, previous level or None when first seen)."""
+        key = (account, target)
+        previous = self._levels.get(key)
+        if previous == level:
+            return False, previous
+        self._levels[key] = level
+        return not (previous is None and level == "ok"), previous
+
+    def _level(
+        self, account: str, target: str, ratio: float | None, distance: float | None, limits: Any
+    ) -> str:
+        """The level now, held by hysteresis against the level last reported."""
+        previous = _BY_NAME.get(self._levels.get((account, target), ""))
+        return level_name(level_for(ratio, distance, limits, previous))
+
+    def pool(self, account: str, risk: PoolRisk, thresholds: Thresholds) -> Event | None:
+        target = pool_target(risk.asset)
+        level = self._level(
+            account, target, risk.margin_ratio, risk.liquidation_distance, thresholds.cross
+        )
+        changed, previous = self._change(account, target, level)
+        if not changed:
+            return None
+        return Event(
+            EventKind.LEVEL, account, target, TargetKind.POOL, level, previous,
+            risk.margin_ratio, risk.liquidation_distance, margin_mode="cross",
+            message=risk.note or "",
+        )  # fmt: skip
+
+    def position(self, account: str, risk: PositionRisk, thresholds: Thresholds) -> Event | None:
+        p = risk.position
+        limits = thresholds.isolated if p.margin_mode is MarginMode.ISOLATED else thresholds.cross
+        target = position_target(p.symbol, p.side.value, p.margin_mode.value, p.position_side)
+        level = self._level(account, target, risk.margin_ratio, risk.liquidation_distance, limits)
+        changed, previous = self._change(account, target, level)
+        if not changed:
+            return None
+        return Event(
+            EventKind.LEVEL, account, target, TargetKind.POSITION, level, previous,
+            risk.margin_ratio, risk.liquidation_distance, risk.liquidation_price,
+            p.exchange_liquidation_price, risk.mark_price, p.margin_mode.value,
+            message=risk.note or "",
+        )  # fmt: skip

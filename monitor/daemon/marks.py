@@ -1,0 +1,40 @@
+"""The latest mark price per symbol on one exchange, shared by all its accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+
+class MarkBoard(Mapping[str, float]):
+    """symbol -> latest mark; an older price never overwrites a newer one.
+
+    Marks come from the stream (every tick) and from REST snapshots (every poll); when
+    the stream is down, the REST marks keep the book current instead of frozen.
+    """
+
+    def __init__(self) -> None:
+        self._prices: dict[str, float] = {}
+        self._times: dict[str, float] = {}
+
+    def update(self, symbol: str, price: float, at: float) -> bool:
+        """Record `price` observed at wall time `at`; False if a newer one is known."""
+        if at < self._times.get(symbol, float("-inf")) or price <= 0:
+            return False
+        self._prices[symbol] = price
+        self._times[symbol] = at
+        return True
+
+    def observed_at(self, symbol: str) -> float | None:
+        return self._times.get(symbol)
+
+    def __getitem__(self, symbol: str) -> float:
+        return self._prices[symbol]
+
+    def get(self, symbol: str, default: float | None = None) -> float | None:  # type: ignore[override]
+        return self._prices.get(symbol, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._prices)
+
+    def __len__(self) -> int:
+        return len(self._prices)

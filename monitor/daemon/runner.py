@@ -1,0 +1,189 @@
+"""`marginwatch run`: the daemon's lifecycle under systemd (or a terminal).
+
+Signals: SIGTERM/SIGINT stop cleanly (every ccxt session and socket closed); SIGHUP
+reloads the configuration, validating it first and keeping the running one when the new
+one is invalid. systemd hears READY after the first successful evaluation, WATCHDOG
+only while the loop and the data are healthy, STATUS with a one-line summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from monitor.config import Config, ConfigError, load_config
+from monitor.daemon.events import Event, EventKind, TargetKind
+from monitor.daemon.levels import LevelTracker
+from monitor.daemon.service import Daemon
+from monitor.daemon.sinks import EventSink, FanOut, JsonLinesSink, LogSink
+from monitor.ops import sdnotify
+from monitor.ops.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+STATUS_PERIOD = 5.0
+METRICS_PERIOD = 2.0
+
+
+class MetricsSink:
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def emit(self, event: Event) -> None:
+        self.metrics.event(event.kind.value, event.level or "none")
+
+
+class Runner:
+    """Owns the running Daemon and swaps it on a valid reload."""
+
+    def __init__(
+        self,
+        config_path: Path,
+        config: Config,
+        events_path: Path | None = None,
+        extra_sinks: list[EventSink] | None = None,
+        on_tick_done: Callable[[float, int], None] | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.metrics = Metrics()
+        sinks: list[EventSink] = [LogSink(), MetricsSink(self.metrics), *(extra_sinks or [])]
+        self._jsonl = JsonLinesSink(events_path) if events_path else None
+        if self._jsonl:
+            sinks.append(self._jsonl)
+        self.sink = FanOut(sinks)
+        self.tracker = LevelTracker()
+        self._on_tick_done = on_tick_done
+        self.daemon = self._build(config)
+        self.stopping = asyncio.Event()
+        self._reloads: asyncio.Queue[None] = asyncio.Queue()
+
+    def _build(self, config: Config) -> Daemon:
+        daemon = Daemon(config, self.sink.emit, self.tracker, self._tick_done)
+        for monitor in daemon.monitors:
+            monitor.on_poll = self._polled
+        return daemon
+
+    def _tick_done(self, received: float, evaluated: int) -> None:
+        self.metrics.tick(time.monotonic() - received)
+        if self._on_tick_done is not None:
+            self._on_tick_done(received, evaluated)
+
+    def _polled(self, account: str, error: BaseException | None) -> None:
+        exchange = self.config.account(account).exchange if self._known(account) else "?"
+        self.metrics.rest_call(account, exchange, "snapshot")
+        if error is not None:
+            self.metrics.rest_error(account, exchange, "snapshot", error)
+
+    def _known(self, account: str) -> bool:
+        return any(a.name == account for a in self.config.accounts)
+
+    # --- main loop ---------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reloads.put_nowait, None)
+        server = None
+        if self.config.metrics.port is not None:
+            server = self.metrics.start_http(self.config.metrics.port, self.config.metrics.host)
+        await self.daemon.start()
+        helpers = [
+            asyncio.create_task(self._announce_ready(), name="ready"),
+            asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self._reload_loop(), name="reload"),
+            asyncio.create_task(self._metrics_loop(), name="metrics"),
+        ]
+        try:
+            await self.stopping.wait()
+        finally:
+            sdnotify.stopping()
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await self.daemon.stop()
+            if server is not None:
+                server.close()
+            if self._jsonl:
+                self._jsonl.close()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+        return 0
+
+    async def _announce_ready(self) -> None:
+        await self.daemon.first_evaluation.wait()
+        sdnotify.ready()
+        sdnotify.status(self.daemon.summary())
+        log.info("first evaluation done: %s", self.daemon.summary())
+
+    async def _heartbeat(self) -> None:
+        """WATCHDOG=1 only while healthy: a stalled loop or blind data lets systemd act."""
+        interval = sdnotify.watchdog_interval()
+        period = min(STATUS_PERIOD, interval / 2) if interval else STATUS_PERIOD
+        while True:
+            await asyncio.sleep(period)
+            sdnotify.status(self.daemon.summary())
+            if self.daemon.healthy():
+                sdnotify.watchdog()
+
+    async def _metrics_loop(self) -> None:
+        while True:
+            await asyncio.sleep(METRICS_PERIOD)
+            for group in self.daemon.groups.values():
+                if group.feed is not None:
+                    self.metrics.feed_status(group.exchange, group.feed.status.value)
+                    if group.feed.last_message_at is not None:
+                        age = time.monotonic() - group.feed.last_message_at
+                        self.metrics.feed_message(group.exchange, time.time() - age)
+            for monitor in self.daemon.monitors:
+                risk = monitor.current()
+                if risk is not None:
+                    self.metrics.observe_account(risk)
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await self._reloads.get()
+            await self.reload()
+
+    async def reload(self) -> bool:
+        """Apply a new configuration if it validates; otherwise keep the running one."""
+        try:
+            config = load_config(self.config_path)
+        except (ConfigError, OSError) as exc:
+            log.error("reload refused, keeping the running configuration:\n%s", exc)
+            self.sink.emit(
+                Event(
+                    EventKind.CONFIG,
+                    None,
+                    "config",
+                    TargetKind.ACCOUNT,
+                    level="warn",
+                    message=f"reload refused: {exc}",
+                )
+            )
+            return False
+        sdnotify.reloading()
+        await self.daemon.stop()
+        for account in self.config.accounts:
+            if not any(a.name == account.name for a in config.accounts):
+                self.metrics.forget_account(account.name)
+        self.config = config
+        self.daemon = self._build(config)
+        await self.daemon.start()
+        sdnotify.ready()
+        self.sink.emit(
+            Event(
+                EventKind.CONFIG,
+                None,
+                "config",
+                TargetKind.ACCOUNT,
+                level="ok",
+                message=f"configuration reloaded: {len(config.accounts)} accounts",
+            )
+        )
+        return True

@@ -1,0 +1,249 @@
+"""The daemon: accounts on a schedule, one mark-price feed per exchange, a watchdog.
+
+Wiring only: each part (account polling, feeds, level tracking, sinks) has its own module.
+APScheduler drives the REST work (never overlapping, misfires coalesced); feeds push
+marks; every tick recomputes only the targets holding the ticked symbols.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.config import AccountConfig, Config
+from monitor.daemon.account import AccountMonitor
+from monitor.daemon.events import Event, EventKind, TargetKind
+from monitor.daemon.levels import LevelTracker
+from monitor.daemon.marks import MarkBoard
+from monitor.exchange.markets import SharedMarkets
+from monitor.feeds import FeedStatus, MarkFeed, MarkTick, feed_for
+
+log = logging.getLogger(__name__)
+
+WATCHDOG_PERIOD = 1.0
+
+
+@dataclass(slots=True)
+class ExchangeGroup:
+    """Accounts on one exchange endpoint: they share a market table, marks and a feed."""
+
+    exchange: str
+    ws_origin: str | None
+    marks: MarkBoard = field(default_factory=MarkBoard)
+    monitors: list[AccountMonitor] = field(default_factory=list)
+    feed: MarkFeed | None = None
+    task: asyncio.Task[None] | None = None
+    blind: bool = False
+
+    @property
+    def target(self) -> str:
+        return f"feed {self.exchange}"
+
+
+def _group_key(account: AccountConfig) -> tuple[str, str | None, str | None, bool]:
+    return account.exchange, account.rest_url, account.ws_url, account.sandbox
+
+
+class Daemon:
+    """Runs until `stop()`; `emit` receives every event, `on_tick_done` every tick's
+    (receipt time, targets evaluated) for latency measurement and metrics."""
+
+    def __init__(
+        self,
+        config: Config,
+        emit: Callable[[Event], None],
+        tracker: LevelTracker | None = None,
+        on_tick_done: Callable[[float, int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.emit = emit
+        self.tracker = tracker or LevelTracker()
+        self.on_tick_done = on_tick_done
+        self.markets = SharedMarkets(
+            config.state_dir / "cache", max_age=config.daemon.markets_refresh
+        )
+        self.groups: dict[tuple[str, str | None, str | None, bool], ExchangeGroup] = {}
+        for account in config.accounts:
+            key = _group_key(account)
+            group = self.groups.setdefault(key, ExchangeGroup(account.exchange, account.ws_url))
+            monitor = AccountMonitor(
+                account, config.daemon, config.thresholds_for(account.name), self.markets,
+                group.marks, self.tracker, emit,
+            )  # fmt: skip
+            monitor.on_symbols = lambda g=group: self._resubscribe(g)
+            group.monitors.append(monitor)
+        self.monitors = [m for g in self.groups.values() for m in g.monitors]
+        self.scheduler = AsyncIOScheduler()
+        self._watchdog: asyncio.Task[None] | None = None
+        self._blind_accounts: set[str] = set()
+        self.first_evaluation = asyncio.Event()
+        self._stopping = False
+
+    # --- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        settings = self.config.daemon
+        now = datetime.now().astimezone()
+        for i, monitor in enumerate(self.monitors):
+            self.scheduler.add_job(
+                monitor.poll, "interval", seconds=settings.poll_interval,
+                jitter=settings.poll_jitter, id=f"poll:{monitor.name}",
+                max_instances=1, coalesce=True, misfire_grace_time=int(settings.poll_interval),
+                next_run_time=now + timedelta(milliseconds=50 * i),
+            )  # fmt: skip
+            self.scheduler.add_job(
+                monitor.expire_tiers, "interval", seconds=settings.tiers_refresh,
+                id=f"tiers:{monitor.name}", coalesce=True,
+            )  # fmt: skip
+        for key, group in self.groups.items():
+            first = group.monitors[0]
+            self.scheduler.add_job(
+                first.reload_markets, "interval", seconds=settings.markets_refresh,
+                id=f"markets:{key}", coalesce=True, max_instances=1,
+            )  # fmt: skip
+        self.scheduler.start()
+        self._watchdog = asyncio.create_task(self._watch(), name="watchdog")
+
+    async def stop(self) -> None:
+        self._stopping = True  # feeds closing now are not a blind market
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        tasks = [t for t in (self._watchdog, *(g.task for g in self.groups.values())) if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(m.close() for m in self.monitors), return_exceptions=True)
+
+    # --- feeds -----------------------------------------------------------------
+
+    def _symbol_ids(self, group: ExchangeGroup) -> dict[str, str]:
+        """Exchange market id -> unified symbol, for every symbol any account holds."""
+        ids: dict[str, str] = {}
+        for monitor in group.monitors:
+            for symbol in monitor.symbols():
+                try:
+                    ids[monitor.client.market(symbol)["id"]] = symbol
+                except Exception:
+                    continue
+        return ids
+
+    def _resubscribe(self, group: ExchangeGroup) -> None:
+        symbols = self._symbol_ids(group)
+        if group.feed is None:
+            if not symbols:
+                return
+            group.feed = feed_for(
+                group.exchange,
+                symbols=symbols,
+                on_ticks=lambda ticks, g=group: self._on_ticks(g, ticks),
+                on_status=lambda status, reason, g=group: self._on_feed_status(g, status, reason),
+                ws_origin=group.ws_origin,
+                stale_after=self.config.daemon.feed_stale_after,
+                client=group.monitors[0].client,
+            )
+            group.task = asyncio.create_task(group.feed.run(), name=group.target)
+        else:
+            group.feed.set_symbols(symbols)
+
+    def _on_ticks(self, group: ExchangeGroup, ticks: list[MarkTick]) -> None:
+        """The hot path: record marks, recompute what holds them, emit level changes."""
+        now = time.time()
+        changed = [t.symbol for t in ticks if group.marks.update(t.symbol, t.price, now)]
+        if not changed:
+            return
+        evaluated = sum(monitor.on_marks(changed) for monitor in group.monitors)
+        if self.on_tick_done is not None:
+            self.on_tick_done(min(t.received for t in ticks), evaluated)
+
+    def _on_feed_status(self, group: ExchangeGroup, status: FeedStatus, reason: str) -> None:
+        if self._stopping:
+            return
+        log.info("%s: %s (%s)", group.target, status.value, reason)
+        if status in (FeedStatus.STALE, FeedStatus.DOWN) and not group.blind:
+            group.blind = True
+            self.emit(
+                Event(
+                    EventKind.BLIND,
+                    None,
+                    group.target,
+                    TargetKind.FEED,
+                    level="unknown",
+                    message=f"mark prices {status.value}: {reason}",
+                )
+            )
+        elif status is FeedStatus.LIVE and group.blind:
+            group.blind = False
+            self.emit(
+                Event(
+                    EventKind.RECOVERED,
+                    None,
+                    group.target,
+                    TargetKind.FEED,
+                    level="ok",
+                    message="mark prices flowing again",
+                )
+            )
+
+    # --- staleness -------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Accounts not read successfully for too long are blind, and say so once."""
+        limit = self.config.daemon.account_stale_after
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(WATCHDOG_PERIOD)
+            now = time.monotonic()
+            for monitor in self.monitors:
+                if monitor.evaluated.is_set():
+                    self.first_evaluation.set()
+                age = now - (monitor.last_ok if monitor.last_ok is not None else started)
+                blind = age > limit
+                if blind and monitor.name not in self._blind_accounts:
+                    self._blind_accounts.add(monitor.name)
+                    reason = str(monitor.last_error) if monitor.last_error else "no reply"
+                    self.emit(
+                        Event(
+                            EventKind.BLIND,
+                            monitor.name,
+                            "account",
+                            TargetKind.ACCOUNT,
+                            level="unknown",
+                            message=f"no successful read for {age:.0f} s: {reason}",
+                        )
+                    )
+                elif not blind and monitor.name in self._blind_accounts:
+                    self._blind_accounts.discard(monitor.name)
+                    self.emit(
+                        Event(
+                            EventKind.RECOVERED,
+                            monitor.name,
+                            "account",
+                            TargetKind.ACCOUNT,
+                            level="ok",
+                            message="account read again",
+                        )
+                    )
+
+    def healthy(self) -> bool:
+        """Watchdog-worthy: no blind account and no blind feed."""
+        return not self._blind_accounts and not any(g.blind for g in self.groups.values())
+
+    def summary(self) -> str:
+        """One line for systemd's STATUS= and the demo's header."""
+        worst = "ok"
+        order = {"ok": 0, "warn": 1, "unknown": 2, "critical": 3, "imminent": 4}
+        for (_, _target), level in self.tracker.items():
+            if order.get(level, 0) > order[worst]:
+                worst = level
+        feeds = sum(1 for g in self.groups.values() if g.feed and not g.blind)
+        blind = len(self._blind_accounts) + sum(1 for g in self.groups.values() if g.blind)
+        return (
+            f"{len(self.monitors)} accounts, {feeds}/{len(self.groups)} feeds live, "
+            f"worst level {worst}" + (f", {blind} BLIND" if blind else "")
+        )

@@ -1,0 +1,76 @@
+"""Where events go: the log, the terminal, an audit file. Alerting adds its own sink."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import IO, Protocol
+
+import orjson
+
+from monitor.daemon.events import Event, EventKind
+
+log = logging.getLogger("marginwatch.events")
+
+
+class EventSink(Protocol):
+    def emit(self, event: Event) -> None: ...
+
+
+def describe(event: Event) -> str:
+    """One line a person can read at 3 a.m."""
+    parts = [event.kind.value.upper()]
+    if event.account:
+        parts.append(event.account)
+    parts.append(event.target)
+    if event.kind is EventKind.LEVEL:
+        parts.append(f"{event.previous_level or 'new'} -> {event.level}")
+    if event.margin_ratio is not None:
+        parts.append(f"ratio {event.margin_ratio * 100:.2f}%")
+    if event.liquidation_distance is not None:
+        parts.append(f"distance {event.liquidation_distance * 100:.2f}%")
+    if event.liquidation_price is not None:
+        parts.append(f"liq {event.liquidation_price:,.6g}")
+    if event.message:
+        parts.append(event.message)
+    return " | ".join(parts)
+
+
+class LogSink:
+    """Every event into the log; level changes upward and blindness as warnings."""
+
+    def emit(self, event: Event) -> None:
+        loud = event.kind in (EventKind.BLIND, EventKind.PROBABLE_LIQUIDATION, EventKind.ERROR)
+        loud = loud or (
+            event.kind is EventKind.LEVEL and event.level in ("warn", "critical", "imminent")
+        )
+        log.log(logging.WARNING if loud else logging.INFO, "%s", describe(event))
+
+
+class JsonLinesSink:
+    """Append-only audit trail, one JSON object per line, flushed per event."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[bytes] = path.open("ab")
+
+    def emit(self, event: Event) -> None:
+        self._file.write(orjson.dumps(event.to_json()) + b"\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class FanOut:
+    """Hand each event to every sink; one failing sink never silences the others."""
+
+    def __init__(self, sinks: list[EventSink]) -> None:
+        self.sinks = sinks
+
+    def emit(self, event: Event) -> None:
+        for sink in self.sinks:
+            try:
+                sink.emit(event)
+            except Exception:
+                log.exception("event sink %s failed", type(sink).__name__)

@@ -1,0 +1,104 @@
+"""Binance USD-M and COIN-M mark prices (`markPriceUpdate`), subscribed through the URL.
+
+Since 2026-04-23 USD-M routes streams by path: mark prices live under `/market`. The old
+path (`wss://fstream.binance.com/stream?...`) still connects and acknowledges, but never
+sends a mark price — a silent failure that looks like a quiet market. COIN-M
+(`dstream.binance.com`) is not split by path (Binance's stream-routing page names USD-M as
+the only exception), so it keeps `/stream` and `/ws`.
+
+Streams are named in the URL, so a changed symbol set means a new URL and a planned
+reconnect (the base class notices the URL changed). Up to MANY_STREAMS symbols use one
+`<id>@markPrice@1s` stream each on the combined endpoint; beyond that a single stream
+covers them all — USD-M `!markPrice@arr@1s` (every symbol each second, ~100 KB/s, no long
+URL, no resubscription when the set changes), COIN-M, which has no all-market array,
+`<pair>@markPrice@1s` (every contract of a pair). Either way the frames are filtered to
+the subscribed ids.
+
+Keepalive is Binance's own: the server pings every few minutes and websockets answers by
+itself. A connection lives at most 24 h, so it is replaced after MAX_CONNECTION_AGE.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from typing import Any
+
+import orjson
+
+from monitor.feeds.base import MarkTick, UnexpectedMessage, optional_float, optional_ms
+from monitor.feeds.stream import Frame, StreamFeed
+
+log = logging.getLogger(__name__)
+
+#: Above this many symbols, one all-market (USD-M) or per-pair (COIN-M) stream is cheaper
+#: than one stream per symbol, and the URL stays short.
+MANY_STREAMS = 50
+
+
+class _BinanceMarkFeed(StreamFeed):
+    origin: str
+    prefix: str  # the routed path ("/market") or "" where the host has no routing
+    max_connection_age = 23.5 * 3600.0
+
+    def _stream_url(self) -> str:
+        ids = sorted(self._symbols)
+        if len(ids) > MANY_STREAMS:
+            return self.origin + self.prefix + self._many_path(ids)
+        streams = "/".join(f"{market_id.lower()}@markPrice@1s" for market_id in ids)
+        return f"{self.origin}{self.prefix}/stream?streams={streams}"
+
+    @abstractmethod
+    def _many_path(self, ids: list[str]) -> str:
+        """The path of the one stream that covers more than MANY_STREAMS symbols."""
+
+    def _parse(self, raw: Frame, received: float) -> list[MarkTick]:
+        message = orjson.loads(raw)
+        if isinstance(message, dict):
+            if "stream" in message:  # combined-stream wrapper
+                message = message["data"]
+            elif "result" in message and "id" in message:  # answer to a SUBSCRIBE request
+                return []
+            elif "error" in message:
+                log.warning("%s stream error: %s", self.exchange_id, message["error"])
+                return []
+        items: list[Any] = message if isinstance(message, list) else [message]
+        ticks = []
+        for item in items:
+            if item["e"] != "markPriceUpdate":
+                raise UnexpectedMessage(f"event {item['e']!r}")
+            symbol = self._symbols.get(item["s"])
+            if symbol is not None:
+                ticks.append(
+                    MarkTick(
+                        self.exchange_id,
+                        symbol,
+                        float(item["p"]),
+                        item["E"] / 1000.0,
+                        received,
+                        funding_rate=optional_float(item.get("r")),
+                        next_funding_time=optional_ms(item.get("T")),
+                    )
+                )
+        return ticks
+
+
+class BinanceUsdmMarkFeed(_BinanceMarkFeed):
+    """USD-M futures (`binanceusdm`): market ids like BTCUSDT, under the `/market` route."""
+
+    origin = "wss://fstream.binance.com"
+    prefix = "/market"
+
+    def _many_path(self, ids: list[str]) -> str:
+        return "/ws/!markPrice@arr@1s"
+
+
+class BinanceCoinmMarkFeed(_BinanceMarkFeed):
+    """COIN-M futures (`binancecoinm`): market ids like BTCUSD_PERP, BTCUSD_250627."""
+
+    origin = "wss://dstream.binance.com"
+    prefix = ""
+
+    def _many_path(self, ids: list[str]) -> str:
+        pairs = sorted({market_id.split("_", 1)[0].lower() for market_id in ids})
+        return "/stream?streams=" + "/".join(f"{pair}@markPrice@1s" for pair in pairs)

@@ -1,0 +1,1 @@
+"""Running marginwatch as a service: systemd's notify protocol and Prometheus metrics."""

@@ -1,0 +1,129 @@
+"""A scenario played live: REST and streams on 127.0.0.1, prices and risk on a clock.
+
+`speed` is simulated seconds per wall second. Timestamps on the wire stay on the wall
+clock, because ccxt signs requests with the local time and Binance rejects a timestamp
+outside recvWindow; only the scenario's own schedule (ticks, funding) runs fast. The next
+funding time the venue reports is therefore the wall time at which it will happen.
+
+    async with SimulatedVenue("flash-crash", speed=100) as venue:
+        ...  # point a client at venue.base_url / venue.ws_url
+        await venue.finished.wait()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from monitor.simulator.binance_usdm import STREAMS_KEY, SimExchange, StreamHub, build_app
+from monitor.simulator.build import build_exchange
+from monitor.simulator.funding import settle_funding
+from monitor.simulator.http import LOOPBACK, LocalServer
+from monitor.simulator.prices import price_ticks
+from monitor.simulator.risk import RiskEngine
+from monitor.simulator.scenario import Scenario, load_scenario
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """One simulated account's test key pair."""
+
+    name: str
+    api_key: str
+    secret: str
+
+
+class SimulatedVenue:
+    """Serve a scenario's venue and run its clock, price path and risk engine."""
+
+    def __init__(self, scenario: Scenario | str | Path, speed: float = 1.0, port: int = 0) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, not {speed}")
+        self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        self.speed = speed
+        self.exchange: SimExchange = build_exchange(self.scenario)
+        app = build_app(self.exchange)
+        self.streams: StreamHub = app[STREAMS_KEY]
+        self.risk = RiskEngine(self.exchange)
+        self.credentials: dict[str, Credentials] = {
+            spec.name: Credentials(spec.name, *spec.credentials) for spec in self.scenario.accounts
+        }
+        self.finished = asyncio.Event()
+        """Set when the scenario's last tick has been applied; the venue keeps serving
+        (REST, and the final marks on the streams) until the context exits."""
+        self.elapsed = 0.0
+        """Simulated seconds played so far."""
+        self._server = LocalServer(app, port)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self._server.base_url
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{LOOPBACK}:{self._server.port}"
+
+    async def __aenter__(self) -> SimulatedVenue:
+        await self._server.start()
+        self.risk.check()  # reported liquidation prices of the opening book
+        self._task = asyncio.create_task(self._run(), name="simulated-venue-clock")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the clock and the server; a crash of the clock is re-raised here."""
+        try:
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        finally:
+            await self._server.stop()
+
+    async def _run(self) -> None:
+        try:
+            await self._play()
+        except Exception:
+            log.exception("the simulated venue's clock failed at %.1fs", self.elapsed)
+            raise
+        finally:
+            self.finished.set()
+        await self._hold()
+
+    async def _play(self) -> None:
+        """Apply every tick on schedule: marks, funding when due, then the risk checks."""
+        loop = asyncio.get_running_loop()
+        started, started_ms = loop.time(), self.exchange.clock_ms()
+        interval = self.scenario.funding_interval
+        next_funding = interval
+        self.exchange.next_funding_ms = started_ms + round(next_funding / self.speed * 1000)
+        for tick in price_ticks(self.scenario):
+            await asyncio.sleep(max(0.0, started + tick.time / self.speed - loop.time()))
+            self.elapsed = tick.time
+            self.exchange.mark_prices.update(tick.marks)
+            self.exchange.funding_rates.update(tick.funding_rates)
+            while next_funding <= tick.time + 1e-9:
+                settle_funding(self.exchange)
+                next_funding += interval
+                self.exchange.next_funding_ms = started_ms + round(next_funding / self.speed * 1000)
+            self.streams.publish_marks()
+            self.risk.check()
+
+    async def _hold(self) -> None:
+        """After the last tick the marks hold but are still published every tick: a live
+        exchange's streams never go quiet, and a monitor watching the venue must not
+        report its feed as stale just because the scenario ended."""
+        while True:
+            await asyncio.sleep(self.scenario.tick_seconds / self.speed)
+            self.streams.publish_marks()

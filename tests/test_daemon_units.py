@@ -1,0 +1,132 @@
+"""The daemon's small parts: level changes, mark ordering, event form, backoff."""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+
+from monitor.config import Thresholds
+from monitor.daemon.account import MAX_BACKOFF, backoff_delay
+from monitor.daemon.events import Event, EventKind, TargetKind
+from monitor.daemon.levels import LevelTracker
+from monitor.daemon.marks import MarkBoard
+from monitor.daemon.sinks import FanOut, JsonLinesSink, describe
+from monitor.domain import MarginMode, Position, Side
+from monitor.engine.results import PoolRisk, PositionRisk
+
+LIMITS = Thresholds()  # cross warn 0.5 / critical 0.75, distance 0.15 / 0.08
+
+
+def pool(ratio: float | None, distance: float | None = 0.5) -> PoolRisk:
+    return PoolRisk("USDT", 1000.0, 0.0, 1000.0, 10.0, ratio, -distance if distance else None,
+                    distance, None)  # fmt: skip
+
+
+def test_first_ok_sighting_is_silent_and_changes_both_ways_are_events():
+    tracker = LevelTracker()
+    assert tracker.pool("a", pool(0.1), LIMITS) is None
+    up = tracker.pool("a", pool(0.6), LIMITS)
+    assert (up.kind, up.previous_level, up.level) == (EventKind.LEVEL, "ok", "warn")
+    assert tracker.pool("a", pool(0.61), LIMITS) is None  # same level: no event
+    critical = tracker.pool("a", pool(0.8), LIMITS)
+    assert (critical.previous_level, critical.level) == ("warn", "critical")
+    down = tracker.pool("a", pool(0.2), LIMITS)
+    assert (down.previous_level, down.level) == ("critical", "ok")
+
+
+def test_unknown_figures_are_a_level_of_their_own_not_ok():
+    tracker = LevelTracker()
+    tracker.pool("a", pool(0.1), LIMITS)
+    event = tracker.pool("a", pool(None, None), LIMITS)
+    assert event.level == "unknown"
+
+
+def test_isolated_positions_use_isolated_thresholds():
+    position = Position("X/USDT:USDT", Side.LONG, MarginMode.ISOLATED, 1, 1, 10, 10, "USDT",
+                        isolated_margin=1.0)  # fmt: skip
+    risk = PositionRisk(position, 10, 10, 0, 0.1, 0.55, 9.0, 0.5)  # isolated warn is 0.60
+    assert LevelTracker().position("a", risk, LIMITS) is None
+    risk = risk._replace(margin_ratio=0.65)
+    assert LevelTracker().position("a", risk, LIMITS).level == "warn"
+
+
+def test_forget_drops_only_vanished_targets_of_that_account():
+    tracker = LevelTracker()
+    tracker.pool("a", pool(0.6), LIMITS)
+    tracker.pool("b", pool(0.6), LIMITS)
+    assert tracker.forget("a", keep=[]) == ["pool USDT"]
+    assert tracker.last("a", "pool USDT") is None
+    assert tracker.last("b", "pool USDT") == "warn"
+
+
+def test_mark_board_never_goes_back_in_time():
+    board = MarkBoard()
+    assert board.update("BTC", 100.0, at=10.0)
+    assert not board.update("BTC", 90.0, at=9.0)  # an older REST mark loses to the stream
+    assert board["BTC"] == 100.0
+    assert board.update("BTC", 95.0, at=11.0)
+    assert board.get("ETH") is None and not board.update("ETH", 0.0, at=12.0)
+
+
+def test_event_json_has_no_infinities():
+    event = Event(EventKind.LEVEL, "a", "pool USDT", TargetKind.POOL, "critical", "warn",
+                  margin_ratio=math.inf, liquidation_distance=0.0)  # fmt: skip
+    doc = orjson.loads(orjson.dumps(event.to_json()))
+    assert doc["margin_ratio"] is None and doc["liquidation_distance"] == 0.0
+    assert doc["kind"] == "level" and doc["target_kind"] == "pool"
+    assert "warn -> critical" in describe(event)
+
+
+def test_backoff_grows_is_capped_and_jittered():
+    first = [backoff_delay(1, 10.0) for _ in range(50)]
+    assert all(5.0 <= d <= 10.0 for d in first) and len(set(first)) > 1
+    assert all(20.0 <= backoff_delay(3, 10.0) <= 40.0 for _ in range(20))
+    assert all(backoff_delay(30, 10.0) <= MAX_BACKOFF for _ in range(20))
+
+
+def test_jsonl_sink_appends_and_a_broken_sink_does_not_stop_others(tmp_path):
+    class Broken:
+        def emit(self, event):
+            raise RuntimeError("boom")
+
+    path = tmp_path / "events.jsonl"
+    jsonl = JsonLinesSink(path)
+    fan = FanOut([Broken(), jsonl])
+    for level in ("warn", "critical"):
+        fan.emit(Event(EventKind.LEVEL, "a", "pool USDT", TargetKind.POOL, level))
+    jsonl.close()
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert [line["level"] for line in lines] == ["warn", "critical"]
+
+
+def test_hysteresis_holds_a_level_until_the_clear_margin_is_passed():
+    from monitor.engine.levels import Level, level_for
+
+    cross = LIMITS.cross  # critical 0.75, clear margin 5 % -> clears below 0.7125
+    assert level_for(0.76, None, cross) is Level.CRITICAL
+    assert level_for(0.74, None, cross, previous=Level.CRITICAL) is Level.CRITICAL
+    assert level_for(0.7126, None, cross, previous=Level.CRITICAL) is Level.CRITICAL
+    assert level_for(0.7124, None, cross, previous=Level.CRITICAL) is Level.WARN
+    assert level_for(0.74, None, cross, previous=Level.WARN) is Level.WARN  # no carry upward
+    # distance: critical at 8 %, clears above 8.4 %
+    assert level_for(None, 0.083, cross, previous=Level.CRITICAL) is Level.CRITICAL
+    assert level_for(None, 0.085, cross, previous=Level.CRITICAL) is Level.WARN
+
+
+def test_imminent_is_reached_by_either_figure():
+    from monitor.engine.levels import Level, level_for
+
+    assert level_for(0.96, 0.5, LIMITS.cross) is Level.IMMINENT
+    assert level_for(0.1, 0.009, LIMITS.cross) is Level.IMMINENT
+    assert level_for(0.1, 0.5, LIMITS.cross) is Level.OK
+
+
+def test_tracker_does_not_flap_around_a_threshold():
+    tracker = LevelTracker()
+    levels = []
+    for ratio in (0.74, 0.76, 0.749, 0.751, 0.748, 0.752, 0.70):
+        event = tracker.pool("a", pool(ratio), LIMITS)
+        if event is not None:
+            levels.append(event.level)
+    assert levels == ["warn", "critical", "warn"]
