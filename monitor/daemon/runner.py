@@ -18,6 +18,7 @@ from pathlib import Path
 from monitor.config import Config, ConfigError, load_config
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.levels import LevelTracker
+from monitor.daemon.plugins import Plugin, load_plugins
 from monitor.daemon.service import Daemon
 from monitor.daemon.sinks import EventSink, FanOut, JsonLinesSink, LogSink
 from monitor.ops import sdnotify
@@ -47,6 +48,7 @@ class Runner:
         events_path: Path | None = None,
         extra_sinks: list[EventSink] | None = None,
         on_tick_done: Callable[[float, int], None] | None = None,
+        use_plugins: bool = True,
     ) -> None:
         self.config_path = config_path
         self.config = config
@@ -61,6 +63,11 @@ class Runner:
         self.daemon = self._build(config)
         self.stopping = asyncio.Event()
         self._reloads: asyncio.Queue[None] = asyncio.Queue()
+        self.plugins: list[Plugin] = load_plugins(self) if use_plugins else []
+
+    def add_sink(self, sink: EventSink) -> None:
+        """For plugins: receive every event the daemon emits from now on."""
+        self.sink.sinks.append(sink)
 
     def _build(self, config: Config) -> Daemon:
         daemon = Daemon(config, self.sink.emit, self.tracker, self._tick_done)
@@ -93,6 +100,8 @@ class Runner:
         if self.config.metrics.port is not None:
             server = self.metrics.start_http(self.config.metrics.port, self.config.metrics.host)
         await self.daemon.start()
+        for plugin in self.plugins:
+            await plugin.start()
         helpers = [
             asyncio.create_task(self._announce_ready(), name="ready"),
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
@@ -106,6 +115,11 @@ class Runner:
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
+            for plugin in reversed(self.plugins):
+                try:
+                    await plugin.stop()
+                except Exception:
+                    log.exception("plugin %s failed to stop", type(plugin).__name__)
             await self.daemon.stop()
             if server is not None:
                 server.close()

@@ -122,7 +122,11 @@ class AccountBook:
         other members held at their marks (Binance's TMM1 / UPNL1 construction)."""
         legs = self.cross.get(asset, [])
         reported: CrossPool | None = self.snapshot.pool(asset)
-        moving = [(leg, self._mark(leg, marks)) for leg in legs]
+        if marks is None:
+            moving = [(leg, leg.position.mark_price) for leg in legs]
+        else:
+            get = marks.get
+            moving = [(leg, get(leg.symbol) or leg.position.mark_price) for leg in legs]
         exchange_ratio = reported.exchange_margin_ratio if reported else None
         missing = [leg.symbol for leg in legs if not leg.has_margin_terms]
         if reported is None:

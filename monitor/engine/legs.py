@@ -22,8 +22,10 @@ class Leg:
 
     __slots__ = (
         "basis",
+        "consts",
         "contracts",
         "entry",
+        "floors",
         "inverse",
         "mm_constant",
         "mm_fixed",
@@ -31,7 +33,9 @@ class Leg:
         "qty",
         "rate_extra",
         "sign",
+        "slopes",
         "symbol",
+        "tier_moves",
         "tiers",
     )
 
@@ -55,6 +59,46 @@ class Leg:
         self.rate_extra = rate_extra
         self.mm_constant = mm_constant
         self.mm_fixed = mm_fixed
+        self.slopes, self.consts = self._lines()
+        self.tier_moves = (
+            mm_fixed is None and tiers is not None and self.basis is TierBasis.NOTIONAL
+        )
+        """Whether a price move can change this leg's tier (value-keyed, priced at mark)."""
+        self.floors: tuple[float, ...] = tuple(t.floor for t in tiers.tiers) if tiers else ()
+
+    def _lines(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per tier, the constants of equity - MM as a line in the solver's variable t.
+
+        Linear: a = mark x slope + const, b = mark x slope (t = fractional move).
+        Inverse: a = const, b = slope / mark (t = 1 / (1 + move)).
+        Computed once per snapshot, so each solver step is two multiplications a leg.
+        """
+        s_qty = self.sign * self.qty
+        if self.mm_fixed is not None or self.tiers is None:
+            fixed = self.mm_fixed or 0.0
+            if self.inverse:
+                return (-s_qty,), (s_qty / self.entry - fixed,)
+            return (s_qty,), (-s_qty * self.entry - fixed,)
+        slopes, consts = [], []
+        for tier in self.tiers.tiers:
+            rate = tier.maintenance_rate + self.rate_extra
+            amount = tier.maintenance_amount - self.mm_constant
+            if self.inverse:
+                slopes.append(-(s_qty + self.qty * rate))
+                consts.append(s_qty / self.entry + amount)
+            else:
+                slopes.append(s_qty - self.qty * rate)
+                consts.append(-s_qty * self.entry + amount)
+        return tuple(slopes), tuple(consts)
+
+    def line(self, mark: float, index: int) -> tuple[float, float]:
+        """(a, b) of this leg's share of equity - MM = a + b t in tier `index`."""
+        if self.mm_fixed is not None or self.tiers is None:
+            index = 0
+        if self.inverse:
+            return self.consts[index], self.slopes[index] / mark
+        slope = mark * self.slopes[index]
+        return slope + self.consts[index], slope
 
     @property
     def has_margin_terms(self) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
 
 from monitor.domain import TierBasis
@@ -30,28 +31,6 @@ _AT_BOUND = 1e-12
 
 MovingLeg = tuple[Leg, float]
 """A leg and its current mark price."""
-
-
-def _coefficients(leg: Leg, mark: float, index: int) -> tuple[float, float]:
-    """This leg's share (a, b) of equity - MM = a + b t while it stays in tier `index`."""
-    s_qty = leg.sign * leg.qty
-    if leg.inverse:
-        a = s_qty / leg.entry
-        b = -s_qty / mark
-    else:
-        a = s_qty * (mark - leg.entry)
-        b = s_qty * mark
-    if leg.mm_fixed is not None:
-        return a - leg.mm_fixed, b
-    tier = leg.tiers.tiers[index]  # type: ignore[union-attr]
-    rate = tier.maintenance_rate + leg.rate_extra
-    a += tier.maintenance_amount - leg.mm_constant
-    if leg.inverse:
-        b -= leg.qty * rate / mark
-    else:
-        a -= leg.qty * mark * rate
-        b -= leg.qty * mark * rate
-    return a, b
 
 
 def _boundary(leg: Leg, mark: float, index: int, direction: int) -> float:
@@ -117,7 +96,7 @@ def _walk_one(leg: Leg, mark: float, index: int, constant: float, direction: int
     lower = 0.0 if leg.inverse else -1.0
     t = 1.0 if leg.inverse else 0.0
     while True:
-        a, b = _coefficients(leg, mark, index)
+        a, b = leg.line(mark, index)
         a += constant
         if a + b * t <= 0.0:
             return t
@@ -134,36 +113,10 @@ def _walk_one(leg: Leg, mark: float, index: int, constant: float, direction: int
         index += direction
 
 
-def _cannot_reach_zero(
-    moving: Sequence[MovingLeg], indices: list[int], constant: float, direction: int
-) -> bool:
-    """True when equity - MM provably stays positive all the way in `direction`.
-
-    With regular tier tables the function is concave along the walk (slopes only fall
-    as tiers rise, and rise as they fall), so it suffices to look at the far end: the
-    slope once every leg sits in its last tier (unbounded side), or the value at the
-    bound where every value has shrunk into the first tier. One pass instead of a walk
-    across every boundary of every leg.
-    """
-    a, b = constant, 0.0
-    for (leg, mark), index in zip(moving, indices, strict=True):
-        if leg.tiers is not None and not leg.tiers.regular:
-            return False
-        if leg.mm_fixed is None and leg.basis is TierBasis.NOTIONAL:
-            index = len(leg.tiers.tiers) - 1 if direction > 0 else 0  # type: ignore[union-attr]
-        ai, bi = _coefficients(leg, mark, index)
-        a += ai
-        b += bi
-    if direction > 0:
-        return b >= 0.0
-    lower = 0.0 if moving[0][0].inverse else -1.0
-    return a + b * lower > 0.0
-
-
 def _line(moving: Sequence[MovingLeg], indices: list[int], constant: float) -> tuple[float, float]:
     a, b = constant, 0.0
     for (leg, mark), index in zip(moving, indices, strict=True):
-        ai, bi = _coefficients(leg, mark, index)
+        ai, bi = leg.line(mark, index)
         a += ai
         b += bi
     return a, b
@@ -172,44 +125,72 @@ def _line(moving: Sequence[MovingLeg], indices: list[int], constant: float) -> t
 def _line_at(
     moving: Sequence[MovingLeg], indices: list[int], constant: float, t: float
 ) -> tuple[float, float]:
-    """The line of the segment holding t; updates `indices` to the tiers in force at t."""
+    """The line of the segment holding t; updates `indices` to the tiers in force at t.
+
+    The Newton loop's inner step, so the tier lookup and the leg's line are inlined.
+    """
     a, b = constant, 0.0
     for i, (leg, mark) in enumerate(moving):
         index = indices[i]
-        if leg.mm_fixed is None and leg.basis is TierBasis.NOTIONAL:
+        if leg.tier_moves:
             value = leg.qty * t / mark if leg.inverse else leg.qty * mark * (1.0 + t)
-            index = indices[i] = leg.tiers.index_for(value)  # type: ignore[union-attr]
-        ai, bi = _coefficients(leg, mark, index)
-        a += ai
-        b += bi
+            index = bisect_right(leg.floors, value) - 1
+            if index < 0:
+                index = 0
+            indices[i] = index
+        if leg.inverse:
+            a += leg.consts[index]
+            b += leg.slopes[index] / mark
+        else:
+            slope = mark * leg.slopes[index]
+            a += slope + leg.consts[index]
+            b += slope
     return a, b
+
+
+def _far_line(
+    moving: Sequence[MovingLeg], indices: list[int], constant: float, direction: int
+) -> tuple[float, float]:
+    """The line of the last segment in `direction`: every value-keyed leg in its last
+    tier (rising values) or its first (values shrinking towards zero at the bound)."""
+    far = [
+        (len(leg.floors) - 1 if direction > 0 else 0) if leg.tier_moves else index
+        for (leg, _), index in zip(moving, indices, strict=True)
+    ]
+    return _line(moving, far, constant)
 
 
 def _newton_from_far_side(
     moving: Sequence[MovingLeg], indices: list[int], constant: float, direction: int
 ) -> float | None:
-    """The root for regular tables, in a few O(n) passes instead of a boundary walk.
+    """The first root in `direction` for regular tier tables, in a few O(n) passes.
 
-    equity - MM is then concave and piecewise linear along the walk, so the line of any
-    of its segments lies on or above it. The root of such a line is therefore at or past
-    the true root; re-linearising there and solving again moves back towards it, and
-    lands on it exactly once the line is the root's own segment (same tiers before and
-    after the step). Called only when a root is known to exist (see _cannot_reach_zero).
+    With regular tables equity - MM is concave and piecewise linear along the walk
+    (slopes only fall as tiers rise, and rise as they fall), so:
+    - whether a root exists is decided at the far end: the last segment's slope on the
+      unbounded side, the value at the bound (price zero) on the other;
+    - the line of any segment lies on or above the function, so the root of such a
+      line is at or past the true root; re-linearising there and solving again moves
+      back towards it, and lands on it exactly once the line is the root's own segment.
     """
-    start = 1.0 if moving[0][0].inverse else 0.0
+    inverse = moving[0][0].inverse
+    start = 1.0 if inverse else 0.0
     a, b = _line(moving, indices, constant)
     if a + b * start <= 0.0:
         return start
-    if b * direction >= 0.0:  # the first segment does not descend: use the far end's line
-        far = [
-            len(leg.tiers.tiers) - 1  # type: ignore[union-attr]
-            if direction > 0 and leg.mm_fixed is None and leg.basis is TierBasis.NOTIONAL
-            else 0
-            if leg.mm_fixed is None and leg.basis is TierBasis.NOTIONAL
-            else index
-            for (leg, _), index in zip(moving, indices, strict=True)
-        ]
-        a, b = _line(moving, far, constant)
+    descending = b * direction < 0.0
+    if direction > 0:
+        if not descending:  # concave: descends later only if its last segment does
+            a, b = _far_line(moving, indices, constant, direction)
+            if b >= 0.0:
+                return None
+    else:
+        lower = 0.0 if inverse else -1.0
+        far_a, far_b = _far_line(moving, indices, constant, direction)
+        if far_a + far_b * lower > 0.0:
+            return None  # still solvent at price zero (or infinity, inverse)
+        if not descending:
+            a, b = far_a, far_b
     current = list(indices)
     for _ in range(64):
         root = -a / b
@@ -230,8 +211,6 @@ def _walk_many(
     lower = 0.0 if inverse else -1.0
     t = 1.0 if inverse else 0.0
     indices = list(indices)
-    if _cannot_reach_zero(moving, indices, constant, direction):
-        return None
     if all(leg.tiers is None or leg.tiers.regular for leg, _ in moving):
         root = _newton_from_far_side(moving, indices, constant, direction)
         lower = 0.0 if moving[0][0].inverse else -1.0
@@ -239,7 +218,7 @@ def _walk_many(
     a, b = constant, 0.0
     heap: list[tuple[float, int]] = []
     for i, (leg, mark) in enumerate(moving):
-        ai, bi = _coefficients(leg, mark, indices[i])
+        ai, bi = leg.line(mark, indices[i])
         a += ai
         b += bi
         edge = _boundary(leg, mark, indices[i], direction)
@@ -256,7 +235,7 @@ def _walk_many(
         if _root_in(a, b, t, edge, direction) is not None:
             a, b = constant, 0.0  # re-sum the final segment exactly
             for i, (leg, mark) in enumerate(moving):
-                ai, bi = _coefficients(leg, mark, indices[i])
+                ai, bi = leg.line(mark, indices[i])
                 a += ai
                 b += bi
             root = -a / b
@@ -267,9 +246,9 @@ def _walk_many(
         while heap and heap[0][0] <= direction * edge:
             _, i = heapq.heappop(heap)
             leg, mark = moving[i]
-            ai, bi = _coefficients(leg, mark, indices[i])
+            ai, bi = leg.line(mark, indices[i])
             indices[i] += direction
-            an, bn = _coefficients(leg, mark, indices[i])
+            an, bn = leg.line(mark, indices[i])
             a += an - ai
             b += bn - bi
             nxt = _boundary(leg, mark, indices[i], direction)
