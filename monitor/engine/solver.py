@@ -114,11 +114,18 @@ def _walk_one(leg: Leg, mark: float, index: int, constant: float, direction: int
 
 
 def _line(moving: Sequence[MovingLeg], indices: list[int], constant: float) -> tuple[float, float]:
+    """equity - MM = a + b t with every leg held in the given tiers (inlined leg lines)."""
     a, b = constant, 0.0
     for (leg, mark), index in zip(moving, indices, strict=True):
-        ai, bi = leg.line(mark, index)
-        a += ai
-        b += bi
+        if not leg.tier_moves and leg.mm_fixed is not None:
+            index = 0
+        if leg.inverse:
+            a += leg.consts[index]
+            b += leg.slopes[index] / mark
+        else:
+            slope = mark * leg.slopes[index]
+            a += slope + leg.consts[index]
+            b += slope
     return a, b
 
 
