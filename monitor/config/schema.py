@@ -217,6 +217,74 @@ class NotifiersConfig(_Frozen):
     webhooks: tuple[WebhookConfig, ...] = ()
 
 
+class IsolatedPolicy(_Frozen):
+    """Defend an isolated position by moving margin into it from the available balance."""
+
+    trigger: Literal["warn", "critical", "imminent"] = "critical"
+    target_ratio: Fraction = 0.5
+    max_add_per_action: Annotated[float, Field(gt=0)] = 1_000.0
+    max_add_per_hour: Annotated[float, Field(gt=0)] = 5_000.0
+    fallback_reduce: bool = True
+    """When the balance cannot cover the margin, close part of the position instead."""
+
+
+class CrossPolicy(_Frozen):
+    """Defend a cross pool with reduce-only orders on its positions, a chunk at a time."""
+
+    trigger: Literal["warn", "critical", "imminent"] = "critical"
+    target_ratio: Fraction = 0.5
+    max_fraction_per_action: Annotated[float, Field(gt=0, le=1)] = 0.25
+    order: Literal["mm_contribution", "worst_upnl", "priority"] = "mm_contribution"
+    priority: tuple[str, ...] = ()
+    """Symbols to cut first (ccxt unified form), with order: priority."""
+    order_type: Literal["market", "limit_ioc"] = "market"
+    max_slippage: Annotated[float, Field(gt=0, lt=0.2)] = 0.005
+
+
+class ActionCaps(_Frozen):
+    """Hard limits on what auto-deleverage may do, whatever the policy asks for."""
+
+    max_notional_per_action: Annotated[float, Field(gt=0)] = 50_000.0
+    max_notional_per_hour: Annotated[float, Field(gt=0)] = 200_000.0
+    max_notional_per_day: Annotated[float, Field(gt=0)] = 500_000.0
+    max_actions_per_hour: Annotated[int, Field(ge=1)] = 10
+    max_actions_per_day: Annotated[int, Field(ge=1)] = 40
+    cooldown: Duration = 60.0
+    """Per target: no second action on the same pool or position within this time."""
+
+
+def _yaml_off(value: Any) -> Any:
+    """YAML 1.1 reads a bare `off` as false; a user who wrote `mode: off` meant "off"."""
+    return "off" if value is False else value
+
+
+class ActionsConfig(_Frozen):
+    """Auto-deleverage. Off unless asked: `dry_run` (the default) only says what it would do."""
+
+    mode: Annotated[Literal["off", "dry_run", "confirm", "auto"], BeforeValidator(_yaml_off)] = (
+        "dry_run"
+    )
+    paused: bool = False
+    """Global kill switch; also the file `<state_dir>/PAUSE` and /pause in Telegram."""
+    max_data_age: Duration = 5.0
+    """Refuse to act on marks or positions older than this."""
+    confirm_timeout: Duration = 60.0
+    isolated: IsolatedPolicy = IsolatedPolicy()
+    cross: CrossPolicy = CrossPolicy()
+    caps: ActionCaps = ActionCaps()
+
+
+def _deep_overlay(complete: Mapping[str, Any], partial: Any) -> Any:
+    """A partial mapping merged key by key (recursively) over a complete one."""
+    if not isinstance(partial, Mapping):
+        return partial
+    merged = dict(complete)
+    for key, value in partial.items():
+        base = complete.get(key)
+        merged[key] = _deep_overlay(base, value) if isinstance(base, Mapping) else value
+    return merged
+
+
 class MetricsConfig(_Frozen):
     """Prometheus metrics; off unless a port is given, and on loopback by default."""
 
@@ -317,6 +385,7 @@ class AccountConfig(_Frozen):
     rest_url: HttpOrigin | None = None
     ws_url: WsOrigin | None = None
     thresholds: Thresholds = Thresholds()
+    actions: ActionsConfig = ActionsConfig()
 
     @model_validator(mode="wrap")
     @classmethod
@@ -331,6 +400,7 @@ class Config(_Frozen):
     metrics: MetricsConfig = MetricsConfig()
     alerts: AlertsConfig = AlertsConfig()
     notifiers: NotifiersConfig = NotifiersConfig()
+    actions: ActionsConfig = ActionsConfig()
     thresholds: Thresholds = Thresholds()
     accounts: tuple[AccountConfig, ...]
 
@@ -359,8 +429,16 @@ class Config(_Frozen):
         except ValidationError:
             inherited = Thresholds()
         levels = {"cross": inherited.cross, "isolated": inherited.isolated}
+        try:
+            actions = ActionsConfig.model_validate(data.get("actions", {})).model_dump()
+        except ValidationError:
+            actions = ActionsConfig().model_dump()
         accounts = [
-            {**account, "thresholds": _overlay(levels, account.get("thresholds", {}))}
+            {
+                **account,
+                "thresholds": _overlay(levels, account.get("thresholds", {})),
+                "actions": _deep_overlay(actions, account.get("actions", {})),
+            }
             if isinstance(account, Mapping)
             else account
             for account in data["accounts"]

@@ -26,6 +26,8 @@ class EventKind(StrEnum):
     """An exchange call failed in a way the user should hear about (auth, bad reply)."""
     CONFIG = "config"
     """A reload was applied or refused."""
+    ACTION = "action"
+    """Auto-deleverage decided, would have (dry run), asked, did, or failed to act."""
 
 
 class TargetKind(StrEnum):

@@ -52,7 +52,9 @@ class RiskEngine:
             self._report(account, risk)
 
     def evaluate(self, account: SimAccount) -> AccountRisk:
-        return AccountBook(account_snapshot(self._exchange, account)).evaluate()
+        return AccountBook(account_snapshot(self._exchange, account)).evaluate(
+            self._exchange.mark_prices
+        )
 
     def _leg(self, account: SimAccount, symbol: str, side: str) -> SimPosition:
         position = account.position(symbol, cast(PositionSide, side))
