@@ -113,33 +113,18 @@ def _walk_one(leg: Leg, mark: float, index: int, constant: float, direction: int
         index += direction
 
 
-def _line(moving: Sequence[MovingLeg], indices: list[int], constant: float) -> tuple[float, float]:
-    """equity - MM = a + b t with every leg held in the given tiers (inlined leg lines)."""
-    a, b = constant, 0.0
-    for (leg, mark), index in zip(moving, indices, strict=True):
-        if not leg.tier_moves and leg.mm_fixed is not None:
-            index = 0
-        if leg.inverse:
-            a += leg.consts[index]
-            b += leg.slopes[index] / mark
-        else:
-            slope = mark * leg.slopes[index]
-            a += slope + leg.consts[index]
-            b += slope
-    return a, b
-
-
 def _line_at(
-    moving: Sequence[MovingLeg], indices: list[int], constant: float, t: float
+    moving: Sequence[MovingLeg], indices: list[int], constant: float, t: float | None = None
 ) -> tuple[float, float]:
-    """The line of the segment holding t; updates `indices` to the tiers in force at t.
+    """equity - MM = a + b t for the segment holding t, updating `indices` to the tiers
+    in force there; with t None, the line of the tiers `indices` already hold.
 
     The Newton loop's inner step, so the tier lookup and the leg's line are inlined.
     """
     a, b = constant, 0.0
     for i, (leg, mark) in enumerate(moving):
-        index = indices[i]
-        if leg.tier_moves:
+        index = indices[i] if leg.tier_moves or leg.mm_fixed is None else 0
+        if t is not None and leg.tier_moves:
             value = leg.qty * t / mark if leg.inverse else leg.qty * mark * (1.0 + t)
             index = bisect_right(leg.floors, value) - 1
             if index < 0:
@@ -164,7 +149,7 @@ def _far_line(
         (len(leg.floors) - 1 if direction > 0 else 0) if leg.tier_moves else index
         for (leg, _), index in zip(moving, indices, strict=True)
     ]
-    return _line(moving, far, constant)
+    return _line_at(moving, far, constant)
 
 
 def _newton_from_far_side(
@@ -182,7 +167,7 @@ def _newton_from_far_side(
     """
     inverse = moving[0][0].inverse
     start = 1.0 if inverse else 0.0
-    a, b = _line(moving, indices, constant)
+    a, b = _line_at(moving, indices, constant)
     if a + b * start <= 0.0:
         return start
     descending = b * direction < 0.0
