@@ -17,6 +17,7 @@ from monitor.config import AccountConfig, DaemonConfig, Thresholds
 from monitor.daemon.events import Event, EventKind, TargetKind, position_target
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
+from monitor.daemon.userstream import LiquidationLedger
 from monitor.domain import AccountSnapshot, MarginMode, Position, TierTable
 from monitor.engine.book import AccountBook
 from monitor.engine.legs import Leg
@@ -95,6 +96,16 @@ class AccountMonitor:
         self.evaluated = asyncio.Event()
         self.on_symbols: Callable[[], None] = lambda: None
         self.on_poll: Callable[[str, ExchangeError | None], None] = lambda name, err: None
+        self.on_evaluated: Callable[[AccountMonitor], None] = lambda monitor: None
+        """Called after every evaluation (poll or tick) that changed figures: the
+        auto-deleverage controller decides there, never on the tick path itself."""
+        # --- user data stream (monitor/daemon/userstream.py) ---
+        # The scheduler and the stream both call poll(): the lock keeps reads in order,
+        # so an older reply can never overwrite a newer snapshot.
+        self._poll_lock = asyncio.Lock()
+        # One PROBABLE_LIQUIDATION per disappearance, whether the stream or _reconcile
+        # sees it first.
+        self.liquidations = LiquidationLedger()
 
     # --- REST ----------------------------------------------------------------
 
@@ -105,7 +116,15 @@ class AccountMonitor:
         await self.markets.ensure(self.client, self.markets_key, reload=True)
 
     async def poll(self) -> None:
-        """Read the account once; never raises (failures back off and are reported)."""
+        """Read the account once; never raises (failures back off and are reported).
+
+        Never overlaps itself: a call made during a read waits and then reads again,
+        because the read in flight may predate the change that prompted the call.
+        """
+        async with self._poll_lock:
+            await self._poll_once()
+
+    async def _poll_once(self) -> None:
         if time.monotonic() < self.resume_at:
             return
         fresh_tiers = time.monotonic() - self.tiers_at < self.settings.tiers_refresh
@@ -173,6 +192,7 @@ class AccountMonitor:
         self.risk = self.book.evaluate(self.marks)
         self._report(self.risk.pools, self.risk.positions)
         self.evaluated.set()
+        self.on_evaluated(self)
         if set(self.by_symbol) != symbols_before:
             self.on_symbols()
         self.on_poll(self.name, None)
@@ -195,7 +215,9 @@ class AccountMonitor:
             key = _position_key(position)
             if key in still_open:
                 continue
-            if self.tracker.last(self.name, key) in NEAR_LIQUIDATION:
+            if self.tracker.last(self.name, key) in NEAR_LIQUIDATION and (
+                self.liquidations.claim(key)
+            ):
                 self.emit(
                     Event(
                         EventKind.PROBABLE_LIQUIDATION,
@@ -210,6 +232,7 @@ class AccountMonitor:
                     )
                 )
         keep = {_position_key(p) for p in after.positions}
+        self.liquidations.observe(keep)
         keep |= {f"pool {p.asset}" for p in after.pools} | set(self._pool_targets(after))
         self.tracker.forget(self.name, keep)
 
@@ -243,6 +266,8 @@ class AccountMonitor:
             self._report((pool,), members)
         if isolated:
             self._report((), [self.book.evaluate_isolated(leg, self.marks) for leg in isolated])
+        if pools or isolated:
+            self.on_evaluated(self)
         return len(pools) + len(isolated)
 
     def _report(self, pools: Iterable[PoolRisk], positions: Iterable[PositionRisk]) -> None:

@@ -21,6 +21,7 @@ from monitor.daemon.account import AccountMonitor
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
+from monitor.daemon.userstream import BinanceUserStream, user_stream_for
 from monitor.exchange.markets import SharedMarkets
 from monitor.feeds import FeedStatus, MarkFeed, MarkTick, feed_for
 
@@ -79,6 +80,12 @@ class Daemon:
             monitor.on_symbols = lambda g=group: self._resubscribe(g)
             group.monitors.append(monitor)
         self.monitors = [m for g in self.groups.values() for m in g.monitors]
+        # --- user data streams (monitor/daemon/userstream.py): push-triggered refreshes
+        # for the accounts that have one; the others are polled only.
+        self.user_streams: list[BinanceUserStream] = [
+            s for m in self.monitors if (s := user_stream_for(m, m.account.ws_url)) is not None
+        ]
+        self._user_stream_tasks: list[asyncio.Task[None]] = []
         self.scheduler = AsyncIOScheduler()
         self._watchdog: asyncio.Task[None] | None = None
         self._blind_accounts: set[str] = set()
@@ -109,12 +116,16 @@ class Daemon:
             )  # fmt: skip
         self.scheduler.start()
         self._watchdog = asyncio.create_task(self._watch(), name="watchdog")
+        self._user_stream_tasks = [
+            asyncio.create_task(s.run(), name=s.exchange_id) for s in self.user_streams
+        ]
 
     async def stop(self) -> None:
         self._stopping = True  # feeds closing now are not a blind market
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         tasks = [t for t in (self._watchdog, *(g.task for g in self.groups.values())) if t]
+        tasks += self._user_stream_tasks
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,370 @@
+"""Binance USD-M's user data stream: refresh an account the moment the exchange says it moved.
+
+Polling alone leaves positions up to `poll_interval` old. Binance pushes every change of
+an account (ACCOUNT_UPDATE, fills in ORDER_TRADE_UPDATE, MARGIN_CALL) on a stream opened
+with a listen key; each of these triggers an immediate re-read of the account through the
+normal poll, so there is one code path that turns exchange state into a book. The stream
+is an accelerator, never a source of truth: while it is down, polling carries on as before
+and nothing is reported blind.
+
+A LIQUIDATION order (client id `autoclose-...`) is the exchange's own word that a position
+is being liquidated: it is reported at once, as the same PROBABLE_LIQUIDATION event the
+reconciliation raises when a critical position vanishes between two polls, and the
+`LiquidationLedger` makes sure only one of the two reports each disappearance. A
+MARGIN_CALL is only logged: Binance may send it after the liquidation, so it never stands
+in for our own margin ratio.
+
+Other exchanges have no user stream here (Bybit and OKX authenticate over the socket
+itself); their accounts are polled only, and `user_stream_for` returns None for them.
+
+The connection loop is the mark feeds' (`monitor.feeds.stream`), reused through its hooks:
+- the URL carries the listen key, obtained (POST, which returns the live key if there is
+  one) before every connection; forgetting the key changes the URL, which makes the
+  loop's supervisor replace the connection at once;
+- a user stream is silent while nothing happens, so liveness is a websocket ping answered
+  (every `keepalive_interval`), not a mark: a pong or an event marks the stream live, and
+  `stale_after` without either ends the connection;
+- the loop's logs call every stream a "mark feed"; `exchange_id` names this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection
+
+from monitor.daemon.events import Event, EventKind, TargetKind, position_target
+from monitor.domain import MarginMode, Position, Side
+from monitor.exchange.clients import secret_values
+from monitor.exchange.errors import ErrorKind, classify
+from monitor.feeds.base import FeedStatus, MarkTick, StatusCallback
+from monitor.feeds.stream import Frame, StreamFeed
+
+if TYPE_CHECKING:
+    from monitor.daemon.account import AccountMonitor
+    from monitor.feeds.stream import _Connection, _Ending
+
+log = logging.getLogger(__name__)
+
+PRODUCTION_ORIGIN = "wss://fstream.binance.com"
+LIQUIDATION_ORDER = "LIQUIDATION"
+LIQUIDATION_CLIENT_ID = "autoclose-"
+#: Execution types that change a position: a trade, and the liquidation engine's fill.
+FILLS = ("TRADE", "CALCULATED")
+#: The loop idles without symbols; a user stream watches the whole account, so it has one
+#: fixed pseudo-entry and that rule never applies.
+_WHOLE_ACCOUNT = "<user data>"
+
+
+class LiquidationLedger:
+    """Which position targets were already reported liquidated, per disappearance.
+
+    Two sources report the same liquidation: the stream's LIQUIDATION order (usually
+    first) and the reconciliation of two polls (always, if the position was critical).
+    Whichever claims a target first reports it. The claim holds until the target has been
+    seen gone and then open again (a new position), so a partial liquidation that leaves
+    the position open, or a poll that raced the liquidation, cannot cause a second report.
+    """
+
+    def __init__(self) -> None:
+        self._claims: dict[str, bool] = {}  # target -> seen gone since the claim
+
+    def claim(self, target: str) -> bool:
+        """True for the first report of this disappearance: the caller emits."""
+        if target in self._claims:
+            return False
+        self._claims[target] = False
+        return True
+
+    def observe(self, open_targets: Iterable[str]) -> None:
+        """Record a fresh snapshot's open targets (after reconciling it)."""
+        still_open = set(open_targets)
+        for target, seen_gone in list(self._claims.items()):
+            if target not in still_open:
+                self._claims[target] = True
+            elif seen_gone:
+                del self._claims[target]
+
+
+class BinanceUserStream(StreamFeed):
+    """The user data stream of one binanceusdm account with API keys; runs until cancelled.
+
+    Every change the exchange reports queues a refresh of `monitor` (its `poll()`);
+    refreshes are coalesced: a burst of frames (one fill is three) costs one poll, and
+    frames arriving during a poll cost exactly one more, because the poll in flight may
+    have been answered before they happened.
+    """
+
+    #: Websocket pings: the only sign of life a quiet account's stream gives.
+    keepalive_interval = 20.0
+    #: Binance closes a connection after 24 h; the reconnect POSTs the key again.
+    max_connection_age = 23.5 * 3600.0
+    #: Binance drops a key not kept alive for 60 min; PUT well within that.
+    key_keepalive_every = 30 * 60.0
+    #: A keepalive that failed for a network reason is retried this much sooner.
+    key_retry_after = 60.0
+    #: Lets the frames of one change (NEW, ACCOUNT_UPDATE, FILLED) land in one poll.
+    refresh_settle = 0.1
+    #: Where the key goes; Binance also serves `/private/ws/<key>`.
+    path = "/ws/"
+
+    def __init__(
+        self,
+        monitor: AccountMonitor,
+        ws_origin: str | None = None,
+        on_status: StatusCallback | None = None,
+        stale_after: float = 60.0,
+        min_reconnect_delay: float = 1.0,
+        max_reconnect_delay: float = 60.0,
+    ) -> None:
+        super().__init__(
+            exchange_id=f"{monitor.account.exchange}/{monitor.name} user data",
+            symbols={_WHOLE_ACCOUNT: monitor.name},
+            on_ticks=lambda _ticks: None,
+            on_status=on_status or (lambda _status, _reason: None),
+            ws_origin=ws_origin,
+            stale_after=stale_after,
+            min_reconnect_delay=min_reconnect_delay,
+            max_reconnect_delay=max_reconnect_delay,
+        )
+        self.monitor = monitor
+        self.refreshes = 0
+        """Polls this stream caused (for tests and the status page)."""
+        self._listen_key: str | None = None
+        self._refresh_wanted = asyncio.Event()
+        self._margin_modes: dict[tuple[str, str], MarginMode] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        helpers = [
+            asyncio.create_task(self._refresher(), name=f"{self.exchange_id}: refresh"),
+            asyncio.create_task(self._keep_key_alive(), name=f"{self.exchange_id}: key"),
+        ]
+        try:
+            await super().run()
+        finally:
+            # The key is not DELETEd: POST hands the same key to every client of the
+            # account, so closing it would cut off any other consumer; unused, it
+            # expires by itself within the hour.
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+    def request_refresh(self, reason: str) -> None:
+        """Queue a re-read of the account; many requests before it starts make one."""
+        log.debug("%s: refresh: %s", self.exchange_id, reason)
+        self._refresh_wanted.set()
+
+    async def _refresher(self) -> None:
+        while True:
+            await self._refresh_wanted.wait()
+            await asyncio.sleep(self.refresh_settle)
+            self._refresh_wanted.clear()
+            self.refreshes += 1
+            try:
+                await self.monitor.poll()  # serialized with the scheduled polls by its lock
+            except Exception:  # poll() reports its own failures; this is a bug guard
+                log.exception("%s: refresh failed", self.exchange_id)
+
+    # ------------------------------------------------------------------ listen key
+
+    async def _cycle(self) -> None:
+        """POST for the key before every connection, backing off like a failed connection
+        when that fails. POST returns the live key (extended) or a new one, so a key that
+        expired during an outage is never reused: on `/ws/` a dead key is not refused but
+        answered by a silent market stream."""
+        if not await self._new_listen_key():
+            await asyncio.sleep(self._next_delay())
+            return
+        await super()._cycle()
+
+    async def _new_listen_key(self) -> bool:
+        try:
+            reply = await self.monitor.client.fapiPrivatePostListenKey()
+            self._listen_key = str(reply["listenKey"])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = classify(exc, secret_values(self.monitor.account))
+            self._set_status(FeedStatus.DOWN, f"no listen key: {error}")
+            return False
+        return True
+
+    async def _keep_key_alive(self) -> None:
+        delay = self.key_keepalive_every
+        while True:
+            await asyncio.sleep(delay)
+            delay = self.key_keepalive_every
+            if self._listen_key is None:
+                continue
+            try:
+                await self.monitor.client.fapiPrivatePutListenKey()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                error = classify(exc, secret_values(self.monitor.account))
+                if error.kind in (ErrorKind.AUTH, ErrorKind.BAD_REPLY):  # the key is gone
+                    self._forget_key(f"listen key keepalive refused: {error}")
+                else:  # the key outlives a short outage: just try again soon
+                    log.warning("%s: listen key keepalive failed: %s", self.exchange_id, error)
+                    delay = self.key_retry_after
+
+    def _forget_key(self, reason: str) -> None:
+        """Drop the key; the changed URL makes the supervisor reconnect with a new one."""
+        log.info("%s: new listen key needed: %s", self.exchange_id, reason)
+        self._listen_key = None
+        self._wake.set()
+
+    def _stream_url(self) -> str:
+        # Without a key the URL matches no open connection, so it is replaced at once.
+        return f"{PRODUCTION_ORIGIN}{self.path}{self._listen_key or ''}"
+
+    # ------------------------------------------------------------------ liveness
+
+    async def _subscribe(self, ws: ClientConnection, market_ids: Sequence[str]) -> None:
+        """Nothing to subscribe (the key is in the URL); ping at once, so the stream is
+        live as soon as the server is seen answering rather than after the first beat."""
+        await self._ping(ws)
+
+    async def _check(self, conn: _Connection) -> _Ending | None:
+        """The loop's timers, with its keepalive beat sent as a websocket ping."""
+        pinged = conn.last_ping_at
+        ending = await super()._check(conn)
+        if ending is None and conn.last_ping_at != pinged:
+            await self._ping(conn.ws)
+        return ending
+
+    async def _ping(self, ws: ClientConnection) -> None:
+        waiter = asyncio.ensure_future(await ws.ping())
+        waiter.add_done_callback(self._on_pong)
+
+    def _on_pong(self, waiter: asyncio.Future[float]) -> None:
+        if not waiter.cancelled() and waiter.exception() is None:
+            self._alive()
+
+    def _alive(self) -> None:
+        """The server is answering: fresh for the staleness timer, backoff reset, LIVE.
+
+        Becoming live re-reads the account: whatever happened while the stream was down
+        (or before it first connected) was not pushed to us.
+        """
+        self._last_data_at = time.monotonic()
+        self._failures = 0
+        if self.status is not FeedStatus.LIVE:
+            self._set_status(FeedStatus.LIVE, "user data stream connected")
+            self.request_refresh("stream connected: events may have been missed")
+
+    # ------------------------------------------------------------------ events
+
+    def _parse(self, raw: Frame, received: float) -> list[MarkTick]:
+        """Act on one event; never returns ticks (marks come from the mark feed)."""
+        self._alive()
+        event: dict[str, Any] = orjson.loads(raw)
+        kind = event.get("e")
+        if kind == "ACCOUNT_UPDATE":
+            self._remember_margin_modes(event["a"].get("P", ()))
+            self.request_refresh(f"account update ({event['a'].get('m')})")
+        elif kind == "ORDER_TRADE_UPDATE":
+            order = event["o"]
+            if _is_liquidation(order):
+                self.request_refresh("liquidation order")
+                self._report_liquidation(order)
+            elif order.get("x") in FILLS:
+                self.request_refresh(f"fill of order {order.get('i')}")
+        elif kind == "MARGIN_CALL":
+            legs = ", ".join(f"{p.get('s')} {p.get('mt')}" for p in event.get("p", ()))
+            log.warning("%s: margin call from the exchange: %s", self.exchange_id, legs)
+            self.request_refresh("margin call")
+        elif kind == "listenKeyExpired":
+            self._forget_key("the exchange expired the listen key")
+        # Other events (leverage and strategy updates, TRADE_LITE, ...) do not move
+        # positions; ignoring them is not a parse error.
+        return []
+
+    def _remember_margin_modes(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Margin mode per leg, for naming a liquidated position no poll has seen."""
+        for row in rows:
+            mode = str(row.get("mt", "")).lower()
+            isolated = mode.startswith("isolated")
+            self._margin_modes[(row["s"], row["ps"])] = (
+                MarginMode.ISOLATED if isolated else MarginMode.CROSS
+            )
+
+    def _report_liquidation(self, order: dict[str, Any]) -> None:
+        """Emit the definitive event, named like the reconciliation's, unless already told."""
+        market_id, position_side = order["s"], order.get("ps", "BOTH")
+        symbol = self.monitor.client.safe_symbol(market_id, None, None, "swap")
+        side = _liquidated_side(order["S"], position_side)
+        position = self._open_position(symbol, side, position_side)
+        if position is not None:
+            mode = position.margin_mode
+        else:
+            mode = self._margin_modes.get((market_id, position_side), MarginMode.CROSS)
+        target = position_target(symbol, side.value, mode.value, position_side)
+        if not self.monitor.liquidations.claim(target):
+            return
+        price = float(order.get("ap") or 0) or None
+        at = f" at {price:g}" if price else ""
+        self.monitor.emit(
+            Event(
+                EventKind.PROBABLE_LIQUIDATION,
+                self.monitor.name,
+                target,
+                TargetKind.POSITION,
+                level="critical",
+                margin_mode=mode.value,
+                mark_price=self.monitor.marks.get(symbol),
+                exchange_liquidation_price=(
+                    position.exchange_liquidation_price if position else None
+                ),
+                message=(
+                    "liquidation order reported by the exchange: "
+                    f"{order['S'].lower()} {order.get('q')} {market_id}{at} ({order.get('c')})"
+                ),
+            )
+        )
+
+    def _open_position(self, symbol: str, side: Side, position_side: str) -> Position | None:
+        snapshot = self.monitor.snapshot
+        if snapshot is None:
+            return None
+        for position in snapshot.positions:
+            if (position.symbol, position.side, position.position_side) == (
+                symbol,
+                side,
+                position_side,
+            ):
+                return position
+        return None
+
+
+def _is_liquidation(order: dict[str, Any]) -> bool:
+    return order.get("o") == LIQUIDATION_ORDER or str(order.get("c", "")).startswith(
+        LIQUIDATION_CLIENT_ID
+    )
+
+
+def _liquidated_side(order_side: str, position_side: str) -> Side:
+    """The side of the position a closing order closes: a SELL closes a long."""
+    if position_side in ("LONG", "SHORT"):
+        return Side(position_side.lower())
+    return Side.LONG if order_side == "SELL" else Side.SHORT
+
+
+def user_stream_for(
+    monitor: AccountMonitor,
+    ws_origin: str | None = None,
+    on_status: StatusCallback | None = None,
+) -> BinanceUserStream | None:
+    """The account's user data stream, or None where there is none: not binanceusdm, or
+    no API key (a listen key needs one). Those accounts are polled only."""
+    account = monitor.account
+    if account.exchange != "binanceusdm" or account.api_key is None or account.secret is None:
+        return None
+    return BinanceUserStream(monitor, ws_origin=ws_origin, on_status=on_status)
