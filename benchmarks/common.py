@@ -20,6 +20,17 @@ from monitor.domain import (
 SYMBOLS = [f"S{i:02d}/USDT:USDT" for i in range(50)]
 
 
+def symbol_names(count: int) -> list[str]:
+    """`count` unified symbols in the SYMBOLS pattern (the first 50 are SYMBOLS)."""
+    return [f"S{i:02d}/USDT:USDT" for i in range(count)]
+
+
+def market_id(symbol: str) -> str:
+    """Binance's market id of a synthetic symbol: "S07/USDT:USDT" -> "S07USDT"."""
+    base, rest = symbol.split("/", 1)
+    return base + rest.split(":", 1)[0]
+
+
 def binance_like_tiers(scale: float) -> TierTable:
     """Ten brackets with continuous cum, shaped like Binance's BTCUSDT table."""
     floors = [0, 5e4, 2.5e5, 1e6, 1e7, 2e7, 5e7, 1e8, 2e8, 3e8]
@@ -34,16 +45,22 @@ def binance_like_tiers(scale: float) -> TierTable:
 
 
 def synthetic_book(
-    accounts: int = 200, positions: int = 25, isolated: int = 5, seed: int = 7
+    accounts: int = 200,
+    positions: int = 25,
+    isolated: int = 5,
+    seed: int = 7,
+    symbols: int = len(SYMBOLS),
 ) -> tuple[list[AccountSnapshot], dict[str, float]]:
-    """`accounts` hybrid accounts of `positions` positions, `isolated` of them isolated."""
+    """`accounts` hybrid accounts of `positions` positions, `isolated` of them isolated,
+    drawn from `symbols` markets (the default reproduces the original 50-symbol book)."""
     rng = random.Random(seed)
-    marks = {s: rng.uniform(1, 60_000) for s in SYMBOLS}
-    tiers = {s: binance_like_tiers(rng.choice([0.1, 0.5, 1.0])) for s in SYMBOLS}
+    names = symbol_names(symbols)
+    marks = {s: rng.uniform(1, 60_000) for s in names}
+    tiers = {s: binance_like_tiers(rng.choice([0.1, 0.5, 1.0])) for s in names}
     books = []
     for a in range(accounts):
         held = []
-        for i, symbol in enumerate(rng.sample(SYMBOLS, positions)):
+        for i, symbol in enumerate(rng.sample(names, positions)):
             mode = MarginMode.ISOLATED if i < isolated else MarginMode.CROSS
             notional = rng.uniform(1e3, 2e6)
             mark = marks[symbol]

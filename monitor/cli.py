@@ -46,7 +46,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _secrets(config: Config) -> list[str]:
-    return [s.reveal() for a in config.accounts for s in (a.api_key, a.secret, a.password) if s]
+    """Every secret value in the config, for the log filter that masks them."""
+    values = [s.reveal() for a in config.accounts for s in (a.api_key, a.secret, a.password) if s]
+    if config.notifiers.telegram is not None:
+        values.append(config.notifiers.telegram.bot_token.reveal())
+    return values
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -13,7 +13,16 @@ from collections.abc import Iterable
 
 import orjson
 
-NOISY_LOGGERS = ("ccxt", "ccxt.base.exchange", "httpx", "httpcore", "aiohttp.access", "websockets")
+NOISY_LOGGERS = (
+    "ccxt",
+    "ccxt.base.exchange",
+    "httpx",
+    "httpcore",
+    "aiohttp.access",
+    "websockets",
+    "telegram.request",
+    "apscheduler.executors.default",
+)
 
 
 class RedactSecrets(logging.Filter):

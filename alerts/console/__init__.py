@@ -1,0 +1,5 @@
+"""Telegram console: commands from allow-listed chats to the running daemon."""
+
+from alerts.console.console import Console
+
+__all__ = ["Console"]

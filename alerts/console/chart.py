@@ -1,0 +1,88 @@
+"""`/chart`: an account's margin-ratio history against its alert thresholds, as PNG.
+
+Matplotlib's object API on the Agg canvas (never pyplot): no global figure state and
+no display, so a chart can be drawn in a worker thread while the daemon's loop keeps
+evaluating marks.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.figure import Figure
+
+from monitor.config import LevelThresholds, Thresholds
+
+Points = list[tuple[float, float]]
+"""[(unix time, margin ratio)], oldest first."""
+
+LINES = (("warn", "#e6a700"), ("critical", "#d62728"), ("imminent", "#7f0000"))
+
+
+def series_from(rows: Iterable[tuple[float, str, float | None]]) -> dict[str, Points]:
+    """(time, target, margin ratio) rows -> plottable series.
+
+    Cross positions are left out: their ratio is their pool's, so they would only redraw
+    the pool's line. Unknown and infinite ratios are left out too (gaps, not spikes).
+    """
+    series: dict[str, Points] = {}
+    for at, target, ratio in sorted(rows):
+        if ratio is None or not math.isfinite(ratio) or _is_cross_position(target):
+            continue
+        series.setdefault(target, []).append((at, ratio))
+    return series
+
+
+def _is_cross_position(target: str) -> bool:
+    return not target.startswith("pool ") and " cross" in target
+
+
+def _isolated(target: str) -> bool:
+    return " isolated" in target
+
+
+def render_chart(title: str, series: Mapping[str, Points], thresholds: Thresholds) -> bytes:
+    """PNG bytes, 800x450: legible on a phone without zooming."""
+    figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    top = 0.0
+    for target, points in sorted(series.items()):
+        times = [datetime.fromtimestamp(at, UTC) for at, _ in points]
+        ratios = [ratio for _, ratio in points]
+        top = max(top, *ratios)
+        axes.plot(times, ratios, linewidth=1.6, label=target)
+    modes = {"cross": thresholds.cross}
+    if any(_isolated(target) for target in series):
+        modes["isolated"] = thresholds.isolated
+    for mode, limits in modes.items():
+        top = max(top, _threshold_lines(axes, mode, limits, dashed=mode == "isolated"))
+    locator = AutoDateLocator()
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    axes.set_ylim(0, min(1.5, top * 1.08))
+    axes.yaxis.set_major_formatter(lambda value, _: f"{value * 100:.0f}%")
+    axes.set_ylabel("margin ratio (1 = liquidation)")
+    axes.set_xlabel("UTC")
+    axes.set_title(title, fontsize=11)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="best", framealpha=0.8)
+    out = io.BytesIO()
+    figure.savefig(out, format="png")
+    return out.getvalue()
+
+
+def _threshold_lines(axes: Axes, mode: str, limits: LevelThresholds, dashed: bool) -> float:
+    for level, colour in LINES:
+        value = getattr(limits, level)
+        axes.axhline(
+            value, color=colour, linewidth=1, linestyle="--" if dashed else ":",
+            label=f"{level} {mode} {value * 100:.0f}%",
+        )  # fmt: skip
+    return limits.imminent

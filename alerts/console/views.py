@@ -1,0 +1,106 @@
+"""Plain-text views sized for a phone, in the alert messages' own words and icons.
+
+`/status` is the alert side's `status_text`, seen through a view narrowed to the
+chat's accounts; what is here covers the console's other commands. Plain text, no parse
+mode: exchange symbols and notes need no escaping and cannot inject markup.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+
+from alerts.messages import ICONS, pct, price
+from alerts.rules import BLIND_LEVEL, SEVERITY
+from alerts.view import RunnerView, target_of
+from monitor.engine.results import AccountRisk
+
+
+class ScopedView(RunnerView):
+    """The running daemon as one chat may see it: only its configured accounts."""
+
+    def __init__(self, runner: object, accounts: Iterable[str]) -> None:
+        super().__init__(runner)
+        self._visible = frozenset(accounts)
+
+    def accounts(self) -> tuple[str, ...]:
+        return tuple(a for a in super().accounts() if a in self._visible)
+
+    def feed_accounts(self) -> dict[str, tuple[str, ...]]:
+        return {
+            feed: accounts
+            for feed, accounts in super().feed_accounts().items()
+            if self._visible.intersection(accounts)
+        }
+
+
+def duration(seconds: float) -> str:
+    """`1d 2h`, `45m`, `30s`: the two largest units, enough on a phone."""
+    seconds = max(0, int(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return " ".join(parts[:2])
+
+
+def short_symbol(symbol: str) -> str:
+    """`BTC/USDT:USDT` -> `BTC/USDT`: the settle suffix repeats the quote on linear swaps."""
+    base, _, settle = symbol.partition(":")
+    return base if base.endswith(f"/{settle}") else symbol
+
+
+def position_lines(risk: AccountRisk, level_of: dict[str, str]) -> list[str]:
+    """Every position, riskiest first, with the prices a trader acts on."""
+    model = "exact" if risk.exact else "approximate"
+    lines = [f"{risk.name} · {risk.exchange} · {risk.model} model ({model})"]
+    for item in sorted(risk.positions, key=lambda i: i.liquidation_distance or 0.0):
+        p = item.position
+        level = level_of.get(target_of(p), "unknown")
+        leverage = f" {p.leverage:g}x" if p.leverage else ""
+        lines += [
+            f"{ICONS[level]} {short_symbol(p.symbol)} {p.side.value} {p.contracts:g} "
+            f"{p.margin_mode.value}{leverage}",
+            f"   mark {price(item.mark_price)} · liq {price(item.liquidation_price)} "
+            f"(exch {price(p.exchange_liquidation_price)}) · dist {pct(item.liquidation_distance)}",
+            f"   ratio {pct(item.margin_ratio)} · uPnL {item.unrealized_pnl:+,.2f}"
+            + (f" · {item.note}" if item.note else ""),
+        ]
+    if not risk.positions:
+        lines.append("no open positions")
+    return lines
+
+
+def firing_lines(firing: Sequence[tuple[str, str, float | None]]) -> list[str]:
+    """(what, level, silenced until) most severe first; a silenced one shows its time left."""
+    now = time.time()
+    lines = []
+    for what, level, until in sorted(firing, key=lambda f: -_severity(f[1])):
+        hush = f" 🔕 {duration(until - now)}" if until is not None else ""
+        lines.append(f"{ICONS[level]} {what} {level.upper()}{hush}")
+    return lines or [f"{ICONS['ok']} nothing firing"]
+
+
+def _severity(level: str) -> int:
+    return SEVERITY[BLIND_LEVEL if level == "blind" else level]
+
+
+def chunks(lines: Iterable[str], limit: int = 4000) -> list[str]:
+    """Split at line ends under Telegram's 4,096 UTF-16 units (an emoji counts two)."""
+    out: list[str] = []
+    current, size = "", 0
+    for line in lines:
+        line = line[: limit // 2]  # a line alone always fits, whatever it holds
+        units = _utf16(line)
+        if current and size + 1 + units > limit:
+            out.append(current)
+            current, size = "", 0
+        current, size = (f"{current}\n{line}", size + 1 + units) if current else (line, units)
+    if current:
+        out.append(current)
+    return out
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2

@@ -1,0 +1,204 @@
+"""Per (account, target) alert state, fed by the daemon's events: pending, firing, resolved.
+
+The daemon's LevelTracker already applies hysteresis, so a LEVEL event is a real change;
+what is left here is *when to speak*. A level must hold its `for` duration before it is
+announced (a drop back in the meantime cancels it), a firing alert is repeated at its
+level's interval (shorter as the level rises), and a return to ok is announced as
+resolved. Lowering a firing level is said at once: it was true all along.
+
+Blindness is an alert of its own at critical weight, because a monitor that cannot see
+must never read like a calm market; an unknown level is announced as unknown, never as
+ok. Errors and probable liquidations are one-shot: said once, never repeated.
+
+Pure: every method takes `now`; nothing here sleeps, sends or reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from monitor.config.schema import AlertsConfig
+from monitor.daemon.events import Event, EventKind, TargetKind
+
+SEVERITY = {"ok": 0, "warn": 1, "unknown": 2, "critical": 3, "imminent": 4}
+"""Unknown outranks warn: not seeing is worse than a warning (as in `status`)."""
+
+BLIND_LEVEL = "critical"
+
+
+class Rule(StrEnum):
+    PRICE = "price"
+    """Our thresholds on a pool's or position's margin ratio and distance."""
+    BLIND = "blind"
+    ERROR = "error"
+    LIQUIDATION = "liquidation"
+
+
+ONE_SHOT = frozenset({Rule.ERROR, Rule.LIQUIDATION})
+
+
+class Reason(StrEnum):
+    ALERT = "alert"
+    """A level was entered: new, higher or lower."""
+    REPEAT = "repeat"
+    RESOLVED = "resolved"
+    ONCE = "once"
+    REANNOUNCE = "reannounce"
+    """Still firing after a restart: said once more, marked as such."""
+
+
+class AlertKey(NamedTuple):
+    account: str | None
+    target: str
+    rule: Rule
+
+
+@dataclass(slots=True)
+class Alert:
+    key: AlertKey
+    level: str
+    """The level now (for a pending alert, the one waiting out its `for`)."""
+    since: float
+    """When `level` was entered."""
+    event: Event
+    """The latest event: its message and figures when the target is gone."""
+    announced: str | None = None
+    """The level the user last heard; None while nothing was said."""
+    sent_at: float | None = None
+    sent_ratio: float | None = None
+    sent_distance: float | None = None
+    reannounce_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        doc = {name: getattr(self, name) for name in _PERSISTED}
+        return {**doc, "key": list(self.key), "event": self.event.to_json()}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Alert:
+        account, target, rule = doc["key"]
+        raw = doc["event"]
+        kinds = {"kind": EventKind(raw["kind"]), "target_kind": TargetKind(raw["target_kind"])}
+        event = Event(**{**raw, **kinds})
+        return cls(
+            AlertKey(account, target, Rule(rule)), event=event, **{n: doc[n] for n in _PERSISTED}
+        )
+
+
+_PERSISTED = ("level", "since", "announced", "sent_at", "sent_ratio", "sent_distance")
+"""What survives a restart; `reannounce_at` is decided anew by the restore."""
+
+
+def _timer_level(level: str) -> str:
+    """Which `for`/`repeat` entry a level uses: unknown figures are timed like a warning."""
+    return "warn" if level == "unknown" else level
+
+
+class Rules:
+    """Every alert's state. `observe` records events; `due` says who needs a message."""
+
+    def __init__(self) -> None:
+        self._alerts: dict[AlertKey, Alert] = {}
+
+    def __iter__(self) -> Iterator[Alert]:
+        """Over a copy: callers observe and evaluate (adding, dropping) while iterating."""
+        return iter(list(self._alerts.values()))
+
+    def get(self, key: AlertKey) -> Alert | None:
+        return self._alerts.get(key)
+
+    def observe(self, event: Event, now: float) -> None:
+        """Record one daemon event. Cheap: the daemon calls this on its tick path."""
+        account, target = event.account, event.target
+        match event.kind:
+            case EventKind.LEVEL:
+                self._set(
+                    AlertKey(account, target, Rule.PRICE), event.level or "unknown", event, now
+                )
+            case EventKind.BLIND:
+                self._set(AlertKey(account, target, Rule.BLIND), BLIND_LEVEL, event, now)
+            case EventKind.RECOVERED:
+                self._set(AlertKey(account, target, Rule.BLIND), "ok", event, now)
+            case EventKind.PROBABLE_LIQUIDATION:
+                # The position is gone: its price alert ends without a "resolved".
+                self._alerts.pop(AlertKey(account, target, Rule.PRICE), None)
+                key = AlertKey(account, target, Rule.LIQUIDATION)
+                self._alerts[key] = Alert(key, event.level or "critical", now, event)
+            case EventKind.ERROR:
+                key = AlertKey(account, target, Rule.ERROR)
+                self._alerts[key] = Alert(key, "warn", now, event)
+            case EventKind.CONFIG:
+                pass  # the operator's own action, answered in the log
+
+    def _set(self, key: AlertKey, level: str, event: Event, now: float) -> None:
+        alert = self._alerts.get(key)
+        if alert is None:
+            if level != "ok":  # a recovery nobody was told about needs no message
+                self._alerts[key] = Alert(key, level, now, event)
+            return
+        if alert.level != level:
+            alert.level, alert.since = level, now
+        alert.event = event
+
+    def due(
+        self, now: float, config: AlertsConfig, muted: Callable[[Alert], bool]
+    ) -> list[tuple[AlertKey, Reason]]:
+        """Alerts that need a message now. A muted one (silenced, inhibited) is held, not
+        marked: whatever its state is when the mute lifts is then said."""
+        due = []
+        for alert in self:
+            reason = self.evaluate(alert.key, now, config)
+            if reason is not None and not muted(alert):
+                due.append((alert.key, reason))
+        return due
+
+    def evaluate(self, key: AlertKey, now: float, config: AlertsConfig) -> Reason | None:
+        """What `key` needs said now, if anything. Drops alerts that ended unannounced
+        (a pending level that dropped back) or whose resolution is not to be said."""
+        alert = self._alerts.get(key)
+        if alert is None:
+            return None
+        if key.rule in ONE_SHOT:
+            return Reason.ONCE
+        if alert.level == "ok":
+            if alert.announced is None or not config.resolved:
+                del self._alerts[key]
+                return None
+            return Reason.RESOLVED
+        if alert.level != alert.announced:
+            rising = SEVERITY[alert.level] > SEVERITY[alert.announced or "ok"]
+            hold = getattr(config.for_, _timer_level(alert.level))
+            return Reason.ALERT if not rising or now - alert.since >= hold else None
+        if alert.reannounce_at is not None:
+            return Reason.REANNOUNCE if now >= alert.reannounce_at else None
+        assert alert.sent_at is not None
+        interval = getattr(config.repeat, _timer_level(alert.level))
+        return Reason.REPEAT if now - alert.sent_at >= interval else None
+
+    def sent(
+        self,
+        key: AlertKey,
+        reason: Reason,
+        now: float,
+        ratio: float | None = None,
+        distance: float | None = None,
+    ) -> None:
+        """The message for `key` went out: remember what the user now knows."""
+        alert = self._alerts[key]
+        if reason in (Reason.ONCE, Reason.RESOLVED):
+            del self._alerts[key]
+            return
+        alert.announced = alert.level
+        alert.sent_at = now
+        alert.sent_ratio, alert.sent_distance = ratio, distance
+        alert.reannounce_at = None
+
+    def restore(self, alerts: list[Alert], reannounce_at: float) -> None:
+        """Take over persisted alerts; those firing at critical or worse are said once
+        more at `reannounce_at` (a restart must not leave the user wondering)."""
+        for alert in alerts:
+            if alert.announced is not None and SEVERITY[alert.announced] >= SEVERITY["critical"]:
+                alert.reannounce_at = reannounce_at
+            self._alerts[alert.key] = alert

@@ -1,0 +1,274 @@
+"""Tick-to-event latency: stream frame receipt to the end of event emission, 200 x 25.
+
+Goal (issue 4): p99 <= 5 ms from `MarkTick.received` (time.monotonic() when the feed read
+the frame) to the end of event emission, with 200 accounts x 25 positions on one
+Binance USD-M group. Real parts, over loopback:
+
+* a local websockets server speaking Binance's `/market/ws/!markPrice@arr@1s` dialect
+  (a JSON list of markPriceUpdate objects, numbers as strings, the held symbols plus
+  `--unheld` other listed markets, as the real all-market array carries every market);
+* the real feed client (`feed_for("binanceusdm", ...)`, created by the daemon itself);
+* a real `Daemon` (not started: no scheduler, no REST) whose 200 `AccountMonitor`s get
+  their books from `_succeeded(snapshot)` with snapshots of `common.synthetic_book`;
+  their ccxt clients get a synthetic market table so the daemon maps ids itself;
+* events go to a `JsonLinesSink` (flushed per event), as with `run --events`.
+
+Latency is read in `Daemon.on_tick_done` (called after every account's `on_marks`, and
+so after emission). The book holds `--symbols` (default 60) markets: above
+`MANY_STREAMS` (50) the feed subscribes to the all-market array; at 50 or fewer it would
+use one `<id>@markPrice@1s` stream per symbol, one symbol per frame (case c below).
+
+Cases, each a sequence of frames sent one at a time (the next after the previous one was
+handled, so no frame waits behind another):
+  a. array frame, every held symbol moved;
+  b. array frame, one held symbol moved, the rest unchanged (a quiet second);
+  c. a frame carrying only the one moved symbol (what a per-symbol stream delivers):
+     only the accounts holding it are recomputed;
+  baseline: array frame, every symbol moved, a naive handler that re-evaluates every
+     account's whole book (`AccountBook.evaluate`) and reports it.
+
+    python benchmarks/tick_latency.py [--frames N] [--symbols 60] [--unheld 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from common import market_id, summary, synthetic_book
+from websockets.asyncio.server import ServerConnection, serve
+
+from monitor.config import Config
+from monitor.daemon.service import Daemon, ExchangeGroup
+from monitor.daemon.sinks import JsonLinesSink
+from monitor.feeds import MarkTick
+from monitor.feeds.binance import MANY_STREAMS
+
+ARRAY_PATH = "/market/ws/!markPrice@arr@1s"
+GOAL_P99_MS = 5.0
+
+
+class MarkServer:
+    """Loopback websockets server: remembers the one client and the path it asked for."""
+
+    def __init__(self) -> None:
+        self.client: ServerConnection | None = None
+        self.path = ""
+        self.connected = asyncio.Event()
+
+    async def handler(self, ws: ServerConnection) -> None:
+        self.client, self.path = ws, ws.request.path if ws.request else ""
+        self.connected.set()
+        await ws.wait_closed()
+
+
+def unified_market(symbol: str) -> dict[str, Any]:
+    """The few ccxt market fields the daemon and ccxt's set_markets need."""
+    base, rest = symbol.split("/", 1)
+    quote = rest.split(":", 1)[0]
+    return {
+        "id": market_id(symbol), "symbol": symbol, "base": base, "quote": quote,
+        "settle": quote, "type": "swap", "spot": False, "swap": True, "future": False,
+        "option": False, "linear": True, "inverse": False, "contract": True, "active": True,
+        "contractSize": 1.0, "precision": {}, "limits": {},
+    }  # fmt: skip
+
+
+def array_frame(marks: dict[str, float], unheld: dict[str, float]) -> str:
+    """One `!markPrice@arr@1s` message: every listed market, numbers as strings."""
+    now = int(time.time() * 1000)
+    items = [
+        {"e": "markPriceUpdate", "E": now, "s": sid, "p": f"{price:.8f}", "i": f"{price:.8f}",
+         "P": f"{price:.8f}", "r": "0.00010000", "T": now + 3_600_000}
+        for sid, price in (*((market_id(s), p) for s, p in marks.items()), *unheld.items())
+    ]  # fmt: skip
+    return orjson.dumps(items).decode()
+
+
+async def measure(
+    server: MarkServer,
+    frames: list[str],
+    done: asyncio.Event,
+    samples: list[float],
+) -> list[float]:
+    """Send each frame once the previous one was handled; return the new samples (s)."""
+    assert server.client is not None
+    start = len(samples)
+    for frame in frames:
+        done.clear()
+        await server.client.send(frame)
+        await asyncio.wait_for(done.wait(), 10)
+        await asyncio.sleep(0.002)  # let the loop breathe, as between real frames
+    return samples[start:]
+
+
+async def run(args: argparse.Namespace) -> None:
+    snapshots, marks = synthetic_book(args.accounts, args.positions, symbols=args.symbols)
+    held = list(marks)
+    rng = random.Random(3)
+    unheld = {f"X{i:03d}USDT": rng.uniform(0.01, 100) for i in range(args.unheld)}
+    markets = {s: unified_market(s) for s in held}
+
+    server = MarkServer()
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = JsonLinesSink(Path(tmp) / "events.jsonl")
+        async with serve(server.handler, "127.0.0.1", 0, max_size=None) as ws_server:
+            port = ws_server.sockets[0].getsockname()[1]
+            samples: list[float] = []
+            evaluated: list[int] = []
+            done = asyncio.Event()
+
+            def tick_done(received: float, targets: int) -> None:
+                samples.append(time.monotonic() - received)
+                evaluated.append(targets)
+                done.set()
+
+            config = Config.model_validate(
+                {"state_dir": tmp, "accounts": [
+                    {"name": s.name, "exchange": "binanceusdm", "rest_url": "http://127.0.0.1:9",
+                     "ws_url": f"ws://127.0.0.1:{port}"} for s in snapshots]}
+            )  # fmt: skip
+            daemon = Daemon(config, sink.emit, on_tick_done=tick_done)
+            (group,) = daemon.groups.values()
+            for monitor, snapshot in zip(daemon.monitors, snapshots, strict=True):
+                monitor.client.set_markets(markets)
+                monitor._succeeded(snapshot)  # the book a successful poll would build
+            try:
+                await asyncio.wait_for(server.connected.wait(), 10)
+                if server.path != ARRAY_PATH:
+                    raise RuntimeError(f"feed asked for {server.path}, not {ARRAY_PATH}")
+                print(f"feed subscribed to {server.path}")
+                report = await _cases(args, server, done, samples, evaluated, marks, unheld)
+                # The feed calls `daemon._on_ticks(group, ticks)`: shadow it on the instance.
+                naive = _naive_handler(group, tick_done)
+                daemon._on_ticks = lambda _group, ticks: naive(ticks)  # type: ignore[method-assign]
+                latest = {symbol: group.marks[symbol] for symbol in held}  # walk on from here
+                moves = _walk(latest, max(20, args.frames // 4), args.step, rng)
+                base = await measure(server, [array_frame(m, unheld) for m in moves], done, samples)
+                del daemon._on_ticks
+            finally:
+                await daemon.stop()
+                sink.close()
+            events = len((Path(tmp) / "events.jsonl").read_bytes().splitlines())
+    _print(args, report, summary(base), events)
+
+
+Report = list[tuple[str, tuple[float, float], float]]
+
+
+async def _cases(
+    args: argparse.Namespace,
+    server: MarkServer,
+    done: asyncio.Event,
+    samples: list[float],
+    evaluated: list[int],
+    marks: dict[str, float],
+    unheld: dict[str, float],
+) -> Report:
+    rng = random.Random(5)
+    await measure(server, [array_frame(marks, unheld)] * 5, done, samples)  # warm up
+    report: Report = []
+    moves = _walk(marks, args.frames, args.step, rng)
+    frames = [array_frame(m, unheld) for m in moves]
+    start = len(evaluated)
+    got = await measure(server, frames, done, samples)
+    report.append(("a. array, all moved", summary(got), _mean(evaluated[start:])))
+
+    current = dict(moves[-1])
+    frames, singles = [], []
+    for i in range(2 * args.frames):
+        symbol = rng.choice(list(current))
+        current[symbol] *= 1.0 + rng.gauss(0.0, args.step)
+        if i < args.frames:
+            frames.append(array_frame(current, unheld))
+        else:
+            singles.append(array_frame({symbol: current[symbol]}, {}))
+    start = len(evaluated)
+    got = await measure(server, frames, done, samples)
+    report.append(("b. array, 1 moved", summary(got), _mean(evaluated[start:])))
+    start = len(evaluated)
+    got = await measure(server, singles, done, samples)
+    report.append(("c. 1-symbol frame", summary(got), _mean(evaluated[start:])))
+    return report
+
+
+def _walk(
+    marks: dict[str, float], count: int, step: float, rng: random.Random
+) -> list[dict[str, float]]:
+    """`count` successive mark sets, every symbol one random-walk step from the last.
+
+    A walk with small steps, as 1-second marks move, rather than independent draws
+    around the start: those would flip every near-threshold target on every frame and
+    measure the audit file's flushes instead of a quiet market's steady state."""
+    walk, current = [], dict(marks)
+    for _ in range(count):
+        current = {s: m * (1.0 + rng.gauss(0.0, step)) for s, m in current.items()}
+        walk.append(current)
+    return walk
+
+
+def _mean(values: list[int]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _naive_handler(
+    group: ExchangeGroup, tick_done: Callable[[float, int], None]
+) -> Callable[[list[MarkTick]], None]:
+    """What a monitor without the symbol index does: every account, every target."""
+
+    def handle(ticks: list[MarkTick]) -> None:
+        now = time.time()
+        for tick in ticks:
+            group.marks.update(tick.symbol, tick.price, now)
+        targets = 0
+        for monitor in group.monitors:
+            assert monitor.book is not None
+            risk = monitor.book.evaluate(group.marks)
+            monitor._report(risk.pools, risk.positions)
+            targets += len(risk.pools) + len(risk.positions)
+        tick_done(min(t.received for t in ticks), targets)
+
+    return handle
+
+
+def _print(
+    args: argparse.Namespace, report: Report, base: tuple[float, float], events: int
+) -> None:
+    print(
+        f"{args.accounts} accounts x {args.positions} positions on {args.symbols} symbols; "
+        f"array frames carry {args.symbols + args.unheld} markets; {events} events emitted"
+    )
+    for name, (median, p99), targets in report:
+        verdict = "ok" if p99 <= GOAL_P99_MS else "MISSED"
+        print(
+            f"{name:22}: median {median:6.2f} ms   p99 {p99:6.2f} ms   "
+            f"{targets:7.1f} targets/frame   (goal p99 <= {GOAL_P99_MS:g} ms: {verdict})"
+        )
+    print(f"{'baseline, full books':22}: median {base[0]:6.2f} ms   p99 {base[1]:6.2f} ms")
+    for name, (median, p99), _ in report:
+        print(f"baseline / {name:22}: median {base[0] / median:6.2f}x   p99 {base[1] / p99:6.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=200, help="frames per case")
+    parser.add_argument("--accounts", type=int, default=200)
+    parser.add_argument("--positions", type=int, default=25)
+    parser.add_argument("--symbols", type=int, default=60, help="markets the book holds")
+    parser.add_argument("--unheld", type=int, default=500, help="other markets in the array")
+    parser.add_argument("--step", type=float, default=0.001, help="mark move per frame (sd)")
+    args = parser.parse_args()
+    if args.symbols <= MANY_STREAMS:
+        parser.error(f"--symbols must exceed {MANY_STREAMS} for the all-market array stream")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

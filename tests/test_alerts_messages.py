@@ -1,0 +1,222 @@
+"""Message contents on a small book whose figures are checked by hand.
+
+The book (Binance USD-M model, every maintenance rate a flat 1 %):
+- cross pool USDT, wallet 1,400: BTC long 0.5 @ 30,000 marked 29,000 (PnL -500, MM 145)
+  and ETH short 5 @ 2,000 marked 2,100 (PnL -500, MM 105). Margin balance 1,400 - 1,000
+  = 400, MM 250, ratio 250 / 400 = 62.5 %.
+- isolated SOL long 100 @ 200 marked 195, isolated margin 800 (PnL -500, equity 300,
+  MM 195): ratio 195 / 300 = 65 %.
+Defenses at the default target ratio 50 %:
+- SOL: add MM / 0.5 - equity = 390 - 300 = 90 USDT.
+- pool: collateral 250 / 0.5 - 400 = 100 USDT; or cut BTC (the biggest MM) by c with
+  (105 + 0.01 x 29,000 x (0.5 - c)) / 400 <= 0.5, i.e. c >= 0.17241, so 0.173 on a 0.001
+  lot step: ≈ 0.173 x 29,000 = 5,017 USDT, and the ratio after is 199.83 / 400 = 49.96 %.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from alerts.defense import Cut, isolated_defense, pool_defense
+from alerts.messages import MAX_CHARS, Item, amount, render_alert, render_status
+from alerts.notification import Notification
+from alerts.pipeline import AlertPipeline
+from alerts.rules import AlertKey, Reason, Rule
+from alerts.view import Figures, RunnerView
+from monitor.config import Config, Thresholds
+from monitor.daemon.events import Event, EventKind, TargetKind
+from monitor.daemon.levels import LevelTracker
+from monitor.domain import (
+    AccountSnapshot,
+    CrossPool,
+    MarginMode,
+    MarketInfo,
+    Position,
+    Side,
+    TierTable,
+)
+from monitor.engine.book import AccountBook
+from monitor.feeds import FeedStatus
+
+BTC, ETH, SOL = "BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"
+BTC_T, ETH_T, SOL_T = f"{BTC} long cross", f"{ETH} short cross", f"{SOL} long isolated"
+
+
+def small_book() -> AccountBook:
+    cross, isolated = MarginMode.CROSS, MarginMode.ISOLATED
+    positions = (
+        Position(BTC, Side.LONG, cross, 0.5, 1, 30_000, 29_000, "USDT",
+                 exchange_liquidation_price=21_000.0),
+        Position(ETH, Side.SHORT, cross, 5, 1, 2_000, 2_100, "USDT"),
+        Position(SOL, Side.LONG, isolated, 100, 1, 200, 195, "USDT", isolated_margin=800,
+                 exchange_liquidation_price=189.5),
+    )  # fmt: skip
+    tiers = {symbol: TierTable.flat(0.01) for symbol in (BTC, ETH, SOL)}
+    snapshot = AccountSnapshot(
+        "a", "binanceusdm", (CrossPool("USDT", 1_400, exchange_margin_ratio=0.62),),
+        positions, tiers, markets={BTC: MarketInfo(BTC, amount_step=0.001)},
+    )  # fmt: skip
+    return AccountBook(snapshot)
+
+
+def test_defenses_match_hand_arithmetic():
+    book = small_book()
+    sol = isolated_defense(book, SOL_T, 0.5, {})
+    assert sol.add == pytest.approx(90.0)
+    pool = pool_defense(book, "USDT", 0.5, {})
+    assert pool.add == pytest.approx(100.0)
+    assert pool.cuts == (Cut(BTC, "long", pytest.approx(0.173), pytest.approx(5_017.0)),)
+    assert pool.ratio_after == pytest.approx(199.83 / 400)
+    assert pool_defense(book, "USDT", 0.7, {}) is None  # already under the target
+
+
+def test_defenses_say_why_they_cannot_be_sized():
+    book = small_book()
+    snapshot = book.snapshot
+    blind = AccountBook(
+        AccountSnapshot(snapshot.name, snapshot.exchange, snapshot.pools, snapshot.positions, {})
+    )
+    assert "no maintenance tiers" in pool_defense(blind, "USDT", 0.5, {}).problem
+    assert isolated_defense(blind, SOL_T, 0.5, {}).problem
+
+
+def items_of(book: AccountBook) -> list[Item]:
+    pool, members = book.evaluate_pool("USDT")
+    btc = next(m for m in members if m.position.symbol == BTC)
+    sol = book.evaluate_isolated(book.isolated[0])
+    return [
+        Item(AlertKey("a", SOL_T, Rule.PRICE), Reason.ALERT, "warn", None,
+             Figures.from_position(sol, None), None, None, "",
+             isolated_defense(book, SOL_T, 0.5, {})),
+        Item(AlertKey("a", "pool USDT", Rule.PRICE), Reason.ALERT, "critical", "warn",
+             Figures.from_pool(pool), 0.5, 0.2, "", pool_defense(book, "USDT", 0.5, {})),
+        Item(AlertKey("a", BTC_T, Rule.PRICE), Reason.REPEAT, "critical", "critical",
+             Figures.from_position(btc, "USDT"), 0.6, None, ""),
+    ]  # fmt: skip
+
+
+def test_an_alert_message_shows_both_figures_the_change_and_the_defense():
+    book = small_book()
+    text = render_alert("a", items_of(book), {})
+    lines = text.splitlines()
+    assert lines[0] == "🔴 a · CRITICAL"
+    assert lines[2] == "🔴 pool USDT · cross · CRITICAL (was WARN)"  # most dangerous first
+    assert "ratio 62.50% · exch 62.00% (+12.50 pts)" in lines
+    assert f"▶ reduce {BTC} long by 0.173 (≈5,017.00 USDT) → ratio 49.96%" in lines
+    assert "▶ or add 100.00 USDT collateral → ratio 50.00%" in lines
+    assert f"• 🔴 {BTC} long · CRITICAL (still)" in lines
+    btc_line = lines[lines.index(f"• 🔴 {BTC} long · CRITICAL (still)") + 1]
+    assert btc_line.startswith("  liq ") and "· exch 21,000.00 ·" in btc_line
+    assert f"⚠️ {SOL} long · isolated · WARN (new)" in lines
+    assert "ratio 65.00% · exch unknown" in lines
+    assert "▶ add 90.00 USDT margin → ratio 50.00%" in lines
+    assert "liquidat" not in text.lower()  # our levels are never called a liquidation
+    assert lines.index("🔴 pool USDT · cross · CRITICAL (was WARN)") < lines.index(
+        f"⚠️ {SOL} long · isolated · WARN (new)"
+    )
+
+
+def test_only_a_vanished_position_says_probable_liquidation_and_it_comes_first():
+    book = small_book()
+    gone = Event(
+        EventKind.PROBABLE_LIQUIDATION, "a", "XRP/USDT:USDT long cross", TargetKind.POSITION,
+        "critical", mark_price=0.5, message="position disappeared while critical: "
+        "probable liquidation or ADL",
+    )  # fmt: skip
+    item = Item(
+        AlertKey("a", gone.target, Rule.LIQUIDATION), Reason.ONCE, "critical", None,
+        Figures.from_event(gone), None, None, gone.message,
+    )  # fmt: skip
+    text = render_alert("a", [*items_of(book), item], {})
+    assert text.splitlines()[2] == "💥 PROBABLE LIQUIDATION · XRP/USDT:USDT long cross"
+    assert "last mark 0.5 · exch liq unknown" in text
+
+
+def test_unknown_figures_read_unknown_with_the_reason():
+    figures = Figures("cross", "USDT", None, None, None, None, None, None, "no tiers for X")
+    item = Item(
+        AlertKey("a", "pool USDT", Rule.PRICE), Reason.ALERT, "unknown", "ok", figures,
+        None, None, "",
+    )  # fmt: skip
+    text = render_alert("a", [item], {})
+    assert "❔ pool USDT · cross · UNKNOWN (was OK)" in text
+    assert "ratio unknown · exch unknown" in text and "(no tiers for X)" in text
+
+
+def test_a_huge_burst_is_cut_at_the_limit_and_says_how_much_is_left_out():
+    figures = Figures("cross", "USDT", 0.8, None, 100.0, None, 0.05, 105.0)
+    items = [
+        Item(AlertKey("a", f"C{i:03d}/USDT:USDT long cross", Rule.PRICE), Reason.ALERT,
+             "critical", "warn", figures, 0.7, 0.1, "")
+        for i in range(200)
+    ]  # fmt: skip
+    text = render_alert("a", items, {})
+    assert len(text) <= MAX_CHARS
+    shown = text.count("• 🔴")
+    assert text.endswith(f"… and {200 - shown} more targets: send /status")
+
+
+def test_amounts_are_rounded_up_so_the_target_is_really_reached():
+    assert amount(90.001) == "90.01"
+    assert amount(1234.5) == "1,234.50"
+    assert amount(90.00000000000006) == "90.00"  # float noise is not a cent
+    assert amount(0.0123451) == "0.012346"
+
+
+# --- the live daemon, through RunnerView ---------------------------------------------------
+
+
+def fake_runner(book: AccountBook) -> SimpleNamespace:
+    """Just the attributes RunnerView reads, with figures evaluated by the real engine."""
+    tracker = LevelTracker()
+    risk = book.evaluate()
+    for pool in risk.pools:
+        tracker.pool("a", pool, Thresholds())
+    for position in risk.positions:
+        tracker.position("a", position, Thresholds())
+    monitor = SimpleNamespace(
+        name="a", account=SimpleNamespace(exchange="binanceusdm"), book=book, marks={},
+        latest_pools={p.asset: p for p in risk.pools},
+        latest_positions={
+            f"{p.position.symbol} {p.position.side.value} {p.position.margin_mode.value}": p
+            for p in risk.positions
+        },
+        current=lambda: risk, last_ok=None,
+    )  # fmt: skip
+    group = SimpleNamespace(
+        target="feed binanceusdm", monitors=[monitor], blind=False,
+        feed=SimpleNamespace(status=FeedStatus.LIVE),
+    )  # fmt: skip
+    config = Config.model_validate({"accounts": [{"name": "a", "exchange": "binanceusdm"}]})
+    daemon = SimpleNamespace(monitors=[monitor], groups={"binanceusdm": group})
+    return SimpleNamespace(daemon=daemon, tracker=tracker, config=config)
+
+
+def test_status_lists_every_pool_and_the_riskiest_positions():
+    runner = fake_runner(small_book())
+    text = render_status(runner)
+    lines = text.splitlines()
+    assert lines[0].startswith("a · binanceusdm · ", 2)
+    assert lines[1].startswith("pool USDT: ratio 62.50% · exch 62.00% · dist ")
+    assert any(line.startswith(f"{SOL} long isolated: liq ") for line in lines)
+    assert lines[-1] == "feeds: binanceusdm live"
+
+
+def test_the_pipeline_sizes_defenses_from_the_live_book():
+    runner = fake_runner(small_book())
+    sent: list[Notification] = []
+    now = [1_000.0]
+    pipeline = AlertPipeline(lambda: runner.config, RunnerView(runner), lambda: now[0], sent.append)
+    pipeline.emit(Event(EventKind.LEVEL, "a", "pool USDT", TargetKind.POOL, "warn", "ok"))
+    pipeline.emit(Event(EventKind.LEVEL, "a", SOL_T, TargetKind.POSITION, "warn", "ok"))
+    for _ in range(6):
+        now[0] += 0.5
+        pipeline.tick(now[0])
+    assert len(sent) == 1
+    text = sent[0].text
+    assert f"▶ reduce {BTC} long by 0.173 (≈5,017.00 USDT) → ratio 49.96%" in text
+    assert "▶ or add 100.00 USDT collateral → ratio 50.00%" in text
+    assert "▶ add 90.00 USDT margin → ratio 50.00%" in text
+    assert "ratio 62.50% · exch 62.00%" in text  # current figures, not the event's
