@@ -91,6 +91,8 @@ class AccountMonitor:
         self.failures = 0
         self.resume_at = 0.0
         self.last_error: ExchangeError | None = None
+        self._keys: dict[int, str] = {}
+        """Target key per position of the current snapshot (by identity): built once."""
         self.latest_pools: dict[str, PoolRisk] = {}
         self.latest_positions: dict[str, PositionRisk] = {}
         self.evaluated = asyncio.Event()
@@ -186,6 +188,7 @@ class AccountMonitor:
             self._reconcile(previous, snapshot)
         symbols_before = set(self.by_symbol)
         self.book = AccountBook(snapshot)
+        self._keys = {id(p): _position_key(p) for p in snapshot.positions}
         self.by_symbol = self._index(self.book)
         self.latest_pools.clear()
         self.latest_positions.clear()
@@ -276,9 +279,11 @@ class AccountMonitor:
             event = self.tracker.pool(self.name, pool, self.thresholds)
             if event is not None:
                 self.emit(event)
+        keys = self._keys
         for position in positions:
-            self.latest_positions[_position_key(position.position)] = position
-            event = self.tracker.position(self.name, position, self.thresholds)
+            key = keys.get(id(position.position)) or _position_key(position.position)
+            self.latest_positions[key] = position
+            event = self.tracker.position(self.name, position, self.thresholds, key)
             if event is not None:
                 self.emit(event)
 

@@ -70,10 +70,14 @@ class LevelTracker:
             message=risk.note or "",
         )  # fmt: skip
 
-    def position(self, account: str, risk: PositionRisk, thresholds: Thresholds) -> Event | None:
+    def position(
+        self, account: str, risk: PositionRisk, thresholds: Thresholds, target: str | None = None
+    ) -> Event | None:
+        """`target` is the position's key when the caller already built it (per tick)."""
         p = risk.position
         limits = thresholds.isolated if p.margin_mode is MarginMode.ISOLATED else thresholds.cross
-        target = position_target(p.symbol, p.side.value, p.margin_mode.value, p.position_side)
+        if target is None:
+            target = position_target(p.symbol, p.side.value, p.margin_mode.value, p.position_side)
         level = self._level(account, target, risk.margin_ratio, risk.liquidation_distance, limits)
         changed, previous = self._change(account, target, level)
         if not changed:

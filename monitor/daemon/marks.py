@@ -17,11 +17,17 @@ class MarkBoard(Mapping[str, float]):
         self._times: dict[str, float] = {}
 
     def update(self, symbol: str, price: float, at: float) -> bool:
-        """Record `price` observed at wall time `at`; False if a newer one is known."""
+        """Record `price` observed at wall time `at`; True only if the mark moved.
+
+        A repeated price still counts as fresh (its time is kept), but recomputing the
+        book for it would change nothing: Binance's all-market frame repeats most marks.
+        """
         if at < self._times.get(symbol, float("-inf")) or price <= 0:
             return False
-        self._prices[symbol] = price
         self._times[symbol] = at
+        if self._prices.get(symbol) == price:
+            return False
+        self._prices[symbol] = price
         return True
 
     def observed_at(self, symbol: str) -> float | None:

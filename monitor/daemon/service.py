@@ -16,6 +16,9 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from monitor.actions.controller import ActionController
+from monitor.actions.guards import KillSwitch
+from monitor.actions.journal import Journal
 from monitor.config import AccountConfig, Config
 from monitor.daemon.account import AccountMonitor
 from monitor.daemon.events import Event, EventKind, TargetKind
@@ -61,6 +64,7 @@ class Daemon:
         emit: Callable[[Event], None],
         tracker: LevelTracker | None = None,
         on_tick_done: Callable[[float, int], None] | None = None,
+        kill_switch: KillSwitch | None = None,
     ) -> None:
         self.config = config
         self.emit = emit
@@ -86,6 +90,17 @@ class Daemon:
             s for m in self.monitors if (s := user_stream_for(m, m.account.ws_url)) is not None
         ]
         self._user_stream_tasks: list[asyncio.Task[None]] = []
+        # --- auto-deleverage (monitor/actions): a controller per account not `off`; the
+        # kill switch is shared (pass one in to keep a runtime pause across reloads).
+        self.kill_switch = kill_switch or KillSwitch(config.state_dir)
+        acting = [m for m in self.monitors if m.account.actions.mode != "off"]
+        self.journal: Journal | None = None
+        self.controllers: dict[str, ActionController] = {}
+        if acting:
+            self.journal = Journal(config.state_dir / "actions.sqlite3")
+            self.controllers = {
+                m.name: ActionController(m, self.journal, self.kill_switch) for m in acting
+            }
         self.scheduler = AsyncIOScheduler()
         self._watchdog: asyncio.Task[None] | None = None
         self._blind_accounts: set[str] = set()
@@ -119,6 +134,8 @@ class Daemon:
         self._user_stream_tasks = [
             asyncio.create_task(s.run(), name=s.exchange_id) for s in self.user_streams
         ]
+        for controller in self.controllers.values():
+            controller.start()
 
     async def stop(self) -> None:
         self._stopping = True  # feeds closing now are not a blind market
@@ -129,7 +146,10 @@ class Daemon:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(c.stop() for c in self.controllers.values()))
         await asyncio.gather(*(m.close() for m in self.monitors), return_exceptions=True)
+        if self.journal is not None:
+            self.journal.close()
 
     # --- feeds -----------------------------------------------------------------
 

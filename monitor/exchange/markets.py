@@ -31,6 +31,8 @@ class SharedMarkets:
         self._cache_dir = cache_dir
         self._max_age = max_age
         self._tables: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._sources: dict[str, Any] = {}
+        """Per key, the client whose market structures the others share."""
         self._locks: dict[str, asyncio.Lock] = {}
 
     @staticmethod
@@ -80,5 +82,15 @@ class SharedMarkets:
                 self._write_disk(key, *entry)
             assert entry is not None
             self._tables[key] = entry
+            source = self._sources.get(key)
+            if source is not None and source.markets is entry[1]:
+                if client is not source:
+                    # share the very same dicts: ccxt's set_markets copies every market
+                    # into each client, which cost megabytes per account
+                    client.set_markets_from_exchange(source)
+                return
             if client.markets is not entry[1]:
                 client.set_markets(entry[1])
+                entry = (entry[0], client.markets)
+                self._tables[key] = entry
+            self._sources[key] = client

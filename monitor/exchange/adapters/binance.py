@@ -2,17 +2,19 @@
 
 ccxt's unified `maintenanceMargin` for Binance ignores `cum`, and its cross `collateral`
 is back-solved from the liquidation price; the raw fields are exact, so we read those.
+Positions come straight from `positionRisk` rather than through `fetch_positions`, which
+would also make every client load and keep the parsed brackets of every symbol (memory
+per account, and request weight the daemon does not need: tiers have their own refresh).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import Any, ClassVar
 
-from monitor.domain import CrossPool, MarginMode, Position, Tier, TierBasis, TierTable
+from monitor.domain import CrossPool, MarginMode, Position, Side, Tier, TierBasis, TierTable
 from monitor.exchange.adapters.base import ExchangeAdapter, PoolReading
-from monitor.exchange.adapters.parse import number, required
+from monitor.exchange.adapters.parse import number, price_or_unknown, required
 
 MULTI_ASSETS_POOL = "USD"
 MODE_RECHECK_SECONDS = 3600.0
@@ -26,22 +28,40 @@ class BinanceUsdMAdapter(ExchangeAdapter):
     def __init__(self) -> None:
         self._mode: tuple[bool, float] | None = None  # (multi-assets on, checked at)
 
+    async def fetch_positions(self, client: Any) -> list[dict[str, Any]]:
+        return await client.fapiPrivateV3GetPositionRisk()
+
     def parse_position(self, raw: dict[str, Any], client: Any) -> Position | None:
-        position = super().parse_position(raw, client)
-        if position is None:
+        """One raw positionRisk row (v3 USD-M, or COIN-M's); None for an empty one."""
+        amount = number(raw.get("positionAmt"))
+        if not amount:
             return None
-        info = raw.get("info") or {}
-        isolated = (
-            required(info.get("isolatedWallet"), "isolatedWallet")
-            if position.margin_mode is MarginMode.ISOLATED
-            else None
-        )
-        return replace(
-            position,
-            isolated_margin=isolated,
-            position_side=info.get("positionSide") or "BOTH",
-            exchange_maintenance_margin=number(info.get("maintMargin")),
-            exchange_unrealized_pnl=number(info.get("unRealizedProfit")),
+        market = client.safe_market(raw["symbol"], None, None, "swap")
+        position_side = raw.get("positionSide") or "BOTH"
+        if position_side == "BOTH":
+            side = Side.LONG if amount > 0 else Side.SHORT
+        else:
+            side = Side.LONG if position_side == "LONG" else Side.SHORT
+        # v3 rows carry no marginType: an isolated position is one with an isolated wallet
+        margin_type = raw.get("marginType")
+        wallet = number(raw.get("isolatedWallet")) or 0.0
+        isolated = margin_type == "isolated" if margin_type else wallet != 0.0
+        return Position(
+            symbol=market["symbol"],
+            side=side,
+            margin_mode=MarginMode.ISOLATED if isolated else MarginMode.CROSS,
+            contracts=abs(amount),
+            contract_size=number(market.get("contractSize")) or 1.0,
+            entry_price=required(raw.get("entryPrice"), "entryPrice"),
+            mark_price=required(raw.get("markPrice"), "markPrice"),
+            settle=market.get("settle") or raw.get("marginAsset") or market["quote"],
+            inverse=bool(market.get("inverse")),
+            leverage=number(raw.get("leverage")),
+            isolated_margin=wallet if isolated else None,
+            position_side=position_side,
+            exchange_liquidation_price=price_or_unknown(raw.get("liquidationPrice")),
+            exchange_maintenance_margin=number(raw.get("maintMargin")),
+            exchange_unrealized_pnl=number(raw.get("unRealizedProfit")),
         )
 
     async def fetch_account(self, client: Any) -> dict[str, Any]:
@@ -117,6 +137,9 @@ class BinanceCoinMAdapter(BinanceUsdMAdapter):
 
     exchange_ids = ("binancecoinm",)
     tier_basis = TierBasis.CONTRACTS
+
+    async def fetch_positions(self, client: Any) -> list[dict[str, Any]]:
+        return await client.dapiPrivateGetPositionRisk()
 
     async def fetch_account(self, client: Any) -> dict[str, Any]:
         return await client.dapiPrivateGetAccount()
