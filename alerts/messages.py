@@ -56,6 +56,8 @@ class Item:
     sent_distance: float | None
     message: str
     defense: Defense | None = None
+    peak: str | None = None
+    """Set when the target touched a worse level than it shows now, unannounced."""
 
 
 # --- numbers -----------------------------------------------------------------------
@@ -99,8 +101,12 @@ def _name(target: str) -> str:
 # --- alert messages ------------------------------------------------------------------
 
 
+def _peak(item: Item) -> str:
+    return f", peaked at {item.peak.upper()}" if item.peak else ""
+
+
 def _state(item: Item) -> str:
-    level = item.level.upper()
+    level = item.level.upper() + _peak(item)
     match item.reason:
         case Reason.REPEAT:
             return f"{level} (still)"
@@ -197,10 +203,15 @@ def _resolved_line(item: Item) -> str:
     ok, target = ICONS["ok"], item.key.target
     if item.key.rule is Rule.BLIND:
         return f"{ok} {target}: {item.message} (was BLIND)"
+    if item.previous is None and item.peak:  # a spike nobody heard of: say it loudly
+        return (
+            f"{ICONS[item.peak]} {target} touched {item.peak.upper()} and is back to OK · "
+            f"ratio {pct(item.figures.margin_ratio)}"
+        )
     was = f"was {(item.previous or '?').upper()}"
     if item.message == GONE:
         return f"{ok} {target}: {GONE} ({was})"
-    return f"{ok} {target} back to OK ({was}) · ratio {pct(item.figures.margin_ratio)}"
+    return f"{ok} {target} back to OK ({was}{_peak(item)}) · ratio {pct(item.figures.margin_ratio)}"
 
 
 def danger(item: Item) -> tuple[int, float]:

@@ -26,7 +26,7 @@ from alerts.group import Grouper
 from alerts.inhibit import blind_feeds, inhibited, inhibited_accounts
 from alerts.messages import GONE, Item, danger, render_alert, render_summary, worst_level
 from alerts.notification import Kind, Notification, notification_id
-from alerts.rules import SEVERITY, Alert, AlertKey, Reason, Rule, Rules
+from alerts.rules import SEVERITY, Alert, AlertKey, Reason, Rule, Rules, unsaid_spike
 from alerts.silence import Silences
 from alerts.view import Figures, StateView
 from monitor.config import Config
@@ -180,9 +180,10 @@ class AlertPipeline:
         defense = None
         if rule is Rule.PRICE and account is not None and reason is not Reason.RESOLVED:
             defense = self._defense(account, target, figures, config, defenses)
+        peak = alert.peak if unsaid_spike(alert) else None
         return Item(
             alert.key, reason, alert.level, alert.announced, figures, alert.sent_ratio,
-            alert.sent_distance, alert.event.message, defense,
+            alert.sent_distance, alert.event.message, defense, peak,
         )  # fmt: skip
 
     def _defense(

@@ -71,6 +71,9 @@ class Alert:
     sent_ratio: float | None = None
     sent_distance: float | None = None
     reannounce_at: float | None = None
+    peak: str | None = None
+    """The worst level since the user was last told: a spike into critical or imminent
+    that recovered before the message went out is still said."""
 
     def to_json(self) -> dict[str, Any]:
         doc = {name: getattr(self, name) for name in _PERSISTED}
@@ -83,12 +86,23 @@ class Alert:
         kinds = {"kind": EventKind(raw["kind"]), "target_kind": TargetKind(raw["target_kind"])}
         event = Event(**{**raw, **kinds})
         return cls(
-            AlertKey(account, target, Rule(rule)), event=event, **{n: doc[n] for n in _PERSISTED}
+            AlertKey(account, target, Rule(rule)),
+            event=event,
+            **{n: doc.get(n) for n in _PERSISTED},
         )
 
 
-_PERSISTED = ("level", "since", "announced", "sent_at", "sent_ratio", "sent_distance")
+_PERSISTED = ("level", "since", "announced", "sent_at", "sent_ratio", "sent_distance", "peak")
 """What survives a restart; `reannounce_at` is decided anew by the restore."""
+
+
+def unsaid_spike(alert: Alert) -> bool:
+    """The alert reached critical or worse since the user last heard, and fell back
+    before a message said so: a near-liquidation the user must still hear about."""
+    peak = SEVERITY[alert.peak or "ok"]
+    return peak >= SEVERITY["critical"] and peak > max(
+        SEVERITY[alert.level], SEVERITY[alert.announced or "ok"]
+    )
 
 
 def _timer_level(level: str) -> str:
@@ -136,10 +150,12 @@ class Rules:
         alert = self._alerts.get(key)
         if alert is None:
             if level != "ok":  # a recovery nobody was told about needs no message
-                self._alerts[key] = Alert(key, level, now, event)
+                self._alerts[key] = Alert(key, level, now, event, peak=level)
             return
         if alert.level != level:
             alert.level, alert.since = level, now
+        if SEVERITY[level] > SEVERITY[alert.peak or "ok"]:
+            alert.peak = level
         alert.event = event
 
     def due(
@@ -163,6 +179,8 @@ class Rules:
         if key.rule in ONE_SHOT:
             return Reason.ONCE
         if alert.level == "ok":
+            if unsaid_spike(alert):
+                return Reason.RESOLVED  # said even with `resolved: false`: it was danger
             if alert.announced is None or not config.resolved:
                 del self._alerts[key]
                 return None
@@ -191,6 +209,7 @@ class Rules:
             del self._alerts[key]
             return
         alert.announced = alert.level
+        alert.peak = alert.level
         alert.sent_at = now
         alert.sent_ratio, alert.sent_distance = ratio, distance
         alert.reannounce_at = None

@@ -45,6 +45,26 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class OneLineLibraryErrors(logging.Filter):
+    """Third-party errors in one line: a Telegram outage makes PTB log a twenty-line
+    traceback on every retry, which would bury our own messages in the journal. The
+    error and its cause stay; the stack, which points into the library, goes."""
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.name.startswith(self.prefixes):
+            exc = record.exc_info[1]
+            if exc is not None:
+                record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+                record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc = {
@@ -60,6 +80,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str = "INFO", fmt: str = "plain", secrets: Iterable[str] = ()) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(OneLineLibraryErrors(("telegram", "httpx", "httpcore", "apscheduler")))
     handler.addFilter(RedactSecrets(secrets))
     handler.setFormatter(
         JsonFormatter()

@@ -293,3 +293,27 @@ async def test_run_reacts_to_an_event_without_waiting_for_the_timer():
         await asyncio.sleep(0.01)
     task.cancel()
     assert [n.level for n in h.sent] == ["critical"]
+
+
+def test_a_spike_to_imminent_that_recovers_inside_the_group_window_is_still_said():
+    h = Harness(resolved=False)  # even with resolved notices off: it was danger
+    h.emit(level("imminent", ratio=0.97))
+    h.advance(0.5)  # inside the 2 s group window
+    h.emit(level("ok", ratio=0.3))
+    [message] = h.advance(10)
+    assert "touched IMMINENT and is back to OK" in message.text
+    assert h.advance(600) == []  # said once
+
+
+def test_a_peak_above_the_level_now_is_named_in_the_message():
+    h = Harness()
+    h.emit(level("warn", ratio=0.55))
+    assert len(h.advance(5)) == 1
+    h.emit(level("imminent", ratio=0.97))
+    h.advance(0.5)
+    h.emit(level("critical", ratio=0.8))
+    [message] = h.advance(5)
+    assert "CRITICAL, peaked at IMMINENT (was WARN)" in message.text
+    h.emit(level("warn", ratio=0.55))
+    [calmer] = h.advance(5)
+    assert "peaked" not in calmer.text  # the peak was said; it is not repeated

@@ -130,3 +130,27 @@ def test_tracker_does_not_flap_around_a_threshold():
         if event is not None:
             levels.append(event.level)
     assert levels == ["warn", "critical", "warn"]
+
+
+def test_library_tracebacks_become_one_line_and_secrets_are_masked():
+    import io
+    import logging
+
+    from monitor.logs import OneLineLibraryErrors, RedactSecrets
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(OneLineLibraryErrors(("telegram",)))
+    handler.addFilter(RedactSecrets(["s3cr3t-token"]))
+    logger = logging.getLogger("telegram.ext.Updater")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise ConnectionError("502 from /bots3cr3t-token/getUpdates")
+        except ConnectionError:
+            logger.exception("polling failed")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert text.count("\n") == 1 and "Traceback" not in text
+    assert "ConnectionError" in text and "s3cr3t-token" not in text
