@@ -10,6 +10,7 @@ every update (what `status` does once); the daemon keeps compiled books between 
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 
 from common import summary, synthetic_book, timed
@@ -45,6 +46,7 @@ def main() -> None:
             evaluate_snapshot(snapshot, tick)
 
     compiled()  # warm up
+    gc.freeze()  # as the daemon does after its first evaluation
     fast = summary(timed(compiled, args.repeats))
     slow = summary(timed(rebuilt, max(20, args.repeats // 4)))
     positions = args.accounts * args.positions

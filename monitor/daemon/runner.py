@@ -9,6 +9,7 @@ only while the loop and the data are healthy, STATUS with a one-line summary.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -131,6 +132,9 @@ class Runner:
 
     async def _announce_ready(self) -> None:
         await self.daemon.first_evaluation.wait()
+        # Markets, modules and the first books live as long as the process: keep the
+        # collector from rescanning them on every tick's allocations (tail latency).
+        gc.freeze()
         sdnotify.ready()
         sdnotify.status(self.daemon.summary())
         log.info("first evaluation done: %s", self.daemon.summary())

@@ -99,21 +99,19 @@ class AccountBook:
         """Its own margin plus its own PnL against its own MM."""
         position = leg.position
         mark = self._mark(leg, marks)
-        pnl = leg.unrealized_pnl(mark)
-        notional = leg.value(mark)
         if not leg.has_margin_terms:
             note = NO_TIERS.format(symbol=leg.symbol)
-            return PositionRisk(position, mark, notional, pnl, None, None, None, None, note)
+            pnl, value = leg.unrealized_pnl(mark), leg.value(mark)
+            return PositionRisk(position, mark, value, pnl, None, None, None, None, note)
+        pnl, index, mm, value = leg.state(mark)
         wallet = position.isolated_margin
         if wallet is None:
-            mm = leg.maintenance_margin(mark)
             return PositionRisk(
-                position, mark, notional, pnl, mm, None, None, None, NO_ISOLATED_MARGIN
+                position, mark, value, pnl, mm, None, None, None, NO_ISOLATED_MARGIN
             )
-        _, index, mm = leg.state(mark)
         ratio = margin_ratio(mm, wallet + pnl)
         price, distance, note = _priced(single_leg_move(leg, mark, index, wallet), mark)
-        return PositionRisk(position, mark, notional, pnl, mm, ratio, price, distance, note)
+        return PositionRisk(position, mark, value, pnl, mm, ratio, price, distance, note)
 
     def evaluate_pool(
         self, asset: str, marks: Marks | None = None
@@ -139,11 +137,14 @@ class AccountBook:
 
         wallet = reported.wallet_balance
         states = [leg.state(mark) for leg, mark in moving]
-        total_pnl = sum(state[0] for state in states)
-        total_mm = sum(state[2] for state in states)
+        total_pnl = total_mm = 0.0
+        indices = []
+        for pnl, index, mm, _ in states:
+            total_pnl += pnl
+            total_mm += mm
+            indices.append(index)
         balance = wallet + total_pnl
         ratio = margin_ratio(total_mm, balance)
-        indices = [state[1] for state in states]
         if not moving:
             move, note = None, None
         else:
@@ -159,11 +160,11 @@ class AccountBook:
             if len(group) == 1:
                 i = group[0]
                 leg, mark = moving[i]
-                pnl, index, mm = states[i]
+                pnl, index, mm, value = states[i]
                 single = single_leg_move(leg, mark, index, free - pnl + mm)
                 price, far, lp_note = _priced(single, mark)
                 members[i] = PositionRisk(
-                    leg.position, mark, leg.value(mark), pnl, mm, ratio, price, far, lp_note
+                    leg.position, mark, value, pnl, mm, ratio, price, far, lp_note
                 )
                 continue
             held = sum(states[i][0] - states[i][2] for i in group)
@@ -172,10 +173,10 @@ class AccountBook:
             )
             for i in group:
                 leg, mark = moving[i]
+                pnl, _, mm, value = states[i]
                 members[i] = PositionRisk(
-                    leg.position, mark, leg.value(mark), states[i][0], states[i][2], ratio,
-                    price, far, lp_note,
-                )  # fmt: skip
+                    leg.position, mark, value, pnl, mm, ratio, price, far, lp_note
+                )
         return pool, members
 
     def _unknown_pool(

@@ -119,8 +119,8 @@ class Leg:
         key = self.contracts if self.basis is TierBasis.CONTRACTS else self.value(mark)
         return self.tiers.index_for(key)
 
-    def state(self, mark: float) -> tuple[float, int, float]:
-        """(unrealised PnL, tier index, MM) at `mark` in one call: the per-tick path."""
+    def state(self, mark: float) -> tuple[float, int, float, float]:
+        """(unrealised PnL, tier index, MM, value) at `mark` in one call: the per-tick path."""
         qty = self.qty
         if self.inverse:
             value = qty / mark
@@ -129,13 +129,13 @@ class Leg:
             value = qty * mark
             pnl = self.sign * (value - qty * self.entry)
         if self.mm_fixed is not None:
-            return pnl, 0, self.mm_fixed
+            return pnl, 0, self.mm_fixed, value
         tiers = self.tiers
         assert tiers is not None
         index = tiers.index_for(self.contracts if self.basis is TierBasis.CONTRACTS else value)
         tier = tiers.tiers[index]
         mm = value * (tier.maintenance_rate + self.rate_extra) - tier.maintenance_amount
-        return pnl, index, mm + self.mm_constant
+        return pnl, index, mm + self.mm_constant, value
 
     def maintenance_margin(self, mark: float) -> float:
         if self.mm_fixed is not None:
