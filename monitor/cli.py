@@ -73,6 +73,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(args.scenario, args.speed))
 
 
+def cmd_drill(args: argparse.Namespace) -> int:
+    from monitor.actions.drill import drill
+    from monitor.logs import configure_logging
+    from monitor.simulator.scenario import ScenarioError, load_scenario
+
+    config = _load(args.config, EXIT_CONFIG)
+    try:
+        scenario = load_scenario(args.scenario)
+        if args.account is not None:
+            config.account(args.account)
+    except ScenarioError as exc:
+        print(f"marginwatch: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyError:
+        print(f"marginwatch: no account {args.account!r} in {args.config}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging("ERROR")  # the timeline is the output; errors still show
+    return asyncio.run(drill(config, scenario, args.speed, args.account))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="marginwatch", description="Local margin and liquidation monitor."
@@ -105,6 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scenario", default="flash-crash", help="built-in name or YAML file")
     demo.add_argument("--speed", type=float, default=2.0, help="simulated seconds per second")
     demo.set_defaults(handler=cmd_demo)
+
+    # --- auto-deleverage rehearsal (monitor/actions/drill.py)
+    drill = commands.add_parser(
+        "drill",
+        help="rehearse the configured actions against a simulated crash, and without them",
+        description="Plays a simulator scenario twice with the thresholds and actions policy "
+        "of one configured account (the first unless --account): actions as configured, "
+        "then off, and prints both timelines and end states side by side. Uses only "
+        "simulated accounts and a temporary state directory; notifiers stay silent.",
+    )
+    drill.add_argument("--config", required=True, help="YAML configuration file")
+    drill.add_argument("--scenario", required=True, help="built-in name or scenario YAML file")
+    drill.add_argument("--account", help="configured account whose policy is rehearsed")
+    drill.add_argument("--speed", type=float, default=2.0, help="simulated seconds per second")
+    drill.set_defaults(handler=cmd_drill)
 
     from monitor.simulator.command import add_parser as add_sim_parser
 

@@ -210,10 +210,17 @@ async def dispatch(request: web.Request) -> web.Response:
     exchange = request.app[EXCHANGE_KEY]
     exchange.requests.append(f"{request.method} {request.path}")
     fault = exchange.take_fault(request.path)
-    if fault is not None:
+    if fault is not None and not fault.execute_first:
         scripted = await _apply_fault(fault)
         if scripted is not None:
             return scripted
+    response = await _handle(request, exchange)
+    if fault is not None and fault.execute_first:
+        await asyncio.sleep(fault.delay_s)
+    return response
+
+
+async def _handle(request: web.Request, exchange: SimExchange) -> web.Response:
     try:
         route = ROUTES.get((request.method, request.path))
         if route is None:

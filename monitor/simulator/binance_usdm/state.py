@@ -244,8 +244,10 @@ class Fault:
     """A scripted misbehaviour of one path, for tests of retry and timeout handling.
 
     `delay_s` is slept first (longer than the client's timeout = a timeout); then, if
-    `status` is set, that response is sent instead of the real one. `times` limits how
-    many requests are affected (None = until removed).
+    `status` is set, that response is sent instead of the real one. With `execute_first`
+    the request is carried out normally and only its reply is delayed: the order exists
+    although the client saw a timeout. `times` limits how many requests are affected
+    (None = until removed).
     """
 
     status: int | None = None
@@ -253,6 +255,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     times: int | None = None
+    execute_first: bool = False
 
     @classmethod
     def rate_limited(cls, retry_after_s: int = 1, times: int | None = None) -> Fault:
@@ -279,6 +282,12 @@ class Fault:
     @classmethod
     def hang(cls, delay_s: float, times: int | None = None) -> Fault:
         return cls(delay_s=delay_s, times=times)
+
+    @classmethod
+    def answer_late(cls, delay_s: float, times: int | None = None) -> Fault:
+        """Execute the request, then hold the reply for `delay_s` (a timeout that hides
+        a success: the case an order client must never answer with a second order)."""
+        return cls(delay_s=delay_s, times=times, execute_first=True)
 
 
 @dataclass(slots=True)

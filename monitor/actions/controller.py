@@ -1,0 +1,504 @@
+"""Auto-deleverage for one account: when to decide, and carrying a decision out.
+
+The monitor calls `on_evaluated` after every evaluation, on the tick path: it only
+checks levels and cooldowns in memory and wakes this account's worker. The worker is
+one task, so steps never overlap and a burst of ticks coalesces into one step. A step:
+
+    settle pending journal rows -> decide -> kill switch -> fresh data -> per target:
+    dry_run: journal + "would ..." event
+    confirm: ask the confirmer (none plugged in: dry run, with a warning)
+    auto:    caps -> re-read the positions -> per decision: journal planned -> kill
+             switch -> sent -> send -> settle; then re-read the account and report
+             the ratio and liquidation price it reached
+
+A step only acts on a snapshot taken after this controller's last action, so it never
+answers its own order's effect with a second order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from monitor.actions.executor import RECV_WINDOW_MS, Executor, find_position, unsupported
+from monitor.actions.guards import Guards, KillSwitch
+from monitor.actions.journal import ActionRow, Journal, Outcome
+from monitor.actions.permissions import read_permissions, refusal
+from monitor.actions.policy import Decision, Plan, at_or_above, decide, target_of
+from monitor.daemon.events import Event, EventKind, TargetKind, pool_target
+from monitor.domain import MarginMode, Position
+from monitor.exchange.clients import secret_values
+
+if TYPE_CHECKING:
+    from monitor.daemon.account import AccountMonitor
+
+log = logging.getLogger(__name__)
+
+Confirmer = Callable[[Sequence[Decision]], Awaitable[bool]]
+"""Asks a person about one target's decisions; True to go ahead. Cancelled (a no) when
+`confirm_timeout` passes."""
+PENDING_RETRY = 2.0
+"""Seconds between lookups of requests whose outcome is still unknown."""
+LIVE = ("confirm", "auto")
+
+
+class Result(NamedTuple):
+    decision: Decision
+    outcome: Outcome
+
+
+class ActionController:
+    """Decides and acts for one account; `start()` once, `stop()` at shutdown."""
+
+    def __init__(
+        self,
+        monitor: AccountMonitor,
+        journal: Journal,
+        kill_switch: KillSwitch,
+        confirmer: Confirmer | None = None,
+        recv_window_ms: int = RECV_WINDOW_MS,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.monitor = monitor
+        self.account = monitor.name
+        self.config = monitor.account.actions
+        self.journal = journal
+        self.guards = Guards(self.account, self.config, journal, kill_switch, now)
+        self.executor = Executor(
+            monitor.client, monitor.adapter, self.config.cross,
+            secret_values(monitor.account), recv_window_ms, now,
+        )  # fmt: skip
+        self.confirmer = confirmer
+        self.refused: str | None = None
+        """Why confirm/auto may not run (key permissions, exchange): the account then
+        runs as a dry run, loudly."""
+        self._verified = False
+        self._now = now
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._pending = False
+        self._acted_at = 0.0
+        self._said: dict[tuple[str, str], str] = {}
+        """(target, "note" | "refusal") -> the last one reported: each is said once,
+        not on every tick."""
+        monitor.on_evaluated = self.on_evaluated
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"actions:{self.account}")
+
+    async def stop(self) -> None:
+        """Cancel the worker; a request in flight stays `sent` and is reconciled at the
+        next start."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task])
+
+    def recent(self, limit: int = 10) -> list[ActionRow]:
+        """This account's latest decisions, newest first (for /actions)."""
+        return self.journal.recent(self.account, limit)
+
+    def on_evaluated(self, monitor: AccountMonitor) -> None:
+        """The tick path: memory only. Wakes the worker when a target is at its trigger
+        and not cooling down."""
+        if self._wanted():
+            self._wake.set()
+
+    def _wanted(self) -> bool:
+        name, tracker = self.account, self.monitor.tracker
+        for asset in self.monitor.latest_pools:
+            target = pool_target(asset)
+            level = tracker.last(name, target)
+            if at_or_above(level, self.config.cross.trigger) and not self.guards.cooling(target):
+                return True
+        for target, risk in self.monitor.latest_positions.items():
+            if risk.position.margin_mode is not MarginMode.ISOLATED:
+                continue
+            level = tracker.last(name, target)
+            if at_or_above(level, self.config.isolated.trigger) and not self.guards.cooling(target):
+                return True
+        return False
+
+    async def _run(self) -> None:
+        try:
+            await self._startup()
+        except Exception:
+            log.exception("%s: auto-deleverage startup failed; retrying in steps", self.account)
+            self._pending = bool(self.journal.pending(self.account))
+        failure: str | None = None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PENDING_RETRY if self._pending else None):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._step()
+                failure = None
+            except Exception as exc:
+                log.exception("%s: auto-deleverage step failed", self.account)
+                if str(exc) != failure:
+                    failure = str(exc)
+                    self._emit("account", TargetKind.ACCOUNT, "critical",
+                               f"auto-deleverage step failed: {exc}")  # fmt: skip
+
+    async def _startup(self) -> None:
+        """Key checks for confirm/auto, then settle what a previous run left pending."""
+        if self.config.mode in LIVE:
+            await self._check_key()
+        if self.journal.pending(self.account):
+            await self.monitor.markets.ensure(self.monitor.client, self.monitor.markets_key)
+            await self._settle_pending()
+
+    async def _check_key(self) -> None:
+        exchange = self.monitor.account.exchange
+        reason = unsupported(exchange)
+        if reason is None:
+            try:
+                permissions = await read_permissions(self.monitor.client, exchange)
+            except Exception as exc:
+                log.warning("%s: could not read the API key's permissions (%s); will retry "
+                            "before acting", self.account, exc)  # fmt: skip
+                return
+            reason = refusal(self.account, exchange, permissions)
+        self._verified = True
+        if reason is not None:
+            self.refused = reason
+            log.error("actions refused: %s (running as dry_run)", reason)
+            self._emit("account", TargetKind.ACCOUNT, "critical",
+                       f"confirm/auto refused: {reason}; running as dry_run")  # fmt: skip
+
+    async def _settle_pending(self) -> bool:
+        """True when nothing is pending: an unsettled request blocks the whole account,
+        because its effect on every figure is unknown."""
+        still = await self.journal.reconcile(self.account, self.executor)
+        self._pending = bool(still)
+        for row in still:
+            log.warning("%s: outcome of %s still unknown", self.account, row.description)
+        return not still
+
+    # --- one step --------------------------------------------------------------
+
+    async def _step(self) -> None:
+        if not await self._settle_pending() or self.monitor.book is None:
+            return
+        plan = self._plan()
+        if not plan.decisions:
+            return
+        reason = self.guards.paused()
+        if reason is not None:
+            self._refuse(plan.decisions, reason, "warn")
+            return
+        if self._stale(plan) or self._snapshot_at() <= self._acted_at:
+            await self.monitor.poll()
+            plan = self._plan()
+            if not plan.decisions:
+                return
+            stale = self._stale(plan)
+            if stale is not None:
+                self._refuse(plan.decisions, f"data too old to act on: {stale}", "critical")
+                return
+        mode = await self._mode()
+        notes = {note.target: note.message for note in plan.notes}
+        for target, group in itertools.groupby(plan.decisions, key=lambda d: d.target):
+            await self._carry_out(target, list(group), mode, notes.get(target))
+
+    def _plan(self) -> Plan:
+        monitor = self.monitor
+        assert monitor.book is not None
+        levels = {
+            target: level
+            for target in self._targets()
+            if (level := monitor.tracker.last(self.account, target)) is not None
+            and not self.guards.cooling(target)
+        }
+        plan = decide(
+            self.account, monitor.book, monitor.marks, levels, self.config, self.guards.budget()
+        )
+        acted_on = {d.target for d in plan.decisions}
+        self._forget_said(acted_on | {n.target for n in plan.notes})
+        for note in plan.notes:  # a note on a target acted upon goes into that report
+            if note.target not in acted_on:
+                self._say(note.target, "note", note.target_kind, note.level, note.message)
+        return plan
+
+    def _targets(self) -> Iterable[str]:
+        book = self.monitor.book
+        assert book is not None
+        yield from (pool_target(asset) for asset in book.cross)
+        yield from (target_of(leg.position) for leg in book.isolated)
+
+    def _snapshot_at(self) -> float:
+        snapshot = self.monitor.snapshot
+        return snapshot.fetched_at if snapshot is not None else 0.0
+
+    def _stale(self, plan: Plan) -> str | None:
+        book = self.monitor.book
+        assert book is not None
+        symbols: set[str] = set()
+        for decision in plan.decisions:
+            if decision.target_kind is TargetKind.POOL:
+                symbols |= {leg.symbol for leg in book.cross.get(decision.asset, [])}
+            symbols.add(decision.symbol)
+        return self.guards.stale(self.monitor.snapshot, self.monitor.marks.observed_at, symbols)
+
+    async def _mode(self) -> str:
+        """The mode this step runs in: confirm/auto fall back to a dry run when the key
+        is refused, unverifiable, or no confirmer is plugged in."""
+        mode = self.config.mode
+        if mode not in LIVE:
+            return mode
+        if not self._verified:
+            await self._check_key()
+        if self.refused is not None:
+            return "dry_run"
+        if not self._verified:
+            self._say("account", "refusal", TargetKind.ACCOUNT, "critical",
+                      "the API key's permissions could not be verified: not acting")  # fmt: skip
+            return "dry_run"
+        if mode == "confirm" and self.confirmer is None:
+            self._say("account", "refusal", TargetKind.ACCOUNT, "warn",
+                      "confirm mode without a confirmer: running as dry_run")  # fmt: skip
+            return "dry_run"
+        return mode
+
+    # --- carrying out ----------------------------------------------------------
+
+    async def _carry_out(
+        self, target: str, decisions: list[Decision], mode: str, note: str | None
+    ) -> None:
+        """One target's decisions, in order; one that does not fill stops the rest,
+        since each later cut was sized on the book after it."""
+        first = decisions[0]
+        self._said.pop((target, "refusal"), None)
+        if mode == "dry_run":
+            for decision in decisions:
+                self.journal.record(decision, mode, "dry_run", self._preview(decision))
+            self.guards.acted(target)
+            text = "; ".join(d.describe() for d in decisions) + (f" ({note})" if note else "")
+            self._emit(target, first.target_kind, "warn", f"dry run, would {text}", first)
+            return
+        over = self.guards.over_caps(decisions)
+        if over is not None:
+            self._refuse(decisions, over, "critical")
+            return
+        if mode == "confirm" and not await self._confirmed(target, decisions):
+            return
+        results = await self._act(decisions, mode)
+        if not results:
+            return
+        self.guards.acted(target)
+        if any(r.outcome.status in ("filled", "unknown") for r in results):
+            self._acted_at = self._now()
+            await self.monitor.poll()
+        self._report(target, decisions, results, note)
+
+    async def _act(self, decisions: list[Decision], mode: str) -> list[Result]:
+        """Re-read, journal, send and settle each decision in turn (see the module doc)."""
+        try:
+            checked = await self.guards.reread(
+                self.monitor.adapter, self.monitor.client, decisions, self._steps()
+            )
+        except Exception as exc:
+            checked = [(None, f"could not re-read the position: {exc}")] * len(decisions)
+        results: list[Result] = []
+        for decision, (position, changed) in zip(decisions, checked, strict=True):
+            request = self.executor.request(decision, position or self._position(decision))
+            if not self.journal.record(decision, mode, "planned", request):
+                log.warning("%s: decision %s was already taken", self.account, decision.id)
+                break
+            outcome = await self._send(decision, request, changed)
+            results.append(Result(decision, outcome))
+            if outcome.status != "filled":
+                break
+        return results
+
+    async def _send(
+        self, decision: Decision, request: dict[str, Any], changed: str | None
+    ) -> Outcome:
+        """The last checks, then `sent` is committed, then the request leaves."""
+        paused = self.guards.paused()
+        if changed is not None or paused is not None:
+            outcome = Outcome("aborted" if changed else "refused", f"not sent: {changed or paused}")
+            self.journal.settle(decision.id, outcome)
+            return outcome
+        self.journal.advance(decision.id, "sent")
+        outcome = await self.executor.send(request)
+        self.journal.settle(decision.id, outcome)
+        if outcome.status == "unknown":
+            row = self.journal.get(decision.id)
+            assert row is not None
+            outcome = await self.executor.resolve(row)
+            if outcome.status == "unknown":
+                self._pending = True
+            else:
+                self.journal.settle(decision.id, outcome)
+        return outcome
+
+    async def _confirmed(self, target: str, decisions: list[Decision]) -> bool:
+        """Ask once for the target's decisions; no answer in time is a no."""
+        assert self.confirmer is not None
+        try:
+            async with asyncio.timeout(self.config.confirm_timeout):
+                yes = await self.confirmer(decisions)
+        except TimeoutError:
+            yes, why = False, f"not confirmed within {self.config.confirm_timeout:g} s"
+        else:
+            why = "declined"
+        if not yes:
+            for decision in decisions:
+                self.journal.record(decision, "confirm", "refused", self._preview(decision), why)
+            self.guards.acted(target)
+            text = "; ".join(d.describe() for d in decisions)
+            self._emit(target, decisions[0].target_kind, "warn", f"{why}: {text}", decisions[0])
+        return yes
+
+    def _position(self, decision: Decision) -> Position:
+        """The decision's position as the snapshot it was made on has it."""
+        snapshot = self.monitor.snapshot
+        assert snapshot is not None
+        position = find_position(snapshot.positions, decision.symbol, decision.position_side)
+        assert position is not None, f"{decision.symbol} is not in the snapshot"
+        return position
+
+    def _preview(self, decision: Decision) -> dict[str, Any]:
+        """The request that would be sent, for rows that send nothing."""
+        return self.executor.request(decision, self._position(decision))
+
+    def _steps(self) -> dict[str, float]:
+        snapshot = self.monitor.snapshot
+        markets = snapshot.markets if snapshot else {}
+        return {s: m.amount_step for s, m in markets.items() if m.amount_step}
+
+    # --- reporting -------------------------------------------------------------
+
+    def _refuse(self, decisions: list[Decision], reason: str, level: str) -> None:
+        """Journal and report a refusal once per target and reason, not on every tick."""
+        for target, group in itertools.groupby(decisions, key=lambda d: d.target):
+            items = list(group)
+            if self._said.get((target, "refusal")) == reason:
+                continue
+            for decision in items:
+                self.journal.record(
+                    decision, self.config.mode, "refused", self._preview(decision), reason
+                )
+            text = "; ".join(d.describe() for d in items)
+            self._emit(target, items[0].target_kind, level, f"refused ({reason}): {text}")
+            self._said[(target, "refusal")] = reason
+
+    def _say(self, target: str, channel: str, kind: TargetKind, level: str, message: str) -> None:
+        """Report `message` unless it is the last thing said on this channel."""
+        if self._said.get((target, channel)) == message:
+            return
+        self._said[(target, channel)] = message
+        log.warning("%s: %s: %s", self.account, target, message)
+        self._emit(target, kind, level, message)
+
+    def _forget_said(self, current: set[str]) -> None:
+        """Targets no longer in need: what was said about them may be said again."""
+        self._said = {
+            key: said
+            for key, said in self._said.items()
+            if key[0] in current or key[0] == "account"
+        }
+
+    def _report(
+        self, target: str, decisions: list[Decision], results: list[Result], note: str | None
+    ) -> None:
+        """The outcome and the target's figures as re-read: critical when an order did
+        not fill or the target ratio was not reached."""
+        first = decisions[0]
+        lines = [f"{r.outcome.status}: {r.decision.describe()}: {r.outcome.detail}"
+                 for r in results]  # fmt: skip
+        if len(results) < len(decisions):
+            lines.append(f"{len(decisions) - len(results)} further cut(s) not attempted")
+        if note:
+            lines.append(note)
+        if self._snapshot_at() > self._acted_at:
+            ratio, distance, liquidation, mark, figures = self._figures(first)
+        else:  # the re-read failed: the figures held are from before acting
+            ratio = distance = liquidation = mark = None
+            figures = "unknown (the account could not be re-read)"
+        for result in results:
+            if result.outcome.status == "filled":
+                self.journal.observed(result.decision.id, ratio, liquidation)
+        target_ratio = (
+            self.config.cross.target_ratio
+            if first.target_kind is TargetKind.POOL
+            else self.config.isolated.target_ratio
+        )
+        failed = any(r.outcome.status != "filled" for r in results) or len(results) < len(decisions)
+        closed = figures == "position closed"
+        reached = closed or (ratio is not None and ratio <= target_ratio)
+        level = "ok" if reached and not failed else "critical"
+        message = "; ".join(lines) + f"; now {figures} (target ratio {target_ratio:g})"
+        self.monitor.emit(
+            Event(
+                EventKind.ACTION, self.account, target, first.target_kind, level,
+                margin_ratio=ratio, liquidation_distance=distance,
+                liquidation_price=liquidation, mark_price=mark,
+                margin_mode=first.margin_mode, message=message,
+            )
+        )  # fmt: skip
+
+    def _figures(
+        self, decision: Decision
+    ) -> tuple[float | None, float | None, float | None, float | None, str]:
+        """(ratio, distance, liquidation price, mark, text) of the target after acting."""
+        monitor = self.monitor
+        if decision.target_kind is TargetKind.POOL:
+            pool = monitor.latest_pools.get(decision.asset)
+            member = next(
+                (
+                    r
+                    for r in monitor.latest_positions.values()
+                    if r.position.symbol == decision.symbol
+                    and r.position.margin_mode is MarginMode.CROSS
+                ),
+                None,
+            )
+            liquidation = member.liquidation_price if member else None
+            mark = member.mark_price if member else None
+            if pool is None:
+                return None, None, liquidation, mark, f"pool {decision.asset} not re-read"
+            text = f"pool {decision.asset} ratio {_num(pool.margin_ratio)}, " + (
+                f"{decision.symbol} liquidation {_num(liquidation)}"
+            )
+            return pool.margin_ratio, pool.liquidation_distance, liquidation, mark, text
+        risk = monitor.latest_positions.get(decision.target)
+        if risk is None:
+            return None, None, None, None, "position closed"
+        text = f"ratio {_num(risk.margin_ratio)}, liquidation {_num(risk.liquidation_price)}"
+        return (risk.margin_ratio, risk.liquidation_distance, risk.liquidation_price,
+                risk.mark_price, text)  # fmt: skip
+
+    def _emit(
+        self,
+        target: str,
+        kind: TargetKind,
+        level: str,
+        message: str,
+        decision: Decision | None = None,
+    ) -> None:
+        extra: dict[str, Any] = {}
+        if decision is not None:
+            extra = {
+                "margin_ratio": decision.ratio_before,
+                "mark_price": decision.mark,
+                "margin_mode": decision.margin_mode,
+            }
+        self.monitor.emit(
+            Event(EventKind.ACTION, self.account, target, kind, level, message=message, **extra)
+        )
+
+
+def _num(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:,.4g}"
+
+
+__all__ = ["ActionController", "Confirmer"]

@@ -1,0 +1,184 @@
+"""Everything that may stop a decision between the policy and the exchange.
+
+The policy sizes within the budget these guards compute, and the guards check again at
+the last moment, because time passes between deciding and acting (a confirmation, a
+slow exchange): the kill switch is read right before sending, and the position is read
+afresh from the exchange and must still be the one decided on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from monitor.actions.executor import fetch_positions, find_position
+from monitor.actions.journal import ATTEMPTED, Journal
+from monitor.actions.policy import Budget, Decision
+from monitor.config.schema import ActionsConfig
+from monitor.domain import AccountSnapshot, Position
+from monitor.engine.sizing import DEFAULT_STEP
+from monitor.exchange.adapters.base import ExchangeAdapter
+
+HOUR = 3600.0
+DAY = 24 * HOUR
+PAUSE_FILE = "PAUSE"
+
+
+class KillSwitch:
+    """Stops every action of every account: `touch <state_dir>/PAUSE`, `pause()` at
+    runtime (for /pause), or `actions.paused` in the configuration.
+
+    `resume()` lifts only the runtime pause: the file and the configuration stay under
+    the control of whoever set them.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.file = state_dir / PAUSE_FILE
+        self._runtime: str | None = None
+
+    def pause(self, reason: str = "paused at runtime") -> None:
+        self._runtime = reason
+
+    def resume(self) -> None:
+        self._runtime = None
+
+    def reason(self, config: ActionsConfig) -> str | None:
+        """Why actions are stopped now, or None."""
+        if config.paused:
+            return "actions.paused is set in the configuration"
+        if self.file.exists():
+            return f"kill switch file {self.file} exists"
+        return self._runtime
+
+
+class Guards:
+    """One account's caps, cooldowns, kill switch and freshness checks."""
+
+    def __init__(
+        self,
+        account: str,
+        config: ActionsConfig,
+        journal: Journal,
+        kill_switch: KillSwitch,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.account = account
+        self.config = config
+        self.journal = journal
+        self.kill_switch = kill_switch
+        self._now = now
+        cooled = (*ATTEMPTED, "dry_run") if config.mode == "dry_run" else ATTEMPTED
+        self._last: dict[str, float] = journal.last_acted(account, cooled)
+        """target -> when it was last acted on (dry runs count in dry_run mode, so that
+        the "would" messages come at the pace real actions would)."""
+
+    def paused(self) -> str | None:
+        return self.kill_switch.reason(self.config)
+
+    # --- cooldown --------------------------------------------------------------
+
+    def cooling(self, target: str) -> bool:
+        last = self._last.get(target)
+        return last is not None and self._now() - last < self.config.caps.cooldown
+
+    def acted(self, target: str) -> None:
+        self._last[target] = self._now()
+
+    # --- caps ------------------------------------------------------------------
+
+    def budget(self) -> Budget:
+        """What the caps leave, from the journal's rolling hour and day."""
+        caps = self.config.caps
+        now = self._now()
+        hour = self.journal.totals(self.account, now - HOUR)
+        day = self.journal.totals(self.account, now - DAY)
+        return Budget(
+            per_action=caps.max_notional_per_action,
+            window_left=max(
+                0.0,
+                min(
+                    caps.max_notional_per_hour - hour.notional,
+                    caps.max_notional_per_day - day.notional,
+                ),
+            ),
+            actions_left=max(
+                0,
+                min(
+                    caps.max_actions_per_hour - hour.actions, caps.max_actions_per_day - day.actions
+                ),
+            ),
+            isolated_add_left=max(0.0, self.config.isolated.max_add_per_hour - hour.margin_added),
+        )
+
+    def over_caps(self, decisions: list[Decision]) -> str | None:
+        """The final check of decisions taken together against the caps as they stand."""
+        budget = self.budget()
+        total = sum(d.notional for d in decisions)
+        added = sum(d.quantity for d in decisions if d.kind == "add_margin")
+        if len(decisions) > budget.actions_left:
+            return "action count cap reached (per hour or per day)"
+        if any(d.notional > budget.per_action + 1e-9 for d in decisions):
+            return "an order exceeds max_notional_per_action"
+        if total > budget.window_left + 1e-9:
+            return f"{total:,.2f} exceeds what the hourly/daily notional caps have left"
+        if added > budget.isolated_add_left + 1e-9:
+            return f"{added:,.2f} exceeds what isolated.max_add_per_hour has left"
+        return None
+
+    # --- freshness -------------------------------------------------------------
+
+    def stale(
+        self, snapshot: AccountSnapshot | None, mark_times: Callable[[str], float | None],
+        symbols: Iterable[str],
+    ) -> str | None:  # fmt: skip
+        """Why the data is too old to act on, or None: the snapshot and the mark of every
+        symbol the decisions depend on must be younger than `max_data_age`."""
+        limit = self.config.max_data_age
+        now = self._now()
+        if snapshot is None:
+            return "no account snapshot yet"
+        if now - snapshot.fetched_at > limit:
+            return f"account data is {now - snapshot.fetched_at:.1f} s old (max {limit:g} s)"
+        for symbol in sorted(set(symbols)):
+            at = mark_times(symbol)
+            if at is None or now - at > limit:
+                age = "unknown" if at is None else f"{now - at:.1f} s"
+                return f"mark of {symbol} is {age} old (max {limit:g} s)"
+        return None
+
+    # --- the positions, once more ----------------------------------------------
+
+    async def reread(
+        self,
+        adapter: ExchangeAdapter,
+        client: Any,
+        decisions: list[Decision],
+        steps: Mapping[str, float],
+    ) -> list[tuple[Position | None, str | None]]:
+        """Per decision: (its position as the exchange reports it now, why acting must be
+        aborted or None), from one fresh read of every position.
+
+        Anything different from what was decided on (closed, flipped, resized, another
+        margin mode) aborts: the decision's size was computed for that position only.
+        """
+        positions = await fetch_positions(adapter, client)
+        checked = []
+        for decision in decisions:
+            position = find_position(positions, decision.symbol, decision.position_side)
+            step = steps.get(decision.symbol) or DEFAULT_STEP
+            checked.append((position, _changed(decision, position, step)))
+        return checked
+
+
+def _changed(decision: Decision, position: Position | None, step: float) -> str | None:
+    if position is None:
+        return "the position is gone"
+    if position.side.value != decision.side:
+        return f"the position is now {position.side.value}"
+    if position.margin_mode.value != decision.margin_mode:
+        return f"the position is now {position.margin_mode.value}"
+    if abs(position.contracts - decision.position_contracts) > step / 2:
+        return f"the size changed from {decision.position_contracts:g} to {position.contracts:g}"
+    return None

@@ -1,0 +1,358 @@
+"""The pure parts of auto-deleverage: the policy's decisions, the journal's rules, how
+an exchange reply or failure becomes an outcome, and how key permissions are read."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import ccxt
+import pytest
+
+from monitor.actions.executor import Executor
+from monitor.actions.journal import ActionRow, Journal, JournalError, Outcome
+from monitor.actions.permissions import KeyPermissions, read_permissions, refusal
+from monitor.actions.policy import Budget, Decision, decide, decision_id
+from monitor.config.schema import ActionsConfig, CrossPolicy, IsolatedPolicy
+from monitor.domain import MarketInfo
+from monitor.engine.book import AccountBook
+from monitor.simulator.binance_usdm.trading import CLIENT_ORDER_ID
+from monitor.simulator.build import build_exchange
+from monitor.simulator.scenario import parse_scenario
+from monitor.simulator.snapshot import account_snapshot
+
+# Cross: BTC and ETH longs bought 10 % higher, a SOL short from below: a 1,000 USDT
+# pool equity (wallet 8,000) against ~500 of MM is a ratio near 0.5. The isolated DOGE
+# bet has 200 of equity against 125 of MM (ratio 0.62).
+BOOK = """
+seed: 1
+symbols:
+  BTCUSDT: {{start: 60000}}
+  ETHUSDT: {{start: 3000}}
+  SOLUSDT: {{start: 150}}
+  DOGEUSDT: {{start: 0.2}}
+segments: [{{duration: 10s}}]
+accounts:
+  - name: u
+    balances: {{USDT: {wallet}}}
+    positions:
+      - {{symbol: BTCUSDT, side: long, size: 0.5, leverage: 20, entry: 66000}}
+      - {{symbol: ETHUSDT, side: long, size: 10, leverage: 20, entry: 3300}}
+      - {{symbol: SOLUSDT, side: short, size: 100, leverage: 20, entry: 140}}
+      - {{symbol: DOGEUSDT, side: long, size: 50000, margin_mode: isolated, leverage: 5,
+          isolated_margin: 1200, entry: 0.22}}
+"""
+STEPS = {"BTCUSDT": 0.001, "ETHUSDT": 0.001, "SOLUSDT": 1.0, "DOGEUSDT": 1.0}
+DOGE = "DOGEUSDT long isolated"
+ROOMY = Budget(per_action=1e9, window_left=1e9, actions_left=100, isolated_add_left=1e9)
+
+
+def book(wallet: float) -> AccountBook:
+    exchange = build_exchange(parse_scenario(BOOK.format(wallet=wallet)))
+    snapshot = account_snapshot(exchange, next(iter(exchange.accounts.values())))
+    markets = {s: MarketInfo(s, step, step, 5.0) for s, step in STEPS.items()}
+    return AccountBook(replace(snapshot, markets=markets, fetched_at=1_000.0))
+
+
+def config(**cross: Any) -> ActionsConfig:
+    return ActionsConfig(
+        mode="auto",
+        cross=CrossPolicy(target_ratio=0.3, **cross),
+        isolated=IsolatedPolicy(target_ratio=0.3),
+    )
+
+
+def levels(level: str = "critical") -> dict[str, str]:
+    return {"pool USDT": level, DOGE: level}
+
+
+def whole_lots(quantity: float, step: float) -> bool:
+    return math.isclose(quantity / step, round(quantity / step), abs_tol=1e-6)
+
+
+def test_ids_are_deterministic_and_client_ids_fit_binance() -> None:
+    first = decision_id("acct", "pool USDT", "reduce", "BTC/USDT:USDT", 0.123, 1_000.5)
+    assert first == decision_id("acct", "pool USDT", "reduce", "BTC/USDT:USDT", 0.123, 1_000.5)
+    assert first != decision_id("acct", "pool USDT", "reduce", "BTC/USDT:USDT", 0.123, 1_001.5)
+    plan = decide("u", book(8000), {}, levels(), config(), ROOMY)
+    cut = next(d for d in plan.decisions if d.kind == "reduce")
+    assert cut.client_order_id is not None and CLIENT_ORDER_ID.match(cut.client_order_id)
+    assert len(cut.client_order_id) <= 36
+    again = decide("u", book(8000), {}, levels(), config(), ROOMY)
+    assert [d.id for d in again.decisions] == [d.id for d in plan.decisions]
+
+
+@pytest.mark.parametrize("per_action", [1e9, 4_000.0, 700.0])
+def test_pool_cuts_only_reduce_in_whole_lots_within_the_caps(per_action: float) -> None:
+    b = book(8000)
+    budget = replace(ROOMY, per_action=per_action, window_left=9_000.0, actions_left=2)
+    plan = decide("u", b, {}, {"pool USDT": "critical"}, config(), budget)
+    positions = {p.symbol: p for p in b.snapshot.positions}
+    assert 1 <= len(plan.decisions) <= 2
+    for d in plan.decisions:
+        held = positions[d.symbol]
+        assert d.kind == "reduce" and d.side == held.side.value
+        assert d.order_side == ("sell" if held.side.value == "long" else "buy")
+        assert 0 < d.quantity <= held.contracts and whole_lots(d.quantity, STEPS[d.symbol])
+        assert d.notional <= per_action + 1e-6
+    assert sum(d.notional for d in plan.decisions) <= 9_000.0 + 1e-6
+
+
+@pytest.mark.parametrize(
+    ("order", "first"),
+    [("mm_contribution", "SOLUSDT"), ("worst_upnl", "BTCUSDT"), ("priority", "ETHUSDT")],
+)
+def test_cuts_start_where_the_policy_says(order: str, first: str) -> None:
+    plan = decide(
+        "u", book(8000), {}, {"pool USDT": "critical"},
+        config(order=order, priority=("ETHUSDT",)), ROOMY,
+    )  # fmt: skip
+    assert plan.decisions[0].symbol == first
+
+
+def test_an_isolated_bet_gets_margin_while_the_pool_can_spare_it() -> None:
+    plan = decide("u", book(20_000), {}, {DOGE: "critical"}, config(), ROOMY)
+    (add,) = plan.decisions
+    assert (add.kind, add.target, add.client_order_id) == ("add_margin", DOGE, None)
+    # 125 / 0.3 - 200, rounded up to the cent
+    assert add.quantity == pytest.approx(216.67) and add.reaches_target
+    capped = decide(
+        "u", book(20_000), {}, {DOGE: "critical"}, config(), replace(ROOMY, isolated_add_left=50)
+    )
+    assert capped.decisions[0].quantity == 50 and not capped.decisions[0].reaches_target
+
+
+def test_an_isolated_bet_is_closed_whole_when_the_pool_cannot_spare_margin() -> None:
+    b = book(8000)  # the pool is itself above its target: nothing may leave it
+    plan = decide("u", b, {}, {DOGE: "critical"}, config(), ROOMY)
+    (close,) = plan.decisions
+    assert (close.kind, close.quantity, close.order_side) == ("reduce", 50_000, "sell")
+    no_fallback = config().model_copy(
+        update={"isolated": IsolatedPolicy(target_ratio=0.3, fallback_reduce=False)}
+    )
+    plan = decide("u", b, {}, {DOGE: "critical"}, no_fallback, ROOMY)
+    assert not plan.decisions and plan.notes[0].level == "critical"
+    spent = replace(ROOMY, isolated_add_left=0.0)  # a roomy pool, but the add cap is used up
+    (close,) = decide("u", book(20_000), {}, {DOGE: "critical"}, config(), spent).decisions
+    assert (close.kind, close.quantity) == ("reduce", 50_000)
+    tight = replace(ROOMY, per_action=5_000.0)  # closing 10,000 of DOGE is not allowed
+    plan = decide("u", b, {}, {DOGE: "critical"}, config(), tight)
+    assert not plan.decisions and "caps do not allow" in plan.notes[0].message
+
+
+def test_nothing_is_decided_below_the_trigger_on_unknown_or_without_budget() -> None:
+    b = book(8000)
+    for level in ("ok", "warn", "unknown"):
+        assert decide("u", b, {}, levels(level), config(), ROOMY) == ([], [])
+    plan = decide("u", b, {}, levels(), config(), replace(ROOMY, actions_left=0))
+    assert not plan.decisions
+    assert {n.level for n in plan.notes} == {"critical"}
+
+
+def test_severest_target_is_served_first_and_the_budget_is_shared() -> None:
+    b = book(8000)
+    budget = replace(ROOMY, actions_left=1)
+    plan = decide("u", b, {}, {"pool USDT": "critical", DOGE: "imminent"}, config(), budget)
+    assert [d.target for d in plan.decisions] == [DOGE]
+
+
+# --- journal ------------------------------------------------------------------------
+
+
+def a_decision(**changes: Any) -> Decision:
+    plan = decide("u", book(8000), {}, {"pool USDT": "critical"}, config(), ROOMY)
+    return replace(plan.decisions[0], **changes)
+
+
+def test_journal_allows_only_forward_transitions(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3", now=lambda: 5_000.0)
+    decision = a_decision()
+    assert journal.record(decision, "auto", "planned", {"params": {}})
+    assert not journal.record(decision, "auto", "planned", {})  # the same decision twice
+    with pytest.raises(JournalError):
+        journal.advance(decision.id, "unknown")  # planned -> unknown skips "sent"
+    journal.advance(decision.id, "sent")
+    journal.settle(decision.id, Outcome("unknown", "timeout"))
+    journal.settle(decision.id, Outcome("filled", "found", {"id": 7}))
+    with pytest.raises(JournalError):
+        journal.advance(decision.id, "sent")
+    row = journal.get(decision.id)
+    assert row is not None
+    assert (row.status, row.detail, row.result) == ("filled", "found", {"id": 7})
+
+
+def test_journal_totals_read_the_rolling_window(tmp_path: Path) -> None:
+    clock = [1_000.0]
+    journal = Journal(tmp_path / "j.sqlite3", now=lambda: clock[0])
+    sent = a_decision(id="a" * 32, notional=100.0)
+    rejected = a_decision(id="b" * 32, notional=200.0)
+    dry = a_decision(id="c" * 32, notional=400.0)
+    for d in (sent, rejected):
+        journal.record(d, "auto", "planned", {})
+        journal.advance(d.id, "sent")
+    journal.settle(rejected.id, Outcome("failed", "rejected: -2019"))
+    journal.record(dry, "dry_run", "dry_run", {})
+    clock[0] = 2_000.0
+    # attempts count (a rejection too); only what may have moved money counts as notional
+    assert journal.totals("u", 0.0) == (2, 100.0, 0.0)
+    assert journal.totals("u", 1_500.0) == (0, 0.0, 0.0)
+    assert set(journal.last_acted("u", ("sent", "failed"))) == {"pool USDT"}
+
+
+async def test_reconcile_settles_what_the_exchange_can_tell(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    rows = {}
+    for name in ("found", "unsure", "never"):
+        d = a_decision(id=name.ljust(32, "0"))
+        journal.record(d, "auto", "planned", {})
+        if name != "never":
+            journal.advance(d.id, "sent")
+        rows[name] = d.id
+
+    class Exchange:
+        async def lookup(self, row: ActionRow) -> Outcome:
+            return {
+                rows["found"]: Outcome("filled", "filled 0.1"),
+                rows["unsure"]: Outcome("unknown", "lookup failed"),
+                rows["never"]: Outcome("aborted", "interrupted before sending"),
+            }[row.id]
+
+    still = await journal.reconcile("u", Exchange())
+    assert [r.id for r in still] == [rows["unsure"]]
+    status = {name: journal.get(i).status for name, i in rows.items()}  # type: ignore[union-attr]
+    assert status == {"found": "filled", "unsure": "unknown", "never": "aborted"}
+
+
+# --- executor outcomes --------------------------------------------------------------
+
+
+class FakeClient:
+    """Raises what it is told, as ccxt would."""
+
+    def __init__(self, failure: BaseException | None = None, order: dict | None = None) -> None:
+        self.failure = failure
+        self.order = order or {}
+
+    async def create_order(self, *args: Any) -> dict[str, Any]:
+        if self.failure is not None:
+            raise self.failure
+        return self.order
+
+
+@pytest.mark.parametrize(
+    ("failure", "status"),
+    [
+        (ccxt.RequestTimeout("binanceusdm POST http://x/fapi/v1/order?signature=abc"), "unknown"),
+        (ccxt.ExchangeNotAvailable("503"), "unknown"),
+        (ccxt.ExchangeError('{"code":-1007,"msg":"Timeout waiting for response"}'), "unknown"),
+        (OSError("connection reset"), "unknown"),
+        (ccxt.ExchangeError('{"code":-2022,"msg":"ReduceOnly Order is rejected."}'), "failed"),
+        (ccxt.RateLimitExceeded("429"), "failed"),
+        (ccxt.InsufficientFunds("-2019"), "failed"),
+    ],
+)
+async def test_a_failed_call_is_unknown_unless_the_exchange_said_no(failure, status) -> None:
+    executor = Executor(FakeClient(failure), None, CrossPolicy(), secrets=["abc"])  # type: ignore[arg-type]
+    request = {"kind": "reduce", "symbol": "BTC/USDT:USDT", "type": "market", "side": "sell",
+               "amount": 0.1, "price": None, "params": {}}  # fmt: skip
+    outcome = await executor.send(request)
+    assert outcome.status == status
+    assert "signature=abc" not in outcome.detail and "abc" not in outcome.detail
+
+
+@pytest.mark.parametrize(
+    ("order", "status"),
+    [
+        ({"status": "closed", "amount": 0.1, "filled": 0.1, "average": 100.0}, "filled"),
+        ({"status": "expired", "amount": 0.1, "filled": 0.04, "average": 100.0}, "filled"),
+        ({"status": "expired", "amount": 0.1, "filled": 0.0}, "failed"),
+        ({"status": "open", "amount": 0.1, "filled": 0.0}, "unknown"),
+    ],
+)
+async def test_an_order_reply_becomes_an_outcome(order, status) -> None:
+    executor = Executor(FakeClient(order=order), None, CrossPolicy())  # type: ignore[arg-type]
+    request = {"kind": "reduce", "symbol": "S", "type": "market", "side": "sell",
+               "amount": 0.1, "price": None, "params": {}}  # fmt: skip
+    outcome = await executor.send(request)
+    assert outcome.status == status
+    assert ("partial" in outcome.detail) == (status == "filled" and order["filled"] < 0.1)
+
+
+class MarketClient:
+    def market(self, symbol: str) -> dict[str, Any]:
+        return {"id": symbol.replace("/", ""), "precision": {"price": 0.1}}
+
+    def price_to_precision(self, symbol: str, price: float) -> str:
+        return f"{price:.1f}"
+
+
+def test_requests_are_reduce_only_and_bounded() -> None:
+    b = book(8000)
+    plan = decide("u", b, {}, {"pool USDT": "critical"}, config(order="worst_upnl"), ROOMY)
+    cut = replace(plan.decisions[0], mark=60_000.04)  # the BTC long
+    position = next(p for p in b.snapshot.positions if p.symbol == cut.symbol)
+    market = Executor(MarketClient(), None, CrossPolicy())  # type: ignore[arg-type]
+    request = market.request(cut, position)
+    assert (request["type"], request["side"], request["price"]) == ("market", "sell", None)
+    assert request["params"]["reduceOnly"] is True
+    assert request["params"]["clientOrderId"] == cut.client_order_id
+    hedged = market.request(replace(cut, position_side="LONG"), position)
+    assert "reduceOnly" not in hedged["params"] and hedged["params"]["positionSide"] == "LONG"
+
+    limit = Executor(MarketClient(), None, CrossPolicy(order_type="limit_ioc", max_slippage=0.005))  # type: ignore[arg-type]
+    request = limit.request(cut, position)
+    assert (request["type"], request["params"]["timeInForce"]) == ("limit", "IOC")
+    assert 60_000.04 * 0.995 <= request["price"] < 60_000.04 * 0.995 + 0.1  # within the bound
+
+    add = decide("u", book(20_000), {}, {DOGE: "critical"}, config(), ROOMY).decisions[0]
+    doge = next(p for p in b.snapshot.positions if p.symbol == "DOGEUSDT")
+    request = market.request(add, doge)
+    assert request["params"]["type"] == 1 and request["params"]["amount"] == "216.67"
+    assert request["isolated_margin_before"] == 1200
+
+
+# --- permissions ----------------------------------------------------------------------
+
+
+class KeyInfo:
+    def __init__(self, reply: dict[str, Any]) -> None:
+        self.reply = reply
+
+    async def sapi_get_account_apirestrictions(self) -> dict[str, Any]:
+        return self.reply
+
+    async def private_get_v5_user_query_api(self) -> dict[str, Any]:
+        return self.reply
+
+    async def private_get_account_config(self) -> dict[str, Any]:
+        return self.reply
+
+
+@pytest.mark.parametrize(
+    ("exchange", "reply", "expected"),
+    [
+        ("binanceusdm", {"enableFutures": True, "enableWithdrawals": False}, (True, False)),
+        ("binanceusdm", {"enableFutures": True, "enableWithdrawals": True}, (True, True)),
+        ("bybit", {"result": {"readOnly": 0, "permissions": {"ContractTrade": ["Order"]}}},
+         (True, False)),
+        ("bybit", {"result": {"readOnly": 1, "permissions": {"Wallet": ["Withdraw"]}}},
+         (False, True)),
+        ("okx", {"data": [{"perm": "read_only,trade"}]}, (True, False)),
+        ("okx", {"data": [{"perm": "read_only,withdraw,trade"}]}, (True, True)),
+    ],
+)  # fmt: skip
+async def test_key_permissions_are_read_from_each_exchange(exchange, reply, expected) -> None:
+    assert await read_permissions(KeyInfo(reply), exchange) == KeyPermissions(*expected)
+
+
+def test_refusals_name_the_account_and_what_to_change() -> None:
+    assert refusal("main", "binanceusdm", KeyPermissions(True, False)) is None
+    withdraw = refusal("main", "binanceusdm", KeyPermissions(True, True))
+    assert withdraw and "'main'" in withdraw and "without the withdrawal permission" in withdraw
+    read_only = refusal("main", "okx", KeyPermissions(False, False))
+    assert read_only and "enable futures trading" in read_only
+    unknown = refusal("main", "kraken", None)
+    assert unknown and re.search(r"cannot verify .* kraken", unknown)
