@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from alerts.console import Console
+from alerts.console.approvals import Approvals
 from alerts.notifiers import build_destinations
 from alerts.outbox import Outbox
 from alerts.pipeline import AlertPipeline
@@ -43,6 +44,7 @@ class AlertsPlugin:
             lambda: self.runner.config, RunnerView(runner), time.time, self.outbox.enqueue
         )
         self.console = Console(runner, self.pipeline.silences, self.store)
+        self.approvals = Approvals(runner, self.console, self.console.confirmations)
         self._tasks: list[asyncio.Task[None]] = []
         runner.add_sink(self.pipeline)
 
@@ -52,6 +54,7 @@ class AlertsPlugin:
             self.pipeline.restore_state(saved, time.time())
         await self.outbox.start()
         await self.console.start()
+        self._plug_confirmers()
         self._tasks = [
             asyncio.create_task(self.pipeline.run(), name="alert-pipeline"),
             asyncio.create_task(self._persist(), name="alert-state"),
@@ -69,6 +72,12 @@ class AlertsPlugin:
 
     async def reloaded(self) -> None:
         await self.console.reloaded()
+        self._plug_confirmers()
+
+    def _plug_confirmers(self) -> None:
+        """confirm mode asks through Telegram; each (re)built daemon gets the bridge."""
+        for controller in self.runner.daemon.controllers.values():
+            controller.confirmer = self.approvals
 
     def _save(self) -> None:
         try:

@@ -36,6 +36,9 @@ HELP = """\
 /silence <account|target> <30m|2h|1d> — mute alerts (asks to confirm)
 /unsilence <id|account|target> — lift a silence (asks to confirm)
 /chart <account> [6h|3d] — margin-ratio history (default 24h)
+/actions [account] — recent auto-deleverage decisions and their results
+/pause — stop every automatic action now (kill switch)
+/resume — allow automatic actions again (asks to confirm)
 A target can be a fragment ("btc"); put the account first to narrow it ("main btc")."""
 
 COMMANDS = {
@@ -45,6 +48,9 @@ COMMANDS = {
     "silence": "mute alerts for a while",
     "unsilence": "lift a silence",
     "chart": "margin-ratio history",
+    "actions": "recent auto-deleverage decisions",
+    "pause": "stop automatic actions now",
+    "resume": "allow automatic actions again",
     "help": "how to use this bot",
 }
 
@@ -226,6 +232,47 @@ class Commands:
 
         markup = self.confirmations.ask(_chat(update), user, act)
         await _reply(update, [f"Lift silence {silence.id} ({_silence_name(silence)})?"], markup)
+
+    # --- auto-deleverage ------------------------------------------------------------
+
+    async def actions(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        journal = self.runner.daemon.journal
+        visible = self.visible(_chat(update))
+        wanted = [a for a in (context.args or visible) if a in visible]
+        if journal is None:
+            await _reply(update, ["auto-deleverage is off for every account"])
+            return
+        rows = sorted(
+            (row for account in wanted for row in journal.recent(account, limit=10)),
+            key=lambda row: row.created_at, reverse=True,
+        )[:10]  # fmt: skip
+        lines = [
+            f"{time.strftime('%H:%M:%S', time.gmtime(row.created_at))} {row.account} "
+            f"{row.status.upper()} {row.description}" + (f" — {row.detail}" if row.detail else "")
+            for row in rows
+        ]
+        paused = self.runner.daemon.kill_switch.reason(self.runner.config.actions)
+        head = [f"⏸ paused: {paused}"] if paused else []
+        await _reply(update, head + (lines or ["no decisions yet"]))
+
+    async def pause(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """At once, no confirmation: stopping is never the dangerous direction."""
+        user = _user(update)
+        self.runner.daemon.kill_switch.pause(f"/pause by telegram user {user}")
+        log.warning("telegram console: user %s paused automatic actions", user)
+        await _reply(update, ["⏸ automatic actions paused; /resume to allow them again"])
+
+    async def resume(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user = _user(update)
+
+        def act() -> str:
+            self.runner.daemon.kill_switch.resume()
+            log.warning("telegram console: user %s resumed automatic actions", user)
+            still = self.runner.daemon.kill_switch.reason(self.runner.config.actions)
+            return f"▶️ resumed{f' — but still paused: {still}' if still else ''}"
+
+        markup = self.confirmations.ask(_chat(update), user, act)
+        await _reply(update, ["Allow automatic actions again?"], markup)
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query

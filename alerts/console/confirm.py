@@ -35,8 +35,10 @@ class Pending:
     action: Callable[[], str]
     """Applies the change; returns the text that replaces the question."""
     chat_id: int
-    user_id: int
+    user_id: int | None
+    """Who may answer; None: anyone the allow-list lets in (an approval of an action)."""
     expires: float
+    on_cancel: Callable[[], None] | None = None
 
 
 class Confirmations:
@@ -47,12 +49,18 @@ class Confirmations:
         self.clock = clock
         self._pending: dict[str, Pending] = {}
 
-    def ask(self, chat_id: int, user_id: int, action: Callable[[], str]) -> InlineKeyboardMarkup:
+    def ask(
+        self,
+        chat_id: int,
+        user_id: int | None,
+        action: Callable[[], str],
+        on_cancel: Callable[[], None] | None = None,
+    ) -> InlineKeyboardMarkup:
         """Register `action`; returns the Confirm/Cancel keyboard to send with the question."""
         now = self.clock()
         self._pending = {k: p for k, p in self._pending.items() if p.expires > now}
         nonce = secrets.token_urlsafe(12)  # 16 characters: data stays far under 64 bytes
-        self._pending[nonce] = Pending(action, chat_id, user_id, now + self.ttl)
+        self._pending[nonce] = Pending(action, chat_id, user_id, now + self.ttl, on_cancel)
         buttons = [
             InlineKeyboardButton("Confirm", callback_data=f"{CONFIRM}:{nonce}"),
             InlineKeyboardButton("Cancel", callback_data=f"{CANCEL}:{nonce}"),
@@ -65,11 +73,13 @@ class Confirmations:
         pending = self._pending.get(nonce)
         if pending is None or choice not in (CONFIRM, CANCEL) or pending.chat_id != chat_id:
             return Outcome.UNKNOWN, None
-        if pending.user_id != user_id:
+        if pending.user_id is not None and pending.user_id != user_id:
             return Outcome.NOT_YOURS, None
         del self._pending[nonce]  # good once, whatever happens next
         if self.clock() >= pending.expires:
             return Outcome.EXPIRED, None
         if choice == CANCEL:
+            if pending.on_cancel is not None:
+                pending.on_cancel()
             return Outcome.CANCELLED, None
         return Outcome.DONE, pending.action()

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.error import TelegramError
@@ -69,6 +70,11 @@ class Console:
     @property
     def refused(self) -> int:
         return self.gate.refused
+
+    @property
+    def bot(self) -> Any:
+        """The connected bot, or None while the console is not serving."""
+        return self._app.bot if self._app is not None and self.serving.is_set() else None
 
     # --- lifecycle -----------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from monitor.actions.guards import KillSwitch
 from monitor.config import Config, ConfigError, load_config
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.levels import LevelTracker
@@ -60,6 +61,8 @@ class Runner:
             sinks.append(self._jsonl)
         self.sink = FanOut(sinks)
         self.tracker = LevelTracker()
+        self.kill_switch = KillSwitch(config.state_dir)
+        """One for the process: a /pause survives a configuration reload."""
         self._on_tick_done = on_tick_done
         self.daemon = self._build(config)
         self.stopping = asyncio.Event()
@@ -71,7 +74,7 @@ class Runner:
         self.sink.sinks.append(sink)
 
     def _build(self, config: Config) -> Daemon:
-        daemon = Daemon(config, self.sink.emit, self.tracker, self._tick_done)
+        daemon = Daemon(config, self.sink.emit, self.tracker, self._tick_done, self.kill_switch)
         for monitor in daemon.monitors:
             monitor.on_poll = self._polled
         return daemon
