@@ -22,6 +22,7 @@ from alerts.rules import SEVERITY, AlertKey, Reason, Rule
 from alerts.silence import Silence
 from alerts.view import Figures, RunnerView, StateView, target_of
 from monitor.engine.results import PositionRisk
+from monitor.formatting import pct, price
 
 MAX_CHARS = 3800
 """Below Telegram's 4,096 (counted in UTF-16 units, where each emoji takes two)."""
@@ -61,18 +62,6 @@ class Item:
 
 
 # --- numbers -----------------------------------------------------------------------
-
-
-def pct(value: float | None) -> str:
-    if value is None:
-        return "unknown"
-    return "∞" if not math.isfinite(value) else f"{value * 100:.2f}%"
-
-
-def price(value: float | None) -> str:
-    if value is None:
-        return "unknown"
-    return f"{value:,.6g}" if value < 1 else f"{value:,.2f}"
 
 
 def amount(value: float) -> str:

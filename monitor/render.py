@@ -6,7 +6,6 @@ reads "unknown", never blank, and our thresholds are labelled levels, not liquid
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -14,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.engine.levels import Level
+from monitor.formatting import pct, price
 from monitor.report import Assessed, level_name
 
 LEVEL_STYLES = {
@@ -23,18 +23,6 @@ LEVEL_STYLES = {
     "imminent": "bold white on red",
     "unknown": "magenta",
 }
-
-
-def _pct(value: float | None) -> str:
-    if value is None:
-        return "unknown"
-    return "∞" if not math.isfinite(value) else f"{value * 100:.2f}%"
-
-
-def _price(value: float | None) -> str:
-    if value is None:
-        return "unknown"
-    return f"{value:,.6g}" if value < 1 else f"{value:,.2f}"
 
 
 def _level(level: Level | None) -> Text:
@@ -59,17 +47,17 @@ def account_table(assessed: Assessed) -> Table:
         return table
     for pool, level in zip(risk.pools, assessed.pool_levels, strict=True):
         table.add_row(
-            f"pool {pool.asset}", "cross", "", "", _pct(pool.margin_ratio),
-            _pct(pool.exchange_margin_ratio), "", "", _pct(pool.liquidation_distance),
+            f"pool {pool.asset}", "cross", "", "", pct(pool.margin_ratio),
+            pct(pool.exchange_margin_ratio), "", "", pct(pool.liquidation_distance),
             _level(level), pool.note or "",
         )  # fmt: skip
     for item, level in zip(risk.positions, assessed.position_levels, strict=True):
         p = item.position
         table.add_row(
             f"{p.symbol} {p.side.value}", p.margin_mode.value, f"{p.contracts:g}",
-            _price(item.mark_price), _pct(item.margin_ratio), "",
-            _price(item.liquidation_price), _price(p.exchange_liquidation_price),
-            _pct(item.liquidation_distance), _level(level), item.note or "",
+            price(item.mark_price), pct(item.margin_ratio), "",
+            price(item.liquidation_price), price(p.exchange_liquidation_price),
+            pct(item.liquidation_distance), _level(level), item.note or "",
         )  # fmt: skip
     return table
 

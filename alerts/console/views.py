@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
-from alerts.messages import ICONS, pct, price
+from alerts.messages import ICONS
 from alerts.rules import BLIND_LEVEL, SEVERITY
 from alerts.view import RunnerView, target_of
 from monitor.engine.results import AccountRisk
+from monitor.formatting import pct, price
 
 
 class ScopedView(RunnerView):

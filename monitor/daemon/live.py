@@ -16,6 +16,7 @@ from rich.text import Text
 from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
 from monitor.daemon.sinks import describe
+from monitor.formatting import pct, price
 from monitor.render import LEVEL_STYLES
 
 EVENT_STYLES = {
@@ -24,16 +25,6 @@ EVENT_STYLES = {
     EventKind.PROBABLE_LIQUIDATION: "bold white on red",
     EventKind.ERROR: "bold red",
 }
-
-
-def _pct(value: float | None) -> str:
-    if value is None:
-        return "unknown"
-    return "∞" if value == float("inf") else f"{value * 100:6.2f}%"
-
-
-def _price(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:,.2f}"
 
 
 class LiveView:
@@ -66,15 +57,15 @@ class LiveView:
             for pool in risk.pools:
                 target = f"pool {pool.asset}"
                 table.add_row(
-                    monitor.name, target, "", _pct(pool.margin_ratio), "", "",
-                    _pct(pool.liquidation_distance), self._level(monitor.name, target),
+                    monitor.name, target, "", pct(pool.margin_ratio), "", "",
+                    pct(pool.liquidation_distance), self._level(monitor.name, target),
                 )  # fmt: skip
             for key, item in monitor.latest_positions.items():
                 table.add_row(
-                    monitor.name, key, _price(item.mark_price), _pct(item.margin_ratio),
-                    _price(item.liquidation_price),
-                    _price(item.position.exchange_liquidation_price),
-                    _pct(item.liquidation_distance), self._level(monitor.name, key),
+                    monitor.name, key, price(item.mark_price), pct(item.margin_ratio),
+                    price(item.liquidation_price),
+                    price(item.position.exchange_liquidation_price),
+                    pct(item.liquidation_distance), self._level(monitor.name, key),
                 )  # fmt: skip
         return table
 
