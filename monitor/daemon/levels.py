@@ -56,11 +56,25 @@ class LevelTracker:
         previous = _BY_NAME.get(self._levels.get((account, target), ""))
         return level_name(level_for(ratio, distance, limits, previous))
 
+    def _still_ok(
+        self, account: str, target: str, ratio: float | None, distance: float | None, limits: Any
+    ) -> bool:
+        """The common case on every tick, answered without the level machinery: the
+        target was OK and both figures are known and short of every warning."""
+        return (
+            ratio is not None
+            and distance is not None
+            and ratio < limits.warn
+            and distance > limits.distance_warn
+            and self._levels.get((account, target)) == "ok"
+        )
+
     def pool(self, account: str, risk: PoolRisk, thresholds: Thresholds) -> Event | None:
         target = pool_target(risk.asset)
-        level = self._level(
-            account, target, risk.margin_ratio, risk.liquidation_distance, thresholds.cross
-        )
+        ratio, distance = risk.margin_ratio, risk.liquidation_distance
+        if self._still_ok(account, target, ratio, distance, thresholds.cross):
+            return None
+        level = self._level(account, target, ratio, distance, thresholds.cross)
         changed, previous = self._change(account, target, level)
         if not changed:
             return None
@@ -78,7 +92,10 @@ class LevelTracker:
         limits = thresholds.isolated if p.margin_mode is MarginMode.ISOLATED else thresholds.cross
         if target is None:
             target = position_target(p.symbol, p.side.value, p.margin_mode.value, p.position_side)
-        level = self._level(account, target, risk.margin_ratio, risk.liquidation_distance, limits)
+        ratio, distance = risk.margin_ratio, risk.liquidation_distance
+        if self._still_ok(account, target, ratio, distance, limits):
+            return None
+        level = self._level(account, target, ratio, distance, limits)
         changed, previous = self._change(account, target, level)
         if not changed:
             return None
