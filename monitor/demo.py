@@ -80,5 +80,6 @@ async def run_demo(
             finally:
                 await daemon.stop()
     summary = ", ".join(f"{count} {name}" for name, count in sorted(view.counts.items()))
+    console.print()
     console.print(f"scenario finished: {summary or 'no events'}")
     return 0
