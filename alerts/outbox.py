@@ -51,6 +51,7 @@ from alerts.notifiers.base import (
     plain_text,
 )
 from alerts.store import OutboxRow, Store
+from monitor.backoff import exponential_backoff
 
 __all__ = ["Outbox", "OutboxStats"]
 
@@ -273,8 +274,7 @@ class Outbox:
         )
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-        return ceiling * (0.5 + 0.5 * self.rng())
+        return exponential_backoff(attempt, self.backoff_base, self.backoff_cap, self.rng)
 
     def _fail(self, destination: Destination, row: OutboxRow, error: str) -> None:
         self.store.outbox_failed(row.id, self.clock(), error)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from monitor.backoff import exponential_backoff
 from monitor.config import AccountConfig, DaemonConfig, Thresholds
 from monitor.daemon.events import Event, EventKind, TargetKind, position_target
 from monitor.daemon.levels import LevelTracker
@@ -46,10 +46,9 @@ class SymbolTargets:
 
 
 def backoff_delay(failures: int, base: float) -> float:
-    """Exponential in consecutive failures, capped, with full jitter so that accounts
-    failing together do not retry together."""
-    ceiling = min(MAX_BACKOFF, base * 2 ** max(0, failures - 1))
-    return random.uniform(ceiling / 2, ceiling)
+    """Exponential in consecutive failures, capped, jittered: accounts failing together
+    do not retry together."""
+    return exponential_backoff(failures, base, MAX_BACKOFF)
 
 
 def _position_key(p: Position) -> str:
