@@ -195,15 +195,23 @@ def _newton_from_far_side(
     return None  # pragma: no cover - a piecewise-linear function has few segments
 
 
+def _all_regular(moving: Sequence[MovingLeg]) -> bool:
+    return all(leg.tiers is None or leg.tiers.regular for leg, _ in moving)
+
+
 def _walk_many(
-    moving: Sequence[MovingLeg], indices: list[int], constant: float, direction: int
+    moving: Sequence[MovingLeg],
+    indices: list[int],
+    constant: float,
+    direction: int,
+    regular: bool | None = None,
 ) -> float | None:
     """The walk for several legs moving together, with incremental sums."""
     inverse = moving[0][0].inverse
     lower = 0.0 if inverse else -1.0
     t = 1.0 if inverse else 0.0
     indices = list(indices)
-    if all(leg.tiers is None or leg.tiers.regular for leg, _ in moving):
+    if regular if regular is not None else _all_regular(moving):
         root = _newton_from_far_side(moving, indices, constant, direction)
         lower = 0.0 if moving[0][0].inverse else -1.0
         return None if root is None or root <= lower + _AT_BOUND else root
@@ -305,17 +313,22 @@ def nearest_liquidation_move(
     Only directions that can hurt are searched: an all-long set only down, an all-short
     set only up, a hedged set both ways.
     """
-    has_long = has_short = False
-    for leg, _ in moving:
-        if leg.sign > 0:
-            has_long = True
-        else:
-            has_short = True
+    signs = {leg.sign for leg, _ in moving}
+    if len(moving) == 1:
+        return liquidation_move(moving, constant, -moving[0][0].sign, indices)
+    inverse = moving[0][0].inverse
+    if any(leg.inverse is not inverse for leg, _ in moving):
+        raise ValueError("a uniform move of linear and inverse legs together is not linear")
+    if indices is None:
+        indices = [leg.tier_index(mark) if leg.tiers is not None else 0 for leg, mark in moving]
+    regular = _all_regular(moving)  # once for both directions
     best: float | None = None
-    for direction, hurts in ((-1, has_long), (1, has_short)):
-        if not hurts:
-            continue
-        move = liquidation_move(moving, constant, direction, indices)
+    for price_direction in (-1, 1):
+        if -price_direction not in signs:
+            continue  # only longs are hurt by a fall, only shorts by a rise
+        direction = -price_direction if inverse else price_direction
+        t = _walk_many(moving, list(indices), constant, direction, regular)
+        move = None if t is None else ((1.0 / t - 1.0) if inverse else t)
         if move is not None and (best is None or abs(move) < abs(best)):
             best = move
     return best
