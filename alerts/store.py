@@ -202,12 +202,6 @@ class Store:
         ).fetchall()
         return [_outbox_row(r) for r in rows]
 
-    def outbox_get(self, row_id: int) -> OutboxRow | None:
-        row = self._db.execute(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (row_id,)
-        ).fetchone()
-        return None if row is None else _outbox_row(row)
-
     def outbox_all(self) -> list[OutboxRow]:
         rows = self._db.execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox ORDER BY id").fetchall()
         return [_outbox_row(r) for r in rows]
@@ -260,9 +254,6 @@ class Store:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
             (key, orjson.dumps(value).decode(), time.time() if at is None else at),
         )
-
-    def kv_delete(self, key: str) -> None:
-        self._db.execute("DELETE FROM kv WHERE key = ?", (key,))
 
     # -- history -----------------------------------------------------------------------
 

@@ -177,16 +177,7 @@ class Runner:
             config = load_config(self.config_path)
         except (ConfigError, OSError) as exc:
             log.error("reload refused, keeping the running configuration:\n%s", exc)
-            self.sink.emit(
-                Event(
-                    EventKind.CONFIG,
-                    None,
-                    "config",
-                    TargetKind.ACCOUNT,
-                    level="warn",
-                    message=f"reload refused: {exc}",
-                )
-            )
+            self._config_event("warn", f"reload refused: {exc}")
             return False
         sdnotify.reloading()
         await self.daemon.stop()
@@ -197,14 +188,10 @@ class Runner:
         self.daemon = self._build(config)
         await self.daemon.start()
         sdnotify.ready()
-        self.sink.emit(
-            Event(
-                EventKind.CONFIG,
-                None,
-                "config",
-                TargetKind.ACCOUNT,
-                level="ok",
-                message=f"configuration reloaded: {len(config.accounts)} accounts",
-            )
-        )
+        self._config_event("ok", f"configuration reloaded: {len(config.accounts)} accounts")
         return True
+
+    def _config_event(self, level: str, message: str) -> None:
+        """A reload's outcome, into the same event stream as everything else."""
+        self.sink.emit(Event(EventKind.CONFIG, None, "config", TargetKind.ACCOUNT, level=level,
+                             message=message))  # fmt: skip

@@ -118,7 +118,6 @@ class MarkFeed(ABC):
         self._failures = 0
         self._attempts = 0
         self._wake = asyncio.Event()
-        self._parse_logged = 0
 
     # ------------------------------------------------------------------ public contract
 

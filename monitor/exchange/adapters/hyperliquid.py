@@ -70,6 +70,24 @@ class HyperliquidAdapter(ExchangeAdapter):
     exchange_ids = ("hyperliquid",)
     client_options: ClassVar[dict[str, Any]] = {"fetchMarkets": {"types": ["swap"]}}
 
+    def __init__(self) -> None:
+        self._state: dict[str, Any] = {}
+        """The last `clearinghouseState`: positions and the cross summary come from one
+        reply, so they are read once per snapshot and always agree with each other."""
+
+    async def fetch_positions(self, client: Any) -> list[dict[str, Any]]:
+        self._state = await client.publicPostInfo(
+            {"type": "clearinghouseState", "user": client.walletAddress}
+        )
+        return [
+            {
+                "symbol": client.safe_market(client.coin_to_market_id(entry.get("coin")))["symbol"],
+                "info": row,
+            }
+            for row in self._state.get("assetPositions") or []
+            if (entry := row.get("position") or {})
+        ]
+
     def configure(self, client: Any) -> None:
         """Main-dex perps only: fetch_positions reads the main dex, so spot markets, HIP-3
         dexes (one `meta` query each) and the spot token list are requests for nothing."""
@@ -105,9 +123,7 @@ class HyperliquidAdapter(ExchangeAdapter):
     async def fetch_pools(self, client: Any, positions: tuple[Position, ...]) -> PoolReading:
         """The cross ledger, wallet excluding uPnL (module docstring); Hyperliquid's ratio
         crossMaintenanceMarginUsed / cross accountValue, already our direction."""
-        state = await client.publicPostInfo(
-            {"type": "clearinghouseState", "user": client.walletAddress}
-        )
+        state = self._state
         summary = state.get("crossMarginSummary") or {}
         entries = [row.get("position") or {} for row in state.get("assetPositions") or []]
         wallet = required(summary.get("totalRawUsd"), "crossMarginSummary.totalRawUsd") + sum(
