@@ -73,6 +73,9 @@ class Silences:
             del self._silences[silence.id]
         return sorted(self._silences.values(), key=lambda s: s.ends)
 
+    def silenced(self, account: str | None, target: str) -> bool:
+        return any(s.matches(account, target) for s in self.active())
+
     def export(self) -> dict[str, Any]:
         return {"next": self._next, "silences": [asdict(s) for s in self.active()]}
 

@@ -1,7 +1,8 @@
-"""Exponential backoff with jitter: one formula for every retry loop in the product.
+"""Exponential backoff with jitter, shared by account polling and alert delivery.
 
 Jitter keeps many clients that failed together (accounts on one exchange, chats after a
-Telegram outage, feeds after a network blip) from retrying in lockstep.
+Telegram outage) from retrying in lockstep. Stream feeds keep their own policy (a hard
+minimum delay with a symmetric spread; see monitor/feeds/base.py), tuned for reconnects.
 """
 
 from __future__ import annotations

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-
-from monitor.backoff import exponential_backoff
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +53,10 @@ class FeedStats:
 
 TicksCallback = Callable[[list[MarkTick]], None]
 StatusCallback = Callable[[FeedStatus, str], None]
+
+#: Relative spread of the random jitter on every reconnect delay, so that many feeds cut
+#: off together (a network blip) do not all hammer the exchange in the same instant.
+JITTER = 0.2
 
 
 class UnexpectedMessage(ValueError):
@@ -205,10 +208,9 @@ class MarkFeed(ABC):
         loop spin against a server that accepts and closes at once.
         """
         self._failures += 1
-        delay = exponential_backoff(
-            self._failures, 2.0 * self.min_reconnect_delay, self.max_reconnect_delay
-        )
-        return max(self.min_reconnect_delay, delay)
+        base = self.min_reconnect_delay * 2.0 ** min(self._failures - 1, 30)
+        delay = base * random.uniform(1.0 - JITTER, 1.0 + JITTER)
+        return min(self.max_reconnect_delay, max(self.min_reconnect_delay, delay))
 
     async def _wait_wake(self, timeout: float | None) -> None:
         """Sleep until set_symbols() changes something, or until `timeout`.
