@@ -97,6 +97,7 @@ class AlertsPlugin:
             now = time.time()
             rows = []
             for monitor in self.runner.daemon.monitors:
+                await asyncio.sleep(0)  # one account at a time: ticks never wait for all
                 risk = monitor.current()
                 if risk is None:
                     continue

@@ -24,8 +24,14 @@ handled, so no frame waits behind another):
   b. array frame, one held symbol moved, the rest unchanged (a quiet second);
   c. a frame carrying only the one moved symbol (what a per-symbol stream delivers):
      only the accounts holding it are recomputed;
+  d. storm: array frame, every held symbol moved, thresholds set so that every target
+     is above OK: nothing can be settled by the quiet-tick screen, every target is
+     evaluated exactly on every frame (a market-wide crash);
   baseline: array frame, every symbol moved, a naive handler that re-evaluates every
      account's whole book (`AccountBook.evaluate`) and reports it.
+
+The book (`common.synthetic_book`) is far from calm: about half of its isolated positions
+start above OK and some are past liquidation, so cases a-c include that much exact work.
 
     python benchmarks/tick_latency.py [--frames N] [--symbols 60] [--unheld 500]
 """
@@ -45,7 +51,7 @@ import orjson
 from common import market_id, summary, synthetic_book
 from websockets.asyncio.server import ServerConnection, serve
 
-from monitor.config import Config
+from monitor.config import Config, Thresholds
 from monitor.daemon.service import Daemon, ExchangeGroup
 from monitor.daemon.sinks import JsonLinesSink
 from monitor.feeds import MarkTick
@@ -145,6 +151,9 @@ async def run(args: argparse.Namespace) -> None:
                 if server.path != ARRAY_PATH:
                     raise RuntimeError(f"feed asked for {server.path}, not {ARRAY_PATH}")
                 print(f"feed subscribed to {server.path}")
+                levels = [level for _, level in daemon.tracker.items()]
+                alarmed = sum(level != "ok" for level in levels)
+                print(f"targets above OK at the start: {alarmed} of {len(levels)}")
                 report = await _cases(args, server, done, samples, evaluated, marks, unheld)
                 # The feed calls `daemon._on_ticks(group, ticks)`: shadow it on the instance.
                 naive = _naive_handler(group, tick_done)
@@ -153,6 +162,7 @@ async def run(args: argparse.Namespace) -> None:
                 moves = _walk(latest, max(20, args.frames // 4), args.step, rng)
                 base = await measure(server, [array_frame(m, unheld) for m in moves], done, samples)
                 del daemon._on_ticks
+                report.append(await _storm(args, daemon, server, done, samples, evaluated, unheld))
             finally:
                 await daemon.stop()
                 sink.close()
@@ -199,6 +209,31 @@ async def _cases(
     got = await measure(server, singles, done, samples)
     report.append(("c. 1-symbol frame", summary(got), _mean(evaluated[start:])))
     return report
+
+
+async def _storm(
+    args: argparse.Namespace,
+    daemon: Daemon,
+    server: MarkServer,
+    done: asyncio.Event,
+    samples: list[float],
+    evaluated: list[int],
+    unheld: dict[str, float],
+) -> tuple[str, tuple[float, float], float]:
+    """d. the worst case: every target above OK, so none can be settled by the screen
+    and every one is evaluated exactly on every frame (as in a market-wide crash)."""
+    alarmed = {"warn": 0.001, "critical": 0.5, "distance_warn": 0.99, "distance_critical": 0.08}
+    storm = Thresholds.model_validate({"cross": alarmed, "isolated": alarmed})
+    for monitor in daemon.monitors:
+        monitor.thresholds = storm
+    (group,) = daemon.groups.values()
+    rng = random.Random(11)
+    moves = _walk({s: group.marks[s] for s in group.holders}, args.frames + 5, args.step, rng)
+    frames = [array_frame(m, unheld) for m in moves]
+    await measure(server, frames[:5], done, samples)  # every target moves up to WARN
+    start = len(evaluated)
+    got = await measure(server, frames[5:], done, samples)
+    return "d. storm, all moved", summary(got), _mean(evaluated[start:])
 
 
 def _walk(

@@ -82,6 +82,33 @@ def test_isolated_ratio_is_one_at_liquidation_price(snapshot, inverse):
         assert mm / equity == pytest.approx(1.0, abs=RATIO_TOLERANCE)
 
 
+@settings(max_examples=200, deadline=None)
+@given(isolated_books(), st.lists(st.floats(0.3, 3.0), min_size=1, max_size=8))
+def test_one_isolated_book_stays_exact_across_many_marks(snapshot, factors):
+    """The book keeps what it can between ticks (an isolated liquidation price does not
+    depend on the mark): at every mark of a walk the figures are still exact by hand."""
+    book = AccountBook(snapshot)
+    position = snapshot.positions[0]
+    tiers = snapshot.tiers[position.symbol]
+    for factor in factors:
+        mark = position.mark_price * factor
+        risk = book.evaluate({position.symbol: mark}).positions[0]
+        equity = position.isolated_margin + pnl_by_hand(position, mark)
+        mm = mm_by_hand(position, mark, tiers)
+        assert risk.margin_ratio == pytest.approx(mm / equity if equity > 0 else math.inf)
+        price = risk.liquidation_price
+        if price is None:
+            continue
+        assert risk.liquidation_distance == pytest.approx(abs(price / mark - 1), abs=1e-12)
+        if risk.liquidation_distance == 0.0:  # already past: the mark itself
+            assert price == pytest.approx(mark) and equity <= mm * (1 + RATIO_TOLERANCE)
+            continue
+        at_price = position.isolated_margin + pnl_by_hand(position, price)
+        assert mm_by_hand(position, price, tiers) / at_price == pytest.approx(
+            1.0, abs=RATIO_TOLERANCE
+        )
+
+
 @settings(max_examples=300, deadline=None)
 @given(isolated_books(inverse=True))
 def test_inverse_isolated_ratio_is_one_at_liquidation_price(snapshot):

@@ -86,6 +86,8 @@ class ActionController:
         self._said: dict[tuple[str, str], str] = {}
         """(target, "note" | "refusal") -> the last one reported: each is said once,
         not on every tick."""
+        self._hot: list[str] = []
+        self._hot_at = -1
         monitor.on_evaluated = self.on_evaluated
 
     # --- lifecycle -------------------------------------------------------------
@@ -107,23 +109,26 @@ class ActionController:
     def on_evaluated(self, monitor: AccountMonitor) -> None:
         """The tick path: memory only. Wakes the worker when a target is at its trigger
         and not cooling down."""
-        if self._wanted():
+        if any(not self.guards.cooling(target) for target in self._at_trigger()):
             self._wake.set()
 
-    def _wanted(self) -> bool:
-        name, tracker = self.account, self.monitor.tracker
-        for asset in self.monitor.latest_pools:
+    def _at_trigger(self) -> list[str]:
+        """Targets at or above their policy's trigger; they change only with the levels,
+        so the list is kept until the tracker's generation for this account moves."""
+        tracker = self.monitor.tracker
+        generation = tracker.generation(self.account)
+        if generation == self._hot_at:
+            return self._hot
+        name, book, hot = self.account, self.monitor.book, []
+        for asset in book.pool_assets if book is not None else ():
             target = pool_target(asset)
-            level = tracker.last(name, target)
-            if at_or_above(level, self.config.cross.trigger) and not self.guards.cooling(target):
-                return True
-        for target, risk in self.monitor.latest_positions.items():
-            if risk.position.margin_mode is not MarginMode.ISOLATED:
-                continue
-            level = tracker.last(name, target)
-            if at_or_above(level, self.config.isolated.trigger) and not self.guards.cooling(target):
-                return True
-        return False
+            if at_or_above(tracker.last(name, target), self.config.cross.trigger):
+                hot.append(target)
+        for target in self.monitor.isolated_targets:
+            if at_or_above(tracker.last(name, target), self.config.isolated.trigger):
+                hot.append(target)
+        self._hot, self._hot_at = hot, generation
+        return hot
 
     async def _run(self) -> None:
         try:

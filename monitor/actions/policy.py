@@ -156,11 +156,13 @@ class _Context:
         return self.book.snapshot.fetched_at
 
 
+_RANKS = {level.name.lower(): level for level in Level}
+
+
 def at_or_above(level: str | None, trigger: str) -> bool:
     """`unknown` (or no level yet) never triggers: the policy acts only on figures."""
-    if level is None or level.upper() not in Level.__members__:
-        return False
-    return Level[level.upper()] >= Level[trigger.upper()]
+    rank = _RANKS.get(level) if level is not None else None
+    return rank is not None and rank >= _RANKS[trigger]
 
 
 def decide(

@@ -10,11 +10,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from monitor.backoff import exponential_backoff
 from monitor.config import AccountConfig, DaemonConfig, Thresholds
-from monitor.daemon.events import Event, EventKind, TargetKind, position_target
+from monitor.daemon.events import Event, EventKind, TargetKind, pool_target, position_target
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.userstream import LiquidationLedger
@@ -35,6 +36,19 @@ NEAR_LIQUIDATION = ("critical", "imminent")
 LOUD_ERRORS = (ErrorKind.AUTH, ErrorKind.BAD_REPLY)
 """Errors a person must fix: reported as events. Network trouble is retried quietly
 until it makes the account blind, which is reported by the staleness watchdog."""
+
+
+class Figures:
+    """One evaluation of a whole book, indexed the ways its readers look things up."""
+
+    __slots__ = ("pools", "positions", "risk")
+
+    def __init__(self, risk: AccountRisk, keys: dict[int, str]) -> None:
+        self.risk = risk
+        self.pools = {pool.asset: pool for pool in risk.pools}
+        self.positions = {
+            keys.get(id(p.position)) or _position_key(p.position): p for p in risk.positions
+        }
 
 
 @dataclass(slots=True)
@@ -92,8 +106,15 @@ class AccountMonitor:
         self.last_error: ExchangeError | None = None
         self._keys: dict[int, str] = {}
         """Target key per position of the current snapshot (by identity): built once."""
-        self.latest_pools: dict[str, PoolRisk] = {}
-        self.latest_positions: dict[str, PositionRisk] = {}
+        self._screened: dict[str | Leg, list[tuple[str, str]]] = {}
+        """Per cross pool (by asset) and isolated position (by leg), the tracker keys of
+        the targets its screen answers for: what a quiet tick must find OK."""
+        self._ok_at: dict[str | Leg, tuple[int, bool]] = {}
+        """Per screen: (tracker generation, whether all its targets were OK then)."""
+        self.isolated_targets: list[str] = []
+        self._figures: Figures | None = None
+        """The whole book at the marks of the last evaluation; None once a tick moved a
+        mark (`current()` then evaluates again, exactly, when somebody reads it)."""
         self.evaluated = asyncio.Event()
         self.on_symbols: Callable[[], None] = lambda: None
         self.on_poll: Callable[[str, ExchangeError | None], None] = lambda name, err: None
@@ -188,10 +209,18 @@ class AccountMonitor:
         symbols_before = set(self.by_symbol)
         self.book = AccountBook(snapshot)
         self._keys = {id(p): _position_key(p) for p in snapshot.positions}
+        self._screened = {
+            asset: [(self.name, pool_target(asset))]
+            + [(self.name, self._keys[id(leg.position)]) for leg in legs]
+            for asset, legs in self.book.cross.items()
+        }
+        for leg in self.book.isolated:
+            self._screened[leg] = [(self.name, self._keys[id(leg.position)])]
+        self._ok_at.clear()
+        self.isolated_targets = [self._keys[id(leg.position)] for leg in self.book.isolated]
         self.by_symbol = self._index(self.book)
-        self.latest_pools.clear()
-        self.latest_positions.clear()
         self.risk = self.book.evaluate(self.marks)
+        self._figures = Figures(self.risk, self._keys)
         self._report(self.risk.pools, self.risk.positions)
         self.evaluated.set()
         self.on_evaluated(self)
@@ -251,50 +280,90 @@ class AccountMonitor:
     def symbols(self) -> set[str]:
         return set(self.by_symbol)
 
-    def on_marks(self, symbols: Iterable[str]) -> int:
+    def on_marks(self, symbols: AbstractSet[str]) -> int:
         """Recompute only the pools and isolated positions holding `symbols`; returns how
-        many targets were evaluated (the hot path of every mark-price tick)."""
-        if self.book is None:
+        many targets were evaluated (the hot path of every mark-price tick).
+
+        A target whose screen (monitor/engine/screen.py) proves it still short of its
+        warning, and which was OK, stays OK without the exact liquidation search or the
+        level machinery; only the others are evaluated exactly and reported.
+        """
+        book = self.book
+        if book is None:
             return 0
-        pools: set[str] = set()
-        isolated: list[Leg] = []
-        for symbol in symbols:
-            targets = self.by_symbol.get(symbol)
-            if targets is not None:
-                pools |= targets.pools
-                isolated.extend(targets.isolated)
+        by_symbol = self.by_symbol
+        if len(symbols) >= len(by_symbol) and symbols >= by_symbol.keys():
+            pools, isolated = book.cross.keys(), book.isolated  # a whole-market frame
+        else:
+            hit = [t for s in symbols if (t := by_symbol.get(s)) is not None]
+            pools = {asset for targets in hit for asset in targets.pools}
+            isolated = [leg for targets in hit for leg in targets.isolated]
+        if not pools and not isolated:
+            return 0
+        self._figures = None
+        marks, get, limits = self.marks, self.marks.prices.get, self.thresholds.cross
+        exact = False
         for asset in pools:
-            pool, members = self.book.evaluate_pool(asset, self.marks)
-            self._report((pool,), members)
-        if isolated:
-            self._report((), [self.book.evaluate_isolated(leg, self.marks) for leg in isolated])
-        if pools or isolated:
+            if not (self._all_ok(asset) and book.quiet_pool(asset, get, limits)):
+                pool, members = book.evaluate_pool(asset, marks)
+                self._report((pool,), members)
+                exact = True
+        limits = self.thresholds.isolated
+        for leg in isolated:
+            if not (self._all_ok(leg) and book.quiet_isolated(leg, get, limits)):
+                self._report((), (book.evaluate_isolated(leg, marks),))
+                exact = True
+        if exact:  # a quiet tick leaves every level OK: nothing for the controller
             self.on_evaluated(self)
         return len(pools) + len(isolated)
 
+    def _all_ok(self, screened: str | Leg) -> bool:
+        """Whether every target a screen answers for was last reported OK: only then can
+        a proof that they are still short of a warning settle a tick. The answer is kept
+        until the tracker's generation for this account moves."""
+        generation = self.tracker.generation(self.name)
+        known = self._ok_at.get(screened)
+        if known is not None and known[0] == generation:
+            return known[1]
+        ok = self.tracker.all_ok(self._screened[screened])
+        self._ok_at[screened] = (generation, ok)
+        return ok
+
     def _report(self, pools: Iterable[PoolRisk], positions: Iterable[PositionRisk]) -> None:
         for pool in pools:
-            self.latest_pools[pool.asset] = pool
             event = self.tracker.pool(self.name, pool, self.thresholds)
             if event is not None:
                 self.emit(event)
         keys = self._keys
         for position in positions:
             key = keys.get(id(position.position)) or _position_key(position.position)
-            self.latest_positions[key] = position
             event = self.tracker.position(self.name, position, self.thresholds, key)
             if event is not None:
                 self.emit(event)
 
-    def current(self) -> AccountRisk | None:
-        """The latest figures of every target, as of the last tick or poll."""
+    def _current_figures(self) -> Figures | None:
         if self.book is None:
             return None
-        model = self.book.model
-        return AccountRisk(
-            self.name, self.account.exchange, model.name, model.exact,
-            tuple(self.latest_pools.values()), tuple(self.latest_positions.values()),
-        )  # fmt: skip
+        if self._figures is None:
+            self._figures = Figures(self.book.evaluate(self.marks), self._keys)
+        return self._figures
+
+    def current(self) -> AccountRisk | None:
+        """Every target's figures at the latest marks, exact (evaluated when read)."""
+        figures = self._current_figures()
+        return figures.risk if figures is not None else None
+
+    @property
+    def latest_pools(self) -> dict[str, PoolRisk]:
+        """Pool figures by settlement asset, as `current()`."""
+        figures = self._current_figures()
+        return figures.pools if figures is not None else {}
+
+    @property
+    def latest_positions(self) -> dict[str, PositionRisk]:
+        """Position figures by target key, as `current()`."""
+        figures = self._current_figures()
+        return figures.positions if figures is not None else {}
 
     async def close(self) -> None:
         await self.client.close()

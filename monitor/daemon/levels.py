@@ -16,6 +16,7 @@ def level_name(level: Level | None) -> str:
     return "unknown" if level is None else level.name.lower()
 
 
+_OK = "ok"
 _BY_NAME = {level.name.lower(): level for level in Level}
 
 
@@ -25,6 +26,7 @@ class LevelTracker:
 
     def __init__(self) -> None:
         self._levels: dict[tuple[str, str], str] = {}
+        self._generations: dict[str, int] = {}
 
     def forget(self, account: str, keep: Iterable[str]) -> list[str]:
         """Drop targets of `account` not in `keep`; returns the dropped targets."""
@@ -32,6 +34,8 @@ class LevelTracker:
         gone = [t for (a, t) in self._levels if a == account and t not in keep]
         for target in gone:
             del self._levels[(account, target)]
+        if gone:
+            self._bump(account)
         return gone
 
     def items(self) -> list[tuple[tuple[str, str], str]]:
@@ -40,6 +44,19 @@ class LevelTracker:
     def last(self, account: str, target: str) -> str | None:
         return self._levels.get((account, target))
 
+    def all_ok(self, keys: list[tuple[str, str]]) -> bool:
+        """Whether every (account, target) of `keys` was last reported OK (the quiet-tick
+        test, so in C: no Python frame per target)."""
+        return all(map(_OK.__eq__, map(self._levels.get, keys)))
+
+    def generation(self, account: str) -> int:
+        """Bumped whenever a level of `account` changes: a caller that found its targets
+        all OK may trust that answer until this moves."""
+        return self._generations.get(account, 0)
+
+    def _bump(self, account: str) -> None:
+        self._generations[account] = self._generations.get(account, 0) + 1
+
     def _change(self, account: str, target: str, level: str) -> tuple[bool, str | None]:
         """(worth an event, previous level or None when first seen)."""
         key = (account, target)
@@ -47,6 +64,7 @@ class LevelTracker:
         if previous == level:
             return False, previous
         self._levels[key] = level
+        self._bump(account)
         return not (previous is None and level == "ok"), previous
 
     def _level(

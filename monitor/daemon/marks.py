@@ -13,7 +13,8 @@ class MarkBoard(Mapping[str, float]):
     """
 
     def __init__(self) -> None:
-        self._prices: dict[str, float] = {}
+        self.prices: dict[str, float] = {}
+        """symbol -> mark, for hot paths that want `dict.get` itself (read only)."""
         self._times: dict[str, float] = {}
 
     def update(self, symbol: str, price: float, at: float) -> bool:
@@ -25,22 +26,22 @@ class MarkBoard(Mapping[str, float]):
         if at < self._times.get(symbol, float("-inf")) or price <= 0:
             return False
         self._times[symbol] = at
-        if self._prices.get(symbol) == price:
+        if self.prices.get(symbol) == price:
             return False
-        self._prices[symbol] = price
+        self.prices[symbol] = price
         return True
 
     def observed_at(self, symbol: str) -> float | None:
         return self._times.get(symbol)
 
     def __getitem__(self, symbol: str) -> float:
-        return self._prices[symbol]
+        return self.prices[symbol]
 
     def get(self, symbol: str, default: float | None = None) -> float | None:  # type: ignore[override]
-        return self._prices.get(symbol, default)
+        return self.prices.get(symbol, default)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._prices)
+        return iter(self.prices)
 
     def __len__(self) -> int:
-        return len(self._prices)
+        return len(self.prices)

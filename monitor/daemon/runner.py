@@ -162,9 +162,10 @@ class Runner:
                         age = time.monotonic() - group.feed.last_message_at
                         self.metrics.feed_message(group.exchange, time.time() - age)
             for monitor in self.daemon.monitors:
-                risk = monitor.current()
+                risk = monitor.current()  # evaluated exactly now if a tick moved its marks
                 if risk is not None:
                     self.metrics.observe_account(risk)
+                await asyncio.sleep(0)  # one account at a time: ticks never wait for all
 
     async def _reload_loop(self) -> None:
         while True:

@@ -41,6 +41,8 @@ class ExchangeGroup:
     ws_origin: str | None
     marks: MarkBoard = field(default_factory=MarkBoard)
     monitors: list[AccountMonitor] = field(default_factory=list)
+    holders: dict[str, list[AccountMonitor]] = field(default_factory=dict)
+    """symbol -> the accounts holding it: a tick visits only those."""
     feed: MarkFeed | None = None
     task: asyncio.Task[None] | None = None
     blind: bool = False
@@ -165,6 +167,11 @@ class Daemon:
         return ids
 
     def _resubscribe(self, group: ExchangeGroup) -> None:
+        holders: dict[str, list[AccountMonitor]] = {}
+        for monitor in group.monitors:
+            for symbol in monitor.symbols():
+                holders.setdefault(symbol, []).append(monitor)
+        group.holders = holders
         symbols = self._symbol_ids(group)
         if group.feed is None:
             if not symbols:
@@ -188,7 +195,10 @@ class Daemon:
         changed = [t.symbol for t in ticks if group.marks.update(t.symbol, t.price, now)]
         if not changed:
             return
-        evaluated = sum(monitor.on_marks(changed) for monitor in group.monitors)
+        # one symbol: only its holders; several: every account, each filtering its own
+        monitors = group.holders.get(changed[0], ()) if len(changed) == 1 else group.monitors
+        symbols = set(changed)
+        evaluated = sum(monitor.on_marks(symbols) for monitor in monitors)
         if self.on_tick_done is not None:
             self.on_tick_done(min(t.received for t in ticks), evaluated)
 

@@ -7,15 +7,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from monitor.domain import AccountSnapshot, CrossPool, MarginMode
 from monitor.engine.legs import Leg
+from monitor.engine.levels import LevelLimits
 from monitor.engine.models import MarginModel, model_for
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk, margin_ratio
-from monitor.engine.solver import MovingLeg, nearest_liquidation_move, single_leg_move
+from monitor.engine.screen import MarkLookup, QuietTest, screenable
+from monitor.engine.solver import (
+    MovingLeg,
+    bracket_root_price,
+    has_bracket_root,
+    move_to,
+    nearest_liquidation_move,
+    single_leg_move,
+)
 
 Marks = Mapping[str, float]
+_UNBUILT = object()
 
 NO_TIERS = "no maintenance tiers published for {symbol}"
 NO_ISOLATED_MARGIN = "exchange did not report the isolated margin"
@@ -67,6 +78,51 @@ class AccountBook:
         self._mixed_pools = {
             a for a, legs in self.cross.items() if len({g.inverse for g in legs}) > 1
         }
+        self._quiet_tests: dict[tuple[object, float, float], QuietTest | None] = {}
+        self._roots: dict[Leg, float] = {}
+        """Isolated leg -> its liquidation price, where it is mark-independent."""
+
+    def quiet_pool(self, asset: str, get: MarkLookup, limits: LevelLimits) -> bool:
+        """True when the pool's ratio is provably below `limits.warn` and its distance
+        and every member's provably above `limits.distance_warn` (engine/screen.py);
+        False means only `evaluate_pool` can say. `get` is `dict.get` on the marks."""
+        key = (asset, limits.warn, limits.distance_warn)
+        return self._holds(key, self._pool_test, asset, limits, get)
+
+    def quiet_isolated(self, leg: Leg, get: MarkLookup, limits: LevelLimits) -> bool:
+        """As `quiet_pool`, for an isolated position and its own margin."""
+        key = (leg, limits.warn, limits.distance_warn)
+        return self._holds(key, self._isolated_test, leg, limits, get)
+
+    def _holds(
+        self,
+        key: tuple[object, float, float],
+        build: Callable[[Any, LevelLimits], QuietTest | None],
+        target: object,
+        limits: LevelLimits,
+        get: MarkLookup,
+    ) -> bool:
+        """Run the target's test, built on first use (it keeps state between ticks)."""
+        test = self._quiet_tests.get(key, _UNBUILT)
+        if test is _UNBUILT:
+            test = self._quiet_tests[key] = build(target, limits)
+        return test is not None and test.holds(get)  # type: ignore[union-attr]
+
+    def _pool_test(self, asset: str, limits: LevelLimits) -> QuietTest | None:
+        """A test for a pool whose figures are summable and bounded; None otherwise."""
+        reported = self.snapshot.pool(asset)
+        legs = self.cross[asset]
+        if reported is None or asset in self._mixed_pools or not all(map(screenable, legs)):
+            return None
+        group_size = max(len(group) for group in self._groups[asset])
+        return QuietTest(legs, reported.wallet_balance, group_size, limits)
+
+    @staticmethod
+    def _isolated_test(leg: Leg, limits: LevelLimits) -> QuietTest | None:
+        wallet = leg.position.isolated_margin
+        if wallet is None or not screenable(leg):
+            return None
+        return QuietTest([leg], wallet, 1, limits)
 
     def symbols(self) -> set[str]:
         return {p.symbol for p in self.snapshot.positions}
@@ -110,8 +166,20 @@ class AccountBook:
                 position, mark, value, pnl, mm, None, None, None, NO_ISOLATED_MARGIN
             )
         ratio = margin_ratio(mm, wallet + pnl)
-        price, distance, note = _priced(single_leg_move(leg, mark, index, wallet), mark)
+        price, distance, note = _priced(self._isolated_move(leg, mark, index, wallet), mark)
         return PositionRisk(position, mark, value, pnl, mm, ratio, price, distance, note)
+
+    def _isolated_move(self, leg: Leg, mark: float, index: int, wallet: float) -> float | None:
+        """An isolated position's liquidation price does not depend on the mark (its
+        wallet is its own): where a bracket root applies it is found once per snapshot
+        and each tick only measures the distance to it, to the same last bit."""
+        root = self._roots.get(leg)
+        if root is None:
+            if not has_bracket_root(leg):
+                return single_leg_move(leg, mark, index, wallet)
+            far_side = len(leg.tiers.tiers) - 1 if leg.sign > 0 else 0  # type: ignore[union-attr]
+            root = self._roots[leg] = bracket_root_price(leg, far_side, wallet)
+        return move_to(root, mark, leg.sign)
 
     def evaluate_pool(
         self, asset: str, marks: Marks | None = None

@@ -59,14 +59,16 @@ def _root_in(a: float, b: float, t: float, edge: float, direction: int) -> float
     return None
 
 
-def _linear_bracket_search(leg: Leg, mark: float, index: int, constant: float) -> float | None:
-    """Liquidation move of one linear leg with a regular notional-keyed table.
+def bracket_root_price(leg: Leg, index: int, constant: float) -> float:
+    """The price where one linear leg with a regular notional-keyed table liquidates.
 
     Binance's own method: LP = (C - side x q x EP + cum - c) / (q x (rate - side)) for
     the bracket in force, moving one bracket at a time (down for a long, up for a short)
     until the price falls inside the bracket it was computed with. Regular tables make
-    that the first root. A handful of float operations per bracket: the per-position
-    hot path.
+    equity - MM concave, so each bracket's line lies above it and that is the first
+    root, whatever bracket the walk starts from on the near side of it. A long already
+    past liquidation at the start bracket's mark gets a price at or above that mark (a
+    short: at or below), which is how callers tell.
     """
     tiers = leg.tiers.tiers  # type: ignore[union-attr]
     q, s = leg.qty, leg.sign
@@ -78,17 +80,29 @@ def _linear_bracket_search(leg: Leg, mark: float, index: int, constant: float) -
             q * (tier.maintenance_rate + leg.rate_extra - s)
         )
         if s > 0:
-            if price >= mark:
-                return 0.0  # already at or past liquidation
             if index == 0 or price * q >= tier.floor:
-                return price / mark - 1.0 if price > _AT_BOUND * mark else None
+                return price
             index -= 1
         else:
-            if price <= mark:
-                return 0.0
             if index == last or price * q < tiers[index + 1].floor:
-                return price / mark - 1.0
+                return price
             index += 1
+
+
+def move_to(price: float, mark: float, sign: int) -> float | None:
+    """The adverse fractional move from `mark` to a leg's liquidation `price`: 0.0 when
+    already there or past it, None when the price is zero (nothing liquidates a long)."""
+    if sign > 0:
+        if price >= mark:
+            return 0.0
+        return price / mark - 1.0 if price > _AT_BOUND * mark else None
+    return 0.0 if price <= mark else price / mark - 1.0
+
+
+def _linear_bracket_search(leg: Leg, mark: float, index: int, constant: float) -> float | None:
+    """Liquidation move of one linear leg with a regular notional-keyed table, walking
+    from the bracket in force at `mark` (the per-position hot path: a step or two)."""
+    return move_to(bracket_root_price(leg, index, constant), mark, leg.sign)
 
 
 def _walk_one(leg: Leg, mark: float, index: int, constant: float, direction: int) -> float | None:
@@ -289,14 +303,20 @@ def liquidation_move(
     return (1.0 / t - 1.0) if inverse else t
 
 
-def single_leg_move(leg: Leg, mark: float, index: int, constant: float) -> float | None:
-    """Liquidation move of one leg in its adverse direction (down for a long)."""
-    if (
+def has_bracket_root(leg: Leg) -> bool:
+    """Whether `bracket_root_price` applies: linear, value-keyed, regular, priced at mark."""
+    return (
         not leg.inverse
         and leg.mm_fixed is None
+        and leg.tiers is not None
         and leg.basis is TierBasis.NOTIONAL
-        and leg.tiers.regular  # type: ignore[union-attr]
-    ):
+        and leg.tiers.regular
+    )
+
+
+def single_leg_move(leg: Leg, mark: float, index: int, constant: float) -> float | None:
+    """Liquidation move of one leg in its adverse direction (down for a long)."""
+    if has_bracket_root(leg):
         return _linear_bracket_search(leg, mark, index, constant)
     price_direction = -1 if leg.sign > 0 else 1
     t = _walk_one(leg, mark, index, constant, -price_direction if leg.inverse else price_direction)
