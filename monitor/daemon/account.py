@@ -96,7 +96,6 @@ class AccountMonitor:
         self.markets_key = SharedMarkets.key(account.exchange, account.rest_url, account.sandbox)
         self.snapshot: AccountSnapshot | None = None
         self.book: AccountBook | None = None
-        self.risk: AccountRisk | None = None
         self.by_symbol: dict[str, SymbolTargets] = {}
         self.tiers: dict[str, TierTable] = {}
         self.tiers_at = 0.0
@@ -111,7 +110,6 @@ class AccountMonitor:
         the targets its screen answers for: what a quiet tick must find OK."""
         self._ok_at: dict[str | Leg, tuple[int, bool]] = {}
         """Per screen: (tracker generation, whether all its targets were OK then)."""
-        self.isolated_targets: list[str] = []
         self._figures: Figures | None = None
         """The whole book at the marks of the last evaluation; None once a tick moved a
         mark (`current()` then evaluates again, exactly, when somebody reads it)."""
@@ -217,11 +215,10 @@ class AccountMonitor:
         for leg in self.book.isolated:
             self._screened[leg] = [(self.name, self._keys[id(leg.position)])]
         self._ok_at.clear()
-        self.isolated_targets = [self._keys[id(leg.position)] for leg in self.book.isolated]
         self.by_symbol = self._index(self.book)
-        self.risk = self.book.evaluate(self.marks)
-        self._figures = Figures(self.risk, self._keys)
-        self._report(self.risk.pools, self.risk.positions)
+        risk = self.book.evaluate(self.marks)
+        self._figures = Figures(risk, self._keys)
+        self._report(risk.pools, risk.positions)
         self.evaluated.set()
         self.on_evaluated(self)
         if set(self.by_symbol) != symbols_before:
@@ -279,6 +276,12 @@ class AccountMonitor:
 
     def symbols(self) -> set[str]:
         return set(self.by_symbol)
+
+    @property
+    def isolated_targets(self) -> list[str]:
+        """Target keys of the isolated positions of the current snapshot."""
+        book = self.book
+        return [self._keys[id(leg.position)] for leg in book.isolated] if book else []
 
     def on_marks(self, symbols: AbstractSet[str]) -> int:
         """Recompute only the pools and isolated positions holding `symbols`; returns how

@@ -87,9 +87,9 @@ class QuietTest:
     """
 
     __slots__ = (
-        "_exposures", "_fallbacks", "_lower", "_marks", "_mm_slopes", "_mms", "_pnls",
-        "_reaches", "_upper", "distance", "group_size", "inverse", "legs", "symbols",
-        "wallet", "warn",
+        "_exposures", "_fallbacks", "_grow", "_lower", "_marks", "_mm_slopes", "_mms", "_pnls",
+        "_reaches", "_span", "_stretch", "_upper", "distance", "group_size", "inverse", "legs",
+        "symbols", "wallet", "warn",
     )  # fmt: skip
 
     def __init__(
@@ -101,7 +101,16 @@ class QuietTest:
         """Legs in the largest set moving together (2 for a hedge-mode pair)."""
         self.warn = limits.warn
         self.distance = limits.distance_warn
-        self.inverse = legs[0].inverse
+        self.inverse = inverse = legs[0].inverse
+        d = self.distance
+        self._grow = (
+            1.0 / ((1.0 - d) * (1.0 - ALLOWANCE)) if inverse else (1.0 + d) * (1.0 + ALLOWANCE)
+        )
+        """How far a leg's value can grow within the warning move plus the allowance."""
+        self._span = d / (1.0 - d) if inverse else d
+        """The warning move in the bound's variable (x, or 1 / (1 + x))."""
+        self._stretch = 1.0 / (1.0 - d) if inverse else 1.0 + d
+        """The most a price scales within the warning move (the drift's lever)."""
         self.symbols = [leg.symbol for leg in legs]
         self._fallbacks = [leg.position.mark_price for leg in legs]
         count = len(legs)
@@ -124,9 +133,7 @@ class QuietTest:
 
     def _prove(self, marks: list[float]) -> bool:
         """Re-price the legs whose mark moved, then try to prove it afresh (docstring)."""
-        grow = 1.0 / ((1.0 - self.distance) * (1.0 - ALLOWANCE)) if self.inverse else (
-            (1.0 + self.distance) * (1.0 + ALLOWANCE)
-        )  # fmt: skip
+        grow = self._grow
         for i, (leg, mark) in enumerate(zip(self.legs, marks, strict=True)):
             if mark != self._marks[i]:
                 pnl, _, mm, value = leg.state(mark)
@@ -143,7 +150,7 @@ class QuietTest:
         exposure, mm_slope = sum(self._exposures), sum(self._mm_slopes)
         moved = exposure + mm_slope if self.inverse else exposure - mm_slope
         steepest = max(abs(moved), abs(exposure))
-        span = self.distance / (1.0 - self.distance) if self.inverse else self.distance
+        span = self._span
         slack = min(
             self.warn * balance - total_mm,
             free - steepest * span,
@@ -151,8 +158,7 @@ class QuietTest:
         )
         if slack <= _MARGIN * (abs(balance) + sum(self._reaches)):
             return False  # too close to call without the exact figures
-        stretch = 1.0 / (1.0 - self.distance) if self.inverse else 1.0 + self.distance
-        band = slack / (stretch * sum(self._reaches))
+        band = slack / (self._stretch * sum(self._reaches))
         if self.inverse:
             band /= 1.0 + band  # a drift of delta in price is delta / (1 - delta) in u
         band = min(band, ALLOWANCE) * _SAFETY
