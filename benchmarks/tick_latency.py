@@ -13,8 +13,11 @@ Binance USD-M group. Real parts, over loopback:
   their ccxt clients get a synthetic market table so the daemon maps ids itself;
 * events go to a `JsonLinesSink` (flushed per event), as with `run --events`.
 
-Latency is read in `Daemon.on_tick_done` (called after every account's `on_marks`, and
-so after emission). The book holds `--symbols` (default 60) markets: above
+Latency is read in `Daemon.on_tick_done` (called after the frame's last `on_marks`, and
+so after emission). "targets/frame" counts the targets of the accounts visited: on a
+multi-symbol frame an account whose marks all stay inside its envelope (its level bands
+and quiet-tick proofs, monitor/daemon/envelopes.py) is settled without a visit.
+The book holds `--symbols` (default 60) markets: above
 `MANY_STREAMS` (50) the feed subscribes to the all-market array; at 50 or fewer it would
 use one `<id>@markPrice@1s` stream per symbol, one symbol per frame (case c below).
 
@@ -27,12 +30,14 @@ handled, so no frame waits behind another):
   baseline: array frame, every symbol moved, a naive handler that re-evaluates every
      account's whole book (`AccountBook.evaluate`) and reports it;
   d. storm: array frame, every held symbol moved, thresholds set so that every target
-     is above OK: nothing can be settled by the quiet-tick screen, every target is
-     evaluated exactly on every frame (a market-wide crash); compared with the naive
+     is above OK (a market-wide crash): isolated positions are still settled by their
+     level bands, but no cross pool can be settled by the quiet-tick screen, so every pool
+     and its members are evaluated exactly on every frame; compared with the naive
      handler under the same thresholds.
 
 The book (`common.synthetic_book`) is far from calm: about half of its isolated positions
-start above OK and some are past liquidation, so cases a-c include that much exact work.
+start above OK and some are past liquidation; their level bands settle them between
+level changes.
 
     python benchmarks/tick_latency.py [--frames N] [--symbols 60] [--unheld 500]
 """

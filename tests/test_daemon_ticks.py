@@ -1,10 +1,13 @@
 """The per-tick path reports exactly what a full exact re-evaluation would.
 
-`AccountMonitor.on_marks` skips the exact search for targets its screen proves quiet
-and evaluates only the targets holding the ticked symbols. The oracle here re-evaluates
-every account's whole book exactly on every tick, with its own level tracker; over a
-long random walk that takes targets through every level and back, both must emit the
-same level changes with the same figures, tick by tick.
+`Daemon._on_ticks` settles whole accounts by their envelopes on whole-market frames,
+visits only the holders of a single ticked symbol, and `AccountMonitor.on_marks` skips
+the exact search for targets a level band or the quiet-tick screen settles. The oracle
+here re-evaluates every account's whole book exactly on every tick, with its own level
+tracker; over a long random walk that takes targets through every level and back, both
+must emit the same level changes with the same figures, tick by tick, and every account
+with a target above OK must be heard by the actions controller on every whole-market
+frame.
 """
 
 from __future__ import annotations
@@ -16,13 +19,12 @@ from pathlib import Path
 import pytest
 
 from monitor.config import Config
-from monitor.daemon.account import AccountMonitor
 from monitor.daemon.events import Event
 from monitor.daemon.levels import LevelTracker
-from monitor.daemon.marks import MarkBoard
+from monitor.daemon.service import Daemon
 from monitor.domain import AccountSnapshot, CrossPool, MarginMode, Position, Side, Tier, TierTable
 from monitor.engine.book import AccountBook
-from monitor.exchange.markets import SharedMarkets
+from monitor.feeds import MarkTick
 
 SYMBOLS = [f"S{i}/USDT:USDT" for i in range(6)]
 
@@ -76,17 +78,20 @@ async def test_tick_path_matches_a_full_exact_evaluation_on_every_tick(tmp_path:
             {"name": s.name, "exchange": "binanceusdm", "rest_url": "http://127.0.0.1:9"}
             for s in snapshots]}
     )  # fmt: skip
-    board, tracker, events = MarkBoard(), LevelTracker(), []
-    markets = SharedMarkets(tmp_path / "cache")
-    monitors = [
-        AccountMonitor(a, config.daemon, a.thresholds, markets, board, tracker, events.append)
-        for a in config.accounts
-    ]
+    events: list[Event] = []
+    visited: list[int] = []
+    daemon = Daemon(config, events.append, on_tick_done=lambda _, n: visited.append(n))
+    (group,) = daemon.groups.values()
+    board, monitors = group.marks, daemon.monitors
+    heard: set[str] = set()  # accounts the actions controller heard from this tick
+    for monitor in monitors:
+        monitor.on_evaluated = lambda m: heard.add(m.name)
     oracle_tracker, oracle_events = LevelTracker(), []
     books = [AccountBook(s) for s in snapshots]
+    total_targets = sum(len(b.cross) + len(b.isolated) for b in books)
     try:
         for monitor, snapshot in zip(monitors, snapshots, strict=True):
-            monitor._succeeded(snapshot)
+            monitor._succeeded(snapshot)  # no market table: no feed, ticks come from here
 
         def oracle() -> None:
             for monitor, book in zip(monitors, books, strict=True):
@@ -104,24 +109,33 @@ async def test_tick_path_matches_a_full_exact_evaluation_on_every_tick(tmp_path:
         oracle()
         assert fingerprint(events) == fingerprint(oracle_events)
         seen: set[str | None] = set()
+        settled_frames = 0
         for tick in range(1500):
             # mostly one symbol at a time, sometimes a whole-market frame; steps big
             # enough to carry targets through every level, and a drift back
-            moved = rng.sample(SYMBOLS, 1 if tick % 7 else len(SYMBOLS))
+            whole = tick % 7 == 0
+            moved = rng.sample(SYMBOLS, len(SYMBOLS) if whole else 1)
+            now = time.time()
+            ticks = []
             for symbol in moved:
                 step = rng.gauss(0.0, 0.004) - 0.0005 * (1 if (tick // 300) % 2 else -1)
-                board.update(symbol, board.prices[symbol] * (1 + step), time.time())
+                price = board.prices[symbol] * (1 + step)
+                ticks.append(MarkTick("binanceusdm", symbol, price, now, time.monotonic()))
             events.clear()
             oracle_events.clear()
-            for monitor in monitors:
-                monitor.on_marks(set(moved))
+            heard.clear()
+            daemon._on_ticks(group, ticks)
             oracle()
             assert fingerprint(events) == fingerprint(oracle_events), f"tick {tick}"
             seen |= {e.level for e in events}
+            if whole:
+                settled_frames += visited[-1] < total_targets
+                alarmed = {a for (a, _), level in oracle_tracker.items() if level != "ok"}
+                assert alarmed <= heard, f"tick {tick}: the controller missed {alarmed - heard}"
         assert {"ok", "warn", "critical", "imminent"} <= seen, seen  # the walk went everywhere
+        assert settled_frames > 0  # whole-market frames did settle accounts unvisited
         # the figures people read are exact too
         for monitor, book in zip(monitors, books, strict=True):
             assert monitor.current() == book.evaluate(board.prices)
     finally:
-        for monitor in monitors:
-            await monitor.close()
+        await daemon.stop()

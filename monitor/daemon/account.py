@@ -20,8 +20,10 @@ from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.userstream import LiquidationLedger
 from monitor.domain import AccountSnapshot, MarginMode, Position, TierTable
+from monitor.engine.band import LevelBand
 from monitor.engine.book import AccountBook
 from monitor.engine.legs import Leg
+from monitor.engine.levels import Level, LevelLimits
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
 from monitor.exchange.adapters import adapter_for
 from monitor.exchange.clients import create_client, secret_values
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 300.0
 NEAR_LIQUIDATION = ("critical", "imminent")
 """A position that vanishes at these levels is reported as a probable liquidation."""
+_REBUILD = LevelBand(0.0, 0.0, Level.OK)
+"""An empty band: the next tick evaluates its position exactly and solves its band."""
 LOUD_ERRORS = (ErrorKind.AUTH, ErrorKind.BAD_REPLY)
 """Errors a person must fix: reported as events. Network trouble is retried quietly
 until it makes the account blind, which is reported by the staleness watchdog."""
@@ -57,6 +61,17 @@ class SymbolTargets:
 
     pools: set[str] = field(default_factory=set)
     isolated: list[Leg] = field(default_factory=list)
+
+
+def _narrow(
+    bounds: dict[str, tuple[float, float]], more: Iterable[tuple[str, float, float]]
+) -> None:
+    """Intersect each symbol's interval in `bounds` with (low, high) from `more`."""
+    for symbol, low, high in more:
+        known = bounds.get(symbol)
+        if known is not None:
+            low, high = max(low, known[0]), min(high, known[1])
+        bounds[symbol] = (low, high)
 
 
 def backoff_delay(failures: int, base: float) -> float:
@@ -85,6 +100,12 @@ class AccountMonitor:
         self.account = account
         self.name = account.name
         self.settings = settings
+        self.envelope_version = 0
+        """Bumped whenever `envelope()` may have changed (a new book, new thresholds, a
+        tick that evaluated or re-proved something)."""
+        self._bands: dict[Leg, LevelBand] = {}
+        """Per bandable isolated position (engine/band.py), the marks between which it
+        keeps its level; `_REBUILD` until its next exact evaluation."""
         self.thresholds = thresholds
         self.markets = markets
         self.marks = marks
@@ -111,6 +132,8 @@ class AccountMonitor:
         self._ok_at: dict[str | Leg, tuple[int, bool]] = {}
         """Per screen: (tracker generation, whether all its targets were OK then)."""
         self._figures: Figures | None = None
+        self._figures_at = -1
+        """The mark board's version `_figures` were computed at."""
         """The whole book at the marks of the last evaluation; None once a tick moved a
         mark (`current()` then evaluates again, exactly, when somebody reads it)."""
         self.evaluated = asyncio.Event()
@@ -215,9 +238,11 @@ class AccountMonitor:
         for leg in self.book.isolated:
             self._screened[leg] = [(self.name, self._keys[id(leg.position)])]
         self._ok_at.clear()
+        self._bands = dict.fromkeys(filter(self.book.bandable, self.book.isolated), _REBUILD)
         self.by_symbol = self._index(self.book)
         risk = self.book.evaluate(self.marks)
-        self._figures = Figures(risk, self._keys)
+        self._figures, self._figures_at = Figures(risk, self._keys), self.marks.version
+        self.envelope_version += 1
         self._report(risk.pools, risk.positions)
         self.evaluated.set()
         self.on_evaluated(self)
@@ -278,6 +303,18 @@ class AccountMonitor:
         return set(self.by_symbol)
 
     @property
+    def thresholds(self) -> Thresholds:
+        return self._thresholds
+
+    @thresholds.setter
+    def thresholds(self, thresholds: Thresholds) -> None:
+        """New thresholds void every band (they were solved for the old ones); each is
+        rebuilt at its position's next exact evaluation, which its next tick forces."""
+        self._thresholds = thresholds
+        self._bands = dict.fromkeys(self._bands, _REBUILD)
+        self.envelope_version += 1
+
+    @property
     def isolated_targets(self) -> list[str]:
         """Target keys of the isolated positions of the current snapshot."""
         book = self.book
@@ -287,9 +324,11 @@ class AccountMonitor:
         """Recompute only the pools and isolated positions holding `symbols`; returns how
         many targets were evaluated (the hot path of every mark-price tick).
 
-        A target whose screen (monitor/engine/screen.py) proves it still short of its
-        warning, and which was OK, stays OK without the exact liquidation search or the
-        level machinery; only the others are evaluated exactly and reported.
+        An isolated position whose mark stays inside its band (monitor/engine/band.py)
+        keeps its level, whatever it is. Any other target whose screen
+        (monitor/engine/screen.py) proves it still short of its warning, and which was
+        OK, stays OK. Neither needs the exact liquidation search or the level machinery;
+        only the rest are evaluated exactly and reported.
         """
         book = self.book
         if book is None:
@@ -303,22 +342,61 @@ class AccountMonitor:
             isolated = [leg for targets in hit for leg in targets.isolated]
         if not pools and not isolated:
             return 0
-        self._figures = None
+        self.envelope_version += 1
         marks, get, limits = self.marks, self.marks.prices.get, self.thresholds.cross
-        exact = False
+        alarmed = False
         for asset in pools:
             if not (self._all_ok(asset) and book.quiet_pool(asset, get, limits)):
                 pool, members = book.evaluate_pool(asset, marks)
                 self._report((pool,), members)
-                exact = True
-        limits = self.thresholds.isolated
+                alarmed = True
+        limits, bands = self.thresholds.isolated, self._bands
         for leg in isolated:
-            if not (self._all_ok(leg) and book.quiet_isolated(leg, get, limits)):
-                self._report((), (book.evaluate_isolated(leg, marks),))
-                exact = True
-        if exact:  # a quiet tick leaves every level OK: nothing for the controller
+            band = bands.get(leg)
+            if band is not None:
+                mark = get(leg.symbol)
+                if mark is not None and band.low < mark < band.high:
+                    alarmed = alarmed or band.level is not Level.OK
+                    continue
+            elif self._all_ok(leg) and book.quiet_isolated(leg, get, limits):
+                continue
+            risk = book.evaluate_isolated(leg, marks)
+            self._report((), (risk,))
+            if band is not None:
+                bands[leg] = self._band(leg, risk.mark_price, limits)
+            alarmed = True
+        if alarmed:  # a tick that only confirmed OK levels has nothing for the controller
             self.on_evaluated(self)
         return len(pools) + len(isolated)
+
+    def envelope(self) -> tuple[dict[str, tuple[float, float]], bool] | None:
+        """Per held symbol, the open interval of marks inside which `on_marks` would
+        settle every target without evaluating any (the intersection of the isolated
+        bands and the standing quiet-tick proofs), and whether a target so settled is
+        above OK; None while some target can only be evaluated exactly. Lets a
+        whole-market frame settle this account without visiting it (daemon/envelopes.py)."""
+        book = self.book
+        if book is None:
+            return None
+        bounds: dict[str, tuple[float, float]] = {}
+        limits = self.thresholds.cross
+        for asset in book.cross:
+            proven = book.quiet_bounds(asset, limits) if self._all_ok(asset) else None
+            if proven is None:
+                return None
+            _narrow(bounds, proven)
+        limits, alarmed = self.thresholds.isolated, False
+        for leg in book.isolated:
+            band = self._bands.get(leg)
+            if band is not None:
+                _narrow(bounds, ((leg.symbol, band.low, band.high),))
+                alarmed = alarmed or band.level is not Level.OK
+                continue
+            proven = book.quiet_bounds(leg, limits) if self._all_ok(leg) else None
+            if proven is None:
+                return None
+            _narrow(bounds, proven)
+        return bounds, alarmed
 
     def _all_ok(self, screened: str | Leg) -> bool:
         """Whether every target a screen answers for was last reported OK: only then can
@@ -331,6 +409,13 @@ class AccountMonitor:
         ok = self.tracker.all_ok(self._screened[screened])
         self._ok_at[screened] = (generation, ok)
         return ok
+
+    def _band(self, leg: Leg, mark: float, limits: LevelLimits) -> LevelBand:
+        """The band of `leg` at the level just reported for it at `mark`."""
+        level = self.tracker.held(self.name, self._keys[id(leg.position)])
+        if level is None or self.book is None:
+            return _REBUILD
+        return self.book.isolated_band(leg, mark, level, limits)
 
     def _report(self, pools: Iterable[PoolRisk], positions: Iterable[PositionRisk]) -> None:
         for pool in pools:
@@ -347,8 +432,9 @@ class AccountMonitor:
     def _current_figures(self) -> Figures | None:
         if self.book is None:
             return None
-        if self._figures is None:
+        if self._figures is None or self._figures_at != self.marks.version:
             self._figures = Figures(self.book.evaluate(self.marks), self._keys)
+            self._figures_at = self.marks.version
         return self._figures
 
     def current(self) -> AccountRisk | None:

@@ -11,13 +11,14 @@ from monitor.domain import MarginMode
 from monitor.engine.levels import Level, level_for
 from monitor.engine.results import PoolRisk, PositionRisk
 
+_NAMES: dict[Level | None, str] = {level: level.name.lower() for level in Level}
+_NAMES[None] = "unknown"
+_BY_NAME = {name: level for level, name in _NAMES.items() if level is not None}
+_OK = "ok"
+
 
 def level_name(level: Level | None) -> str:
-    return "unknown" if level is None else level.name.lower()
-
-
-_OK = "ok"
-_BY_NAME = {level.name.lower(): level for level in Level}
+    return _NAMES[level]
 
 
 class LevelTracker:
@@ -43,6 +44,10 @@ class LevelTracker:
 
     def last(self, account: str, target: str) -> str | None:
         return self._levels.get((account, target))
+
+    def held(self, account: str, target: str) -> Level | None:
+        """The level last reported, as a `Level`; None when unknown or never seen."""
+        return _BY_NAME.get(self._levels.get((account, target), ""))
 
     def all_ok(self, keys: list[tuple[str, str]]) -> bool:
         """Whether every (account, target) of `keys` was last reported OK (the quiet-tick
@@ -72,7 +77,7 @@ class LevelTracker:
     ) -> str:
         """The level now, held by hysteresis against the level last reported."""
         previous = _BY_NAME.get(self._levels.get((account, target), ""))
-        return level_name(level_for(ratio, distance, limits, previous))
+        return _NAMES[level_for(ratio, distance, limits, previous)]
 
     def _still_ok(
         self, account: str, target: str, ratio: float | None, distance: float | None, limits: Any

@@ -16,6 +16,8 @@ class MarkBoard(Mapping[str, float]):
         self.prices: dict[str, float] = {}
         """symbol -> mark, for hot paths that want `dict.get` itself (read only)."""
         self._times: dict[str, float] = {}
+        self.version = 0
+        """Bumped whenever a price moves: figures computed at an older version are stale."""
 
     def update(self, symbol: str, price: float, at: float) -> bool:
         """Record `price` observed at wall time `at`; True only if the mark moved.
@@ -29,6 +31,7 @@ class MarkBoard(Mapping[str, float]):
         if self.prices.get(symbol) == price:
             return False
         self.prices[symbol] = price
+        self.version += 1
         return True
 
     def observed_at(self, symbol: str) -> float | None:

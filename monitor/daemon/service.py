@@ -21,6 +21,7 @@ from monitor.actions.guards import KillSwitch
 from monitor.actions.journal import Journal
 from monitor.config import AccountConfig, Config
 from monitor.daemon.account import AccountMonitor
+from monitor.daemon.envelopes import Envelopes
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
@@ -43,6 +44,9 @@ class ExchangeGroup:
     monitors: list[AccountMonitor] = field(default_factory=list)
     holders: dict[str, list[AccountMonitor]] = field(default_factory=dict)
     """symbol -> the accounts holding it: a tick visits only those."""
+    envelopes: Envelopes | None = None
+    """What settles a whole-market frame (daemon/envelopes.py); None until the next one
+    after the accounts' symbols changed."""
     feed: MarkFeed | None = None
     task: asyncio.Task[None] | None = None
     blind: bool = False
@@ -172,6 +176,7 @@ class Daemon:
             for symbol in monitor.symbols():
                 holders.setdefault(symbol, []).append(monitor)
         group.holders = holders
+        group.envelopes = None
         symbols = self._symbol_ids(group)
         if group.feed is None:
             if not symbols:
@@ -195,10 +200,16 @@ class Daemon:
         changed = [t.symbol for t in ticks if group.marks.update(t.symbol, t.price, now)]
         if not changed:
             return
-        # one symbol: only its holders; several: every account, each filtering its own
-        monitors = group.holders.get(changed[0], ()) if len(changed) == 1 else group.monitors
         symbols = set(changed)
-        evaluated = sum(monitor.on_marks(symbols) for monitor in monitors)
+        if len(changed) == 1:  # one symbol: only its holders
+            evaluated = sum(m.on_marks(symbols) for m in group.holders.get(changed[0], ()))
+        else:  # several: only the accounts whose envelope a mark left
+            if group.envelopes is None:
+                group.envelopes = Envelopes(group.monitors)
+            visit, settled_alarmed = group.envelopes.settle(group.marks.prices)
+            evaluated = sum(monitor.on_marks(symbols) for monitor in visit)
+            for monitor in settled_alarmed:
+                monitor.on_evaluated(monitor)
         if self.on_tick_done is not None:
             self.on_tick_done(min(t.received for t in ticks), evaluated)
 

@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from monitor.domain import AccountSnapshot, CrossPool, MarginMode
+from monitor.engine.band import LevelBand, level_band
 from monitor.engine.legs import Leg
-from monitor.engine.levels import LevelLimits
+from monitor.engine.levels import Level, LevelLimits
 from monitor.engine.models import MarginModel, model_for
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk, margin_ratio
 from monitor.engine.screen import MarkLookup, QuietTest, screenable
@@ -94,6 +95,14 @@ class AccountBook:
         key = (leg, limits.warn, limits.distance_warn)
         return self._holds(key, self._isolated_test, leg, limits, get)
 
+    def quiet_bounds(
+        self, target: str | Leg, limits: LevelLimits
+    ) -> Iterable[tuple[str, float, float]] | None:
+        """The standing proof of `quiet_pool(target)` (an asset) or `quiet_isolated(target)`
+        (a leg) under `limits`, as (symbol, floor, ceiling) per leg; None without one."""
+        test = self._quiet_tests.get((target, limits.warn, limits.distance_warn))
+        return test.bounds() if test is not None else None
+
     def _holds(
         self,
         key: tuple[object, float, float],
@@ -173,13 +182,29 @@ class AccountBook:
         """An isolated position's liquidation price does not depend on the mark (its
         wallet is its own): where a bracket root applies it is found once per snapshot
         and each tick only measures the distance to it, to the same last bit."""
+        if not has_bracket_root(leg):
+            return single_leg_move(leg, mark, index, wallet)
+        return move_to(self._root(leg, wallet), mark, leg.sign)
+
+    def _root(self, leg: Leg, wallet: float) -> float:
         root = self._roots.get(leg)
         if root is None:
-            if not has_bracket_root(leg):
-                return single_leg_move(leg, mark, index, wallet)
             far_side = len(leg.tiers.tiers) - 1 if leg.sign > 0 else 0  # type: ignore[union-attr]
             root = self._roots[leg] = bracket_root_price(leg, far_side, wallet)
-        return move_to(root, mark, leg.sign)
+        return root
+
+    @staticmethod
+    def bandable(leg: Leg) -> bool:
+        """Whether `isolated_band` applies: a liquidation price that does not move with
+        the mark (engine/band.py), and a known margin."""
+        return leg.position.isolated_margin is not None and has_bracket_root(leg)
+
+    def isolated_band(self, leg: Leg, mark: float, level: Level, limits: LevelLimits) -> LevelBand:
+        """The marks around `mark` between which the `bandable` isolated `leg` stays at
+        `level`, the level its exact evaluation at `mark` was reported at."""
+        wallet = leg.position.isolated_margin
+        assert wallet is not None
+        return level_band(leg, wallet, self._root(leg, wallet), mark, level, limits)
 
     def evaluate_pool(
         self, asset: str, marks: Marks | None = None

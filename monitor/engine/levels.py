@@ -6,6 +6,7 @@ Our own thresholds are warnings about approaching liquidation, never a liquidati
 
 from __future__ import annotations
 
+import math
 from enum import IntEnum
 from typing import Protocol
 
@@ -30,19 +31,16 @@ class LevelLimits(Protocol):
     clear_margin: float
 
 
-def _bounds(limits: LevelLimits) -> tuple[tuple[Level, float, float], ...]:
+_IMMINENT, _CRITICAL, _WARN, _OK = Level.IMMINENT, Level.CRITICAL, Level.WARN, Level.OK
+"""Members read once: an enum member lookup costs a descriptor call on every tick."""
+
+
+def level_thresholds(limits: LevelLimits) -> tuple[tuple[Level, float, float], ...]:
+    """(level, ratio at which it is reached, distance at which it is reached), worst first."""
     return (
-        (Level.IMMINENT, limits.imminent, limits.distance_imminent),
-        (Level.CRITICAL, limits.critical, limits.distance_critical),
-        (Level.WARN, limits.warn, limits.distance_warn),
-    )
-
-
-def _reached(
-    ratio: float | None, distance: float | None, ratio_at: float, distance_at: float
-) -> bool:
-    return (ratio is not None and ratio >= ratio_at) or (
-        distance is not None and distance <= distance_at
+        (_IMMINENT, limits.imminent, limits.distance_imminent),
+        (_CRITICAL, limits.critical, limits.distance_critical),
+        (_WARN, limits.warn, limits.distance_warn),
     )
 
 
@@ -55,15 +53,22 @@ def level_for(
     """The worse of the two figures' levels; None when neither is known (unknown, not OK).
 
     With `previous`, a level is kept until both figures have moved back past it by the
-    clear margin: a ratio of 0.74 after critical at 0.75 is still critical.
+    clear margin: a ratio of 0.74 after critical at 0.75 is still critical. An unknown
+    figure reaches nothing (it is compared as -inf for the ratio, +inf for the distance).
     """
-    if ratio is None and distance is None:
-        return None
+    if ratio is None:
+        if distance is None:
+            return None
+        ratio = -math.inf
+    elif distance is None:
+        distance = math.inf
     margin = limits.clear_margin
-    for level, ratio_at, distance_at in _bounds(limits):
-        if _reached(ratio, distance, ratio_at, distance_at):
+    held = _OK if previous is None else previous
+    for level, ratio_at, distance_at in level_thresholds(limits):
+        if ratio >= ratio_at or distance <= distance_at:
             return level
-        held = previous is not None and previous >= level
-        if held and _reached(ratio, distance, ratio_at * (1 - margin), distance_at * (1 + margin)):
+        if held >= level and (
+            ratio >= ratio_at * (1 - margin) or distance <= distance_at * (1 + margin)
+        ):
             return level
-    return Level.OK
+    return _OK

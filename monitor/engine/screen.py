@@ -36,8 +36,8 @@ at a floor, or a leg without margin terms, has no such bound: never screened.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from operator import truediv
+from collections.abc import Callable, Iterable
+from operator import gt, lt
 
 from monitor.domain import TierBasis
 from monitor.engine.legs import Leg
@@ -87,8 +87,8 @@ class QuietTest:
     """
 
     __slots__ = (
-        "_exposures", "_fallbacks", "_grow", "_lower", "_marks", "_mm_slopes", "_mms", "_pnls",
-        "_reaches", "_span", "_stretch", "_upper", "distance", "group_size", "inverse", "legs",
+        "_ceilings", "_exposures", "_fallbacks", "_floors", "_grow", "_marks", "_mm_slopes", "_mms",
+        "_pnls", "_reaches", "_span", "_stretch", "distance", "group_size", "inverse", "legs",
         "symbols", "wallet", "warn",
     )  # fmt: skip
 
@@ -120,16 +120,28 @@ class QuietTest:
         self._exposures = [0.0] * count
         self._mm_slopes = [0.0] * count
         self._reaches = [0.0] * count
-        self._upper = self._lower = 1.0  # no band yet
+        self._ceilings: list[float] = []
+        self._floors: list[float] = []
+        """Per leg, the marks strictly between which the last proof still holds; empty
+        when there is no proof to reuse."""
 
     def holds(self, get: MarkLookup) -> bool:
         """True when the ratio is below `warn` and every distance exceeds `distance`."""
         marks = list(map(get, self.symbols, self._fallbacks))
-        if self._upper > 1.0:
-            moves = list(map(truediv, marks, self._marks))
-            if max(moves) < self._upper and min(moves) > self._lower:
-                return True
+        if (
+            self._ceilings
+            and all(map(lt, marks, self._ceilings))
+            and all(map(gt, marks, self._floors))
+        ):
+            return True
         return self._prove(marks)
+
+    def bounds(self) -> Iterable[tuple[str, float, float]] | None:
+        """(symbol, floor, ceiling) per leg of the last proof that still stands: marks
+        strictly between them keep it; None when the last attempt proved nothing."""
+        if not self._ceilings:
+            return None
+        return zip(self.symbols, self._floors, self._ceilings, strict=True)
 
     def _prove(self, marks: list[float]) -> bool:
         """Re-price the legs whose mark moved, then try to prove it afresh (docstring)."""
@@ -143,7 +155,7 @@ class QuietTest:
                 self._mm_slopes[i] = mm_slope
                 self._reaches[i] = value + mm_slope
         self._marks = marks
-        self._upper = self._lower = 1.0
+        self._ceilings = self._floors = []
         total_mm = sum(self._mms)
         balance = self.wallet + sum(self._pnls)
         free = balance - total_mm
@@ -163,5 +175,6 @@ class QuietTest:
             band /= 1.0 + band  # a drift of delta in price is delta / (1 - delta) in u
         band = min(band, ALLOWANCE) * _SAFETY
         if band > 0.0 and math.isfinite(band):
-            self._upper, self._lower = 1.0 + band, 1.0 - band
+            self._ceilings = [mark * (1.0 + band) for mark in marks]
+            self._floors = [mark * (1.0 - band) for mark in marks]
         return True

@@ -26,7 +26,7 @@ from monitor.domain import TierBasis
 from monitor.engine.legs import Leg
 
 INF = math.inf
-_AT_BOUND = 1e-12
+AT_BOUND = 1e-12
 """A root this close to the bound (price zero, or infinity for inverse) is no liquidation."""
 
 MovingLeg = tuple[Leg, float]
@@ -95,7 +95,7 @@ def move_to(price: float, mark: float, sign: int) -> float | None:
     if sign > 0:
         if price >= mark:
             return 0.0
-        return price / mark - 1.0 if price > _AT_BOUND * mark else None
+        return price / mark - 1.0 if price > AT_BOUND * mark else None
     return 0.0 if price <= mark else price / mark - 1.0
 
 
@@ -120,7 +120,7 @@ def _walk_one(leg: Leg, mark: float, index: int, constant: float, direction: int
             edge = lower
         root = _root_in(a, b, t, edge, direction)
         if root is not None:
-            return None if clamped and root <= lower + _AT_BOUND else root
+            return None if clamped and root <= lower + AT_BOUND else root
         if clamped or math.isinf(edge):
             return None
         t = edge
@@ -228,7 +228,7 @@ def _walk_many(
     if regular if regular is not None else _all_regular(moving):
         root = _newton_from_far_side(moving, indices, constant, direction)
         lower = 0.0 if moving[0][0].inverse else -1.0
-        return None if root is None or root <= lower + _AT_BOUND else root
+        return None if root is None or root <= lower + AT_BOUND else root
     a, b = constant, 0.0
     heap: list[tuple[float, int]] = []
     for i, (leg, mark) in enumerate(moving):
@@ -253,7 +253,7 @@ def _walk_many(
                 a += ai
                 b += bi
             root = -a / b
-            return None if clamped and root <= lower + _AT_BOUND else root
+            return None if clamped and root <= lower + AT_BOUND else root
         if clamped or not heap:
             return None
         t = edge
