@@ -30,10 +30,10 @@ handled, so no frame waits behind another):
   baseline: array frame, every symbol moved, a naive handler that re-evaluates every
      account's whole book (`AccountBook.evaluate`) and reports it;
   d. storm: array frame, every held symbol moved, thresholds set so that every target
-     is above OK (a market-wide crash): isolated positions are still settled by their
-     level bands, but no cross pool can be settled by the quiet-tick screen, so every pool
-     and its members are evaluated exactly on every frame; compared with the naive
-     handler under the same thresholds.
+     is above OK (a market-wide crash): the quiet-tick screen settles nothing; isolated
+     positions are settled by their level bands, cross pools by their level holds, and
+     whatever those cannot prove is evaluated exactly; compared with the naive handler
+     under the same thresholds.
 
 The book (`common.synthetic_book`) is far from calm: about half of its isolated positions
 start above OK and some are past liquidation; their level bands settle them between

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from monitor.config import LevelThresholds
 from monitor.domain import (
     AccountSnapshot,
     CrossPool,
@@ -59,3 +60,31 @@ def cross_accounts(draw: st.DrawFn) -> AccountSnapshot:
     pnl = sum(p.side.sign * p.contracts * (p.mark_price - p.entry_price) for p in positions)
     wallet = max(gross * draw(st.floats(0.05, 1.0)), -pnl + gross * 0.3)
     return AccountSnapshot("acct", "binanceusdm", (CrossPool("USDT", wallet),), positions, tiers)
+
+
+@st.composite
+def level_thresholds(draw: st.DrawFn) -> LevelThresholds:
+    """Any valid ladder: ratios rising, distances falling, a clear margin up to 30%."""
+    ratios = sorted(draw(st.lists(st.floats(0.02, 0.99), min_size=3, max_size=3, unique=True)))
+    distances = sorted(
+        draw(st.lists(st.floats(0.001, 0.9), min_size=3, max_size=3, unique=True)), reverse=True
+    )
+    return LevelThresholds(
+        warn=ratios[0], critical=ratios[1], imminent=ratios[2], distance_warn=distances[0],
+        distance_critical=distances[1], distance_imminent=distances[2],
+        clear_margin=draw(st.floats(0.0, 0.3)),
+    )  # fmt: skip
+
+
+def two_leg_pool(wallet: float) -> AccountSnapshot:
+    """1 BTC long at 30,000 and 10 ETH short at 2,000, both at their entry, on a
+    Binance-like table (0.4% to 50,000 of notional), sharing a USDT wallet."""
+    tiers = TierTable(
+        (Tier(0, 5e4, 0.004, 0), Tier(5e4, 2.5e5, 0.005, 50), Tier(2.5e5, 1e12, 0.01, 1300))
+    )
+    long = Position("BTC/USDT:USDT", Side.LONG, MarginMode.CROSS, 1.0, 1.0, 30_000, 30_000, "USDT")
+    short = Position("ETH/USDT:USDT", Side.SHORT, MarginMode.CROSS, 10.0, 1.0, 2_000, 2_000, "USDT")
+    return AccountSnapshot(
+        "acct", "binanceusdm", (CrossPool("USDT", wallet),), (long, short),
+        {"BTC/USDT:USDT": tiers, "ETH/USDT:USDT": tiers},
+    )  # fmt: skip

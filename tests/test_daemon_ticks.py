@@ -68,15 +68,23 @@ def fingerprint(events: list[Event]) -> list[tuple]:
     )
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-async def test_tick_path_matches_a_full_exact_evaluation_on_every_tick(tmp_path: Path, seed):
+STORM = {"warn": 0.001, "critical": 0.5, "distance_warn": 0.99, "distance_critical": 0.08}
+"""Thresholds that put every target above OK (a market-wide crash): no pool is ever
+quiet, so only level holds and bands can settle a tick."""
+
+
+@pytest.mark.parametrize(("seed", "storm"), [(1, False), (2, False), (3, False), (4, True)])
+async def test_tick_path_matches_a_full_exact_evaluation_on_every_tick(
+    tmp_path: Path, seed: int, storm: bool
+):
     rng = random.Random(seed)
     marks0 = {s: rng.uniform(1, 50_000) for s in SYMBOLS}
     snapshots = [account(rng, f"a{i}", marks0) for i in range(8)]
     config = Config.model_validate(
         {"state_dir": str(tmp_path), "accounts": [
             {"name": s.name, "exchange": "binanceusdm", "rest_url": "http://127.0.0.1:9"}
-            for s in snapshots]}
+            for s in snapshots],
+         **({"thresholds": {"cross": STORM, "isolated": STORM}} if storm else {})}
     )  # fmt: skip
     events: list[Event] = []
     visited: list[int] = []
@@ -132,7 +140,10 @@ async def test_tick_path_matches_a_full_exact_evaluation_on_every_tick(tmp_path:
                 settled_frames += visited[-1] < total_targets
                 alarmed = {a for (a, _), level in oracle_tracker.items() if level != "ok"}
                 assert alarmed <= heard, f"tick {tick}: the controller missed {alarmed - heard}"
-        assert {"ok", "warn", "critical", "imminent"} <= seen, seen  # the walk went everywhere
+        # the walk went through every level (in a storm, nothing is ever OK)
+        assert {"warn", "critical", "imminent"} | (set() if storm else {"ok"}) <= seen, seen
+        if storm:
+            assert all(level != "ok" for (_, t), level in oracle_tracker.items() if "pool" in t)
         assert settled_frames > 0  # whole-market frames did settle accounts unvisited
         # the figures people read are exact too
         for monitor, book in zip(monitors, books, strict=True):

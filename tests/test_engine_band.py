@@ -17,20 +17,7 @@ from monitor.config import LevelThresholds, Thresholds
 from monitor.domain import AccountSnapshot, MarginMode, Position, Side, Tier, TierTable
 from monitor.engine.book import AccountBook
 from monitor.engine.levels import Level, level_for
-from tests.strategies import linear_positions, tier_tables
-
-
-@st.composite
-def limits_st(draw: st.DrawFn) -> LevelThresholds:
-    ratios = sorted(draw(st.lists(st.floats(0.02, 0.99), min_size=3, max_size=3, unique=True)))
-    distances = sorted(
-        draw(st.lists(st.floats(0.001, 0.9), min_size=3, max_size=3, unique=True)), reverse=True
-    )
-    return LevelThresholds(
-        warn=ratios[0], critical=ratios[1], imminent=ratios[2], distance_warn=distances[0],
-        distance_critical=distances[1], distance_imminent=distances[2],
-        clear_margin=draw(st.floats(0.0, 0.3)),
-    )  # fmt: skip
+from tests.strategies import level_thresholds, linear_positions, tier_tables
 
 
 def level_at(
@@ -50,7 +37,7 @@ def one_isolated(position: Position, tiers: TierTable) -> AccountBook:
 @given(
     linear_positions("BTC/USDT:USDT", MarginMode.ISOLATED),
     tier_tables(),
-    limits_st(),
+    level_thresholds(),
     st.sampled_from(list(Level)),
     st.lists(st.floats(0.0, 1.0), min_size=8, max_size=8),
     st.floats(0.3, 3.0),

@@ -26,7 +26,7 @@ from monitor.domain import (
 )
 from monitor.engine.book import AccountBook
 from monitor.engine.screen import ALLOWANCE
-from tests.strategies import linear_positions, tier_tables
+from tests.strategies import linear_positions, tier_tables, two_leg_pool
 
 
 @dataclass(frozen=True)
@@ -147,15 +147,7 @@ def test_a_quiet_inverse_position_is_quiet_by_the_exact_figures(mark, btc, side,
 
 def healthy_pool() -> AccountSnapshot:
     """Two 5x-leveraged legs, long and short, on a Binance-like table: far from danger."""
-    tiers = TierTable(
-        (Tier(0, 5e4, 0.004, 0), Tier(5e4, 2.5e5, 0.005, 50), Tier(2.5e5, 1e12, 0.01, 1300))
-    )
-    long = Position("BTC/USDT:USDT", Side.LONG, MarginMode.CROSS, 1.0, 1.0, 30_000, 30_000, "USDT")
-    short = Position("ETH/USDT:USDT", Side.SHORT, MarginMode.CROSS, 10.0, 1.0, 2_000, 2_000, "USDT")
-    return AccountSnapshot(
-        "acct", "binanceusdm", (CrossPool("USDT", 10_000.0),), (long, short),
-        {"BTC/USDT:USDT": tiers, "ETH/USDT:USDT": tiers},
-    )  # fmt: skip
+    return two_leg_pool(10_000.0)
 
 
 def test_a_healthy_pool_is_proven_quiet_and_stays_so_over_small_moves():

@@ -22,6 +22,7 @@ from monitor.daemon.userstream import LiquidationLedger
 from monitor.domain import AccountSnapshot, MarginMode, Position, TierTable
 from monitor.engine.band import LevelBand
 from monitor.engine.book import AccountBook
+from monitor.engine.hold import LevelHold
 from monitor.engine.legs import Leg
 from monitor.engine.levels import Level, LevelLimits
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
@@ -103,6 +104,9 @@ class AccountMonitor:
         self.envelope_version = 0
         """Bumped whenever `envelope()` may have changed (a new book, new thresholds, a
         tick that evaluated or re-proved something)."""
+        self._holds: dict[str, LevelHold | None] = {}
+        """Per cross pool above OK, the proof that it and its members keep their levels
+        (engine/hold.py), built at its last exact evaluation."""
         self._bands: dict[Leg, LevelBand] = {}
         """Per bandable isolated position (engine/band.py), the marks between which it
         keeps its level; `_REBUILD` until its next exact evaluation."""
@@ -238,6 +242,7 @@ class AccountMonitor:
         for leg in self.book.isolated:
             self._screened[leg] = [(self.name, self._keys[id(leg.position)])]
         self._ok_at.clear()
+        self._holds = {}
         self._bands = dict.fromkeys(filter(self.book.bandable, self.book.isolated), _REBUILD)
         self.by_symbol = self._index(self.book)
         risk = self.book.evaluate(self.marks)
@@ -312,6 +317,7 @@ class AccountMonitor:
         rebuilt at its position's next exact evaluation, which its next tick forces."""
         self._thresholds = thresholds
         self._bands = dict.fromkeys(self._bands, _REBUILD)
+        self._holds = {}
         self.envelope_version += 1
 
     @property
@@ -324,11 +330,13 @@ class AccountMonitor:
         """Recompute only the pools and isolated positions holding `symbols`; returns how
         many targets were evaluated (the hot path of every mark-price tick).
 
-        An isolated position whose mark stays inside its band (monitor/engine/band.py)
-        keeps its level, whatever it is. Any other target whose screen
-        (monitor/engine/screen.py) proves it still short of its warning, and which was
-        OK, stays OK. Neither needs the exact liquidation search or the level machinery;
-        only the rest are evaluated exactly and reported.
+        Most targets are settled without the exact liquidation search or the level
+        machinery: an isolated position whose mark stays inside its level band
+        (monitor/engine/band.py) keeps its level, whatever it is; a pool whose targets
+        were all OK stays so while the quiet-tick screen (monitor/engine/screen.py)
+        proves it short of its warning, and a pool above OK keeps its and its members'
+        levels while their level hold (monitor/engine/hold.py) proves it. Only the rest
+        are evaluated exactly and reported.
         """
         book = self.book
         if book is None:
@@ -344,12 +352,18 @@ class AccountMonitor:
             return 0
         self.envelope_version += 1
         marks, get, limits = self.marks, self.marks.prices.get, self.thresholds.cross
-        alarmed = False
+        alarmed, holds = False, self._holds
         for asset in pools:
-            if not (self._all_ok(asset) and book.quiet_pool(asset, get, limits)):
-                pool, members = book.evaluate_pool(asset, marks)
-                self._report((pool,), members)
+            if self._all_ok(asset):
+                if book.quiet_pool(asset, get, limits):
+                    continue
+            elif (hold := holds.get(asset)) is not None and hold.holds(get):
                 alarmed = True
+                continue
+            pool, members = book.evaluate_pool(asset, marks)
+            self._report((pool,), members)
+            holds[asset] = self._hold(asset, limits)
+            alarmed = True
         limits, bands = self.thresholds.isolated, self._bands
         for leg in isolated:
             band = bands.get(leg)
@@ -371,21 +385,27 @@ class AccountMonitor:
 
     def envelope(self) -> tuple[dict[str, tuple[float, float]], bool] | None:
         """Per held symbol, the open interval of marks inside which `on_marks` would
-        settle every target without evaluating any (the intersection of the isolated
-        bands and the standing quiet-tick proofs), and whether a target so settled is
-        above OK; None while some target can only be evaluated exactly. Lets a
-        whole-market frame settle this account without visiting it (daemon/envelopes.py)."""
+        settle every target without evaluating any (the intersection of the level
+        bands and the standing quiet-tick and level-hold proofs), and whether a target
+        so settled is above OK; None while some target can only be evaluated exactly.
+        Lets a whole-market frame settle this account without a visit
+        (daemon/envelopes.py)."""
         book = self.book
         if book is None:
             return None
         bounds: dict[str, tuple[float, float]] = {}
         limits = self.thresholds.cross
+        alarmed = False
         for asset in book.cross:
-            proven = book.quiet_bounds(asset, limits) if self._all_ok(asset) else None
+            if self._all_ok(asset):
+                proven = book.quiet_bounds(asset, limits)
+            else:
+                hold, alarmed = self._holds.get(asset), True
+                proven = hold.bounds() if hold is not None else None
             if proven is None:
                 return None
             _narrow(bounds, proven)
-        limits, alarmed = self.thresholds.isolated, False
+        limits = self.thresholds.isolated
         for leg in book.isolated:
             band = self._bands.get(leg)
             if band is not None:
@@ -409,6 +429,15 @@ class AccountMonitor:
         ok = self.tracker.all_ok(self._screened[screened])
         self._ok_at[screened] = (generation, ok)
         return ok
+
+    def _hold(self, asset: str, limits: LevelLimits) -> LevelHold | None:
+        """The level hold of pool `asset` at the levels just reported for it and its
+        members; None when all are OK (the quiet-tick screen's case) or one is unknown."""
+        levels = [self.tracker.held(*key) for key in self._screened[asset]]
+        if self.book is None or None in levels or not any(levels):
+            return None
+        pool_level, *leg_levels = levels
+        return self.book.level_hold(asset, pool_level, leg_levels, limits)  # type: ignore[arg-type]
 
     def _band(self, leg: Leg, mark: float, limits: LevelLimits) -> LevelBand:
         """The band of `leg` at the level just reported for it at `mark`."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from monitor.domain import AccountSnapshot, CrossPool, MarginMode
 from monitor.engine.band import LevelBand, level_band
+from monitor.engine.hold import LevelHold, holdable
 from monitor.engine.legs import Leg
 from monitor.engine.levels import Level, LevelLimits
 from monitor.engine.models import MarginModel, model_for
@@ -94,6 +95,19 @@ class AccountBook:
         """As `quiet_pool`, for an isolated position and its own margin."""
         key = (leg, limits.warn, limits.distance_warn)
         return self._holds(key, self._isolated_test, leg, limits, get)
+
+    def level_hold(
+        self, asset: str, pool_level: Level, leg_levels: list[Level], limits: LevelLimits
+    ) -> LevelHold | None:
+        """A proof, re-made as the marks move, that the pool and its members (levels
+        in `book.cross[asset]` order) keep the levels just reported (engine/hold.py);
+        None for a pool it cannot cover (inverse, mixed, jumping tables, no wallet)."""
+        reported = self.snapshot.pool(asset)
+        legs = self.cross[asset]
+        if reported is None or asset in self._mixed_pools or not holdable(legs):
+            return None
+        wallet = reported.wallet_balance
+        return LevelHold(legs, self._groups[asset], wallet, limits, pool_level, leg_levels)
 
     def quiet_bounds(
         self, target: str | Leg, limits: LevelLimits

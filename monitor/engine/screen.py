@@ -49,7 +49,7 @@ the warning move, so a proof lapses after at most a 5% move of any of its marks.
 _SAFETY = 1.0 - 1e-9
 """The band is narrowed by this factor: its own rounding can never make it too wide."""
 
-_MARGIN = 1e-9
+ROUNDING_MARGIN = 1e-9
 """A slack this small relative to the book's size proves nothing: float rounding in the
 exact evaluation could land on either side of it."""
 
@@ -79,7 +79,54 @@ def rate_ceiling(leg: Leg, value: float) -> float:
     return tiers.tiers[tiers.index_for(key)].maintenance_rate + leg.rate_extra
 
 
-class QuietTest:
+class ProofBand:
+    """A proof about legs sharing a wallet, made at some marks and reused while every
+    leg's mark stays strictly inside a band around the mark it was made at."""
+
+    __slots__ = ("_ceilings", "_fallbacks", "_floors", "legs", "symbols")
+
+    def __init__(self, legs: list[Leg]) -> None:
+        self.legs = legs
+        self.symbols = [leg.symbol for leg in legs]
+        self._fallbacks = [leg.position.mark_price for leg in legs]
+        self._ceilings: list[float] = []
+        self._floors: list[float] = []
+        """Per leg, the marks strictly between which the last proof still holds; empty
+        when there is no proof to reuse."""
+
+    def holds(self, get: MarkLookup) -> bool:
+        """Whether the statement is proven at the marks `get` gives: by the standing
+        band when every mark is inside it, else by a new proof at these marks."""
+        marks = list(map(get, self.symbols, self._fallbacks))
+        if (
+            self._ceilings
+            and all(map(lt, marks, self._ceilings))
+            and all(map(gt, marks, self._floors))
+        ):
+            return True
+        self._ceilings = self._floors = []
+        return self._prove(marks)
+
+    def bounds(self) -> Iterable[tuple[str, float, float]] | None:
+        """(symbol, floor, ceiling) per leg of the last proof that still stands: marks
+        strictly between them keep it; None when the last attempt proved nothing."""
+        if not self._ceilings:
+            return None
+        return zip(self.symbols, self._floors, self._ceilings, strict=True)
+
+    def _prove(self, marks: list[float]) -> bool:
+        """Try to prove the statement at `marks`; on success, `_keep` its band."""
+        raise NotImplementedError
+
+    def _keep(self, marks: list[float], band: float) -> None:
+        """Reuse the proof while every mark moves by less than the fraction `band`."""
+        band = min(band, ALLOWANCE) * _SAFETY
+        if band > 0.0 and math.isfinite(band):
+            self._ceilings = [mark * (1.0 + band) for mark in marks]
+            self._floors = [mark * (1.0 - band) for mark in marks]
+
+
+class QuietTest(ProofBand):
     """Whether one set of legs sharing a wallet is provably short of its warning.
 
     Keeps each leg's terms at the marks it was last priced at (only legs whose mark
@@ -87,15 +134,14 @@ class QuietTest:
     """
 
     __slots__ = (
-        "_ceilings", "_exposures", "_fallbacks", "_floors", "_grow", "_marks", "_mm_slopes", "_mms",
-        "_pnls", "_reaches", "_span", "_stretch", "distance", "group_size", "inverse", "legs",
-        "symbols", "wallet", "warn",
+        "_exposures", "_grow", "_marks", "_mm_slopes", "_mms", "_pnls", "_reaches", "_span",
+        "_stretch", "distance", "group_size", "inverse", "wallet", "warn",
     )  # fmt: skip
 
     def __init__(
         self, legs: list[Leg], wallet: float, group_size: int, limits: LevelLimits
     ) -> None:
-        self.legs = legs
+        super().__init__(legs)
         self.wallet = wallet
         self.group_size = group_size
         """Legs in the largest set moving together (2 for a hedge-mode pair)."""
@@ -111,8 +157,6 @@ class QuietTest:
         """The warning move in the bound's variable (x, or 1 / (1 + x))."""
         self._stretch = 1.0 / (1.0 - d) if inverse else 1.0 + d
         """The most a price scales within the warning move (the drift's lever)."""
-        self.symbols = [leg.symbol for leg in legs]
-        self._fallbacks = [leg.position.mark_price for leg in legs]
         count = len(legs)
         self._marks: list[float | None] = [None] * count
         self._pnls = [0.0] * count
@@ -120,31 +164,10 @@ class QuietTest:
         self._exposures = [0.0] * count
         self._mm_slopes = [0.0] * count
         self._reaches = [0.0] * count
-        self._ceilings: list[float] = []
-        self._floors: list[float] = []
-        """Per leg, the marks strictly between which the last proof still holds; empty
-        when there is no proof to reuse."""
-
-    def holds(self, get: MarkLookup) -> bool:
-        """True when the ratio is below `warn` and every distance exceeds `distance`."""
-        marks = list(map(get, self.symbols, self._fallbacks))
-        if (
-            self._ceilings
-            and all(map(lt, marks, self._ceilings))
-            and all(map(gt, marks, self._floors))
-        ):
-            return True
-        return self._prove(marks)
-
-    def bounds(self) -> Iterable[tuple[str, float, float]] | None:
-        """(symbol, floor, ceiling) per leg of the last proof that still stands: marks
-        strictly between them keep it; None when the last attempt proved nothing."""
-        if not self._ceilings:
-            return None
-        return zip(self.symbols, self._floors, self._ceilings, strict=True)
 
     def _prove(self, marks: list[float]) -> bool:
-        """Re-price the legs whose mark moved, then try to prove it afresh (docstring)."""
+        """True when the ratio is below `warn` and every distance exceeds `distance`:
+        re-price the legs whose mark moved, then try to prove it (module docstring)."""
         grow = self._grow
         for i, (leg, mark) in enumerate(zip(self.legs, marks, strict=True)):
             if mark != self._marks[i]:
@@ -155,7 +178,6 @@ class QuietTest:
                 self._mm_slopes[i] = mm_slope
                 self._reaches[i] = value + mm_slope
         self._marks = marks
-        self._ceilings = self._floors = []
         total_mm = sum(self._mms)
         balance = self.wallet + sum(self._pnls)
         free = balance - total_mm
@@ -168,13 +190,10 @@ class QuietTest:
             free - steepest * span,
             free - self.group_size * max(self._reaches) * span,
         )
-        if slack <= _MARGIN * (abs(balance) + sum(self._reaches)):
+        if slack <= ROUNDING_MARGIN * (abs(balance) + sum(self._reaches)):
             return False  # too close to call without the exact figures
         band = slack / (self._stretch * sum(self._reaches))
         if self.inverse:
             band /= 1.0 + band  # a drift of delta in price is delta / (1 - delta) in u
-        band = min(band, ALLOWANCE) * _SAFETY
-        if band > 0.0 and math.isfinite(band):
-            self._ceilings = [mark * (1.0 + band) for mark in marks]
-            self._floors = [mark * (1.0 - band) for mark in marks]
+        self._keep(marks, band)
         return True
