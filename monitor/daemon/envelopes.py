@@ -34,6 +34,7 @@ class Envelopes:
         held = [sorted(monitor.symbols()) for monitor in monitors]
         self._monitors = [m for m, symbols in zip(monitors, held, strict=True) if symbols]
         self._rows = [symbols for symbols in held if symbols]
+        self._held = [set(rows) for rows in self._rows]
         self._symbols = sorted({s for symbols in self._rows for s in symbols})
         column = {symbol: i for i, symbol in enumerate(self._symbols)}
         self._row_symbol = np.array([column[s] for rows in self._rows for s in rows], np.intp)
@@ -74,9 +75,11 @@ class Envelopes:
         rows = self._rows[i]
         envelope = monitor.envelope()
         bounds, alarmed = envelope if envelope is not None else ({}, False)
-        if envelope is None or not bounds.keys() <= set(rows):
-            bounds = {}  # unknown, or a symbol this layout does not check: visit always
+        if not bounds.keys() <= self._held[i]:
+            bounds = {}  # a symbol this layout does not check: visit always
+        pairs = [bounds.get(symbol, _NEVER) for symbol in rows]
         start = int(self._starts[i])
-        for offset, symbol in enumerate(rows):
-            self._low[start + offset], self._high[start + offset] = bounds.get(symbol, _NEVER)
+        end = start + len(rows)
+        self._low[start:end] = [low for low, _ in pairs]
+        self._high[start:end] = [high for _, high in pairs]
         self._alarmed[i] = alarmed

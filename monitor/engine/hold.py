@@ -89,13 +89,13 @@ class LevelHold(ProofBand):
         facts = _Facts(self.legs, marks, self.wallet, self._grow)
         if facts.value <= 0.0:
             return False
-        band = min(
-            facts.drift(facts.balance, facts.value),
-            facts.band(self._pool_need, list(range(len(self.legs)))),
-        )
+        band = facts.drift(facts.balance, facts.value)
+        band = facts.band(self._pool_need, list(range(len(self.legs))), band)
         for group in self.groups:
             for i in group:
-                band = min(band, facts.band(self._leg_needs[i], group))
+                if not band > 0.0:
+                    return False
+                band = facts.band(self._leg_needs[i], group, band)
         if not band > 0.0:
             return False
         self._keep(marks, band)
@@ -120,18 +120,21 @@ class _Facts:
         """A slack this small proves nothing: the exact evaluation rounds around it."""
         self._ratios: dict[tuple[float, bool], float] = {}
 
-    def band(self, need: _Need, moving: list[int]) -> float:
-        """The drift that keeps one target's level (negative: none does), the legs
-        `moving` being those its distance moves."""
+    def band(self, need: _Need, moving: list[int], band: float) -> float:
+        """`band` narrowed to the drift that also keeps one target's level (negative:
+        none does), the legs `moving` being those its distance moves. Cheap statements
+        go first, and the distance side of the hysteresis test is only evaluated when
+        the ratio side alone would narrow the band."""
         ratio_below, distance_above, ratio_at, distance_at = need
-        band = math.inf
         if ratio_below is not None:
             band = min(band, self._ratio(ratio_below, below=True))
-        if distance_above is not None:
+        if distance_above is not None and band > 0.0:
             band = min(band, self._beyond(moving, distance_above))
-        if ratio_at is not None:
+        if ratio_at is not None and band > 0.0:
             assert distance_at is not None
-            either = max(self._ratio(ratio_at, below=False), self._within(moving, distance_at))
+            either = self._ratio(ratio_at, below=False)
+            if either < band:
+                either = max(either, self._within(moving, distance_at))
             band = min(band, either)
         return band
 
