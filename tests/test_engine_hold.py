@@ -16,7 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.config import LevelThresholds, Thresholds
-from monitor.domain import AccountSnapshot, CrossPool, MarginMode, Position, Side, Tier, TierTable
+from monitor.domain import (
+    AccountSnapshot,
+    CrossPool,
+    MarginMode,
+    Position,
+    Side,
+    Tier,
+    TierBasis,
+    TierTable,
+)
 from monitor.engine.book import AccountBook
 from monitor.engine.levels import Level, level_for
 from monitor.engine.screen import ALLOWANCE
@@ -35,7 +44,8 @@ def thresholds() -> st.SearchStrategy[LevelThresholds]:
 @st.composite
 def pools(draw: st.DrawFn) -> AccountSnapshot:
     """A cross pool of 1-6 linear legs, sometimes with a hedge-mode pair on one symbol,
-    its wallet anywhere from past liquidation to comfortable."""
+    tiers keyed by notional or by contracts, its wallet anywhere from past liquidation
+    to comfortable."""
     count = draw(st.integers(1, 6))
     positions = [draw(linear_positions(f"S{i}/USDT:USDT", MarginMode.CROSS)) for i in range(count)]
     if draw(st.booleans()):
@@ -45,7 +55,7 @@ def pools(draw: st.DrawFn) -> AccountSnapshot:
         positions.append(
             replace(other, side=Side.SHORT, position_side="SHORT", mark_price=first.mark_price)
         )
-    tiers = {p.symbol: draw(tier_tables()) for p in positions}
+    tiers = {p.symbol: draw(tier_tables(draw(st.sampled_from(TierBasis)))) for p in positions}
     gross = sum(p.contracts * p.mark_price for p in positions)
     pnl = sum(p.side.sign * p.contracts * (p.mark_price - p.entry_price) for p in positions)
     wallet = -pnl + gross * draw(st.floats(-0.01, 0.5))
