@@ -76,8 +76,7 @@ class LevelTracker:
         self, account: str, target: str, ratio: float | None, distance: float | None, limits: Any
     ) -> str:
         """The level now, held by hysteresis against the level last reported."""
-        previous = _BY_NAME.get(self._levels.get((account, target), ""))
-        return _NAMES[level_for(ratio, distance, limits, previous)]
+        return _NAMES[level_for(ratio, distance, limits, self.held(account, target))]
 
     def _still_ok(
         self, account: str, target: str, ratio: float | None, distance: float | None, limits: Any
