@@ -18,7 +18,9 @@ never falls as the value grows (`screenable`), MM is convex in x and F concave, 
 move from 0 to x* F stays above the smaller of F(0) and F(x*). At marks M0:
 
 - ratio < r   <=  S = r B - MM > 0;   ratio >= r  <=  S = MM - r B > 0;   and B > 0;
-- a distance > d   <=  S = min(F(0), F(x*)) > 0 for x* = d in each searched direction;
+- a distance > d   <=  S = min(F(0), F(x*)) > 0 for x* = d in each searched direction,
+  or, without evaluating anything, S = F - d x (sum of v (1 + c) over the moving legs)
+  > 0 (their PnL - MM moves no faster), tried first;
 - a distance <= d  <=  S = -F(x*) > 0 for x* = d in one searched direction (F changes
   sign between 0 and x*, so the nearest root is within d);
 
@@ -111,11 +113,14 @@ class _Facts:
         self.balance = wallet + sum(state[0] for state in states)
         self.total_mm = sum(state[2] for state in states)
         self.free = self.balance - self.total_mm
-        self.value = sum(state[3] for state in states)
-        self.rated = sum(
+        rated = [
             state[3] * rate_ceiling(leg, state[3] * grow)
             for leg, state in zip(legs, states, strict=True)
-        )
+        ]
+        self.reaches = [state[3] + mm_slope for state, mm_slope in zip(states, rated, strict=True)]
+        """Per leg, v (1 + c): the most its PnL - MM moves per unit of fractional move."""
+        self.value = sum(state[3] for state in states)
+        self.rated = sum(rated)
         self.noise = ROUNDING_MARGIN * (abs(self.balance) + self.value + self.rated)
         """A slack this small proves nothing: the exact evaluation rounds around it."""
         self._ratios: dict[tuple[float, bool], float] = {}
@@ -129,7 +134,7 @@ class _Facts:
         if ratio_below is not None:
             band = min(band, self._ratio(ratio_below, below=True))
         if distance_above is not None and band > 0.0:
-            band = min(band, self._beyond(moving, distance_above))
+            band = min(band, self._beyond(moving, distance_above, band))
         if ratio_at is not None and band > 0.0:
             assert distance_at is not None
             either = self._ratio(ratio_at, below=False)
@@ -146,14 +151,20 @@ class _Facts:
             known = self._ratios[(r, below)] = self.drift(slack if below else -slack, lever)
         return known
 
-    def _beyond(self, moving: list[int], d: float) -> float:
-        """The drift keeping every root more than a move of `d` of `moving` away."""
+    def _beyond(self, moving: list[int], d: float, band: float) -> float:
+        """The drift keeping every root more than a move of `d` of `moving` away. The
+        slope bound (F - d x their reach, no evaluation) is tried first: when it alone
+        does not narrow `band`, the exact F at the move cannot either."""
+        lever = (1.0 + d) * (self.value + self.rated)
+        bounded = self.drift(self.free - d * sum(self.reaches[i] for i in moving), lever)
+        if bounded >= band:
+            return bounded
         lowest = self.free
         for move in self._moves(moving, d):
             if move is None:
-                return -1.0  # a move this deep is not evaluated: no proof
+                return bounded  # a move this deep is not evaluated: the bound alone
             lowest = min(lowest, self._free_after(moving, move))
-        return self.drift(lowest, (1.0 + d) * (self.value + self.rated))
+        return max(bounded, self.drift(lowest, lever))
 
     def _within(self, moving: list[int], d: float) -> float:
         """The drift keeping a root within a move of `d` of `moving`."""
