@@ -328,7 +328,7 @@ class AccountMonitor:
 
     def on_marks(self, symbols: AbstractSet[str]) -> int:
         """Recompute only the pools and isolated positions holding `symbols`; returns how
-        many targets were evaluated (the hot path of every mark-price tick).
+        many targets were looked at (the hot path of every mark-price tick).
 
         Most targets are settled without the exact liquidation search or the level
         machinery: an isolated position whose mark stays inside its level band

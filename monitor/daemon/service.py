@@ -62,7 +62,8 @@ def _group_key(account: AccountConfig) -> tuple[str, str | None, str | None, boo
 
 class Daemon:
     """Runs until `stop()`; `emit` receives every event, `on_tick_done` every tick's
-    (receipt time, targets evaluated) for latency measurement and metrics."""
+    (receipt time, targets looked at: those of the accounts visited) for latency
+    measurement and metrics."""
 
     def __init__(
         self,
