@@ -34,7 +34,6 @@ failure mode; a lost one is not.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -51,6 +50,7 @@ from alerts.notifiers.base import (
     plain_text,
 )
 from alerts.store import OutboxRow, Store
+from monitor.aio import cancel_and_wait
 from monitor.backoff import exponential_backoff
 
 __all__ = ["Outbox", "OutboxStats"]
@@ -156,11 +156,7 @@ class Outbox:
     async def stop(self) -> None:
         """Cancel workers (an in-flight send is abandoned and retried next start)."""
         workers, self._workers = list(self._workers.values()), {}
-        for task in workers:
-            task.cancel()
-        for task in workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*workers)
         self._wake.clear()
         for destination in self.destinations.values():
             try:

@@ -32,6 +32,7 @@ from alerts.console.confirm import Confirmations
 from alerts.console.gate import Gate
 from alerts.console.ports import HistorySource, SilenceBook
 from alerts.notifiers.telegram import protect_token
+from monitor.aio import cancel_and_wait
 from monitor.config.schema import TelegramConfig
 from monitor.daemon.runner import Runner
 
@@ -88,9 +89,7 @@ class Console:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self._app is not None:
             await _close(self._app)

@@ -14,7 +14,6 @@ by recording why and closing the socket, which ends the reader's loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from abc import abstractmethod
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from monitor.aio import cancel_and_wait
 from monitor.exchange.urls import replace_origin
 from monitor.feeds.base import FeedStatus, LoopingFeed, MarkTick
 
@@ -150,10 +150,10 @@ class StreamFeed(LoopingFeed):
         except ConnectionClosed:
             pass
         finally:
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
-            await ws.close()
+            try:
+                await cancel_and_wait(supervisor)
+            finally:
+                await ws.close()
         if conn.delivered:
             self._failures = 0
         if conn.ending is not None:

@@ -13,12 +13,12 @@ funding time the venue reports is therefore the wall time at which it will happe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from monitor.aio import cancel_and_wait
 from monitor.simulator.binance_usdm import STREAMS_KEY, SimExchange, StreamHub, build_app
 from monitor.simulator.build import build_exchange
 from monitor.simulator.funding import settle_funding
@@ -85,9 +85,7 @@ class SimulatedVenue:
         """Stop the clock and the server; a crash of the clock is re-raised here."""
         try:
             if self._task is not None:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+                await cancel_and_wait(self._task)
         finally:
             await self._server.stop()
 

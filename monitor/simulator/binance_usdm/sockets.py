@@ -10,13 +10,13 @@ once, for a while (websockets' backoff resets after every successful handshake).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
+from monitor.aio import cancel_and_wait
 from monitor.simulator.binance_usdm.state import SimExchange
 
 TRY_AGAIN_LATER = 1013
@@ -67,9 +67,7 @@ class Connection:
                 if message.type is WSMsgType.TEXT:
                     on_text(message.data)
         finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            await cancel_and_wait(writer)
 
     async def _write(self) -> None:
         while True:
