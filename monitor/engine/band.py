@@ -12,10 +12,11 @@ level: a tick there is settled by two comparisons instead of an exact evaluation
 
 This holds at any level, not only OK, so it also settles the positions already above a
 threshold, which the quiet-tick screen (screen.py) cannot. Only the comparisons that
-decide the level held matter: for each level above it, "reached" must stay false; for
-the level itself, the hysteresis test (the threshold moved back by the clear margin)
-must keep its outcome. The band is narrowed by a relative 1e-9 on each side, so the
-rounding of the exact evaluation near a crossing can never disagree with it.
+decide the level held matter (`levels.keeping`): for the next level up, "reached" must
+stay false (the later levels are stricter); for the level itself, the hysteresis test
+(the threshold moved back by the clear margin) must keep its outcome. The band is
+narrowed by a relative 1e-9 on each side, so the rounding of the exact evaluation near a
+crossing can never disagree with it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import math
 from dataclasses import dataclass
 
 from monitor.engine.legs import Leg
-from monitor.engine.levels import Level, LevelLimits, level_thresholds
+from monitor.engine.levels import Level, LevelLimits, keeping
 from monitor.engine.solver import AT_BOUND
 
 _GUARD = 1e-9
@@ -53,7 +54,9 @@ def level_band(
     own `wallet` and liquidation price `root`, at the `level` last reported for it; an
     empty band (low = high = mark) when the mark sits too near a crossing to tell."""
     line = _TierLine(leg, wallet, mark)
-    ratios, distances = _deciding(level, limits)
+    decide = keeping(level, limits)
+    ratios = [r for r in (decide.next_ratio, decide.held_ratio) if r is not None]
+    distances = [d for d in (decide.next_distance, decide.held_distance) if d is not None]
     cuts = [mark / _REACH, mark * _REACH, *line.edges, line.solvent_from()]
     cuts.extend(line.ratio_crossing(r) for r in ratios)
     s = leg.sign
@@ -115,19 +118,3 @@ class _TierLine:
                                                  + r * equity_scale)
             for r in ratios
         )  # fmt: skip
-
-
-def _deciding(level: Level, limits: LevelLimits) -> tuple[list[float], list[float]]:
-    """The ratio and distance thresholds whose comparisons decide that `level` is kept:
-    reaching any level above it, and the level's own hysteresis test."""
-    ratios: list[float] = []
-    distances: list[float] = []
-    margin = limits.clear_margin
-    for above, ratio_at, distance_at in level_thresholds(limits):
-        if above > level:
-            ratios.append(ratio_at)
-            distances.append(distance_at)
-        elif above == level:
-            ratios.append(ratio_at * (1 - margin))
-            distances.append(distance_at * (1 + margin))
-    return ratios, distances

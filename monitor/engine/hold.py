@@ -40,16 +40,12 @@ import math
 from collections.abc import Sequence
 
 from monitor.engine.legs import Leg
-from monitor.engine.levels import Level, LevelLimits, level_thresholds
+from monitor.engine.levels import Keeping, Level, LevelLimits, keeping
 from monitor.engine.screen import ALLOWANCE, ROUNDING_MARGIN, ProofBand, rate_ceiling, screenable
 
 _LOWEST_PRICE = 1e-6
 """A downward move is only evaluated while it leaves this fraction of the price: the
 exact search treats a root at price zero as no liquidation."""
-
-_Need = tuple[float | None, float | None, float | None, float | None]
-"""What keeps one level: (ratio below, distance above) of the next level, and (ratio at
-or above, distance at or below) of the level's own hysteresis test; None when not asked."""
 
 
 def holdable(legs: Sequence[Leg]) -> bool:
@@ -79,10 +75,12 @@ class LevelHold(ProofBand):
         self.groups = groups
         """Indices of legs that move together (one symbol: a hedge-mode pair)."""
         self.wallet = wallet
-        self._pool_need = _need(pool_level, limits)
-        self._leg_needs = [_need(level, limits) for level in leg_levels]
+        self._pool_need = keeping(pool_level, limits)
+        self._leg_needs = [keeping(level, limits) for level in leg_levels]
         needs = [self._pool_need, *self._leg_needs]
-        widest = max((n[i] or 0.0 for n in needs for i in (1, 3)), default=0.0)
+        widest = max(
+            (d or 0.0 for n in needs for d in (n.next_distance, n.held_distance)), default=0.0
+        )
         self._grow = (1.0 + widest) * (1.0 + ALLOWANCE)
         """How far a leg's value can grow within the widest move asked about, plus the
         drift allowance: rate ceilings are taken there."""
@@ -125,7 +123,7 @@ class _Facts:
         """A slack this small proves nothing: the exact evaluation rounds around it."""
         self._ratios: dict[tuple[float, bool], float] = {}
 
-    def band(self, need: _Need, moving: list[int], band: float) -> float:
+    def band(self, need: Keeping, moving: list[int], band: float) -> float:
         """`band` narrowed to the drift that also keeps one target's level (negative:
         none does), the legs `moving` being those its distance moves. Cheap statements
         go first, and the distance side of the hysteresis test is only evaluated when
@@ -200,14 +198,3 @@ class _Facts:
         if not slack > self.noise:
             return -1.0
         return slack / lever if lever > 0.0 else math.inf
-
-
-def _need(level: Level, limits: LevelLimits) -> _Need:
-    ratio_below = distance_above = ratio_at = distance_at = None
-    margin = limits.clear_margin
-    for above, ratio, distance in level_thresholds(limits):  # worst first
-        if above == level + 1:
-            ratio_below, distance_above = ratio, distance
-        elif above == level:
-            ratio_at, distance_at = ratio * (1 - margin), distance * (1 + margin)
-    return ratio_below, distance_above, ratio_at, distance_at

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from enum import IntEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class Level(IntEnum):
@@ -72,3 +72,27 @@ def level_for(
         ):
             return level
     return _OK
+
+
+class Keeping(NamedTuple):
+    """What keeps a level held (`level_for` with that level as `previous`): the next
+    level's ratio and distance must stay unreached (the later levels' are stricter, so
+    they add nothing), and the level's own hysteresis test, its thresholds moved back by
+    the clear margin, must keep holding. None where there is none: the top level has no
+    next level, OK no hysteresis test."""
+
+    next_ratio: float | None
+    next_distance: float | None
+    held_ratio: float | None
+    held_distance: float | None
+
+
+def keeping(level: Level, limits: LevelLimits) -> Keeping:
+    next_ratio = next_distance = held_ratio = held_distance = None
+    margin = limits.clear_margin
+    for at, ratio_at, distance_at in level_thresholds(limits):
+        if at == level + 1:
+            next_ratio, next_distance = ratio_at, distance_at
+        elif at == level:
+            held_ratio, held_distance = ratio_at * (1 - margin), distance_at * (1 + margin)
+    return Keeping(next_ratio, next_distance, held_ratio, held_distance)
