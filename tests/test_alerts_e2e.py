@@ -345,16 +345,25 @@ restart (time for fresh figures); 3 s keeps the test short, and the daemon here 
 fresh figures within a second."""
 
 
-async def start_process(
+@asynccontextmanager
+async def daemon_process(
     config: Path, notify: NotifySocket, log: Path, *launcher: str
-) -> asyncio.subprocess.Process:
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`marginwatch run` as a child process; killed on the way out if the test left it
+    running (a failed assertion must not leave a daemon behind)."""
     env = dict(os.environ, NOTIFY_SOCKET=str(notify.path))
     notify.messages.clear()
     command = launcher or ("-m", "monitor.cli")
-    return await asyncio.create_subprocess_exec(
+    process = await asyncio.create_subprocess_exec(
         sys.executable, *command, "run", "--config", str(config), env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=log.open("ab"),
     )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 class StateFile:
@@ -395,8 +404,7 @@ async def test_sigkill_mid_crash_loses_no_page_and_restart_does_not_storm(tmp_pa
         config = tmp_path / "config.yaml"
         document = config_document(venue, state_dir, api_url, alerts={"group_wait": "0.5s"})
         config.write_text(yaml.safe_dump(document))
-        process = await start_process(config, notify, log, "-c", LAUNCHER, "30")
-        try:
+        async with daemon_process(config, notify, log, "-c", LAUNCHER, "30") as process:
             await notify.wait_for("READY=1", 20)
             first = await until(lambda: state.texts(CHAT), 15, "the crash page")
             state.outage = True  # what follows stays in the outbox
@@ -405,10 +413,6 @@ async def test_sigkill_mid_crash_loses_no_page_and_restart_does_not_storm(tmp_pa
             )
             process.send_signal(signal.SIGKILL)
             assert await asyncio.wait_for(process.wait(), 5) == -signal.SIGKILL
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
         before = peek.rows()
         pending = [r for r in before if not r["delivered"]]
         assert [r["level"] for r in pending] == ["imminent"], before
@@ -416,17 +420,13 @@ async def test_sigkill_mid_crash_loses_no_page_and_restart_does_not_storm(tmp_pa
         assert len(state.sent) == 1
 
         state.outage = False
-        process = await start_process(config, notify, log, "-c", LAUNCHER, f"{REANNOUNCE_AFTER}")
-        try:
+        restart = daemon_process(config, notify, log, "-c", LAUNCHER, f"{REANNOUNCE_AFTER}")
+        async with restart as process:
             await notify.wait_for("READY=1", 20)
             await until(lambda: len(state.sent) >= 3, 15, "the held page and the re-announcement")
             await asyncio.sleep(2.0)  # anything more would be a storm
             process.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(process.wait(), 15) == 0
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
     texts = state.texts(CHAT)
     assert texts[0] == first[0]
     assert header_level(first[0]) == "CRITICAL"
@@ -464,8 +464,7 @@ async def test_console_ignores_a_stranger_and_answers_an_allowed_user(tmp_path: 
             thresholds={"cross": quiet, "isolated": quiet},  # no page: only replies
         )  # fmt: skip
         config.write_text(yaml.safe_dump(document))
-        process = await start_process(config, notify, log)
-        try:
+        async with daemon_process(config, notify, log) as process:
             await notify.wait_for("READY=1", 20)
             await until(lambda: state.commands, 20, "the console serving (menu set)")
             live = "feed binanceusdm: live"  # READY follows the first poll, not the feed
@@ -477,10 +476,6 @@ async def test_console_ignores_a_stranger_and_answers_an_allowed_user(tmp_path: 
             await asyncio.sleep(1.0)
             process.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(process.wait(), 15) == 0
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
     assert [m["chat_id"] for m in state.sent] == [CHAT]  # one answer, to the allowed user
     assert reply[0].startswith("✅ hybrid · binanceusdm · OK")
     assert "pool USDT: ratio" in reply[0] and reply[0].endswith("feeds: binanceusdm live")
