@@ -170,3 +170,12 @@ def available_for(exchange: SimExchange, account: SimAccount, asset: str) -> flo
     if account.multi_assets_margin:
         return account_totals(exchange, account).available_balance
     return asset_summary(exchange, account, asset).available_balance
+
+
+def reserve_balance(account: SimAccount, asset: str) -> float:
+    """The reserve outside futures: free `asset` in the spot and funding wallets together.
+
+    It earns no margin until transferred in, but it is the trader's money all the same,
+    so an account's equity (the drill's yardstick) counts it next to the futures wallet.
+    """
+    return account.spot.get(asset, 0.0) + account.funding.get(asset, 0.0)
