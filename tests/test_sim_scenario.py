@@ -11,6 +11,8 @@ import yaml
 
 from monitor.config.schema import AccountConfig
 from monitor.simulator import command
+from monitor.simulator.binance_usdm.accounting import reserve_balance
+from monitor.simulator.build import build_exchange
 from monitor.simulator.prices import price_ticks
 from monitor.simulator.scenario import (
     Scenario,
@@ -155,6 +157,48 @@ def test_cross_field_errors_name_their_path() -> None:
     duplicate = text.replace("ETHUSDT, side: long", "BTCUSDT, side: short").replace("PEPE", "ETH")
     with pytest.raises(ScenarioError, match=r"accounts\[0\] \(bad.yaml:8\): BTCUSDT appears twice"):
         parse_scenario(duplicate.replace("at: 40s", "at: 4s"), "bad.yaml")
+
+
+RESERVES = """
+seed: 2
+symbols: {BTCUSDT: {start: 65000}}
+segments: [{duration: 5s}]
+accounts:
+  - name: spot_reserve
+    balances: {USDT: 1000}
+    reserve: {USDT: 5000}
+  - name: funding_reserve
+    balances: {USDT: 1000}
+    reserve: {USDT: 2500, USDC: 100}
+    reserve_wallet: funding
+    can_transfer: false
+  - name: no_reserve
+    balances: {USDT: 1000}
+"""
+
+
+def test_reserve_fills_the_spot_or_funding_wallet_outside_futures() -> None:
+    exchange = build_exchange(parse_scenario(RESERVES))
+    spot, funding, bare = exchange.accounts.values()
+    assert (spot.spot, spot.funding, spot.can_transfer) == ({"USDT": 5000}, {}, True)
+    assert (funding.spot, funding.funding) == ({}, {"USDT": 2500, "USDC": 100})
+    assert funding.can_transfer is False
+    assert (bare.spot, bare.funding) == ({}, {})
+    assert [reserve_balance(a, "USDT") for a in (spot, funding, bare)] == [5000, 2500, 0]
+    assert spot.cross_wallet == {"USDT": 1000}  # the reserve is not in futures
+
+
+def test_reserve_errors_name_the_key_and_line() -> None:
+    bad = RESERVES.replace("reserve: {USDT: 5000}", "reserve: {USDT: -5}")
+    bad = bad.replace("reserve_wallet: funding", "reserve_wallet: bank")
+    bad = bad.replace("reserve: {USDT: 2500, USDC: 100}", "reserves: {USDT: 2500}")
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(bad, "mine.yaml")
+    assert caught.value.problems == [
+        "accounts[0].reserve.USDT (mine.yaml:8): must be greater than or equal to 0",
+        "accounts[1].reserve_wallet (mine.yaml:12): must be 'spot' or 'funding'",
+        "accounts[1].reserves (mine.yaml:11): unknown key",
+    ]
 
 
 def test_resolver_takes_builtin_names_and_paths(tmp_path: Path) -> None:
