@@ -261,6 +261,20 @@ def test_sim_command_prints_urls_credentials_and_a_valid_config_snippet(
     assert "Scenario finished after 5s simulated." in out
 
 
+def test_sim_command_shows_each_reserve_and_what_is_left(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reserved = tmp_path / "reserved.yaml"
+    reserved.write_text(RESERVES)
+    args = sim_parser().parse_args(["sim", "--scenario", str(reserved), "--speed", "100"])
+    assert args.handler(args) == 0
+    out = capsys.readouterr().out
+    assert "    reserve 5,000 USDT in spot; the key may transfer it in" in out
+    assert "    reserve 2,500 USDT in funding, 100 USDC in funding; the key may NOT" in out
+    assert "  spot_reserve: liquidated nothing\n    0 transfer(s); reserve left 5,000 USDT" in out
+    assert "  no_reserve: liquidated nothing\n" in out and out.count("transfer(s)") == 2
+
+
 def test_sim_command_rejects_bad_scenario_and_speed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

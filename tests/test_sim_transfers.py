@@ -95,10 +95,17 @@ async def test_transfer_from_spot_shows_at_once_in_every_futures_balance(
     assert float(balance["info"]["totalWalletBalance"]) == pytest.approx(
         WALLET + 1_500 + SOL_WALLET
     )
-    status, v2 = await signed(server, "GET", "/fapi/v2/balance", {})
+    for path in ("/fapi/v2/balance", "/fapi/v3/balance"):
+        status, rows = await signed(server, "GET", path, {})
+        assert status == 200
+        (usdt,) = [row for row in rows if row["asset"] == "USDT"]
+        assert float(usdt["crossWalletBalance"]) == pytest.approx(WALLET + 1_500), path
+        assert float(usdt["balance"]) == pytest.approx(WALLET + 1_500 + SOL_WALLET), path
+    status, v3 = await signed(server, "GET", "/fapi/v3/account", {})
     assert status == 200
-    (usdt,) = [row for row in v2 if row["asset"] == "USDT"]
-    assert float(usdt["crossWalletBalance"]) == pytest.approx(WALLET + 1_500)
+    assert float(v3["totalCrossWalletBalance"]) == pytest.approx(WALLET + 1_500)
+    (asset,) = [row for row in v3["assets"] if row["asset"] == "USDT"]
+    assert float(asset["walletBalance"]) == pytest.approx(WALLET + 1_500 + SOL_WALLET)
 
     await client.transfer("USDT", 2_000, "funding", "linear")  # FUNDING_UMFUTURE
     assert account.funding["USDT"] == 0
