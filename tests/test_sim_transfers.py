@@ -174,7 +174,8 @@ async def test_a_transfer_whose_reply_was_lost_is_found_in_the_history(
     try:
         await impatient.transfer("USDT", 100, "spot", "swap")  # answered normally
         exchange.faults[TRANSFER] = Fault.answer_late(1.0, times=1)
-        since = int(time.time() * 1000)
+        await asyncio.sleep(0.01)  # the first transfer is in an earlier millisecond
+        since = int(time.time() * 1000)  # journaled before sending
         with pytest.raises(ccxt.RequestTimeout):
             await impatient.transfer("USDT", 1_200, "spot", "swap")
         # Binance transfers carry no client id: look the transfer up by type and time.
