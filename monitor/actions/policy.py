@@ -24,6 +24,7 @@ from monitor.engine.legs import Leg
 from monitor.engine.levels import Level
 from monitor.engine.results import PositionRisk, margin_ratio
 from monitor.engine.sizing import DEFAULT_STEP, ReducePlan, margin_to_add, plan_pool_reduction
+from monitor.formatting import fraction
 
 Kind = Literal["add_margin", "reduce"]
 
@@ -89,8 +90,8 @@ class Decision:
         return "sell" if self.side == "long" else "buy"
 
     def describe(self) -> str:
-        after = f" -> {self.ratio_after:.3f}" if self.ratio_after is not None else ""
-        ratio = f"ratio {self.ratio_before:.3f}{after}"
+        after = f" -> {fraction(self.ratio_after)}" if self.ratio_after is not None else ""
+        ratio = f"ratio {fraction(self.ratio_before)}{after}"
         if self.kind == "add_margin":
             return f"add {self.quantity:,.2f} {self.asset} margin to {self.target} ({ratio})"
         return (
