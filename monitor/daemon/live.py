@@ -25,7 +25,14 @@ from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
 from monitor.domain import MarginMode
 from monitor.engine.levels import Level, LevelLimits, level_for
-from monitor.formatting import NOT_APPLICABLE, SHORT_LEVEL, UNKNOWN, level_reason, short_symbol
+from monitor.formatting import (
+    NOT_APPLICABLE,
+    SHORT_LEVEL,
+    UNKNOWN,
+    level_reason,
+    price,
+    short_symbol,
+)
 from monitor.render import (
     LEVEL_STYLES,
     WIDEST,
@@ -82,14 +89,14 @@ class LiveView:
         self.counts: dict[str, int] = {}
         self._seen: dict[Key, Row] = {}
         self._ended: dict[Key, tuple[Row, float]] = {}
-        self._liquidated: dict[Key, float] = {}
+        self._liquidated: dict[Key, tuple[float, Event]] = {}
 
     def emit(self, event: Event) -> None:
         self.events.append((time.time(), event))
         key = event.level if event.kind is EventKind.LEVEL and event.level else event.kind.value
         self.counts[key] = self.counts.get(key, 0) + 1
         if event.kind is EventKind.PROBABLE_LIQUIDATION and event.account:
-            self._liquidated.setdefault((event.account, event.target), time.time())
+            self._liquidated.setdefault((event.account, event.target), (time.time(), event))
 
     # --- rows --------------------------------------------------------------------
 
@@ -144,8 +151,20 @@ class LiveView:
         how = "liquidated" if liquidated else "closed"
         return replace(
             row, dist=NOT_APPLICABLE, ratio=NOT_APPLICABLE, exch_ratio=NOT_APPLICABLE,
-            level=how, level_text=how.upper(), reason=f"at {clock(liquidated or at)}",
+            level=how, level_text=how.upper(),
+            reason=f"at {clock(liquidated[0] if liquidated else at)}",
             reason_compact="", rank=(-1, -at), note=None, style=ENDED_STYLES[how],
+        )  # fmt: skip
+
+    @staticmethod
+    def _row_of_event(event: Event, several: bool) -> Row:
+        """What a liquidation event says of a position the view never showed."""
+        return Row(
+            target_label(event.target), event.margin_mode or UNKNOWN, UNKNOWN, UNKNOWN,
+            price(event.mark_price), price(event.liquidation_price),
+            price(event.exchange_liquidation_price), *[NOT_APPLICABLE] * 8,
+            level="unknown", level_text="UNKNOWN", reason="", reason_compact="",
+            rank=(-1, 0.0), account=(event.account or "") if several else "",
         )  # fmt: skip
 
     def rows(self) -> list[Row]:
@@ -158,6 +177,9 @@ class LiveView:
         for key, row in self._seen.items():
             if key not in current and key not in self._ended and key[1] != "(account)":
                 self._ended[key] = (row, now)
+        for key, (at, event) in self._liquidated.items():
+            if key not in current and key not in self._ended:  # gone before it was shown
+                self._ended[key] = (self._row_of_event(event, several), at)
         for key in current:
             self._ended.pop(key, None)
         self._seen = current
