@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console, RenderableType
 from rich.live import Live
+from rich.text import Text
 
 from monitor.config import Config
 from monitor.daemon.live import LiveView
@@ -81,10 +82,11 @@ async def run_demo(
             view = LiveView(daemon, status=lambda: phase_line(venue, scenario))
             await daemon.start()
 
-            def frame() -> RenderableType:
-                """Sized to the terminal now (it may have been resized), one line short
-                of it so the frame never scrolls."""
-                return view.render(console, console.width, console.height - 1)
+            def frame(below: int = 1) -> RenderableType:
+                """Sized to the terminal now (it may have been resized), `below` lines
+                short of it so the frame never scrolls (the last one leaves room for the
+                summary, so its status line stays on screen)."""
+                return view.render(console, console.width, console.height - below)
 
             try:
                 with Live(frame(), console=console, refresh_per_second=4) as live:
@@ -93,9 +95,14 @@ async def run_demo(
                             await asyncio.wait_for(venue.finished.wait(), 0.25)
                         live.update(frame())
                     await asyncio.sleep(SETTLE_SECONDS)
-                    live.update(frame())
+                    summary = Text(f"scenario finished: {finished(view)}")
+                    live.update(frame(len(summary.wrap(console, console.width)) + 1))
             finally:
                 await daemon.stop()
-    summary = ", ".join(f"{count} {name}" for name, count in sorted(view.counts.items()))
-    console.print(f"scenario finished: {summary or 'no events'}")
+    console.print(summary)
     return 0
+
+
+def finished(view: LiveView) -> str:
+    counts = sorted(view.counts.items())
+    return ", ".join(f"{count} {name}" for name, count in counts) or "no events"

@@ -149,6 +149,8 @@ class LiveView:
         the exchange or the daemon said so (the events pane has the details), else closed."""
         liquidated = self._liquidated.get(key)
         how = "liquidated" if liquidated else "closed"
+        if liquidated and liquidated[1].mark_price is not None:  # the mark it went at
+            row = replace(row, mark=price(liquidated[1].mark_price))
         return replace(
             row, dist=NOT_APPLICABLE, ratio=NOT_APPLICABLE, exch_ratio=NOT_APPLICABLE,
             level=how, level_text=how.upper(),
