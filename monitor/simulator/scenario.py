@@ -89,7 +89,6 @@ class Segment(_Spec):
     jumps: tuple[Jump, ...] = ()
     funding_rate: float | None = None
 
-
     def summary(self) -> str:
         """What the market does in this segment, in a few words: "calm", "drift -7%,
         gap -5% at 12s"."""
