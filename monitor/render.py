@@ -365,7 +365,7 @@ def summary_line(assessed: Sequence[Assessed]) -> str:
         for row in account_rows(item):
             unknown += row.level == "unknown"
             if worst is None or row.rank > worst[0]:
-                why = f" {row.reason}" if row.reason else ""
+                why = f" {row.reason or f'distance {row.dist}'}"
                 worst = (row.rank, f"{item.result.account.name} {row.target} {row.level_text}{why}")
     if worst is not None:
         parts.append(f"worst: {worst[1]}")

@@ -100,6 +100,15 @@ def test_a_level_says_which_figure_and_threshold_set_it():
     assert level_reason(Level.OK, 0.01, 0.5, limits) == ""
 
 
+def test_the_scenario_phase_follows_the_segments():
+    # flash-crash.yaml: 20 s calm, 25 s of -7 % with a -5 % gap 12 s in, 20 s of +3 %
+    scenario = load_scenario("flash-crash")
+    assert scenario.phase_at(0) == (1, 3, "calm", 0, 20)
+    assert scenario.phase_at(20) == (2, 3, "drift -7%, gap -5% at 12s", 20, 45)
+    assert scenario.phase_at(64.9) == (3, 3, "drift +3%", 45, 65)
+    assert scenario.phase_at(100).number == 3  # the path has ended: its last phase
+
+
 # --- status ---------------------------------------------------------------------------
 
 
@@ -202,6 +211,14 @@ def test_status_wide_shows_the_exchange_figures_and_contracts(four_accounts):
         line for line in lines if line.startswith("BTC/USDT long") and "isolated" in line
     )
     assert okx_btc.count(pct(135 / 3_900)) == 2  # ours and the exchange's, side by side
+    # Binance gives no ratio per cross position: its pool's (the account's) stands for it,
+    # as ours does; the isolated SOL short has none at all
+    binance_btc = next(line for line in lines if line.startswith("BTC/USDT long") and "BTC " in line
+                       and "isolated" not in line and "31,967.27" in line)  # fmt: skip
+    binance_pool = next(a for a in assessed if a.result.account.name == "binance-main")
+    assert binance_btc.count(pct(binance_pool.result.risk.pools[0].exchange_margin_ratio)) == 2
+    sol = next(line for line in lines if line.startswith("SOL/USDT short"))
+    assert "unknown" in sol
     # a level says why, in full at this width
     assert any("CRIT: distance" in line and "≤ 5%" in line for line in lines)
 

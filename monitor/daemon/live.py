@@ -75,6 +75,11 @@ def clock(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at))
 
 
+def _unknown_says_why(row: Row) -> Row:
+    """No room for notes under a live table: an unknown level gives its note as its reason."""
+    return replace(row, reason=row.note or row.reason) if row.level == "unknown" else row
+
+
 class LiveView:
     """An event sink that remembers recent events and renders the daemon's state.
 
@@ -116,10 +121,12 @@ class LiveView:
     def _rows_of(self, monitor: AccountMonitor, account: str) -> list[tuple[Key, Row]]:
         risk = monitor.current()
         if risk is None:
+            error = monitor.last_error
             waiting = Row(
-                "waiting for first read", *[UNKNOWN] * 14, level="unknown",
-                level_text="UNKNOWN", reason="", reason_compact="", rank=(2, 0.0),
-                note=str(monitor.last_error) if monitor.last_error else None, account=account,
+                "not read yet", *[UNKNOWN] * 14, level="unknown", level_text="UNKNOWN",
+                reason=str(error) if error else "waiting for the first read",
+                reason_compact=error.kind.value if error else "", rank=(2, 0.0),
+                account=account,
             )  # fmt: skip
             return [((monitor.name, "(account)"), waiting)]
         thresholds = monitor.thresholds
@@ -132,7 +139,8 @@ class LiveView:
             level = self._level(
                 monitor, target, pool.margin_ratio, pool.liquidation_distance, limits
             )
-            rows.append(((monitor.name, target), pool_row(pool, level, limits, account=account)))
+            row = pool_row(pool, level, limits, account=account)
+            rows.append(((monitor.name, target), _unknown_says_why(row)))
         for target, item in monitor.latest_positions.items():
             isolated = item.position.margin_mode is MarginMode.ISOLATED
             limits = thresholds.isolated if isolated else thresholds.cross
@@ -141,7 +149,7 @@ class LiveView:
             )
             pool_ratio = exchange_ratios.get(unified or item.position.settle)
             row = position_row(item, level, limits, pool_exchange_ratio=pool_ratio, account=account)
-            rows.append(((monitor.name, target), row))
+            rows.append(((monitor.name, target), _unknown_says_why(row)))
         return rows
 
     def _ended_row(self, key: Key, row: Row, at: float) -> Row:
