@@ -6,15 +6,17 @@ are labelled levels, with the figure and threshold that set each one, not liquid
 
 The table fits the terminal instead of folding: a figure is never split across lines.
 It starts with every column and gives up the least important ones (then shorter cell
-variants) until it fits, so 80 columns show the figures that matter most and 140 show
-them all. The first line is a monitoring-plugin summary, so `status | head -1` (or a
-Nagios-style check) reads the verdict.
+variants) until it fits: 80 columns show target, size, mark, liquidation price, distance
+and level; 140 add the ratios, the exchange's liquidation price and the margin mode;
+about 200 show every figure, ours beside the exchange's. The first line is a
+monitoring-plugin summary, so `status | head -1` (or a Nagios-style check) reads the
+verdict.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from rich.console import Console, RenderableType
@@ -97,7 +99,7 @@ class Row:
     note: str | None = None
     account: str = ""
     style: str = ""
-    footnote: int | None = field(default=None, compare=False)
+    footnote: int | None = None
 
 
 def _rank(level: str, distance: float | None) -> tuple[int, float]:

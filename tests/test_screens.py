@@ -23,7 +23,9 @@ from rich.console import Console
 from monitor.collect import fetch_all
 from monitor.config import Thresholds, load_config
 from monitor.daemon.live import MIN_EVENT_LINES, LiveView
+from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.service import Daemon
+from monitor.daemon.sinks import describe
 from monitor.demo import demo_config, phase_line
 from monitor.domain import MarginMode, Position, Side
 from monitor.engine.levels import Level
@@ -66,6 +68,13 @@ def test_quantities_read_with_separators_and_never_in_exponent_form():
     assert quantity(3683.979) == "3,683.979"
     assert quantity(0.0025) == "0.0025"
     assert pct(math.inf) == "∞" and price(None) == "unknown"
+
+
+def test_an_unbounded_ratio_reads_infinity_in_the_log_line():
+    event = Event(EventKind.LEVEL, "a", "pool USDT", TargetKind.POOL, "imminent", "critical",
+                  margin_ratio=math.inf, liquidation_distance=0.0)  # fmt: skip
+    line = describe(event)
+    assert "ratio ∞" in line and "inf" not in line
 
 
 def test_sizes_are_in_base_units_with_contracts_where_they_differ():
