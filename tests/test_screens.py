@@ -22,8 +22,8 @@ from rich.console import Console
 
 from monitor.collect import fetch_all
 from monitor.config import Thresholds, load_config
-from monitor.daemon.live import MIN_EVENT_LINES, LiveView
 from monitor.daemon.events import Event, EventKind, TargetKind
+from monitor.daemon.live import MIN_EVENT_LINES, LiveView
 from monitor.daemon.service import Daemon
 from monitor.daemon.sinks import describe
 from monitor.demo import demo_config, phase_line
