@@ -408,6 +408,8 @@ def status_lines(
 
 
 def print_status(assessed: Sequence[Assessed], console: Console | None = None) -> None:
+    """Piped, the summary and error lines stay one line each (for grep and plugins); on a
+    terminal they wrap at word boundaries, since the terminal would cut mid-figure."""
     console = console or Console()
     for renderable, one_line in status_lines(assessed, console):
-        console.print(renderable, soft_wrap=one_line)
+        console.print(renderable, soft_wrap=one_line and not console.is_terminal)

@@ -205,6 +205,16 @@ def test_status_fits_the_terminal_without_splitting_a_figure(four_accounts, widt
     assert text.index("SOL/USDT short") < text.index("BTC/USDT long")
 
 
+def test_status_on_a_terminal_wraps_long_lines_at_words(four_accounts):
+    console = Console(record=True, width=80, height=24, force_terminal=True, color_system=None)
+    print_status(four_accounts, console)
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= 80 for line in lines)  # the terminal never cuts a figure
+    # the worst target: the FAQ's isolated SOL short, LP 155.0858 at mark 148.25:
+    # distance (155.0858 - 148.25) / 148.25 = 4.61 %, under the isolated critical 5 %
+    assert lines[0].startswith("MARGINWATCH CRITICAL") and lines[1].startswith("distance 4.61%")
+
+
 def test_status_wide_shows_the_exchange_figures_and_contracts(four_accounts):
     assessed = four_accounts
     console = recorded(160, 48)
