@@ -96,8 +96,14 @@ def size(item: Sized, count: float | None = None, *, contracts: bool = True) -> 
     contract count when a contract is not one unit and `contracts`: OKX's 50 contracts
     read "0.5 BTC (50 ct)"."""
     count = item.contracts if count is None else count
-    text = f"{quantity(count * item.contract_size)} {size_unit(item.symbol, item.inverse)}"
-    if contracts and item.contract_size != 1:
+    return size_of(item.symbol, count, item.contract_size, item.inverse, contracts=contracts)
+
+
+def size_of(
+    symbol: str, count: float, contract_size: float, inverse: bool, *, contracts: bool = True
+) -> str:
+    text = f"{quantity(count * contract_size)} {size_unit(symbol, inverse)}"
+    if contracts and contract_size != 1:
         text += f" ({quantity(count)} ct)"
     return text
 
