@@ -255,11 +255,8 @@ def _cell(row: Row, key: str, layout: Layout) -> Text | str:
     return getattr(row, key)
 
 
-def build_table(rows: Sequence[Row], layout: Layout, title: str | None = None) -> Table:
-    table = Table(
-        title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1),
-        header_style="bold", expand=False,
-    )  # fmt: skip
+def build_table(rows: Sequence[Row], layout: Layout) -> Table:
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
     for key in layout.columns:
         column = COLUMNS[key]
         table.add_column(column.header, justify=column.justify, no_wrap=True)
