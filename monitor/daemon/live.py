@@ -57,7 +57,8 @@ MIN_EVENT_LINES = 5
 FIXED_LINES = 5
 """Status line, daemon summary, table header, caption, events rule."""
 KEEP_EVENTS = 200
-CAPTION = "ratio 100% = liquidation; distance = move to liquidation; levels are ours"
+RATIO_CAPTION = "ratio 100% = liquidation; "
+CAPTION = "distance = move to liquidation; levels are our thresholds"
 LEVELS = {level.name.lower(): level for level in Level}
 
 Key = tuple[str, str]
@@ -73,6 +74,16 @@ def target_label(target: str) -> str:
 
 def clock(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def _caption(layout: Layout, width: int) -> Text:
+    """One line: the ratio's meaning where a ratio is shown and there is room."""
+    text = RATIO_CAPTION + CAPTION if "ratio" in layout.columns else CAPTION
+    if len(text) > width:
+        text = CAPTION
+    caption = Text(text, style="dim")
+    caption.truncate(width)
+    return caption
 
 
 def _unknown_says_why(row: Row) -> Row:
@@ -285,13 +296,14 @@ class LiveView:
 
         layout = fit_layout(console, width, tables, first)
         table = build_table(shown, layout)
-        parts: list[RenderableType] = [self._status_line(width), Text(self.daemon.summary())]
+        summary = Text(self.daemon.summary())
+        summary.truncate(width)
+        parts: list[RenderableType] = [self._status_line(width), summary]
         parts.append(table)
         if hidden:
             worst = rows[len(shown)]
             parts.append(Text(f"+{hidden} more, the worst of them {worst.level_text}", style="dim"))
-        caption = CAPTION if "ratio" in layout.columns else CAPTION.split("; ", 1)[1]
-        parts.append(Text(caption, style="dim"))
+        parts.append(_caption(layout, width))
         parts.append(Rule("events", align="left", style="dim"))
         used = FIXED_LINES + len(shown) + bool(hidden)
         parts.append(self._events(console, width, max(MIN_EVENT_LINES, height - used)))
