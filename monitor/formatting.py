@@ -24,6 +24,8 @@ SHORT_LEVEL = {
     Level.IMMINENT: "IMMINENT",
 }
 """Level names on screens: CRIT keeps the level column narrow at 80 columns."""
+PRICE_DIGITS = 6
+"""Significant digits of a price below 1."""
 SIGNIFICANT_DIGITS = 9
 """Sizes keep up to this many digits: a 0.001 lot of a 100,000-unit position still shows."""
 
@@ -47,11 +49,16 @@ def threshold(value: float) -> str:
 
 
 def price(value: float | None) -> str:
+    """Cents from 1 up; below, six significant digits, never in exponent form (a
+    0.0000123456 mark reads so, not 1.23456e-05)."""
     if value is None:
         return UNKNOWN
     if not math.isfinite(value):
         return "∞"
-    return f"{value:,.6g}" if abs(value) < 1 else f"{value:,.2f}"
+    if abs(value) >= 1 or value == 0:
+        return f"{value:,.2f}"
+    decimals = PRICE_DIGITS - 1 - math.floor(math.log10(abs(value)))
+    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
 
 
 def money(value: float | None) -> str:

@@ -68,6 +68,9 @@ def test_quantities_read_with_separators_and_never_in_exponent_form():
     assert quantity(3683.979) == "3,683.979"
     assert quantity(0.0025) == "0.0025"
     assert pct(math.inf) == "∞" and price(None) == "unknown"
+    assert price(0.129315) == "0.129315" and price(0.16) == "0.16"
+    assert price(0.0000123456) == "0.0000123456"  # a SHIB mark, not 1.23456e-05
+    assert price(64_578.6) == "64,578.60"
 
 
 def test_an_unbounded_ratio_reads_infinity_in_the_log_line():
