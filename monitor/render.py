@@ -15,6 +15,7 @@ verdict.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -26,6 +27,7 @@ from rich.text import Text
 
 from monitor.config import Thresholds
 from monitor.domain import MarginMode
+from monitor.engine.book import UNREACHABLE
 from monitor.engine.levels import Level, LevelLimits
 from monitor.engine.results import PoolRisk, PositionRisk
 from monitor.formatting import (
@@ -67,6 +69,9 @@ CAPTION = (
 )
 
 
+NO_PRICE = "none"
+"""The liquidation price of a position no price can liquidate (not an unknown one)."""
+
 Justify = Literal["left", "right"]
 
 
@@ -102,8 +107,17 @@ class Row:
     footnote: int | None = None
 
 
-def _rank(level: str, distance: float | None) -> tuple[int, float]:
-    return SEVERITY.get(level, 0), -(distance if distance is not None else 0.0)
+def _rank(level: str, distance: float | None, note: str | None) -> tuple[int, float]:
+    """An unknown distance ranks as the nearest (not seeing is not safe); a proven
+    unreachable one as the farthest."""
+    if distance is None:
+        distance = math.inf if note == UNREACHABLE else 0.0
+    return SEVERITY.get(level, 0), -distance
+
+
+def _distance(distance: float | None, note: str | None) -> str:
+    """Unknown, unless the engine proved that no price liquidates: then no move does (∞)."""
+    return "∞" if distance is None and note == UNREACHABLE else pct(distance)
 
 
 def _level_cells(
@@ -123,12 +137,12 @@ def pool_row(pool: PoolRisk, level: Level | None, limits: LevelLimits, *, accoun
     return Row(
         target=f"pool {pool.asset}", mode="cross", size=NOT_APPLICABLE,
         size_short=NOT_APPLICABLE, mark=NOT_APPLICABLE, liq=NOT_APPLICABLE,
-        exch_liq=NOT_APPLICABLE, dist=pct(pool.liquidation_distance),
+        exch_liq=NOT_APPLICABLE, dist=_distance(pool.liquidation_distance, pool.note),
         ratio=pct(pool.margin_ratio), exch_ratio=pct(pool.exchange_margin_ratio),
         equity=f"{money(pool.margin_balance)} {pool.asset}",
         maint=money(pool.maintenance_margin), exch_maint=NOT_APPLICABLE,
         upnl=money(pool.unrealized_pnl), exch_upnl=NOT_APPLICABLE,
-        rank=_rank(level_name(level), pool.liquidation_distance),
+        rank=_rank(level_name(level), pool.liquidation_distance, pool.note),
         note=pool.note or unbounded_note(pool.margin_ratio), account=account,
         **_level_cells(level, pool.margin_ratio, pool.liquidation_distance, limits),
     )  # fmt: skip
@@ -152,13 +166,15 @@ def position_row(
     return Row(
         target=short, mode=p.margin_mode.value, size=size(p),
         size_short=size(p, contracts=False),
-        mark=price(item.mark_price), liq=price(item.liquidation_price),
-        exch_liq=price(p.exchange_liquidation_price), dist=pct(item.liquidation_distance),
+        mark=price(item.mark_price),
+        liq=NO_PRICE if item.note == UNREACHABLE else price(item.liquidation_price),
+        exch_liq=price(p.exchange_liquidation_price),
+        dist=_distance(item.liquidation_distance, item.note),
         ratio=pct(item.margin_ratio), exch_ratio=pct(exchange_ratio),
         equity=NOT_APPLICABLE, maint=money(item.maintenance_margin),
         exch_maint=money(p.exchange_maintenance_margin), upnl=money(item.unrealized_pnl),
         exch_upnl=money(p.exchange_unrealized_pnl),
-        rank=_rank(level_name(level), item.liquidation_distance),
+        rank=_rank(level_name(level), item.liquidation_distance, item.note),
         note=item.note or unbounded_note(item.margin_ratio), account=account,
         **_level_cells(level, item.margin_ratio, item.liquidation_distance, limits),
     )  # fmt: skip

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from monitor.collect import fetch_all
 from monitor.config import Thresholds, load_config
+from monitor.config.secrets import Secret
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.live import MIN_EVENT_LINES, LiveView
 from monitor.daemon.service import Daemon
@@ -350,19 +351,24 @@ async def test_live_view_with_more_targets_than_lines_keeps_its_events_pane():
     scenario = parse_scenario(MANY)
     with tempfile.TemporaryDirectory() as state:
         async with SimulatedVenue(scenario, speed=1) as venue:
-            view: LiveView | None = None
-            daemon = Daemon(
-                demo_config(venue, Path(state)), lambda e: view.emit(e) if view else None
+            config = demo_config(venue, Path(state))
+            wrong = config.accounts[0].model_copy(
+                update={"name": "wrong-key", "secret": Secret("not-the-secret")}
             )
+            config = config.model_copy(update={"accounts": (*config.accounts, wrong)})
+            view: LiveView | None = None
+            daemon = Daemon(config, lambda e: view.emit(e) if view else None)
             view = LiveView(daemon)
             await daemon.start()
             try:
                 for _ in range(200):
-                    if all(m.book is not None for m in daemon.monitors):
+                    monitors = daemon.monitors
+                    if all(m.book is not None or m.last_error for m in monitors):
                         break
                     await asyncio.sleep(0.05)
-                console = recorded(80, 24)
+                console, tall = recorded(80, 24), recorded(160, 48)
                 console.print(view.render(console))
+                tall.print(view.render(tall))
             finally:
                 await daemon.stop()
     lines = console.export_text().splitlines()
@@ -370,6 +376,17 @@ async def test_live_view_with_more_targets_than_lines_keeps_its_events_pane():
     assert len(lines) <= 24 and all(len(line) <= 80 for line in lines), text
     assert lines[2].startswith("account")  # several accounts: a column says whose
     assert any(re.match(r"\+\d+ more, the worst of them", line) for line in lines), text
+    # each book's BTC long (0.1 x 65,000 = 6,500 at most to lose) draws on a cross wallet of
+    # 20,000 less the isolated margins (300 + 160): no price liquidates it. That is no
+    # liquidation price and an infinite distance, not an unknown one.
+    # (the farthest from liquidation, so the last rows: on the tall screen)
+    tall_text = tall.export_text()
+    btc = [line for line in tall_text.splitlines() if "BTC/USDT long" in line]
+    assert len(btc) == 3, tall_text
+    assert all(re.search(r"65,000\.00 .*\bnone\b.* ∞ .*\bOK\b", line) for line in btc), tall_text
+    # the account that cannot be read is on screen (unknown outranks the OK books), saying why
+    [wrong] = [line for line in lines if line.startswith("wrong-key")]
+    assert "not read yet" in wrong and "UNKNOWN" in wrong and "auth" in wrong, text
     rule = next(i for i, line in enumerate(lines) if line.startswith("events"))
     assert rule < 24 - MIN_EVENT_LINES  # the pane's lines are kept, events or not
     assert rule + 1 < len(lines)

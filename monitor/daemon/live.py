@@ -86,9 +86,10 @@ def _caption(layout: Layout, width: int) -> Text:
     return caption
 
 
-def _unknown_says_why(row: Row) -> Row:
-    """No room for notes under a live table: an unknown level gives its note as its reason."""
-    return replace(row, reason=row.note or row.reason) if row.level == "unknown" else row
+def _note_as_reason(row: Row) -> Row:
+    """No room for notes under a live table: a row whose level has no reason (unknown,
+    or OK) gives its note in its place ("no price liquidates this position")."""
+    return replace(row, reason=row.note) if row.note and not row.reason else row
 
 
 class LiveView:
@@ -151,7 +152,7 @@ class LiveView:
                 monitor, target, pool.margin_ratio, pool.liquidation_distance, limits
             )
             row = pool_row(pool, level, limits, account=account)
-            rows.append(((monitor.name, target), _unknown_says_why(row)))
+            rows.append(((monitor.name, target), _note_as_reason(row)))
         for target, item in monitor.latest_positions.items():
             isolated = item.position.margin_mode is MarginMode.ISOLATED
             limits = thresholds.isolated if isolated else thresholds.cross
@@ -160,7 +161,7 @@ class LiveView:
             )
             pool_ratio = exchange_ratios.get(unified or item.position.settle)
             row = position_row(item, level, limits, pool_exchange_ratio=pool_ratio, account=account)
-            rows.append(((monitor.name, target), _unknown_says_why(row)))
+            rows.append(((monitor.name, target), _note_as_reason(row)))
         return rows
 
     def _ended_row(self, key: Key, row: Row, at: float) -> Row:
