@@ -1,9 +1,10 @@
 """`marginwatch run`: the daemon's lifecycle under systemd (or a terminal).
 
 Signals: SIGTERM/SIGINT stop cleanly (every ccxt session and socket closed); SIGHUP
-reloads the configuration, validating it first and keeping the running one when the new
-one is invalid. systemd hears READY after the first successful evaluation, WATCHDOG
-only while the loop and the data are healthy, STATUS with a one-line summary.
+reloads the configuration, validating it first (off the event loop) and keeping the
+running one when the new one is invalid. systemd hears READY after the first successful
+evaluation, WATCHDOG only while the loop and the data are healthy, STATUS with a one-line
+summary.
 """
 
 from __future__ import annotations
@@ -173,9 +174,14 @@ class Runner:
             await self.reload()
 
     async def reload(self) -> bool:
-        """Apply a new configuration if it validates; otherwise keep the running one."""
+        """Apply a new configuration if it validates; otherwise keep the running one.
+
+        Read and validated in a worker thread: the loader is bounded (size, aliases,
+        problems shown), but even a bounded megabyte takes a while to parse, and ticks,
+        polls and the watchdog must not wait for it.
+        """
         try:
-            config = load_config(self.config_path)
+            config = await asyncio.to_thread(load_config, self.config_path)
         except (ConfigError, OSError) as exc:
             log.error("reload refused, keeping the running configuration:\n%s", exc)
             self._config_event("warn", f"reload refused: {exc}")
