@@ -36,15 +36,18 @@ def account_table(assessed: Assessed) -> Table:
     title = f"{result.account.name} · {result.account.exchange}"
     if risk is not None:
         title += f" · model {risk.model} ({'exact' if risk.exact else 'generic, approximate'})"
+    if risk is None:  # one readable line, not a typed error folded into a narrow column
+        failed = Table(title=title, title_justify="left", expand=False)
+        failed.add_column("level")
+        failed.add_column("error", overflow="fold")
+        failed.add_row(_level(None), str(result.error))
+        return failed
     table = Table(title=title, title_justify="left", expand=False)
     for column in (
         "target", "mode", "size", "mark", "margin ratio", "exch. ratio",
         "liq. price", "exch. liq.", "distance", "level", "note",
     ):  # fmt: skip
         table.add_column(column, overflow="fold")
-    if risk is None:
-        table.add_row("(account)", "", "", "", "", "", "", "", "", _level(None), str(result.error))
-        return table
     for pool, level in zip(risk.pools, assessed.pool_levels, strict=True):
         table.add_row(
             f"pool {pool.asset}", "cross", "", "", pct(pool.margin_ratio),

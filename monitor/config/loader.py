@@ -70,14 +70,11 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
         raise _error(
             [
                 *problems,
-                *(
-                    (error["loc"], error)
-                    for error in exc.errors(include_url=False, include_input=False)
-                    if not any(error["loc"][:end] in reported for end in range(len(error["loc"]) + 1))
-                ),
+                *((error["loc"], error) for error in errors if not _under(error["loc"], reported)),
             ],
             document,
             file,
@@ -85,6 +82,11 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     if problems:
         raise _error(problems, document, file)
     return config
+
+
+def _under(loc: Loc, reported: set[Loc]) -> bool:
+    """Whether `loc` is, or is inside, a key already reported."""
+    return any(loc[:end] in reported for end in range(len(loc) + 1))
 
 
 def _read(path: Path) -> str:
