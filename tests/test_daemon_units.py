@@ -91,6 +91,7 @@ def test_rate_limits_back_off_jittered_and_capped_unless_the_exchange_says_longe
     assert all(20.0 <= retry_delay(ErrorKind.RATE_LIMIT, 3, 10.0) <= 40.0 for _ in range(20))
     assert all(retry_delay(ErrorKind.RATE_LIMIT, 30, 10.0) <= RATE_LIMIT_CAP for _ in range(20))
     assert retry_delay(ErrorKind.RATE_LIMIT, 1, 10.0, retry_after=120.0) == 120.0  # a 418 ban
+    assert retry_delay(ErrorKind.RATE_LIMIT, 9, 10.0, retry_after=1.0) == 1.0  # its word
     assert all(retry_delay(ErrorKind.AUTH, 30, 10.0) <= AUTH_CAP for _ in range(20))
     assert retry_delay(ErrorKind.AUTH, 30, 10.0) > RATE_LIMIT_CAP / 2
 

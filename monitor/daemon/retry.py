@@ -5,7 +5,7 @@ at the normal poll cadence: polling every `poll_interval` is the load a healthy 
 on the exchange anyway, and anything slower leaves the account blind after the exchange is
 back (a fault audit measured 29 s blind with the delay grown to 30 s, and with intermittent
 resets no recovery at all within a 20 s healthy window, the delay having reached 45 s).
-Only what waiting helps backs off: a rate limit (the exchange's Retry-After, else
+Only what waiting helps backs off: a rate limit (exactly the exchange's Retry-After, else
 exponentially up to RATE_LIMIT_CAP) and refused credentials (nothing changes until a person
 acts, and a reload rebuilds the account anyway).
 """
@@ -28,8 +28,10 @@ def retry_delay(
 ) -> float:
     """Seconds during which scheduled polls are skipped after `failures` consecutive
     failures, the last of `kind`; 0 means the next scheduled poll reads again."""
-    if kind is ErrorKind.RATE_LIMIT:
-        return max(exponential_backoff(failures, poll_interval, RATE_LIMIT_CAP), retry_after or 0.0)
+    if kind is ErrorKind.RATE_LIMIT:  # the exchange's word when it gave one: no sooner, no later
+        if retry_after is not None:
+            return retry_after
+        return exponential_backoff(failures, poll_interval, RATE_LIMIT_CAP)
     if kind is ErrorKind.AUTH:
         return exponential_backoff(failures, poll_interval, AUTH_CAP)
     return 0.0
