@@ -683,7 +683,7 @@ def test_secret_as_pydantic_field() -> None:
 # --- bounds: size, alias expansion, nesting, the number of problems shown -------------------
 
 BILLION_LAUGHS = """\
-accounts: &a [{name: lol, exchange: bybit}, {name: lol, exchange: bybit}, {name: lol, exchange: bybit}]
+accounts: &a [{name: lol, exchange: x}, {name: lol, exchange: x}, {name: lol, exchange: x}]
 b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
 c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
 d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
