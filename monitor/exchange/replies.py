@@ -17,7 +17,6 @@ from typing import Any
 from monitor.exchange.errors import ErrorKind, ExchangeError, scrub
 
 _TITLE = re.compile(r"<title[^>]*>\s*([^<]{1,80})", re.IGNORECASE)
-_CLOSERS = {"{": "}", "[": "]"}
 
 
 def reply_problem(status: int, reason: str, body: str) -> ExchangeError | None:
@@ -39,14 +38,8 @@ def reply_problem(status: int, reason: str, body: str) -> ExchangeError | None:
 def json_problem(body: str, error: ValueError) -> ExchangeError:
     """A body that looked like JSON (it starts with `{` or `[`) but does not parse."""
     size = len(body.encode())
-    position: int | None = getattr(error, "pos", None)
-    stripped = body.rstrip()
-    ends_early = (
-        position >= len(stripped)
-        if position is not None
-        else stripped[-1:] != _CLOSERS.get(stripped[:1], stripped[-1:])
-    )
-    if ends_early:
+    position: int | None = getattr(error, "pos", None)  # json's and orjson's errors have it
+    if position is not None and position >= len(body.rstrip()):  # it ran out, mid-document
         return ExchangeError(
             ErrorKind.BAD_REPLY, f"truncated JSON: the reply ends mid-document ({size} bytes)"
         )
