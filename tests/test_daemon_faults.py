@@ -197,3 +197,52 @@ async def test_faults_are_typed_contained_and_recovered_from_within_a_poll(
     assert not events.of(EventKind.BLIND, CONTROL)
     # APScheduler never had to skip or drop a run while reads waited out timeouts
     assert not [r for r in caplog.records if r.name.startswith("apscheduler")]
+
+
+async def test_an_account_is_read_at_once_when_its_venues_stream_recovers(tmp_path: Path) -> None:
+    """REST and the stream down together, then back: the failed account does not wait for
+    its next scheduled poll (10 s away here), it is read when the stream is live again."""
+    slow_poll = 10.0
+    polls, events = Polls(), Events()
+    async with (
+        SimulatedVenue(parse_scenario(scenario_text()), speed=1) as venue,
+        FaultProxy(venue.base_url) as proxy,
+    ):
+        config = config_for(venue, proxy, tmp_path)
+        settings = config.daemon.model_copy(
+            update={"poll_interval": slow_poll, "feed_stale_after": 1.0, "account_stale_after": 60}
+        )
+        runner = Runner(
+            tmp_path / "unused.yaml",
+            config.model_copy(update={"daemon": settings}),
+            extra_sinks=[events],
+            use_plugins=False,
+        )
+
+        def feed_events(kind: EventKind, since: float) -> list[float]:
+            return [t for t, e in events.seen if e.kind is kind and e.account is None and t > since]
+
+        victim = next(m for m in runner.daemon.monitors if m.name == CONTROL)
+        victim.on_poll = polls.record
+        # Without user data streams, as on every venue but Binance: a Binance account's
+        # own stream also reads the account when it reconnects, which would hide this.
+        runner.daemon.user_streams = []
+        await runner.daemon.start()
+        try:
+            await until(lambda: victim.last_ok is not None, 20)
+            proxy.faults[victim.account.api_key.reveal()] = Fault.RESET  # type: ignore[union-attr]
+            await victim.poll()  # fails now; the next scheduled poll is ~10 s away
+            failed_at = time.monotonic()
+            assert polls.errors(CONTROL, 0, failed_at)
+            venue.streams.refuse(1.0)
+            await venue.streams.drop_all()
+            await until(lambda: feed_events(EventKind.BLIND, failed_at), 10)
+            proxy.faults.clear()
+            await until(lambda: feed_events(EventKind.RECOVERED, failed_at), 10)
+            live_at = feed_events(EventKind.RECOVERED, failed_at)[0]
+            await until(lambda: polls.successes(CONTROL, failed_at), 10)
+        finally:
+            await runner.daemon.stop()
+    read_at = min(polls.successes(CONTROL, failed_at))
+    assert read_at - live_at <= MARGIN, f"read {read_at - live_at:.1f} s after the stream"
+    assert read_at < failed_at + slow_poll / 2, "it waited for the scheduled poll"
