@@ -114,14 +114,20 @@ class _BoundedComposer(Composer):
 
     def _count(self, size: int, event: Event) -> None:
         self._expanded += size
-        if self._expanded > MAX_NODES:
-            where = f"alias *{event.anchor}" if isinstance(event, AliasEvent) else "this value"
-            raise DocumentTooLarge(
-                f"the document grows past {MAX_NODES:,} values at {where}; nested "
-                "anchors and aliases can make a small file expand without bound "
-                '("billion laughs"), so it is refused',
-                event.start_mark.line + 1,
+        if self._expanded <= MAX_NODES:
+            return
+        if isinstance(event, AliasEvent):
+            message = (
+                f"the document grows past {MAX_NODES:,} values at alias *{event.anchor}; "
+                "nested anchors and aliases can make a small file expand without bound "
+                '("billion laughs"), so it is refused'
             )
+        else:
+            message = (
+                f"the document has more than {MAX_NODES:,} values (keys, scalars, lists) "
+                "by here; a configuration needs a few thousand"
+            )
+        raise DocumentTooLarge(message, event.start_mark.line + 1)
 
 
 class _BoundedLoader(_BoundedComposer, _EventSource, SafeConstructor, Resolver):
