@@ -6,7 +6,8 @@ processes (`python -m monitor.cli`), run concurrently, a few at a time.
 
 Running as root needs care for the `state_dir` cases: root writes through permission
 bits, so "no permission" runs the command as `nobody` (setpriv), and "read-only" mounts a
-read-only tmpfs in a private mount namespace (unshare) that vanishes with the process.
+read-only tmpfs in a private mount namespace (unshare; a user namespace too when not root)
+that vanishes with the process.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -251,14 +253,16 @@ async def test_a_state_dir_without_write_permission_exits_78_naming_it(place: Pa
 
 
 async def test_a_read_only_state_dir_exits_78_naming_it(place: Path) -> None:
-    if not ROOT or shutil.which("unshare") is None:
-        pytest.skip("a read-only mount needs root and unshare (a private mount namespace)")
+    # A private mount namespace; without root, inside a user namespace of our own.
+    unshare = ("unshare", "--mount", "--propagation", "private")
+    unshare += () if ROOT else ("--map-root-user",)
+    if shutil.which("unshare") is None or subprocess.run([*unshare, "true"]).returncode:
+        pytest.skip("a read-only mount needs unshare and a mount namespace it may create")
     state = place / "state"
     state.mkdir()
     path = config(place, "config.yaml", state, closed_port())
     mount_then_run = (
-        "unshare", "--mount", "--propagation", "private", "sh", "-c",
-        f'mount -t tmpfs -o ro tmpfs "{state}" && exec "$0" "$@"',
+        *unshare, "sh", "-c", f'mount -t tmpfs -o ro tmpfs "{state}" && exec "$0" "$@"',
     )  # fmt: skip
     case = Case("run, read-only", ("run", "--config", path), EXIT_CONFIG,
                 ("state_dir is unusable", str(state), "read-only file system"),
