@@ -182,7 +182,8 @@ class AccountMonitor:
         self._start_poll()
 
     async def poll(self) -> None:
-        """Read the account once; never raises (failures back off and are reported).
+        """Read the account once; never raises (failures are reported, and retried as
+        monitor/daemon/retry.py says).
 
         Never overlaps itself: a call made during a read waits and then reads again,
         because the read in flight may predate the change that prompted the call.
