@@ -45,7 +45,7 @@ EXPECTED: dict[Fault, tuple[ErrorKind, tuple[str, ...]]] = {
     Fault.RATE_LIMIT: (ErrorKind.RATE_LIMIT, ("429",)),
     Fault.SERVER_ERROR: (ErrorKind.EXCHANGE_DOWN, ("HTTP 500",)),
     Fault.BAD_GATEWAY: (ErrorKind.EXCHANGE_DOWN, ("HTTP 502", "'502 Bad Gateway'")),
-    Fault.TIMEOUT: (ErrorKind.NETWORK, ()),
+    Fault.TIMEOUT: (ErrorKind.NETWORK, ("no ",)),  # no reply within the request timeout
     Fault.HTML_200: (
         ErrorKind.BAD_REPLY,
         ("exchange sent HTML with status 200", "'System Maintenance'"),

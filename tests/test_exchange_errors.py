@@ -7,6 +7,7 @@ fetch, before any adapter sees the reply.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 
@@ -131,3 +132,23 @@ def test_pure_checks() -> None:
 def test_classify_scrubs_typed_errors_too() -> None:
     error = classify(ExchangeError(ErrorKind.BAD_REPLY, "echoed key abc123"), ["abc123"])
     assert error.message == "echoed key ***" and error.kind is ErrorKind.BAD_REPLY
+
+
+async def test_a_request_that_times_out_says_so() -> None:
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(1)  # past the 0.2 s timeout; short, as shutdown waits for it
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", hang)
+    async with LocalServer(app) as slow:
+        account = AccountConfig(name="a", exchange="binanceusdm", rest_url=slow.base_url)
+        client = create_client(account, timeout_ms=200)
+        try:
+            with pytest.raises(ccxt.RequestTimeout) as info:
+                await client.fapiPublicGetTime()
+        finally:
+            await client.close()
+    error = classify(info.value)
+    assert error.kind is ErrorKind.NETWORK
+    assert error.message.startswith("no reply within the request timeout: binanceusdm GET")

@@ -213,7 +213,11 @@ class AccountMonitor:
 
     def _failed(self, exc: BaseException) -> None:
         error = classify(
-            ExchangeError(ErrorKind.NETWORK, "no complete reply in time")
+            ExchangeError(
+                ErrorKind.NETWORK,
+                f"no complete reply within {self.settings.request_timeout * 3:g} s "
+                "(3 x request_timeout for the whole read)",
+            )
             if isinstance(exc, TimeoutError)
             else exc,
             secret_values(self.account),

@@ -81,7 +81,10 @@ def classify(exc: BaseException, secrets: Iterable[str] = ()) -> ExchangeError:
 
 
 def _connection_failure(exc: BaseException) -> str | None:
-    """A readable account of a connection that failed under ccxt, else None."""
+    """A readable account of a request that timed out or a connection that failed under
+    ccxt, else None."""
+    if isinstance(exc, ccxt.RequestTimeout):  # its own text is only the request line
+        return f"no reply within the request timeout: {exc}"
     cause = exc.__cause__
     if not isinstance(exc, ccxt.BaseError) or cause is None:
         return None
