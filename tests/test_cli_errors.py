@@ -221,7 +221,8 @@ def test_every_subcommand_refuses_bad_input_with_a_message_and_an_exit_code(
 async def test_an_unreachable_exchange_is_a_typed_error_not_a_traceback(
     place: Path, tmp_path: Path
 ) -> None:
-    """Real processes: these get as far as logging, the event loop and signals."""
+    """Real processes: these get as far as logging, the event loop and signals. The typed
+    error must read as one phrase: `status` once folded it into a 4-character column."""
     good = config(place, "good.yaml", place / "state", closed_port())
     await run_all(
         [
