@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
@@ -58,8 +59,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from monitor.daemon.runner import Runner
     from monitor.logs import configure_logging
+    from monitor.ops.state_dir import state_dir_problem
 
     config = _load(args.config, EXIT_CONFIG)
+    problem = state_dir_problem(config.state_dir)
+    if problem is not None:
+        print(f"marginwatch: state_dir is unusable: {problem} ({args.config})", file=sys.stderr)
+        return EXIT_CONFIG
     configure_logging(config.log.level, config.log.format, _secrets(config))
     runner = Runner(Path(args.config), config, Path(args.events) if args.events else None)
     return asyncio.run(runner.run())
@@ -68,7 +74,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
     from monitor.logs import configure_logging
+    from monitor.simulator.scenario import ScenarioError, load_scenario
 
+    try:
+        load_scenario(args.scenario)  # refused here, before the live view takes the screen
+    except ScenarioError as exc:
+        print(f"marginwatch: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     configure_logging("ERROR")  # the live view is the output; errors still show
     return asyncio.run(run_demo(args.scenario, args.speed))
 
@@ -94,6 +106,9 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from monitor.simulator.command import add_parser as add_sim_parser
+    from monitor.simulator.command import positive
+
     parser = argparse.ArgumentParser(
         prog="marginwatch", description="Local margin and liquidation monitor."
     )
@@ -123,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         "crash, runs the real daemon against it and shows it live; exits when it ends.",
     )
     demo.add_argument("--scenario", default="flash-crash", help="built-in name or YAML file")
-    demo.add_argument("--speed", type=float, default=2.0, help="simulated seconds per second")
+    demo.add_argument("--speed", type=positive, default=2.0, help="simulated seconds per second")
     demo.set_defaults(handler=cmd_demo)
 
     # --- auto-deleverage rehearsal (monitor/actions/drill.py)
@@ -138,18 +153,32 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--config", required=True, help="YAML configuration file")
     drill.add_argument("--scenario", required=True, help="built-in name or scenario YAML file")
     drill.add_argument("--account", help="configured account whose policy is rehearsed")
-    drill.add_argument("--speed", type=float, default=2.0, help="simulated seconds per second")
+    drill.add_argument("--speed", type=positive, default=2.0, help="simulated seconds per second")
     drill.set_defaults(handler=cmd_drill)
-
-    from monitor.simulator.command import add_parser as add_sim_parser
 
     add_sim_parser(commands)
     return parser
 
 
+EXIT_SOFTWARE = 70  # EX_SOFTWARE: a failure nobody anticipated, i.e. a bug
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except Exception as exc:
+        # The last resort of "no traceback for the operator": expected failures are
+        # handled where they happen, with their own exit codes; this one says what broke
+        # and where to look, and keeps the traceback for whoever sets the variable.
+        if os.environ.get("MARGINWATCH_TRACEBACK"):
+            raise
+        print(
+            f"marginwatch: unexpected error: {type(exc).__name__}: {exc}\n"
+            "This is a bug; set MARGINWATCH_TRACEBACK=1 to see where it happened.",
+            file=sys.stderr,
+        )
+        return EXIT_SOFTWARE
 
 
 if __name__ == "__main__":

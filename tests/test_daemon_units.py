@@ -7,13 +7,14 @@ import math
 import orjson
 
 from monitor.config import Thresholds
-from monitor.daemon.account import MAX_BACKOFF, backoff_delay
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
+from monitor.daemon.retry import AUTH_CAP, RATE_LIMIT_CAP, retry_delay
 from monitor.daemon.sinks import FanOut, JsonLinesSink, describe
 from monitor.domain import MarginMode, Position, Side
 from monitor.engine.results import PoolRisk, PositionRisk
+from monitor.exchange.errors import ErrorKind
 
 LIMITS = Thresholds()  # cross warn 0.5 / critical 0.75, distance 0.15 / 0.08
 
@@ -78,11 +79,21 @@ def test_event_json_has_no_infinities():
     assert "warn -> critical" in describe(event)
 
 
-def test_backoff_grows_is_capped_and_jittered():
-    first = [backoff_delay(1, 10.0) for _ in range(50)]
+def test_transient_failures_are_retried_at_the_next_poll_however_many():
+    for kind in (ErrorKind.NETWORK, ErrorKind.EXCHANGE_DOWN, ErrorKind.BAD_REPLY):
+        assert retry_delay(kind, 1, 10.0) == 0.0
+        assert retry_delay(kind, 40, 10.0) == 0.0  # a long outage does not delay the return
+
+
+def test_rate_limits_back_off_jittered_and_capped_unless_the_exchange_says_longer():
+    first = [retry_delay(ErrorKind.RATE_LIMIT, 1, 10.0) for _ in range(50)]
     assert all(5.0 <= d <= 10.0 for d in first) and len(set(first)) > 1
-    assert all(20.0 <= backoff_delay(3, 10.0) <= 40.0 for _ in range(20))
-    assert all(backoff_delay(30, 10.0) <= MAX_BACKOFF for _ in range(20))
+    assert all(20.0 <= retry_delay(ErrorKind.RATE_LIMIT, 3, 10.0) <= 40.0 for _ in range(20))
+    assert all(retry_delay(ErrorKind.RATE_LIMIT, 30, 10.0) <= RATE_LIMIT_CAP for _ in range(20))
+    assert retry_delay(ErrorKind.RATE_LIMIT, 1, 10.0, retry_after=120.0) == 120.0  # a 418 ban
+    assert retry_delay(ErrorKind.RATE_LIMIT, 9, 10.0, retry_after=1.0) == 1.0  # its word
+    assert all(retry_delay(ErrorKind.AUTH, 30, 10.0) <= AUTH_CAP for _ in range(20))
+    assert retry_delay(ErrorKind.AUTH, 30, 10.0) > RATE_LIMIT_CAP / 2
 
 
 def test_jsonl_sink_appends_and_a_broken_sink_does_not_stop_others(tmp_path):

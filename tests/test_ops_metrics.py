@@ -6,12 +6,14 @@ import math
 import urllib.request
 from collections.abc import Iterator
 
+import ccxt
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.domain import MarginMode, Position, Side
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
+from monitor.exchange.errors import ErrorKind
 from monitor.ops.metrics import Metrics, MetricsServer, is_loopback
 
 
@@ -99,7 +101,7 @@ def test_scrape_shows_every_metric(metrics: Metrics, server: MetricsServer) -> N
     assert value(text, "marginwatch_feed_state", exchange="binanceusdm", state="stale") == 0.0
     rest = {"account": "binance-main", "exchange": "binanceusdm", "call": "fetch_positions"}
     assert value(text, "marginwatch_rest_calls_total", **rest) == 2.0
-    assert value(text, "marginwatch_rest_errors_total", **rest, kind="TimeoutError") == 1.0
+    assert value(text, "marginwatch_rest_errors_total", **rest, kind="network") == 1.0
     assert value(text, "marginwatch_events_total", kind="margin_ratio", level="critical") == 1.0
     assert value(text, "marginwatch_ticks_total") == 2.0
     assert value(text, "marginwatch_tick_to_evaluation_seconds_count") == 1.0
@@ -176,7 +178,7 @@ def test_forget_account_drops_only_that_account(metrics: Metrics, server: Metric
         metrics.observe_pool(account, "USDT", 0.5, 0.1)
         metrics.observe_position(account, "BTC/USDT:USDT", "long", "cross", 0.5, 0.1)
         metrics.rest_call(account, "bybit", "fetch_balance")
-        metrics.rest_error(account, "bybit", "fetch_balance", "RateLimitExceeded")
+        metrics.rest_error(account, "bybit", "fetch_balance", ErrorKind.RATE_LIMIT)
         metrics.observe_account(risk(account, [pool_risk("USDT", 0.5, 0.1)], []))
     metrics.forget_account("gone")
     metrics.forget_account("never-seen")  # harmless
@@ -187,13 +189,17 @@ def test_forget_account_drops_only_that_account(metrics: Metrics, server: Metric
     assert value(text, "marginwatch_rest_calls_total", **kept_rest) == 1.0
 
 
-def test_error_labels_carry_the_class_not_the_message(
+def test_error_labels_carry_the_typed_kind_not_the_message(
     metrics: Metrics, server: MetricsServer
 ) -> None:
     leaky = RuntimeError("GET https://api.example/fapi?signature=deadbeef&apiKey=SECRETKEY")
     metrics.rest_error("acct", "binanceusdm", "fetch_positions", leaky)
+    metrics.rest_error("acct", "binanceusdm", "fetch_positions", ccxt.RateLimitExceeded("429"))
+    metrics.rest_error("acct", "binanceusdm", "fetch_positions", ccxt.ExchangeNotAvailable("x"))
     text = scrape(server)
-    assert 'kind="RuntimeError"' in text
+    kinds = {"bad_reply", "rate_limit", "exchange_down"}
+    assert {k for k in kinds if f'kind="{k}"' in text} == kinds
+    assert "RuntimeError" not in text and "RateLimitExceeded" not in text
     assert "SECRETKEY" not in text and "signature" not in text
 
 

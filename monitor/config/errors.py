@@ -25,9 +25,19 @@ class ConfigIssue:
         return f"{prefix}{self.message} ({where})"
 
 
-class ConfigError(Exception):
-    """Every problem found in a configuration, so the operator fixes them all in one pass."""
+MAX_SHOWN = 50
+"""Problems spelled out; past these, a count. A file of 400,000 unknown keys must not
+print 400,000 lines (or spend minutes suggesting spellings for them)."""
 
-    def __init__(self, errors: Sequence[ConfigIssue]) -> None:
+
+class ConfigError(Exception):
+    """Every problem found in a configuration (the first MAX_SHOWN in file order, and how
+    many more), so the operator fixes them all in one pass."""
+
+    def __init__(self, errors: Sequence[ConfigIssue], more: int = 0) -> None:
         self.errors: list[ConfigIssue] = list(errors)
-        super().__init__("\n".join(str(issue) for issue in self.errors))
+        self.more = more
+        lines = [str(issue) for issue in self.errors]
+        if more:
+            lines.append(f"... and {more:,} more problems")
+        super().__init__("\n".join(lines))

@@ -2,11 +2,17 @@
 
 Order matters: parse (keeping lines), substitute `${VAR}`, read `*_file` secrets, validate.
 Problems from every stage are collected, placed at `key.path (file:line)` and raised together.
+
+Bounded, so a hostile or broken file costs little whoever loads it (the CLI, or a running
+daemon on SIGHUP): at most MAX_BYTES are read, aliases may expand the document to at most
+MAX_NODES values (monitor/config/document.py), and only the first MAX_SHOWN problems are
+described.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, get_args
@@ -15,12 +21,18 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from monitor.config.document import Document, Loc, format_path, parse_document
-from monitor.config.errors import ConfigError, ConfigIssue
+from monitor.config.document import (
+    MAX_NODES,
+    Document,
+    DocumentTooLarge,
+    Loc,
+    format_path,
+    parse_document,
+)
+from monitor.config.errors import MAX_SHOWN, ConfigError, ConfigIssue
 from monitor.config.schema import AccountConfig, Config
 from monitor.config.sources import (
     SECRET_FILE_KEYS,
-    Problem,
     credentials_dir,
     resolve_secret_files,
     substitute_env,
@@ -35,21 +47,17 @@ _MESSAGES = {
 }
 """Pydantic messages reworded for YAML users: no Python type or class names."""
 
+MAX_BYTES = 1024 * 1024
+"""1 MiB: a configuration of hundreds of accounts is tens of kilobytes."""
+
+__all__ = ["MAX_BYTES", "MAX_NODES", "MAX_SHOWN", "load_config"]
+
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Load and validate the configuration at `path`; raises ConfigError on any problem."""
     config_path = Path(path)
     file = config_path.name
-    try:
-        text = config_path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(
-            [ConfigIssue("", f"{config_path} is not UTF-8 text", None, file)]
-        ) from None
-    except OSError as exc:
-        message = f"cannot read {config_path}: {exc.strerror or type(exc).__name__}"
-        raise ConfigError([ConfigIssue("", message, None, file)]) from None
-    document = _parse(text, file)
+    document = _parse(_read(config_path), file)
 
     data, problems = substitute_env(document.data, os.environ)
     data, file_problems = resolve_secret_files(data, credentials_dir(config_path, os.environ))
@@ -58,19 +66,44 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         (loc, "duplicate key; remove one, else the last wins") for loc in document.duplicate_keys
     ]
     # A key already reported (e.g. an unset ${VAR}) would only fail validation again.
-    reported = [loc for loc, _ in problems]
+    reported = {loc for loc, _ in problems}
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems += [
-            (error["loc"], _describe(error))
-            for error in exc.errors()
-            if not any(error["loc"][: len(loc)] == loc for loc in reported)
-        ]
-        raise _error(problems, document, file) from None
+        errors = exc.errors(include_url=False, include_input=False)
+        raise _error(
+            [
+                *problems,
+                *((error["loc"], error) for error in errors if not _under(error["loc"], reported)),
+            ],
+            document,
+            file,
+        ) from None
     if problems:
         raise _error(problems, document, file)
     return config
+
+
+def _under(loc: Loc, reported: set[Loc]) -> bool:
+    """Whether `loc` is, or is inside, a key already reported."""
+    return any(loc[:end] in reported for end in range(len(loc) + 1))
+
+
+def _read(path: Path) -> str:
+    """The file's text, read only up to the size cap."""
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_BYTES + 1)
+    except OSError as exc:
+        message = f"cannot read {path}: {exc.strerror or type(exc).__name__}"
+        raise ConfigError([ConfigIssue("", message, None, path.name)]) from None
+    if len(raw) > MAX_BYTES:
+        message = f"{path} is larger than 1 MiB, the limit for a configuration file"
+        raise ConfigError([ConfigIssue("", message, None, path.name)])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError([ConfigIssue("", f"{path} is not UTF-8 text", None, path.name)]) from None
 
 
 def _parse(text: str, file: str) -> Document:
@@ -81,6 +114,8 @@ def _parse(text: str, file: str) -> Document:
     """
     try:
         document = parse_document(text)
+    except DocumentTooLarge as exc:
+        raise ConfigError([ConfigIssue("", exc.message, exc.line, file)]) from None
     except yaml.MarkedYAMLError as exc:
         reason = exc.problem or "syntax error"
         if exc.context and exc.context_mark:
@@ -102,13 +137,21 @@ def _parse(text: str, file: str) -> Document:
     return document
 
 
-def _error(problems: list[Problem], document: Document, file: str) -> ConfigError:
-    """Build the error with problems in file order, the way the operator will fix them."""
-    issues = [
-        ConfigIssue(format_path(loc), message, document.line_of(loc), file)
-        for loc, message in problems
-    ]
-    return ConfigError(sorted(issues, key=lambda issue: issue.line or 0))
+def _error(
+    problems: Sequence[tuple[Loc, str | ErrorDetails]], document: Document, file: str
+) -> ConfigError:
+    """Build the error with problems in file order, the way the operator will fix them;
+    only the first MAX_SHOWN are described (a suggested spelling costs a search)."""
+    placed = sorted(
+        ((document.line_of(loc), index) for index, (loc, _) in enumerate(problems)),
+        key=lambda item: (item[0] or 0, item[1]),
+    )
+    issues = []
+    for line, index in placed[:MAX_SHOWN]:
+        loc, problem = problems[index]
+        message = problem if isinstance(problem, str) else _describe(problem)
+        issues.append(ConfigIssue(format_path(loc), message, line, file))
+    return ConfigError(issues, more=len(placed) - len(issues))
 
 
 def _describe(error: ErrorDetails) -> str:

@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from monitor.backoff import exponential_backoff
+from monitor.aio import cancel_and_wait
 from monitor.config import AccountConfig, DaemonConfig, Thresholds
 from monitor.daemon.events import Event, EventKind, TargetKind, pool_target, position_target
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
+from monitor.daemon.retry import TRANSIENT, retry_delay
 from monitor.daemon.userstream import LiquidationLedger
 from monitor.domain import AccountSnapshot, MarginMode, Position, TierTable
 from monitor.engine.band import LevelBand
@@ -33,14 +34,14 @@ from monitor.exchange.markets import SharedMarkets
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = 300.0
 NEAR_LIQUIDATION = ("critical", "imminent")
 """A position that vanishes at these levels is reported as a probable liquidation."""
 _REBUILD = LevelBand(0.0, 0.0, Level.OK)
 """An empty band: the next tick evaluates its position exactly and solves its band."""
-LOUD_ERRORS = (ErrorKind.AUTH, ErrorKind.BAD_REPLY)
-"""Errors a person must fix: reported as events. Network trouble is retried quietly
-until it makes the account blind, which is reported by the staleness watchdog."""
+LOUD_ERRORS = (ErrorKind.AUTH,)
+"""Errors a person must fix, reported as events at once. Everything else is retried
+quietly until it makes the account blind: the staleness watchdog reports that after
+`account_stale_after`, with the last error, so one failed read never pages."""
 
 
 class Figures:
@@ -73,12 +74,6 @@ def _narrow(
         if known is not None:
             low, high = max(low, known[0]), min(high, known[1])
         bounds[symbol] = (low, high)
-
-
-def backoff_delay(failures: int, base: float) -> float:
-    """Exponential in consecutive failures, capped, jittered: accounts failing together
-    do not retry together."""
-    return exponential_backoff(failures, base, MAX_BACKOFF)
 
 
 def _position_key(p: Position) -> str:
@@ -150,6 +145,7 @@ class AccountMonitor:
         # The scheduler and the stream both call poll(): the lock keeps reads in order,
         # so an older reply can never overwrite a newer snapshot.
         self._poll_lock = asyncio.Lock()
+        self._poll_task: asyncio.Task[None] | None = None
         # One PROBABLE_LIQUIDATION per disappearance, whether the stream or _reconcile
         # sees it first.
         self.liquidations = LiquidationLedger()
@@ -162,8 +158,32 @@ class AccountMonitor:
     async def reload_markets(self) -> None:
         await self.markets.ensure(self.client, self.markets_key, reload=True)
 
+    async def poll_scheduled(self) -> None:
+        """The scheduler's entry: start a read unless one is in flight, and return.
+
+        The scheduler never waits on a read, so a slow one (a timeout being waited out)
+        never makes it skip runs and warn; the read in flight is the retry already.
+        """
+        self._start_poll()
+
+    def _start_poll(self) -> None:
+        if self._poll_lock.locked() or (self._poll_task and not self._poll_task.done()):
+            log.debug("%s: a read is in flight; this poll is skipped", self.name)
+            return
+        self._poll_task = asyncio.create_task(self.poll(), name=f"poll {self.name}")
+
+    def venue_back(self) -> None:
+        """The venue's stream is live again after an outage: a read that failed for a
+        transient reason is retried now rather than at the next scheduled poll. A rate
+        limit's or refused key's wait still holds: a stream says nothing about those."""
+        if self.last_error is None or self.last_error.kind not in TRANSIENT:
+            return
+        self.failures, self.resume_at = 0, 0.0
+        self._start_poll()
+
     async def poll(self) -> None:
-        """Read the account once; never raises (failures back off and are reported).
+        """Read the account once; never raises (failures are reported, and retried as
+        monitor/daemon/retry.py says).
 
         Never overlaps itself: a call made during a read waits and then reads again,
         because the read in flight may predate the change that prompted the call.
@@ -193,17 +213,25 @@ class AccountMonitor:
 
     def _failed(self, exc: BaseException) -> None:
         error = classify(
-            ExchangeError(ErrorKind.NETWORK, "no complete reply in time")
+            ExchangeError(
+                ErrorKind.NETWORK,
+                f"no complete reply within {self.settings.request_timeout * 3:g} s "
+                "(3 x request_timeout for the whole read)",
+            )
             if isinstance(exc, TimeoutError)
             else exc,
             secret_values(self.account),
         )
         self.failures += 1
-        delay = backoff_delay(self.failures, self.settings.poll_interval)
-        if error.kind is ErrorKind.RATE_LIMIT:
-            delay = max(delay, self._retry_after() or 0.0)
+        retry_after = error.retry_after or self._retry_after()
+        delay = retry_delay(error.kind, self.failures, self.settings.poll_interval, retry_after)
         self.resume_at = time.monotonic() + delay
-        log.warning("%s: %s (retry in %.0f s)", self.name, error, delay)
+        log.warning(
+            "%s: %s (retry in %.0f s)",
+            self.name,
+            error,
+            max(delay, self.settings.poll_interval),
+        )
         if error.kind in LOUD_ERRORS and (
             self.last_error is None or self.last_error.kind is not error.kind
         ):
@@ -484,4 +512,6 @@ class AccountMonitor:
         return figures.positions if figures is not None else {}
 
     async def close(self) -> None:
+        if self._poll_task is not None:
+            await cancel_and_wait(self._poll_task)
         await self.client.close()

@@ -1,9 +1,10 @@
 """`marginwatch run`: the daemon's lifecycle under systemd (or a terminal).
 
 Signals: SIGTERM/SIGINT stop cleanly (every ccxt session and socket closed); SIGHUP
-reloads the configuration, validating it first and keeping the running one when the new
-one is invalid. systemd hears READY after the first successful evaluation, WATCHDOG
-only while the loop and the data are healthy, STATUS with a one-line summary.
+reloads the configuration, validating it first (off the event loop) and keeping the
+running one when the new one is invalid. systemd hears READY after the first successful
+evaluation, WATCHDOG only while the loop and the data are healthy, STATUS with a one-line
+summary.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from monitor.actions.guards import KillSwitch
 from monitor.config import Config, ConfigError, load_config
+from monitor.config.errors import ConfigIssue
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.plugins import Plugin, load_plugins
@@ -25,11 +27,22 @@ from monitor.daemon.service import Daemon
 from monitor.daemon.sinks import EventSink, FanOut, JsonLinesSink, LogSink
 from monitor.ops import sdnotify
 from monitor.ops.metrics import Metrics
+from monitor.ops.state_dir import state_dir_problem
 
 log = logging.getLogger(__name__)
 
 STATUS_PERIOD = 5.0
 METRICS_PERIOD = 2.0
+
+
+def _load_usable(path: Path) -> Config:
+    """The configuration at `path`, refused also when its state_dir is unusable: the
+    running daemon is stopped before the new one is built, so the new one must not fail."""
+    config = load_config(path)
+    problem = state_dir_problem(config.state_dir)
+    if problem is not None:
+        raise ConfigError([ConfigIssue("state_dir", f"unusable: {problem}", None, path.name)])
+    return config
 
 
 class MetricsSink:
@@ -173,9 +186,14 @@ class Runner:
             await self.reload()
 
     async def reload(self) -> bool:
-        """Apply a new configuration if it validates; otherwise keep the running one."""
+        """Apply a new configuration if it validates; otherwise keep the running one.
+
+        Read and validated in a worker thread: the loader is bounded (size, aliases,
+        problems shown), but even a bounded megabyte takes a while to parse, and ticks,
+        polls and the watchdog must not wait for it.
+        """
         try:
-            config = load_config(self.config_path)
+            config = await asyncio.to_thread(_load_usable, self.config_path)
         except (ConfigError, OSError) as exc:
             log.error("reload refused, keeping the running configuration:\n%s", exc)
             self._config_event("warn", f"reload refused: {exc}")

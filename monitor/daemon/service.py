@@ -1,7 +1,8 @@
 """The daemon: accounts on a schedule, one mark-price feed per exchange, a watchdog.
 
 Wiring only: each part (account polling, feeds, level tracking, sinks) has its own module.
-APScheduler drives the REST work (never overlapping, misfires coalesced); feeds push
+APScheduler drives the REST work (never overlapping, misfires coalesced; an account that
+failed is read again at the next poll, and at once when its venue's stream recovers); feeds push
 marks; every tick recomputes only the targets holding the ticked symbols.
 """
 
@@ -120,10 +121,13 @@ class Daemon:
         settings = self.config.daemon
         now = datetime.now().astimezone()
         for i, monitor in enumerate(self.monitors):
+            # The job only starts a read (poll_scheduled returns at once), so it never
+            # overlaps itself while a read waits out a timeout; a run delayed by a busy
+            # loop still runs (no grace limit), coalesced into one: nothing to warn about.
             self.scheduler.add_job(
-                monitor.poll, "interval", seconds=settings.poll_interval,
+                monitor.poll_scheduled, "interval", seconds=settings.poll_interval,
                 jitter=settings.poll_jitter, id=f"poll:{monitor.name}",
-                max_instances=1, coalesce=True, misfire_grace_time=int(settings.poll_interval),
+                max_instances=1, coalesce=True, misfire_grace_time=None,
                 next_run_time=now + timedelta(milliseconds=50 * i),
             )  # fmt: skip
             self.scheduler.add_job(
@@ -232,6 +236,8 @@ class Daemon:
             )
         elif status is FeedStatus.LIVE and group.blind:
             group.blind = False
+            for monitor in group.monitors:  # the venue is back: so are its REST reads
+                monitor.venue_back()
             self.emit(
                 Event(
                     EventKind.RECOVERED,

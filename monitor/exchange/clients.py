@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 import ccxt.async_support as ccxt_async
 
+from monitor.exchange.replies import checked_client_class
 from monitor.exchange.urls import rebase_urls
 
 DEFAULT_TIMEOUT_MS = 10_000
@@ -38,8 +39,9 @@ def create_client(
     options: dict[str, Any] | None = None,
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
 ) -> Any:
-    """A ccxt asyncio client for the account, pointed at `rest_url` when one is set."""
-    factory = getattr(ccxt_async, account.exchange)
+    """A ccxt asyncio client for the account, pointed at `rest_url` when one is set; its
+    broken replies (HTML, truncated JSON, 5xx) raise typed errors (exchange/replies.py)."""
+    factory = checked_client_class(getattr(ccxt_async, account.exchange))
     params: dict[str, Any] = {"enableRateLimit": True, "timeout": timeout_ms}
     if account.api_key is not None:
         params["apiKey"] = account.api_key.reveal()

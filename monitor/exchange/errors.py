@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from enum import StrEnum
 
+import aiohttp
 import ccxt
 
 
@@ -59,12 +60,44 @@ def scrub(message: str, secrets: Iterable[str] = ()) -> str:
 
 
 def classify(exc: BaseException, secrets: Iterable[str] = ()) -> ExchangeError:
-    """Map any exception raised while talking to an exchange onto an ExchangeError."""
+    """Map any exception raised while talking to an exchange onto an ExchangeError.
+
+    ccxt reports a refused, reset or cut connection as ExchangeNotAvailable or a plain
+    ExchangeError: the aiohttp error it chains says what really happened, and that is
+    the network, not the exchange.
+    """
     if isinstance(exc, ExchangeError):
-        return exc
+        message = scrub(exc.message, secrets)
+        return ExchangeError(exc.kind, message, exc.retry_after)
+    connection = _connection_failure(exc)
+    if connection is not None:
+        return ExchangeError(ErrorKind.NETWORK, scrub(connection, secrets))
     kind = next((k for cls, k in _KINDS if isinstance(exc, cls)), None)
     if kind is None:  # not ccxt's: a socket error, or a reply we could not parse
         network = isinstance(exc, TimeoutError | OSError)
         kind = ErrorKind.NETWORK if network else ErrorKind.BAD_REPLY
     text = scrub(str(exc) or type(exc).__name__, secrets)
     return ExchangeError(kind, text)
+
+
+def _connection_failure(exc: BaseException) -> str | None:
+    """A readable account of a request that timed out or a connection that failed under
+    ccxt, else None."""
+    if isinstance(exc, ccxt.RequestTimeout):  # its own text is only the request line
+        return f"no reply within the request timeout: {exc}"
+    cause = exc.__cause__
+    if not isinstance(exc, ccxt.BaseError) or cause is None:
+        return None
+    if isinstance(cause, aiohttp.ClientPayloadError):
+        what = "connection closed mid-reply"
+    elif isinstance(cause, aiohttp.ServerDisconnectedError):
+        what = "connection closed by the server before a reply"
+    elif isinstance(cause, aiohttp.ClientConnectorError):
+        what = "cannot connect"
+    elif isinstance(cause, aiohttp.ClientOSError):
+        what = "connection reset"
+    elif isinstance(cause, aiohttp.ClientConnectionError):
+        what = "connection failed"
+    else:
+        return None
+    return f"{what} ({type(cause).__name__}): {exc}"

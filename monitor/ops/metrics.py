@@ -14,7 +14,8 @@ exported as they are: an infinite ratio means no equity is left (the worst readi
 +Inf >= any threshold, so alerts fire), an infinite distance means no price liquidates.
 
 Labels carry only account names, exchange ids, asset and market symbols, call names and
-exception *class* names: never an exception message, which can quote a signed URL or key.
+typed error kinds (monitor/exchange/errors.py): never an exception message, which can quote
+a signed URL or key.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from typing import TYPE_CHECKING, Self
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from monitor.exchange.errors import ErrorKind, classify
 
 if TYPE_CHECKING:
     from monitor.engine.results import AccountRisk
@@ -53,9 +56,10 @@ def exported(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def error_kind(error: BaseException | str) -> str:
-    """A label-safe error kind: an exception's class name, never its message."""
-    return type(error).__name__ if isinstance(error, BaseException) else error
+def error_kind(error: BaseException | ErrorKind) -> str:
+    """A label-safe error kind, one of the typed five (auth, rate_limit, network,
+    exchange_down, bad_reply): what alerting rules key on, and never a message."""
+    return error.value if isinstance(error, ErrorKind) else classify(error).kind.value
 
 
 @dataclass
@@ -145,7 +149,8 @@ class Metrics:
         )
         self.rest_errors = Counter(
             "marginwatch_rest_errors",
-            "Failed REST calls, by error kind (exception class).",
+            "Failed REST calls, by error kind (auth, rate_limit, network, exchange_down, "
+            "bad_reply).",
             ["account", "exchange", "call", "kind"],
             registry=r,
         )
@@ -258,9 +263,12 @@ class Metrics:
         """Count one REST call (ccxt method name, e.g. fetch_positions)."""
         self._count(self.rest_calls, (account, exchange, call))
 
-    def rest_error(self, account: str, exchange: str, call: str, kind: BaseException | str) -> None:
-        """Count one failed REST call; pass the exception itself, only its class is kept."""
-        self._count(self.rest_errors, (account, exchange, call, error_kind(kind)))
+    def rest_error(
+        self, account: str, exchange: str, call: str, error: BaseException | ErrorKind
+    ) -> None:
+        """Count one failed REST call; pass the exception (or its kind): only the kind is
+        kept."""
+        self._count(self.rest_errors, (account, exchange, call, error_kind(error)))
 
     def _count(self, counter: Counter, key: tuple[str, ...]) -> None:
         counter.labels(*key).inc()

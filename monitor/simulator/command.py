@@ -43,7 +43,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--speed",
-        type=_positive,
+        type=positive,
         default=1.0,
         help="simulated seconds per wall-clock second (default 1)",
     )
@@ -51,10 +51,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(text: str) -> float:
+def positive(text: str) -> float:
+    """An argparse type: a float above zero (a speed, a duration)."""
     value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
     return value
 
 
