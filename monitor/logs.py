@@ -21,7 +21,8 @@ NOISY_LOGGERS = (
     "aiohttp.access",
     "websockets",
     "telegram.request",
-    "apscheduler.executors.default",
+    "apscheduler",  # "Adding job tentatively", "Added job ...": its bookkeeping, not ours
+    "matplotlib",  # "generated new fontManager" on the first /chart of a fresh host
 )
 
 

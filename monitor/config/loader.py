@@ -17,7 +17,7 @@ from pydantic_core import ErrorDetails
 
 from monitor.config.document import Document, Loc, format_path, parse_document
 from monitor.config.errors import ConfigError, ConfigIssue
-from monitor.config.schema import AccountConfig, Config
+from monitor.config.schema import AccountConfig, Config, TelegramAccess
 from monitor.config.sources import (
     SECRET_FILE_KEYS,
     Problem,
@@ -38,7 +38,56 @@ _MESSAGES = {
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Load and validate the configuration at `path`; raises ConfigError on any problem."""
-    config_path = Path(path)
+    document, data, problems, file = _resolve(Path(path))
+    # A key already reported (e.g. an unset ${VAR}) would only fail validation again.
+    reported = [loc for loc, _ in problems]
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems += [
+            (error["loc"], _describe(error))
+            for error in exc.errors()
+            if not any(error["loc"][: len(loc)] == loc for loc in reported)
+        ]
+        raise _error(problems, document, file) from None
+    if problems:
+        raise _error(problems, document, file)
+    return config
+
+
+def load_telegram_access(path: str | os.PathLike[str]) -> TelegramAccess:
+    """The bot token and API URL under `notifiers.telegram`, whatever else the file holds.
+
+    `marginwatch telegram setup` runs before the configuration is complete: it finds the
+    chat ids that `chats` needs. Resolved exactly as `load_config` does (`${VAR}`,
+    `bot_token_file`), with problems placed the same way.
+    """
+    document, data, problems, file = _resolve(Path(path))
+    where = ("notifiers", "telegram")
+    section = data.get("notifiers", {}) if isinstance(data, dict) else {}
+    section = section.get("telegram") if isinstance(section, dict) else None
+    problems = [(loc, message) for loc, message in problems if loc[:2] == where]
+    if not isinstance(section, dict):
+        message = "not configured: add bot_token_file (or bot_token) first, see config.example.yaml"
+        raise _error([(where, message)], document, file)
+    try:
+        access = TelegramAccess.model_validate(section)
+    except ValidationError as exc:
+        reported = [loc for loc, _ in problems]
+        problems += [
+            ((*where, *error["loc"]), _describe(error))
+            for error in exc.errors()
+            if not any((*where, *error["loc"])[: len(loc)] == loc for loc in reported)
+        ]
+        raise _error(problems, document, file) from None
+    if problems:
+        raise _error(problems, document, file)
+    return access
+
+
+def _resolve(config_path: Path) -> tuple[Document, Any, list[Problem], str]:
+    """Read, parse, substitute `${VAR}` and read `*_file` secrets: the data to validate,
+    and the problems met on the way."""
     file = config_path.name
     try:
         text = config_path.read_text(encoding="utf-8")
@@ -57,20 +106,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     problems += [
         (loc, "duplicate key; remove one, else the last wins") for loc in document.duplicate_keys
     ]
-    # A key already reported (e.g. an unset ${VAR}) would only fail validation again.
-    reported = [loc for loc, _ in problems]
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        problems += [
-            (error["loc"], _describe(error))
-            for error in exc.errors()
-            if not any(error["loc"][: len(loc)] == loc for loc in reported)
-        ]
-        raise _error(problems, document, file) from None
-    if problems:
-        raise _error(problems, document, file)
-    return config
+    return document, data, problems, file
 
 
 def _parse(text: str, file: str) -> Document:

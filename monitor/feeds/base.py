@@ -163,11 +163,13 @@ class MarkFeed(ABC):
         """Hook: a dialect whose wire keys differ from ccxt market ids rewrites them here."""
         return dict(symbols)
 
-    def _set_status(self, status: FeedStatus, reason: str) -> None:
+    def _set_status(self, status: FeedStatus, reason: str, *, expected: bool = False) -> None:
+        """Record and report a change; `expected` (we stopped it) is news, not a problem."""
         if status is self._status:
             return
         self._status = status
-        level = logging.WARNING if status in (FeedStatus.STALE, FeedStatus.DOWN) else logging.INFO
+        trouble = status in (FeedStatus.STALE, FeedStatus.DOWN) and not expected
+        level = logging.WARNING if trouble else logging.INFO
         log.log(level, "%s mark feed %s: %s", self.exchange_id, status.value, reason)
         try:
             self._on_status(status, reason)
@@ -243,7 +245,7 @@ class LoopingFeed(MarkFeed):
                     continue
                 await self._cycle()
         finally:
-            self._set_status(FeedStatus.DOWN, "stopped")
+            self._set_status(FeedStatus.DOWN, "stopped", expected=True)
 
     @abstractmethod
     async def _cycle(self) -> None:
