@@ -110,7 +110,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
     except SetupError as exc:
         print(f"marginwatch: {exc}", file=sys.stderr)
         return exc.exit_code
-    sys.stdout.write(describe(found))
+    sys.stdout.write(describe(found, args.config))
     return 0
 
 
@@ -165,7 +165,7 @@ def senders(updates: Iterable[Update]) -> tuple[list[Sender], list[Sender]]:
     return list(chats.values()), list(users.values())
 
 
-def describe(found: Discovery) -> str:
+def describe(found: Discovery, config: str) -> str:
     """What to paste, or what to do first."""
     lines = [f"Token OK: the bot is @{found.bot.username} (id {found.bot.id})."]
     if not found.chats:
@@ -192,7 +192,7 @@ def describe(found: Discovery) -> str:
         "",
     ]
     lines += ["    " + line for line in text.splitlines()]
-    lines += ["", "Then: marginwatch telegram test --config FILE"]
+    lines += ["", f"Then: marginwatch telegram test --config {config}"]
     return "\n".join(lines) + "\n"
 
 
