@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.cli_args import EXIT_CONFIG, EXIT_INTERRUPTED, positive_float
+from monitor.cli_args import EXIT_CONFIG, EXIT_INTERRUPTED, positive_float, writable_file
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -62,14 +64,12 @@ def _secrets(config: Config) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from monitor.daemon.runner import Runner
     from monitor.logs import configure_logging
 
     config = _load(args.config, EXIT_CONFIG)
     configure_logging(config.log.level, config.log.format, _secrets(config))
-    runner = Runner(Path(args.config), config, Path(args.events) if args.events else None)
+    runner = Runner(Path(args.config), config, args.events)
     return asyncio.run(runner.run())
 
 
@@ -110,12 +110,16 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from monitor.logs import configure_logging
     from monitor.report import EXIT_UNKNOWN
     from monitor.simulator.capture import capture, write_capture
 
+    out: Path | None = args.out
+    folder = out.absolute().parent if out is not None else None
+    if folder is not None and not (folder.is_dir() and os.access(folder, os.W_OK)):
+        print(f"marginwatch: cannot write {out}: no such directory, or no permission",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_CONFIG
     config = _load(args.config, EXIT_CONFIG)
     try:
         account = config.account(args.account)
@@ -129,7 +133,6 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     if result.error is not None:
         print(f"marginwatch: {account.name}: {result.error}", file=sys.stderr)
         return EXIT_UNKNOWN
-    out = Path(args.out) if args.out else None
     try:
         write_capture(result, out or sys.stdout)
     except OSError as exc:
@@ -179,8 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
     run.add_argument(
-        "--events", metavar="FILE", help="also append every event to FILE as JSON lines"
-    )
+        "--events", type=writable_file, metavar="FILE",
+        help="also append every event to FILE as JSON lines",
+    )  # fmt: skip
     run.set_defaults(handler=cmd_run)
 
     demo = commands.add_parser(
@@ -237,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     snapshot.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
     snapshot.add_argument("--account", required=True, metavar="NAME", help="configured account")
-    snapshot.add_argument("--out", metavar="FILE", help="write here instead of to stdout")
+    snapshot.add_argument("--out", type=Path, metavar="FILE", help="write here, not to stdout")
     snapshot.set_defaults(handler=cmd_snapshot)
 
     from monitor.daemon.plugins import add_plugin_commands

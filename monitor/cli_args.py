@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 EXIT_CONFIG = 78
 """EX_CONFIG: an invalid configuration; systemd's RestartPreventExitStatus keys on it."""
@@ -36,3 +37,16 @@ def port_number(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be between 0 and 65535, not {text}")
     return value
+
+
+def writable_file(text: str) -> Path:
+    """A file we can append to (created, with its directories, if missing): checked when
+    the command starts, not after the work whose result it was meant to keep."""
+    path = Path(text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot write {text}: {exc.strerror}") from None
+    return path

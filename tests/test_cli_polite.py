@@ -205,3 +205,17 @@ async def test_run_stops_on_ctrl_c_with_130_and_an_info_log_an_operator_wants(
     stopped = [line for line in lines if "mark feed down: stopped" in line]
     assert stopped and all(" INFO " in line for line in stopped), output
     assert not [line for line in lines if " WARNING " in line or " ERROR " in line], output
+
+
+def test_an_events_file_that_cannot_be_written_is_refused_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--config", "c.yaml", "--events", str(blocker / "events.jsonl")])
+    assert exit_.value.code == 2
+    assert f"argument --events: cannot write {blocker}/events.jsonl: " in capsys.readouterr().err
+    assert main(["snapshot", "--config", "c.yaml", "--account", "a",
+                 "--out", str(blocker / "book.yaml")]) == 78  # fmt: skip
+    assert "cannot write" in capsys.readouterr().err
