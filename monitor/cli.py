@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="watch a simulated crash live, the real daemon (no account needed)",
+        help="watch the daemon live on a simulated crash (no account needed)",
         description="Start the simulator on 127.0.0.1 with a hybrid account and a flash "
         "crash, run the real daemon against it and show it live; exit when it ends.",
     )
@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     # --- auto-deleverage rehearsal (monitor/actions/drill.py)
     drill = commands.add_parser(
         "drill",
-        help="rehearse your actions policy on a simulated crash, and without",
+        help="rehearse your actions on a simulated crash, with and without",
         description="Play a simulator scenario twice with the thresholds and actions "
         "policy of one configured account (the first unless --account): actions as "
         "configured, then off; print both timelines and end states side by side. Uses "

@@ -219,3 +219,23 @@ def test_an_events_file_that_cannot_be_written_is_refused_at_once(
     assert main(["snapshot", "--config", "c.yaml", "--account", "a",
                  "--out", str(blocker / "book.yaml")]) == 78  # fmt: skip
     assert "cannot write" in capsys.readouterr().err
+
+
+HELP = [[], ["status"], ["run"], ["demo"], ["drill"], ["snapshot"], ["sim"], ["telegram"],
+        ["telegram", "setup"], ["telegram", "test"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", HELP, ids=[" ".join(c) or "marginwatch" for c in HELP])
+def test_help_reads_at_80_columns(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert [line for line in text.splitlines() if len(line) > 80] == []
+    if not command:  # one line per command in the listing: nothing wraps under it
+        listing = text.split("\n  COMMAND\n", 1)[1].split("\n\n")[0].splitlines()
+        assert len(listing) == 7, listing  # status run demo drill snapshot sim telegram
+        assert all(not line.startswith(" " * 6) for line in listing), text
