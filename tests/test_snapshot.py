@@ -13,11 +13,13 @@ from pathlib import Path
 
 from monitor.domain import AccountSnapshot, CrossPool, MarginMode, Position, Side
 from monitor.simulator.capture import Extras, book_document
+from monitor.simulator.http import LocalServer
 from monitor.simulator.prices import price_ticks
 from monitor.simulator.repath import with_paths
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import load_scenario, parse_scenario
 from tests.e2e import run_cli, write_config
+from tests.servers import okx
 
 # The flash-crash book, with a BTC entry below its mark, margin added to DOGE (5x would
 # be 40,000 x 0.16 / 5 = 1,280) and a reserve in the funding wallet; prices hold still.
@@ -155,3 +157,34 @@ async def test_a_drill_of_the_snapshot_plays_the_book_on_a_built_in_crash(
     # bet is liquidated, as in flash-crash itself; the book's name is the snapshot's.
     assert "main: LIQUIDATED AVAXUSDT 200" in output
     assert "Flash crash with a gap down" in output
+
+
+async def test_snapshot_of_an_okx_account_in_base_units(tmp_path: Path) -> None:
+    """OKX counts contracts (BTC-USDT-SWAP 0.01 BTC, ETH-USDT-SWAP 0.1 ETH): the scenario
+    holds base units. tests/servers/okx.py `hybrid_account` derives the book by hand."""
+    async with LocalServer(okx.create_app(okx.hybrid_account())) as server:
+        account = {"name": "okx-main", "exchange": "okx", "api_key": okx.FIXTURE_API_KEY,
+                   "secret": okx.FIXTURE_SECRET, "password": okx.FIXTURE_PASSPHRASE,
+                   "rest_url": server.base_url}  # fmt: skip
+        config = write_config(tmp_path / "c.yaml", [account])
+        out = tmp_path / "okx.yaml"
+        code, _, stderr = await run_cli(
+            "snapshot", "--config", str(config), "--account", "okx-main", "--out", str(out)
+        )
+    assert code == 0, stderr
+    snapshot = load_scenario(out)
+    assert {s: spec.start for s, spec in snapshot.symbols.items()} == {
+        "BTCUSDT": 60_000, "ETHUSDT": 3_000,
+    }  # fmt: skip
+    positions = {
+        p.symbol: (p.side, p.size, p.entry, p.margin_mode, p.leverage, p.isolated_margin)
+        for p in snapshot.accounts[0].positions
+    }
+    assert positions == {
+        "BTCUSDT": ("long", 0.5, 58_000, "isolated", 10, 2_900),  # 50 x 0.01 BTC
+        "ETHUSDT": ("short", 2, 3_100, "cross", 5, None),  # 20 x 0.1 ETH
+    }
+    header = out.read_text().split("\ndescription:")[0]
+    for said in (header, stderr):
+        assert "left out BTC/USD:BTC short 3000" in said  # inverse: 30 x 100 USD
+        assert "reserve not read" in said
