@@ -184,6 +184,9 @@ async def test_snapshot_of_an_okx_account_in_base_units(tmp_path: Path) -> None:
         "BTCUSDT": ("long", 0.5, 58_000, "isolated", 10, 2_900),  # 50 x 0.01 BTC
         "ETHUSDT": ("short", 2, 3_100, "cross", 5, None),  # 20 x 0.1 ETH
     }
+    # OKX's multi-currency cross pool (USD) backs the ETH short: played as USDT, the
+    # simulated contracts' margin asset, so the short is not left without collateral.
+    assert set(snapshot.accounts[0].balances) == {"USDT"}
     header = out.read_text().split("\ndescription:")[0]
     for said in (header, stderr):
         assert "left out BTC/USD:BTC short 3000" in said  # inverse: 30 x 100 USD

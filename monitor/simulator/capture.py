@@ -34,6 +34,8 @@ from monitor.simulator.scenario import MARKETS, parse_scenario
 HOLD_SECONDS = 60
 """The snapshot's own path: prices stand still this long. Drill it with --paths."""
 DEFAULT_LEVERAGE = 10
+SIMULATED_SETTLE = "USDT"
+"""The margin asset of every simulated market (scenario.MARKETS)."""
 BINANCE_FAMILY = ("binance", "binanceusdm", "binancecoinm")
 
 
@@ -62,6 +64,7 @@ async def capture(account: AccountConfig, cache_dir: Path | None = None) -> Capt
         captured.error = str(result.error)
         return captured
     snapshot = result.snapshot
+    captured.taken_at = snapshot.fetched_at or taken_at
     assets = {pool.asset for pool in snapshot.pools} | {p.settle for p in snapshot.positions}
     extra = await read_extras(account, markets, snapshot, assets, captured.warnings)
     document = book_document(snapshot, extra, captured.warnings)
@@ -187,14 +190,16 @@ def book_document(snapshot: AccountSnapshot, extras: Extras, warnings: list[str]
         positions.append(_position(symbol, position, leverage, warnings))
     if snapshot.unified_pool is not None:
         warnings.append(
-            f"the account's one {snapshot.unified_pool} pool (multi-asset/unified) is "
-            "played as separate single-asset wallets"
+            f"the account's one {snapshot.unified_pool} pool (multi-asset/unified) is played "
+            f"as a {SIMULATED_SETTLE} wallet of the same amount (the simulator's accounts are "
+            "single-asset)"
         )
-    balances = {}
+    balances: dict[str, float] = {}
     for pool in snapshot.pools:
+        asset = SIMULATED_SETTLE if pool.asset == snapshot.unified_pool else pool.asset
         if pool.wallet_balance < 0:
             warnings.append(f"{pool.asset} wallet {pool.wallet_balance:g} below 0: played as 0")
-        balances[pool.asset] = max(0.0, pool.wallet_balance)
+        balances[asset] = balances.get(asset, 0.0) + max(0.0, pool.wallet_balance)
     hedge = any(p.position_side in ("LONG", "SHORT") for p in snapshot.positions)
     account: dict[str, Any] = {
         "name": snapshot.name,
