@@ -100,14 +100,17 @@ async def serve(scenario: Scenario, speed: float, port: int, out: TextIO) -> Non
 
 
 def phase_starts(scenario: Scenario) -> list[float]:
-    """Simulated times at which any symbol's path enters a new segment, from 0."""
-    starts = {0.0}
-    for symbol in scenario.symbols:
-        at = 0.0
-        for segment in scenario.segments_for(symbol)[:-1]:
-            at += segment.duration
-            starts.add(round(at, 9))
-    return sorted(starts)
+    """Simulated times at which each phase begins, from 0: a phase is a shared segment
+    (or, in a scenario without shared segments, one of the first symbol's own), as the
+    demo's status line counts them."""
+    segments = scenario.segments or next(
+        (own for symbol in scenario.symbols if (own := scenario.segments_for(symbol))), ()
+    )
+    starts, at = [0.0], 0.0
+    for segment in segments[:-1]:
+        at += segment.duration
+        starts.append(at)
+    return starts
 
 
 class Progress:
