@@ -22,6 +22,9 @@ class Cut(NamedTuple):
     contracts: float
     notional: float
     """Value of the cut at the mark, in the pool's asset."""
+    contract_size: float = 1.0
+    inverse: bool = False
+    """With `contract_size`, what a contract is, so the cut reads in base units."""
 
 
 class Defense(NamedTuple):
@@ -73,12 +76,15 @@ def pool_defense(
     except ValueError as exc:
         return Defense(asset, target_ratio, True, add, problem=str(exc))
     legs = {(leg.symbol, leg.position.side.value): leg for leg in order}
-    cuts = tuple(
-        Cut(p.symbol, p.side, p.contracts, _value(legs[p.symbol, p.side], p.contracts, marks))
-        for p in plans
-    )
+    cuts = tuple(_cut(legs[p.symbol, p.side], p.contracts, marks) for p in plans)
     ratio_after = plans[-1].ratio_after if plans else None
     return Defense(asset, target_ratio, True, add, cuts, ratio_after)
+
+
+def _cut(leg: Leg, contracts: float, marks: Marks) -> Cut:
+    p = leg.position
+    value = _value(leg, contracts, marks)
+    return Cut(p.symbol, p.side.value, contracts, value, p.contract_size, p.inverse)
 
 
 def _mark(leg: Leg, marks: Marks) -> float:

@@ -22,7 +22,7 @@ from alerts.rules import SEVERITY, AlertKey, Reason, Rule
 from alerts.silence import Silence
 from alerts.view import Figures, RunnerView, StateView, target_of
 from monitor.engine.results import PositionRisk
-from monitor.formatting import pct, price
+from monitor.formatting import pct, price, size
 
 MAX_CHARS = 3800
 """Below Telegram's 4,096 (counted in UTF-16 units, where each emoji takes two)."""
@@ -113,8 +113,7 @@ def _defense(defense: Defense | None) -> list[str]:
         return [f"▶ defense unknown: {defense.problem}"]
     goal = f"ratio {pct(defense.target_ratio)}"
     lines = [
-        f"▶ reduce {cut.symbol} {cut.side} by {cut.contracts:g} "
-        f"(≈{amount(cut.notional)} {defense.asset})"
+        f"▶ reduce {cut.symbol} {cut.side} by {size(cut)} (≈{amount(cut.notional)} {defense.asset})"
         for cut in defense.cuts
     ]
     if defense.cuts and defense.ratio_after is not None:

@@ -12,8 +12,9 @@ import contextlib
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
+from rich.text import Text
 
 from monitor.config import Config
 from monitor.daemon.live import LiveView
@@ -54,6 +55,17 @@ def demo_config(venue: SimulatedVenue, state_dir: Path) -> Config:
     )
 
 
+def phase_line(venue: SimulatedVenue, name: str) -> str:
+    """The demo's part of the live view's status line: scenario, speed, phase, time."""
+    scenario = venue.scenario
+    phase = scenario.phase_at(venue.elapsed)
+    state = "ended" if venue.finished.is_set() else f"phase {phase.number}/{phase.count}"
+    return (
+        f"{name} {venue.speed:g}x  {state}: {phase.summary}  "
+        f"{venue.elapsed:.0f}s/{scenario.duration:.0f}s"
+    )
+
+
 async def run_demo(
     scenario: str = DEFAULT_SCENARIO, speed: float = DEFAULT_SPEED, console: Console | None = None
 ) -> int:
@@ -67,19 +79,30 @@ async def run_demo(
             config = demo_config(venue, Path(state))
             view: LiveView | None = None
             daemon = Daemon(config, lambda event: view.emit(event) if view else None)
-            view = LiveView(daemon)
+            view = LiveView(daemon, status=lambda: phase_line(venue, scenario))
             await daemon.start()
+
+            def frame(below: int = 1) -> RenderableType:
+                """Sized to the terminal now (it may have been resized), `below` lines
+                short of it so the frame never scrolls (the last one leaves room for the
+                summary, so its status line stays on screen)."""
+                return view.render(console, console.width, console.height - below)
+
             try:
-                with Live(view.render(), console=console, refresh_per_second=4) as live:
+                with Live(frame(), console=console, refresh_per_second=4) as live:
                     while not venue.finished.is_set():
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(venue.finished.wait(), 0.25)
-                        live.update(view.render())
+                        live.update(frame())
                     await asyncio.sleep(SETTLE_SECONDS)
-                    live.update(view.render())
+                    summary = Text(f"scenario finished: {finished(view)}")
+                    live.update(frame(len(summary.wrap(console, console.width)) + 1))
             finally:
                 await daemon.stop()
-    summary = ", ".join(f"{count} {name}" for name, count in sorted(view.counts.items()))
-    console.print()
-    console.print(f"scenario finished: {summary or 'no events'}")
+    console.print(summary)
     return 0
+
+
+def finished(view: LiveView) -> str:
+    counts = sorted(view.counts.items())
+    return ", ".join(f"{count} {name}" for name, count in counts) or "no events"

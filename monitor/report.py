@@ -29,11 +29,13 @@ class Assessed:
     result: AccountResult
     pool_levels: tuple[Level | None, ...]
     position_levels: tuple[Level | None, ...]
+    thresholds: Thresholds | None = None
+    """The levels' thresholds, so a screen can say which one each level reached."""
 
 
 def assess(result: AccountResult, thresholds: Thresholds) -> Assessed:
     if result.risk is None:
-        return Assessed(result, (), ())
+        return Assessed(result, (), (), thresholds)
     pools = tuple(
         level_for(p.margin_ratio, p.liquidation_distance, thresholds.cross)
         for p in result.risk.pools
@@ -48,7 +50,7 @@ def assess(result: AccountResult, thresholds: Thresholds) -> Assessed:
         )
         for p in result.risk.positions
     )
-    return Assessed(result, pools, positions)
+    return Assessed(result, pools, positions, thresholds)
 
 
 def exit_status(assessed: Sequence[Assessed]) -> int:
@@ -83,7 +85,7 @@ def _pool_json(pool: PoolRisk, level: Level | None) -> dict[str, Any]:
         "liquidation_move": pool.liquidation_move,
         "liquidation_distance": pool.liquidation_distance,
         "level": level_name(level),
-        "note": pool.note or _unbounded_note(pool.margin_ratio),
+        "note": pool.note or unbounded_note(pool.margin_ratio),
     }
 
 
@@ -112,11 +114,11 @@ def _position_json(risk: PositionRisk, level: Level | None) -> dict[str, Any]:
         "exchange_liquidation_price": p.exchange_liquidation_price,
         "liquidation_distance": risk.liquidation_distance,
         "level": level_name(level),
-        "note": risk.note or _unbounded_note(risk.margin_ratio),
+        "note": risk.note or unbounded_note(risk.margin_ratio),
     }
 
 
-def _unbounded_note(ratio: float | None) -> str | None:
+def unbounded_note(ratio: float | None) -> str | None:
     if ratio is not None and not math.isfinite(ratio):
         return "margin balance is zero or negative: at or past liquidation"
     return None

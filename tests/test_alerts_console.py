@@ -159,7 +159,7 @@ async def test_status_shows_each_pool_and_position(tmp_path):
         positions = (await command(s.state, "/positions hybrid"))["text"].splitlines()
         assert positions[0] == "hybrid · binanceusdm · binance-usdm model (exact)"
         assert len(positions) == 1 + 5 * 3  # five positions, three lines each
-        assert "✅ DOGE/USDT long 40000 isolated" in positions
+        assert "✅ DOGE/USDT long 40,000 DOGE isolated" in positions  # base units, separators
 
 
 async def test_silence_needs_a_fresh_confirmation_used_once(tmp_path):

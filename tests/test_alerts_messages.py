@@ -104,7 +104,7 @@ def test_an_alert_message_shows_both_figures_the_change_and_the_defense():
     assert lines[0] == "🔴 a · CRITICAL"
     assert lines[2] == "🔴 pool USDT · cross · CRITICAL (was WARN)"  # most dangerous first
     assert "ratio 62.50% · exch 62.00% (+12.50 pts)" in lines
-    assert f"▶ reduce {BTC} long by 0.173 (≈5,017.00 USDT) → ratio 49.96%" in lines
+    assert f"▶ reduce {BTC} long by 0.173 BTC (≈5,017.00 USDT) → ratio 49.96%" in lines
     assert "▶ or add 100.00 USDT collateral → ratio 50.00%" in lines
     assert f"• 🔴 {BTC} long · CRITICAL (still)" in lines
     btc_line = lines[lines.index(f"• 🔴 {BTC} long · CRITICAL (still)") + 1]
@@ -216,7 +216,7 @@ def test_the_pipeline_sizes_defenses_from_the_live_book():
         pipeline.tick(now[0])
     assert len(sent) == 1
     text = sent[0].text
-    assert f"▶ reduce {BTC} long by 0.173 (≈5,017.00 USDT) → ratio 49.96%" in text
+    assert f"▶ reduce {BTC} long by 0.173 BTC (≈5,017.00 USDT) → ratio 49.96%" in text
     assert "▶ or add 100.00 USDT collateral → ratio 50.00%" in text
     assert "▶ add 90.00 USDT margin → ratio 50.00%" in text
     assert "ratio 62.50% · exch 62.00%" in text  # current figures, not the event's

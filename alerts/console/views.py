@@ -14,7 +14,7 @@ from alerts.messages import ICONS
 from alerts.rules import BLIND_LEVEL, SEVERITY
 from alerts.view import RunnerView, target_of
 from monitor.engine.results import AccountRisk
-from monitor.formatting import pct, price
+from monitor.formatting import pct, price, short_symbol, size
 
 
 class ScopedView(RunnerView):
@@ -39,17 +39,11 @@ def duration(seconds: float) -> str:
     """`1d 2h`, `45m`, `30s`: the two largest units, enough on a phone."""
     seconds = max(0, int(seconds))
     parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size or (unit == "s" and not parts):
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
+    for unit, span in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= span or (unit == "s" and not parts):
+            parts.append(f"{seconds // span}{unit}")
+            seconds %= span
     return " ".join(parts[:2])
-
-
-def short_symbol(symbol: str) -> str:
-    """`BTC/USDT:USDT` -> `BTC/USDT`: the settle suffix repeats the quote on linear swaps."""
-    base, _, settle = symbol.partition(":")
-    return base if base.endswith(f"/{settle}") else symbol
 
 
 def position_lines(risk: AccountRisk, level_of: dict[str, str]) -> list[str]:
@@ -61,7 +55,7 @@ def position_lines(risk: AccountRisk, level_of: dict[str, str]) -> list[str]:
         level = level_of.get(target_of(p), "unknown")
         leverage = f" {p.leverage:g}x" if p.leverage else ""
         lines += [
-            f"{ICONS[level]} {short_symbol(p.symbol)} {p.side.value} {p.contracts:g} "
+            f"{ICONS[level]} {short_symbol(p.symbol)} {p.side.value} {size(p)} "
             f"{p.margin_mode.value}{leverage}",
             f"   mark {price(item.mark_price)} · liq {price(item.liquidation_price)} "
             f"(exch {price(p.exchange_liquidation_price)}) · dist {pct(item.liquidation_distance)}",

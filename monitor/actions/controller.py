@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -503,7 +504,9 @@ class ActionController:
 
 
 def _num(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:,.4g}"
+    if value is None:
+        return "unknown"
+    return f"{value:,.4g}" if math.isfinite(value) else "∞"
 
 
 __all__ = ["ActionController", "Confirmer"]

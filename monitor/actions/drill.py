@@ -29,6 +29,7 @@ from monitor.actions.policy import CLIENT_ID_PREFIX, Decision
 from monitor.config import AccountConfig, Config
 from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
+from monitor.formatting import fraction
 from monitor.simulator.binance_usdm.accounting import account_assets, asset_summary
 from monitor.simulator.binance_usdm.events import LIQUIDATION
 from monitor.simulator.runner import SimulatedVenue
@@ -130,7 +131,7 @@ async def play(
 
 def _describe(event: Event) -> str:
     if event.kind is EventKind.LEVEL:
-        ratio = f" (ratio {event.margin_ratio:.3f})" if event.margin_ratio is not None else ""
+        ratio = f" (ratio {fraction(event.margin_ratio)})" if event.margin_ratio is not None else ""
         return f"{event.previous_level or '-'} -> {event.level}{ratio}"
     return f"[{event.kind.value} {event.level or ''}] {event.message}"
 

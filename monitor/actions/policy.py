@@ -24,6 +24,7 @@ from monitor.engine.legs import Leg
 from monitor.engine.levels import Level
 from monitor.engine.results import PositionRisk, margin_ratio
 from monitor.engine.sizing import DEFAULT_STEP, ReducePlan, margin_to_add, plan_pool_reduction
+from monitor.formatting import fraction, size_of
 
 Kind = Literal["add_margin", "reduce"]
 
@@ -77,6 +78,9 @@ class Decision:
     """Expected ratio of the target afterwards; None when sizing cannot tell."""
     reaches_target: bool
     snapshot_at: float
+    contract_size: float = 1.0
+    inverse: bool = False
+    """What a contract is, so a reduction reads in base units."""
 
     @property
     def client_order_id(self) -> str | None:
@@ -89,12 +93,13 @@ class Decision:
         return "sell" if self.side == "long" else "buy"
 
     def describe(self) -> str:
-        after = f" -> {self.ratio_after:.3f}" if self.ratio_after is not None else ""
-        ratio = f"ratio {self.ratio_before:.3f}{after}"
+        after = f" -> {fraction(self.ratio_after)}" if self.ratio_after is not None else ""
+        ratio = f"ratio {fraction(self.ratio_before)}{after}"
         if self.kind == "add_margin":
             return f"add {self.quantity:,.2f} {self.asset} margin to {self.target} ({ratio})"
+        amount = size_of(self.symbol, self.quantity, self.contract_size, self.inverse)
         return (
-            f"reduce-only {self.order_side} {self.quantity:g} {self.symbol} "
+            f"reduce-only {self.order_side} {amount} {self.symbol} "
             f"(~{self.notional:,.0f} {self.asset}) for {self.target} ({ratio})"
         )
 
@@ -466,6 +471,8 @@ def _decision(
         ratio_after=ratio_after,
         reaches_target=reaches_target,
         snapshot_at=ctx.snapshot_at,
+        contract_size=position.contract_size,
+        inverse=position.inverse,
     )
 
 

@@ -9,6 +9,7 @@ from typing import IO, Protocol
 import orjson
 
 from monitor.daemon.events import Event, EventKind
+from monitor.formatting import pct, price
 
 log = logging.getLogger("marginwatch.events")
 
@@ -26,11 +27,11 @@ def describe(event: Event) -> str:
     if event.kind is EventKind.LEVEL:
         parts.append(f"{event.previous_level or 'new'} -> {event.level}")
     if event.margin_ratio is not None:
-        parts.append(f"ratio {event.margin_ratio * 100:.2f}%")
+        parts.append(f"ratio {pct(event.margin_ratio)}")
     if event.liquidation_distance is not None:
-        parts.append(f"distance {event.liquidation_distance * 100:.2f}%")
+        parts.append(f"distance {pct(event.liquidation_distance)}")
     if event.liquidation_price is not None:
-        parts.append(f"liq {event.liquidation_price:,.6g}")
+        parts.append(f"liq {price(event.liquidation_price)}")
     if event.message:
         parts.append(event.message)
     return " | ".join(parts)

@@ -36,7 +36,7 @@ import re
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, NamedTuple, Self
 
 import yaml
 from pydantic import (
@@ -91,6 +91,23 @@ class Segment(_Spec):
     volatility: float = Field(0.0, ge=0)
     jumps: tuple[Jump, ...] = ()
     funding_rate: float | None = None
+
+    def summary(self) -> str:
+        """What the market does in this segment, in a few words: "calm", "drift -7%,
+        gap -5% at 12s"."""
+        parts = [f"drift {self.drift * 100:+.4g}%"] if self.drift else []
+        parts += [f"gap {jump.size * 100:+.4g}% at {jump.at:g}s" for jump in self.jumps]
+        return ", ".join(parts) or ("calm" if self.volatility < 0.01 else "choppy")
+
+
+class Phase(NamedTuple):
+    """Where a running scenario is: its segment, numbered from 1, and what it does."""
+
+    number: int
+    count: int
+    summary: str
+    start: float
+    end: float
 
 
 class SymbolSpec(_Spec):
@@ -175,6 +192,20 @@ class Scenario(_Spec):
         """Simulated seconds until the longest symbol path ends."""
         paths = [sum(s.duration for s in self.segments_for(symbol)) for symbol in self.symbols]
         return max(paths, default=0.0)
+
+    def phase_at(self, elapsed: float) -> Phase:
+        """The phase `elapsed` simulated seconds in: the shared segments' (or, without
+        any, the first symbol's own); the last phase once the path has ended."""
+        segments = self.segments or next(
+            (s for name in self.symbols if (s := self.segments_for(name))), ()
+        )
+        start = 0.0
+        for number, segment in enumerate(segments, 1):
+            end = start + segment.duration
+            if elapsed < end or number == len(segments):
+                return Phase(number, len(segments), segment.summary(), start, end)
+            start = end
+        return Phase(0, 0, "no segments", 0.0, 0.0)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
