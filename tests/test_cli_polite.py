@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.simulator.command import phase_starts
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import parse_scenario
 from tests.e2e import write_config
@@ -84,17 +83,6 @@ def test_an_unknown_scenario_is_refused_before_anything_starts(
 # -- sim says what it plays --------------------------------------------------------------
 
 
-def test_phases_are_the_shared_segments_else_the_first_symbols_own() -> None:
-    # Shared segments 2 s + 1 s start at 0 and 2 (AVAX's own 1 s + 2 s do not count).
-    assert phase_starts(parse_scenario(SHORT)) == [0.0, 2.0]
-    # Without shared segments: BTC's own, 4 s + 4 s + 1 s.
-    own = SHORT.replace("segments: [{duration: 2s}, {duration: 1s}]", "").replace(
-        "BTCUSDT: {start: 65000}",
-        "BTCUSDT: {start: 65000, segments: [{duration: 4s}, {duration: 4s}, {duration: 1s}]}",
-    )
-    assert phase_starts(parse_scenario(own)) == [0.0, 4.0, 8.0]
-
-
 def test_sim_prints_each_phase_and_each_liquidation_as_it_plays(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -104,10 +92,11 @@ def test_sim_prints_each_phase_and_each_liquidation_as_it_plays(
     out = capsys.readouterr().out
     played = out.split("Playing 3s simulated:\n")[1]
     lines = played.splitlines()
-    assert lines[0].startswith("    0s  phase 1/2 (to 2s): BTCUSDT 65,000.0  AVAXUSDT 35.000")
+    # Phases are the shared segments, 2 s + 1 s (AVAX's own path does not count).
+    assert lines[0] == "    0s  phase 1/2, calm (to 2s): BTCUSDT 65,000.0  AVAXUSDT 35.000"
     # AVAX 200 long at 35, 5x: isolated wallet 1,400. A -30 % jump to ~24.5 loses
     # 200 x 10.5 = 2,100 > 1,400: the bet is liquidated at 2 s, when the jump lands.
-    assert "    2s  phase 2/2 (to the end at 3s): " in played
+    assert "    2s  phase 2/2, calm (to the end at 3s): " in played
     assert "    2s  bet: LIQUIDATED AVAXUSDT 200 at " in played
     assert "    3s  end: BTCUSDT 65,000.0  AVAXUSDT " in played
     assert all(len(line) <= 80 for line in out.splitlines() if "phase" in line)

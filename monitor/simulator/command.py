@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import textwrap
 from typing import Any, TextIO
 
 import yaml
@@ -99,20 +100,6 @@ async def serve(scenario: Scenario, speed: float, port: int, out: TextIO) -> Non
         out.flush()
 
 
-def phase_starts(scenario: Scenario) -> list[float]:
-    """Simulated times at which each phase begins, from 0: a phase is a shared segment
-    (or, in a scenario without shared segments, one of the first symbol's own), as the
-    demo's status line counts them."""
-    segments = scenario.segments or next(
-        (own for symbol in scenario.symbols if (own := scenario.segments_for(symbol))), ()
-    )
-    starts, at = [0.0], 0.0
-    for segment in segments[:-1]:
-        at += segment.duration
-        starts.append(at)
-    return starts
-
-
 class Progress:
     """Says what the market is doing while it plays: a line when a phase begins (each
     symbol's mark and its move since the start), and one per liquidation, at once."""
@@ -121,8 +108,7 @@ class Progress:
         self.scenario = scenario
         self.out = out
         self.venue: SimulatedVenue | None = None
-        self._starts = phase_starts(scenario)
-        self._next = 0
+        self._phase_number = 0
         self._liquidations_seen: dict[str, int] = {}
 
     def start(self) -> None:
@@ -137,20 +123,20 @@ class Progress:
         self.out.write(_wrap(f"{self.venue.elapsed:5.0f}s  end:", marks))
 
     def tick(self, tick: Tick) -> None:
-        if self._next < len(self._starts) and tick.time + 1e-9 >= self._starts[self._next]:
+        if self.scenario.phase_at(tick.time).number != self._phase_number:
             self._phase(tick.time, tick.marks)
         if self.venue is not None:
             self._report_liquidations(tick.time)
         self.out.flush()
 
     def _phase(self, at: float, marks: dict[str, float]) -> None:
-        while self._next < len(self._starts) and self._starts[self._next] <= at + 1e-9:
-            self._next += 1
-        end = self._starts[self._next] if self._next < len(self._starts) else None
-        until = f"to {end:g}s" if end is not None else f"to the end at {self.scenario.duration:g}s"
-        head = f"{at:5.0f}s  phase {self._next}/{len(self._starts)} ({until}):"
-        moves = [self._mark(symbol, price) for symbol, price in marks.items()]
-        self.out.write(_wrap(head, moves))
+        """The phase as the demo's status line names it (Scenario.phase_at), then marks."""
+        phase = self.scenario.phase_at(at)
+        self._phase_number = phase.number
+        last = phase.number == phase.count
+        until = f"to the end at {phase.end:g}s" if last else f"to {phase.end:g}s"
+        head = f"{at:5.0f}s  phase {phase.number}/{phase.count}, {phase.summary} ({until}):"
+        self.out.write(_wrap(head, [self._mark(symbol, price) for symbol, price in marks.items()]))
 
     def _mark(self, symbol: str, price: float) -> str:
         text = f"{symbol} {price:,.{MARKETS[symbol].price_precision}f}"
@@ -173,10 +159,14 @@ class Progress:
 
 
 def _wrap(head: str, items: list[str], width: int = 79) -> str:
-    """`head` then the items, wrapped under it without splitting an item."""
-    lines, line = [], head
+    """`head` (wrapped at spaces if it must be) then the items, wrapped under it without
+    splitting an item."""
+    lines = textwrap.wrap(head, width, subsequent_indent=" " * 8) or [""]
+    line = lines.pop()
+    first = True
     for item in items:
-        separator = " " if line == head else "  "
+        separator = " " if first else "  "
+        first = False
         if len(line) + len(separator) + len(item) > width:
             lines.append(line)
             line = " " * 8 + item
