@@ -7,16 +7,29 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import orjson
+from monitor.cli_args import (
+    EXIT_CONFIG,
+    EXIT_INTERRUPTED,
+    EXIT_SOFTWARE,
+    positive_float,
+    writable_file,
+)
 
-from monitor.config import Config, ConfigError, load_config
-from monitor.report import EXIT_UNKNOWN
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.simulator.scenario import Scenario
 
-EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus keys on it
+# Heavy imports (pydantic, ccxt, rich) wait inside the commands: `--help`, `--version`
+# and a bad flag answer at once, and a Ctrl-C while they load is still caught by main().
 
 
 def _load(path: str, exit_code: int) -> Config:
+    from monitor.config import ConfigError, load_config
+
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -28,9 +41,11 @@ def _load(path: str, exit_code: int) -> Config:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    import orjson
+
     from monitor.collect import fetch_all
     from monitor.logs import configure_logging
-    from monitor.report import assess, exit_status, status_json
+    from monitor.report import EXIT_UNKNOWN, assess, exit_status, status_json
 
     config = _load(args.config, EXIT_UNKNOWN)
     configure_logging(config.log.level, config.log.format, _secrets(config))
@@ -55,8 +70,6 @@ def _secrets(config: Config) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from monitor.daemon.runner import Runner
     from monitor.logs import configure_logging
     from monitor.ops.state_dir import state_dir_problem
@@ -67,20 +80,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"marginwatch: state_dir is unusable: {problem} ({args.config})", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(config.log.level, config.log.format, _secrets(config))
-    runner = Runner(Path(args.config), config, Path(args.events) if args.events else None)
+    runner = Runner(Path(args.config), config, args.events)
     return asyncio.run(runner.run())
+
+
+def _scenario(source: str, paths: str | None = None) -> Scenario:
+    """The scenario to play (its accounts), on another scenario's price path if asked;
+    an invalid one exits 78 with every problem listed."""
+    from monitor.simulator.repath import with_paths
+    from monitor.simulator.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(source)
+        return scenario if paths is None else with_paths(scenario, load_scenario(paths))
+    except ScenarioError as exc:
+        print(f"marginwatch: invalid scenario:\n{exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
     from monitor.logs import configure_logging
-    from monitor.simulator.scenario import ScenarioError, load_scenario
 
-    try:
-        load_scenario(args.scenario)  # refused here, before the live view takes the screen
-    except ScenarioError as exc:
-        print(f"marginwatch: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    _scenario(args.scenario)  # a bad name or file: one clear error before anything starts
     configure_logging("ERROR")  # the live view is the output; errors still show
     return asyncio.run(run_demo(args.scenario, args.speed))
 
@@ -88,85 +110,167 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_drill(args: argparse.Namespace) -> int:
     from monitor.actions.drill import drill
     from monitor.logs import configure_logging
-    from monitor.simulator.scenario import ScenarioError, load_scenario
 
     config = _load(args.config, EXIT_CONFIG)
-    try:
-        scenario = load_scenario(args.scenario)
-        if args.account is not None:
-            config.account(args.account)
-    except ScenarioError as exc:
-        print(f"marginwatch: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except KeyError:
+    scenario = _scenario(args.scenario, args.paths)
+    if args.account is not None and args.account not in {a.name for a in config.accounts}:
         print(f"marginwatch: no account {args.account!r} in {args.config}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging("ERROR")  # the timeline is the output; errors still show
     return asyncio.run(drill(config, scenario, args.speed, args.account))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from monitor.simulator.command import add_parser as add_sim_parser
-    from monitor.simulator.command import positive
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from monitor.logs import configure_logging
+    from monitor.report import EXIT_UNKNOWN
+    from monitor.simulator.capture import capture, write_capture
 
+    out: Path | None = args.out
+    folder = out.absolute().parent if out is not None else None
+    if folder is not None and not (folder.is_dir() and os.access(folder, os.W_OK)):
+        print(f"marginwatch: cannot write {out}: no such directory, or no permission",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_CONFIG
+    config = _load(args.config, EXIT_CONFIG)
+    try:
+        account = config.account(args.account)
+    except KeyError:
+        names = ", ".join(a.name for a in config.accounts)
+        print(f"marginwatch: no account {args.account!r} in {args.config} ({names})",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_CONFIG
+    configure_logging("WARNING", config.log.format, _secrets(config))
+    result = asyncio.run(capture(account, config.state_dir / "cache"))
+    if result.error is not None:
+        print(f"marginwatch: {account.name}: {result.error}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    try:
+        write_capture(result, out or sys.stdout)
+    except OSError as exc:
+        print(f"marginwatch: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    for warning in result.warnings:
+        print(f"marginwatch: {warning}", file=sys.stderr)
+    if out is not None:
+        print(f"wrote {out}: rehearse it with `marginwatch drill --config {args.config} "
+              f"--scenario {out} --paths flash-crash`", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def _version() -> str:
+    try:
+        return version("marginwatch")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="marginwatch", description="Local margin and liquidation monitor."
+        prog="marginwatch",
+        description="Local margin and liquidation monitor for crypto-derivatives accounts.",
+        epilog="Start with `marginwatch demo` (no account needed); `marginwatch COMMAND "
+        "--help` for each command.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"marginwatch {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     status = commands.add_parser(
         "status",
-        help="read every account once and print margin ratios and liquidation prices",
-        description="Exit status: 0 ok, 1 warn, 2 critical, 3 unknown (failed account or config).",
+        help="read every account once: margin ratios, liquidation prices",
+        description="Read every account once and print margin ratios, liquidation "
+        "prices and levels. Exit status: 0 ok, 1 warn, 2 critical, 3 unknown (an account "
+        "failed, a figure is unknown, or the configuration is invalid).",
     )
-    status.add_argument("--config", required=True, help="YAML configuration file")
+    status.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
     status.add_argument("--json", action="store_true", help="print one JSON document")
     status.set_defaults(handler=cmd_status)
 
     run = commands.add_parser(
         "run",
         help="watch every account continuously (the daemon)",
-        description="Exit status 78 for an invalid configuration (systemd will not restart).",
+        description="Watch every account continuously. SIGHUP reloads the configuration; "
+        "SIGTERM stops (exit 0), Ctrl-C too (exit 130). Exit status 78 for an invalid "
+        "configuration (systemd will not restart).",
     )
-    run.add_argument("--config", required=True, help="YAML configuration file")
-    run.add_argument("--events", help="append every event to this file as JSON lines")
+    run.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
+    run.add_argument(
+        "--events", type=writable_file, metavar="FILE",
+        help="also append every event to FILE as JSON lines",
+    )  # fmt: skip
     run.set_defaults(handler=cmd_run)
 
     demo = commands.add_parser(
         "demo",
-        help="run the daemon against the built-in simulated exchange (no account needed)",
-        description="Starts the simulator on 127.0.0.1 with a hybrid account and a flash "
-        "crash, runs the real daemon against it and shows it live; exits when it ends.",
+        help="watch the daemon live on a simulated crash (no account needed)",
+        description="Start the simulator on 127.0.0.1 with a hybrid account and a flash "
+        "crash, run the real daemon against it and show it live; exit when it ends.",
     )
-    demo.add_argument("--scenario", default="flash-crash", help="built-in name or YAML file")
-    demo.add_argument("--speed", type=positive, default=2.0, help="simulated seconds per second")
+    demo.add_argument(
+        "--scenario", default="flash-crash", metavar="NAME|FILE",
+        help="built-in scenario or scenario YAML file (default flash-crash)",
+    )  # fmt: skip
+    demo.add_argument(
+        "--speed", type=positive_float, default=2.0, metavar="X",
+        help="simulated seconds per second (default 2)",
+    )  # fmt: skip
     demo.set_defaults(handler=cmd_demo)
 
     # --- auto-deleverage rehearsal (monitor/actions/drill.py)
     drill = commands.add_parser(
         "drill",
-        help="rehearse the configured actions against a simulated crash, and without them",
-        description="Plays a simulator scenario twice with the thresholds and actions policy "
-        "of one configured account (the first unless --account): actions as configured, "
-        "then off, and prints both timelines and end states side by side. Uses only "
-        "simulated accounts and a temporary state directory; notifiers stay silent.",
+        help="rehearse your actions on a simulated crash, with and without",
+        description="Play a simulator scenario twice with the thresholds and actions "
+        "policy of one configured account (the first unless --account): actions as "
+        "configured, then off; print both timelines and end states side by side. Uses "
+        "only simulated accounts and a temporary state directory; notifiers stay silent.",
     )
-    drill.add_argument("--config", required=True, help="YAML configuration file")
-    drill.add_argument("--scenario", required=True, help="built-in name or scenario YAML file")
-    drill.add_argument("--account", help="configured account whose policy is rehearsed")
-    drill.add_argument("--speed", type=positive, default=2.0, help="simulated seconds per second")
+    drill.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
+    drill.add_argument(
+        "--scenario", required=True, metavar="NAME|FILE",
+        help="built-in scenario or scenario YAML file (e.g. from `marginwatch snapshot`)",
+    )  # fmt: skip
+    drill.add_argument(
+        "--paths", metavar="NAME|FILE",
+        help="play the accounts of --scenario on this scenario's price paths, rescaled to "
+        "--scenario's start prices (e.g. a snapshot of your book on flash-crash)",
+    )  # fmt: skip
+    drill.add_argument(
+        "--account", metavar="NAME", help="configured account whose policy is rehearsed"
+    )
+    drill.add_argument(
+        "--speed", type=positive_float, default=2.0, metavar="X",
+        help="simulated seconds per second (default 2)",
+    )  # fmt: skip
     drill.set_defaults(handler=cmd_drill)
 
+    snapshot = commands.add_parser(
+        "snapshot",
+        help="write a live account's book as a scenario file, to drill it",
+        description="Read one configured account once (positions, balances, leverage, "
+        "isolated margins, the spot/funding reserve if the key can read it) and write it "
+        "as a simulator scenario, marks as start prices. Rehearse it with `marginwatch "
+        "drill --scenario FILE --paths flash-crash`. The format: docs/scenarios.md.",
+    )
+    snapshot.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
+    snapshot.add_argument("--account", required=True, metavar="NAME", help="configured account")
+    snapshot.add_argument("--out", type=Path, metavar="FILE", help="write here, not to stdout")
+    snapshot.set_defaults(handler=cmd_snapshot)
+
+    from monitor.daemon.plugins import add_plugin_commands
+    from monitor.simulator.command import add_parser as add_sim_parser
+
     add_sim_parser(commands)
+    add_plugin_commands(commands)
     return parser
 
 
-EXIT_SOFTWARE = 70  # EX_SOFTWARE: a failure nobody anticipated, i.e. a bug
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; Ctrl-C anywhere ends it with 130 and one line, never a traceback."""
     try:
+        args = build_parser().parse_args(argv)
         return args.handler(args)
+    except KeyboardInterrupt:
+        print("marginwatch: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         # The last resort of "no traceback for the operator": expected failures are
         # handled where they happen, with their own exit codes; this one says what broke

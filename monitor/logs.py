@@ -7,6 +7,7 @@ passed through a filter that masks the secret values we know.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import Iterable
@@ -21,7 +22,8 @@ NOISY_LOGGERS = (
     "aiohttp.access",
     "websockets",
     "telegram.request",
-    "apscheduler.executors.default",
+    "apscheduler",  # "Adding job tentatively", "Added job ...": its bookkeeping, not ours
+    "matplotlib",  # "generated new fontManager" on the first /chart of a fresh host
 )
 
 
@@ -65,6 +67,17 @@ class OneLineLibraryErrors(logging.Filter):
         return True
 
 
+class CancelledJobs(logging.Filter):
+    """Drop APScheduler's "Job ... raised an exception: CancelledError": on a stop the
+    scheduler cancels the account read in flight, which is the stop doing its job, and
+    an ERROR line at every normal shutdown would teach operators to ignore ERRORs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("apscheduler") and record.exc_info:
+            return not isinstance(record.exc_info[1], asyncio.CancelledError)
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc = {
@@ -80,6 +93,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str = "INFO", fmt: str = "plain", secrets: Iterable[str] = ()) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(CancelledJobs())  # before OneLineLibraryErrors, which drops exc_info
     handler.addFilter(OneLineLibraryErrors(("telegram", "httpx", "httpcore", "apscheduler")))
     handler.addFilter(RedactSecrets(secrets))
     handler.setFormatter(

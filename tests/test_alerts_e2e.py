@@ -467,7 +467,7 @@ async def test_console_ignores_a_stranger_and_answers_an_allowed_user(tmp_path: 
         async with daemon_process(config, notify, log) as process:
             await notify.wait_for("READY=1", 20)
             await until(lambda: state.commands, 20, "the console serving (menu set)")
-            live = "feed binanceusdm: live"  # READY follows the first poll, not the feed
+            live = "binanceusdm mark feed live"  # READY follows the first poll, not the feed
             await until(lambda: live in log.read_text(), 10, "the mark feed live")
             state.push_message(CHAT, STRANGER, "/status")  # allowed chat, stranger
             state.push_message(STRANGE_CHAT, USER, "/status")  # allowed user, other chat

@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -30,9 +30,10 @@ from monitor.config.document import (
     parse_document,
 )
 from monitor.config.errors import MAX_SHOWN, ConfigError, ConfigIssue
-from monitor.config.schema import AccountConfig, Config
+from monitor.config.schema import AccountConfig, Config, TelegramAccess
 from monitor.config.sources import (
     SECRET_FILE_KEYS,
+    Problem,
     credentials_dir,
     resolve_secret_files,
     substitute_env,
@@ -50,12 +51,65 @@ _MESSAGES = {
 MAX_BYTES = 1024 * 1024
 """1 MiB: a configuration of hundreds of accounts is tens of kilobytes."""
 
+M = TypeVar("M", bound=BaseModel)
+
 __all__ = ["MAX_BYTES", "MAX_NODES", "MAX_SHOWN", "load_config"]
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Load and validate the configuration at `path`; raises ConfigError on any problem."""
-    config_path = Path(path)
+    document, data, problems, file = _resolve(Path(path))
+    return _validated(Config, data, problems, document, file, where=())
+
+
+def load_telegram_access(path: str | os.PathLike[str]) -> TelegramAccess:
+    """The bot token and API URL under `notifiers.telegram`, whatever else the file holds.
+
+    `marginwatch telegram setup` runs before the configuration is complete: it finds the
+    chat ids that `chats` needs. Resolved exactly as `load_config` does (`${VAR}`,
+    `bot_token_file`), with problems placed the same way.
+    """
+    document, data, problems, file = _resolve(Path(path))
+    where = ("notifiers", "telegram")
+    section = data.get("notifiers", {}) if isinstance(data, dict) else {}
+    section = section.get("telegram") if isinstance(section, dict) else None
+    problems = [(loc, message) for loc, message in problems if loc[:2] == where]
+    if not isinstance(section, dict):
+        message = "not configured: add bot_token_file (or bot_token) first, see config.example.yaml"
+        raise _error([(where, message)], document, file)
+    return _validated(TelegramAccess, section, problems, document, file, where=where)
+
+
+def _validated(
+    model: type[M],
+    data: Any,
+    problems: list[Problem],
+    document: Document,
+    file: str,
+    *,
+    where: Loc,
+) -> M:
+    """`data` validated as `model` (found at `where` in the file), or one ConfigError with
+    every problem. A key already reported (e.g. an unset ${VAR}) is not reported again."""
+    reported = {loc for loc, _ in problems}
+    try:
+        validated = model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        located = [{**error, "loc": (*where, *error["loc"])} for error in errors]
+        raise _error(
+            [*problems, *((e["loc"], e) for e in located if not _under(e["loc"], reported))],
+            document,
+            file,
+        ) from None
+    if problems:
+        raise _error(problems, document, file)
+    return validated
+
+
+def _resolve(config_path: Path) -> tuple[Document, Any, list[Problem], str]:
+    """Read, parse, substitute `${VAR}` and read `*_file` secrets: the data to validate,
+    and the problems met on the way."""
     file = config_path.name
     document = _parse(_read(config_path), file)
 
@@ -65,23 +119,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     problems += [
         (loc, "duplicate key; remove one, else the last wins") for loc in document.duplicate_keys
     ]
-    # A key already reported (e.g. an unset ${VAR}) would only fail validation again.
-    reported = {loc for loc, _ in problems}
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        raise _error(
-            [
-                *problems,
-                *((error["loc"], error) for error in errors if not _under(error["loc"], reported)),
-            ],
-            document,
-            file,
-        ) from None
-    if problems:
-        raise _error(problems, document, file)
-    return config
+    return document, data, problems, file
 
 
 def _under(loc: Loc, reported: set[Loc]) -> bool:

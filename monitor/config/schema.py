@@ -196,11 +196,32 @@ class TelegramChat(_Frozen):
     """Accounts this chat hears about; null = all."""
 
 
-class TelegramConfig(_Frozen):
+class TelegramAccess(_Frozen):
+    """How to reach the bot: all `marginwatch telegram setup` needs to find chat ids."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
     bot_token: Secret
     api_url: HttpOrigin | None = None
     """A self-hosted Bot API server (scheme://host[:port]); null = Telegram's own."""
-    chats: Annotated[tuple[TelegramChat, ...], Field(min_length=1)]
+
+
+def _some_chats(chats: tuple[TelegramChat, ...]) -> tuple[TelegramChat, ...]:
+    if not chats:
+        raise PydanticCustomError(
+            "no_chats",
+            "list at least one chat; `marginwatch telegram setup --config FILE` shows the "
+            "ids of the chats that wrote to the bot",
+        )
+    return chats
+
+
+class TelegramConfig(TelegramAccess):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chats: Annotated[tuple[TelegramChat, ...], AfterValidator(_some_chats)] = Field(
+        (), validate_default=True
+    )
     allowed_users: tuple[int, ...] = ()
     """User ids allowed to send commands (in the listed chats); empty = nobody."""
     commands: bool = True

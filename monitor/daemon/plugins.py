@@ -2,7 +2,9 @@
 
 `alerts` builds on `monitor`; `monitor` never imports `alerts`. The alerting package
 registers itself under the `marginwatch.plugins` entry-point group; the runner calls
-each factory with itself and starts and stops what it returns.
+each factory with itself and starts and stops what it returns. Commands of its own
+(`marginwatch telegram ...`) come the same way, from the `marginwatch.commands` group:
+each entry is a function that adds its parser to the CLI's subcommands.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 PLUGIN_GROUP = "marginwatch.plugins"
+COMMAND_GROUP = "marginwatch.commands"
 
 
 class Plugin(Protocol):
@@ -34,3 +37,9 @@ def load_plugins(runner: Any) -> list[Plugin]:
         plugins.append(factory(runner))
         log.info("plugin %s loaded", entry.name)
     return plugins
+
+
+def add_plugin_commands(subparsers: Any) -> None:
+    """Let every registered package add its subcommands (argparse's add_subparsers)."""
+    for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        entry.load()(subparsers)

@@ -79,6 +79,7 @@ class Runner:
         self._on_tick_done = on_tick_done
         self.daemon = self._build(config)
         self.stopping = asyncio.Event()
+        self._stopped_by: signal.Signals | None = None
         self._reloads: asyncio.Queue[None] = asyncio.Queue()
         self.plugins: list[Plugin] = load_plugins(self) if use_plugins else []
 
@@ -111,7 +112,7 @@ class Runner:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
+            loop.add_signal_handler(sig, self._stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self._reloads.put_nowait, None)
         server = None
         if self.config.metrics.port is not None:
@@ -144,7 +145,15 @@ class Runner:
                 self._jsonl.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
-        return 0
+        log.info("stopped")
+        # SIGTERM is how systemd stops a service: a clean 0. Ctrl-C reads as the shell expects.
+        return 128 + signal.SIGINT if self._stopped_by == signal.SIGINT else 0
+
+    def _stop(self, sig: signal.Signals) -> None:
+        if not self.stopping.is_set():
+            log.info("stopping on %s", sig.name)
+            self._stopped_by = sig
+        self.stopping.set()
 
     async def _announce_ready(self) -> None:
         await self.daemon.first_evaluation.wait()

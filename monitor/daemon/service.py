@@ -221,7 +221,7 @@ class Daemon:
     def _on_feed_status(self, group: ExchangeGroup, status: FeedStatus, reason: str) -> None:
         if self._stopping:
             return
-        log.info("%s: %s (%s)", group.target, status.value, reason)
+        log.debug("%s: %s (%s)", group.target, status.value, reason)  # the feed logs it
         if status in (FeedStatus.STALE, FeedStatus.DOWN) and not group.blind:
             group.blind = True
             self.emit(

@@ -24,7 +24,7 @@ The connection loop is the mark feeds' (`monitor.feeds.stream`), reused through 
 - a user stream is silent while nothing happens, so liveness is a websocket ping answered
   (every `keepalive_interval`), not a mark: a pong or an event marks the stream live, and
   `stale_after` without either ends the connection;
-- the loop's logs call every stream a "mark feed"; `exchange_id` names this one.
+- its logs read "binanceusdm/<account> user data stream ..." (`exchange_id`, `kind`).
 """
 
 from __future__ import annotations
@@ -99,6 +99,8 @@ class BinanceUserStream(StreamFeed):
     frames arriving during a poll cost exactly one more, because the poll in flight may
     have been answered before they happened.
     """
+
+    kind = "stream"  # after exchange_id "binanceusdm/<account> user data"
 
     #: Websocket pings: the only sign of life a quiet account's stream gives.
     keepalive_interval = 20.0

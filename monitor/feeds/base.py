@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import ClassVar
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,9 @@ class MarkFeed(ABC):
     `on_status` on every status change. Both callbacks are guarded: an exception in them
     is logged and the feed carries on, because a bug downstream must not stop the prices.
     """
+
+    kind: ClassVar[str] = "mark feed"
+    """What the logs call it after `exchange_id`: a feed of another kind says so."""
 
     def __init__(
         self,
@@ -163,16 +167,18 @@ class MarkFeed(ABC):
         """Hook: a dialect whose wire keys differ from ccxt market ids rewrites them here."""
         return dict(symbols)
 
-    def _set_status(self, status: FeedStatus, reason: str) -> None:
+    def _set_status(self, status: FeedStatus, reason: str, *, expected: bool = False) -> None:
+        """Record and report a change; `expected` (we stopped it) is news, not a problem."""
         if status is self._status:
             return
         self._status = status
-        level = logging.WARNING if status in (FeedStatus.STALE, FeedStatus.DOWN) else logging.INFO
-        log.log(level, "%s mark feed %s: %s", self.exchange_id, status.value, reason)
+        trouble = status in (FeedStatus.STALE, FeedStatus.DOWN) and not expected
+        level = logging.WARNING if trouble else logging.INFO
+        log.log(level, "%s %s %s: %s", self.exchange_id, self.kind, status.value, reason)
         try:
             self._on_status(status, reason)
         except Exception:
-            log.exception("%s mark feed: on_status callback failed", self.exchange_id)
+            log.exception("%s %s: on_status callback failed", self.exchange_id, self.kind)
 
     def _emit(self, ticks: list[MarkTick]) -> None:
         """Hand one frame's ticks downstream and mark the feed live."""
@@ -182,7 +188,7 @@ class MarkFeed(ABC):
         try:
             self._on_ticks(ticks)
         except Exception:
-            log.exception("%s mark feed: on_ticks callback failed", self.exchange_id)
+            log.exception("%s %s: on_ticks callback failed", self.exchange_id, self.kind)
 
     def _parse_error(self, exc: Exception, raw: object) -> None:
         """Count, and log the first few and then every hundredth: a server spewing garbage
@@ -192,8 +198,9 @@ class MarkFeed(ABC):
         if count <= 10 or count % 100 == 0:
             excerpt = repr(raw)[:200]
             log.warning(
-                "%s mark feed: unparsable frame #%d (%s: %s): %s",
+                "%s %s: unparsable frame #%d (%s: %s): %s",
                 self.exchange_id,
+                self.kind,
                 count,
                 type(exc).__name__,
                 exc,
@@ -243,7 +250,7 @@ class LoopingFeed(MarkFeed):
                     continue
                 await self._cycle()
         finally:
-            self._set_status(FeedStatus.DOWN, "stopped")
+            self._set_status(FeedStatus.DOWN, "stopped", expected=True)
 
     @abstractmethod
     async def _cycle(self) -> None:

@@ -107,16 +107,16 @@ class StreamFeed(LoopingFeed):
         try:
             ending = await self._connect_once()
         except Exception as exc:  # a dialect bug must cost a reconnect, not the feed
-            log.exception("%s mark feed: connection failed", self.exchange_id)
+            log.exception("%s %s: connection failed", self.exchange_id, self.kind)
             ending = _Ending(f"internal error: {_describe(exc)}", FeedStatus.DOWN)
         if ending.status is not None:
             self._set_status(ending.status, ending.reason)
         else:
-            log.info("%s mark feed: reconnecting: %s", self.exchange_id, ending.reason)
+            log.info("%s %s: reconnecting: %s", self.exchange_id, self.kind, ending.reason)
         if ending.retry_now:
             return
         delay = self._next_delay()
-        log.info("%s mark feed: next attempt in %.2fs", self.exchange_id, delay)
+        log.info("%s %s: next attempt in %.2fs", self.exchange_id, self.kind, delay)
         await asyncio.sleep(delay)
 
     async def _connect_once(self) -> _Ending:
@@ -188,7 +188,7 @@ class StreamFeed(LoopingFeed):
         except ConnectionClosed:
             return  # the reader sees the same closure and reports it
         except Exception as exc:  # a bug here must not leave a connection unsupervised
-            log.exception("%s mark feed: supervisor failed", self.exchange_id)
+            log.exception("%s %s: supervisor failed", self.exchange_id, self.kind)
             conn.ending = _Ending(f"internal error: {_describe(exc)}", FeedStatus.DOWN)
             await conn.ws.close()
 

@@ -10,16 +10,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import textwrap
 from typing import Any, TextIO
 
 import yaml
 
+from monitor.cli_args import EXIT_CONFIG, EXIT_INTERRUPTED, port_number, positive_float
 from monitor.simulator.binance_usdm.events import LIQUIDATION
 from monitor.simulator.binance_usdm.state import SimAccount
+from monitor.simulator.prices import Tick
+from monitor.simulator.repath import with_paths
 from monitor.simulator.runner import SimulatedVenue
-from monitor.simulator.scenario import Scenario, ScenarioError, builtin_names, load_scenario
+from monitor.simulator.scenario import (
+    MARKETS,
+    Scenario,
+    ScenarioError,
+    builtin_names,
+    load_scenario,
+)
 
-EXIT_CONFIG = 78  # EX_CONFIG, as `marginwatch` uses for a bad configuration
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: the port could not be bound
 
 
@@ -39,36 +48,38 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"a built-in scenario ({', '.join(builtin_names())}) or a scenario YAML file",
     )
     parser.add_argument(
-        "--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: any free port)"
+        "--port", type=port_number, default=0, help="TCP port on 127.0.0.1 (default: any free)"
+    )
+    parser.add_argument(
+        "--paths",
+        metavar="NAME|FILE",
+        help="play the accounts of --scenario on this scenario's price paths, rescaled to "
+        "--scenario's start prices",
     )
     parser.add_argument(
         "--speed",
-        type=positive,
+        type=positive_float,
         default=1.0,
+        metavar="X",
         help="simulated seconds per wall-clock second (default 1)",
     )
     parser.set_defaults(handler=run)
     return parser
 
 
-def positive(text: str) -> float:
-    """An argparse type: a float above zero (a speed, a duration)."""
-    value = float(text)
-    if not 0 < value < float("inf"):  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         scenario = load_scenario(args.scenario)
+        if args.paths is not None:
+            scenario = with_paths(scenario, load_scenario(args.paths))
     except ScenarioError as exc:
         print(f"marginwatch sim: invalid scenario {args.scenario}:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:
         asyncio.run(serve(scenario, args.speed, args.port, sys.stdout))
     except KeyboardInterrupt:
-        print("marginwatch sim: stopped", file=sys.stderr)
+        print("marginwatch sim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except OSError as exc:
         print(f"marginwatch sim: cannot serve on port {args.port}: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -76,13 +87,93 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def serve(scenario: Scenario, speed: float, port: int, out: TextIO) -> None:
-    """Serve until the scenario's last tick, printing the banner first and a summary last."""
-    async with SimulatedVenue(scenario, speed, port) as venue:
+    """Serve until the scenario's last tick: the banner first, then a line per phase and
+    per liquidation as they happen, and a summary last."""
+    progress = Progress(scenario, out)
+    async with SimulatedVenue(scenario, speed, port, on_tick=progress.tick) as venue:
+        progress.venue = venue
         out.write(banner(venue))
-        out.flush()
+        progress.start()
         await venue.finished.wait()
+        progress.finish()
         out.write(summary(venue))
         out.flush()
+
+
+class Progress:
+    """Says what the market is doing while it plays: a line when a phase begins (each
+    symbol's mark and its move since the start), and one per liquidation, at once."""
+
+    def __init__(self, scenario: Scenario, out: TextIO) -> None:
+        self.scenario = scenario
+        self.out = out
+        self.venue: SimulatedVenue | None = None
+        self._phase_number = 0
+        self._liquidations_seen: dict[str, int] = {}
+
+    def start(self) -> None:
+        """The first phase, at the start prices, before any tick."""
+        self.out.write(f"\nPlaying {self.scenario.duration:g}s simulated:\n")
+        self._phase(0.0, {s: spec.start for s, spec in self.scenario.symbols.items()})
+
+    def finish(self) -> None:
+        """Where every mark ended."""
+        assert self.venue is not None
+        marks = [self._mark(s, self.venue.exchange.mark(s)) for s in self.scenario.symbols]
+        self.out.write(_wrap(f"{self.venue.elapsed:5.0f}s  end:", marks))
+
+    def tick(self, tick: Tick) -> None:
+        if self.scenario.phase_at(tick.time).number != self._phase_number:
+            self._phase(tick.time, tick.marks)
+        if self.venue is not None:
+            self._report_liquidations(tick.time)
+        self.out.flush()
+
+    def _phase(self, at: float, marks: dict[str, float]) -> None:
+        """The phase as the demo's status line names it (Scenario.phase_at), then marks."""
+        phase = self.scenario.phase_at(at)
+        self._phase_number = phase.number
+        last = phase.number == phase.count
+        until = f"to the end at {phase.end:g}s" if last else f"to {phase.end:g}s"
+        head = f"{at:5.0f}s  phase {phase.number}/{phase.count}, {phase.summary} ({until}):"
+        self.out.write(_wrap(head, [self._mark(symbol, price) for symbol, price in marks.items()]))
+
+    def _mark(self, symbol: str, price: float) -> str:
+        text = f"{symbol} {price:,.{MARKETS[symbol].price_precision}f}"
+        change = price / self.scenario.symbols[symbol].start - 1.0
+        return f"{text} ({change:+.1%})" if abs(change) >= 0.0005 else text
+
+    def _report_liquidations(self, at: float) -> None:
+        assert self.venue is not None
+        for credentials in self.venue.credentials.values():
+            account = self.venue.exchange.accounts[credentials.api_key]
+            seen = self._liquidations_seen.get(credentials.name, 0)
+            for order in account.orders[seen:]:
+                if order.type == LIQUIDATION:
+                    price = f"{order.avg_price:,.{MARKETS[order.symbol].price_precision}f}"
+                    self.out.write(
+                        f"{at:5.0f}s  {credentials.name}: LIQUIDATED {order.symbol} "
+                        f"{order.executed_qty:g} at {price}\n"
+                    )
+            self._liquidations_seen[credentials.name] = len(account.orders)
+
+
+def _wrap(head: str, items: list[str], width: int = 79) -> str:
+    """`head` (wrapped at spaces if it must be) then the items, wrapped under it without
+    splitting an item."""
+    lines = textwrap.wrap(head, width, subsequent_indent=" " * 8) or [""]
+    line = lines.pop()
+    first = True
+    for item in items:
+        separator = " " if first else "  "
+        first = False
+        if len(line) + len(separator) + len(item) > width:
+            lines.append(line)
+            line = " " * 8 + item
+        else:
+            line += separator + item
+    lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def banner(venue: SimulatedVenue) -> str:
@@ -91,6 +182,7 @@ def banner(venue: SimulatedVenue) -> str:
         f"  REST: {venue.base_url}",
         f"  WS:   {venue.ws_url}",
         f"  scenario: {venue.scenario.duration:g}s simulated at {venue.speed:g}x",
+        *([f"  {venue.scenario.description}"] if venue.scenario.description else []),
     ]
     for c in venue.credentials.values():
         lines.append(f"  account {c.name}: api_key={c.api_key} secret={c.secret}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -23,7 +24,7 @@ from monitor.simulator.binance_usdm import STREAMS_KEY, SimExchange, StreamHub, 
 from monitor.simulator.build import build_exchange
 from monitor.simulator.funding import settle_funding
 from monitor.simulator.http import LOOPBACK, LocalServer
-from monitor.simulator.prices import price_ticks
+from monitor.simulator.prices import Tick, price_ticks
 from monitor.simulator.risk import RiskEngine
 from monitor.simulator.scenario import Scenario, load_scenario
 
@@ -42,7 +43,15 @@ class Credentials:
 class SimulatedVenue:
     """Serve a scenario's venue and run its clock, price path and risk engine."""
 
-    def __init__(self, scenario: Scenario | str | Path, speed: float = 1.0, port: int = 0) -> None:
+    def __init__(
+        self,
+        scenario: Scenario | str | Path,
+        speed: float = 1.0,
+        port: int = 0,
+        *,
+        on_tick: Callable[[Tick], None] | None = None,
+    ) -> None:
+        """`on_tick` hears every tick once it is applied (marks, funding, liquidations)."""
         if speed <= 0:
             raise ValueError(f"speed must be positive, not {speed}")
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -60,6 +69,7 @@ class SimulatedVenue:
         self.elapsed = 0.0
         """Simulated seconds played so far."""
         self._server = LocalServer(app, port)
+        self._on_tick = on_tick
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -117,6 +127,8 @@ class SimulatedVenue:
                 self.exchange.next_funding_ms = started_ms + round(next_funding / self.speed * 1000)
             self.streams.publish_marks()
             self.risk.check()
+            if self._on_tick is not None:
+                self._on_tick(tick)
 
     async def _hold(self) -> None:
         """After the last tick the marks hold but are still published every tick: a live

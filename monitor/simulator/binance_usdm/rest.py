@@ -24,6 +24,7 @@ from monitor.simulator.binance_usdm import (
     render,
     trading,
     transfers,
+    wallets,
 )
 from monitor.simulator.binance_usdm.auth import api_key_account, authenticate, parse_params
 from monitor.simulator.binance_usdm.errors import BinanceApiError
@@ -193,6 +194,14 @@ ROUTES: dict[tuple[str, str], tuple[Security, Handler]] = {
     ("GET", "/sapi/v1/asset/transfer"): (
         Security.SIGNED,
         lambda c: transfers.history(c.exchange, c.me, c.params),
+    ),
+    ("GET", "/api/v3/account"): (
+        Security.SIGNED,
+        lambda c: wallets.spot_account(c.me, c.exchange.clock_ms()),
+    ),
+    ("POST", "/sapi/v1/asset/get-funding-asset"): (
+        Security.SIGNED,
+        lambda c: wallets.funding_assets(c.me, c.params),
     ),
     ("GET", "/fapi/v1/order"): (Security.SIGNED, _query_order),
     ("POST", "/fapi/v1/order"): (Security.TRADE, _new_order),

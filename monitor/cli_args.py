@@ -1,0 +1,54 @@
+"""Argument types and exit statuses shared by every `marginwatch` subcommand.
+
+A bad flag must fail in argparse, before anything starts, with the flag named and
+exit status 2; the same value reaching a simulator or a daemon would end in a
+traceback or, worse, run with a meaningless setting (a speed of 0 never advances).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+EXIT_CONFIG = 78
+"""EX_CONFIG: an invalid configuration; systemd's RestartPreventExitStatus keys on it."""
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, what a shell reports for a command stopped with Ctrl-C."""
+EXIT_SOFTWARE = 70
+"""EX_SOFTWARE: a failure nobody anticipated, i.e. a bug."""
+
+
+def positive_float(text: str) -> float:
+    """A finite number above zero (speeds, durations)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """A TCP port, or 0 for any free one."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, not {text}")
+    return value
+
+
+def writable_file(text: str) -> Path:
+    """A file we can append to (created, with its directories, if missing): checked when
+    the command starts, not after the work whose result it was meant to keep."""
+    path = Path(text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot write {text}: {exc.strerror}") from None
+    return path
