@@ -22,7 +22,7 @@ from monitor.engine.book import AccountBook
 from monitor.simulator.binance_usdm.trading import CLIENT_ORDER_ID
 from monitor.simulator.build import build_exchange
 from monitor.simulator.scenario import parse_scenario
-from monitor.simulator.snapshot import account_snapshot
+from tests.sim_snapshot import account_snapshot
 
 # Cross: BTC and ETH longs bought 10 % higher, a SOL short from below: a 1,000 USDT
 # pool equity (wallet 8,000) against ~500 of MM is a ratio near 0.5. The isolated DOGE

@@ -2,7 +2,9 @@
 
 The account is hybrid: the two cross longs of Binance's published FAQ example and an
 isolated short. Expected liquidation prices are Binance's published figures (cross)
-and the FAQ formula evaluated by hand (isolated).
+and the FAQ formula evaluated by hand (isolated). A hedge-mode book checks the monitor's
+figures and the simulated exchange's own (its FAQ implementation, not our engine)
+against the same hand derivations.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from monitor.simulator.binance_usdm import (
     binance_faq_hybrid_account,
     build_app,
 )
+from monitor.simulator.build import build_exchange
 from monitor.simulator.http import LocalServer
+from monitor.simulator.risk import RiskEngine
+from monitor.simulator.scenario import parse_scenario
 from tests.e2e import by_symbol, status_json, write_config
 
 # statuses of a monitoring plugin
@@ -134,3 +139,52 @@ async def test_invalid_config_exits_unknown_with_the_key_path(tmp_path):
     code, _out, err = await run_cli("status", "--config", str(path), "--json")
     assert code == UNKNOWN
     assert "accounts[0].api_secret" in err and "config.yaml:4" in err
+
+
+# Hedge mode over the wire. Cross BTC LONG 0.5 @ 60,000 and SHORT 0.3 @ 62,000 on a 1,000
+# USDT cross wallet, mark 60,000 (both legs 0.4 % / cum 0), FAQ hedge formula by hand:
+#   LP = (1,000 - 0.5 x 60,000 + 0.3 x 62,000) / (0.5 x 0.004 + 0.3 x 0.004 - 0.5 + 0.3)
+#      = -10,400 / -0.1968 = 52,845.53
+# Isolated SOL SHORT 300 @ 150 with 9,000 of margin: at the mark (notional 45,000) the
+# bracket is 1.5 % / cum 25, but at the liquidation price the notional passes 50,000, into
+# 2 % / cum 275: LP = (9,000 + 275 + 300 x 150) / (300 x 0.02 + 300) = 54,275 / 306.
+HEDGED_BOOK = """
+seed: 1
+symbols:
+  BTCUSDT: {start: 60000}
+  SOLUSDT: {start: 150}
+segments: [{duration: 10s}]
+accounts:
+  - name: hedged
+    position_mode: hedge
+    balances: {USDT: 1000}
+    positions:
+      - {symbol: BTCUSDT, side: long, size: 0.5, leverage: 20, entry: 60000}
+      - {symbol: BTCUSDT, side: short, size: 0.3, leverage: 20, entry: 62000}
+      - {symbol: SOLUSDT, side: short, size: 300, leverage: 5, margin_mode: isolated,
+         isolated_margin: 9000, entry: 150}
+"""
+
+
+async def test_hedge_mode_liquidation_prices_agree_with_the_simulated_exchange(tmp_path):
+    exchange = build_exchange(parse_scenario(HEDGED_BOOK))
+    RiskEngine(exchange).check()  # the venue's own reported liquidation prices
+    [spec] = parse_scenario(HEDGED_BOOK).accounts
+    key, secret = spec.credentials
+    async with LocalServer(build_app(exchange)) as server:
+        config = write_config(tmp_path / "c.yaml", [account("h", server.base_url, key, secret)])
+        _code, doc, err = await status_json(config)
+
+    [acct] = doc["accounts"]
+    assert acct["ok"] is True, err
+    legs = {(p["symbol"], p["side"]): p for p in acct["positions"]}
+    expected = {
+        ("BTC/USDT:USDT", "long"): 10_400 / 0.1968,
+        ("BTC/USDT:USDT", "short"): 10_400 / 0.1968,
+        ("SOL/USDT:USDT", "short"): 54_275 / 306,
+    }
+    assert set(legs) == set(expected)
+    for leg, price in expected.items():
+        # ours (the engine) and the exchange's (the simulator's rules, 8 decimals on REST)
+        assert legs[leg]["liquidation_price"] == pytest.approx(price, rel=1e-12)
+        assert legs[leg]["exchange_liquidation_price"] == pytest.approx(price, abs=1e-8)

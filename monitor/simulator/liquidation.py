@@ -74,29 +74,31 @@ def liquidate_isolated(
     return order
 
 
-def liquidate_cross(exchange: SimExchange, account: SimAccount, asset: str) -> list[SimOrder]:
-    """Close every cross leg settled in `asset`; returns the liquidation orders."""
+def liquidate_cross(
+    exchange: SimExchange, account: SimAccount, legs: list[SimPosition]
+) -> list[SimOrder]:
+    """Close the cross `legs` of one pool at their marks; returns the liquidation orders.
+
+    Each leg's PnL and clearance fee fall on its own margin asset's cross wallet (one
+    asset in single-asset mode; several in a Multi-Assets pool)."""
     now = exchange.clock_ms()
-    legs = [
-        p
-        for p in account.open_positions()
-        if not p.is_isolated and exchange.market(p.symbol).margin_asset == asset
-    ]
     orders: list[SimOrder] = []
-    clearance = 0.0
+    clearance: dict[str, float] = {}
     for position in legs:
         market = exchange.market(position.symbol)
-        mark = exchange.mark(position.symbol)
+        asset, mark = market.margin_asset, exchange.mark(position.symbol)
         realized = unrealized_pnl(market, position, mark)
-        clearance += abs(position_notional(market, position, mark)) * market.liquidation_fee_rate
+        fee = abs(position_notional(market, position, mark)) * market.liquidation_fee_rate
+        clearance[asset] = clearance.get(asset, 0.0) + fee
         orders.append(_record(account, position, mark, realized, now))
         account.cross_wallet[asset] = account.cross_wallet.get(asset, 0.0) + realized
         _close(account, position, realized, now)
         events.publish_fill(exchange, account, orders[-1])
-    wallet = account.cross_wallet.get(asset, 0.0)
-    remaining = max(0.0, wallet - clearance)  # the fee takes at most what is left
-    if orders and remaining != wallet:
-        account.cross_wallet[asset] = remaining
-        update = events.account_update(exchange, account, "INSURANCE_CLEAR", asset, [])
-        exchange.publish(account, update)
+    for asset, fee in clearance.items():
+        wallet = account.cross_wallet.get(asset, 0.0)
+        remaining = max(0.0, wallet - fee)  # the fee takes at most what is left
+        if remaining != wallet:
+            account.cross_wallet[asset] = remaining
+            update = events.account_update(exchange, account, "INSURANCE_CLEAR", asset, [])
+            exchange.publish(account, update)
     return orders

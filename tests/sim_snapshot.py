@@ -1,9 +1,9 @@
 """A simulated account as the margin engine sees it (`monitor.domain.AccountSnapshot`).
 
-The simulator decides liquidations with the product's own engine: Binance's rules are
-implemented once, and the simulated exchange is then, by construction, the exchange the
-engine models. The REST layer keeps its independent arithmetic (`accounting.py`), so
-tests that compare the two still check something.
+For unit tests of code that takes an engine book (auto-deleverage policy): a scenario's
+opening state read straight from the simulator's memory, without a REST round trip.
+It lives with the tests because the simulator itself never touches `monitor.domain` or
+`monitor.engine` (it is the independent implementation the engine is checked against).
 """
 
 from __future__ import annotations
