@@ -121,9 +121,9 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
+    from monitor.capture import capture, write_capture
     from monitor.logs import configure_logging
     from monitor.report import EXIT_UNKNOWN
-    from monitor.simulator.capture import capture, write_capture
 
     out: Path | None = args.out
     folder = out.absolute().parent if out is not None else None

@@ -11,8 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from monitor.capture import Extras, book_document
 from monitor.domain import AccountSnapshot, CrossPool, MarginMode, Position, Side
-from monitor.simulator.capture import Extras, book_document
 from monitor.simulator.http import LocalServer
 from monitor.simulator.prices import price_ticks
 from monitor.simulator.repath import with_paths
