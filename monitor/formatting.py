@@ -19,3 +19,13 @@ def price(value: float | None) -> str:
     if value is None:
         return "unknown"
     return f"{value:,.6g}" if value < 1 else f"{value:,.2f}"
+
+
+def money(value: float | None) -> str:
+    """An amount in its asset: cents from 1 up, up to 8 decimals below (coin-sized
+    figures such as 0.000025 BTC), never in exponent form."""
+    if value is None:
+        return "unknown"
+    if abs(value) >= 1:
+        return f"{value:,.2f}"
+    return f"{value:.8f}".rstrip("0").rstrip(".") or "0"

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.engine.levels import Level
-from monitor.formatting import pct, price
+from monitor.formatting import money, pct, price
 from monitor.report import Assessed, level_name
 
 LEVEL_STYLES = {
@@ -62,10 +62,47 @@ def account_table(assessed: Assessed) -> Table:
     return table
 
 
+def fees_table(assessed: Assessed) -> Table | None:
+    """Where the exchange keeps liquidation fees apart from its maintenance margin (OKX):
+    its MM as it defines it (comparable with its app) and the fees, which our ratio adds.
+    None for an account where nothing is kept apart."""
+    risk = assessed.result.risk
+    if risk is None:
+        return None
+    rows = [(f"pool {p.asset}", p.maintenance_margin, p.liquidation_fees, None) for p in risk.pools]
+    rows += [
+        (
+            f"{p.position.symbol} {p.position.side.value}",
+            p.maintenance_margin,
+            p.liquidation_fees,
+            p.position.exchange_maintenance_margin,
+        )
+        for p in risk.positions
+    ]
+    if not any(fees for _, _, fees, _ in rows):
+        return None
+    table = Table(
+        title=f"{assessed.result.account.name}: maintenance margin and the fees kept apart",
+        title_justify="left",
+        caption="margin ratio = (maintenance margin + liq. fees) / margin balance",
+        caption_justify="left",
+    )
+    for column in ("target", "maint. margin", "liq. fees", "exch. maint."):
+        table.add_column(column, overflow="fold", justify="left" if column == "target" else "right")
+    for target, mm, fees, exchange_mm in rows:
+        table.add_row(
+            target, money(mm), money(fees), money(exchange_mm) if exchange_mm is not None else ""
+        )
+    return table
+
+
 def print_status(assessed: Sequence[Assessed], console: Console | None = None) -> None:
     console = console or Console()
     for item in assessed:
         console.print(account_table(item))
+        fees = fees_table(item)
+        if fees is not None:
+            console.print(fees)
     console.print(
         "margin ratio = maintenance margin / margin balance; 100% = liquidation. "
         "Levels are our thresholds, not the exchange's liquidation.",
