@@ -226,6 +226,13 @@ class AccountMonitor:
         self.resume_at = 0.0
         self.last_error = None
         self.last_ok = time.monotonic()
+        self.install(snapshot)
+        self.on_poll(self.name, None)
+
+    def install(self, snapshot: AccountSnapshot) -> None:
+        """Make `snapshot` the account's state: compile its book, evaluate and report it.
+        A REST read arrives here, and so does a user-stream update (account_update.py),
+        which leaves the REST read's bookkeeping (failures, backoff) alone."""
         for position in snapshot.positions:
             self.marks.update(position.symbol, position.mark_price, snapshot.fetched_at)
         previous, self.snapshot = self.snapshot, snapshot
@@ -253,7 +260,6 @@ class AccountMonitor:
         self.on_evaluated(self)
         if set(self.by_symbol) != symbols_before:
             self.on_symbols()
-        self.on_poll(self.name, None)
 
     @staticmethod
     def _index(book: AccountBook) -> dict[str, SymbolTargets]:

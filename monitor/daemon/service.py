@@ -21,11 +21,13 @@ from monitor.actions.guards import KillSwitch
 from monitor.actions.journal import Journal
 from monitor.config import AccountConfig, Config
 from monitor.daemon.account import AccountMonitor
+from monitor.daemon.cadence import RestCadence
 from monitor.daemon.envelopes import Envelopes
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.userstream import BinanceUserStream, user_stream_for
+from monitor.exchange.budget import Budgets
 from monitor.exchange.markets import SharedMarkets
 from monitor.feeds import FeedStatus, MarkFeed, MarkTick, feed_for
 
@@ -96,6 +98,19 @@ class Daemon:
         self.user_streams: list[BinanceUserStream] = [
             s for m in self.monitors if (s := user_stream_for(m, m.account.ws_url)) is not None
         ]
+        # --- REST cadence (monitor/daemon/cadence.py): every read within its host's
+        # request budget; accounts kept current by their stream only reconcile.
+        self.budgets = Budgets(config.daemon.request_budget)
+        streams = {s.monitor.name: s for s in self.user_streams}
+        self.cadences: dict[str, RestCadence] = {
+            m.name: RestCadence(
+                m,
+                self.budgets.for_account(m.account.exchange, m.account.rest_url),
+                config.daemon.reconcile_interval,
+                streams.get(m.name),
+            )
+            for m in self.monitors
+        }
         self._user_stream_tasks: list[asyncio.Task[None]] = []
         # --- auto-deleverage (monitor/actions): a controller per account not `off`; the
         # kill switch is shared (pass one in to keep a runtime pause across reloads).
@@ -121,7 +136,7 @@ class Daemon:
         now = datetime.now().astimezone()
         for i, monitor in enumerate(self.monitors):
             self.scheduler.add_job(
-                monitor.poll, "interval", seconds=settings.poll_interval,
+                self.cadences[monitor.name].scheduled, "interval", seconds=settings.poll_interval,
                 jitter=settings.poll_jitter, id=f"poll:{monitor.name}",
                 max_instances=1, coalesce=True, misfire_grace_time=int(settings.poll_interval),
                 next_run_time=now + timedelta(milliseconds=50 * i),

@@ -1,0 +1,91 @@
+"""When an account's REST read runs, and what it may spend of its host's request budget.
+
+Every read goes through here, scheduled or asked for by the user data stream:
+- it waits for its host's budget (monitor/exchange/budget.py) with the weight the
+  adapter expects it to cost, and feeds back what the venue's reply headers say;
+- a scheduled read is skipped while the account's user data stream keeps it current
+  (live, and synced since it connected), except every `reconcile_interval`: the stream
+  carries every change, REST only reconciles. Auto-deleverage is unaffected: before it
+  acts, its controller reads the account afresh whenever the data is older than
+  `actions.max_data_age` (monitor/actions/controller.py).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from monitor.exchange.budget import HostBudget
+from monitor.exchange.errors import ErrorKind
+
+if TYPE_CHECKING:
+    from monitor.daemon.account import AccountMonitor
+    from monitor.daemon.userstream import BinanceUserStream
+
+
+class RestCadence:
+    """The REST reads of one account."""
+
+    def __init__(
+        self,
+        monitor: AccountMonitor,
+        budget: HostBudget | None,
+        reconcile_interval: float,
+        stream: BinanceUserStream | None = None,
+    ) -> None:
+        self.monitor = monitor
+        self.budget = budget
+        self.reconcile_interval = reconcile_interval
+        self.stream = stream
+        self.last_read: float | None = None
+        self.skipped = 0
+        """Scheduled reads skipped because the stream kept the account current."""
+        if stream is not None:
+            stream.read = self.read
+
+    @property
+    def reconciling_only(self) -> bool:
+        """Whether the stream alone keeps the account current, so REST only reconciles."""
+        return self.stream is not None and self.stream.current
+
+    async def scheduled(self) -> None:
+        """The scheduler's job: read, unless the stream made this read unnecessary."""
+        if (
+            self.reconciling_only
+            and self.last_read is not None
+            and time.monotonic() - self.last_read < self.reconcile_interval
+        ):
+            self.skipped += 1
+            return
+        await self.read()
+
+    async def read(self) -> None:
+        """One read of the account, within its host's budget."""
+        monitor, budget = self.monitor, self.budget
+        if budget is not None:
+            await budget.acquire(monitor.name, self._weight())
+        error_before = monitor.last_error
+        await monitor.poll()
+        self.last_read = time.monotonic()
+        if budget is None:
+            return
+        headers = getattr(monitor.client, "last_response_headers", None)
+        budget.observe(monitor.name, headers)
+        error = monitor.last_error
+        if error is not None and error is not error_before and error.kind is ErrorKind.RATE_LIMIT:
+            budget.refused(_retry_after(headers))
+
+    def _weight(self) -> int:
+        monitor = self.monitor
+        tiers_due = time.monotonic() - monitor.tiers_at >= monitor.settings.tiers_refresh
+        return monitor.adapter.poll_weight(
+            tiers_due=tiers_due, markets_loaded=monitor.client.markets is not None
+        )
+
+
+def _retry_after(headers: dict[str, str] | None) -> float | None:
+    value = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
