@@ -94,8 +94,16 @@ class IpWeights:
     _bans: int = 0
     history: list[tuple[float, int]] = field(default_factory=list, repr=False)
     """(time, weight) of every request charged: for benchmarks and tests."""
+    refusals: dict[int, int] = field(default_factory=dict)
+    """Status (429, 418) -> how many requests were refused with it."""
 
     def admit(self, weight: int) -> Verdict:
+        verdict = self._judge(weight)
+        if verdict.status is not None:
+            self.refusals[verdict.status] = self.refusals.get(verdict.status, 0) + 1
+        return verdict
+
+    def _judge(self, weight: int) -> Verdict:
         now = self.clock()
         window = math.floor(now / self.window_s)
         if window != self._window:
