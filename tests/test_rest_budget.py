@@ -105,7 +105,7 @@ async def test_accounts_on_one_host_share_one_budget_and_slow_down_without_a_ban
 
 async def test_positions_follow_the_stream_while_rest_only_reconciles(tmp_path):
     async with SimulatedVenue("calm") as venue:
-        config = config_for(venue, tmp_path, reconcile_interval=600, account_stale_after=600)
+        config = config_for(venue, tmp_path, reconcile_interval=3600, account_stale_after=600)
         daemon = Daemon(config, lambda _event: None)
         await daemon.start()
         try:
