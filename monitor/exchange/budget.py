@@ -147,8 +147,11 @@ class HostBudget:
     async def acquire(self, account: str, weight: int) -> float:
         """Wait until a read of `weight` fits the budget, then count it; returns the wait."""
         started = self._clock()
+        # an account's own hold (Bybit) is waited out alone, before joining the queue
+        while (own := self._account_holds.get(account, 0.0) - self._clock()) > 0:
+            await self._sleep(own)
         async with self._order:  # first come, first served: no account starves
-            while (delay := self._delay(account, weight)) > 0:
+            while (delay := self._delay(weight)) > 0:
                 self._say(delay)
                 await self._sleep(delay)
             self._spent += weight
@@ -158,9 +161,9 @@ class HostBudget:
             self.waited_s += waited
         return waited
 
-    def _delay(self, account: str, weight: int) -> float:
+    def _delay(self, weight: int) -> float:
         now = self._clock()
-        holds = [self._held_until, self._account_holds.get(account, 0.0)]
+        holds = [self._held_until]
         if self.limit is not None and self.cap is not None:
             window = self._roll(now)
             if max(self._spent, self._reported) + weight > self.cap and (
