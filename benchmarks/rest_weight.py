@@ -36,7 +36,7 @@ Staleness: reduce-only orders on a sample of accounts, placed by the owner's own
 client; the time until the daemon's snapshot shows the new size (median, p99, max), with
 REST's own cadence beside it. Baseline: the cold single account above (the same process).
 
-    python benchmarks/rest_weight.py [--seconds 60] [--accounts 200] [--windows 4]
+    python benchmarks/rest_weight.py [--seconds 60] [--accounts 200] [--windows 6]
 """
 
 from __future__ import annotations
@@ -410,7 +410,7 @@ async def run(seconds: float, accounts: int, compress: float, windows: int) -> N
     if accounts:
         async with SimulatedVenue("calm", speed=1) as venue:
             with tempfile.TemporaryDirectory() as tmp:
-                every_poll = {"reconcile_interval": settings.poll_interval}
+                every_poll = {"reconcile_interval": 1.0}  # each scheduled read runs
                 rest_alone = await watch(venue, Path(tmp), seconds, every_poll)
         burst_end = rest_alone.first_poll + 0.5
         steady = weigh([(t, r) for t, r in rest_alone.rest() if t > burst_end])[0]
@@ -424,7 +424,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="measured wall time")
     parser.add_argument("--accounts", type=int, default=200, help="fleet size (0: skip)")
     parser.add_argument("--compress", type=float, default=10.0, help="fleet time compression")
-    parser.add_argument("--windows", type=int, default=4, help="steady Binance minutes")
+    parser.add_argument("--windows", type=int, default=6, help="steady Binance minutes")
     args = parser.parse_args()
     asyncio.run(run(args.seconds, args.accounts, args.compress, args.windows))
 

@@ -56,18 +56,24 @@ class RestCadence:
         return self.stream is not None and self.stream.current
 
     async def scheduled(self) -> None:
-        """The scheduler's job: read, unless the stream made this read unnecessary."""
+        """The scheduler's job: read, unless the stream made this read unnecessary (it
+        keeps the account current, or its syncing read is already queued)."""
+        if self.stream is not None and self.stream.syncing:
+            self.skipped += 1
+            return
         now = time.monotonic()
         if not self.reconciling_only:
             self._reconcile_at = None
         elif self._reconcile_at is None:
             self._reconcile_at = now + random.uniform(0.0, self.reconcile_interval)
-        if self._reconcile_at is not None and now < self._reconcile_at:
+        # the job runs every poll_interval: the run nearest the deadline takes it
+        early = self.monitor.settings.poll_interval / 2
+        if self._reconcile_at is not None and now + early < self._reconcile_at:
             self.skipped += 1
             return
-        await self.read()
         if self._reconcile_at is not None:
-            self._reconcile_at = time.monotonic() + self.reconcile_interval
+            self._reconcile_at = now + self.reconcile_interval
+        await self.read()
 
     async def read(self) -> None:
         """One read of the account, within its host's budget."""

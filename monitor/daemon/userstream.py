@@ -152,8 +152,11 @@ class BinanceUserStream(StreamFeed):
         """True once a read succeeded after the stream last went live: from then on, the
         stream's events are every change, and the account is as current as the stream."""
         self._updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._connections = 0
+        """Times the stream went live: a read syncs only the connection it started in."""
         self._listen_key: str | None = None
         self._refresh_wanted = asyncio.Event()
+        self._reading = False
         self._last_refresh = float("-inf")
         self._margin_modes: dict[tuple[str, str], MarginMode] = {}
 
@@ -190,19 +193,29 @@ class BinanceUserStream(StreamFeed):
             self._last_refresh = time.monotonic()
             self._refresh_wanted.clear()
             self.refreshes += 1
-            live = self.status is FeedStatus.LIVE
+            live, connection = self.status is FeedStatus.LIVE, self._connections
+            self._reading = True
             try:
                 await self.read()  # serialized with the scheduled polls by the poll lock
             except Exception:  # poll() reports its own failures; this is a bug guard
                 log.exception("%s: refresh failed", self.exchange_id)
                 continue
-            if live and self.status is FeedStatus.LIVE and self.monitor.last_error is None:
-                self.synced = True
+            finally:
+                self._reading = False
+            if live and connection == self._connections and self.monitor.last_error is None:
+                self.synced = self.status is FeedStatus.LIVE
 
     @property
     def current(self) -> bool:
         """Whether the stream alone keeps the account current (live and synced)."""
         return self.synced and self.status is FeedStatus.LIVE
+
+    @property
+    def syncing(self) -> bool:
+        """Live, and the read that syncs it is queued or under way: a scheduled read
+        meanwhile would only repeat it."""
+        pending = self._refresh_wanted.is_set() or self._reading
+        return self.status is FeedStatus.LIVE and not self.synced and pending
 
     async def _applier(self) -> None:
         """Apply ACCOUNT_UPDATEs in arrival order, each after any REST read in flight: the
@@ -324,6 +337,7 @@ class BinanceUserStream(StreamFeed):
         self._failures = 0
         if self.status is not FeedStatus.LIVE:
             self.synced = False
+            self._connections += 1
             self._set_status(FeedStatus.LIVE, "user data stream connected")
             self.request_refresh("stream connected: events may have been missed")
         elif self.synced:  # nothing missed since the last read: the account is current
