@@ -14,6 +14,8 @@ https://developers.binance.com/docs/derivatives/usds-margined-futures/):
   GET  /fapi/v3/account           5   account/rest-api/Account-Information-V3
   GET  /fapi/v1/leverageBracket   1   account/rest-api/Notional-and-Leverage-Brackets
   GET  /fapi/v1/multiAssetsMargin 30  account/rest-api/Get-Current-Multi-Assets-Mode
+  GET  /fapi/v2/account           5   account/rest-api/Account-Information-V2 (carries
+                                      `multiAssetsMargin`: the mode check since issue 12)
   GET  /fapi/v1/exchangeInfo      1   market-data/rest-api/Exchange-Information
                                       (assumption checked only against a client library's
                                       notes: not read on Binance's own page)
@@ -30,7 +32,7 @@ keys, so each has a user data stream) against one `SimulatedVenue` whose IP coun
 Binance's (2,400 per window, 429 then 418 past it). Time is compressed by `--compress`
 (default 10): the venue's window and the budget's are 60 s / 10, and `reconcile_interval`
 120 s / 10, so one window stands for one Binance minute and weight per window is weight
-per minute. What runs on a clock longer than the run (the hourly multiAssetsMargin
+per minute. What runs on a clock longer than the run (the hourly account-mode
 recheck, the 30-minute listen-key keepalive, the 4-hour tier refresh) is added amortized.
 Staleness: reduce-only orders on a sample of accounts, placed by the owner's own ccxt
 client; the time until the daemon's snapshot shows the new size (median, p99, max), with
@@ -69,6 +71,7 @@ WEIGHTS: dict[str, int] = {
     "GET /fapi/v3/account": 5,
     "GET /fapi/v1/leverageBracket": 1,
     "GET /fapi/v1/multiAssetsMargin": 30,
+    "GET /fapi/v2/account": 5,
     "GET /fapi/v1/exchangeInfo": 1,
     "POST /fapi/v1/listenKey": 1,
     "PUT /fapi/v1/listenKey": 1,
@@ -77,7 +80,7 @@ BINANCE_LIMIT = 2400
 GOAL_PER_MINUTE = 120
 FLEET_GOAL_PER_MINUTE = 6
 AMORTIZED = {
-    "multiAssetsMargin hourly recheck (30 / 60 min)": 30 / 60,
+    "account-mode hourly recheck (5 / 60 min)": 5 / 60,
     "listen-key keepalive (1 / 30 min)": 1 / 30,
     "leverageBracket with the tiers (1 / 240 min)": 1 / 240,
 }
@@ -191,7 +194,7 @@ def report_window(name: str, window: Window, poll_interval: float, detail: bool)
         steady, _, _ = weigh([(t, r) for t, r in window.rest() if t > burst_end])
         print(
             f"  after startup (steady)        : {steady / ((window.end - burst_end) / 60):6.1f} "
-            "/min; the hourly multiAssetsMargin recheck adds 0.5 /min amortized"
+            "/min; the hourly account-mode recheck adds 0.1 /min amortized"
         )
         print("  request mix (count x weight):")
         for request, count in sorted(mix.items()):
