@@ -20,6 +20,7 @@ from collections import Counter
 import aiohttp
 import pytest
 
+from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
 from monitor.exchange.budget import HostBudget, WeightLimit
 from monitor.simulator.binance_usdm.weights import IpWeights
@@ -125,3 +126,19 @@ async def test_positions_follow_the_stream_while_rest_only_reconciles(tmp_path):
     assert reads == []  # no REST read: the ACCOUNT_UPDATE was applied
     assert btc_contracts(monitor) == pytest.approx((before or 0) - 0.1)
     assert stream.updates_applied >= 1
+
+
+async def test_an_account_blind_because_its_read_waits_for_the_budget_says_so(tmp_path):
+    events: list[Event] = []
+    async with SimulatedVenue("calm") as venue:
+        daemon = Daemon(config_for(venue, tmp_path, account_stale_after=1), events.append)
+        (cadence,) = daemon.cadences.values()
+        assert cadence.budget is not None
+        cadence.budget.refused(30.0)  # as after a 429 from another program on the IP
+        await daemon.start()
+        try:
+            await eventually(lambda: any(e.kind is EventKind.BLIND for e in events), 5)
+        finally:
+            await daemon.stop()
+    (blind,) = [e for e in events if e.kind is EventKind.BLIND and e.account == "hybrid"]
+    assert "its read waits for the request budget of binanceusdm 127.0.0.1:" in blind.message

@@ -49,6 +49,8 @@ class RestCadence:
         account current (every scheduled read runs then)."""
         self.skipped = 0
         """Scheduled reads skipped because the stream kept the account current."""
+        self.waiting_for: str | None = None
+        """The host whose request budget a read is waiting for right now, if any."""
         if stream is not None:
             stream.read = self.read
 
@@ -91,7 +93,11 @@ class RestCadence:
         """One read of the account, within its host's budget."""
         monitor, budget = self.monitor, self.budget
         if budget is not None:
-            await budget.acquire(monitor.name, self._weight())
+            self.waiting_for = budget.host
+            try:
+                await budget.acquire(monitor.name, self._weight())
+            finally:
+                self.waiting_for = None
         error_before = monitor.last_error
         await monitor.poll()
         self.last_read = time.monotonic()

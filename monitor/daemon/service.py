@@ -275,6 +275,8 @@ class Daemon:
                 if blind and monitor.name not in self._blind_accounts:
                     self._blind_accounts.add(monitor.name)
                     reason = str(monitor.last_error) if monitor.last_error else "no reply"
+                    if (host := self.cadences[monitor.name].waiting_for) is not None:
+                        reason += f"; its read waits for the request budget of {host}"
                     self.emit(
                         Event(
                             EventKind.BLIND,
