@@ -30,11 +30,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import ccxt.async_support as ccxt
 import pytest
 
 from monitor.config import Config
 from monitor.daemon.service import Daemon
+from monitor.exchange.adapters import adapter_for
+from monitor.exchange.markets import SharedMarkets
+from monitor.exchange.urls import rebase_urls
 from monitor.simulator.http import LocalServer
+from monitor.simulator.runner import SimulatedVenue
 from tests.e2e import by_symbol, status_json, write_config
 from tests.servers import hyperliquid, okx
 
@@ -171,3 +176,33 @@ def _position_dict(risk) -> dict:
     figures = risk._asdict()
     figures["isolated_margin"] = risk.position.isolated_margin
     return figures
+
+
+async def test_what_load_markets_puts_in_options_reaches_every_client_of_the_table(tmp_path):
+    """Generic, not a Hyperliquid special case: Binance's load leaves its margin pair
+    lists in `options`; a client sharing the table and one restored from disk get them."""
+    key = "binanceusdm-sim"
+    async with SimulatedVenue("calm") as venue:
+
+        def client() -> ccxt.binanceusdm:
+            made = ccxt.binanceusdm({})
+            made.urls["api"] = rebase_urls(made.urls["api"], venue.base_url)
+            adapter_for("binanceusdm").configure(made)
+            return made
+
+        loaded, sharing, restored = client(), client(), client()
+        try:
+            shared = SharedMarkets(tmp_path)
+            await shared.ensure(loaded, key)  # loads, writes the disk cache
+            await shared.ensure(sharing, key)  # shares in memory
+            await SharedMarkets(tmp_path).ensure(restored, key)  # another process: disk
+            added = shared._tables[key].options
+            assert {"crossMarginPairsData", "isolatedMarginPairsData"} <= set(added)
+            for name in added:
+                assert sharing.options[name] == loaded.options[name] == restored.options[name]
+            assert sharing.markets is loaded.markets  # shared, not copied
+            assert restored.markets.keys() == loaded.markets.keys()
+            assert venue.exchange.requests.count("GET /fapi/v1/exchangeInfo") == 1
+        finally:
+            for made in (loaded, sharing, restored):
+                await made.close()
