@@ -15,14 +15,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import Counter
+from pathlib import Path
 
 import aiohttp
 import pytest
 
+from monitor.collect import fetch_account
 from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
 from monitor.exchange.budget import HostBudget, WeightLimit
+from monitor.exchange.markets import SharedMarkets
 from monitor.simulator.binance_usdm.weights import IpWeights
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import parse_scenario
@@ -142,3 +146,17 @@ async def test_an_account_blind_because_its_read_waits_for_the_budget_says_so(tm
             await daemon.stop()
     (blind,) = [e for e in events if e.kind is EventKind.BLIND and e.account == "hybrid"]
     assert "its read waits for the request budget of binanceusdm 127.0.0.1:" in blind.message
+
+
+async def test_status_reads_wait_for_the_budget_outside_their_timeout_and_learn_the_header():
+    async with SimulatedVenue("calm") as venue:
+        (account,) = config_for(venue, Path("/nonexistent")).accounts
+        budget = HostBudget("sim", WeightLimit("x-mbx-used-weight-1m", 2400, 60.0))
+        budget.refused(2.5)  # the host is held longer than the read may take
+        started = time.monotonic()
+        result = await fetch_account(account, SharedMarkets(), timeout=2.0, budget=budget)
+    assert result.error is None and result.snapshot is not None  # the wait was not timed
+    assert time.monotonic() - started >= 2.5
+    # the venue's own count, from the reply header: at least this read's weight
+    # (positionRisk 5 + account 5 + mode check 5 + leverageBracket 1 + exchangeInfo 1)
+    assert budget.used >= 17
