@@ -61,12 +61,12 @@ def pool_defense(
 ) -> Defense | None:
     """Cuts (and the alternative collateral) for one cross pool; None when at the target."""
     pool, _ = book.evaluate_pool(asset, marks)
-    if pool.maintenance_margin is None or pool.margin_ratio is None:
+    if pool.requirement is None or pool.margin_ratio is None:
         problem = pool.note or "maintenance margin unknown"
         return Defense(asset, target_ratio, True, None, problem=problem)
     if pool.margin_ratio <= target_ratio:
         return None
-    add = max(0.0, pool.maintenance_margin / target_ratio - pool.margin_balance)
+    add = max(0.0, pool.requirement / target_ratio - pool.margin_balance)
     order = sorted(
         book.cross.get(asset, []), key=lambda leg: leg.maintenance_margin(_mark(leg, marks)),
         reverse=True,

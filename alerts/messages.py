@@ -22,7 +22,7 @@ from alerts.rules import SEVERITY, AlertKey, Reason, Rule
 from alerts.silence import Silence
 from alerts.view import Figures, RunnerView, StateView, target_of
 from monitor.engine.results import PositionRisk
-from monitor.formatting import pct, price, size
+from monitor.formatting import money, pct, price, size
 
 MAX_CHARS = 3800
 """Below Telegram's 4,096 (counted in UTF-16 units, where each emoji takes two)."""
@@ -130,6 +130,8 @@ def _ratio_lines(item: Item) -> list[str]:
     f = item.figures
     ratio = f"ratio {pct(f.margin_ratio)} · exch {pct(f.exchange_ratio)}"
     lines = [ratio + _delta(f.margin_ratio, item.sent_ratio)]
+    if f.liquidation_fees:  # kept apart by the exchange (OKX): show its MM and the fees
+        lines.append(f"MM {money(f.maintenance_margin)} + liq fees {money(f.liquidation_fees)}")
     if f.margin_ratio is None and f.note:
         lines.append(f"({f.note})")
     return lines

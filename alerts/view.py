@@ -33,6 +33,10 @@ class Figures:
     distance: float | None
     mark_price: float | None
     note: str | None = None
+    maintenance_margin: float | None = None
+    """The exchange's own quantity as it defines it."""
+    liquidation_fees: float | None = None
+    """What the exchange keeps apart from it but counts in liquidation (OKX's fees)."""
 
     @classmethod
     def from_event(cls, event: Event) -> Figures:
@@ -48,7 +52,8 @@ class Figures:
     def from_pool(cls, risk: PoolRisk) -> Figures:
         return cls(
             "cross", risk.asset, risk.margin_ratio, risk.exchange_margin_ratio, None, None,
-            risk.liquidation_distance, None, risk.note,
+            risk.liquidation_distance, None, risk.note, risk.maintenance_margin,
+            risk.liquidation_fees,
         )  # fmt: skip
 
     @classmethod
@@ -57,7 +62,7 @@ class Figures:
         return cls(
             p.margin_mode.value, pool, risk.margin_ratio, p.exchange_margin_ratio,
             risk.liquidation_price, p.exchange_liquidation_price, risk.liquidation_distance,
-            risk.mark_price, risk.note,
+            risk.mark_price, risk.note, risk.maintenance_margin, risk.liquidation_fees,
         )  # fmt: skip
 
 

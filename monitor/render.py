@@ -416,8 +416,44 @@ def status_lines(
         out.append((Text(account_title(item), style="bold"), False))
         out.append((build_table(rows, layout) if rows else Text("no pools or positions"), False))
         out += [(Text(f"[{n}] {note}", style="dim"), False) for n, note in enumerate(notes, 1)]
+        if (fees := fees_table(item)) is not None:
+            out.append((fees, False))
     out += [(Text(), False), (caption(layout), False)]
     return out
+
+
+def fees_table(assessed: Assessed) -> Table | None:
+    """Where the exchange keeps liquidation fees apart from its maintenance margin (OKX):
+    its MM as it defines it (comparable with its app) and the fees, which our ratio adds.
+    None for an account where nothing is kept apart."""
+    risk = assessed.result.risk
+    if risk is None:
+        return None
+    rows = [(f"pool {p.asset}", p.maintenance_margin, p.liquidation_fees, None) for p in risk.pools]
+    rows += [
+        (
+            f"{p.position.symbol} {p.position.side.value}",
+            p.maintenance_margin,
+            p.liquidation_fees,
+            p.position.exchange_maintenance_margin,
+        )
+        for p in risk.positions
+    ]
+    if not any(fees for _, _, fees, _ in rows):
+        return None
+    table = Table(
+        title="maintenance margin and the fees kept apart",
+        title_justify="left",
+        caption="margin ratio = (maintenance margin + liq. fees) / margin balance",
+        caption_justify="left",
+    )
+    table.add_column("target", no_wrap=True)
+    for column in ("maint. margin", "liq. fees", "exch. maint."):
+        table.add_column(column, justify="right", no_wrap=True)
+    for target, mm, fees, exchange_mm in rows:
+        exchange = money(exchange_mm) if exchange_mm is not None else NOT_APPLICABLE
+        table.add_row(target, money(mm), money(fees), exchange)
+    return table
 
 
 def print_status(assessed: Sequence[Assessed], console: Console | None = None) -> None:

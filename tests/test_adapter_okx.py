@@ -62,7 +62,8 @@ def test_okx_margin_ratio_is_converted_to_ours():
         "a", "okx", (), (position,), {ETH_LINEAR: TierTable.flat(0.005)}, taker_fee_rate=0.0005
     )
     [ours] = AccountBook(snapshot).evaluate().positions
-    assert ours.maintenance_margin == pytest.approx(39.6, rel=1e-12)
+    assert ours.maintenance_margin == pytest.approx(36, rel=1e-12)  # OKX's own figure
+    assert ours.liquidation_fees == pytest.approx(3.6, rel=1e-12)
     assert ours.margin_ratio == pytest.approx(position.exchange_margin_ratio, rel=1e-12)
 
 

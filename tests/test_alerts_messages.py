@@ -145,6 +145,31 @@ def test_unknown_figures_read_unknown_with_the_reason():
     assert "ratio unknown · exch unknown" in text and "(no tiers for X)" in text
 
 
+def test_an_okx_position_shows_okx_maintenance_margin_and_the_fees_apart():
+    """OKX BTC-USDT isolated long, value 30,000: OKX's MM 30,000 x 0.004 = 120 and the
+    liquidation fees it keeps apart 30,000 x 0.0005 = 15; equity 3,900, ratio 135 / 3,900."""
+    okx = Position(
+        "BTC/USDT:USDT", Side.LONG, MarginMode.ISOLATED, 50, 0.01, 58_000, 60_000, "USDT",
+        isolated_margin=2_900,
+    )  # fmt: skip
+    snapshot = AccountSnapshot(
+        "o", "okx", (), (okx,), {okx.symbol: TierTable.flat(0.004)}, taker_fee_rate=0.0005
+    )
+    [risk] = AccountBook(snapshot).evaluate().positions
+    item = Item(
+        AlertKey("o", "BTC/USDT:USDT long isolated", Rule.PRICE), Reason.ALERT, "warn", "ok",
+        Figures.from_position(risk, None), None, None, "",
+    )  # fmt: skip
+    text = render_alert("o", [item], {})
+    assert f"ratio {135 / 3_900:.2%}" in text
+    assert "MM 120.00 + liq fees 15.00" in text
+
+
+def test_no_fee_line_where_the_exchange_keeps_nothing_apart():
+    text = render_alert("a", items_of(small_book()), {})
+    assert "liq fees" not in text
+
+
 def test_a_huge_burst_is_cut_at_the_limit_and_says_how_much_is_left_out():
     figures = Figures("cross", "USDT", 0.8, None, 100.0, None, 0.05, 105.0)
     items = [

@@ -111,8 +111,11 @@ def config_for(venue: SimulatedVenue, proxy: FaultProxy, state: Path) -> Config:
          "rest_url": proxy.base_url, "ws_url": venue.ws_url}
         for name, c in venue.credentials.items()
     ]  # fmt: skip
+    # REST is the subject here: it reconciles at every poll, not only every 120 s as it
+    # does while a user data stream keeps the account current.
     daemon = {"poll_interval": POLL, "poll_jitter": 0, "request_timeout": REQUEST_TIMEOUT,
-              "account_stale_after": STALE_AFTER, "feed_stale_after": 30}  # fmt: skip
+              "account_stale_after": STALE_AFTER, "feed_stale_after": 30,
+              "reconcile_interval": POLL}  # fmt: skip
     return Config.model_validate({"state_dir": str(state), "daemon": daemon, "accounts": accounts})
 
 

@@ -88,14 +88,17 @@ async def assert_order_refreshes_at_once(
     return time.monotonic() - started
 
 
-async def test_reduce_only_order_refreshes_the_account_before_the_next_poll(tmp_path):
+async def test_reduce_only_order_updates_the_account_from_the_stream_without_a_read(tmp_path):
     async with watched(tmp_path) as (venue, monitor, stream):
-        refreshes = stream.refreshes
+        refreshes, applied = stream.refreshes, stream.updates_applied
+        requests = len(venue.exchange.requests)
         delay = await assert_order_refreshes_at_once(venue, monitor)
         await settled(monitor)
+        ours = venue.exchange.requests[requests:]
     assert delay < 2.0
-    # NEW, ACCOUNT_UPDATE, FILLED arrive together: one read, not three
-    assert stream.refreshes == refreshes + 1
+    # the fill's ACCOUNT_UPDATE carries the new amount: applied, no REST read at all
+    assert stream.refreshes == refreshes and stream.updates_applied == applied + 1
+    assert [r for r in ours if "positionRisk" in r or "account" in r] == []
 
 
 async def test_liquidation_is_reported_once_and_first_by_the_stream(tmp_path):
@@ -121,11 +124,12 @@ def liquidations(events: list[Event]) -> list[Event]:
 
 async def test_margin_call_is_logged_and_rereads_the_account(tmp_path, caplog):
     async with watched(tmp_path) as (venue, monitor, stream):
-        refreshes, polled_at = stream.refreshes, monitor.last_ok
+        refreshes = stream.refreshes
         (account,) = venue.exchange.accounts.values()
         avax = next(p for p in account.positions if p.symbol == "AVAXUSDT")
         venue.exchange.publish(account, margin_call(venue.exchange, account, [avax], False))
-        await eventually(lambda: monitor.last_ok != polled_at, 2)
+        await eventually(lambda: stream.refreshes > refreshes, 3)
+        await settled(monitor)
     assert stream.refreshes == refreshes + 1
     assert "margin call from the exchange: AVAXUSDT ISOLATED" in caplog.text
 

@@ -74,8 +74,9 @@ def test_okx_is_the_exact_model_for_the_okx_exchange_id():
 
 def test_isolated_linear_long():
     # 50 contracts x 0.01 BTC = 0.5 BTC, entry 58,000, mark 60,000, margin 2,900.
-    #   value = 30,000 (50 contracts: tier 1, 0.004); MM + fee = 30,000 x 0.0045 = 135
-    #   equity = 2,900 + 0.5 x 2,000 = 3,900; ratio = 135 / 3,900
+    #   value = 30,000 (50 contracts: tier 1, 0.004): OKX's MM = 30,000 x 0.004 = 120,
+    #   its liquidation fees beside it = 30,000 x 0.0005 = 15 (12.5 % of the MM)
+    #   equity = 2,900 + 0.5 x 2,000 = 3,900; ratio = (120 + 15) / 3,900
     #   LP: 2,900 + 0.5 (P - 58,000) = 0.5 P x 0.0045  =>  P = 26,100 / 0.49775
     position = Position(
         BTC_USDT, Side.LONG, MarginMode.ISOLATED, 50, 0.01, 58_000, 60_000, "USDT",
@@ -83,7 +84,9 @@ def test_isolated_linear_long():
     )  # fmt: skip
     _, risk = evaluate(snapshot(position))
     btc = risk[BTC_USDT]
-    assert btc.maintenance_margin == pytest.approx(135, rel=1e-12)
+    assert btc.maintenance_margin == pytest.approx(120, rel=1e-12)
+    assert btc.liquidation_fees == pytest.approx(15, rel=1e-12)
+    assert btc.requirement == pytest.approx(135, rel=1e-12)
     assert btc.unrealized_pnl == pytest.approx(1_000, rel=1e-12)
     assert btc.margin_ratio == pytest.approx(135 / 3_900, rel=1e-12)
     assert btc.liquidation_price == pytest.approx(26_100 / 0.49775, rel=1e-12)
@@ -91,8 +94,8 @@ def test_isolated_linear_long():
 
 def test_isolated_linear_short():
     # 40 contracts x 0.1 ETH = 4 ETH, entry 2,000, mark 2,100, margin 800, taker 0.0006.
-    #   value = 8,400; MM + fee = 8,400 x (0.005 + 0.0006) = 47.04
-    #   equity = 800 - 4 x 100 = 400; ratio = 47.04 / 400
+    #   value = 8,400; MM = 8,400 x 0.005 = 42; fees = 8,400 x 0.0006 = 5.04
+    #   equity = 800 - 4 x 100 = 400; ratio = (42 + 5.04) / 400
     #   LP: 800 + 4 (2,000 - P) = 4 P x 0.0056  =>  P = 8,800 / 4.0224
     position = Position(
         ETH_USDT, Side.SHORT, MarginMode.ISOLATED, 40, 0.1, 2_000, 2_100, "USDT",
@@ -100,7 +103,8 @@ def test_isolated_linear_short():
     )  # fmt: skip
     _, risk = evaluate(snapshot(position, fee=0.0006))
     eth = risk[ETH_USDT]
-    assert eth.maintenance_margin == pytest.approx(47.04, rel=1e-12)
+    assert eth.maintenance_margin == pytest.approx(42, rel=1e-12)
+    assert eth.liquidation_fees == pytest.approx(5.04, rel=1e-12)
     assert eth.margin_ratio == pytest.approx(47.04 / 400, rel=1e-12)
     assert eth.liquidation_price == pytest.approx(8_800 / 4.0224, rel=1e-12)
 
@@ -108,7 +112,8 @@ def test_isolated_linear_short():
 def test_isolated_tier_is_chosen_by_contracts_not_notional():
     # 2,500 contracts x 0.01 = 25 BTC: tier 2 by size (2,000 < 2,500 <= 5,000), 0.005.
     #   value at 1,000 = 25,000 (would be tier 1 if keyed by notional); margin 5,000
-    #   MM + fee = 25,000 x 0.0055 = 137.5; equity = 5,000 + 25 x (1,000 - 990) = 5,250
+    #   MM = 25,000 x 0.005 = 125, fees 25,000 x 0.0005 = 12.5
+    #   equity = 5,000 + 25 x (1,000 - 990) = 5,250
     #   LP: 5,000 + 25 (P - 990) = 25 P x 0.0055  =>  P = 19,750 / 24.8625
     position = Position(
         BTC_USDT, Side.LONG, MarginMode.ISOLATED, 2_500, 0.01, 990, 1_000, "USDT",
@@ -116,14 +121,15 @@ def test_isolated_tier_is_chosen_by_contracts_not_notional():
     )  # fmt: skip
     _, risk = evaluate(snapshot(position))
     btc = risk[BTC_USDT]
-    assert btc.maintenance_margin == pytest.approx(137.5, rel=1e-12)
+    assert btc.maintenance_margin == pytest.approx(125, rel=1e-12)
+    assert btc.liquidation_fees == pytest.approx(12.5, rel=1e-12)
     assert btc.margin_ratio == pytest.approx(137.5 / 5_250, rel=1e-12)
     assert btc.liquidation_price == pytest.approx(19_750 / 24.8625, rel=1e-12)
 
 
 def test_isolated_inverse_short():
     # 30 contracts x 100 USD = 3,000 USD face, entry 62,000, mark 60,000, margin 0.0025 BTC.
-    #   value = 0.05 BTC; MM + fee = 0.05 x 0.0055 = 0.000275 BTC
+    #   value = 0.05 BTC; MM = 0.05 x 0.005 = 0.00025 BTC, fees 0.05 x 0.0005 = 0.000025
     #   upl = 3,000 (1/62,000 - 1/60,000) x -1 = 3,000 (1/60,000 - 1/62,000)
     #   LP: 0.0025 + 3,000 (1/P - 1/62,000) = 3,000 / P x 0.0055
     #       =>  P = 3,000 x 0.9945 / (3,000 / 62,000 - 0.0025)
@@ -134,7 +140,8 @@ def test_isolated_inverse_short():
     _, risk = evaluate(snapshot(position))
     inverse = risk[BTC_USD]
     upl = 3_000 * (1 / 60_000 - 1 / 62_000)
-    assert inverse.maintenance_margin == pytest.approx(0.000275, rel=1e-12)
+    assert inverse.maintenance_margin == pytest.approx(0.00025, rel=1e-12)
+    assert inverse.liquidation_fees == pytest.approx(0.000025, rel=1e-12)
     assert inverse.margin_ratio == pytest.approx(0.000275 / (0.0025 + upl), rel=1e-12)
     assert inverse.liquidation_price == pytest.approx(
         3_000 * 0.9945 / (3_000 / 62_000 - 0.0025), rel=1e-12
@@ -143,7 +150,7 @@ def test_isolated_inverse_short():
 
 def test_isolated_inverse_long():
     # 200 contracts x 10 USD = 2,000 USD face, entry 40,000, mark 38,000, margin 0.004 BTC.
-    #   value = 2,000 / 38,000 BTC; MM + fee = value x 0.0055
+    #   value = 2,000 / 38,000 BTC; MM = value x 0.005, fees = value x 0.0005
     #   equity = 0.004 + 2,000 (1/40,000 - 1/38,000)
     #   LP: 0.004 + 2,000 / 40,000 - 2,000 / P = 2,000 x 0.0055 / P  =>  P = 2,011 / 0.054
     position = Position(
@@ -152,10 +159,11 @@ def test_isolated_inverse_long():
     )  # fmt: skip
     _, risk = evaluate(snapshot(position))
     inverse = risk[BTC_USD]
-    mm = 2_000 / 38_000 * 0.0055
+    mm, fees = 2_000 / 38_000 * 0.005, 2_000 / 38_000 * 0.0005
     assert inverse.maintenance_margin == pytest.approx(mm, rel=1e-12)
+    assert inverse.liquidation_fees == pytest.approx(fees, rel=1e-12)
     equity = 0.004 + 2_000 * (1 / 40_000 - 1 / 38_000)
-    assert inverse.margin_ratio == pytest.approx(mm / equity, rel=1e-12)
+    assert inverse.margin_ratio == pytest.approx((mm + fees) / equity, rel=1e-12)
     assert inverse.liquidation_price == pytest.approx(2_011 / 0.054, rel=1e-12)
 
 
@@ -164,7 +172,8 @@ def test_isolated_inverse_long():
 # A hedged USDT cross pair: ETH short and BTC long of equal notional, wallet 500.
 #   ETH: 20 x 0.1 = 2 ETH, entry 3,100, mark 3,000: value 6,000, MM + fee 33, upl +200
 #   BTC: 10 x 0.01 = 0.1 BTC, entry 61,000, mark 60,000: value 6,000, MM + fee 27, upl -100
-#   equity = 500 + 200 - 100 = 600; MM = 60; ratio = 60 / 600 = 0.1
+#   equity = 500 + 200 - 100 = 600; OKX's MM = 30 + 24 = 54, fees 3 + 3 = 6
+#   ratio = (54 + 6) / 600 = 0.1
 #   ETH LP (BTC held): 500 + 2 (3,100 - P) - 100 - 27 = 2 P x 0.0055  =>  P = 6,573 / 2.011
 #   BTC LP (ETH held): 500 + 200 - 33 + 0.1 (P - 61,000) = 0.1 P x 0.0045
 #                      =>  P = 5,433 / 0.09955
@@ -182,7 +191,8 @@ def cross_pair(btc_symbol: str = BTC_USDT, btc_settle: str = "USDT") -> tuple[Po
 def assert_hedged_pair(pool, risk, btc_symbol: str) -> None:
     assert pool.wallet_balance == pytest.approx(CROSS_WALLET)
     assert pool.margin_balance == pytest.approx(600, rel=1e-12)
-    assert pool.maintenance_margin == pytest.approx(60, rel=1e-12)
+    assert pool.maintenance_margin == pytest.approx(54, rel=1e-12)
+    assert pool.liquidation_fees == pytest.approx(6, rel=1e-12)
     assert pool.margin_ratio == pytest.approx(0.1, rel=1e-12)
     assert pool.liquidation_move == pytest.approx(9, rel=1e-12)
     assert risk[ETH_USDT].liquidation_price == pytest.approx(6_573 / 2.011, rel=1e-12)

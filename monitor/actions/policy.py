@@ -274,9 +274,9 @@ def _spendable(ctx: _Context, asset: str) -> float:
     if ctx.book.snapshot.pool(asset) is None:
         return 0.0
     pool, members = ctx.book.evaluate_pool(asset, ctx.marks)
-    if pool.maintenance_margin is None:
+    if pool.requirement is None:
         return 0.0
-    spendable = pool.margin_balance - pool.maintenance_margin / ctx.config.cross.target_ratio
+    spendable = pool.margin_balance - pool.requirement / ctx.config.cross.target_ratio
     leverages = [member.position.leverage for member in members]
     if all(leverages):
         initial = sum(m.notional / (lev or 1.0) for m, lev in zip(members, leverages, strict=True))

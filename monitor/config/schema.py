@@ -128,9 +128,10 @@ class LogConfig(_Frozen):
 class DaemonConfig(_Frozen):
     """How often `marginwatch run` reads each account and when it calls itself blind.
 
-    The defaults keep a Binance account near 60 request weight per minute (5 % of the
-    2,400 limit) while positions are never older than `poll_interval` seconds; mark
-    prices arrive by push and do not depend on it.
+    The defaults keep a Binance account with keys under 6 request weight per minute (its
+    user data stream carries every change; REST reconciles every `reconcile_interval`),
+    one without a live stream near 60, while positions are never older than the stream,
+    or than `poll_interval` seconds without one; mark prices arrive by push.
     """
 
     poll_interval: Annotated[float, Field(ge=1.0, le=3600.0)] = 10.0
@@ -140,6 +141,12 @@ class DaemonConfig(_Frozen):
     feed_stale_after: Annotated[float, Field(gt=0.0, le=600.0)] = 10.0
     account_stale_after: Annotated[float, Field(gt=0.0, le=3600.0)] = 60.0
     request_timeout: Annotated[float, Field(gt=0.0, le=120.0)] = 10.0
+    reconcile_interval: Annotated[float, Field(ge=1.0, le=3600.0)] = 120.0
+    """REST cadence of an account whose user data stream keeps it current (Binance
+    USD-M with keys): the stream carries every change, REST only reconciles."""
+    request_budget: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
+    """Share of a venue's per-IP request-weight limit (Binance: 2,400 a minute) that all
+    accounts on one host may use together; past it, reads wait for the next minute."""
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")

@@ -158,14 +158,6 @@ class AccountMonitor:
     async def reload_markets(self) -> None:
         await self.markets.ensure(self.client, self.markets_key, reload=True)
 
-    async def poll_scheduled(self) -> None:
-        """The scheduler's entry: start a read unless one is in flight, and return.
-
-        The scheduler never waits on a read, so a slow one (a timeout being waited out)
-        never makes it skip runs and warn; the read in flight is the retry already.
-        """
-        self._start_poll()
-
     def _start_poll(self) -> None:
         if self._poll_lock.locked() or (self._poll_task and not self._poll_task.done()):
             log.debug("%s: a read is in flight; this poll is skipped", self.name)
@@ -254,6 +246,13 @@ class AccountMonitor:
         self.resume_at = 0.0
         self.last_error = None
         self.last_ok = time.monotonic()
+        self.install(snapshot)
+        self.on_poll(self.name, None)
+
+    def install(self, snapshot: AccountSnapshot) -> None:
+        """Make `snapshot` the account's state: compile its book, evaluate and report it.
+        A REST read arrives here, and so does a user-stream update (account_update.py),
+        which leaves the REST read's bookkeeping (failures, backoff) alone."""
         for position in snapshot.positions:
             self.marks.update(position.symbol, position.mark_price, snapshot.fetched_at)
         previous, self.snapshot = self.snapshot, snapshot
@@ -281,7 +280,6 @@ class AccountMonitor:
         self.on_evaluated(self)
         if set(self.by_symbol) != symbols_before:
             self.on_symbols()
-        self.on_poll(self.name, None)
 
     @staticmethod
     def _index(book: AccountBook) -> dict[str, SymbolTargets]:

@@ -183,6 +183,8 @@ class Runner:
                     if group.feed.last_message_at is not None:
                         age = time.monotonic() - group.feed.last_message_at
                         self.metrics.feed_message(group.exchange, time.time() - age)
+            for budget in self.daemon.budgets.all():
+                self.metrics.request_budget(budget.host, budget.used, budget.waits)
             for monitor in self.daemon.monitors:
                 risk = monitor.current()  # evaluated exactly now if a tick moved its marks
                 if risk is not None:

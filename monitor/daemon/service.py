@@ -22,11 +22,13 @@ from monitor.actions.guards import KillSwitch
 from monitor.actions.journal import Journal
 from monitor.config import AccountConfig, Config
 from monitor.daemon.account import AccountMonitor
+from monitor.daemon.cadence import RestCadence
 from monitor.daemon.envelopes import Envelopes
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.userstream import BinanceUserStream, user_stream_for
+from monitor.exchange.budget import Budgets
 from monitor.exchange.markets import SharedMarkets
 from monitor.feeds import FeedStatus, MarkFeed, MarkTick, feed_for
 
@@ -97,6 +99,19 @@ class Daemon:
         self.user_streams: list[BinanceUserStream] = [
             s for m in self.monitors if (s := user_stream_for(m, m.account.ws_url)) is not None
         ]
+        # --- REST cadence (monitor/daemon/cadence.py): every read within its host's
+        # request budget; accounts kept current by their stream only reconcile.
+        self.budgets = Budgets(config.daemon.request_budget)
+        streams = {s.monitor.name: s for s in self.user_streams}
+        self.cadences: dict[str, RestCadence] = {
+            m.name: RestCadence(
+                m,
+                self.budgets.for_account(m.account.exchange, m.account.rest_url),
+                config.daemon.reconcile_interval,
+                streams.get(m.name),
+            )
+            for m in self.monitors
+        }
         self._user_stream_tasks: list[asyncio.Task[None]] = []
         # --- auto-deleverage (monitor/actions): a controller per account not `off`; the
         # kill switch is shared (pass one in to keep a runtime pause across reloads).
@@ -121,11 +136,12 @@ class Daemon:
         settings = self.config.daemon
         now = datetime.now().astimezone()
         for i, monitor in enumerate(self.monitors):
-            # The job only starts a read (poll_scheduled returns at once), so it never
+            # The job only starts a read (start_scheduled returns at once), so it never
             # overlaps itself while a read waits out a timeout; a run delayed by a busy
             # loop still runs (no grace limit), coalesced into one: nothing to warn about.
             self.scheduler.add_job(
-                monitor.poll_scheduled, "interval", seconds=settings.poll_interval,
+                self.cadences[monitor.name].start_scheduled, "interval",
+                seconds=settings.poll_interval,
                 jitter=settings.poll_jitter, id=f"poll:{monitor.name}",
                 max_instances=1, coalesce=True, misfire_grace_time=None,
                 next_run_time=now + timedelta(milliseconds=50 * i),
@@ -158,6 +174,7 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(c.stop() for c in self.controllers.values()))
+        await asyncio.gather(*(c.stop() for c in self.cadences.values()), return_exceptions=True)
         await asyncio.gather(*(m.close() for m in self.monitors), return_exceptions=True)
         if self.journal is not None:
             self.journal.close()
@@ -266,6 +283,8 @@ class Daemon:
                 if blind and monitor.name not in self._blind_accounts:
                     self._blind_accounts.add(monitor.name)
                     reason = str(monitor.last_error) if monitor.last_error else "no reply"
+                    if (host := self.cadences[monitor.name].waiting_for) is not None:
+                        reason += f"; its read waits for the request budget of {host}"
                     self.emit(
                         Event(
                             EventKind.BLIND,

@@ -1,11 +1,16 @@
-"""Binance USD-M's user data stream: refresh an account the moment the exchange says it moved.
+"""Binance USD-M's user data stream: an account's positions and balances as they change.
 
-Polling alone leaves positions up to `poll_interval` old. Binance pushes every change of
-an account (ACCOUNT_UPDATE, fills in ORDER_TRADE_UPDATE, MARGIN_CALL) on a stream opened
-with a listen key; each of these triggers an immediate re-read of the account through the
-normal poll, so there is one code path that turns exchange state into a book. The stream
-is an accelerator, never a source of truth: while it is down, polling carries on as before
-and nothing is reported blind.
+Polling alone leaves positions up to `poll_interval` old and costs request weight, which
+Binance counts per IP (monitor/exchange/budget.py). Binance pushes every change of an
+account on a stream opened with a listen key: ACCOUNT_UPDATE carries the changed legs and
+balances themselves, and is applied to the snapshot at once without a REST read
+(monitor/daemon/account_update.py), in order with the REST reads (after any read in
+flight). While the stream is live and was synced by a read after it connected, it keeps
+the account current: each sign of life counts as a fresh reading (`last_ok`), and REST
+only reconciles at `daemon.reconcile_interval` (monitor/daemon/cadence.py). A REST read is
+still asked for when the stream connects (events may have been missed), on a MARGIN_CALL,
+and when an update cannot be applied alone (a new symbol's tiers; a Multi-Assets balance).
+While the stream is down, polling carries on at `poll_interval` as before.
 
 A LIQUIDATION order (client id `autoclose-...`) is the exchange's own word that a position
 is being liquidated: it is reported at once, as the same PROBABLE_LIQUIDATION event the
@@ -32,12 +37,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from websockets.asyncio.client import ClientConnection
 
+from monitor.daemon.account_update import apply_account_update
 from monitor.daemon.events import Event, EventKind, TargetKind, position_target
 from monitor.domain import MarginMode, Position, Side
 from monitor.exchange.clients import secret_values
@@ -54,8 +60,6 @@ log = logging.getLogger(__name__)
 PRODUCTION_ORIGIN = "wss://fstream.binance.com"
 LIQUIDATION_ORDER = "LIQUIDATION"
 LIQUIDATION_CLIENT_ID = "autoclose-"
-#: Execution types that change a position: a trade, and the liquidation engine's fill.
-FILLS = ("TRADE", "CALCULATED")
 #: The loop idles without symbols; a user stream watches the whole account, so it has one
 #: fixed pseudo-entry and that rule never applies.
 _WHOLE_ACCOUNT = "<user data>"
@@ -94,10 +98,11 @@ class LiquidationLedger:
 class BinanceUserStream(StreamFeed):
     """The user data stream of one binanceusdm account with API keys; runs until cancelled.
 
-    Every change the exchange reports queues a refresh of `monitor` (its `poll()`);
-    refreshes are coalesced: a burst of frames (one fill is three) costs one poll, and
-    frames arriving during a poll cost exactly one more, because the poll in flight may
-    have been answered before they happened.
+    ACCOUNT_UPDATE events are applied to `monitor`'s snapshot in arrival order. Refreshes
+    (REST reads, through `read`, which the daemon points at the account's budgeted read)
+    are coalesced: a burst of requests costs one read, and requests arriving during a
+    read cost exactly one more, because the read in flight may have been answered before
+    they happened.
     """
 
     kind = "stream"  # after exchange_id "binanceusdm/<account> user data"
@@ -114,8 +119,8 @@ class BinanceUserStream(StreamFeed):
     refresh_settle = 0.1
     min_refresh_spacing = 2.0
     """Each refresh costs 10 request weight. Bursts coalesce, and refreshes are at least
-    this far apart: an account trading non-stop costs at most 300 weight a minute on top
-    of its polls (12.5 % of Binance's 2,400), a quiet one nothing."""
+    this far apart; fills no longer cause one (their ACCOUNT_UPDATE is applied), so they
+    are rare: a connection, a margin call, a new symbol."""
     #: Where the key goes; Binance also serves `/private/ws/<key>`.
     path = "/ws/"
 
@@ -139,10 +144,21 @@ class BinanceUserStream(StreamFeed):
             max_reconnect_delay=max_reconnect_delay,
         )
         self.monitor = monitor
+        self.read: Callable[[], Awaitable[None]] = monitor.poll
+        """How a refresh reads the account; the daemon routes it through the budget."""
         self.refreshes = 0
         """Polls this stream caused (for tests and the status page)."""
+        self.updates_applied = 0
+        """ACCOUNT_UPDATE events applied to the snapshot without a REST read."""
+        self.synced = False
+        """True once a read succeeded after the stream last went live: from then on, the
+        stream's events are every change, and the account is as current as the stream."""
+        self._updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._connections = 0
+        """Times the stream went live: a read syncs only the connection it started in."""
         self._listen_key: str | None = None
         self._refresh_wanted = asyncio.Event()
+        self._reading = False
         self._last_refresh = float("-inf")
         self._margin_modes: dict[tuple[str, str], MarginMode] = {}
 
@@ -152,6 +168,7 @@ class BinanceUserStream(StreamFeed):
         helpers = [
             asyncio.create_task(self._refresher(), name=f"{self.exchange_id}: refresh"),
             asyncio.create_task(self._keep_key_alive(), name=f"{self.exchange_id}: key"),
+            asyncio.create_task(self._applier(), name=f"{self.exchange_id}: updates"),
         ]
         try:
             await super().run()
@@ -178,10 +195,63 @@ class BinanceUserStream(StreamFeed):
             self._last_refresh = time.monotonic()
             self._refresh_wanted.clear()
             self.refreshes += 1
+            live, connection = self.status is FeedStatus.LIVE, self._connections
+            self._reading = True
             try:
-                await self.monitor.poll()  # serialized with the scheduled polls by its lock
+                await self.read()  # serialized with the scheduled polls by the poll lock
             except Exception:  # poll() reports its own failures; this is a bug guard
                 log.exception("%s: refresh failed", self.exchange_id)
+                continue
+            finally:
+                self._reading = False
+            if live and connection == self._connections and self.monitor.last_error is None:
+                self.synced = self.status is FeedStatus.LIVE
+
+    @property
+    def current(self) -> bool:
+        """Whether the stream alone keeps the account current (live and synced)."""
+        return self.synced and self.status is FeedStatus.LIVE
+
+    @property
+    def syncing(self) -> bool:
+        """Live, and the read that syncs it is queued or under way: a scheduled read
+        meanwhile would only repeat it."""
+        pending = self._refresh_wanted.is_set() or self._reading
+        return self.status is FeedStatus.LIVE and not self.synced and pending
+
+    async def _applier(self) -> None:
+        """Apply ACCOUNT_UPDATEs in arrival order, each after any REST read in flight: the
+        event's figures are absolute, so applying them after a read never goes back in
+        time, while a read finishing after them could."""
+        while True:
+            update = await self._updates.get()
+            async with self.monitor._poll_lock:
+                self._apply(update)
+
+    def _apply(self, update: dict[str, Any]) -> None:
+        monitor = self.monitor
+        snapshot = monitor.snapshot
+        if snapshot is None:  # nothing to update yet: the first read brings it all
+            self.request_refresh("account update before the first read")
+            return
+        client = monitor.client
+        try:
+            applied = apply_account_update(
+                snapshot,
+                update,
+                market=lambda market_id: client.safe_market(market_id, None, None, "swap"),
+                marks=monitor.marks,
+                market_info=lambda symbol: monitor.adapter.market_info(client, symbol),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            self.request_refresh(f"account update not understood ({exc!r})")
+            return
+        self.updates_applied += 1
+        monitor.install(applied.snapshot)
+        if self.current:
+            monitor.last_ok = time.monotonic()
+        if applied.needs_read:
+            self.request_refresh(applied.needs_read)
 
     # ------------------------------------------------------------------ listen key
 
@@ -268,8 +338,12 @@ class BinanceUserStream(StreamFeed):
         self._last_data_at = time.monotonic()
         self._failures = 0
         if self.status is not FeedStatus.LIVE:
+            self.synced = False
+            self._connections += 1
             self._set_status(FeedStatus.LIVE, "user data stream connected")
             self.request_refresh("stream connected: events may have been missed")
+        elif self.synced:  # nothing missed since the last read: the account is current
+            self.monitor.last_ok = time.monotonic()
 
     # ------------------------------------------------------------------ events
 
@@ -280,14 +354,11 @@ class BinanceUserStream(StreamFeed):
         kind = event.get("e")
         if kind == "ACCOUNT_UPDATE":
             self._remember_margin_modes(event["a"].get("P", ()))
-            self.request_refresh(f"account update ({event['a'].get('m')})")
+            self._updates.put_nowait(event["a"])
         elif kind == "ORDER_TRADE_UPDATE":
             order = event["o"]
-            if _is_liquidation(order):
-                self.request_refresh("liquidation order")
+            if _is_liquidation(order):  # its ACCOUNT_UPDATE follows and closes the leg
                 self._report_liquidation(order)
-            elif order.get("x") in FILLS:
-                self.request_refresh(f"fill of order {order.get('i')}")
         elif kind == "MARGIN_CALL":
             legs = ", ".join(f"{p.get('s')} {p.get('mt')}" for p in event.get("p", ()))
             log.warning("%s: margin call from the exchange: %s", self.exchange_id, legs)

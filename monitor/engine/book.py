@@ -181,16 +181,19 @@ class AccountBook:
         if not leg.has_margin_terms:
             note = NO_TIERS.format(symbol=leg.symbol)
             pnl, value = leg.unrealized_pnl(mark), leg.value(mark)
-            return PositionRisk(position, mark, value, pnl, None, None, None, None, note)
+            return PositionRisk(position, mark, value, pnl, None, None, None, None, note, None)
         pnl, index, mm, value = leg.state(mark)
+        fees = value * leg.rate_extra
         wallet = position.isolated_margin
         if wallet is None:
             return PositionRisk(
-                position, mark, value, pnl, mm, None, None, None, NO_ISOLATED_MARGIN
+                position, mark, value, pnl, mm - fees, None, None, None, NO_ISOLATED_MARGIN, fees
             )
         ratio = margin_ratio(mm, wallet + pnl)
         price, distance, note = _priced(self._isolated_move(leg, mark, index, wallet), mark)
-        return PositionRisk(position, mark, value, pnl, mm, ratio, price, distance, note)
+        return PositionRisk(
+            position, mark, value, pnl, mm - fees, ratio, price, distance, note, fees
+        )
 
     def _isolated_move(self, leg: Leg, mark: float, index: int, wallet: float) -> float | None:
         """An isolated position's liquidation price does not depend on the mark (its
@@ -244,12 +247,15 @@ class AccountBook:
 
         wallet = reported.wallet_balance
         states = [leg.state(mark) for leg, mark in moving]
-        total_pnl = total_mm = 0.0
-        indices = []
-        for pnl, index, mm, _ in states:
+        total_pnl = total_mm = total_fees = 0.0
+        indices, fees = [], []
+        for (leg, _), (pnl, index, mm, value) in zip(moving, states, strict=True):
             total_pnl += pnl
             total_mm += mm
             indices.append(index)
+            fee = value * leg.rate_extra  # kept apart from MM by the exchange (OKX)
+            fees.append(fee)
+            total_fees += fee
         balance = wallet + total_pnl
         ratio = margin_ratio(total_mm, balance)
         if not moving:
@@ -259,8 +265,9 @@ class AccountBook:
             note = None if move is not None else UNREACHABLE
         distance = abs(move) if move is not None else None
         pool = PoolRisk(
-            asset, wallet, total_pnl, balance, total_mm, ratio, move, distance, exchange_ratio, note
-        )
+            asset, wallet, total_pnl, balance, total_mm - total_fees, ratio, move, distance,
+            exchange_ratio, note, total_fees,
+        )  # fmt: skip
         free = wallet + total_pnl - total_mm
         members: list[PositionRisk] = [None] * len(legs)  # type: ignore[list-item]
         for group in self._groups.get(asset, []):
@@ -271,8 +278,9 @@ class AccountBook:
                 single = single_leg_move(leg, mark, index, free - pnl + mm)
                 price, far, lp_note = _priced(single, mark)
                 members[i] = PositionRisk(
-                    leg.position, mark, value, pnl, mm, ratio, price, far, lp_note
-                )
+                    leg.position, mark, value, pnl, mm - fees[i], ratio, price, far, lp_note,
+                    fees[i],
+                )  # fmt: skip
                 continue
             held = sum(states[i][0] - states[i][2] for i in group)
             price, far, lp_note = _liquidation(
@@ -282,8 +290,9 @@ class AccountBook:
                 leg, mark = moving[i]
                 pnl, _, mm, value = states[i]
                 members[i] = PositionRisk(
-                    leg.position, mark, value, pnl, mm, ratio, price, far, lp_note
-                )
+                    leg.position, mark, value, pnl, mm - fees[i], ratio, price, far, lp_note,
+                    fees[i],
+                )  # fmt: skip
         return pool, members
 
     def _unknown_pool(
@@ -300,10 +309,12 @@ class AccountBook:
         exchange_ratio = reported.exchange_margin_ratio if reported else None
         pool = PoolRisk(
             asset, wallet, total_pnl, wallet + total_pnl, None, None, None, None,
-            exchange_ratio, note,
+            exchange_ratio, note, None,
         )  # fmt: skip
         members = [
-            PositionRisk(leg.position, mark, leg.value(mark), pnl, None, None, None, None, note)
+            PositionRisk(
+                leg.position, mark, leg.value(mark), pnl, None, None, None, None, note, None
+            )
             for (leg, mark), pnl in zip(moving, pnls, strict=True)
         ]
         return pool, members

@@ -18,6 +18,11 @@ class Leg:
     MM at a mark = value x (rate + rate_extra) - amount + mm_constant, with the tier
     chosen by value (notional basis) or by contract count; `mm_fixed`, when set,
     replaces that with a figure that does not move with the mark (Bybit isolated).
+
+    `rate_extra` is a rate the exchange keeps apart from its own maintenance margin but
+    counts in its liquidation condition (OKX's fees to close): a leg's "MM" here, and
+    everything solved from it, includes that term, because it is what equity must stay
+    above; the results (engine/results.py) report it apart as `liquidation_fees`.
     """
 
     __slots__ = (

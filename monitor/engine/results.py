@@ -16,6 +16,10 @@ class PositionRisk(NamedTuple):
 
     For a cross position, `margin_ratio` is its pool's: the ratio that liquidates it.
     Any figure the engine could not compute is None and `note` says why.
+    `maintenance_margin` is the exchange's own quantity as the exchange defines it;
+    `liquidation_fees` is what the exchange keeps apart from it but still counts in its
+    liquidation condition (OKX: the fees to close), 0.0 where nothing is kept apart.
+    Our ratio counts both: (MM + fees) / margin balance.
     """
 
     position: Position
@@ -27,6 +31,12 @@ class PositionRisk(NamedTuple):
     liquidation_price: float | None
     liquidation_distance: float | None
     note: str | None = None
+    liquidation_fees: float | None = 0.0
+
+    @property
+    def requirement(self) -> float | None:
+        """What the equity must stay above: MM plus the fees kept apart."""
+        return _requirement(self.maintenance_margin, self.liquidation_fees)
 
 
 class PoolRisk(NamedTuple):
@@ -34,6 +44,7 @@ class PoolRisk(NamedTuple):
 
     `liquidation_move` is the signed uniform fractional price move of every position in
     the pool that brings the ratio to 1; `liquidation_distance` is its magnitude.
+    `maintenance_margin` and `liquidation_fees` are its members' summed (see PositionRisk).
     """
 
     asset: str
@@ -46,6 +57,12 @@ class PoolRisk(NamedTuple):
     liquidation_distance: float | None
     exchange_margin_ratio: float | None
     note: str | None = None
+    liquidation_fees: float | None = 0.0
+
+    @property
+    def requirement(self) -> float | None:
+        """What the pool's equity must stay above: MM plus the fees kept apart."""
+        return _requirement(self.maintenance_margin, self.liquidation_fees)
 
 
 class AccountRisk(NamedTuple):
@@ -57,8 +74,15 @@ class AccountRisk(NamedTuple):
     positions: tuple[PositionRisk, ...]
 
 
+def _requirement(maintenance_margin: float | None, fees: float | None) -> float | None:
+    if maintenance_margin is None or fees is None:
+        return None
+    return maintenance_margin + fees
+
+
 def margin_ratio(maintenance_margin: float, margin_balance: float) -> float:
-    """MM / margin balance; infinite when there is no equity left to lose."""
+    """MM (with any fees the exchange keeps apart) / margin balance; infinite when there
+    is no equity left to lose."""
     if margin_balance <= 0.0:
         return 0.0 if maintenance_margin <= 0.0 and margin_balance == 0.0 else float("inf")
     return maintenance_margin / margin_balance

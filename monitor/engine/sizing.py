@@ -141,11 +141,11 @@ def reduce_in_pool(
     """
     _check_target(target_ratio)
     pool, _ = book.evaluate_pool(asset, marks)
-    if pool.maintenance_margin is None:
+    if pool.requirement is None:
         raise ValueError(f"pool {asset}: maintenance margin unknown ({pool.note})")
     mark = book._mark(leg, marks)
     taker = book.snapshot.taker_fee_rate or 0.0
-    others_mm = pool.maintenance_margin - leg.maintenance_margin(mark)
+    others_mm = pool.requirement - leg.maintenance_margin(mark)
     limit = leg.contracts if max_contracts is None else min(max_contracts, leg.contracts)
 
     def ratio_after(cut: float) -> float:

@@ -165,6 +165,20 @@ class Metrics:
             "Mark-price ticks evaluated.",
             registry=r,
         )
+        self.request_weight_used = Gauge(
+            "marginwatch_request_weight_used",
+            "Request weight used on the venue host in its current window (ours or the "
+            "venue's header, whichever is higher).",
+            ["host"],
+            registry=r,
+        )
+        self.request_budget_waits = Gauge(
+            "marginwatch_request_budget_waits",
+            "Reads that waited for the host's request budget since start (non-zero and "
+            "rising: polls are slowed).",
+            ["host"],
+            registry=r,
+        )
         self.tick_latency = Histogram(
             "marginwatch_tick_to_evaluation_seconds",
             "Time from a tick's arrival to the end of its evaluation.",
@@ -284,6 +298,11 @@ class Metrics:
         seen.add(state)
         for known in seen:
             self.feed_state.labels(exchange, known).set(1.0 if known == state else 0.0)
+
+    def request_budget(self, host: str, used: int, waits: int) -> None:
+        """The state of one host's shared request budget (monitor/exchange/budget.py)."""
+        self.request_weight_used.labels(host).set(used)
+        self.request_budget_waits.labels(host).set(waits)
 
     def event(self, kind: str, level: str) -> None:
         """Count one emitted event, e.g. event("margin_ratio", "critical")."""

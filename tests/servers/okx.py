@@ -271,6 +271,13 @@ class OkxState:
     account: OkxAccount
     timestamp_tolerance_s: float = 30.0  # OKX rejects requests older than 30 s (50102)
     requests: list[RecordedRequest] = field(default_factory=list, repr=False)
+    other_accounts: list[OkxAccount] = field(default_factory=list)
+    """More trading accounts on the same venue, each answering to its own keys: private
+    routes read the account of the key that signed the call."""
+
+    def account_of(self, key: OkxApiKey) -> OkxAccount:
+        """The account `key` belongs to."""
+        return next(a for a in (self.account, *self.other_accounts) if key in a.api_keys)
 
     def paths_called(self) -> list[str]:
         """The request paths in order, without query strings."""
@@ -571,7 +578,12 @@ def _position_tiers(
     return rows
 
 
-def _positions(state: OkxState, q: dict[str, str], _key: OkxApiKey | None) -> list[dict[str, Any]]:
+def _account(state: OkxState, key: OkxApiKey | None) -> OkxAccount:
+    assert key is not None  # a private route: _dispatch authenticated it
+    return state.account_of(key)
+
+
+def _positions(state: OkxState, q: dict[str, str], key: OkxApiKey | None) -> list[dict[str, Any]]:
     inst_type = q.get("instType")
     if inst_type is not None and inst_type not in INST_TYPES:
         raise OkxError("51000", "Parameter instType error")
@@ -579,7 +591,7 @@ def _positions(state: OkxState, q: dict[str, str], _key: OkxApiKey | None) -> li
     pos_ids = set(q["posId"].split(",")) if q.get("posId") else None
     rows = [
         _render_position(state, position)
-        for position in state.account.positions
+        for position in _account(state, key).positions
         if inst_type in (None, "SWAP")
         and (inst_ids is None or position.inst_id in inst_ids)
         and (pos_ids is None or position.pos_id in pos_ids)
@@ -587,14 +599,14 @@ def _positions(state: OkxState, q: dict[str, str], _key: OkxApiKey | None) -> li
     return rows
 
 
-def _balance(state: OkxState, q: dict[str, str], _key: OkxApiKey | None) -> list[dict[str, Any]]:
+def _balance(state: OkxState, q: dict[str, str], key: OkxApiKey | None) -> list[dict[str, Any]]:
     wanted = set(q["ccy"].split(",")) if q.get("ccy") else None
-    balance = state.account.balance
+    balance = _account(state, key).balance
     details = [d for d in balance.details if wanted is None or d.ccy in wanted]
     return [_render_balance(balance, details)]
 
 
-def _trade_fee(state: OkxState, q: dict[str, str], _key: OkxApiKey | None) -> list[dict[str, Any]]:
+def _trade_fee(state: OkxState, q: dict[str, str], key: OkxApiKey | None) -> list[dict[str, Any]]:
     inst_type = _inst_type(q)
     if inst_type in ("SWAP", "FUTURES", "OPTION"):
         family = _family_filter(q)
@@ -602,7 +614,7 @@ def _trade_fee(state: OkxState, q: dict[str, str], _key: OkxApiKey | None) -> li
             raise OkxError("50014", "Parameter instFamily can not be empty.")
         if family not in {inst.inst_family for inst in state.instruments.values()}:
             raise OkxError("51000", "Parameter instFamily error")
-    fee = state.account.fees.get(inst_type)
+    fee = _account(state, key).fees.get(inst_type)
     if fee is None:
         raise OkxError("51000", "Parameter instType error")
     return [_render_fee(fee)]
@@ -610,8 +622,7 @@ def _trade_fee(state: OkxState, q: dict[str, str], _key: OkxApiKey | None) -> li
 
 def _config(state: OkxState, _q: dict[str, str], key: OkxApiKey | None) -> list[dict[str, Any]]:
     """Account configuration; `perm` and `label` are those of the key that signed the call."""
-    assert key is not None  # a private route: _dispatch authenticated it
-    account = state.account
+    account = _account(state, key)
     return [
         {
             "uid": account.uid,
@@ -688,7 +699,8 @@ def _authenticate(request: web.Request, state: OkxState, body: str) -> OkxApiKey
         raise OkxError("50106", 'Request header "OK-ACCESS-SIGN" can not be empty.', 401)
     if not timestamp:
         raise OkxError("50107", 'Request header "OK-ACCESS-TIMESTAMP" can not be empty.', 401)
-    key = next((k for k in state.account.api_keys if k.api_key == key_id), None)
+    keys = (k for a in (state.account, *state.other_accounts) for k in a.api_keys)
+    key = next((k for k in keys if k.api_key == key_id), None)
     if key is None:
         raise OkxError("50111", "Invalid OK-ACCESS-KEY.", 401)
     if not hmac.compare_digest(key.passphrase, passphrase):

@@ -24,7 +24,10 @@ class MarginModel:
         return snapshot.tiers.get(position.symbol)
 
     def rate_extra(self, position: Position, snapshot: AccountSnapshot) -> float:
-        """A rate added to the tier's maintenance rate (OKX adds the taker fee)."""
+        """A rate on the MM's base that the exchange keeps apart from its MM but counts in
+        its liquidation condition (OKX's liquidation fees); reported apart as
+        `liquidation_fees`. A fee the exchange folds into its MM (Bybit) belongs in
+        `mm_constant` instead."""
         return 0.0
 
     def mm_constant(self, position: Position, tiers: TierTable, snapshot: AccountSnapshot) -> float:

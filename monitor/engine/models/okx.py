@@ -2,13 +2,15 @@
 
 OKX liquidates when its margin ratio, equity / (maintenance margin + liquidation fee),
 falls to 100 % (help centre, "Tiered maintenance margin ratio rules"); the fee is the
-cost of closing at the taker rate, on the same base as the MM. So our MM is
-`value x (tier mmr + taker rate)`, and ours = (MM + fee) / equity = 1 / OKX's ratio:
+cost of closing at the taker rate, on the same base as the MM. OKX's maintenance margin
+(a position's `mmr`) is `value x tier mmr` and does not include the fee, so that is what
+we report as `maintenance_margin`, with the fee beside it as `liquidation_fees`
+(`value x taker rate`); both enter ours = (MM + fee) / equity = 1 / OKX's ratio:
   linear:  value = ctVal x |pos| x mark                  (settlement asset, e.g. USDT)
   inverse: value = ctVal x |pos| / mark                  (coin)
 Tiers come from `/api/v5/public/position-tiers` keyed by position size in contracts
 (`minSz < |pos| <= maxSz`, `mmr`), with no deduction: the base model's terms plus the fee
-as `rate_extra`.
+as `rate_extra` (a term kept apart).
 
 Pools follow the account mode (`acctLv` of `/api/v5/account/config`; field meanings from
 the v5 API reference, "Get balance"):

@@ -82,6 +82,11 @@ class ExchangeAdapter:
     async def fetch_positions(self, client: Any) -> list[dict[str, Any]]:
         return await client.fetch_positions()
 
+    def poll_weight(self, *, tiers_due: bool, markets_loaded: bool) -> int:
+        """The request weight one `fetch_snapshot` will cost on a venue that counts weight
+        per IP (monitor/exchange/budget.py); 0 where the venue counts none."""
+        return 0
+
     def parse_position(self, raw: dict[str, Any], client: Any) -> Position | None:
         """A unified ccxt position; None for an empty one."""
         contracts = number(raw.get("contracts"))

@@ -18,7 +18,13 @@ from monitor.exchange.adapters.parse import number, price_or_unknown, required
 
 MULTI_ASSETS_POOL = "USD"
 MODE_RECHECK_SECONDS = 3600.0
-"""The account mode rarely changes and its endpoint weighs 30: check it hourly."""
+"""The account mode rarely changes: check it hourly."""
+SNAPSHOT_WEIGHT = 5 + 5
+"""positionRisk v3 (5) and account v3 (5), Binance's documented REQUEST_WEIGHT."""
+MODE_WEIGHT = 5
+"""account v2, which carries `multiAssetsMargin` (Binance, "Account Information V2",
+weight 5): the dedicated `GET /fapi/v1/multiAssetsMargin` weighs 30, and at 200 accounts
+on one IP that alone was 6,000 weight of every restart."""
 
 
 class BinanceUsdMAdapter(ExchangeAdapter):
@@ -30,6 +36,13 @@ class BinanceUsdMAdapter(ExchangeAdapter):
 
     async def fetch_positions(self, client: Any) -> list[dict[str, Any]]:
         return await client.fapiPrivateV3GetPositionRisk()
+
+    def poll_weight(self, *, tiers_due: bool, markets_loaded: bool) -> int:
+        """positionRisk + account, the mode check when due (5), leverageBracket when the
+        tiers are due (1, whatever the symbols: Binance's page says 1) and exchangeInfo
+        when the markets are not loaded (1)."""
+        due = self._mode is None or time.monotonic() - self._mode[1] >= MODE_RECHECK_SECONDS
+        return SNAPSHOT_WEIGHT + MODE_WEIGHT * due + int(tiers_due) + int(not markets_loaded)
 
     def parse_position(self, raw: dict[str, Any], client: Any) -> Position | None:
         """One raw positionRisk row (v3 USD-M, or COIN-M's); None for an empty one."""
@@ -70,7 +83,7 @@ class BinanceUsdMAdapter(ExchangeAdapter):
     async def multi_assets(self, client: Any) -> bool:
         if self._mode is not None and time.monotonic() - self._mode[1] < MODE_RECHECK_SECONDS:
             return self._mode[0]
-        reply = await client.fapiPrivateGetMultiAssetsMargin()
+        reply = await client.fapiPrivateV2GetAccount()
         mode = bool(reply.get("multiAssetsMargin"))
         self._mode = (mode, time.monotonic())
         return mode

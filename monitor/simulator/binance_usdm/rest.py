@@ -25,6 +25,7 @@ from monitor.simulator.binance_usdm import (
     trading,
     transfers,
     wallets,
+    weights,
 )
 from monitor.simulator.binance_usdm.auth import api_key_account, authenticate, parse_params
 from monitor.simulator.binance_usdm.errors import BinanceApiError
@@ -231,8 +232,26 @@ async def _apply_fault(fault: Fault) -> web.Response | None:
 
 
 async def dispatch(request: web.Request) -> web.Response:
+    """Every `/fapi` reply carries the IP's used weight; past the limit, 429 then 418."""
     exchange = request.app[EXCHANGE_KEY]
     exchange.requests.append(f"{request.method} {request.path}")
+    if not request.path.startswith("/fapi/"):
+        return await _serve(request, exchange)
+    has_symbol = "symbol" in request.rel_url.query
+    weight = weights.request_weight(request.method, request.path, has_symbol)
+    verdict = exchange.weights.admit(weight)
+    if verdict.status is not None:
+        until_ms = exchange.clock_ms() + verdict.retry_after * 1000
+        body = weights.refusal_body(verdict.status, exchange.weights.limit, until_ms)
+        headers = {"Retry-After": str(verdict.retry_after)}
+        response = json_response(body, verdict.status, headers)
+    else:
+        response = await _serve(request, exchange)
+    response.headers[weights.USED_WEIGHT_HEADER] = str(verdict.used)
+    return response
+
+
+async def _serve(request: web.Request, exchange: SimExchange) -> web.Response:
     fault = exchange.take_fault(request.path)
     if fault is not None and not fault.execute_first:
         scripted = await _apply_fault(fault)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from monitor.simulator.binance_usdm.weights import IpWeights
+
 PositionSide = Literal["BOTH", "LONG", "SHORT"]
 MarginType = Literal["cross", "isolated"]
 
@@ -333,6 +335,8 @@ class SimExchange:
     next_tran_id: int = 43000126248
     """Binance numbers transfers venue-wide; this is the next `tranId` handed out."""
     listeners: list[Callable[[SimAccount, dict[str, Any]], None]] = field(default_factory=list)
+    weights: IpWeights = field(default_factory=IpWeights)
+    """The request-weight counter of the one IP every client comes from (loopback)."""
     """Receivers of user-data events (the user streams); every account mutation that
     Binance reports on the user stream is published here, whoever caused it."""
 
