@@ -67,8 +67,9 @@ class RestCadence:
 
     async def start_scheduled(self) -> None:
         """The scheduler's entry (a coroutine, so the scheduler runs it on the loop, not in
-        a thread): start this run unless the last one is still going, and return. The scheduler never waits on a read, so a slow one (a timeout, or the
-        budget's wait) never makes it skip runs and warn; the run in flight is the retry."""
+        a thread): start this run unless the last one is still going, and return. The
+        scheduler never waits on a read, so a slow one (a timeout, or the budget's wait)
+        never makes it skip runs and warn; the run in flight is the retry."""
         if self._run is not None and not self._run.done():
             log.debug("%s: a read is in flight; this poll is skipped", self.monitor.name)
             return
