@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +30,13 @@ from typing import Any, NamedTuple
 
 import orjson
 
-__all__ = ["FILENAME", "HistoryRow", "OutboxRow", "Store"]
+__all__ = ["FILENAME", "STORAGE_ERRORS", "HistoryRow", "OutboxRow", "Store"]
 
 FILENAME = "alerts.sqlite3"
+
+STORAGE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
+"""What a failing disk or file looks like from here: SQLITE_FULL, SQLITE_IOERR, a locked,
+read-only or corrupt file (all sqlite3.Error), or the OS refusing outright."""
 
 _MIGRATIONS: tuple[str, ...] = (
     """
@@ -169,15 +173,24 @@ class Store:
     # -- outbox ------------------------------------------------------------------------
 
     def outbox_add(
-        self, notification_id: str, payload: dict[str, Any], destinations: Iterable[str], at: float
-    ) -> list[int]:
-        """Insert one row per destination in one transaction; ids of the rows inserted.
+        self,
+        notification_id: str,
+        payload: dict[str, Any],
+        destinations: Iterable[str],
+        at: float,
+        *,
+        state: Mapping[str, Any] | None = None,
+    ) -> list[OutboxRow]:
+        """Insert one row per destination in one transaction; the rows inserted.
 
         Idempotent: a (notification_id, destination) already present is left alone, so
-        re-enqueueing after a restart never doubles a page.
+        re-enqueueing after a restart never doubles a page. `state` (kv key -> value) is
+        written in the same transaction: the pipeline's memory of what it said then can
+        never disagree with the outbox after a crash, which is what kept a restarted
+        daemon from saying a page a second time.
         """
         body = orjson.dumps(payload).decode()
-        ids: list[int] = []
+        rows: list[OutboxRow] = []
         with self._transaction() as db:
             for destination in destinations:
                 cursor = db.execute(
@@ -187,8 +200,11 @@ class Store:
                     (notification_id, destination, body, at, at),
                 )
                 if cursor.rowcount:
-                    ids.append(int(cursor.lastrowid or 0))
-        return ids
+                    row_id = int(cursor.lastrowid or 0)
+                    rows.append(OutboxRow(row_id, notification_id, destination, payload, at, 0, at))
+            for key, value in (state or {}).items():
+                self._kv_write(db, key, value, at)
+        return rows
 
     def outbox_pending(self, destination: str | None = None) -> list[OutboxRow]:
         """Rows neither delivered, expired nor failed, oldest first."""
@@ -249,10 +265,14 @@ class Store:
 
     def kv_set(self, key: str, value: Any, at: float | None = None) -> None:
         """Store a JSON-serialisable value (orjson: dataclasses and datetimes work too)."""
-        self._db.execute(
+        self._kv_write(self._db, key, value, time.time() if at is None else at)
+
+    @staticmethod
+    def _kv_write(db: sqlite3.Connection, key: str, value: Any, at: float) -> None:
+        db.execute(
             "INSERT INTO kv (key, value, updated) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-            (key, orjson.dumps(value).decode(), time.time() if at is None else at),
+            (key, orjson.dumps(value).decode(), at),
         )
 
     # -- history -----------------------------------------------------------------------
