@@ -199,7 +199,11 @@ class Outbox:
             self._queue(self._hold(page.id, notification_payload(page), keys))
 
     def _storage_ok(self) -> None:
-        if not self.storage.failing or not self._write_back():
+        """Some write worked; the failure is over once a probe with room to spare and
+        the write-back of everything held work too (no flapping on a nearly full disk)."""
+        if not self.storage.failing:
+            return
+        if not self._write("probing for room", self.store.probe) or not self._write_back():
             return
         page = self.storage.recovered()
         if page is not None:

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 TARGET = "storage"
 """The notification target of storage pages (they concern no account)."""
+REPEAT_WARNING = 60.0
+"""While a failure lasts, each kind of failed write is logged at most this often."""
 
 
 class StorageHealth:
@@ -36,6 +38,7 @@ class StorageHealth:
         self.error: str | None = None
         self.failures = 0
         """Failed writes in the current failure (for the recovery message and metrics)."""
+        self._warned: dict[str, float] = {}
 
     @property
     def failing(self) -> bool:
@@ -45,10 +48,13 @@ class StorageHealth:
         """Record one failed write of `what`; the page for the first one of a failure."""
         error = describe(exc)
         self.failures += 1
+        now = self.clock()
         if self.failing_since is not None:
-            log.warning("still cannot write %s (%s): %s", self.path, what, error)
+            if now - self._warned.get(what, -REPEAT_WARNING) >= REPEAT_WARNING:
+                self._warned[what] = now
+                log.warning("still cannot write %s (%s): %s", self.path, what, error)
             return None
-        self.failing_since, self.error = self.clock(), error
+        self.failing_since, self.error, self._warned = now, error, {what: now}
         log.error(
             "cannot write %s (%s): %s. Pages are delivered from memory until it can be "
             "written again; a restart before then loses the undelivered ones",
@@ -81,7 +87,7 @@ class StorageHealth:
             f"{self.path} can be written again after {lasted:.0f}s of failure "
             f"({self.error}). Pages are durable again."
         )
-        self.failing_since, self.error, self.failures = None, None, 0
+        self.failing_since, self.error, self.failures, self._warned = None, None, 0, {}
         return self._notification("ok", text)
 
     def _notification(self, level: str, text: str) -> Notification:

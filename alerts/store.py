@@ -152,9 +152,15 @@ class Store:
         try:
             yield self._db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLITE_FULL and some I/O errors roll back already
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:  # a failed COMMIT leaves it open: end it, or the
+                self._db.execute("ROLLBACK")  # next BEGIN fails "within a transaction"
+            raise
 
     def _migrate(self) -> None:
         version = self.schema_version
@@ -274,6 +280,13 @@ class Store:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
             (key, orjson.dumps(value).decode(), at),
         )
+
+    def probe(self, size: int = 64 * 1024) -> None:
+        """Write `size` bytes and take them back, in one transaction: proof there is room
+        again after a failure (a small update in place can succeed on a full disk)."""
+        with self._transaction() as db:
+            self._kv_write(db, "storage_probe", "x" * size, time.time())
+            db.execute("DELETE FROM kv WHERE key = 'storage_probe'")
 
     # -- history -----------------------------------------------------------------------
 
