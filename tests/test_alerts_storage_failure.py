@@ -5,18 +5,26 @@ enforces on the daemon's own connection: `PRAGMA max_page_count` at the file's c
 size (every insert that needs a page fails with SQLITE_FULL, "database or disk is full",
 exactly what a full disk returns) and `PRAGMA query_only` ("attempt to write a readonly
 database", what a read-only mount returns). Delivery is PTB to the local Bot API server.
-The full-disk case with a real filesystem filling up is in tests/test_alerts_full_disk.py.
+The full-disk case with a real filesystem filling up is in tests/test_alerts_full_disk.py;
+the dry-run action step with an unwritable journal is here too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
 from alerts.notifiers.console import ConsoleDestination
 from alerts.outbox import Outbox
 from alerts.store import Store
+from monitor.daemon.events import Event, EventKind
+from monitor.daemon.service import Daemon
+from monitor.simulator.runner import SimulatedVenue
+from monitor.simulator.scenario import parse_scenario
 from tests.servers.telegram import telegram_server
+from tests.test_actions_sim import STILL, config_for
+from tests.test_actions_sim import until as until_sim
 from tests.test_alerts_delivery import CHAT_A, chats, note, until
 
 
@@ -107,3 +115,26 @@ async def test_a_delivered_mark_that_could_not_be_written_is_written_when_the_fi
         "✅ marginwatch · storage OK",
     ]
     assert "readonly database" in state.texts(CHAT_A)[1]
+
+
+async def test_a_dry_run_whose_journal_cannot_be_written_still_says_what_it_would_do(
+    tmp_path: Path, caplog
+) -> None:
+    """The audit's "dry-run action step failed, logged at INFO only": the journal's file
+    refusing writes must neither stop the step nor hide it."""
+    events: list[Event] = []
+    async with SimulatedVenue(parse_scenario(STILL.format(wallet=200)), speed=1) as venue:
+        daemon = Daemon(config_for(venue, tmp_path, None), events.append)
+        assert daemon.journal is not None
+        daemon.journal._db.execute("PRAGMA query_only = ON")  # the file turns read-only
+        await daemon.start()
+        try:
+            await until_sim(lambda: any(e.kind is EventKind.ACTION for e in events), 15)
+            await asyncio.sleep(0.5)
+        finally:
+            await daemon.stop()
+    (event,) = [e for e in events if e.kind is EventKind.ACTION]
+    assert event.message.startswith("dry run, would reduce-only sell")
+    assert "not journaled" in event.message and "readonly database" in event.message
+    (record,) = [r for r in caplog.records if "could not journal the dry run" in r.getMessage()]
+    assert record.levelno == logging.ERROR
