@@ -23,16 +23,21 @@ import contextlib
 import ipaddress
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from threading import Thread
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 from wsgiref.simple_server import WSGIServer
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from monitor.ops.health import Health
 
 if TYPE_CHECKING:
     from monitor.engine.results import AccountRisk
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # Tick-to-evaluation latency: the engine answers in well under a millisecond per account, so
 # the interesting range is sub-millisecond (healthy) to seconds (event loop starved).
@@ -290,9 +295,15 @@ class Metrics:
     # -- serving ----------------------------------------------------------------------------
 
     def start_http(
-        self, port: int, host: str = "127.0.0.1", *, allow_non_loopback: bool = False
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        *,
+        allow_non_loopback: bool = False,
+        health: Health | None = None,
     ) -> MetricsServer:
-        """Serve /metrics from a daemon thread; `port=0` picks a free port.
+        """Serve /metrics (and /healthz, given `health`) from a daemon thread; `port=0`
+        picks a free port.
 
         A thread rather than the daemon's event loop, so a scrape still answers (with a
         stale `marginwatch_account_last_evaluation_timestamp_seconds`) if the loop wedges.
@@ -303,7 +314,28 @@ class Metrics:
                 "are served unauthenticated, so bind to 127.0.0.1 or ::1"
             )
         server, thread = start_http_server(port, addr=host, registry=self.registry)
+        if health is not None:
+            server.set_app(with_healthz(server.get_app(), health))
         return MetricsServer(server, thread, host, server.server_port)
+
+
+def with_healthz(metrics_app: WSGIApp, health: Health) -> WSGIApp:
+    """/healthz: 200 with {"status": "ok", ...} while healthy, 503 otherwise; the rest
+    goes to the metrics app. For load balancers, Kubernetes probes and uptime checkers
+    that pull rather than wait for a push."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/healthz":
+            return metrics_app(environ, start_response)
+        healthy, body = health.verdict()
+        payload = orjson.dumps(body)
+        status = "200 OK" if healthy else "503 Service Unavailable"
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                   ("Cache-Control", "no-store")]  # fmt: skip
+        start_response(status, headers)
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else payload]
+
+    return app
 
 
 def is_loopback(host: str) -> bool:
