@@ -32,6 +32,10 @@ class Notification:
     """Epoch seconds."""
     kind: Kind
     targets: tuple[str, ...]
+    items: tuple[tuple[str, str, str, str], ...] = ()
+    """Per item, in the text's order: (target, rule, level now, level the user heard before
+    or ""). For destinations that keep one alert per target (Alertmanager); empty on a
+    notification that is not about targets (a summary, the storage failure)."""
 
 
 def notification_id(kind: str, identities: Iterable[str]) -> str:

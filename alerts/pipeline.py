@@ -193,10 +193,10 @@ class AlertPipeline:
         for item in said:
             self._mark_sent(item, now)
         self._said.update(dict.fromkeys(identities, now))
-        targets = tuple(i.key.target for i in said)
         sent = self._send(
             account, accounts, worst_level(said), text, now,
-            kind=_kind(said), targets=targets, identities=identities,
+            kind=_kind(said), identities=identities,
+            items=tuple((i.key.target, i.key.rule.value, i.level, i.previous or "") for i in said),
         )  # fmt: skip
         if not sent:
             self.rules.revert(backup)
@@ -253,14 +253,14 @@ class AlertPipeline:
         now: float,
         *,
         kind: Kind,
-        targets: tuple[str, ...],
         identities: tuple[str, ...],
+        items: tuple[tuple[str, str, str, str], ...] = (),
     ) -> bool:
         """Hand one notification over; False (and logged) when delivery refused it, so
         the alerts stay due and are tried again."""
         notification = Notification(
             notification_id(kind, identities), account, accounts, level, text, now, kind,
-            targets,
+            tuple(item[0] for item in items), items,
         )  # fmt: skip
         try:
             self._deliver(notification)
@@ -294,7 +294,7 @@ class AlertPipeline:
             identity = f"summary\x1f{account}\x1f{moment!r}"
             self._send(
                 account, (account,), level, text, now,
-                kind="summary", targets=(), identities=(identity,),
+                kind="summary", identities=(identity,),
             )  # fmt: skip
 
     # --- persistence -------------------------------------------------------------------

@@ -44,7 +44,9 @@ class AlertsPlugin:
         config = runner.config
         self.store = Store.open(config.state_dir)
         self.outbox = Outbox(
-            self.store, build_destinations(config.notifiers), config.alerts.expire_after
+            self.store,
+            build_destinations(config.notifiers, {a.name: a.exchange for a in config.accounts}),
+            config.alerts.expire_after,
         )
         self.pipeline = AlertPipeline(
             lambda: self.runner.config, RunnerView(runner), time.time, self._deliver
