@@ -137,6 +137,8 @@ class Outbox:
             log.warning(
                 "notification %s (%s) has no destination", notification.id, notification.kind
             )
+            for key, value in (state or {}).items():
+                self._write("saving state", lambda k=key, v=value: self.store.kv_set(k, v))
             return 0
         payload = notification_payload(notification)
         try:
@@ -295,7 +297,10 @@ class Outbox:
             self._mender = asyncio.create_task(self._mend(), name="outbox mend")
 
     async def stop(self) -> None:
-        """Cancel workers (an in-flight send is abandoned and retried next start)."""
+        """Cancel workers (an in-flight send is abandoned and retried next start); rows
+        held in memory get a last chance to be written for the next start."""
+        if self.storage.failing:
+            self._storage_ok()
         workers, self._workers = list(self._workers.values()), {}
         if self._mender is not None:
             workers.append(self._mender)

@@ -52,12 +52,15 @@ async def push_monitor() -> AsyncIterator[tuple[list[str], str]]:
 
 async def test_pings_while_healthy_fail_while_not_and_never_logs_the_secret(caplog) -> None:
     caplog.set_level(logging.DEBUG)
-    healthy = [True]
+    healthy: list[bool | None] = [None]  # starting: neither ok nor failing
     async with push_monitor() as (seen, base):
         beat = Heartbeat(
             f"{base}/{CHECK}", 0.05, lambda: healthy[0], fail_url=f"{base}/{CHECK}/fail"
         )
         task = asyncio.create_task(beat.run())
+        await asyncio.sleep(0.3)
+        assert seen == []  # a slow start must not page as a failure
+        healthy[0] = True
         await until(lambda: len(seen) >= 3, 5, "three pings")
         healthy[0] = False
         await until(lambda: f"/{CHECK}/fail" in seen, 5, "a fail ping")

@@ -174,6 +174,12 @@ class Runner:
         self.health.report(healthy, self.daemon.summary())
         return healthy
 
+    def _heartbeat_verdict(self) -> bool | None:
+        """None until the (re)built daemon's first evaluation: starting is not failing."""
+        if not self.daemon.first_evaluation.is_set():
+            return None
+        return self.check_health()
+
     def _start_heartbeat(self) -> None:
         """(Re)start the push heartbeat with the current configuration, if it has one."""
         if self._heartbeat_task is not None:
@@ -184,7 +190,7 @@ class Runner:
             return
         fail = daemon.heartbeat_fail_url.reveal() if daemon.heartbeat_fail_url else None
         heartbeat = Heartbeat(
-            daemon.heartbeat_url.reveal(), daemon.heartbeat_interval, self.check_health,
+            daemon.heartbeat_url.reveal(), daemon.heartbeat_interval, self._heartbeat_verdict,
             fail_url=fail,
         )  # fmt: skip
         self._heartbeat_task = asyncio.create_task(heartbeat.run(), name="heartbeat")

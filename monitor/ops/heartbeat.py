@@ -32,13 +32,17 @@ def redacted(url: str) -> str:
 
 
 class Heartbeat:
-    """Runs until cancelled: every `interval`, GET `url` if `healthy()`, else `fail_url`."""
+    """Runs until cancelled: every `interval`, GET `url` if `healthy()`, else `fail_url`.
+
+    `healthy()` may answer None for "not yet known" (starting, reloading): nothing is sent
+    then, so a slow first evaluation of many accounts never calls `fail_url`.
+    """
 
     def __init__(
         self,
         url: str,
         interval: float,
-        healthy: Callable[[], bool],
+        healthy: Callable[[], bool | None],
         *,
         fail_url: str | None = None,
     ) -> None:
@@ -56,6 +60,8 @@ class Heartbeat:
             while True:
                 await asyncio.sleep(self.interval)
                 healthy = self.healthy()
+                if healthy is None:
+                    continue
                 if healthy != self._last_ok and self._last_ok is not None:
                     log.warning(
                         "heartbeat to %s: %s", redacted(self.url),
