@@ -34,6 +34,8 @@ __all__ = ["FILENAME", "STORAGE_ERRORS", "HistoryRow", "OutboxRow", "Store"]
 
 FILENAME = "alerts.sqlite3"
 
+LOCK_TIMEOUT = 1.0
+"""Seconds a write waits for another process's lock on the file."""
 STORAGE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
 """What a failing disk or file looks like from here: SQLITE_FULL, SQLITE_IOERR, a locked,
 read-only or corrupt file (all sqlite3.Error), or the OS refusing outright."""
@@ -129,7 +131,10 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN ourselves, so a transaction's extent is
         # visible in the code rather than implied by the sqlite3 module.
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+        # timeout: how long a write waits for a lock held by another process (a reader's
+        # checkpoint, an operator's sqlite3 shell) before failing; the wait blocks the event
+        # loop, so it is short: a page that cannot be stored is delivered from memory.
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=LOCK_TIMEOUT)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import time
 from pathlib import Path
 
 from alerts.notifiers.console import ConsoleDestination
 from alerts.outbox import Outbox
-from alerts.store import Store
+from alerts.store import FILENAME, LOCK_TIMEOUT, Store
 from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
 from monitor.simulator.runner import SimulatedVenue
@@ -138,3 +140,31 @@ async def test_a_dry_run_whose_journal_cannot_be_written_still_says_what_it_woul
     assert "not journaled" in event.message and "readonly database" in event.message
     (record,) = [r for r in caplog.records if "could not journal the dry run" in r.getMessage()]
     assert record.levelno == logging.ERROR
+
+
+async def test_a_file_locked_by_another_process_delays_no_page(tmp_path: Path) -> None:
+    """Another connection holds the write lock (an operator's sqlite3 shell, say): the page
+    goes out from memory after at most the lock timeout, and is stored once it lifts."""
+    store = Store.open(tmp_path)
+    other = sqlite3.connect(tmp_path / FILENAME, isolation_level=None)
+    async with telegram_server() as (state, api_url):
+        box = Outbox(store, chats(api_url, CHAT_A), 60.0, mend_interval=0.1)
+        await box.start()
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        box.enqueue(note("while locked"))
+        assert time.monotonic() - started < LOCK_TIMEOUT + 0.5
+        await until(lambda: len(state.texts(CHAT_A)) == 2)
+        other.execute("ROLLBACK")
+        await until(lambda: len(state.texts(CHAT_A)) == 3)
+        assert await box.drain(5)
+        await box.stop()
+    heads = [t.splitlines()[0] for t in state.texts(CHAT_A)]
+    assert heads == [
+        "🔴 marginwatch · STORAGE FAILING",
+        "while locked",
+        "✅ marginwatch · storage OK",
+    ]
+    assert "database is locked" in state.texts(CHAT_A)[0]
+    other.close()
+    store.close()
