@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 TARGET = "storage"
 """The notification target of storage pages (they concern no account)."""
+RULE = "storage"
 REPEAT_WARNING = 60.0
 """While a failure lasts, each kind of failed write is logged at most this often."""
 
@@ -95,7 +96,8 @@ class StorageHealth:
         kind = "resolved" if level == "ok" else "alert"
         material = f"storage\x1f{kind}\x1f{self.path}\x1f{now!r}"
         identity = hashlib.sha256(material.encode()).hexdigest()[:20]
-        return Notification(identity, None, (), level, text, now, kind, (TARGET,))
+        item = (TARGET, RULE, level, "critical" if level == "ok" else "")
+        return Notification(identity, None, (), level, text, now, kind, (TARGET,), (item,))
 
 
 def describe(exc: BaseException) -> str:

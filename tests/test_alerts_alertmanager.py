@@ -28,6 +28,7 @@ from aiohttp import web
 
 from alerts.notification import Notification
 from alerts.notifiers.alertmanager import alertmanager_alerts
+from alerts.storage import StorageHealth
 from monitor.config import Config
 from monitor.daemon.runner import Runner
 from monitor.simulator.http import LocalServer
@@ -175,3 +176,21 @@ def test_an_escalation_resolves_the_level_left_and_fires_the_level_entered() -> 
     )  # fmt: skip
     assert "exchange" not in entered["labels"]  # unknown: no empty label
     assert entered["annotations"]["summary"] == "main pool USDT: CRITICAL"
+
+
+def test_the_storage_failure_fires_and_its_end_resolves_it() -> None:
+    health = StorageHealth(Path("/var/lib/marginwatch/alerts.sqlite3"), lambda: 1_800_000_000.0)
+    failing = health.failed("notification n1", OSError(28, "No space left on device"))
+    healed = health.recovered()
+    assert failing is not None and healed is not None
+    (fired,) = alertmanager_alerts(
+        failing, instance="mw", replica="a", labels={}, hold=3600.0, exchanges={}
+    )
+    (resolved,) = alertmanager_alerts(
+        healed, instance="mw", replica="a", labels={}, hold=3600.0, exchanges={}
+    )
+    assert fired["labels"] == resolved["labels"] == {
+        "alertname": "MarginwatchStorage", "target": "storage", "instance": "mw",
+        "level": "critical", "severity": "critical",
+    }  # fmt: skip
+    assert fired["endsAt"] > fired["startsAt"] and resolved["endsAt"] == resolved["startsAt"]
