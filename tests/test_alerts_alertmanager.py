@@ -3,9 +3,10 @@
 The test starts the Debian package's `prometheus-alertmanager` with a minimal config: one
 route to a webhook receiver that the test itself runs on loopback and that records what
 Alertmanager delivers. Two marginwatch replicas (two in-process daemons with their own
-state, same configuration) watch the same simulated crash and both send their alerts:
-Alertmanager must deliver one notification for the crash and one for its resolution,
-each listing every position once. Without the binary (no apt), the test says so and skips.
+state, same configuration) watch the same simulated crash and both send their alerts, to
+one Alertmanager or to both peers of a two-peer cluster (gossip on loopback): either way
+the receiver must get one notification for the crash and one for its resolution, each
+listing every position once. Without the binary (no apt), the test says so and skips.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ async def webhook_receiver() -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
 
 
 @contextmanager
-def alertmanager(tmp_path: Path, hook_url: str) -> Iterator[str]:
-    """A real Alertmanager on 127.0.0.1 (clustering off); yields its base URL."""
+def alertmanager(tmp_path: Path, hook_url: str, peers: int = 1) -> Iterator[list[str]]:
+    """Real Alertmanagers on 127.0.0.1, clustered when `peers` > 1 (gossip on loopback,
+    short intervals so the cluster settles in a second); yields their base URLs."""
     if BINARY is None:
         pytest.skip(
             "prometheus-alertmanager not installed (apt-get install prometheus-alertmanager)"
@@ -77,34 +79,51 @@ def alertmanager(tmp_path: Path, hook_url: str) -> Iterator[str]:
                        "webhook_configs": [{"url": hook_url, "send_resolved": True}]}],
     }  # fmt: skip
     (tmp_path / "am.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    process = subprocess.Popen(
-        [BINARY, f"--config.file={tmp_path / 'am.yml'}", f"--storage.path={tmp_path / 'am'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-         "--log.level=warn"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "am.log").open("wb"),
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    gossip = [free_port() for _ in range(peers)]
+    processes, urls = [], []
     try:
-        for _ in range(200):
-            try:
-                with urllib.request.urlopen(f"{base}/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None:
-                raise AssertionError((tmp_path / "am.log").read_text())
-            time.sleep(0.05)
-        else:
-            raise AssertionError("Alertmanager never became ready")
-        yield base
+        for index in range(peers):
+            port = free_port()
+            cluster = ["--cluster.listen-address="]
+            if peers > 1:
+                cluster = [
+                    f"--cluster.listen-address=127.0.0.1:{gossip[index]}",
+                    *(f"--cluster.peer=127.0.0.1:{p}" for p in gossip if p != gossip[index]),
+                    "--cluster.gossip-interval=50ms", "--cluster.pushpull-interval=1s",
+                    "--cluster.peer-timeout=2s", "--cluster.settle-timeout=5s",
+                ]  # fmt: skip
+            log = tmp_path / f"am{index}.log"
+            processes.append(subprocess.Popen(
+                [BINARY, f"--config.file={tmp_path / 'am.yml'}",
+                 f"--storage.path={tmp_path / f'am{index}'}",
+                 f"--web.listen-address=127.0.0.1:{port}", *cluster, "--log.level=warn"],
+                stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+            ))  # fmt: skip
+            urls.append(f"http://127.0.0.1:{port}")
+        for process, base, index in zip(processes, urls, range(peers), strict=True):
+            _wait_ready(process, base, tmp_path / f"am{index}.log")
+        yield urls
     finally:
-        process.terminate()
-        process.wait(10)
+        for process in processes:
+            process.terminate()
+            process.wait(10)
 
 
-def replica_config(venue: SimulatedVenue, state: Path, url: str, replica: str) -> Config:
+def _wait_ready(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
+    for _ in range(200):
+        try:
+            with urllib.request.urlopen(f"{base}/-/ready", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None:
+            raise AssertionError(log.read_text())
+        time.sleep(0.05)
+    raise AssertionError("Alertmanager never became ready")
+
+
+def replica_config(venue: SimulatedVenue, state: Path, urls: list[str], replica: str) -> Config:
     accounts = [
         {"name": name, "exchange": "binanceusdm", "api_key": c.api_key, "secret": c.secret,
          "rest_url": venue.base_url, "ws_url": venue.ws_url}
@@ -115,20 +134,23 @@ def replica_config(venue: SimulatedVenue, state: Path, url: str, replica: str) -
         "daemon": {"poll_interval": 1, "poll_jitter": 0},
         "alerts": {"group_wait": "1s"},
         "notifiers": {"console": False, "alertmanager": {
-            "url": url, "instance": "marginwatch-ha", "replica": replica,
+            "url": urls, "instance": "marginwatch-ha", "replica": replica,
             "labels": {"team": "risk"}}},
         "actions": {"mode": "off"},
         "accounts": accounts,
     })  # fmt: skip
 
 
-async def test_two_replicas_page_once_through_alertmanager(tmp_path: Path) -> None:
+@pytest.mark.parametrize("peers", [1, 2], ids=["one-alertmanager", "alertmanager-cluster"])
+async def test_two_replicas_page_once_through_alertmanager(tmp_path: Path, peers: int) -> None:
+    """Each replica sends every alert to every Alertmanager peer; one Alertmanager
+    deduplicates the replicas' alerts, a cluster also its peers' notifications."""
     async with webhook_receiver() as (received, hook_url):
-        with alertmanager(tmp_path, hook_url) as am_url:
+        with alertmanager(tmp_path, hook_url, peers) as am_urls:
             async with SimulatedVenue(parse_scenario(BURST_SCENARIO), speed=SPEED) as venue:
                 runners = [
                     Runner(tmp_path / f"{r}.yaml",
-                           replica_config(venue, tmp_path / r, am_url, r))
+                           replica_config(venue, tmp_path / r, am_urls, r))
                     for r in ("replica-a", "replica-b")
                 ]  # fmt: skip
                 tasks = [asyncio.create_task(r.run()) for r in runners]
@@ -140,7 +162,7 @@ async def test_two_replicas_page_once_through_alertmanager(tmp_path: Path) -> No
                         runner.stopping.set()
                     await asyncio.wait_for(asyncio.gather(*tasks), 15)
             sent = [p.outbox.stats.delivered for r in runners for p in r.plugins]
-    assert sent == [2, 2]  # each replica did send both pages
+    assert sent == [2 * peers, 2 * peers]  # each replica sent both pages to every peer
     crash, recovery = received
     assert [len(received)] == [2], received
     assert crash["status"] == "firing" and recovery["status"] == "resolved"

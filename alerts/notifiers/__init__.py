@@ -46,9 +46,9 @@ def build_destinations(
     for webhook in config.webhooks:
         destinations.append(WebhookDestination(webhook.url, webhook.accounts))
     if (am := config.alertmanager) is not None:
-        destinations.append(
+        destinations.extend(
             AlertmanagerDestination(
-                am.url,
+                url,
                 am.accounts,
                 instance=am.instance,
                 replica=am.replica,
@@ -56,5 +56,6 @@ def build_destinations(
                 hold=am.hold,
                 exchanges=exchanges,
             )
+            for url in am.url
         )
     return destinations

@@ -235,8 +235,14 @@ class AlertmanagerConfig(_Frozen):
     name goes into an annotation, never a label.
     """
 
-    url: Annotated[str, Field(pattern=r"^https?://")]
-    """Alertmanager's base URL, e.g. http://127.0.0.1:9093 (alerts go to /api/v2/alerts)."""
+    url: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^https?://")], ...],
+        BeforeValidator(lambda v: (v,) if isinstance(v, str) else v),
+        Field(min_length=1),
+    ]
+    """Alertmanager's base URL, e.g. http://127.0.0.1:9093 (alerts go to /api/v2/alerts),
+    or the list of every peer of an Alertmanager cluster: each gets every alert (the
+    Prometheus convention), through its own queue, so one peer down delays no other."""
     instance: Annotated[str, Field(min_length=1)] = "marginwatch"
     """The `instance` label: the same on every replica of one HA pair."""
     replica: str | None = None
