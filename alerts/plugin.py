@@ -108,6 +108,9 @@ class AlertsPlugin:
         while True:
             await asyncio.sleep(PERSIST_PERIOD)
             self._save()
+            self.runner.metrics.alert_delivery(
+                storage_failing=self.outbox.storage.failing, pending=len(self.outbox.pending())
+            )
 
     async def _record_history(self) -> None:
         """Sample every pool's and isolated position's figures for `/chart`."""

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from monitor.daemon.events import Event
+from monitor.daemon.runner import Runner
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import parse_scenario
 from tests.servers.telegram import telegram_server
@@ -58,6 +59,10 @@ def fill(disk: Path) -> Path:
     return filler
 
 
+def sample(runner: Runner, name: str) -> float | None:
+    return runner.metrics.registry.get_sample_value(name)
+
+
 async def test_pages_survive_a_full_disk_during_a_crash(tmp_path: Path, caplog) -> None:
     caplog.set_level(logging.INFO)
     events: list[Event] = []
@@ -74,8 +79,12 @@ async def test_pages_survive_a_full_disk_during_a_crash(tmp_path: Path, caplog) 
             assert venue.elapsed < 6, "the disk filled after the crash began"
             await until(lambda: len(state.texts(CHAT)) >= 3, 20, "the crash and its recovery")
             assert plugin.outbox.storage.failing
+            await until(lambda: sample(runner, "marginwatch_alert_storage_failing") == 1, 10,
+                        "the metric")  # fmt: skip
             filler.unlink()
             await until(lambda: len(state.texts(CHAT)) >= 4, 10, "the storage recovery")
+            await until(lambda: sample(runner, "marginwatch_alert_storage_failing") == 0, 10,
+                        "the metric back to 0")  # fmt: skip
             await asyncio.sleep(1.5)  # a duplicate would show up here
     texts = state.texts(CHAT)
     assert [t.splitlines()[0] for t in texts] == [

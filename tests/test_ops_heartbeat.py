@@ -156,6 +156,7 @@ async def test_the_daemon_pings_and_serves_healthz_while_running_and_falls_silen
             await until(lambda: len(seen) >= 2, 15, "two heartbeats")
             status, body = await asyncio.to_thread(healthz, port)
             assert status == 200 and body["status"] == "ok", body
+            assert runner.metrics.registry.get_sample_value("marginwatch_healthy") == 1
         finally:
             runner.stopping.set()
             await asyncio.wait_for(task, 15)

@@ -172,6 +172,7 @@ class Runner:
         for /healthz, which is read from the metrics server's thread."""
         healthy = self.daemon.first_evaluation.is_set() and self.daemon.healthy()
         self.health.report(healthy, self.daemon.summary())
+        self.metrics.healthy.set(1 if healthy else 0)
         return healthy
 
     def _heartbeat_verdict(self) -> bool | None:

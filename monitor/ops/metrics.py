@@ -171,6 +171,22 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.healthy = Gauge(
+            "marginwatch_healthy",
+            "1 while healthy (first evaluation done, nothing blind: what /healthz says), else 0.",
+            registry=r,
+        )
+        self.alert_storage_failing = Gauge(
+            "marginwatch_alert_storage_failing",
+            "1 while the alert store cannot be written: pages go out from memory, and a "
+            "restart would lose the undelivered ones.",
+            registry=r,
+        )
+        self.notifications_pending = Gauge(
+            "marginwatch_notifications_pending",
+            "Deliveries waiting (one per notification and destination), stored or in memory.",
+            registry=r,
+        )
         self._seen = _Seen()
 
     # -- margin figures -------------------------------------------------------------------
@@ -291,6 +307,11 @@ class Metrics:
         self.ticks.inc()
         if latency is not None:
             self.tick_latency.observe(latency)
+
+    def alert_delivery(self, *, storage_failing: bool, pending: int) -> None:
+        """The alert outbox's state, sampled by the alerts plugin."""
+        self.alert_storage_failing.set(1 if storage_failing else 0)
+        self.notifications_pending.set(pending)
 
     # -- serving ----------------------------------------------------------------------------
 
