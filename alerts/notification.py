@@ -1,13 +1,16 @@
 """The one record the alert pipeline hands to delivery: what to say, to whom, how bad.
 
-Frozen and plain so the outbox can persist it as it is. `id` is deterministic (account,
-kind, level, targets and the pipeline's sequence number), so a notification produced
-again after a crash dedups against the one already queued instead of paging twice.
+Frozen and plain so the outbox can persist it as it is. `id` is derived from what the
+notification says (the identities of its items: account, target, kind, the exchange's
+order id or the level transition, see `alerts.rules.said_identity`), so a notification
+produced again after a crash dedups against the one already queued instead of paging
+twice, whatever else happened in between.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,10 +32,12 @@ class Notification:
     """Epoch seconds."""
     kind: Kind
     targets: tuple[str, ...]
+    items: tuple[tuple[str, str, str, str], ...] = ()
+    """Per item, in the text's order: (target, rule, level now, level the user heard before
+    or ""). For destinations that keep one alert per target (Alertmanager); empty on a
+    notification that is not about targets (a summary, the storage failure)."""
 
 
-def notification_id(
-    account: str | None, kind: str, level: str, targets: tuple[str, ...], sequence: int
-) -> str:
-    material = "\x1f".join((account or "", kind, level, *targets, str(sequence)))
+def notification_id(kind: str, identities: Iterable[str]) -> str:
+    material = "\x1e".join((kind, *sorted(identities)))
     return hashlib.sha256(material.encode()).hexdigest()[:20]

@@ -9,6 +9,13 @@ and whenever an event arrives.
 State survives a restart through `export_state` / `restore_state`: what is firing and
 what the user last heard, so the restarted daemon's fresh LevelTracker (which reports
 every non-ok target again) does not page everything anew, and silences hold.
+
+Exactly once across crashes: each item of a page has an identity taken from what it says
+(`said_identity`), the page's id is made of them, and the identities said are kept for
+`SAID_KEEP`. An item already said is dropped from a page, so an event re-emitted after a
+restart, or an alert restored from an older save, is never paged again under another id.
+The state is handed to `deliver` marked as sent, so the outbox commits it with the page
+in one transaction (see `alerts.plugin`); if delivery refuses, the marks are undone.
 """
 
 from __future__ import annotations
@@ -26,7 +33,16 @@ from alerts.group import Grouper
 from alerts.inhibit import blind_feeds, inhibited, inhibited_accounts
 from alerts.messages import GONE, Item, danger, render_alert, render_summary, worst_level
 from alerts.notification import Kind, Notification, notification_id
-from alerts.rules import SEVERITY, Alert, AlertKey, Reason, Rule, Rules, unsaid_spike
+from alerts.rules import (
+    SEVERITY,
+    Alert,
+    AlertKey,
+    Reason,
+    Rule,
+    Rules,
+    said_identity,
+    unsaid_spike,
+)
 from alerts.silence import Silences
 from alerts.view import Figures, StateView
 from monitor.config import Config
@@ -41,6 +57,8 @@ REANNOUNCE_DELAY = 30.0
 poll and the feeds, so the re-announcement carries fresh figures and whatever resolved
 meanwhile is said as resolved instead."""
 STATE_VERSION = 1
+SAID_KEEP = 2 * 86400.0
+"""How long an identity said is remembered: longer than any outage a restart follows."""
 
 
 class AlertPipeline:
@@ -63,7 +81,8 @@ class AlertPipeline:
         self.silences = Silences(clock)
         """The console's handle: `add`, `remove`, `active`."""
         self._grouper = Grouper()
-        self._sequence = 0
+        self._said: dict[str, float] = {}
+        """Identity of every item said (see `said_identity`) -> when."""
         self._summary: tuple[str, float] | None = None
         self._wake = asyncio.Event()
 
@@ -147,27 +166,46 @@ class AlertPipeline:
         """Re-read each alert now: what was overtaken or cancelled in the window is said
         as it is now, or not at all."""
         defenses: dict[str, Defense | None] = {}
-        items = []
+        items: list[tuple[Item, str]] = []
         for key in keys:
             reason = self.rules.evaluate(key, now, config.alerts)
             alert = self.rules.get(key)
             if reason is None or alert is None or muted(alert):
                 continue
-            items.append(self._item(alert, reason, config, defenses))
+            item = self._item(alert, reason, config, defenses)
+            identity = said_identity(alert, reason)
+            if identity in self._said:
+                log.info("not paging %s %s again: already said", key.target, reason)
+                self._mark_sent(item, now)
+            else:
+                items.append((item, identity))
         if not items:
             return
-        items.sort(key=danger, reverse=True)
+        said = [item for item, _ in sorted(items, key=lambda pair: danger(pair[0]), reverse=True)]
+        identities = tuple(identity for _, identity in items)
         feeds = self._view.feed_accounts()
         if account is not None:
             accounts: tuple[str, ...] = (account,)
         else:
-            accounts = tuple(sorted({a for i in items for a in feeds.get(i.key.target, ())}))
-        text = render_alert(account, items, feeds)
-        targets = tuple(i.key.target for i in items)
-        if self._send(account, accounts, worst_level(items), text, now, _kind(items), targets):
-            for item in items:
-                f = item.figures
-                self.rules.sent(item.key, item.reason, now, f.margin_ratio, f.distance)
+            accounts = tuple(sorted({a for i in said for a in feeds.get(i.key.target, ())}))
+        text = render_alert(account, said, feeds)
+        backup = self.rules.backup(i.key for i in said)
+        for item in said:
+            self._mark_sent(item, now)
+        self._said.update(dict.fromkeys(identities, now))
+        sent = self._send(
+            account, accounts, worst_level(said), text, now,
+            kind=_kind(said), identities=identities,
+            items=tuple((i.key.target, i.key.rule.value, i.level, i.previous or "") for i in said),
+        )  # fmt: skip
+        if not sent:
+            self.rules.revert(backup)
+            for identity in identities:
+                del self._said[identity]
+
+    def _mark_sent(self, item: Item, now: float) -> None:
+        f = item.figures
+        self.rules.sent(item.key, item.reason, now, f.margin_ratio, f.distance)
 
     def _item(
         self, alert: Alert, reason: Reason, config: Config, defenses: dict[str, Defense | None]
@@ -213,15 +251,16 @@ class AlertPipeline:
         level: str,
         text: str,
         now: float,
+        *,
         kind: Kind,
-        targets: tuple[str, ...],
+        identities: tuple[str, ...],
+        items: tuple[tuple[str, str, str, str], ...] = (),
     ) -> bool:
         """Hand one notification over; False (and logged) when delivery refused it, so
         the alerts stay due and are tried again."""
-        self._sequence += 1
         notification = Notification(
-            notification_id(account, kind, level, targets, self._sequence),
-            account, accounts, level, text, now, kind, targets,
+            notification_id(kind, identities), account, accounts, level, text, now, kind,
+            tuple(item[0] for item in items), items,
         )  # fmt: skip
         try:
             self._deliver(notification)
@@ -244,6 +283,7 @@ class AlertPipeline:
             return
         if now < self._summary[1]:
             return
+        moment = self._summary[1]
         self._summary = (at, next_daily(now, at))
         silences = self.silences.active()
         for account in self._view.accounts():
@@ -251,16 +291,22 @@ class AlertPipeline:
             level = max(["ok", *levels], key=SEVERITY.__getitem__)
             own = [s for s in silences if s.account in (account, "*")]
             text = render_summary(self._view, account, at, own)
-            self._send(account, (account,), level, text, now, "summary", ())
+            identity = f"summary\x1f{account}\x1f{moment!r}"
+            self._send(
+                account, (account,), level, text, now,
+                kind="summary", identities=(identity,),
+            )  # fmt: skip
 
     # --- persistence -------------------------------------------------------------------
 
     def export_state(self) -> dict[str, Any]:
-        """JSON-safe: firing and pending alerts, what was said, silences, the sequence."""
+        """JSON-safe: firing and pending alerts, what was said, silences."""
+        cutoff = self._clock() - SAID_KEEP
+        self._said = {identity: at for identity, at in self._said.items() if at >= cutoff}
         return {
             "version": STATE_VERSION,
-            "sequence": self._sequence,
             "alerts": [alert.to_json() for alert in self.rules],
+            "said": self._said,
             "silences": self.silences.export(),
         }
 
@@ -268,7 +314,7 @@ class AlertPipeline:
         """Take over a previous run's state; its critical alerts are re-announced once."""
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"unknown alert state version {state.get('version')!r}")
-        self._sequence = max(self._sequence, int(state["sequence"]))
+        self._said.update(state.get("said", {}))  # absent from a state saved before it
         alerts = [Alert.from_json(doc) for doc in state["alerts"]]
         self.rules.restore(alerts, now + self._reannounce_delay)
         self.silences.restore(state["silences"])

@@ -4,6 +4,11 @@ Registered as the `marginwatch.plugins` entry point `alerts`, so `monitor` never
 `alerts`. Monitoring never waits for any of it: the pipeline's sink only records events,
 notifications are written to SQLite before anything is sent, and the Telegram console
 connects in the background, retrying while Telegram is unreachable.
+
+Each notification is committed together with the pipeline's state as it stands after
+the notification (what the user now knows), so a crash can never leave a page queued
+that the restarted pipeline believes unsaid. A storage failure costs no page (the outbox
+then delivers from memory) and is reported, never at INFO.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from typing import Any
 
 from alerts.console import Console
 from alerts.console.approvals import Approvals
+from alerts.notification import Notification
 from alerts.notifiers import build_destinations
 from alerts.outbox import Outbox
 from alerts.pipeline import AlertPipeline
-from alerts.store import HistoryRow, Store
+from alerts.store import STORAGE_ERRORS, HistoryRow, Store
 from alerts.view import RunnerView
 
 log = logging.getLogger(__name__)
@@ -38,10 +44,12 @@ class AlertsPlugin:
         config = runner.config
         self.store = Store.open(config.state_dir)
         self.outbox = Outbox(
-            self.store, build_destinations(config.notifiers), config.alerts.expire_after
+            self.store,
+            build_destinations(config.notifiers, {a.name: a.exchange for a in config.accounts}),
+            config.alerts.expire_after,
         )
         self.pipeline = AlertPipeline(
-            lambda: self.runner.config, RunnerView(runner), time.time, self.outbox.enqueue
+            lambda: self.runner.config, RunnerView(runner), time.time, self._deliver
         )
         self.console = Console(runner, self.pipeline.silences, self.store)
         self.approvals = Approvals(runner, self.console, self.console.confirmations)
@@ -49,7 +57,11 @@ class AlertsPlugin:
         runner.add_sink(self.pipeline)
 
     async def start(self) -> None:
-        saved = self.store.kv_get(STATE_KEY)
+        try:
+            saved = self.store.kv_get(STATE_KEY)
+        except STORAGE_ERRORS as exc:
+            self.outbox.storage_failed("reading the alert state", exc)
+            saved = None
         if saved:
             self.pipeline.restore_state(saved, time.time())
         await self.outbox.start()
@@ -79,16 +91,26 @@ class AlertsPlugin:
         for controller in self.runner.daemon.controllers.values():
             controller.confirmer = self.approvals
 
+    def _deliver(self, notification: Notification) -> None:
+        self.outbox.enqueue(notification, state={STATE_KEY: self.pipeline.export_state()})
+
     def _save(self) -> None:
         try:
             self.store.kv_set(STATE_KEY, self.pipeline.export_state(), time.time())
+        except STORAGE_ERRORS as exc:
+            self.outbox.storage_failed("saving the alert state", exc)
         except Exception:
             log.exception("could not save the alert state")
+        else:
+            self.outbox.storage_ok()
 
     async def _persist(self) -> None:
         while True:
             await asyncio.sleep(PERSIST_PERIOD)
             self._save()
+            self.runner.metrics.alert_delivery(
+                storage_failing=self.outbox.storage.failing, pending=len(self.outbox.pending())
+            )
 
     async def _record_history(self) -> None:
         """Sample every pool's and isolated position's figures for `/chart`."""
@@ -113,6 +135,8 @@ class AlertsPlugin:
             try:
                 self.store.history_add(rows)
                 self.store.history_prune(HISTORY_DAYS, now)
+            except STORAGE_ERRORS as exc:
+                self.outbox.storage_failed("recording the ratio history", exc)
             except Exception:
                 log.exception("could not record the ratio history")
 

@@ -15,8 +15,8 @@ Pure: every method takes `now`; nothing here sleeps, sends or reads a clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -103,6 +103,29 @@ def unsaid_spike(alert: Alert) -> bool:
     return peak >= SEVERITY["critical"] and peak > max(
         SEVERITY[alert.level], SEVERITY[alert.announced or "ok"]
     )
+
+
+def said_identity(alert: Alert, reason: Reason) -> str:
+    """What one item of a page says, as a stable string: the page's identity is built
+    from these, so the same thing decided again after a restart (a restored alert, a
+    re-emitted event) is recognised as already said instead of paged under a new id.
+
+    A one-shot is the event itself: the exchange's order id when the exchange named one
+    (the liquidation order), else the daemon's time of the event. A level change is the
+    transition and when the new level was entered; a repeat or re-announcement is the
+    level and when it was last said; a resolution is what it resolved and when.
+    """
+    account, target, rule = alert.key
+    key = f"{rule}\x1f{account or ''}\x1f{target}"
+    match reason:
+        case Reason.ONCE:
+            return f"{key}\x1fonce\x1f{alert.event.order_id or repr(alert.event.time)}"
+        case Reason.REPEAT | Reason.REANNOUNCE:
+            return f"{key}\x1f{reason}\x1f{alert.level}\x1f{alert.sent_at!r}"
+        case Reason.RESOLVED:
+            return f"{key}\x1fresolved\x1f{alert.announced}\x1f{alert.since!r}"
+        case _:
+            return f"{key}\x1falert\x1f{alert.announced}>{alert.level}\x1f{alert.since!r}"
 
 
 def _timer_level(level: str) -> str:
@@ -213,6 +236,17 @@ class Rules:
         alert.sent_at = now
         alert.sent_ratio, alert.sent_distance = ratio, distance
         alert.reannounce_at = None
+
+    def backup(self, keys: Iterable[AlertKey]) -> dict[AlertKey, Alert | None]:
+        """Copies of these alerts as they are, for `revert` if what follows fails."""
+        return {key: replace(a) if (a := self._alerts.get(key)) else None for key in keys}
+
+    def revert(self, backup: dict[AlertKey, Alert | None]) -> None:
+        for key, alert in backup.items():
+            if alert is None:
+                self._alerts.pop(key, None)
+            else:
+                self._alerts[key] = alert
 
     def restore(self, alerts: list[Alert], reannounce_at: float) -> None:
         """Take over persisted alerts; those firing at critical or worse are said once

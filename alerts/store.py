@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +30,15 @@ from typing import Any, NamedTuple
 
 import orjson
 
-__all__ = ["FILENAME", "HistoryRow", "OutboxRow", "Store"]
+__all__ = ["FILENAME", "STORAGE_ERRORS", "HistoryRow", "OutboxRow", "Store"]
 
 FILENAME = "alerts.sqlite3"
+
+LOCK_TIMEOUT = 1.0
+"""Seconds a write waits for another process's lock on the file."""
+STORAGE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
+"""What a failing disk or file looks like from here: SQLITE_FULL, SQLITE_IOERR, a locked,
+read-only or corrupt file (all sqlite3.Error), or the OS refusing outright."""
 
 _MIGRATIONS: tuple[str, ...] = (
     """
@@ -125,7 +131,10 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN ourselves, so a transaction's extent is
         # visible in the code rather than implied by the sqlite3 module.
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+        # timeout: how long a write waits for a lock held by another process (a reader's
+        # checkpoint, an operator's sqlite3 shell) before failing; the wait blocks the event
+        # loop, so it is short: a page that cannot be stored is delivered from memory.
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=LOCK_TIMEOUT)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -148,9 +157,15 @@ class Store:
         try:
             yield self._db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLITE_FULL and some I/O errors roll back already
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:  # a failed COMMIT leaves it open: end it, or the
+                self._db.execute("ROLLBACK")  # next BEGIN fails "within a transaction"
+            raise
 
     def _migrate(self) -> None:
         version = self.schema_version
@@ -169,15 +184,24 @@ class Store:
     # -- outbox ------------------------------------------------------------------------
 
     def outbox_add(
-        self, notification_id: str, payload: dict[str, Any], destinations: Iterable[str], at: float
-    ) -> list[int]:
-        """Insert one row per destination in one transaction; ids of the rows inserted.
+        self,
+        notification_id: str,
+        payload: dict[str, Any],
+        destinations: Iterable[str],
+        at: float,
+        *,
+        state: Mapping[str, Any] | None = None,
+    ) -> list[OutboxRow]:
+        """Insert one row per destination in one transaction; the rows inserted.
 
         Idempotent: a (notification_id, destination) already present is left alone, so
-        re-enqueueing after a restart never doubles a page.
+        re-enqueueing after a restart never doubles a page. `state` (kv key -> value) is
+        written in the same transaction: the pipeline's memory of what it said then can
+        never disagree with the outbox after a crash, which is what kept a restarted
+        daemon from saying a page a second time.
         """
         body = orjson.dumps(payload).decode()
-        ids: list[int] = []
+        rows: list[OutboxRow] = []
         with self._transaction() as db:
             for destination in destinations:
                 cursor = db.execute(
@@ -187,8 +211,11 @@ class Store:
                     (notification_id, destination, body, at, at),
                 )
                 if cursor.rowcount:
-                    ids.append(int(cursor.lastrowid or 0))
-        return ids
+                    row_id = int(cursor.lastrowid or 0)
+                    rows.append(OutboxRow(row_id, notification_id, destination, payload, at, 0, at))
+            for key, value in (state or {}).items():
+                self._kv_write(db, key, value, at)
+        return rows
 
     def outbox_pending(self, destination: str | None = None) -> list[OutboxRow]:
         """Rows neither delivered, expired nor failed, oldest first."""
@@ -249,11 +276,22 @@ class Store:
 
     def kv_set(self, key: str, value: Any, at: float | None = None) -> None:
         """Store a JSON-serialisable value (orjson: dataclasses and datetimes work too)."""
-        self._db.execute(
+        self._kv_write(self._db, key, value, time.time() if at is None else at)
+
+    @staticmethod
+    def _kv_write(db: sqlite3.Connection, key: str, value: Any, at: float) -> None:
+        db.execute(
             "INSERT INTO kv (key, value, updated) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-            (key, orjson.dumps(value).decode(), time.time() if at is None else at),
+            (key, orjson.dumps(value).decode(), at),
         )
+
+    def probe(self, size: int = 64 * 1024) -> None:
+        """Write `size` bytes and take them back, in one transaction: proof there is room
+        again after a failure (a small update in place can succeed on a full disk)."""
+        with self._transaction() as db:
+            self._kv_write(db, "storage_probe", "x" * size, time.time())
+            db.execute("DELETE FROM kv WHERE key = 'storage_probe'")
 
     # -- history -----------------------------------------------------------------------
 

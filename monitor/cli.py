@@ -66,6 +66,10 @@ def _secrets(config: Config) -> list[str]:
     values = [s.reveal() for a in config.accounts for s in (a.api_key, a.secret, a.password) if s]
     if config.notifiers.telegram is not None:
         values.append(config.notifiers.telegram.bot_token.reveal())
+    # A push monitor's URL is its secret: a library logging the URL must not show it.
+    values += [
+        u.reveal() for u in (config.daemon.heartbeat_url, config.daemon.heartbeat_fail_url) if u
+    ]
     return values
 
 

@@ -252,6 +252,52 @@ def test_after_a_restore_a_level_that_changed_meanwhile_is_said_at_once():
     assert [n.kind for n in sent] == ["resolved"]
 
 
+def liquidation(target: str, order_id: str | None, at: float) -> Event:
+    return Event(EventKind.PROBABLE_LIQUIDATION, "a", target, TargetKind.POSITION, "critical",
+                 message="liquidation order reported by the exchange", time=at,
+                 order_id=order_id)  # fmt: skip
+
+
+def test_a_page_restored_unsaid_from_an_older_save_is_not_said_again():
+    """The audit's duplicate, without processes: the state saved while the liquidation
+    waited out `group_wait`, then the page went out, then a crash. The restarted pipeline
+    holds the liquidation as unsaid and ETH moved meanwhile; what was said (committed with
+    the page) keeps the liquidation out of the new page, which has a new id."""
+    btc, eth = "BTC/USDT:USDT long isolated", "ETH/USDT:USDT long isolated"
+    h = Harness()
+    h.emit(level("warn", eth, ratio=0.5))
+    h.advance(5)
+    h.emit(liquidation(btc, "17965541340741", h.now))
+    stale = json.loads(json.dumps(h.pipeline.export_state()))  # saved mid group_wait
+    (page,) = h.advance(5)
+    said = json.loads(json.dumps(h.pipeline.export_state()))  # committed with the page
+    assert "PROBABLE LIQUIDATION" in page.text
+
+    restarted = Harness()
+    restarted.now = h.now + 20
+    restarted.pipeline.restore_state({**stale, "said": said["said"]}, restarted.now)
+    restarted.emit(level("critical", eth, ratio=0.8))
+    (again,) = restarted.advance(5)
+    assert "PROBABLE LIQUIDATION" not in again.text
+    assert "CRITICAL (was WARN)" in again.text and again.id != page.id
+
+
+def test_a_liquidation_reported_again_with_its_order_id_is_deduplicated():
+    """Same order id: same identity, whenever the event is re-emitted; another order of
+    the same position (a later liquidation) is a new page."""
+    btc = "BTC/USDT:USDT long isolated"
+    h = Harness()
+    h.emit(liquidation(btc, "1001", h.now))
+    assert len(h.advance(5)) == 1
+    restarted = Harness()
+    restarted.now = h.now + 60
+    restarted.pipeline.restore_state(h.pipeline.export_state(), restarted.now)
+    restarted.emit(liquidation(btc, "1001", restarted.now))
+    assert restarted.advance(5) == []
+    restarted.emit(liquidation(btc, "1002", restarted.now))
+    assert len(restarted.advance(5)) == 1
+
+
 def test_a_refused_delivery_is_retried():
     h = Harness()
     failures = [RuntimeError("outbox full")]

@@ -124,6 +124,8 @@ def notification_from_payload(payload: dict[str, Any]) -> Notification:
     for spec in fields(Notification):
         if spec.name in payload:
             value = payload[spec.name]
+            if spec.name == "items":  # a tuple of tuples, stored as lists of lists
+                value = tuple(tuple(item) for item in value)
             values[spec.name] = tuple(value) if isinstance(value, list) else value
         elif spec.name == "accounts":
             values["accounts"] = (payload["account"],) if payload.get("account") else ()

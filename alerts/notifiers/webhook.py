@@ -40,13 +40,18 @@ def webhook_document(notification: Notification) -> dict[str, object]:
 
 
 class WebhookDestination(Destination):
+    """POST `document(notification)` as JSON; subclasses say what the document is."""
+
+    kind = "webhook"
+    """The first word of the key and the label: the outbox keys rows by it."""
+
     def __init__(
         self, url: str, accounts: Sequence[str] | None = None, *, timeout: float = 10.0
     ) -> None:
         digest = hashlib.sha256(url.encode()).hexdigest()[:12]
         parts = urlsplit(url)
         super().__init__(
-            f"webhook:{digest}", f"webhook {parts.scheme}://{parts.hostname}", accounts
+            f"{self.kind}:{digest}", f"{self.kind} {parts.scheme}://{parts.hostname}", accounts
         )
         self._url = url
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -60,6 +65,9 @@ class WebhookDestination(Destination):
             await self._session.close()
             self._session = None
 
+    def document(self, notification: Notification) -> object:
+        return webhook_document(notification)
+
     async def send(self, notification: Notification) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
@@ -67,7 +75,7 @@ class WebhookDestination(Destination):
             )
         try:
             async with self._session.post(
-                self._url, json=webhook_document(notification), allow_redirects=False
+                self._url, json=self.document(notification), allow_redirects=False
             ) as response:
                 status = response.status
                 retry_after = response.headers.get("Retry-After", "")

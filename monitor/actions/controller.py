@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import logging
 import math
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -283,8 +284,14 @@ class ActionController:
         first = decisions[0]
         self._said.pop((target, "refusal"), None)
         if mode == "dry_run":
-            for decision in decisions:
-                self.journal.record(decision, mode, "dry_run", self._preview(decision))
+            try:
+                for decision in decisions:
+                    self.journal.record(decision, mode, "dry_run", self._preview(decision))
+            except (sqlite3.Error, OSError) as exc:
+                # Nothing is sent in a dry run: an unwritable journal must not silence it.
+                log.error("%s: could not journal the dry run for %s: %s", self.account, target, exc)
+                note = f"{note}; " if note else ""
+                note += f"not journaled: {exc}"
             self.guards.acted(target)
             text = "; ".join(d.describe() for d in decisions) + (f" ({note})" if note else "")
             self._emit(target, first.target_kind, "warn", f"dry run, would {text}", first)

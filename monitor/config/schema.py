@@ -147,6 +147,22 @@ class DaemonConfig(_Frozen):
     request_budget: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
     """Share of a venue's per-IP request-weight limit (Binance: 2,400 a minute) that all
     accounts on one host may use together; past it, reads wait for the next minute."""
+    heartbeat_url: Secret | None = None
+    """A push monitor's URL (healthchecks.io, Uptime Kuma, a cron monitor): fetched with
+    GET every `heartbeat_interval` while the daemon is healthy, so the monitor pages
+    you when marginwatch dies, hangs or goes blind. A secret: it is never logged."""
+    heartbeat_fail_url: Secret | None = None
+    """Fetched instead while unhealthy, to page at once rather than after the monitor's
+    grace period: healthchecks.io takes the ping URL + "/fail", Uptime Kuma the push URL
+    with "?status=down". Null = say nothing while unhealthy (silence pages later)."""
+    heartbeat_interval: Annotated[float, Field(ge=1.0, le=3600.0)] = 60.0
+
+    @field_validator("heartbeat_url", "heartbeat_fail_url")
+    @classmethod
+    def _http_url(cls, url: Secret | None) -> Secret | None:
+        if url is not None and urlsplit(url.reveal()).scheme not in ("http", "https"):
+            raise PydanticCustomError("url_scheme", "must be an http:// or https:// URL")
+        return url
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -239,10 +255,39 @@ class WebhookConfig(_Frozen):
     accounts: tuple[str, ...] | None = None
 
 
+class AlertmanagerConfig(_Frozen):
+    """Prometheus Alertmanager: one alert per target, so replicas' alerts deduplicate.
+
+    Labels are identical on every replica (that is what Alertmanager deduplicates on):
+    alertname, account, target, level, severity, exchange, instance. The replica's own
+    name goes into an annotation, never a label.
+    """
+
+    url: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^https?://")], ...],
+        BeforeValidator(lambda v: (v,) if isinstance(v, str) else v),
+        Field(min_length=1),
+    ]
+    """Alertmanager's base URL, e.g. http://127.0.0.1:9093 (alerts go to /api/v2/alerts),
+    or the list of every peer of an Alertmanager cluster: each gets every alert (the
+    Prometheus convention), through its own queue, so one peer down delays no other."""
+    instance: Annotated[str, Field(min_length=1)] = "marginwatch"
+    """The `instance` label: the same on every replica of one HA pair."""
+    replica: str | None = None
+    """The `replica` annotation; null = this host's name."""
+    labels: dict[str, str] = {}
+    """Extra labels on every alert (e.g. team, env), for routing."""
+    hold: Duration = 5 * 3600.0
+    """A firing alert's endsAt: this long after it was said, unless said again or resolved
+    first. Longer than the slowest repeat (warn, 4 h), so a quiet warning stays firing."""
+    accounts: tuple[str, ...] | None = None
+
+
 class NotifiersConfig(_Frozen):
     console: bool = True
     telegram: TelegramConfig | None = None
     webhooks: tuple[WebhookConfig, ...] = ()
+    alertmanager: AlertmanagerConfig | None = None
 
 
 class IsolatedPolicy(_Frozen):

@@ -53,6 +53,9 @@ class Event:
     margin_mode: str | None = None
     message: str = ""
     time: float = field(default_factory=time.time)
+    order_id: str | None = None
+    """The exchange's id of the order the event is about (a liquidation order), when the
+    exchange named one: what makes the event itself recognisable after a restart."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe: infinities (no equity left) become null, as everywhere else."""

@@ -4,7 +4,9 @@ Signals: SIGTERM/SIGINT stop cleanly (every ccxt session and socket closed); SIG
 reloads the configuration, validating it first (off the event loop) and keeping the
 running one when the new one is invalid. systemd hears READY after the first successful
 evaluation, WATCHDOG only while the loop and the data are healthy, STATUS with a one-line
-summary.
+summary. The same verdict feeds /healthz on the metrics port and the push heartbeat
+(`daemon.heartbeat_url`), so a watcher outside the machine pages when marginwatch dies,
+hangs or goes blind.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from monitor.daemon.plugins import Plugin, load_plugins
 from monitor.daemon.service import Daemon
 from monitor.daemon.sinks import EventSink, FanOut, JsonLinesSink, LogSink
 from monitor.ops import sdnotify
+from monitor.ops.health import Health
+from monitor.ops.heartbeat import Heartbeat
 from monitor.ops.metrics import Metrics
 from monitor.ops.state_dir import state_dir_problem
 
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 
 STATUS_PERIOD = 5.0
 METRICS_PERIOD = 2.0
+HEALTH_MAX_AGE = 3 * STATUS_PERIOD
+"""/healthz calls a verdict older than this stalled: the loop stopped reporting."""
 
 
 def _load_usable(path: Path) -> Config:
@@ -68,6 +74,8 @@ class Runner:
         self.config_path = config_path
         self.config = config
         self.metrics = Metrics()
+        self.health = Health(HEALTH_MAX_AGE)
+        self._heartbeat_task: asyncio.Task[None] | None = None
         sinks: list[EventSink] = [LogSink(), MetricsSink(self.metrics), *(extra_sinks or [])]
         self._jsonl = JsonLinesSink(events_path) if events_path else None
         if self._jsonl:
@@ -116,20 +124,25 @@ class Runner:
         loop.add_signal_handler(signal.SIGHUP, self._reloads.put_nowait, None)
         server = None
         if self.config.metrics.port is not None:
-            server = self.metrics.start_http(self.config.metrics.port, self.config.metrics.host)
+            server = self.metrics.start_http(
+                self.config.metrics.port, self.config.metrics.host, health=self.health
+            )
         await self.daemon.start()
         for plugin in self.plugins:
             await plugin.start()
         helpers = [
             asyncio.create_task(self._announce_ready(), name="ready"),
-            asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self._watchdog(), name="watchdog"),
             asyncio.create_task(self._reload_loop(), name="reload"),
             asyncio.create_task(self._metrics_loop(), name="metrics"),
         ]
+        self._start_heartbeat()
         try:
             await self.stopping.wait()
         finally:
             sdnotify.stopping()
+            if self._heartbeat_task is not None:
+                helpers.append(self._heartbeat_task)
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
@@ -162,9 +175,10 @@ class Runner:
         gc.freeze()
         sdnotify.ready()
         sdnotify.status(self.daemon.summary())
+        self.check_health()
         log.info("first evaluation done: %s", self.daemon.summary())
 
-    async def _heartbeat(self) -> None:
+    async def _watchdog(self) -> None:
         """WATCHDOG=1 only while healthy: a stalled loop or blind data lets systemd act."""
         interval = sdnotify.watchdog_interval()
         period = min(STATUS_PERIOD, interval / 2) if interval else STATUS_PERIOD
@@ -173,6 +187,36 @@ class Runner:
             sdnotify.status(self.daemon.summary())
             if self.daemon.healthy():
                 sdnotify.watchdog()
+            self.check_health()
+
+    def check_health(self) -> bool:
+        """The verdict now (first evaluation done, and what feeds the watchdog), recorded
+        for /healthz, which is read from the metrics server's thread."""
+        healthy = self.daemon.first_evaluation.is_set() and self.daemon.healthy()
+        self.health.report(healthy, self.daemon.summary())
+        self.metrics.healthy.set(1 if healthy else 0)
+        return healthy
+
+    def _heartbeat_verdict(self) -> bool | None:
+        """None until the (re)built daemon's first evaluation: starting is not failing."""
+        if not self.daemon.first_evaluation.is_set():
+            return None
+        return self.check_health()
+
+    def _start_heartbeat(self) -> None:
+        """(Re)start the push heartbeat with the current configuration, if it has one."""
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            self._heartbeat_task = None
+        daemon = self.config.daemon
+        if daemon.heartbeat_url is None:
+            return
+        fail = daemon.heartbeat_fail_url.reveal() if daemon.heartbeat_fail_url else None
+        heartbeat = Heartbeat(
+            daemon.heartbeat_url.reveal(), daemon.heartbeat_interval, self._heartbeat_verdict,
+            fail_url=fail,
+        )  # fmt: skip
+        self._heartbeat_task = asyncio.create_task(heartbeat.run(), name="heartbeat")
 
     async def _metrics_loop(self) -> None:
         while True:
@@ -217,6 +261,7 @@ class Runner:
         self.config = config
         self.daemon = self._build(config)
         await self.daemon.start()
+        self._start_heartbeat()
         sdnotify.ready()
         self._config_event("ok", f"configuration reloaded: {len(config.accounts)} accounts")
         return True

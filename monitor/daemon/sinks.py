@@ -45,6 +45,8 @@ class LogSink:
         loud = loud or (
             event.kind is EventKind.LEVEL and event.level in ("warn", "critical", "imminent")
         )
+        # A failed or refused action step (the journal's disk full, say) is no routine line.
+        loud = loud or (event.kind is EventKind.ACTION and event.level == "critical")
         log.log(logging.WARNING if loud else logging.INFO, "%s", describe(event))
 
 

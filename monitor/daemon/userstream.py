@@ -409,6 +409,7 @@ class BinanceUserStream(StreamFeed):
                     "liquidation order reported by the exchange: "
                     f"{order['S'].lower()} {order.get('q')} {market_id}{at} ({order.get('c')})"
                 ),
+                order_id=str(order["i"]) if order.get("i") is not None else None,
             )
         )
 

@@ -24,18 +24,22 @@ import contextlib
 import ipaddress
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from threading import Thread
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 from wsgiref.simple_server import WSGIServer
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from monitor.exchange.errors import ErrorKind, classify
+from monitor.ops.health import Health
 
 if TYPE_CHECKING:
     from monitor.engine.results import AccountRisk
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # Tick-to-evaluation latency: the engine answers in well under a millisecond per account, so
 # the interesting range is sub-millisecond (healthy) to seconds (event loop starved).
@@ -185,6 +189,22 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.healthy = Gauge(
+            "marginwatch_healthy",
+            "1 while healthy (first evaluation done, nothing blind: what /healthz says), else 0.",
+            registry=r,
+        )
+        self.alert_storage_failing = Gauge(
+            "marginwatch_alert_storage_failing",
+            "1 while the alert store cannot be written: pages go out from memory, and a "
+            "restart would lose the undelivered ones.",
+            registry=r,
+        )
+        self.notifications_pending = Gauge(
+            "marginwatch_notifications_pending",
+            "Deliveries waiting (one per notification and destination), stored or in memory.",
+            registry=r,
+        )
         self._seen = _Seen()
 
     # -- margin figures -------------------------------------------------------------------
@@ -314,12 +334,23 @@ class Metrics:
         if latency is not None:
             self.tick_latency.observe(latency)
 
+    def alert_delivery(self, *, storage_failing: bool, pending: int) -> None:
+        """The alert outbox's state, sampled by the alerts plugin."""
+        self.alert_storage_failing.set(1 if storage_failing else 0)
+        self.notifications_pending.set(pending)
+
     # -- serving ----------------------------------------------------------------------------
 
     def start_http(
-        self, port: int, host: str = "127.0.0.1", *, allow_non_loopback: bool = False
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        *,
+        allow_non_loopback: bool = False,
+        health: Health | None = None,
     ) -> MetricsServer:
-        """Serve /metrics from a daemon thread; `port=0` picks a free port.
+        """Serve /metrics (and /healthz, given `health`) from a daemon thread; `port=0`
+        picks a free port.
 
         A thread rather than the daemon's event loop, so a scrape still answers (with a
         stale `marginwatch_account_last_evaluation_timestamp_seconds`) if the loop wedges.
@@ -330,7 +361,28 @@ class Metrics:
                 "are served unauthenticated, so bind to 127.0.0.1 or ::1"
             )
         server, thread = start_http_server(port, addr=host, registry=self.registry)
+        if health is not None:
+            server.set_app(with_healthz(server.get_app(), health))
         return MetricsServer(server, thread, host, server.server_port)
+
+
+def with_healthz(metrics_app: WSGIApp, health: Health) -> WSGIApp:
+    """/healthz: 200 with {"status": "ok", ...} while healthy, 503 otherwise; the rest
+    goes to the metrics app. For load balancers, Kubernetes probes and uptime checkers
+    that pull rather than wait for a push."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/healthz":
+            return metrics_app(environ, start_response)
+        healthy, body = health.verdict()
+        payload = orjson.dumps(body)
+        status = "200 OK" if healthy else "503 Service Unavailable"
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                   ("Cache-Control", "no-store")]  # fmt: skip
+        start_response(status, headers)
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else payload]
+
+    return app
 
 
 def is_loopback(host: str) -> bool:
