@@ -105,6 +105,15 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return asyncio.run(drill(config, scenario, args.speed, args.account))
 
 
+def cmd_stress(args: argparse.Namespace) -> int:
+    from monitor.logs import configure_logging
+    from monitor.stress_command import run_stress
+
+    config = _load(args.config, EXIT_UNKNOWN)
+    configure_logging("ERROR")  # the report is the output; errors still show
+    return run_stress(config, args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from monitor.simulator.command import add_parser as add_sim_parser
     from monitor.simulator.command import positive
@@ -155,6 +164,33 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--account", help="configured account whose policy is rehearsed")
     drill.add_argument("--speed", type=positive, default=2.0, help="simulated seconds per second")
     drill.set_defaults(handler=cmd_drill)
+
+    # --- what a move would do (monitor/stress, monitor/stress_command.py)
+    from monitor.stress.report import DEFAULT_SURVIVE
+    from monitor.stress_view import worst_days_text
+
+    stress = commands.add_parser(
+        "stress",
+        help="what price shocks would liquidate, as held, all cross and all isolated",
+        description="Reads each account once (read only) and plays shocks on its live book "
+        "with the margin engine: uniform moves, beta-scaled moves and 3-sigma moves "
+        "(from the venue's candles), and replays of real days. Exit status: 0, 1 when "
+        "the --survive shock liquidates something, 3 when an account could not be read.",
+        epilog="--replay worst replays these days:\n" + worst_days_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    stress.add_argument("--config", required=True, help="YAML configuration file")
+    stress.add_argument("--account", help="only this configured account")
+    stress.add_argument("--json", action="store_true", help="print one JSON document")
+    stress.add_argument(
+        "--replay", action="append", default=[], metavar="YYYY-MM-DD",
+        help="replay that UTC day's 5m candles (repeatable; 'worst' for the built-in list)",
+    )  # fmt: skip
+    stress.add_argument(
+        "--survive", default=DEFAULT_SURVIVE, metavar="SHOCK",
+        help=f"shock to find the smallest surviving change for (default {DEFAULT_SURVIVE!r})",
+    )  # fmt: skip
+    stress.set_defaults(handler=cmd_stress)
 
     add_sim_parser(commands)
     return parser

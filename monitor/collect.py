@@ -7,9 +7,10 @@ result, typed and scrubbed of secrets.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from monitor.config import AccountConfig
 from monitor.domain import AccountSnapshot
@@ -21,6 +22,7 @@ from monitor.exchange.errors import ErrorKind, ExchangeError, classify
 from monitor.exchange.markets import SharedMarkets
 
 DEFAULT_ACCOUNT_TIMEOUT = 30.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +35,15 @@ class AccountResult:
     error: ExchangeError | None
 
 
-async def fetch_account(
-    account: AccountConfig, markets: SharedMarkets, timeout: float = DEFAULT_ACCOUNT_TIMEOUT
-) -> AccountResult:
+async def with_snapshot(
+    account: AccountConfig,
+    markets: SharedMarkets,
+    use: Callable[[Any, AccountSnapshot], Awaitable[T]],
+    timeout: float = DEFAULT_ACCOUNT_TIMEOUT,
+) -> T | ExchangeError:
+    """Read the account's snapshot and hand it, with the still-open client, to `use`
+    (`stress` fetches candles on the same client); any failure, `use`'s included, comes
+    back as a typed error scrubbed of the account's secrets."""
     adapter = adapter_for(account.exchange)
     client = create_client(account)
     adapter.configure(client)
@@ -44,14 +52,25 @@ async def fetch_account(
         async with asyncio.timeout(timeout):
             await markets.ensure(client, key)
             snapshot = await adapter.fetch_snapshot(client, account.name)
-        return AccountResult(account, snapshot, AccountBook(snapshot).evaluate(), None)
+            return await use(client, snapshot)
     except TimeoutError:
-        error = ExchangeError(ErrorKind.NETWORK, f"no complete reply within {timeout:g} s")
-        return AccountResult(account, None, None, error)
+        return ExchangeError(ErrorKind.NETWORK, f"no complete reply within {timeout:g} s")
     except Exception as exc:
-        return AccountResult(account, None, None, classify(exc, secret_values(account)))
+        return classify(exc, secret_values(account))
     finally:
         await client.close()
+
+
+async def fetch_account(
+    account: AccountConfig, markets: SharedMarkets, timeout: float = DEFAULT_ACCOUNT_TIMEOUT
+) -> AccountResult:
+    async def evaluate(_client: Any, snapshot: AccountSnapshot) -> AccountResult:
+        return AccountResult(account, snapshot, AccountBook(snapshot).evaluate(), None)
+
+    outcome = await with_snapshot(account, markets, evaluate, timeout)
+    if isinstance(outcome, ExchangeError):
+        return AccountResult(account, None, None, outcome)
+    return outcome
 
 
 async def fetch_all(

@@ -115,8 +115,8 @@ def test_the_same_book_as_all_cross_and_as_all_isolated():
     assert row["liquidated"] == [SOL, BTC, ETH] and row["loss"] == pytest.approx(1_100)
     assert row["as_cross"] == {"liquidated": [BTC, ETH, SOL], "loss": pytest.approx(1_100)}
     assert row["as_isolated"]["liquidated"] == [BTC, SOL]
-    # after -20 % the pool's equity is 1,000 - 1,500 < 0: the ratio is unbounded (null)
-    assert row["pool_ratio"] is None
+    # the pool went on the way: it reads as having reached liquidation
+    assert (row["pool_ratio"], row["pool_distance"]) == (1.0, 0.0)
     assert set(row) == {"shock", "move", "liquidated", "loss", "pool_ratio", "pool_distance",
                         "as_isolated", "as_cross"}  # fmt: skip
 

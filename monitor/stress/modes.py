@@ -1,8 +1,8 @@
 """The same book under the other architecture: all cross, or positions isolated.
 
 Moving a position to isolated gives it its current share of the pool's wallet, shared
-in proportion to initial margin (notional / leverage; notional where the leverage is
-not reported): what it would carry if the trader had opened it isolated at the same
+in proportion to initial margin (the exchange's figure, else notional / leverage,
+else notional): what it would carry if the trader had opened it isolated at the same
 leverage. Equity is conserved: the shares sum to the wallet, and each position keeps
 its own unrealised PnL. Moving everything to cross pours the isolated wallets back
 into their settlement asset's pool.
@@ -47,10 +47,12 @@ def as_cross(snapshot: AccountSnapshot) -> AccountSnapshot:
 
 
 def initial_margin(position: Position) -> float:
-    notional = (
-        position.size / position.mark_price
-        if position.inverse
-        else position.size * position.mark_price
+    """The exchange's figure where it gives one (Binance's positionInitialMargin; its v3
+    rows carry no leverage), else notional / leverage, else the notional."""
+    if position.initial_margin:
+        return position.initial_margin
+    notional = position.size * (
+        1 / position.mark_price if position.inverse else position.mark_price
     )
     return notional / position.leverage if position.leverage else notional
 

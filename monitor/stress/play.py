@@ -61,7 +61,9 @@ class Outcome:
     losses: dict[str, float]
     """Settlement asset -> equity lost (negative: gained)."""
     pool: PoolFigures | None
-    """The worst pool after the move; None when the account has no cross pool."""
+    """The worst pool after the move; a pool that went reads ratio 1, distance 0 (it
+    reached liquidation; what the marks do afterwards is no longer its); None when the
+    account has no cross pool."""
     unknown: tuple[str, ...]
     """Targets the engine cannot evaluate (no tiers, no margin): left out, named."""
 
@@ -175,7 +177,9 @@ def play(book: AccountBook, shock: Shock) -> Outcome:
         after = equity_and_mm(book, target, end)
         lost = before - after[0] if after is not None else 0.0
         losses[target.asset] = losses.get(target.asset, 0.0) + lost
-    return Outcome(shock, tuple(gone), losses, worst_pool(book, end), unknown)
+    went = [item.target.asset for item in gone if item.target.is_pool]
+    pool = PoolFigures(went[0], 1.0, 0.0) if went else worst_pool(book, end)
+    return Outcome(shock, tuple(gone), losses, pool, unknown)
 
 
 def worst_pool(book: AccountBook, marks: Mapping[str, float]) -> PoolFigures | None:
