@@ -28,8 +28,9 @@ def _names(symbols: Sequence[str]) -> str:
 
 
 def goes(outcome: Outcome) -> str:
-    """One line per liquidation: the positions that go together, and BTC's move then."""
-    lines = [f"{_names(item.target.symbols)} at {pct(item.move)}" for item in outcome.liquidations]
+    """One line per liquidation: BTC's move then (first, so it is never wrapped away from
+    its line) and the positions that go together."""
+    lines = [f"{pct(item.move)} {_names(item.target.symbols)}" for item in outcome.liquidations]
     return "\n".join(lines) or NONE
 
 
@@ -49,7 +50,7 @@ def _table(*headers: tuple[str, str]) -> Table:
 
 def held_table(report: AccountStress) -> Table:
     table = _table(
-        ("shock", "left"), ("BTC", "right"), ("goes, at BTC move", "left"),
+        ("shock", "left"), ("BTC", "right"), ("at BTC move: goes", "left"),
         ("loss", "right"), ("pool\nratio", "right"), ("pool\ndist.", "right"),
     )  # fmt: skip
     for row in report.rows:

@@ -16,6 +16,12 @@ to 0.9, where BTC is at 1.01 - (10/11)(0.21) = 0.819091 (-18.091 %). Loss: 1,100
 
 from __future__ import annotations
 
+import itertools
+import math
+import random
+import statistics
+import time
+
 import orjson
 import pytest
 
@@ -38,11 +44,11 @@ MINUTE = 60_000
 FLAT = continuous_brackets(((100_000_000, 0.01, 100),))
 
 
-def venue() -> SimExchange:
+def venue(tick: float = 0.01) -> SimExchange:
     markets = {
-        "BTCUSDT": SimMarket("BTCUSDT", "BTC", "USDT", 0.1, 0.001, 0.001, 1000, 120, 5, FLAT),
-        "ETHUSDT": SimMarket("ETHUSDT", "ETH", "USDT", 0.01, 0.001, 0.001, 10000, 2000, 5, FLAT),
-        "SOLUSDT": SimMarket("SOLUSDT", "SOL", "USDT", 0.01, 1, 1, 1_000_000, 5000, 5, FLAT),
+        "BTCUSDT": SimMarket("BTCUSDT", "BTC", "USDT", tick, 0.001, 0.001, 1000, 120, 5, FLAT),
+        "ETHUSDT": SimMarket("ETHUSDT", "ETH", "USDT", tick, 0.001, 0.001, 10000, 2000, 5, FLAT),
+        "SOLUSDT": SimMarket("SOLUSDT", "SOL", "USDT", tick, 1, 1, 1_000_000, 5000, 5, FLAT),
     }
     exchange = SimExchange(
         markets, {"BTCUSDT": 50_000.0, "ETHUSDT": 2_500.0, "SOLUSDT": 100.0},
@@ -115,7 +121,51 @@ async def test_text_report_fits_80_columns(tmp_path):
     lines = out.splitlines()
     assert max(map(len, lines)) <= 80, out
     text = "\n".join(lines)
-    assert "SOL/USDT at -9.09%" in text and "1,100.00" in text
+    assert "-9.09% SOL/USDT" in text and "1,100.00" in text
     assert "To survive uniform -20%" in text and "add 560.01 of margin" in text
     assert "or move BTC/USDT to isolated (loss then 933.33)" in text
     assert "replay 2021-05-19 left out" in text  # 'worst' asked for days the venue lacks
+
+
+HOUR = 3_600_000
+
+
+async def test_beta_and_sigma_shocks_from_the_venues_candles(tmp_path):
+    """A month of hourly history: BTC's log returns drawn at random, ETH's exactly twice
+    and SOL's exactly three times BTC's, so the betas are 2 and 3 (the served prices
+    carry 8 decimals: rounding cannot move them). With betas 1, 2, 3 the beta shock
+    BTC -10 % is the one derived in test_stress_units.py: SOL goes at BTC -3.03 %, the
+    pool (BTC, ETH) at -9.34 %. The 3-sigma 7-day move of BTC is exp(-3 s) - 1, with s
+    the sample deviation of the last 168 hourly log returns x sqrt 24 (computed here
+    from the generated path with the statistics module)."""
+    exchange = venue(tick=0.00000001)
+    now = int(time.time() * 1000)
+    first = now - now % HOUR - 800 * HOUR
+    rng = random.Random(7)
+    logs = [0.0]
+    for _ in range(799):
+        logs.append(logs[-1] + rng.gauss(0.0, 0.004))
+    times = [first + h * HOUR for h in range(800)]
+    exchange.price_history = {
+        symbol: [(t, round(start * math.exp(k * x), 8)) for t, x in zip(times, logs, strict=True)]
+        for symbol, start, k in (("BTCUSDT", 50_000, 1), ("ETHUSDT", 2_500, 2), ("SOLUSDT", 100, 3))
+    }
+    async with LocalServer(build_app(exchange)) as server:
+        account = {"name": "main", "exchange": "binanceusdm", "api_key": KEY, "secret": SECRET,
+                   "rest_url": server.base_url}  # fmt: skip
+        config = write_config(tmp_path / "config.yaml", [account])
+        _, out, err = await run_cli("stress", "--config", str(config), "--json")
+        _, text, _ = await run_cli("stress", "--config", str(config))
+    rows = {row["shock"]: row for row in orjson.loads(out)["accounts"][0]["shocks"]}
+    beta = rows["beta BTC -10%"]
+    assert beta["liquidated"] == [SOL, BTC, ETH] and beta["loss"] == pytest.approx(1_100)
+    assert "-3.03% SOL/USDT" in text and "-9.34% BTC/USDT" in text
+    closes = [50_000 * math.exp(x) for x in logs[-169:]]
+    returns = [math.log(b / a) for a, b in itertools.pairwise(closes)]
+    sigma = statistics.stdev(returns) * math.sqrt(24)
+    seven = rows["3σ 7d down"]
+    assert seven["move"] == pytest.approx(math.exp(-3 * sigma) - 1, rel=1e-6)
+    assert rows["3σ 7d up"]["move"] == pytest.approx(math.exp(3 * sigma) - 1, rel=1e-6)
+    # SOL moves exp(-9 s) - 1, past its -9.09 %; the pool keeps going
+    assert math.exp(-9 * sigma) - 1 < -90 / 990 and seven["liquidated"] == [SOL]
+    assert {"3σ 1d down", "3σ 30d down", "beta BTC +20%"} <= set(rows), err
