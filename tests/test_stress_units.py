@@ -225,3 +225,15 @@ def test_next_funding_payment_and_the_level_it_crosses():
                             {BTC: TierTable.flat(0.01)})  # fmt: skip
     [received] = funding_effects(short, {BTC: 0.01}, limits, limits)
     assert received.pays == pytest.approx(-50.0)
+
+
+def test_ratio_curve_and_the_live_marks():
+    from monitor.stress.curve import at_marks, ratio_curves
+
+    # at the marks: pool 75 / 1,000; SOL 10 / 100. At -5 %: pool MM 71.25 over equity 625,
+    # SOL 9.5 over 50
+    curves = ratio_curves(AccountBook(book_snapshot()), (0.0, -0.05))
+    assert curves["pool USDT"] == [(0.0, pytest.approx(0.075)), (-0.05, pytest.approx(71.25 / 625))]
+    assert curves[f"{SOL} isolated"][1] == (-0.05, pytest.approx(9.5 / 50))
+    moved = at_marks(book_snapshot(), {BTC: 49_000.0})
+    assert [p.mark_price for p in moved.positions] == [49_000.0, 2_500.0, 100.0]
