@@ -3,9 +3,9 @@
 The targets are what the exchange liquidates as one: a cross pool (all its positions
 go together, healthy or not: the cascade) and each isolated position. Along each
 straight segment of the path a target's equity - MM is concave in the distance
-travelled (regular tier tables: engine/solver.py), so if it is below zero at the
-segment's end the first crossing is the only one and bisection finds it to the last
-bit; a grid of eight points covers the tables that are not regular.
+travelled (linear contracts, regular tier tables: engine/solver.py), so it crosses
+zero in a segment only if it is below zero at the segment's end, and bisection finds
+that first crossing to the last bit; a grid of eight points covers the rest.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def _first_crossing(
 ) -> float | None:
     """The fraction of segment a -> b where the target first reaches liquidation."""
     previous = 0.0
-    for k in range(1, GRID + 1):
+    for k in range(GRID if concave(book, target) else 1, GRID + 1):
         s = k / GRID
         value = surplus(book, target, marks_at(base, a, b, s))
         if value is not None and value <= 0.0:
@@ -137,6 +137,17 @@ def _first_crossing(
             return high
         previous = s
     return None
+
+
+def concave(book: AccountBook, target: Target) -> bool:
+    """Whether equity - MM is concave along a straight path: linear legs with regular
+    tables (or MM fixed). Then a segment whose end is solvent holds no crossing, and
+    only its end need be tested; an inverse short's PnL is convex, so it is not."""
+    legs = book.cross.get(target.asset, []) if target.leg is None else [target.leg]
+    return all(
+        not leg.inverse and (leg.mm_fixed is not None or leg.tiers is None or leg.tiers.regular)
+        for leg in legs
+    )
 
 
 def path_of(shock: Shock) -> list[Waypoint]:
