@@ -169,3 +169,32 @@ async def test_beta_and_sigma_shocks_from_the_venues_candles(tmp_path):
     # SOL moves exp(-9 s) - 1, past its -9.09 %; the pool keeps going
     assert math.exp(-9 * sigma) - 1 < -90 / 990 and seven["liquidated"] == [SOL]
     assert {"3σ 1d down", "3σ 30d down", "beta BTC +20%"} <= set(rows), err
+
+
+async def test_replay_over_the_bybit_dialect(tmp_path):
+    """The same command on Bybit's wire (/v5/market/kline, rows newest first). The day:
+    BTC opens 100, falls to 70 (-30 %), closes 92; ETH and SOL have no candles and move
+    with BTC (said in a note). The unified account's cross pool is hedged (BTC long 0.5,
+    ETH short 10: a 1 % fall costs 325 and earns 320), so it lives; the isolated SOL
+    long (1,000 SOL at 150 with 29,241.6 + 10,000 of equity, MM under 2,000) needs a fall
+    of about a quarter: it goes on the way down."""
+    from tests.servers.bybit import TEST_KEY as BYBIT_KEY
+    from tests.servers.bybit import TEST_SECRET as BYBIT_SECRET
+    from tests.servers.bybit import create_app, hybrid_unified_account
+
+    state = hybrid_unified_account()
+    state.price_history = {
+        "BTCUSDT": [(DAY, 100.0), (DAY + 2 * MINUTE, 70.0), (DAY + 4 * MINUTE, 92.0)]
+    }
+    async with LocalServer(create_app(state)) as server:
+        account = {"name": "uta", "exchange": "bybit", "api_key": BYBIT_KEY,
+                   "secret": BYBIT_SECRET, "rest_url": server.base_url}  # fmt: skip
+        config = write_config(tmp_path / "config.yaml", [account])
+        _, out, err = await run_cli(
+            "stress", "--config", str(config), "--json", "--replay", "2025-10-10"
+        )
+    rows = {row["shock"]: row for row in orjson.loads(out)["accounts"][0]["shocks"]}
+    replay = rows["replay 2025-10-10"]
+    assert replay["move"] == pytest.approx(-0.08), err
+    assert replay["liquidated"] == [SOL]
+    assert ("GET", "/v5/market/kline") in state.called()

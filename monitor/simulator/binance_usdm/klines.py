@@ -1,13 +1,11 @@
 """`GET /fapi/v1/klines`: candles made from the venue's own price history.
 
 The simulator records every mark it sets (`SimExchange.price_history`); a test may also
-seed a past day there. A candle is the open, high, low and close of the recorded prices
-whose time falls in its interval; an interval with no record between two that have one
-is a flat candle at the previous close (Binance publishes a candle for every interval).
-The reply is Binance's row of twelve: open time, O, H, L, C as strings, volume, close
-time, quote volume, trade count, taker buy base and quote volumes, and "0". The venue
-simulates no trading volume: those figures are "0". `/fapi/v1/markPriceKlines` answers
-from the same history, since the history is of mark prices.
+seed a past day there (monitor/simulator/candles.py makes the candles). The reply is
+Binance's row of twelve: open time, O, H, L, C as strings, volume, close time, quote
+volume, trade count, taker buy base and quote volumes, and "0". The venue simulates no
+trading volume: those figures are "0". `/fapi/v1/markPriceKlines` answers from the
+same history, since the history is of mark prices.
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ from monitor.simulator.binance_usdm import errors
 from monitor.simulator.binance_usdm.errors import BinanceApiError
 from monitor.simulator.binance_usdm.render import num
 from monitor.simulator.binance_usdm.state import SimExchange
+from monitor.simulator.candles import candles, window
 
 MINUTE = 60_000
 INTERVALS = {
@@ -52,33 +51,10 @@ def klines(exchange: SimExchange, symbol: str, params: dict[str, str]) -> list[l
     if not 0 < limit <= MAX_LIMIT:
         raise errors.invalid_param("limit")
     precision = exchange.market(symbol).price_precision
-    rows = [
-        row for row in _candles(exchange.price_history.get(symbol, []), step)
-        if (start is None or row[0] >= start) and (end is None or row[0] <= end)
-    ]  # fmt: skip
-    chosen = rows[:limit] if start is not None else rows[-limit:]
+    rows = candles(exchange.price_history.get(symbol, []), step)
+    chosen = window(rows, start, end, limit)
     return [
         [at, num(o, precision), num(h, precision), num(lo, precision), num(c, precision),
          "0", at + step - 1, "0", 0, "0", "0", "0"]
         for at, o, h, lo, c in chosen
     ]  # fmt: skip
-
-
-def _candles(
-    history: list[tuple[int, float]], step: int
-) -> list[tuple[int, float, float, float, float]]:
-    candles: list[tuple[int, float, float, float, float]] = []
-    for at, price in sorted(history):
-        bucket = at - at % step
-        if candles and candles[-1][0] == bucket:
-            _, o, h, lo, _ = candles[-1]
-            candles[-1] = (bucket, o, max(h, price), min(lo, price), price)
-            continue
-        if candles:
-            close = candles[-1][4]
-            gap = candles[-1][0] + step
-            while gap < bucket:
-                candles.append((gap, close, close, close, close))
-                gap += step
-        candles.append((bucket, price, price, price, price))
-    return candles
