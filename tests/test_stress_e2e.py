@@ -198,3 +198,30 @@ async def test_replay_over_the_bybit_dialect(tmp_path):
     assert replay["move"] == pytest.approx(-0.08), err
     assert replay["liquidated"] == [SOL]
     assert ("GET", "/v5/market/kline") in state.called()
+
+
+async def test_replay_over_the_hyperliquid_dialect(tmp_path):
+    """Hyperliquid's candleSnapshot, on the hybrid wallet of tests/servers/hyperliquid.py
+    (cross BTC long 0.5 and ETH short 4, account value 9,400; isolated SOL long 20 with
+    marginUsed 760, liquidation at 150 - 685 / 20 / 0.975 = 114.87, -23.42 %). The day:
+    BTC 100 -> 70 -> 92, ETH and SOL without candles move with BTC. SOL goes on the way
+    to 70; the pool at -30 % has 9,400 - 9,000 + 3,600 = 4,000 against MM 430: it lives.
+    Loss: SOL's 760, and the pool's PnL at the close (-8 %): 2,400 - 960 = 1,440."""
+    from tests.servers.hyperliquid import FIXTURE_ADDRESS, create_app, hybrid_user
+
+    state = hybrid_user()
+    state.price_history = {
+        "BTC": [(DAY, 100.0), (DAY + 2 * MINUTE, 70.0), (DAY + 4 * MINUTE, 92.0)]
+    }
+    async with LocalServer(create_app(state)) as server:
+        account = {"name": "hl", "exchange": "hyperliquid", "wallet_address": FIXTURE_ADDRESS,
+                   "rest_url": server.base_url}  # fmt: skip
+        config = write_config(tmp_path / "config.yaml", [account])
+        _, out, err = await run_cli(
+            "stress", "--config", str(config), "--json", "--replay", "2025-10-10"
+        )
+    rows = {row["shock"]: row for row in orjson.loads(out)["accounts"][0]["shocks"]}
+    replay = rows["replay 2025-10-10"]
+    assert replay["liquidated"] == ["SOL/USDC:USDC"], err
+    assert replay["loss"] == pytest.approx(760 + 1_440)
+    assert "candleSnapshot" in state.info_types()
