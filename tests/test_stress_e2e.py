@@ -225,3 +225,36 @@ async def test_replay_over_the_hyperliquid_dialect(tmp_path):
     assert replay["liquidated"] == ["SOL/USDC:USDC"], err
     assert replay["loss"] == pytest.approx(760 + 1_440)
     assert "candleSnapshot" in state.info_types()
+
+
+async def test_replay_over_the_okx_dialect_with_two_settlement_assets(tmp_path):
+    """OKX's candles (a day this old is asked of /market/history-candles, rows newest
+    first) on the hybrid account of tests/servers/okx.py: an isolated BTC-USDT long
+    (50 x 0.01 BTC, margin 2,900, liquidation at 26,100 / 0.49775 = 52,437, -12.6 %), a
+    cross ETH-USDT short and an isolated inverse BTC-USD short. The day: BTC 100 -> 80 ->
+    92, the others moving with BTC. The linear long goes on the way down; the shorts
+    gain. Losses come per pool asset: nothing of different assets is summed."""
+    from tests.servers import okx
+
+    state = okx.hybrid_account()
+    state.price_history = {
+        "BTC-USDT-SWAP": [(DAY, 100.0), (DAY + 2 * MINUTE, 80.0), (DAY + 4 * MINUTE, 92.0)]
+    }
+    async with LocalServer(okx.create_app(state)) as server:
+        account = {"name": "okx-main", "exchange": "okx", "api_key": okx.FIXTURE_API_KEY,
+                   "secret": okx.FIXTURE_SECRET, "password": okx.FIXTURE_PASSPHRASE,
+                   "rest_url": server.base_url}  # fmt: skip
+        config = write_config(tmp_path / "config.yaml", [account])
+        _, out, err = await run_cli(
+            "stress", "--config", str(config), "--json", "--replay", "2025-10-10"
+        )
+    rows = {row["shock"]: row for row in orjson.loads(out)["accounts"][0]["shocks"]}
+    replay = rows["replay 2025-10-10"]
+    assert replay["liquidated"] == [BTC], err
+    # the cross short draws on the account's USD-valued pool (multi-currency margin), the
+    # isolated long on its USDT, the inverse short on its BTC
+    assert set(replay["loss"]) == {"USD", "USDT", "BTC"}
+    # the long takes its whole margin balance with it: 2,900 + uPnL 0.5 x 2,000
+    assert replay["loss"]["USDT"] == pytest.approx(3_900)
+
+    assert "/api/v5/market/history-candles" in state.paths_called()
