@@ -90,7 +90,7 @@ def remedy_lines(report: AccountStress) -> list[str]:
         return []
     if not report.remedies:
         return [f"Survives {report.survive} as it is."]
-    out = [f"To survive {report.survive}, any one of these, for each:"]
+    out = [f"To survive {report.survive}, for each that goes, any one of:"]
     for r in report.remedies:
         name = short_symbol(r.target)
         ways = [f"add {money(r.add_margin)} of margin"]

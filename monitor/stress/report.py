@@ -81,7 +81,7 @@ def shock_json(row: ShockRow) -> dict[str, Any]:
     held = row.held
     return {
         "shock": held.shock.name,
-        "move": held.shock.move,
+        "move": round(held.shock.move, 12),  # 0.8 - 1 reads -0.2, not -0.19999999999999996
         "liquidated": held.liquidated,
         "loss": loss_value(held.losses),
         "pool_ratio": _finite(held.pool.ratio) if held.pool else None,
