@@ -26,7 +26,10 @@ def replay_days(requested: list[str]) -> list[str]:
     days: list[str] = []
     for item in requested:
         for day in [d.day for d in WORST_DAYS] if item == "worst" else [item]:
-            day_start_ms(day)  # ValueError names the bad date
+            try:
+                day_start_ms(day)
+            except ValueError:
+                raise ValueError(f"--replay takes YYYY-MM-DD or 'worst', not {day!r}") from None
             if day not in days:
                 days.append(day)
     return days
@@ -41,10 +44,8 @@ def run_stress(config: Config, args: argparse.Namespace) -> int:
             return EXIT_USAGE
     try:
         days = replay_days(args.replay)
-    except ValueError:
-        print(
-            f"marginwatch: --replay takes YYYY-MM-DD or 'worst', not {args.replay}", file=sys.stderr
-        )
+    except ValueError as exc:
+        print(f"marginwatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     read = asyncio.run(read_inputs(accounts, days, config.state_dir / "cache"))
     reports: list[tuple[AccountStress | None, str]] = []

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from monitor.collect import with_snapshot
@@ -167,7 +168,7 @@ async def stress_inputs(
 
 
 async def read_inputs(
-    accounts: Sequence[AccountConfig], replay_days: Sequence[str], cache_dir: Any = None
+    accounts: Sequence[AccountConfig], replay_days: Sequence[str], cache_dir: Path | None = None
 ) -> list[StressInputs | ExchangeError]:
     markets = SharedMarkets(cache_dir)
 

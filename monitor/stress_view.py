@@ -154,6 +154,8 @@ def print_stress(
             continue
         for renderable in account_lines(report, title):
             console.print(renderable)
+    if all(report is None for report, _ in reports):
+        return
     console.print(
         Text("Liquidation takes all of a pool's or position's margin balance; fees and "
              "slippage of the exchange's close are not modelled.", style="dim")

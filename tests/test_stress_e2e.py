@@ -258,3 +258,13 @@ async def test_replay_over_the_okx_dialect_with_two_settlement_assets(tmp_path):
     assert replay["loss"]["USDT"] == pytest.approx(3_900)
 
     assert "/api/v5/market/history-candles" in state.paths_called()
+
+
+async def test_bad_arguments_are_refused_before_any_read(tmp_path):
+    account = {"name": "main", "exchange": "binanceusdm", "api_key": KEY, "secret": SECRET,
+               "rest_url": "http://127.0.0.1:9"}  # fmt: skip
+    config = str(write_config(tmp_path / "config.yaml", [account]))
+    code, out, err = await run_cli("stress", "--config", config, "--replay", "2025-13-01")
+    assert (code, out) == (64, "") and "not '2025-13-01'" in err and "Traceback" not in err
+    code, _, err = await run_cli("stress", "--config", config, "--account", "other")
+    assert code == 64 and "no account 'other'" in err
