@@ -31,6 +31,9 @@ def goes(outcome: Outcome) -> str:
     """One line per liquidation: BTC's move then (first, so it is never wrapped away from
     its line) and the positions that go together."""
     lines = [f"{pct(item.move)} {_names(item.target.symbols)}" for item in outcome.liquidations]
+    if outcome.peak is not None:
+        move, pool = outcome.peak
+        lines.append(f"{pct(move)} peak {pct(pool.ratio)}")
     return "\n".join(lines) or NONE
 
 
@@ -116,12 +119,10 @@ def funding_lines(report: AccountStress) -> list[tuple[str, str]]:
             f"{pct(e.ratio_before)} → {pct(e.ratio_after)}, distance "
             f"{pct(e.distance_before)} → {pct(e.distance_after)}"
         )
+        out.append((line, ""))
         if e.crosses_level:
-            line += (
-                f"; ⚠ the payment alone goes {SHORT_LEVEL[e.level_before]} → "
-                f"{SHORT_LEVEL[e.level_after]}"
-            )
-        out.append((line, "bold red" if e.crosses_level else ""))
+            levels = f"{SHORT_LEVEL[e.level_before]} to {SHORT_LEVEL[e.level_after]}"
+            out.append((f"    ⚠ this payment alone takes it from {levels}", "bold red"))
     return out
 
 

@@ -237,3 +237,36 @@ def test_ratio_curve_and_the_live_marks():
     assert curves[f"{SOL} isolated"][1] == (-0.05, pytest.approx(9.5 / 50))
     moved = at_marks(book_snapshot(), {BTC: 49_000.0})
     assert [p.mark_price for p in moved.positions] == [49_000.0, 2_500.0, 100.0]
+
+
+def test_text_report_at_80_columns_with_a_replay_peak_and_a_funding_warning():
+    """One candle of BTC and ETH dipping to 0.9 and closing flat (an up candle: low
+    first), SOL moving with them. SOL goes at -9.09 %; the pool survives, its ratio
+    peaking at the low: MM 67.5 over equity 1,000 - 750 = 250 = 27 %. Funding at 1 %
+    takes SOL's ratio from 10 % to 11.1 %, past a 10.5 % warn (derived above)."""
+    from rich.console import Console
+
+    from monitor.stress_view import print_stress
+
+    candles = {BTC: [(0, 100, 100, 90, 100)], ETH: [(0, 50, 50, 45, 50)], SOL: []}
+    shocks = [
+        *(sh.uniform(SYMBOLS, m) for m in sh.UNIFORM_MOVES),
+        sh.replay("2025-10-10", candles, BTC),
+    ]
+    limits = SimpleNamespace(warn=0.105, critical=0.5, imminent=0.9, distance_warn=0.01,
+                             distance_critical=0.005, distance_imminent=0.001,
+                             clear_margin=0.1)  # fmt: skip
+    report = stress_account(book_snapshot(), shocks, rates=dict.fromkeys(SYMBOLS, 0.01),
+                            limits=(limits, limits))  # fmt: skip
+    replayed = report.rows[-1].held
+    assert replayed.liquidated == [SOL] and replayed.peak is not None
+    assert replayed.peak[0] == pytest.approx(-0.1) and replayed.peak[1].ratio == pytest.approx(0.27)
+    console = Console(record=True, width=80, color_system=None)
+    print_stress([(report, "main · binanceusdm · marks of 2026-01-01 00:00 UTC")], console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for figure in ("-9.09% SOL/USDT", "-12.46% BTC/USDT", "1,100.00", "-10.00% peak 27.00%",
+                   "add 560.01 of margin", "or move BTC/USDT to isolated (loss then 933.33)",
+                   "SOL/USDT pays 10.00: ratio 10.00% → 11.11%"):  # fmt: skip
+        assert figure in text, figure
+    assert "⚠ this payment alone takes it from OK to WARN" in text

@@ -66,6 +66,9 @@ class Outcome:
     account has no cross pool."""
     unknown: tuple[str, ...]
     """Targets the engine cannot evaluate (no tiers, no margin): left out, named."""
+    peak: tuple[float, PoolFigures] | None = None
+    """Along a path of several waypoints where no pool went: BTC's move at the waypoint
+    where the worst pool's ratio was highest, and its figures there."""
 
     @property
     def liquidated(self) -> list[str]:
@@ -190,7 +193,21 @@ def play(book: AccountBook, shock: Shock) -> Outcome:
         losses[target.asset] = losses.get(target.asset, 0.0) + lost
     went = [item.target.asset for item in gone if item.target.is_pool]
     pool = PoolFigures(went[0], 1.0, 0.0) if went else worst_pool(book, end)
-    return Outcome(shock, tuple(gone), losses, pool, unknown)
+    peak = None if went or len(path) < 3 else _peak(book, base, path)
+    return Outcome(shock, tuple(gone), losses, pool, unknown, peak)
+
+
+def _peak(
+    book: AccountBook, base: Mapping[str, float], path: list[Waypoint]
+) -> tuple[float, PoolFigures] | None:
+    best: tuple[float, PoolFigures] | None = None
+    for point in path[1:]:
+        figures = worst_pool(book, marks_at(base, point, point, 0.0))
+        if figures is None or figures.ratio is None:
+            continue
+        if best is None or figures.ratio > (best[1].ratio or 0.0):
+            best = (point.reference - 1.0, figures)
+    return best
 
 
 def worst_pool(book: AccountBook, marks: Mapping[str, float]) -> PoolFigures | None:
