@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -124,6 +125,16 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return asyncio.run(drill(config, scenario, args.speed, args.account))
 
 
+def cmd_stress(args: argparse.Namespace) -> int:
+    from monitor.logs import configure_logging
+    from monitor.report import EXIT_UNKNOWN
+    from monitor.stress_command import run_stress
+
+    config = _load(args.config, EXIT_UNKNOWN)
+    configure_logging("ERROR")  # the report is the output; errors still show
+    return run_stress(config, args)
+
+
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from monitor.capture import capture, write_capture
     from monitor.logs import configure_logging
@@ -166,6 +177,10 @@ def _version() -> str:
         return version("marginwatch")
     except PackageNotFoundError:  # run from a checkout that was never installed
         return "unknown (not installed)"
+
+
+HELP_WIDTH = 78
+"""Help text pre-wrapped where argparse is told not to wrap it."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,6 +273,42 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--account", required=True, metavar="NAME", help="configured account")
     snapshot.add_argument("--out", type=Path, metavar="FILE", help="write here, not to stdout")
     snapshot.set_defaults(handler=cmd_snapshot)
+
+    # --- what a move would do (monitor/stress, monitor/stress_command.py)
+    from monitor.stress.report import DEFAULT_SURVIVE
+    from monitor.stress_view import worst_days_text
+
+    stress = commands.add_parser(
+        "stress",
+        help="what price shocks would liquidate, held, all cross or isolated",
+        description=textwrap.fill(
+            "Reads each account once (read only) and plays shocks on its live book with the "
+            "margin engine: uniform moves, beta-scaled moves and 3-sigma moves (from the "
+            "venue's candles), and replays of real days. Exit status: 0, 1 when the "
+            "--survive shock liquidates something, 3 when an account could not be read.",
+            HELP_WIDTH,
+        ),
+        epilog="--replay worst replays these days:\n"
+        + "\n".join(
+            textwrap.fill(day, HELP_WIDTH, subsequent_indent=" " * 14)
+            for day in worst_days_text().splitlines()
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the days one per line
+    )
+    stress.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
+    stress.add_argument("--account", metavar="NAME", help="only this configured account")
+    stress.add_argument("--json", action="store_true", help="print one JSON document")
+    stress.add_argument(
+        "--replay", action="append", default=[], metavar="YYYY-MM-DD",
+        help="replay that UTC day's 5m candles (repeatable; 'worst' for the built-in list)",
+    )  # fmt: skip
+    stress.add_argument(
+        "--survive", default=DEFAULT_SURVIVE, metavar="SHOCK",
+        help="shock to find the smallest surviving change for (default "
+        + repr(DEFAULT_SURVIVE).replace("%", "%%")  # argparse formats help with %
+        + ")",
+    )  # fmt: skip
+    stress.set_defaults(handler=cmd_stress)
 
     from monitor.daemon.plugins import add_plugin_commands
     from monitor.simulator.command import add_parser as add_sim_parser

@@ -10,9 +10,10 @@ the next minute (before their timeout starts).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from monitor.config import AccountConfig
 from monitor.domain import AccountSnapshot
@@ -25,6 +26,7 @@ from monitor.exchange.errors import ErrorKind, ExchangeError, classify
 from monitor.exchange.markets import SharedMarkets
 
 DEFAULT_ACCOUNT_TIMEOUT = 30.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +39,17 @@ class AccountResult:
     error: ExchangeError | None
 
 
-async def fetch_account(
+async def with_snapshot(
     account: AccountConfig,
     markets: SharedMarkets,
+    use: Callable[[Any, AccountSnapshot], Awaitable[T]],
+    *,
     timeout: float = DEFAULT_ACCOUNT_TIMEOUT,
     budget: HostBudget | None = None,
-) -> AccountResult:
+) -> T | ExchangeError:
+    """Read the account's snapshot (within its host's request budget) and hand it, with
+    the still-open client, to `use` (`stress` fetches candles on the same client); any
+    failure, `use`'s included, comes back as a typed error scrubbed of the secrets."""
     adapter = adapter_for(account.exchange)
     client = create_client(account)
     adapter.configure(client)
@@ -55,16 +62,30 @@ async def fetch_account(
         async with asyncio.timeout(timeout):
             await markets.ensure(client, key)
             snapshot = await adapter.fetch_snapshot(client, account.name)
-        return AccountResult(account, snapshot, AccountBook(snapshot).evaluate(), None)
+            return await use(client, snapshot)
     except TimeoutError:
-        error = ExchangeError(ErrorKind.NETWORK, f"no complete reply within {timeout:g} s")
-        return AccountResult(account, None, None, error)
+        return ExchangeError(ErrorKind.NETWORK, f"no complete reply within {timeout:g} s")
     except Exception as exc:
-        return AccountResult(account, None, None, classify(exc, secret_values(account)))
+        return classify(exc, secret_values(account))
     finally:
         if budget is not None:
             budget.observe(account.name, getattr(client, "last_response_headers", None))
         await client.close()
+
+
+async def fetch_account(
+    account: AccountConfig,
+    markets: SharedMarkets,
+    timeout: float = DEFAULT_ACCOUNT_TIMEOUT,
+    budget: HostBudget | None = None,
+) -> AccountResult:
+    async def evaluate(_client: Any, snapshot: AccountSnapshot) -> AccountResult:
+        return AccountResult(account, snapshot, AccountBook(snapshot).evaluate(), None)
+
+    outcome = await with_snapshot(account, markets, evaluate, timeout=timeout, budget=budget)
+    if isinstance(outcome, ExchangeError):
+        return AccountResult(account, None, None, outcome)
+    return outcome
 
 
 async def fetch_all(

@@ -275,3 +275,22 @@ def test_long_replies_split_at_line_ends():
     parts = chunks([f"⚠️ line {i:04d} " + "x" * 90 for i in range(100)])
     assert len(parts) == 3 and all(len(p.encode("utf-16-le")) <= 8000 for p in parts)
     assert parts[1].startswith("⚠️ line 0038")
+
+
+async def test_stress_answers_with_the_table_and_a_chart(tmp_path):
+    async with console_over_calm_venue(tmp_path) as s:
+        await evaluated(s.runner)
+        before = len(s.state.sent)
+        s.state.push_message(CHAT, USER, "/stress hybrid")
+        photo = await until(lambda: next(
+            (m for m in s.state.sent[before:] if m["method"] == "sendPhoto"), None))  # fmt: skip
+        texts = [m["text"] for m in s.state.sent[before:] if m["method"] == "sendMessage"]
+        table = "\n".join(texts)
+        assert table.startswith("📉 hybrid: uniform moves on the live book")
+        for move in ("-5%", "-10%", "-20%", "-30%", "+5%", "+30%"):
+            assert f"uniform {move}: " in table
+        assert "all cross:" in table and "all isolated:" in table
+        assert photo["photo_bytes"].startswith(PNG_SIGNATURE) and photo["photo_size"] > 10_000
+        assert "margin ratio if every price moves" in photo["plain"]
+        unknown = await command(s.state, "/stress nosuch")
+        assert unknown["text"] == "no account 'nosuch' here"

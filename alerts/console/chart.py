@@ -78,6 +78,38 @@ def render_chart(title: str, series: Mapping[str, Points], thresholds: Threshold
     return out.getvalue()
 
 
+def render_stress_chart(title: str, curves: Mapping[str, Points], thresholds: Thresholds) -> bytes:
+    """Margin ratio against a uniform market move (`/stress`): [(move, ratio)] per pool
+    and isolated position, with the alert thresholds; PNG, 800x450 like `/chart`."""
+    figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    top = 0.0
+    for target, points in sorted(curves.items()):
+        moves = [move for move, _ in points]
+        ratios = [ratio for _, ratio in points]
+        top = max(top, *ratios)
+        axes.plot(moves, ratios, linewidth=1.6, label=target)
+    modes = {"cross": thresholds.cross}
+    if any(_isolated(target) for target in curves):
+        modes["isolated"] = thresholds.isolated
+    for mode, limits in modes.items():
+        _threshold_lines(axes, mode, limits, dashed=mode == "isolated")
+    axes.axhline(1.0, color="black", linewidth=1.2, label="liquidation 100%")
+    axes.axvline(0.0, color="grey", linewidth=0.8)
+    axes.set_ylim(0, min(1.5, max(top, 1.0) * 1.08))
+    axes.xaxis.set_major_formatter(lambda value, _: f"{value * 100:+.0f}%")
+    axes.yaxis.set_major_formatter(lambda value, _: f"{value * 100:.0f}%")
+    axes.set_ylabel("margin ratio (1 = liquidation)")
+    axes.set_xlabel("every price moves by")
+    axes.set_title(title, fontsize=11)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="best", framealpha=0.8)
+    out = io.BytesIO()
+    figure.savefig(out, format="png")
+    return out.getvalue()
+
+
 def _threshold_lines(axes: Axes, mode: str, limits: LevelThresholds, dashed: bool) -> float:
     for level, colour in LINES:
         value = getattr(limits, level)

@@ -14,15 +14,17 @@ from collections.abc import Iterable
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
-from alerts.console.chart import render_chart, series_from
+from alerts.console.chart import render_chart, render_stress_chart, series_from
 from alerts.console.confirm import Confirmations, Outcome
 from alerts.console.ports import HistorySource, SilenceBook, SilenceView
+from alerts.console.stress import stress_lines, stress_now
 from alerts.console.targets import parse_duration, resolve
 from alerts.console.views import ScopedView, chunks, duration, firing_lines, position_lines
 from alerts.messages import status_text
 from alerts.silence import ANY_ACCOUNT
 from monitor.daemon.account import AccountMonitor
 from monitor.daemon.runner import Runner
+from monitor.stress.curve import at_marks
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ HELP = """\
 /silence <account|target> <30m|2h|1d> — mute alerts (asks to confirm)
 /unsilence <id|account|target> — lift a silence (asks to confirm)
 /chart <account> [6h|3d] — margin-ratio history (default 24h)
+/stress [account] — what uniform moves would liquidate, cross vs isolated, with a chart
 /actions [account] — recent auto-deleverage decisions and their results
 /pause — stop every automatic action now (kill switch)
 /resume — allow automatic actions again (asks to confirm)
@@ -48,6 +51,7 @@ COMMANDS = {
     "silence": "mute alerts for a while",
     "unsilence": "lift a silence",
     "chart": "margin-ratio history",
+    "stress": "what a market move would liquidate",
     "actions": "recent auto-deleverage decisions",
     "pause": "stop automatic actions now",
     "resume": "allow automatic actions again",
@@ -174,6 +178,31 @@ class Commands:
         message = update.effective_message
         assert message is not None  # commands always arrive in a message
         await message.reply_photo(png, caption=title)
+
+    async def stress(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        monitors = self._monitors(_chat(update))
+        if context.args:
+            monitors = [m for m in monitors if m.name == context.args[0]]
+            if not monitors:
+                await _reply(update, [f"no account {context.args[0]!r} here"])
+                return
+        message = update.effective_message
+        assert message is not None  # commands always arrive in a message
+        for monitor in monitors or []:
+            if monitor.snapshot is None:
+                await _reply(update, [f"{monitor.name}: not read yet"])
+                continue
+            snapshot = at_marks(monitor.snapshot, monitor.marks)
+            # the shocks and the chart take a moment: off the loop, which keeps evaluating
+            report, curves = await asyncio.to_thread(stress_now, snapshot)
+            await _reply(update, stress_lines(report))
+            if curves:
+                title = f"{monitor.name} · margin ratio if every price moves"
+                thresholds = self.runner.config.thresholds_for(monitor.name)
+                png = await asyncio.to_thread(render_stress_chart, title, curves, thresholds)
+                await message.reply_photo(png, caption=title)
+        if not monitors:
+            await _reply(update, ["no accounts visible in this chat"])
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _reply(update, HELP.splitlines())

@@ -83,6 +83,7 @@ class SimulatedVenue:
     async def __aenter__(self) -> SimulatedVenue:
         await self._server.start()
         self.risk.check()  # reported liquidation prices of the opening book
+        self.exchange.record_marks()
         self._task = asyncio.create_task(self._run(), name="simulated-venue-clock")
         return self
 
@@ -120,6 +121,7 @@ class SimulatedVenue:
             await asyncio.sleep(max(0.0, started + tick.time / self.speed - loop.time()))
             self.elapsed = tick.time
             self.exchange.mark_prices.update(tick.marks)
+            self.exchange.record_marks()
             self.exchange.funding_rates.update(tick.funding_rates)
             while next_funding <= tick.time + 1e-9:
                 settle_funding(self.exchange)

@@ -47,6 +47,8 @@ Endpoints ccxt calls, per method (verified against its source):
   (unverified whether live Bybit defaults it; pass `{'category': 'linear'}`).
 - fetch_ticker / fetch_tickers: GET /v5/market/tickers (the mark price is in the ticker:
   ccxt bybit has no fetch_mark_price, it raises NotSupported).
+- fetch_ohlcv: GET /v5/market/kline (`start` rounded up to the interval, `limit`; rows
+  newest first), made from `BybitState.price_history` (monitor/simulator/candles.py).
 - create_order(..., {'reduceOnly': True}): POST /v5/order/create.
 - add margin: ccxt's add_margin is not implemented for bybit; the raw method
   `privatePostV5PositionAddMargin` posts to /v5/position/add-margin.
@@ -91,6 +93,7 @@ import orjson
 from aiohttp import web
 
 from monitor.exchange.urls import rebase_urls
+from monitor.simulator.candles import candles, window
 
 # --------------------------------------------------------------------------------------
 # State
@@ -490,6 +493,8 @@ class BybitState:
     requests: list[RequestRecord] = field(default_factory=list)
     #: Page size of `/v5/market/risk-limit` (it takes no `limit` parameter).
     risk_limit_page_size: int = 200
+    #: symbol -> [(ms, price)], what `/v5/market/kline` makes its candles from.
+    price_history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
     def instrument(self, symbol: str) -> Instrument | None:
         return next((i for i in self.instruments if i.symbol == symbol), None)
@@ -896,6 +901,35 @@ async def _risk_limit(state: BybitState, params: dict[str, Any], key: ApiKey | N
     return {"category": category, "list": page, "nextPageCursor": nxt}
 
 
+KLINE_INTERVALS = {
+    **{str(m): m * 60_000 for m in (1, 3, 5, 15, 30, 60, 120, 240, 360, 720)},
+    "D": 86_400_000, "W": 7 * 86_400_000,
+}  # fmt: skip
+"""Bybit's `interval` values (the calendar month, M, is not served)."""
+
+
+async def _kline(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+    """Bybit's candles: rows of seven strings (start, O, H, L, C, volume, turnover),
+    newest first; no volume is simulated, so volume and turnover are "0"."""
+    category = _category(params, ("linear", "inverse", "spot"))
+    symbol = params.get("symbol")
+    if not symbol:
+        raise _param_error("params error: symbol is required")
+    step = KLINE_INTERVALS.get(str(params.get("interval")))
+    if step is None:
+        raise _param_error("params error: interval invalid")
+    start = int(params["start"]) if params.get("start") else None
+    end = int(params["end"]) if params.get("end") else None
+    rows = window(
+        candles(state.price_history.get(symbol, []), step), start, end, _limit(params, 200, 1000)
+    )
+    wire = [
+        [str(at), *(_fmt(Decimal(repr(x))) for x in (o, h, lo, c)), "0", "0"]
+        for at, o, h, lo, c in reversed(rows)
+    ]
+    return {"category": category, "symbol": symbol, "list": wire}
+
+
 async def _query_api(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
     assert key is not None
     return key.to_wire()
@@ -1083,6 +1117,7 @@ PUBLIC: dict[tuple[str, str], Handler] = {
     ("GET", "/v5/market/instruments-info"): _instruments_info,
     ("GET", "/v5/market/tickers"): _tickers,
     ("GET", "/v5/market/risk-limit"): _risk_limit,
+    ("GET", "/v5/market/kline"): _kline,
 }
 
 PRIVATE: dict[tuple[str, str], Handler] = {

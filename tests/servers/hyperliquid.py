@@ -29,6 +29,8 @@ ccxt then posts to `/info` (JSON body, the `type` field selects the query):
     fetch_balance     {"type": "userAbstraction", "user": ADDRESS} (once per address, to
                       decide between the perp and the unified/spot ledger), then
                       {"type": "clearinghouseState", "user": ADDRESS}
+    fetch_ohlcv       {"type": "candleSnapshot", "req": {"coin", "interval", "startTime",
+                      "endTime"}}, from `HlState.price_history` (monitor/simulator/candles.py)
 With ccxt's default settings load_markets also posts `spotMeta`, `spotMetaAndAssetCtxs`
 and `perpDexs`; they are served (no spot pairs, no HIP-3 dexes) so a default client loads too.
 
@@ -48,6 +50,8 @@ from typing import Any, Literal
 
 import orjson
 from aiohttp import web
+
+from monitor.simulator.candles import candles, window
 
 __all__ = [
     "HlAsset",
@@ -165,6 +169,8 @@ class HlState:
     margin_tables: dict[int, tuple[tuple[float, int], ...]] = field(default_factory=dict)
     users: dict[str, HlUser] = field(default_factory=dict)  # by lower-case address
     time_ms: int | None = None  # None: the wall clock
+    # coin -> [(ms, price)], what candleSnapshot makes its candles from
+    price_history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list, repr=False)
 
     def asset(self, coin: str) -> HlAsset:
@@ -359,7 +365,39 @@ def _spot_clearinghouse_state(user: HlUser | None) -> dict[str, Any]:
     }
 
 
+CANDLE_INTERVALS = {
+    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "8h": 28_800_000,
+    "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
+}  # fmt: skip
+CANDLE_CAP = 5000
+"""Hyperliquid serves at most the 5,000 most recent candles of a query."""
+
+
+def _candle_snapshot(state: HlState, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """{"t", "T", "s", "i", "o", "c", "h", "l", "v", "n"} per candle opening in
+    [startTime, endTime], oldest first; no trading is simulated: v "0.0", n 0."""
+    req = body.get("req")
+    if not isinstance(req, dict) or "coin" not in req:
+        raise DeserializeError("missing field `req`")
+    interval = str(req.get("interval"))
+    step = CANDLE_INTERVALS.get(interval)
+    if step is None:
+        raise DeserializeError(f"unknown variant `{interval}`")
+    rows = window(
+        candles(state.price_history.get(str(req["coin"]), []), step),
+        int(req.get("startTime") or 0), int(req["endTime"]) if req.get("endTime") else None,
+        CANDLE_CAP,
+    )  # fmt: skip
+    return [
+        {"t": at, "T": at + step - 1, "s": req["coin"], "i": interval, "o": num(o),
+         "c": num(c), "h": num(h), "l": num(lo), "v": "0.0", "n": 0}
+        for at, o, h, lo, c in rows
+    ]  # fmt: skip
+
+
 INFO_TYPES: dict[str, InfoHandler] = {
+    "candleSnapshot": _candle_snapshot,
     "meta": lambda state, _body: _meta(state),
     "metaAndAssetCtxs": lambda state, _body: [
         _meta(state),

@@ -29,6 +29,8 @@ With those, ccxt calls (all GET):
     fetch_accounts / key perms     /api/v5/account/config                 (signed)
     fetch_mark_price(s)            /api/v5/public/mark-price?instId=... | ?instType=SWAP
     fetch_time                     /api/v5/public/time
+    fetch_ohlcv                    /api/v5/market/candles (history-candles when `since` is
+                                   older than 1,439 bars), from `OkxState.price_history`
 
 Instruments of the other types (SPOT, FUTURES, OPTION) answer with an empty list, so a client
 left on ccxt's default `fetchMarkets` types also loads. `/api/v5/asset/currencies` is not
@@ -53,6 +55,8 @@ from typing import Any, Literal
 
 import orjson
 from aiohttp import web
+
+from monitor.simulator.candles import candles
 
 __all__ = [
     "INST_TYPES",
@@ -270,6 +274,8 @@ class OkxState:
     mark_prices: dict[str, float]  # by instId
     account: OkxAccount
     timestamp_tolerance_s: float = 30.0  # OKX rejects requests older than 30 s (50102)
+    # instId -> [(ms, price)], what the candle endpoints make their candles from
+    price_history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list, repr=False)
     other_accounts: list[OkxAccount] = field(default_factory=list)
     """More trading accounts on the same venue, each answering to its own keys: private
@@ -656,7 +662,44 @@ def _config(state: OkxState, _q: dict[str, str], key: OkxApiKey | None) -> list[
     ]
 
 
+CANDLE_BARS = {
+    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+    "1H": 3_600_000, "2H": 7_200_000, "4H": 14_400_000, "6Hutc": 21_600_000,
+    "12Hutc": 43_200_000, "1Dutc": 86_400_000, "1Wutc": 604_800_000,
+}  # fmt: skip
+"""OKX's `bar` values aligned to UTC (the Hong Kong-aligned 6H, 12H, 1D... are not served)."""
+
+
+def _candle_reader(cap: int) -> Handler:
+    """/market/candles and /market/history-candles (up to 300 each): rows of nine
+    strings (ts, O, H, L, C, vol, volCcy, volCcyQuote, confirm), newest first, with ts
+    after `before` and before `after` (both exclusive). No volume is simulated: "0"."""
+
+    def read(state: OkxState, q: dict[str, str], _key: OkxApiKey | None) -> Any:
+        inst_id = _required(q, "instId")
+        step = CANDLE_BARS.get(q.get("bar", "1m"))
+        if step is None:
+            raise OkxError("51000", "Parameter bar error")
+        limit = int(q.get("limit") or 100)
+        if not 0 < limit <= cap:
+            raise OkxError("51000", "Parameter limit error")
+        after = int(q["after"]) if q.get("after") else None
+        before = int(q["before"]) if q.get("before") else None
+        rows = [
+            r for r in candles(state.price_history.get(inst_id, []), step)
+            if (before is None or r[0] > before) and (after is None or r[0] < after)
+        ][-limit:]  # fmt: skip
+        return [
+            [str(at), num(o), num(h), num(lo), num(c), "0", "0", "0", "1"]
+            for at, o, h, lo, c in reversed(rows)
+        ]
+
+    return read
+
+
 PUBLIC_ROUTES: dict[str, Handler] = {
+    "/api/v5/market/candles": _candle_reader(300),
+    "/api/v5/market/history-candles": _candle_reader(300),
     "/api/v5/public/time": _public_time,
     "/api/v5/public/instruments": _instruments,
     "/api/v5/public/mark-price": _mark_price,

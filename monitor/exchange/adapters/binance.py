@@ -70,6 +70,7 @@ class BinanceUsdMAdapter(ExchangeAdapter):
             settle=market.get("settle") or raw.get("marginAsset") or market["quote"],
             inverse=bool(market.get("inverse")),
             leverage=number(raw.get("leverage")),
+            initial_margin=number(raw.get("positionInitialMargin")),
             isolated_margin=wallet if isolated else None,
             position_side=position_side,
             exchange_liquidation_price=price_or_unknown(raw.get("liquidationPrice")),

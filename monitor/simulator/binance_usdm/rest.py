@@ -20,6 +20,7 @@ from aiohttp import web
 from monitor.simulator.binance_usdm import (
     errors,
     events,
+    klines,
     listen_keys,
     render,
     trading,
@@ -144,6 +145,14 @@ ROUTES: dict[tuple[str, str], tuple[Security, Handler]] = {
     ("GET", "/fapi/v1/premiumIndex"): (
         Security.PUBLIC,
         lambda c: _one_or_all(c, lambda s: render.premium_index(c.exchange, s)),
+    ),
+    ("GET", "/fapi/v1/klines"): (
+        Security.PUBLIC,
+        lambda c: klines.klines(c.exchange, c.symbol(required=True) or "", c.params),
+    ),
+    ("GET", "/fapi/v1/markPriceKlines"): (
+        Security.PUBLIC,
+        lambda c: klines.klines(c.exchange, c.symbol(required=True) or "", c.params),
     ),
     ("GET", "/fapi/v1/ticker/price"): (
         Security.PUBLIC,

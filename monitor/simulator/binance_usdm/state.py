@@ -334,6 +334,9 @@ class SimExchange:
     None means Binance's 8-hour grid."""
     next_tran_id: int = 43000126248
     """Binance numbers transfers venue-wide; this is the next `tranId` handed out."""
+    price_history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    """symbol -> [(clock ms, mark)], oldest first: what the klines endpoint serves.
+    `record_marks` appends the current marks; a test may seed a past day."""
     listeners: list[Callable[[SimAccount, dict[str, Any]], None]] = field(default_factory=list)
     weights: IpWeights = field(default_factory=IpWeights)
     """The request-weight counter of the one IP every client comes from (loopback)."""
@@ -345,6 +348,12 @@ class SimExchange:
 
     def mark(self, symbol: str) -> float:
         return self.mark_prices[symbol]
+
+    def record_marks(self) -> None:
+        """Append every current mark to the price history at the venue's clock."""
+        now = self.clock_ms()
+        for symbol, mark in self.mark_prices.items():
+            self.price_history.setdefault(symbol, []).append((now, mark))
 
     def index(self, symbol: str) -> float:
         return self.index_prices.get(symbol, self.mark_prices[symbol])
