@@ -50,8 +50,9 @@ async def client(state: BybitState) -> AsyncIterator[Any]:
 
 
 async def _order_by_link_id(client: Any, link_id: str) -> list[dict[str, Any]]:
+    """The recent closed orders (`openOnly=1`): a filled market order is not "open"."""
     response = await client.privateGetV5OrderRealtime(
-        {"category": "linear", "symbol": "BTCUSDT", "orderLinkId": link_id}
+        {"category": "linear", "symbol": "BTCUSDT", "orderLinkId": link_id, "openOnly": 1}
     )
     return response["result"]["list"]
 
@@ -74,6 +75,10 @@ async def test_reduce_only_fill_shrinks_position_and_books_pnl(client: Any) -> N
     assert (row["cumExecQty"], row["avgPrice"], row["cumExecFee"]) == ("0.2", "65000", "7.15")
     history = await client.privateGetV5OrderHistory({"category": "linear", "orderLinkId": "mw-r1"})
     assert [r["orderId"] for r in history["result"]["list"]] == [order["id"]]
+    open_only = await client.privateGetV5OrderRealtime(
+        {"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "mw-r1"}
+    )
+    assert open_only["result"]["list"] == []  # openOnly=0 (default) lists open orders only
 
     btc = next(p for p in await client.fetch_positions() if p["symbol"] == BTC)
     assert btc["contracts"] == 0.3

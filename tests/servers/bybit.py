@@ -47,9 +47,24 @@ Endpoints ccxt calls, per method (verified against its source):
   (unverified whether live Bybit defaults it; pass `{'category': 'linear'}`).
 - fetch_ticker / fetch_tickers: GET /v5/market/tickers (the mark price is in the ticker:
   ccxt bybit has no fetch_mark_price, it raises NotSupported).
-- create_order(..., {'reduceOnly': True}): POST /v5/order/create.
+- create_order(..., {'reduceOnly': True, 'clientOrderId': X[, 'positionIdx': 1|2]}):
+  POST /v5/order/create (ccxt sends the client id as `orderLinkId`). Orders fill at once
+  at the mark (market, or IOC limit that crosses); see `_order_create`.
+- lookup by client id: the raw `privateGetV5OrderRealtime({'category', 'symbol',
+  'orderLinkId', 'openOnly': 1})` or `privateGetV5OrderHistory(...)`; ccxt's fetch_order
+  wants an orderId and `acknowledged`, and its default realtime call (openOnly 0) lists
+  open orders only, so a filled order is not found there.
 - add margin: ccxt's add_margin is not implemented for bybit; the raw method
   `privatePostV5PositionAddMargin` posts to /v5/position/add-margin.
+- transfer('USDT', amount, 'funding', 'unified', {'transferId': uuid}): POST
+  /v5/asset/transfer/inter-transfer; the raw `privateGetV5AssetTransferQueryInterTransferList`
+  finds it by transferId, `privateGetV5AssetTransferQueryAccountCoinsBalance`
+  (accountType FUND) reads the reserve.
+- key permissions: the raw `privateGetV5UserQueryApi` (`readOnly`, `permissions.Wallet`).
+
+Trading state: `BybitState.funding` (the FUND wallet), `ApiKey.wallet` (Wallet permissions),
+`hedge_symbols` (positionIdx 1/2), and `fail_next_order` (a `tests.servers.faults`
+fault applied to the next order's reply after it filled).
 
 ccxt parsing facts a consumer of this account must know:
 
@@ -1452,23 +1467,35 @@ async def _order_create(state: BybitState, params: dict[str, Any], key: ApiKey |
     return {"orderId": order.order_id, "orderLinkId": order.order_link_id}
 
 
-def _order_query(*, closed_too: bool) -> Handler:
-    """`/v5/order/realtime` (open orders; recent closed ones too when asked by id or with
-    openOnly=1) and `/v5/order/history` (every order), filtered by orderId > orderLinkId >
-    symbol as Bybit documents ("Get Open & Closed Orders", "Get Order History")."""
+CLOSED_STATUSES = ("Filled", "Cancelled", "Rejected")
+#: Bybit keeps the most recent 500 closed orders per category for `/v5/order/realtime`.
+REALTIME_CLOSED_KEPT = 500
+
+
+def _order_query(*, history: bool) -> Handler:
+    """`/v5/order/realtime` and `/v5/order/history`, filtered orderId > orderLinkId > symbol.
+
+    Bybit v5 docs, "Get Open & Closed Orders" (bybit-exchange.github.io/docs/v5/order/
+    open-order): realtime with `openOnly=0` (the default) lists open orders only, even when
+    asked by orderLinkId, so a filled market order is NOT found there; `openOnly=1` lists
+    the most recent 500 closed orders. "Get Order History" (docs/v5/order/order-list)
+    lists every order. Newest first.
+    """
 
     async def handler(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
         category = _category(params, ("linear", "inverse", "spot", "option"))
         rows = [o for o in state.orders if o.category == category]
+        if not history:
+            if str(params.get("openOnly", "0")) == "1":
+                rows = [o for o in rows if o.status in CLOSED_STATUSES][-REALTIME_CLOSED_KEPT:]
+            else:
+                rows = [o for o in rows if o.status not in CLOSED_STATUSES]
         if params.get("orderId"):
             rows = [o for o in rows if o.order_id == params["orderId"]]
         elif params.get("orderLinkId"):
             rows = [o for o in rows if o.order_link_id == params["orderLinkId"]]
         elif params.get("symbol"):
             rows = [o for o in rows if o.symbol == params["symbol"]]
-        by_id = bool(params.get("orderId") or params.get("orderLinkId"))
-        if not (closed_too or by_id or str(params.get("openOnly", "0")) == "1"):
-            rows = [o for o in rows if o.status not in ("Filled", "Cancelled")]
         newest_first = [o.to_wire() for o in reversed(rows)]
         page, nxt = _paginate(newest_first, _limit(params, 20, 50), params.get("cursor"))
         return {"category": category, "list": page, "nextPageCursor": nxt}
@@ -1563,8 +1590,8 @@ PRIVATE: dict[tuple[str, str], Handler] = {
     ("GET", "/v5/position/list"): _position_list,
     ("POST", "/v5/position/add-margin"): _add_margin,
     ("POST", "/v5/order/create"): _order_create,
-    ("GET", "/v5/order/realtime"): _order_query(closed_too=False),
-    ("GET", "/v5/order/history"): _order_query(closed_too=True),
+    ("GET", "/v5/order/realtime"): _order_query(history=False),
+    ("GET", "/v5/order/history"): _order_query(history=True),
     ("POST", "/v5/asset/transfer/inter-transfer"): _inter_transfer,
     ("GET", "/v5/asset/transfer/query-inter-transfer-list"): _transfer_list,
     ("GET", "/v5/asset/transfer/query-account-coins-balance"): _account_coins_balance,
