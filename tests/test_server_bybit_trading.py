@@ -179,6 +179,7 @@ async def test_key_permissions_are_read_and_enforced(client: Any, state: BybitSt
 @pytest.mark.parametrize(
     ("fault", "raised"),
     [
+        (OrderFault.HANG, ccxt.RequestTimeout),
         (OrderFault.DISCONNECT, ccxt.NetworkError),
         (OrderFault.GATEWAY_TIMEOUT, ccxt.RequestTimeout),
         (OrderFault.VENUE_TIMEOUT, ccxt.ExchangeError),  # retCode 10000 "Server Timeout"
@@ -188,6 +189,7 @@ async def test_timeout_after_fill_then_lookup_finds_one_order(
     client: Any, state: BybitState, fault: OrderFault, raised: type[Exception]
 ) -> None:
     state.fail_next_order = fault
+    client.timeout = 300  # ms: how long ccxt waits for a reply that never comes
     with pytest.raises(raised):
         await client.create_order(
             BTC, "market", "sell", 0.1, None, {"reduceOnly": True, "clientOrderId": "mw-t1"}

@@ -147,6 +147,7 @@ async def test_signer_and_role_are_checked(
 @pytest.mark.parametrize(
     ("fault", "raised"),
     [
+        (OrderFault.HANG, ccxt.RequestTimeout),
         (OrderFault.DISCONNECT, ccxt.NetworkError),
         (OrderFault.GATEWAY_TIMEOUT, ccxt.RequestTimeout),
     ],
@@ -155,6 +156,7 @@ async def test_timeout_after_fill_then_lookup_finds_one_order(
     connect: Callable[[str], Any], state: hl.HlState, fault: OrderFault, raised: type[Exception]
 ) -> None:
     agent = connect(hl.AGENT_KEY)
+    agent.timeout = 300  # ms: how long ccxt waits for a reply that never comes
     state.fail_next_order = fault
     with pytest.raises(raised):
         await agent.create_order(

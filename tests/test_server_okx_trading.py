@@ -164,6 +164,7 @@ async def test_key_permissions_are_read_and_enforced(client: Any, state: OkxStat
 @pytest.mark.parametrize(
     ("fault", "raised"),
     [
+        (OrderFault.HANG, ccxt.RequestTimeout),
         (OrderFault.DISCONNECT, ccxt.NetworkError),
         (OrderFault.GATEWAY_TIMEOUT, ccxt.RequestTimeout),
         (OrderFault.VENUE_TIMEOUT, ccxt.RequestTimeout),  # code 50004
@@ -173,6 +174,7 @@ async def test_timeout_after_fill_then_lookup_finds_one_order(
     client: Any, state: OkxState, fault: OrderFault, raised: type[Exception]
 ) -> None:
     state.fail_next_order = fault
+    client.timeout = 300  # ms: how long ccxt waits for a reply that never comes
     with pytest.raises(raised):
         await client.create_order(
             ETH, "market", "buy", 2, None, {"reduceOnly": True, "clientOrderId": "mwokxt"}

@@ -1669,7 +1669,7 @@ async def _dispatch(request: web.Request) -> web.Response:
     fault = state.fail_next_order if route == ("POST", "/v5/order/create") else None
     if fault is not None:
         state.fail_next_order = None
-        failed = transport_fault(request, fault)
+        failed = await transport_fault(request, fault)
         return failed or _error(BybitError(10000, "Server Timeout"))
     return _ok(result)
 

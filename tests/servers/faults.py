@@ -5,6 +5,9 @@ learned so (the reply was lost, or a gateway answered 5xx after the matching eng
 it). Each test server applies the order first and then fails its reply in one of these
 ways, so a later lookup by client order id finds it filled exactly once.
 
+- `HANG`: no reply at all; the server holds the request until the client gives up and
+  closes the connection (ccxt raises RequestTimeout after its `timeout`), at most
+  `HANG_LIMIT_S`.
 - `DISCONNECT`: the connection is closed without a reply (ccxt raises a NetworkError).
 - `GATEWAY_TIMEOUT`: HTTP 504 with an HTML body, as a load balancer sends it (ccxt maps 504
   to RequestTimeout).
@@ -15,12 +18,18 @@ ways, so a later lookup by client order id finds it filled exactly once.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from enum import Enum
 
 from aiohttp import web
 
+HANG_LIMIT_S = 10.0
+_HANG_POLL_S = 0.01
+
 
 class OrderFault(Enum):
+    HANG = "hang"
     DISCONNECT = "disconnect"
     GATEWAY_TIMEOUT = "gateway_timeout"
     VENUE_TIMEOUT = "venue_timeout"
@@ -29,11 +38,19 @@ class OrderFault(Enum):
 GATEWAY_TIMEOUT_BODY = "<html><body><h1>504 Gateway Time-out</h1></body></html>"
 
 
-def transport_fault(request: web.Request, fault: OrderFault) -> web.Response | None:
+async def transport_fault(request: web.Request, fault: OrderFault) -> web.Response | None:
     """The reply for the transport-level faults, or None when the venue renders its own code.
 
-    For DISCONNECT the socket is closed here; the response returned is never delivered.
+    For HANG and DISCONNECT the response returned is never delivered.
     """
+    if fault is OrderFault.HANG:
+        deadline = time.monotonic() + HANG_LIMIT_S
+        while time.monotonic() < deadline:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                break
+            await asyncio.sleep(_HANG_POLL_S)
+        return web.Response(status=504)
     if fault is OrderFault.DISCONNECT:
         if request.transport is not None:
             request.transport.close()

@@ -708,9 +708,10 @@ async def _exchange(request: web.Request) -> web.Response:
     fault = state.fail_next_order if kind == "order" else None
     if fault is not None:
         state.fail_next_order = None
-        return transport_fault(request, fault) or transport_fault(
-            request, OrderFault.GATEWAY_TIMEOUT
-        )  # no venue timeout code: a 504
+        # Hyperliquid has no "timeout, outcome unknown" code of its own: that one is a 504.
+        if fault is OrderFault.VENUE_TIMEOUT:
+            fault = OrderFault.GATEWAY_TIMEOUT
+        return await transport_fault(request, fault) or web.Response(status=504)
     return _json({"status": "ok", "response": result})
 
 

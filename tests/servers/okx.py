@@ -1361,7 +1361,7 @@ async def _dispatch(request: web.Request) -> web.Response:
     fault, state.fail_next_order = state.fail_next_order, None
     if fault is None:
         return _json(reply)
-    failed = transport_fault(request, fault)
+    failed = await transport_fault(request, fault)
     timeout_msg = (
         "API endpoint request timeout (does not mean that the request was successful or "
         "failed, please check the request result)."
