@@ -3,10 +3,12 @@
 Why it exists: the monitor reads Bybit unified trading accounts (UTA) through ccxt, and
 the figures that matter (positionIM, positionMM, liqPrice, accountMMRate, ...) are computed
 by the exchange. Tests need an exchange whose figures they choose, reached through the very
-code path production uses: ccxt's request building, signing and parsing. Nothing in here
-computes margin: every exchange-computed figure is stored in the state exactly as the test
-set it, so a test can put an independently derived number there and compare the monitor's
-own computation against it. This module never imports `monitor.engine`.
+code path production uses: ccxt's request building, signing and parsing. Reads compute no
+margin: every exchange-computed figure is served exactly as the test set it, so a test can
+put an independently derived number there and compare the monitor's own computation
+against it. Only a trade, a margin move or a transfer recomputes the figures it touches,
+with Bybit's rules as the fixture's docstring derives them (see "Trading bookkeeping").
+This module never imports `monitor.engine`.
 
 Wire facts mirrored from ccxt 4.5.90 (`ccxt/async_support/bybit.py`) and Bybit's v5 docs:
 

@@ -19,7 +19,7 @@ ccxt client settings that keep ccxt on the endpoints served here (ccxt 4.5.90):
     client.options["fetchMarkets"] = {"types": ["swap"]}   # one GET instruments?instType=SWAP
     client.has["fetchCurrencies"] = False   # else load_markets calls signed /asset/currencies
 
-With those, ccxt calls (all GET):
+With those, ccxt's reads call (all GET):
     load_markets                   /api/v5/public/instruments?instType=SWAP
     fetch_positions                /api/v5/account/positions              (signed)
     fetch_balance                  /api/v5/account/balance                (signed)
@@ -29,6 +29,21 @@ With those, ccxt calls (all GET):
     fetch_accounts / key perms     /api/v5/account/config                 (signed)
     fetch_mark_price(s)            /api/v5/public/mark-price?instId=... | ?instType=SWAP
     fetch_time                     /api/v5/public/time
+
+Trading (see the "trading" section): orders fill at once at the mark; figures a fill or a
+margin move touches are recomputed with the fixture's formulas. ccxt calls an executor uses:
+    create_order(sym, "market", side, contracts, None, {"reduceOnly": True,
+                 "clientOrderId": id, "marginMode": "cross"|"isolated"})
+                                   POST /api/v5/trade/batch-orders (ccxt's default: a
+                                   one-element array) or, with options["createOrder"] =
+                                   "privatePostTradeOrder", POST /api/v5/trade/order
+    fetch_order(None, sym, {"clientOrderId": id})    GET /api/v5/trade/order?clOrdId=
+    privatePostAccountPositionMarginBalance({"instId", "posSide": "net", "type": "add",
+                 "amt"})       ccxt 4.5.90's add_margin moves the margin, then fails to
+                                   parse the reply (TypeError): use the raw method
+    transfer("USDT", amt, "funding", "trading", {"clientId": id})   POST /api/v5/asset/transfer
+    privateGetAssetTransferState({"clientId": id}), privateGetAssetBalances({"ccy": "USDT"})
+    privateGetAccountConfig()      `perm` of the signing key
 
 Instruments of the other types (SPOT, FUTURES, OPTION) answer with an empty list, so a client
 left on ccxt's default `fetchMarkets` types also loads. `/api/v5/asset/currencies` is not
