@@ -90,6 +90,30 @@ async def test_reduce_only_fill_shrinks_position_and_books_pnl(client: Any) -> N
     assert btc["info"]["cumRealisedPnl"] == "575.8"  # -17.05 + 592.85
 
 
+async def test_isolated_reduce_releases_margin_in_proportion(client: Any) -> None:
+    await client.create_order(
+        "SOL/USDT:USDT", "market", "sell", 400, None, {"reduceOnly": True, "clientOrderId": "s1"}
+    )
+
+    sol = next(p for p in await client.fetch_positions() if p["symbol"] == "SOL/USDT:USDT")
+    info = sol["info"]
+    # 400 of 1,000 closed: positionBalance 29,241.6 x 600 / 1,000 = 17,544.96.
+    assert (sol["contracts"], info["positionBalance"]) == (600, "17544.96")
+    # Remaining value at mark 90,000 -> tier 1 (MMR 0.01, no deduction);
+    # fee to close = 600 x 140 x (1 - 1/5) x 0.00055 = 36.96; MM = 900 + 36.96.
+    assert (info["positionMM"], info["positionIM"]) == ("936.96", "16836.96")
+    # liq: (600 x 140 - 17,544.96 + 36.96) / (600 x 0.99) = 66,492 / 594 = 111.9393...
+    assert info["liqPrice"] == "111.94"
+    wallet = await _wallet(client)
+    # realised 400 x 10 = 4,000, fee 400 x 150 x 0.00055 = 33: wallet 53,967;
+    # cross pool = 53,967 - 17,544.96 + (1,500 - 2,000) = 35,922.04; available - 4,882.67.
+    assert (wallet["totalWalletBalance"], wallet["totalMarginBalance"]) == (
+        "53967",
+        "35922.04",
+    )
+    assert wallet["totalAvailableBalance"] == "31039.37"
+
+
 async def test_reduce_only_that_would_increase_is_refused(client: Any, state: BybitState) -> None:
     with pytest.raises(ccxt.InvalidOrder, match="110017"):
         await client.create_order(ETH, "market", "sell", 1, None, {"reduceOnly": True})

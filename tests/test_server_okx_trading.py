@@ -95,6 +95,40 @@ async def test_single_order_endpoint_and_reduce_only_refusal(client: Any, state:
         await client.fetch_order(None, ETH, {"clientOrderId": "mwokx3"})
 
 
+async def test_isolated_reduce_needs_its_own_td_mode(client: Any, state: OkxState) -> None:
+    # A cross reduce-only order finds no cross BTC position: the isolated one is apart.
+    with pytest.raises(ccxt.ExchangeError, match="51169"):
+        await client.create_order(BTC, "market", "sell", 10, None, {"reduceOnly": True})
+
+    await client.create_order(
+        BTC, "market", "sell", 10, None,
+        {"reduceOnly": True, "marginMode": "isolated", "clientOrderId": "mwiso"},
+    )  # fmt: skip
+    assert state.requests[-1].body.count('"tdMode":"isolated"') == 1
+    btc = next(p for p in await client.fetch_positions() if p["symbol"] == BTC)
+    # 10 of 50 contracts closed: margin 2,900 x 40 / 50 = 2,320 stays isolated.
+    assert (btc["contracts"], btc["info"]["margin"]) == (40, "2320")
+    usdt = _usdt(await client.fetch_balance())
+    # realised = 0.1 BTC x (60,000 - 58,000) = 200; fee = 0.1 x 60,000 x 0.0005 = 3.
+    assert (usdt["cashBal"], usdt["frozenBal"]) == ("10197", "2320")
+
+
+async def test_long_short_mode_closes_by_pos_side(client: Any, state: OkxState) -> None:
+    state.account.pos_mode = "long_short_mode"
+    eth = next(p for p in state.account.positions if p.inst_id == "ETH-USDT-SWAP")
+    eth.pos_side, eth.pos = "short", 20.0
+    with pytest.raises(ccxt.BadRequest, match="posSide"):
+        await client.create_order(ETH, "market", "buy", 5, None, {"clientOrderId": "mwls0"})
+
+    await client.create_order(
+        ETH, "market", "buy", 5, None, {"positionSide": "short", "clientOrderId": "mwls1"}
+    )
+    assert '"posSide":"short"' in state.requests[-1].body
+    assert eth.pos == 15  # buy on the short side closes
+    with pytest.raises(ccxt.ExchangeError, match="51169"):  # nothing long to close
+        await client.create_order(ETH, "market", "sell", 1, None, {"positionSide": "long"})
+
+
 async def test_add_margin_to_the_isolated_position(client: Any, state: OkxState) -> None:
     response = await client.privatePostAccountPositionMarginBalance(
         {"instId": "BTC-USDT-SWAP", "posSide": "net", "type": "add", "amt": "100"}

@@ -987,7 +987,10 @@ def _place_one(state: OkxState, body: dict[str, Any]) -> OkxOrder:
     pos_side = str(body.get("posSide") or ("" if hedged else "net"))
     if (hedged and pos_side not in ("long", "short")) or (not hedged and pos_side != "net"):
         raise OkxOrderRejected("51000", "Parameter posSide error")
-    position = _find_okx_position(state, inst_id, pos_side)
+    # OKX keeps cross and isolated positions of one instrument apart: an order reduces the
+    # position of its own tdMode only (a cross reduce-only against an isolated position
+    # finds nothing to reduce).
+    position = _find_okx_position(state, inst_id, pos_side, td_mode)
     if hedged:  # buy+long / sell+short open; sell+long / buy+short close
         closing = (side == "sell") == (pos_side == "long")
         reducing = closing and position is not None
@@ -1005,8 +1008,6 @@ def _place_one(state: OkxState, body: dict[str, Any]) -> OkxOrder:
             "Order placement failed because you don't have any positions in this "
             "direction for this contract.",
         )
-    if position is not None and position.mgn_mode != td_mode and reducing:
-        raise OkxOrderRejected("51000", "Parameter tdMode error")
     mark = state.mark_prices[inst_id]
     taker = _taker(state)
     close_sz = min(sz, abs(position.pos)) if reducing and position is not None else 0.0
@@ -1044,7 +1045,7 @@ def _place_one(state: OkxState, body: dict[str, Any]) -> OkxOrder:
         if open_sz:
             _open(state, inst, side=side, pos_side=pos_side, td_mode=td_mode, sz=open_sz)
         _usdt_detail(state).cash_bal += realised - fee
-        touched = _find_okx_position(state, inst_id, pos_side)
+        touched = _find_okx_position(state, inst_id, pos_side, td_mode)
         if touched is not None:
             touched.realized_pnl += realised - fee
             _reprice(state, touched)
@@ -1078,7 +1079,7 @@ def _open(
 ) -> None:
     """Open or increase at the mark; isolated margin = notional / leverage."""
     mark = state.mark_prices[inst.inst_id]
-    position = _find_okx_position(state, inst.inst_id, pos_side)
+    position = _find_okx_position(state, inst.inst_id, pos_side, td_mode)
     if position is None:
         position = OkxPosition(
             inst.inst_id, td_mode, pos=0.0, avg_px=mark, lever=10.0, ccy="USDT", upl=0.0,
