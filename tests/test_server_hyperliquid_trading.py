@@ -167,3 +167,8 @@ async def test_timeout_after_fill_then_lookup_finds_one_order(
     assert (found["status"], found["filled"]) == ("closed", 0.1)
     assert len(state.orders) == 1
     assert state.users[MAIN.lower()].positions[0].szi == pytest.approx(0.4)
+    # Re-sending the very same signed request is refused: its nonce is spent.
+    with pytest.raises(ccxt.ExchangeError, match="duplicate nonce"):
+        sent = next(r.body for r in reversed(state.requests) if r.path == "/exchange")
+        await agent.privatePostExchange(dict(sent))
+    assert len(state.orders) == 1

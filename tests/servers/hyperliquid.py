@@ -197,6 +197,8 @@ class HlState:
     margin_updates: list[tuple[str, float]] = field(default_factory=list)
     #: Successful usdClassTransfer actions: (user, amount, toPerp).
     class_transfers: list[tuple[str, float, bool]] = field(default_factory=list)
+    #: Nonces each signer has used (lower-case address -> nonces).
+    used_nonces: dict[str, set[int]] = field(default_factory=dict)
     #: Fail the reply of the next `order` action (after it filled); cleared when used.
     fail_next_order: OrderFault | None = None
     taker_fee: float = 0.00045  # Hyperliquid's base-tier taker rate
@@ -677,6 +679,12 @@ def _signing_user(state: HlState, body: dict[str, Any], action: dict[str, Any]) 
         # An agent signing a user-signed action is looked up as a user of its own, which it
         # is not: Hyperliquid refuses it, as it refuses an unknown signer.
         raise ActionError(f"User or API Wallet {signer} does not exist.")
+    # Hyperliquid uses each nonce of a signer once (docs, "Nonces and API wallets"): the
+    # same signed request sent twice is refused the second time (wording is this server's).
+    used = state.used_nonces.setdefault(signer, set())
+    if nonce in used:
+        raise ActionError(f"Invalid nonce: duplicate nonce {nonce} for signer {signer}")
+    used.add(nonce)
     return user
 
 
