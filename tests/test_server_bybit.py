@@ -252,11 +252,11 @@ async def test_unknown_endpoint_is_404_not_empty_200(server: LocalServer) -> Non
 async def test_reduce_only_order_is_recorded(client: Any, state: BybitState) -> None:
     order = await client.create_order(BTC, "market", "sell", 0.2, None, {"reduceOnly": True})
 
-    assert order["id"] == state.orders[0]["orderId"]
+    assert order["id"] == state.orders[0].order_id
     recorded = state.orders[0]
-    assert recorded["symbol"] == "BTCUSDT" and recorded["side"] == "Sell"
-    assert recorded["orderType"] == "Market" and recorded["qty"] == "0.2"
-    assert recorded["reduceOnly"] is True and recorded["category"] == "linear"
+    assert recorded.symbol == "BTCUSDT" and recorded.side == "Sell"
+    assert recorded.order_type == "Market" and recorded.qty == "0.2"
+    assert recorded.reduce_only is True and recorded.category == "linear"
     # Reduce-only in the position's own direction cannot reduce anything.
     with pytest.raises(ccxt.InvalidOrder):
         await client.create_order(ETH, "market", "sell", 1, None, {"reduceOnly": True})

@@ -258,7 +258,7 @@ async def test_unknown_path_method_and_bad_json(server):
         async with session.post(f"{server.base_url}/nope", json={"type": "meta"}) as response:
             assert response.status == 404
         async with session.post(f"{server.base_url}/exchange", json={}) as response:
-            assert response.status == 404  # read-only: no signed actions
+            assert response.status == 422  # no action: Hyperliquid's deserialize error
         async with session.get(f"{server.base_url}/info") as response:
             assert response.status == 405
         async with session.post(f"{server.base_url}/info", data=b"{not json") as response:

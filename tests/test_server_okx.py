@@ -13,44 +13,18 @@ import aiohttp
 import ccxt.async_support as ccxt
 import pytest
 
-from monitor.exchange.urls import rebase_urls
 from monitor.simulator.http import LocalServer
 from tests.servers import okx
 from tests.servers.okx import (
     BTC_USD,
     BTC_USDT,
-    FIXTURE_API_KEY,
-    FIXTURE_PASSPHRASE,
-    FIXTURE_SECRET,
     OkxState,
+    make_client,
 )
 
 BTC_LINEAR = "BTC/USDT:USDT"
 ETH_LINEAR = "ETH/USDT:USDT"
 BTC_INVERSE = "BTC/USD:BTC"
-
-
-def make_client(
-    base_url: str,
-    *,
-    api_key: str = FIXTURE_API_KEY,
-    secret: str = FIXTURE_SECRET,
-    password: str = FIXTURE_PASSPHRASE,
-    minimal: bool = True,
-) -> ccxt.okx:
-    """The client settings the monitor should use: swap only, no currency list.
-
-    The rate limiter is off only because the server is local; against OKX keep it on.
-    """
-    client = ccxt.okx(
-        {"apiKey": api_key, "secret": secret, "password": password, "enableRateLimit": False}
-    )
-    client.urls["api"] = rebase_urls(client.urls["api"], base_url)
-    client.options["defaultType"] = "swap"
-    if minimal:
-        client.options["fetchMarkets"] = {"types": ["swap"]}
-        client.has["fetchCurrencies"] = False
-    return client
 
 
 @pytest.fixture

@@ -3,10 +3,12 @@
 Why it exists: the monitor reads Bybit unified trading accounts (UTA) through ccxt, and
 the figures that matter (positionIM, positionMM, liqPrice, accountMMRate, ...) are computed
 by the exchange. Tests need an exchange whose figures they choose, reached through the very
-code path production uses: ccxt's request building, signing and parsing. Nothing in here
-computes margin: every exchange-computed figure is stored in the state exactly as the test
-set it, so a test can put an independently derived number there and compare the monitor's
-own computation against it. This module never imports `monitor.engine`.
+code path production uses: ccxt's request building, signing and parsing. Reads compute no
+margin: every exchange-computed figure is served exactly as the test set it, so a test can
+put an independently derived number there and compare the monitor's own computation
+against it. Only a trade, a margin move or a transfer recomputes the figures it touches,
+with Bybit's rules as the fixture's docstring derives them (see "Trading bookkeeping").
+This module never imports `monitor.engine`.
 
 Wire facts mirrored from ccxt 4.5.90 (`ccxt/async_support/bybit.py`) and Bybit's v5 docs:
 
@@ -49,9 +51,24 @@ Endpoints ccxt calls, per method (verified against its source):
   ccxt bybit has no fetch_mark_price, it raises NotSupported).
 - fetch_ohlcv: GET /v5/market/kline (`start` rounded up to the interval, `limit`; rows
   newest first), made from `BybitState.price_history` (monitor/simulator/candles.py).
-- create_order(..., {'reduceOnly': True}): POST /v5/order/create.
+- create_order(..., {'reduceOnly': True, 'clientOrderId': X[, 'positionIdx': 1|2]}):
+  POST /v5/order/create (ccxt sends the client id as `orderLinkId`). Orders fill at once
+  at the mark (market, or IOC limit that crosses); see `_order_create`.
+- lookup by client id: the raw `privateGetV5OrderRealtime({'category', 'symbol',
+  'orderLinkId', 'openOnly': 1})` or `privateGetV5OrderHistory(...)`; ccxt's fetch_order
+  wants an orderId and `acknowledged`, and its default realtime call (openOnly 0) lists
+  open orders only, so a filled order is not found there.
 - add margin: ccxt's add_margin is not implemented for bybit; the raw method
   `privatePostV5PositionAddMargin` posts to /v5/position/add-margin.
+- transfer('USDT', amount, 'funding', 'unified', {'transferId': uuid}): POST
+  /v5/asset/transfer/inter-transfer; the raw `privateGetV5AssetTransferQueryInterTransferList`
+  finds it by transferId, `privateGetV5AssetTransferQueryAccountCoinsBalance`
+  (accountType FUND) reads the reserve.
+- key permissions: the raw `privateGetV5UserQueryApi` (`readOnly`, `permissions.Wallet`).
+
+Trading state: `BybitState.funding` (the FUND wallet), `ApiKey.wallet` (Wallet permissions),
+`hedge_symbols` (positionIdx 1/2), and `fail_next_order` (a `tests.servers.faults`
+fault applied to the next order's reply after it filled).
 
 ccxt parsing facts a consumer of this account must know:
 
@@ -84,7 +101,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
@@ -94,6 +111,7 @@ from aiohttp import web
 
 from monitor.exchange.urls import rebase_urls
 from monitor.simulator.candles import candles, window
+from tests.servers.faults import OrderFault, transport_fault
 
 # --------------------------------------------------------------------------------------
 # State
@@ -415,6 +433,9 @@ class ApiKey:
     secret: str
     read_only: bool = True
     user_id: int = 100200300
+    #: `permissions.Wallet` as Bybit lists it: "AccountTransfer", "SubMemberTransfer",
+    #: "Withdraw". A key with "AccountTransfer" may move FUND -> UNIFIED.
+    wallet: list[str] = field(default_factory=list)
 
     def to_wire(self) -> dict[str, Any]:
         write = [] if self.read_only else ["Order", "Position"]
@@ -427,7 +448,7 @@ class ApiKey:
             "permissions": {
                 "ContractTrade": write,
                 "Spot": [],
-                "Wallet": [],
+                "Wallet": list(self.wallet),
                 "Options": [],
                 "Derivatives": [],
                 "CopyTrading": [],
@@ -478,6 +499,106 @@ class MarginAdjustment:
 
 
 @dataclass
+class Order:
+    """One order as `/v5/order/realtime` and `/v5/order/history` list it.
+
+    Orders here never rest: a market order or an IOC limit order that crosses the mark fills
+    in full at the mark price (status Filled); an IOC limit that does not cross is Cancelled
+    with nothing filled.
+    """
+
+    order_id: str
+    order_link_id: str
+    symbol: str
+    category: str
+    side: str
+    order_type: str
+    qty: str
+    price: str
+    time_in_force: str
+    reduce_only: bool
+    position_idx: int
+    status: str  # "Filled" | "Cancelled"
+    avg_price: str
+    cum_exec_qty: str
+    cum_exec_value: str
+    cum_exec_fee: str
+    created_time: str
+
+    def to_wire(self) -> dict[str, Any]:
+        leaves = "0"
+        return {
+            "orderId": self.order_id,
+            "orderLinkId": self.order_link_id,
+            "blockTradeId": "",
+            "symbol": self.symbol,
+            "price": self.price,
+            "qty": self.qty,
+            "side": self.side,
+            "isLeverage": "",
+            "positionIdx": self.position_idx,
+            "orderStatus": self.status,
+            "createType": "CreateByUser",
+            "cancelType": "UNKNOWN" if self.status == "Filled" else "CancelByUser",
+            "rejectReason": "EC_NoError",
+            "avgPrice": self.avg_price,
+            "leavesQty": leaves,
+            "leavesValue": leaves,
+            "cumExecQty": self.cum_exec_qty,
+            "cumExecValue": self.cum_exec_value,
+            "cumExecFee": self.cum_exec_fee,
+            "timeInForce": self.time_in_force,
+            "orderType": self.order_type,
+            "stopOrderType": "",
+            "orderIv": "",
+            "marketUnit": "",
+            "triggerPrice": "",
+            "takeProfit": "",
+            "stopLoss": "",
+            "tpslMode": "",
+            "ocoTriggerBy": "",
+            "tpLimitPrice": "",
+            "slLimitPrice": "",
+            "tpTriggerBy": "",
+            "slTriggerBy": "",
+            "triggerDirection": 0,
+            "triggerBy": "",
+            "lastPriceOnCreated": "",
+            "reduceOnly": self.reduce_only,
+            "closeOnTrigger": False,
+            "placeType": "",
+            "smpType": "None",
+            "smpGroup": 0,
+            "smpOrderId": "",
+            "createdTime": self.created_time,
+            "updatedTime": self.created_time,
+        }
+
+
+@dataclass
+class InterTransfer:
+    """A completed `POST /v5/asset/transfer/inter-transfer`."""
+
+    transfer_id: str
+    coin: str
+    amount: str
+    from_account_type: str
+    to_account_type: str
+    timestamp: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "transferId": self.transfer_id,
+            "coin": self.coin,
+            "amount": self.amount,
+            "fromAccountType": self.from_account_type,
+            "toAccountType": self.to_account_type,
+            "timestamp": self.timestamp,
+            "status": "SUCCESS",
+        }
+
+
+@dataclass
 class BybitState:
     """Everything the server knows; mutate it freely between requests."""
 
@@ -487,9 +608,16 @@ class BybitState:
     fee_rates: dict[str, FeeRate]
     account: UnifiedAccount
     api_keys: dict[str, ApiKey]
-    #: Recorded `POST /v5/order/create` bodies, with the `orderId` the server assigned.
-    orders: list[dict[str, Any]] = field(default_factory=list)
+    #: Every accepted `POST /v5/order/create`, oldest first.
+    orders: list[Order] = field(default_factory=list)
     margin_adjustments: list[MarginAdjustment] = field(default_factory=list)
+    #: The FUND (funding) wallet by coin: the reserve that inter-transfer draws on.
+    funding: dict[str, Decimal] = field(default_factory=dict)
+    transfers: list[InterTransfer] = field(default_factory=list)
+    #: Symbols in hedge mode (positionIdx 1 = long leg, 2 = short leg); others are one-way.
+    hedge_symbols: set[str] = field(default_factory=set)
+    #: Fail the reply of the next order (after it filled); cleared when used.
+    fail_next_order: OrderFault | None = None
     requests: list[RequestRecord] = field(default_factory=list)
     #: Page size of `/v5/market/risk-limit` (it takes no `limit` parameter).
     risk_limit_page_size: int = 200
@@ -1045,14 +1173,136 @@ def _position_idx(params: dict[str, Any]) -> int:
         raise _param_error("params error: positionIdx invalid") from exc
 
 
+# --------------------------------------------------------------------------------------
+# Trading bookkeeping: how a fill or a margin move changes the account
+#
+# The exchange figures of a touched position are recomputed with the same Bybit rules
+# (since 2 Sep 2025) the fixture's docstring derives by hand, and the account totals with
+# the relations listed there, so a read after a trade is consistent with the fixture's own
+# conventions. Linear USDT contracts only.
+# --------------------------------------------------------------------------------------
+
+
+def _tier_at(state: BybitState, symbol: str, value: Decimal) -> RiskTier:
+    tiers = state.risk_limits[symbol]
+    return next((t for t in tiers if value <= Decimal(t.risk_limit_value)), tiers[-1])
+
+
+def _fee_to_close(position: Position, taker: Decimal) -> Decimal:
+    """Size x entry x (1 -/+ 1/leverage) x taker: the fee at the bankruptcy price."""
+    sign = 1 if position.side == "Buy" else -1
+    return (
+        Decimal(position.size)
+        * Decimal(position.avg_price)
+        * (1 - sign / Decimal(position.leverage))
+        * taker
+    )
+
+
+def _isolated_liq_price(
+    state: BybitState, position: Position, balance: Decimal, fee: Decimal
+) -> Decimal:
+    """Solve positionBalance + uPnL(P) = MM(P) with MM at P, trying each tier at P in turn.
+
+    long:  P = (q x entry - balance - deduction + fee) / (q x (1 - MMR))
+    short: P = (balance + q x entry + deduction - fee) / (q x (1 + MMR))
+    """
+    q, entry = Decimal(position.size), Decimal(position.avg_price)
+    price = Decimal(0)
+    floor = Decimal(0)
+    for tier in state.risk_limits[position.symbol]:
+        rate, deduction = Decimal(tier.maintenance_margin), Decimal(tier.mm_deduction or "0")
+        if position.side == "Buy":
+            price = (q * entry - balance - deduction + fee) / (q * (1 - rate))
+        else:
+            price = (balance + q * entry + deduction - fee) / (q * (1 + rate))
+        if floor < price * q <= Decimal(tier.risk_limit_value):
+            break
+        floor = Decimal(tier.risk_limit_value)
+    return max(price, Decimal(0)).quantize(Decimal("0.01"))
+
+
+def _reprice_position(state: BybitState, position: Position) -> None:
+    """Recompute one position's exchange figures from its size, entry, leverage and mark."""
+    mark = Decimal(state.tickers[position.symbol].mark_price)
+    taker = Decimal(state.fee_rates[position.symbol].taker)
+    q, entry, leverage = (
+        Decimal(position.size),
+        Decimal(position.avg_price),
+        Decimal(position.leverage),
+    )
+    sign = 1 if position.side == "Buy" else -1
+    value = q * mark
+    tier = _tier_at(state, position.symbol, value)
+    fee = _fee_to_close(position, taker)
+    mm = value * Decimal(tier.maintenance_margin) - Decimal(tier.mm_deduction or "0") + fee
+    im = (q * entry if position.trade_mode == 1 else value) / leverage + fee
+    position.mark_price = _fmt(mark)
+    position.position_value = _fmt(q * entry)
+    position.unrealised_pnl = _fmt(sign * (mark - entry) * q)
+    position.risk_id = tier.id
+    position.risk_limit_value = tier.risk_limit_value
+    position.position_mm = _fmt(mm)
+    position.position_im = _fmt(im)
+    if position.trade_mode == 1:
+        balance = Decimal(position.position_balance)
+        position.liq_price = _fmt(_isolated_liq_price(state, position, balance, fee))
+    position.updated_time = str(_now_ms())
+    position.seq += 1
+
+
+def _recompute_totals(state: BybitState) -> None:
+    """Account totals from the USDT wallet and the positions (the fixture's relations)."""
+    account = state.account
+    usdt = next(c for c in account.coins if c.coin == "USDT")
+    wallet = Decimal(usdt.wallet_balance)
+    open_positions = [p for p in account.positions if Decimal(p.size) != 0]
+    cross = [p for p in open_positions if p.trade_mode == 0]
+    isolated = [p for p in open_positions if p.trade_mode == 1]
+    upl = sum((Decimal(p.unrealised_pnl) for p in open_positions), Decimal(0))
+    cross_upl = sum((Decimal(p.unrealised_pnl) for p in cross), Decimal(0))
+    iso_margin = sum((Decimal(p.position_balance) for p in isolated), Decimal(0))
+    cross_im = sum((Decimal(p.position_im) for p in cross), Decimal(0))
+    cross_mm = sum((Decimal(p.position_mm) for p in cross), Decimal(0))
+    all_mm = sum((Decimal(p.position_mm) for p in open_positions), Decimal(0))
+    margin_balance = wallet - iso_margin + cross_upl
+    rate_step = Decimal("0.0001")
+    account.total_wallet_balance = _fmt(wallet)
+    account.total_perp_upl = _fmt(upl)
+    account.total_equity = _fmt(wallet + upl)
+    account.total_margin_balance = _fmt(margin_balance)
+    account.total_initial_margin = _fmt(cross_im)
+    account.total_maintenance_margin = _fmt(cross_mm)
+    account.total_available_balance = _fmt(margin_balance - cross_im)
+    if margin_balance > 0:
+        account.account_im_rate = format(
+            (cross_im / margin_balance).quantize(rate_step, ROUND_DOWN)
+        )
+        account.account_mm_rate = format(
+            (cross_mm / margin_balance).quantize(rate_step, ROUND_DOWN)
+        )
+    usdt.equity = usdt.usd_value = _fmt(wallet + upl)
+    usdt.unrealised_pnl = _fmt(upl)
+    usdt.total_position_im = _fmt(cross_im + iso_margin)
+    usdt.total_position_mm = _fmt(all_mm)
+
+
+def _book_usdt(state: BybitState, amount: Decimal, *, realised: bool) -> None:
+    """Credit (or debit) the USDT wallet; realised PnL and fees also enter cumRealisedPnl."""
+    usdt = next(c for c in state.account.coins if c.coin == "USDT")
+    usdt.wallet_balance = _fmt(Decimal(usdt.wallet_balance) + amount)
+    if realised:
+        usdt.cum_realised_pnl = _fmt(Decimal(usdt.cum_realised_pnl) + amount)
+
+
 async def _add_margin(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
     """Move margin into (positive) or out of (negative) an isolated position.
 
-    Only the position's own figures follow: positionBalance changes by `margin`, and
-    liqPrice shifts by margin / (size x (1 -/+ MMR)) (long/short): with MM at the mark,
-    solving positionBalance + uPnL = MM for the price (valid while the liquidation price
-    stays in the position's risk tier). bustPrice is deprecated and left as set, and so
-    are the account totals; a negative margin is not checked against the position's IM.
+    Bybit v5 docs, "Add Or Reduce Margin" (bybit-exchange.github.io/docs/v5/position/
+    manual-add-margin): the reply is the position row plus `category`. positionBalance
+    changes by `margin`, liqPrice is re-solved, and the cross pool (totalMarginBalance,
+    totalAvailableBalance) shrinks by the same amount; a negative margin is not checked
+    against the position's IM here.
     """
     _require_write(key)
     category = _category(params)
@@ -1070,46 +1320,295 @@ async def _add_margin(state: BybitState, params: dict[str, Any], key: ApiKey | N
         raise BybitError(110027, "Margin is not modified")
     if margin > Decimal(state.account.total_available_balance):
         raise BybitError(110014, "Available balance not enough to add margin")
-    sign = 1 if position.side == "Buy" else -1
-    tier = next(t for t in state.risk_limits[symbol] if t.id == position.risk_id)
-    shift = margin / (Decimal(position.size) * (1 - sign * Decimal(tier.maintenance_margin)))
     position.position_balance = _fmt(Decimal(position.position_balance) + margin)
-    if position.liq_price:
-        position.liq_price = _fmt(Decimal(position.liq_price) - sign * shift)
-    position.updated_time = str(_now_ms())
+    _reprice_position(state, position)
+    _recompute_totals(state)
     state.margin_adjustments.append(MarginAdjustment(symbol, category, _fmt(margin), idx))
     row = position.to_wire()
     row["category"] = category
     return row
 
 
+def _check_position_mode(state: BybitState, symbol: str, side: str, idx: int) -> None:
+    """Hedge mode wants positionIdx 1 (long leg) or 2 (short leg); one-way wants 0."""
+    if symbol in state.hedge_symbols:
+        if idx not in (1, 2):
+            raise _param_error("position idx not match position mode")
+    elif idx != 0:
+        raise _param_error("position idx not match position mode")
+
+
+def _open_or_increase(
+    state: BybitState, *, instrument: Instrument, side: str, idx: int, qty: Decimal
+) -> None:
+    """Add `qty` at the mark to the (side, idx) position, opening it when flat."""
+    mark = Decimal(state.tickers[instrument.symbol].mark_price)
+    position = _find_position(state, instrument.category, instrument.symbol, idx)
+    if position is None:
+        isolated = state.account.margin_mode == "ISOLATED_MARGIN"
+        position = Position(
+            symbol=instrument.symbol,
+            category=instrument.category,
+            side=side,
+            size="0",
+            avg_price=_fmt(mark),
+            mark_price=_fmt(mark),
+            position_value="0",
+            leverage="10",
+            trade_mode=1 if isolated else 0,
+            position_im="0",
+            position_mm="0",
+            position_balance="0" if isolated else "",
+            liq_price="",
+            bust_price="",
+            unrealised_pnl="0",
+            cum_realised_pnl="0",
+            position_idx=idx,
+            created_time=str(_now_ms()),
+        )
+        state.account.positions = [
+            p
+            for p in state.account.positions
+            if (p.category, p.symbol, p.position_idx)
+            != (instrument.category, instrument.symbol, idx)
+        ]
+        state.account.positions.append(position)
+    old = Decimal(position.size)
+    new = old + qty
+    position.avg_price = _fmt((old * Decimal(position.avg_price) + qty * mark) / new)
+    position.size = _fmt(new)
+    if position.trade_mode == 1:
+        added = qty * mark / Decimal(position.leverage)
+        position.position_balance = _fmt(Decimal(position.position_balance) + added)
+
+
+def _reduce(state: BybitState, position: Position, qty: Decimal) -> Decimal:
+    """Close `qty` of `position` at the mark; returns the realised PnL (before fees).
+
+    An isolated position releases its margin in proportion to the size closed.
+    """
+    mark = Decimal(state.tickers[position.symbol].mark_price)
+    sign = 1 if position.side == "Buy" else -1
+    old = Decimal(position.size)
+    realised = sign * (mark - Decimal(position.avg_price)) * qty
+    remaining = old - qty
+    position.size = _fmt(remaining)
+    if position.trade_mode == 1:
+        position.position_balance = _fmt(Decimal(position.position_balance) * remaining / old)
+    if remaining == 0:
+        state.account.positions.remove(position)
+    return realised
+
+
+def _crosses(order_type: str, side: str, price: Decimal | None, mark: Decimal) -> bool:
+    if order_type == "Market" or price is None:
+        return True
+    return price >= mark if side == "Buy" else price <= mark
+
+
 async def _order_create(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
-    """Record an order; nothing is matched or filled (tests apply fills to the state)."""
+    """Place an order and fill it at once at the mark (market, or IOC limit that crosses).
+
+    Bybit v5 docs, "Place Order" (bybit-exchange.github.io/docs/v5/order/create-order):
+    reply `{"orderId", "orderLinkId"}`. Errors: 110017 reduce-only rule not satisfied,
+    110007 "ab not enough for new order", 110072 duplicate orderLinkId, 10001 a positionIdx
+    that does not match the position mode. A reduce-only quantity above the position size is
+    cut to the size (Bybit amends such orders; unverified for every order type). Resting
+    (GTC/PostOnly) limit orders are not modelled and are refused as a parameter error.
+    """
     _require_write(key)
     category = _category(params)
     symbol = str(params.get("symbol") or "")
     instrument = state.instrument(symbol)
     if instrument is None or instrument.category != category:
         raise _param_error("Not supported symbols")
+    if category != "linear":
+        raise _param_error("params error: only linear orders are served by this test server")
     side = params.get("side")
     if side not in ("Buy", "Sell"):
         raise _param_error("params error: side invalid")
-    if params.get("orderType") not in ("Market", "Limit"):
+    order_type = str(params.get("orderType"))
+    if order_type not in ("Market", "Limit"):
         raise _param_error("params error: orderType invalid")
     qty = _decimal(params.get("qty"), "qty")
     if qty <= 0:
         raise _param_error("params error: qty invalid")
-    if params.get("orderType") == "Limit" and params.get("price") is None:
-        raise _param_error("params error: price is required for limit orders")
+    price = None if params.get("price") is None else _decimal(params.get("price"), "price")
+    tif = str(params.get("timeInForce") or ("IOC" if order_type == "Market" else "GTC"))
+    if order_type == "Limit" and (price is None or tif != "IOC"):
+        raise _param_error("params error: only IOC limit orders are served by this test server")
+    link_id = str(params.get("orderLinkId") or "")
+    if link_id and any(o.order_link_id == link_id for o in state.orders):
+        raise BybitError(110072, "OrderLinkedID is duplicate")
     reduce_only = params.get("reduceOnly") in (True, "true")
     idx = _position_idx(params)
-    if reduce_only:
-        position = _find_position(state, category, symbol, idx)
-        if position is None or position.side == side:
-            raise BybitError(110017, "Reduce-only rule not satisfied")
-    order_id = str(uuid.uuid4())
-    state.orders.append({**params, "orderId": order_id})
-    return {"orderId": order_id, "orderLinkId": str(params.get("orderLinkId", ""))}
+    _check_position_mode(state, symbol, str(side), idx)
+    hedge = symbol in state.hedge_symbols
+    leg_side = {1: "Buy", 2: "Sell"}.get(idx)
+    position = _find_position(state, category, symbol, idx)
+    reducing = position is not None and position.side != side
+    if reduce_only and not reducing:
+        raise BybitError(110017, "Reduce-only rule not satisfied")
+    if hedge and not reducing and side != leg_side:
+        raise BybitError(110017, "Reduce-only rule not satisfied")
+    mark = Decimal(state.tickers[symbol].mark_price)
+    taker = Decimal(state.fee_rates[symbol].taker)
+    close_qty = (
+        min(qty, Decimal(position.size)) if reducing and position is not None else Decimal(0)
+    )
+    open_qty = Decimal(0) if reduce_only or (hedge and reducing) else qty - close_qty
+    fill_qty = close_qty + open_qty
+    filled = _crosses(order_type, str(side), price, mark)
+    if filled and open_qty > 0:
+        needed = open_qty * mark / Decimal(position.leverage if position else "10")
+        if needed + open_qty * mark * taker > Decimal(state.account.total_available_balance):
+            raise BybitError(110007, "ab not enough for new order")
+    order = Order(
+        order_id=str(uuid.uuid4()),
+        order_link_id=link_id,
+        symbol=symbol,
+        category=category,
+        side=str(side),
+        order_type=order_type,
+        qty=_fmt(qty),
+        price=_fmt(price) if price is not None else "0",
+        time_in_force=tif,
+        reduce_only=reduce_only,
+        position_idx=idx,
+        status="Cancelled",
+        avg_price="0",
+        cum_exec_qty="0",
+        cum_exec_value="0",
+        cum_exec_fee="0",
+        created_time=str(_now_ms()),
+    )
+    if filled:
+        fee = fill_qty * mark * taker
+        realised = _reduce(state, position, close_qty) if position and close_qty else Decimal(0)
+        if open_qty:
+            _open_or_increase(state, instrument=instrument, side=str(side), idx=idx, qty=open_qty)
+        _book_usdt(state, realised - fee, realised=True)
+        touched = _find_position(state, category, symbol, idx)
+        if touched is not None:
+            touched.cur_realised_pnl = _fmt(Decimal(touched.cur_realised_pnl) + realised - fee)
+            touched.cum_realised_pnl = _fmt(Decimal(touched.cum_realised_pnl) + realised - fee)
+            _reprice_position(state, touched)
+        _recompute_totals(state)
+        order.status = "Filled"
+        order.avg_price = _fmt(mark)
+        order.cum_exec_qty = _fmt(fill_qty)
+        order.cum_exec_value = _fmt(fill_qty * mark)
+        order.cum_exec_fee = _fmt(fee)
+    state.orders.append(order)
+    return {"orderId": order.order_id, "orderLinkId": order.order_link_id}
+
+
+CLOSED_STATUSES = ("Filled", "Cancelled", "Rejected")
+#: Bybit keeps the most recent 500 closed orders per category for `/v5/order/realtime`.
+REALTIME_CLOSED_KEPT = 500
+
+
+def _order_query(*, history: bool) -> Handler:
+    """`/v5/order/realtime` and `/v5/order/history`, filtered orderId > orderLinkId > symbol.
+
+    Bybit v5 docs, "Get Open & Closed Orders" (bybit-exchange.github.io/docs/v5/order/
+    open-order): realtime with `openOnly=0` (the default) lists open orders only, even when
+    asked by orderLinkId, so a filled market order is NOT found there; `openOnly=1` lists
+    the most recent 500 closed orders. "Get Order History" (docs/v5/order/order-list)
+    lists every order. Newest first.
+    """
+
+    async def handler(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+        category = _category(params, ("linear", "inverse", "spot", "option"))
+        rows = [o for o in state.orders if o.category == category]
+        if not history:
+            if str(params.get("openOnly", "0")) == "1":
+                rows = [o for o in rows if o.status in CLOSED_STATUSES][-REALTIME_CLOSED_KEPT:]
+            else:
+                rows = [o for o in rows if o.status not in CLOSED_STATUSES]
+        if params.get("orderId"):
+            rows = [o for o in rows if o.order_id == params["orderId"]]
+        elif params.get("orderLinkId"):
+            rows = [o for o in rows if o.order_link_id == params["orderLinkId"]]
+        elif params.get("symbol"):
+            rows = [o for o in rows if o.symbol == params["symbol"]]
+        newest_first = [o.to_wire() for o in reversed(rows)]
+        page, nxt = _paginate(newest_first, _limit(params, 20, 50), params.get("cursor"))
+        return {"category": category, "list": page, "nextPageCursor": nxt}
+
+    return handler
+
+
+def _require_wallet(key: ApiKey | None, permission: str) -> None:
+    if key is None or key.read_only or permission not in key.wallet:
+        raise BybitError(10005, "Permission denied, please check your API key permissions.")
+
+
+async def _inter_transfer(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+    """FUND -> UNIFIED (or back) under one UID, idempotent by the caller's `transferId`.
+
+    Bybit v5 docs, "Create Internal Transfer" (bybit-exchange.github.io/docs/v5/asset/
+    transfer/create-inter-transfer): reply `{"transferId", "status": "SUCCESS"}`; the id
+    must be a UUID the caller generates. Asset error codes (docs "Error Codes", asset):
+    131214 "TransferId exist" (a second request with the same id moves nothing),
+    131212 insufficient balance, 131211 from == to.
+    """
+    _require_wallet(key, "AccountTransfer")
+    transfer_id = str(params.get("transferId") or "")
+    try:
+        uuid.UUID(transfer_id)
+    except ValueError as exc:
+        raise BybitError(131203, "Request parameter error: transferId must be a UUID") from exc
+    if any(t.transfer_id == transfer_id for t in state.transfers):
+        raise BybitError(131214, "TransferId exist")
+    coin = str(params.get("coin") or "")
+    amount = _decimal(params.get("amount"), "amount")
+    source, target = params.get("fromAccountType"), params.get("toAccountType")
+    if source == target:
+        raise BybitError(131211, "fromAccountType can't be the same as toAccountType")
+    if {source, target} != {"FUND", "UNIFIED"} or coin != "USDT" or amount <= 0:
+        raise BybitError(131203, "Request parameter error")
+    if source == "FUND":
+        if amount > state.funding.get(coin, Decimal(0)):
+            raise BybitError(131212, "Insufficient balance")
+        state.funding[coin] -= amount
+        _book_usdt(state, amount, realised=False)
+    else:
+        if amount > Decimal(state.account.total_available_balance):
+            raise BybitError(131212, "Insufficient balance")
+        state.funding[coin] = state.funding.get(coin, Decimal(0)) + amount
+        _book_usdt(state, -amount, realised=False)
+    _recompute_totals(state)
+    state.transfers.append(
+        InterTransfer(transfer_id, coin, _fmt(amount), str(source), str(target), str(_now_ms()))
+    )
+    return {"transferId": transfer_id, "status": "SUCCESS"}
+
+
+async def _transfer_list(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
+    """`GET /v5/asset/transfer/query-inter-transfer-list`, newest first, by transferId/coin."""
+    rows = list(reversed(state.transfers))
+    if params.get("transferId"):
+        rows = [t for t in rows if t.transfer_id == params["transferId"]]
+    if params.get("coin"):
+        rows = [t for t in rows if t.coin == params["coin"]]
+    page, nxt = _paginate([t.to_wire() for t in rows], _limit(params, 20, 50), params.get("cursor"))
+    return {"list": page, "nextPageCursor": nxt}
+
+
+async def _account_coins_balance(
+    state: BybitState, params: dict[str, Any], key: ApiKey | None
+) -> dict:
+    """`GET /v5/asset/transfer/query-account-coins-balance?accountType=FUND`: the reserve."""
+    if params.get("accountType") != "FUND":
+        raise BybitError(131203, "Request parameter error: only accountType FUND is served")
+    wanted = set(str(params["coin"]).split(",")) if params.get("coin") else None
+    rows = [
+        {"coin": coin, "walletBalance": _fmt(amount), "transferBalance": _fmt(amount), "bonus": "0"}
+        for coin, amount in state.funding.items()
+        if wanted is None or coin in wanted
+    ]
+    return {"accountType": "FUND", "bizType": 1, "accountId": "", "memberId": "", "balance": rows}
 
 
 PUBLIC: dict[tuple[str, str], Handler] = {
@@ -1128,6 +1627,11 @@ PRIVATE: dict[tuple[str, str], Handler] = {
     ("GET", "/v5/position/list"): _position_list,
     ("POST", "/v5/position/add-margin"): _add_margin,
     ("POST", "/v5/order/create"): _order_create,
+    ("GET", "/v5/order/realtime"): _order_query(history=False),
+    ("GET", "/v5/order/history"): _order_query(history=True),
+    ("POST", "/v5/asset/transfer/inter-transfer"): _inter_transfer,
+    ("GET", "/v5/asset/transfer/query-inter-transfer-list"): _transfer_list,
+    ("GET", "/v5/asset/transfer/query-account-coins-balance"): _account_coins_balance,
 }
 
 
@@ -1196,9 +1700,15 @@ async def _dispatch(request: web.Request) -> web.Response:
         if route in PRIVATE:
             payload = raw_body if request.method == "POST" else request.rel_url.raw_query_string
             key = _authenticate(state, request, payload)
-        return _ok(await handler(state, params, key))
+        result = await handler(state, params, key)
     except BybitError as err:
         return _error(err)
+    fault = state.fail_next_order if route == ("POST", "/v5/order/create") else None
+    if fault is not None:
+        state.fail_next_order = None
+        failed = await transport_fault(request, fault)
+        return failed or _error(BybitError(10000, "Server Timeout"))
+    return _ok(result)
 
 
 def create_app(state: BybitState) -> web.Application:

@@ -37,10 +37,23 @@ and `perpDexs`; they are served (no spot pairs, no HIP-3 dexes) so a default cli
 Errors as Hyperliquid's axum front end sends them: unknown `type` or a malformed field is
 HTTP 422 with a plain-text "Failed to deserialize the JSON body into the target type: ...",
 invalid JSON is 400, an unknown path is 404, a GET on /info is 405.
+
+Trading (`POST /exchange`, see the "exchange" section below): orders (IOC, reduce-only `r`,
+`cloid`), `updateIsolatedMargin`, `usdClassTransfer`, the signer recovered from the
+signature and checked against the user's main wallet and approved agents
+(tests/servers/hl_signing.py). Info adds `orderStatus` (by oid or cloid), `userRole` and
+`extraAgents`. ccxt calls for an executor (client from `make_trading_client`, signing with
+the agent key for the main wallet address):
+    create_order(sym, "market", side, amount, mark, {"reduceOnly": True, "clientOrderId": cloid})
+    fetch_order(None, sym, {"clientOrderId": cloid})          info orderStatus
+    add_margin(sym, usd) / reduce_margin(sym, usd)             updateIsolatedMargin
+    transfer("USDC", amount, "spot", "swap")                   usdClassTransfer (main key only)
+    publicPostInfo({"type": "userRole", "user": agent})       the key's role
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Callable
@@ -48,21 +61,30 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+import ccxt.async_support as ccxt_async
 import orjson
 from aiohttp import web
 
+from monitor.exchange.urls import rebase_urls
 from monitor.simulator.candles import candles, window
+from tests.servers.faults import OrderFault, transport_fault
+from tests.servers.hl_signing import address_of_key, l1_digest, recover_signer, user_signed_digest
 
 __all__ = [
+    "AGENT_KEY",
+    "MAIN_KEY",
     "HlAsset",
     "HlAssetCtx",
     "HlCumFunding",
+    "HlOrder",
     "HlPosition",
     "HlState",
     "HlUser",
     "RecordedRequest",
     "create_app",
     "hybrid_user",
+    "make_trading_client",
+    "trading_user",
 ]
 
 FIXTURE_TIME_MS = 1_763_000_000_000
@@ -147,6 +169,7 @@ class HlUser:
     positions: list[HlPosition] = field(default_factory=list)
     abstraction: str = "default"  # userAbstraction: default | unifiedAccount | ...
     spot_balances: dict[str, float] = field(default_factory=dict)  # coin -> total
+    approved_builders: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -172,6 +195,23 @@ class HlState:
     # coin -> [(ms, price)], what candleSnapshot makes its candles from
     price_history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list, repr=False)
+    #: Approved agent (API) wallets: agent address -> the user (main) address, lower case.
+    agents: dict[str, str] = field(default_factory=dict)
+    orders: list[HlOrder] = field(default_factory=list)
+    #: Successful updateIsolatedMargin actions: (coin, USD added; negative = removed).
+    margin_updates: list[tuple[str, float]] = field(default_factory=list)
+    #: Successful usdClassTransfer actions: (user, amount, toPerp).
+    class_transfers: list[tuple[str, float, bool]] = field(default_factory=list)
+    #: Nonces each signer has used (lower-case address -> nonces).
+    used_nonces: dict[str, set[int]] = field(default_factory=dict)
+    #: Fail the reply of the next `order` action (after it filled); cleared when used.
+    fail_next_order: OrderFault | None = None
+    taker_fee: float = 0.00045  # Hyperliquid's base-tier taker rate
+    mainnet: bool = True  # phantom-agent source "a" (mainnet) or "b" (testnet)
+    new_position_leverage_type: Literal["cross", "isolated"] = "cross"
+    order_ids: itertools.count[int] = field(
+        default_factory=lambda: itertools.count(90_000_000_001), repr=False
+    )
 
     def asset(self, coin: str) -> HlAsset:
         return next(asset for asset in self.assets if asset.name == coin)
@@ -347,6 +387,388 @@ def _spot_meta() -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- app
 
+# --------------------------------------------------------------------------- exchange
+#
+# `POST /exchange` (Hyperliquid docs, "Exchange endpoint"): the signed actions an executor
+# sends. The signer is recovered from the signature (tests/servers/hl_signing.py) and must
+# be the user's main wallet or one of its approved agent (API) wallets; user-signed
+# actions (usdClassTransfer, approveBuilderFee) must come from the main wallet itself.
+#
+# Fills happen at once at the mark for IOC orders that cross it (ccxt sends market orders
+# as IOC limits 5% through the mark); resting orders (Gtc, Alo) are not modelled. Ledger
+# bookkeeping: a fill of signed size dq at price p moves the ledger's totalRawUsd by
+# -(dq x p) - fee, so realised PnL follows from accountValue = rawUsd + szi x mark without
+# a separate entry. The figures Hyperliquid computes are then recomputed with the
+# fixture's rules (single-tier margin tables, l = 1 / (2 x maxLeverage)):
+#   marginUsed = |szi| x mark / leverage (cross), rawUsd + szi x mark (isolated)
+#   crossMaintenanceMarginUsed = sum over cross |szi| x mark x l
+#   withdrawable = cross accountValue - cross marginUsed (floored at 0)
+#   liq = mark - side x margin_available / |szi| / (1 - l x side)
+
+
+@dataclass(slots=True)
+class HlOrder:
+    """One order as `orderStatus` reports it."""
+
+    oid: int
+    cloid: str | None
+    user: str
+    coin: str
+    is_buy: bool
+    limit_px: str
+    sz: float
+    reduce_only: bool
+    tif: str
+    status: str  # filled | iocCancelRejected | reduceOnlyRejected
+    timestamp: int
+    filled_sz: float = 0.0
+    avg_px: float = 0.0
+
+
+def _render_order(order: HlOrder) -> dict[str, Any]:
+    remaining = order.sz - order.filled_sz
+    return {
+        "order": {
+            "coin": order.coin,
+            "side": "B" if order.is_buy else "A",
+            "limitPx": order.limit_px,
+            "sz": num(remaining),
+            "oid": order.oid,
+            "timestamp": order.timestamp,
+            "triggerCondition": "N/A",
+            "isTrigger": False,
+            "triggerPx": "0.0",
+            "children": [],
+            "isPositionTpsl": False,
+            "reduceOnly": order.reduce_only,
+            "orderType": "Limit",
+            "origSz": num(order.sz),
+            "tif": order.tif,
+            "cloid": order.cloid,
+        },
+        "status": order.status,
+        "statusTimestamp": order.timestamp,
+    }
+
+
+def _maintenance_rate(state: HlState, coin: str) -> float:
+    return 1 / (2 * state.asset(coin).max_leverage)
+
+
+def _recompute_user(state: HlState, user: HlUser) -> None:
+    """Re-derive marginUsed, crossMaintenanceMarginUsed, withdrawable and liquidation prices."""
+    marks = {p.coin: state.contexts[p.coin].mark_px for p in user.positions}
+    cross = [p for p in user.positions if p.leverage_type == "cross"]
+    for p in cross:
+        p.margin_used = abs(p.szi) * marks[p.coin] / p.leverage
+    for p in user.positions:
+        if p.leverage_type == "isolated":
+            p.margin_used = (p.raw_usd or 0.0) + p.szi * marks[p.coin]
+    cross_value = user.cross_raw_usd + sum(p.szi * marks[p.coin] for p in cross)
+    user.cross_maintenance_margin_used = sum(
+        abs(p.szi) * marks[p.coin] * _maintenance_rate(state, p.coin) for p in cross
+    )
+    user.withdrawable = max(0.0, cross_value - sum(p.margin_used for p in cross))
+    for p in user.positions:
+        rate = _maintenance_rate(state, p.coin)
+        side = 1 if p.szi > 0 else -1
+        if p.leverage_type == "cross":
+            available = cross_value - user.cross_maintenance_margin_used
+        else:
+            available = p.margin_used - abs(p.szi) * marks[p.coin] * rate
+        liq = marks[p.coin] - side * available / abs(p.szi) / (1 - rate * side)
+        p.liquidation_px = liq if liq > 0 else None
+
+
+class ActionError(Exception):
+    """A whole-action refusal: `{"status": "err", "response": message}` (HTTP 200)."""
+
+
+def _trade(state: HlState, user: HlUser, coin: str, dq: float, price: float) -> float:
+    """Fill signed size `dq` of `coin` at `price`; returns the fee charged (taker)."""
+    fee = abs(dq) * price * state.taker_fee
+    position = next((p for p in user.positions if p.coin == coin), None)
+    if position is None:
+        position = HlPosition(
+            coin, szi=0.0, entry_px=price, leverage_type=state.new_position_leverage_type,
+            leverage=min(20, state.asset(coin).max_leverage), margin_used=0.0,
+            liquidation_px=None,
+            raw_usd=0.0 if state.new_position_leverage_type == "isolated" else None,
+        )  # fmt: skip
+        user.positions.append(position)
+    old = position.szi
+    new = old + dq
+    isolated = position.leverage_type == "isolated"
+    if isolated:
+        value_before = (position.raw_usd or 0.0) + old * price
+        posted = abs(dq) * price / position.leverage if abs(new) > abs(old) else 0.0
+        user.cross_raw_usd -= posted
+        position.raw_usd = (position.raw_usd or 0.0) + posted - dq * price - fee
+    else:
+        user.cross_raw_usd -= dq * price + fee
+    if old == 0 or (old > 0) == (dq > 0):
+        position.entry_px = (abs(old) * position.entry_px + abs(dq) * price) / abs(new)
+    elif abs(dq) > abs(old):
+        position.entry_px = price  # flipped: the rest opened at the fill price
+    position.szi = new
+    if isolated and abs(new) < abs(old):
+        # Margin released in proportion to the size closed goes back to cross.
+        value_after = value_before - fee
+        released = value_after * (1 - abs(new) / abs(old)) if new else value_after
+        position.raw_usd = (position.raw_usd or 0.0) - released
+        user.cross_raw_usd += released
+    if new == 0:
+        user.positions.remove(position)
+    return fee
+
+
+def _place_order(state: HlState, user: HlUser, wire: dict[str, Any]) -> dict[str, Any]:
+    """One entry of the `order` action's `orders`: returns its status object.
+
+    Per-order errors are Hyperliquid's texts (docs, "Place an order" / error responses):
+    "Order could not immediately match against any resting orders. asset=N",
+    "Reduce only order would increase position. asset=N",
+    "Insufficient margin to place order. asset=N".
+    """
+    try:
+        asset_id = int(wire["a"])
+        is_buy = bool(wire["b"])
+        px = float(wire["p"])
+        sz = float(wire["s"])
+        reduce_only = bool(wire.get("r", False))
+        tif = str(wire["t"]["limit"]["tif"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise DeserializeError(f"order: {error}") from None
+    cloid = wire.get("c")
+    if cloid is not None and not re.fullmatch(r"0x[0-9a-fA-F]{32}", str(cloid)):
+        raise DeserializeError(f"cloid: invalid value {cloid!r}, expected 16 bytes hex")
+    if not 0 <= asset_id < len(state.assets):
+        return {"error": f"Invalid asset. asset={asset_id}"}
+    coin = state.assets[asset_id].name
+    if tif != "Ioc":
+        return {"error": f"Only IOC orders are modelled by this test server. asset={asset_id}"}
+    order = HlOrder(
+        oid=next(state.order_ids), cloid=cloid, user=user.address.lower(), coin=coin,
+        is_buy=is_buy, limit_px=str(wire["p"]), sz=sz, reduce_only=reduce_only, tif=tif,
+        status="filled", timestamp=state.now_ms(),
+    )  # fmt: skip
+    position = next((p for p in user.positions if p.coin == coin), None)
+    mark = state.contexts[coin].mark_px
+    reduces = position is not None and (position.szi > 0) != is_buy
+    if reduce_only and not reduces:
+        order.status = "reduceOnlyRejected"
+        state.orders.append(order)
+        return {"error": f"Reduce only order would increase position. asset={asset_id}"}
+    if (px < mark) if is_buy else (px > mark):
+        order.status = "iocCancelRejected"
+        state.orders.append(order)
+        return {
+            "error": "Order could not immediately match against any resting orders. "
+            f"asset={asset_id}"
+        }
+    fill = min(sz, abs(position.szi)) if reduce_only and position is not None else sz
+    closing = min(fill, abs(position.szi)) if reduces and position is not None else 0.0
+    opening = fill - closing
+    leverage = (
+        position.leverage if position is not None else min(20, state.asset(coin).max_leverage)
+    )
+    if opening and opening * mark * (1 / leverage + state.taker_fee) > user.withdrawable:
+        return {"error": f"Insufficient margin to place order. asset={asset_id}"}
+    _trade(state, user, coin, fill if is_buy else -fill, mark)
+    _recompute_user(state, user)
+    order.filled_sz, order.avg_px = fill, mark
+    state.orders.append(order)
+    filled: dict[str, Any] = {"totalSz": num(fill), "avgPx": num(mark), "oid": order.oid}
+    if cloid is not None:
+        filled["cloid"] = cloid
+    return {"filled": filled}
+
+
+def _order_action(state: HlState, user: HlUser, action: dict[str, Any]) -> dict[str, Any]:
+    builder = action.get("builder")
+    if (
+        isinstance(builder, dict)
+        and int(builder.get("f", 0)) > 0
+        and str(builder.get("b", "")).lower() not in user.approved_builders
+    ):
+        raise ActionError("Builder fee has not been approved.")
+    orders = action.get("orders")
+    if not isinstance(orders, list):
+        raise DeserializeError("missing field `orders`")
+    statuses = [_place_order(state, user, wire) for wire in orders]
+    return {"type": "order", "data": {"statuses": statuses}}
+
+
+def _update_isolated_margin(state: HlState, user: HlUser, action: dict[str, Any]) -> dict[str, Any]:
+    """`updateIsolatedMargin` {asset, isBuy, ntli}: ntli is USD x 1e6, negative removes.
+
+    Refusal texts are this server's (unverified against the live venue).
+    """
+    try:
+        coin = state.assets[int(action["asset"])].name
+        amount = int(action["ntli"]) / 1_000_000
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise DeserializeError(f"updateIsolatedMargin: {error}") from None
+    position = next((p for p in user.positions if p.coin == coin), None)
+    if position is None or position.leverage_type != "isolated":
+        raise ActionError(f"Cannot update margin of a position that is not isolated. {coin}")
+    mark = state.contexts[coin].mark_px
+    if amount > user.withdrawable:
+        raise ActionError("Insufficient margin to add.")
+    if amount < 0 and position.margin_used + amount < abs(position.szi) * mark / position.leverage:
+        raise ActionError("Insufficient margin to remove.")
+    position.raw_usd = (position.raw_usd or 0.0) + amount
+    user.cross_raw_usd -= amount
+    _recompute_user(state, user)
+    state.margin_updates.append((coin, amount))
+    return {"type": "default"}
+
+
+def _usd_class_transfer(state: HlState, user: HlUser, action: dict[str, Any]) -> dict[str, Any]:
+    """Spot <-> perp USDC (`toPerp`), signed by the main wallet (checked by the caller)."""
+    try:
+        amount = float(str(action["amount"]).split(" ")[0])
+        to_perp = bool(action["toPerp"])
+    except (KeyError, ValueError) as error:
+        raise DeserializeError(f"usdClassTransfer: {error}") from None
+    spot = user.spot_balances.get("USDC", 0.0)
+    if amount <= 0 or amount > (spot if to_perp else user.withdrawable):
+        raise ActionError("Insufficient balance for transfer.")
+    sign = 1 if to_perp else -1
+    user.spot_balances["USDC"] = spot - sign * amount
+    user.cross_raw_usd += sign * amount
+    _recompute_user(state, user)
+    state.class_transfers.append((user.address.lower(), amount, to_perp))
+    return {"type": "default"}
+
+
+def _approve_builder_fee(state: HlState, user: HlUser, action: dict[str, Any]) -> dict[str, Any]:
+    user.approved_builders.add(str(action.get("builder", "")).lower())
+    return {"type": "default"}
+
+
+L1_ACTIONS: dict[str, Callable[[HlState, HlUser, dict[str, Any]], dict[str, Any]]] = {
+    "order": _order_action,
+    "updateIsolatedMargin": _update_isolated_margin,
+    "setReferrer": lambda _state, _user, _action: {"type": "default"},
+}
+USER_SIGNED_ACTIONS: dict[str, Callable[[HlState, HlUser, dict[str, Any]], dict[str, Any]]] = {
+    "usdClassTransfer": _usd_class_transfer,
+    "approveBuilderFee": _approve_builder_fee,
+}
+
+
+def _signing_user(state: HlState, body: dict[str, Any], action: dict[str, Any]) -> HlUser:
+    """The account the action is for, from the recovered signer; raises ActionError."""
+    kind = str(action.get("type"))
+    try:
+        nonce = int(body["nonce"])
+        signature = body["signature"]
+    except (KeyError, TypeError, ValueError):
+        raise DeserializeError("missing field `nonce` or `signature`") from None
+    if kind in USER_SIGNED_ACTIONS:
+        signer = recover_signer(user_signed_digest(action), signature)
+    else:
+        vault = body.get("vaultAddress")
+        expires = body.get("expiresAfter")
+        digest = l1_digest(
+            action, nonce, vault_address=vault, expires_after=expires, mainnet=state.mainnet
+        )
+        signer = recover_signer(digest, signature)
+    if signer is None:
+        raise ActionError("Invalid signature.")
+    user = state.users.get(signer)
+    if user is None and kind not in USER_SIGNED_ACTIONS and signer in state.agents:
+        user = state.users.get(state.agents[signer])
+    if user is None:
+        # An agent signing a user-signed action is looked up as a user of its own, which it
+        # is not: Hyperliquid refuses it, as it refuses an unknown signer.
+        raise ActionError(f"User or API Wallet {signer} does not exist.")
+    # Hyperliquid uses each nonce of a signer once (docs, "Nonces and API wallets"): the
+    # same signed request sent twice is refused the second time (wording is this server's).
+    used = state.used_nonces.setdefault(signer, set())
+    if nonce in used:
+        raise ActionError(f"Invalid nonce: duplicate nonce {nonce} for signer {signer}")
+    used.add(nonce)
+    return user
+
+
+async def _exchange(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        return _text(f"Failed to parse the request body as JSON: {error}", 400)
+    state.requests.append(RecordedRequest("POST", "/exchange", body, dict(request.headers)))
+    action = body.get("action") if isinstance(body, dict) else None
+    if not isinstance(action, dict) or "type" not in action:
+        return _text("Failed to deserialize the JSON body into the target type: action", 422)
+    kind = str(action["type"])
+    handler = L1_ACTIONS.get(kind) or USER_SIGNED_ACTIONS.get(kind)
+    if handler is None:
+        return _text(
+            f"Failed to deserialize the JSON body into the target type: unknown variant `{kind}`",
+            422,
+        )
+    try:
+        user = _signing_user(state, body, action)
+        result = handler(state, user, action)
+    except DeserializeError as error:
+        return _text(f"Failed to deserialize the JSON body into the target type: {error}", 422)
+    except ActionError as error:
+        return _json({"status": "err", "response": str(error)})
+    fault = state.fail_next_order if kind == "order" else None
+    if fault is not None:
+        state.fail_next_order = None
+        # Hyperliquid has no "timeout, outcome unknown" code of its own: that one is a 504.
+        if fault is OrderFault.VENUE_TIMEOUT:
+            fault = OrderFault.GATEWAY_TIMEOUT
+        return await transport_fault(request, fault) or web.Response(status=504)
+    return _json({"status": "ok", "response": result})
+
+
+def _order_status(state: HlState, body: dict[str, Any]) -> dict[str, Any]:
+    """Info `orderStatus` by oid (int) or cloid (16-byte hex), Hyperliquid docs "Query order
+    status by oid or cloid"; unknown: `{"status": "unknownOid"}`."""
+    user = _user_field(body)
+    oid = body.get("oid")
+    match = next(
+        (
+            o
+            for o in reversed(state.orders)
+            if o.user == user
+            and (o.oid == oid if isinstance(oid, int) else str(o.cloid).lower() == str(oid).lower())
+        ),
+        None,
+    )
+    if match is None:
+        return {"status": "unknownOid"}
+    return {"status": "order", "order": _render_order(match)}
+
+
+def _user_role(state: HlState, body: dict[str, Any]) -> dict[str, Any]:
+    """Info `userRole`: is this address a user (main wallet), an agent, or unknown. The
+    executor's permission check: its signing key must be an agent, never the main wallet
+    (which can withdraw)."""
+    address = _user_field(body)
+    if address in state.users:
+        return {"role": "user"}
+    if address in state.agents:
+        return {"role": "agent", "data": {"user": state.agents[address]}}
+    return {"role": "missing"}
+
+
+def _extra_agents(state: HlState, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Info `extraAgents`: the agent wallets a user approved."""
+    user = _user_field(body)
+    return [
+        {"name": "marginwatch", "address": agent, "validUntil": 1_900_000_000_000}
+        for agent, owner in state.agents.items()
+        if owner == user
+    ]
+
+
 InfoHandler = Callable[[HlState, dict[str, Any]], Any]
 
 
@@ -415,6 +837,9 @@ INFO_TYPES: dict[str, InfoHandler] = {
     "spotMetaAndAssetCtxs": lambda _state, _body: [_spot_meta(), []],
     "perpDexs": lambda _state, _body: [None],
     "exchangeStatus": lambda state, _body: {"specialStatuses": None, "time": state.now_ms()},
+    "orderStatus": _order_status,
+    "userRole": _user_role,
+    "extraAgents": _extra_agents,
 }
 
 STATE_KEY = web.AppKey("hyperliquid_state", HlState)
@@ -461,14 +886,11 @@ async def _not_found(request: web.Request) -> web.Response:
 
 
 def create_app(state: HlState) -> web.Application:
-    """An aiohttp app answering Hyperliquid `/info` from `state`; serve it with LocalServer.
-
-    `/exchange` (signed actions: orders, margin changes) is deliberately absent: the
-    monitor reads, it never trades, so anything there is a 404.
-    """
+    """An aiohttp app answering Hyperliquid `/info` and `/exchange` from `state`."""
     app = web.Application()
     app[STATE_KEY] = state
     app.router.add_post("/info", _info)
+    app.router.add_post("/exchange", _exchange)
     app.router.add_route("*", "/info", _info_wrong_method)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app
@@ -549,3 +971,40 @@ def hybrid_user(address: str = FIXTURE_ADDRESS) -> HlState:
         )
     )
     return state
+
+
+#: Test wallets (never real funds): the user's main wallet and its approved agent wallet.
+MAIN_KEY = "0x" + "4d" * 32
+AGENT_KEY = "0x" + "a6" * 32
+
+
+def trading_user() -> HlState:
+    """`hybrid_user` owned by MAIN_KEY's address, with AGENT_KEY approved as its agent
+    wallet and 2,000 USDC in the spot ledger (the reserve usdClassTransfer draws on)."""
+    main = address_of_key(MAIN_KEY)
+    state = hybrid_user(main)
+    state.agents[address_of_key(AGENT_KEY)] = main.lower()
+    state.users[main.lower()].spot_balances["USDC"] = 2_000.0
+    return state
+
+
+def make_trading_client(base_url: str, *, private_key: str, wallet_address: str) -> Any:
+    """An unmodified ccxt `hyperliquid` that signs with `private_key` for `wallet_address`.
+
+    Options keep ccxt from sending actions the executor did not ask for: `refSet` skips
+    the one-off setReferrer action, and `approvedBuilderFee` with `builderFee` off skips
+    the approveBuilderFee action (which an agent wallet may not sign) while ccxt attaches
+    its builder with a zero fee, which this server accepts.
+    """
+    client = ccxt_async.hyperliquid(
+        {
+            "walletAddress": wallet_address,
+            "privateKey": private_key,
+            "enableRateLimit": False,
+            "options": {"refSet": True, "approvedBuilderFee": True, "builderFee": False},
+        }
+    )
+    client.urls["api"] = rebase_urls(client.urls["api"], base_url)
+    client.options["fetchMarkets"] = {"types": ["swap"]}
+    client.has["fetchCurrencies"] = False
+    return client

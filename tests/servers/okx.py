@@ -19,7 +19,7 @@ ccxt client settings that keep ccxt on the endpoints served here (ccxt 4.5.90):
     client.options["fetchMarkets"] = {"types": ["swap"]}   # one GET instruments?instType=SWAP
     client.has["fetchCurrencies"] = False   # else load_markets calls signed /asset/currencies
 
-With those, ccxt calls (all GET):
+With those, ccxt's reads call (all GET):
     load_markets                   /api/v5/public/instruments?instType=SWAP
     fetch_positions                /api/v5/account/positions              (signed)
     fetch_balance                  /api/v5/account/balance                (signed)
@@ -31,6 +31,21 @@ With those, ccxt calls (all GET):
     fetch_time                     /api/v5/public/time
     fetch_ohlcv                    /api/v5/market/candles (history-candles when `since` is
                                    older than 1,439 bars), from `OkxState.price_history`
+
+Trading (see the "trading" section): orders fill at once at the mark; figures a fill or a
+margin move touches are recomputed with the fixture's formulas. ccxt calls an executor uses:
+    create_order(sym, "market", side, contracts, None, {"reduceOnly": True,
+                 "clientOrderId": id, "marginMode": "cross"|"isolated"})
+                                   POST /api/v5/trade/batch-orders (ccxt's default: a
+                                   one-element array) or, with options["createOrder"] =
+                                   "privatePostTradeOrder", POST /api/v5/trade/order
+    fetch_order(None, sym, {"clientOrderId": id})    GET /api/v5/trade/order?clOrdId=
+    privatePostAccountPositionMarginBalance({"instId", "posSide": "net", "type": "add",
+                 "amt"})       ccxt 4.5.90's add_margin moves the margin, then fails to
+                                   parse the reply (TypeError): use the raw method
+    transfer("USDT", amt, "funding", "trading", {"clientId": id})   POST /api/v5/asset/transfer
+    privateGetAssetTransferState({"clientId": id}), privateGetAssetBalances({"ccy": "USDT"})
+    privateGetAccountConfig()      `perm` of the signing key
 
 Instruments of the other types (SPOT, FUTURES, OPTION) answer with an empty list, so a client
 left on ccxt's default `fetchMarkets` types also loads. `/api/v5/asset/currencies` is not
@@ -46,6 +61,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,10 +69,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+import ccxt.async_support as ccxt_async
 import orjson
 from aiohttp import web
 
+from monitor.exchange.urls import rebase_urls
 from monitor.simulator.candles import candles
+from tests.servers.faults import OrderFault, transport_fault
 
 __all__ = [
     "INST_TYPES",
@@ -72,6 +91,7 @@ __all__ = [
     "RecordedRequest",
     "create_app",
     "hybrid_account",
+    "make_client",
     "single_currency_account",
 ]
 
@@ -249,6 +269,12 @@ class OkxAccount:
     positions: list[OkxPosition] = field(default_factory=list)
     fees: dict[str, OkxTradeFee] = field(default_factory=dict)  # by instType
     api_keys: list[OkxApiKey] = field(default_factory=list)
+    #: The funding account (type 6) by currency: the reserve transfers draw on.
+    funding: dict[str, float] = field(default_factory=dict)
+    orders: list[OkxOrder] = field(default_factory=list)
+    transfers: list[OkxTransfer] = field(default_factory=list)
+    #: Successful margin-balance calls: (instId, "add" | "reduce", amount).
+    margin_moves: list[tuple[str, str, float]] = field(default_factory=list)
     acct_lv: str = "3"  # 1 spot, 2 futures (single-currency), 3 multi-currency, 4 portfolio
     pos_mode: str = "net_mode"
     level: str = "Lv1"
@@ -276,6 +302,8 @@ class OkxState:
     timestamp_tolerance_s: float = 30.0  # OKX rejects requests older than 30 s (50102)
     # instId -> [(ms, price)], what the candle endpoints make their candles from
     price_history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    #: Fail the reply of the next order request (after it filled); cleared when used.
+    fail_next_order: OrderFault | None = None
     requests: list[RecordedRequest] = field(default_factory=list, repr=False)
     other_accounts: list[OkxAccount] = field(default_factory=list)
     """More trading accounts on the same venue, each answering to its own keys: private
@@ -697,6 +725,594 @@ def _candle_reader(cap: int) -> Handler:
     return read
 
 
+# --------------------------------------------------------------------------- trading
+#
+# Orders never rest: market, optimal_limit_ioc, and ioc/fok limits that cross the mark fill
+# in full at the mark; a non-crossing ioc/fok limit is canceled with nothing filled. Fills
+# and margin moves are modelled for linear USDT swaps: the touched position's figures and
+# the USDT currency detail are recomputed with the formulas the fixture's docstring uses
+# (MM = notional x tier mmr, fee = notional x taker, mgnRatio = equity / (MM + fee)), and
+# the account totals move by the same deltas (the BTC-margined part is left as set).
+
+
+@dataclass(slots=True)
+class OkxOrder:
+    """One order as `GET /api/v5/trade/order` returns it."""
+
+    ord_id: str
+    cl_ord_id: str
+    inst_id: str
+    td_mode: str
+    side: str
+    pos_side: str
+    ord_type: str
+    sz: float
+    px: float | None
+    reduce_only: bool
+    state: str  # "filled" | "canceled"
+    fill_px: float
+    fill_sz: float
+    fee: float  # negative = charged, as OKX sends it
+    pnl: float
+    lever: float
+    c_time_ms: int
+
+
+@dataclass(slots=True)
+class OkxTransfer:
+    """One funds transfer (`POST /api/v5/asset/transfer`)."""
+
+    trans_id: str
+    client_id: str
+    ccy: str
+    amt: float
+    source: str
+    target: str
+
+
+def _render_order(order: OkxOrder) -> dict[str, Any]:
+    filled = order.state == "filled"
+    return {
+        "instType": "SWAP",
+        "instId": order.inst_id,
+        "tgtCcy": "",
+        "ccy": "",
+        "ordId": order.ord_id,
+        "clOrdId": order.cl_ord_id,
+        "tag": "",
+        "px": num(order.px),
+        "pxUsd": "",
+        "pxVol": "",
+        "pxType": "",
+        "sz": num(order.sz),
+        "pnl": num(order.pnl),
+        "ordType": order.ord_type,
+        "side": order.side,
+        "posSide": order.pos_side,
+        "tdMode": order.td_mode,
+        "accFillSz": num(order.fill_sz),
+        "fillPx": num(order.fill_px) if filled else "",
+        "tradeId": order.ord_id if filled else "",
+        "fillSz": num(order.fill_sz),
+        "fillTime": str(order.c_time_ms) if filled else "",
+        "avgPx": num(order.fill_px) if filled else "",
+        "state": order.state,
+        "stpId": "",
+        "stpMode": "cancel_maker",
+        "lever": num(order.lever),
+        "attachAlgoClOrdId": "",
+        "tpTriggerPx": "",
+        "tpTriggerPxType": "",
+        "tpOrdPx": "",
+        "slTriggerPx": "",
+        "slTriggerPxType": "",
+        "slOrdPx": "",
+        "attachAlgoOrds": [],
+        "linkedAlgoOrd": {"algoId": ""},
+        "feeCcy": "USDT",
+        "fee": num(order.fee),
+        "rebateCcy": "USDT",
+        "rebate": "0",
+        "source": "",
+        "category": "normal",
+        "reduceOnly": "true" if order.reduce_only else "false",
+        "isTpLimit": "false",
+        "cancelSource": "" if filled else "14",
+        "cancelSourceReason": "",
+        "quickMgnType": "",
+        "algoClOrdId": "",
+        "algoId": "",
+        "uTime": str(order.c_time_ms),
+        "cTime": str(order.c_time_ms),
+    }
+
+
+def _direction(position: OkxPosition) -> int:
+    """+1 long, -1 short: posSide in long/short mode, the sign of `pos` in net mode."""
+    if position.pos_side in ("long", "short"):
+        return 1 if position.pos_side == "long" else -1
+    return 1 if position.pos > 0 else -1
+
+
+def _tier_rate(state: OkxState, inst: OkxInstrument, contracts: float) -> float:
+    tiers = state.tiers[inst.inst_family]
+    tier = next((t for t in tiers if t.min_sz < contracts <= t.max_sz), tiers[-1])
+    return tier.mmr
+
+
+def _taker(state: OkxState) -> float:
+    return state.account.fees["SWAP"].taker
+
+
+def _reprice(state: OkxState, position: OkxPosition) -> None:
+    """Recompute a linear position's upl, MM, cross IM, and isolated ratio / liqPx.
+
+    Isolated liqPx (margin + uPnL = MM + fee at P, as in the fixture):
+      long  P = (q x avg - margin) / (q x (1 - mmr - taker))
+      short P = (q x avg + margin) / (q x (1 + mmr + taker))   (q in coin)
+    """
+    inst = state.instruments[position.inst_id]
+    mark = state.mark_prices[position.inst_id]
+    side = _direction(position)
+    contracts = abs(position.pos)
+    coin = inst.ct_val * contracts
+    notional = coin * mark
+    rate = _tier_rate(state, inst, contracts)
+    taker = _taker(state)
+    position.upl = side * coin * (mark - position.avg_px)
+    position.mmr = notional * rate
+    position.u_time_ms = int(time.time() * 1000)
+    if position.mgn_mode == "cross":
+        position.imr = notional / position.lever
+        return
+    margin = position.margin or 0.0
+    position.mgn_ratio = (margin + position.upl) / (position.mmr + notional * taker)
+    if side > 0:
+        position.liq_px = (coin * position.avg_px - margin) / (coin * (1 - rate - taker))
+    else:
+        position.liq_px = (coin * position.avg_px + margin) / (coin * (1 + rate + taker))
+
+
+@dataclass(slots=True)
+class _UsdtView:
+    """The USDT-margined part of the account, as the balance figures depend on it."""
+
+    eq: float
+    iso_eq: float
+    imr: float
+    mmr: float
+    notional: float
+    upl: float
+
+
+def _usdt_positions(state: OkxState) -> list[OkxPosition]:
+    return [p for p in state.account.positions if p.ccy == "USDT"]
+
+
+def _usdt_detail(state: OkxState) -> OkxBalanceDetail:
+    return next(d for d in state.account.balance.details if d.ccy == "USDT")
+
+
+def _usdt_view(state: OkxState) -> _UsdtView:
+    detail = _usdt_detail(state)
+    notional = sum(
+        state.instruments[p.inst_id].ct_val * abs(p.pos) * state.mark_prices[p.inst_id]
+        for p in _usdt_positions(state)
+    )
+    return _UsdtView(
+        detail.eq, detail.iso_eq, detail.imr or 0.0, detail.mmr or 0.0, notional, detail.upl
+    )
+
+
+def _refresh_usdt(state: OkxState, before: _UsdtView) -> None:
+    """Recompute the USDT detail from cash and positions; move the account totals by the
+    same deltas; then the cross ratio and each cross position's ratio and liqPx."""
+    detail = _usdt_detail(state)
+    positions = _usdt_positions(state)
+    cross = [p for p in positions if p.mgn_mode == "cross"]
+    isolated = [p for p in positions if p.mgn_mode == "isolated"]
+    iso_margin = sum(p.margin or 0.0 for p in isolated)
+    detail.upl = sum(p.upl for p in positions)
+    detail.eq = detail.cash_bal + detail.upl
+    detail.iso_eq = iso_margin + sum(p.upl for p in isolated)
+    detail.frozen_bal = iso_margin
+    detail.avail_bal = detail.cash_bal - iso_margin
+    detail.imr = sum(p.imr or 0.0 for p in cross)
+    detail.mmr = sum(p.mmr for p in cross)
+    detail.avail_eq = detail.eq - detail.iso_eq - detail.imr
+    detail.eq_usd = detail.dis_eq = detail.eq
+    detail.u_time_ms = int(time.time() * 1000)
+    after = _usdt_view(state)
+    balance = state.account.balance
+    balance.total_eq += after.eq - before.eq
+    balance.iso_eq += after.iso_eq - before.iso_eq
+    balance.upl += after.upl - before.upl
+    balance.notional_usd += after.notional - before.notional
+    cross_fee = sum(
+        state.instruments[p.inst_id].ct_val * abs(p.pos) * state.mark_prices[p.inst_id]
+        for p in cross
+    ) * _taker(state)
+    if balance.adj_eq is not None:  # multi-currency margin: the account backs cross
+        balance.adj_eq += (after.eq - after.iso_eq) - (before.eq - before.iso_eq)
+        balance.imr = (balance.imr or 0.0) + after.imr - before.imr
+        balance.mmr = (balance.mmr or 0.0) + after.mmr - before.mmr
+        cross_equity, cross_mm = balance.adj_eq, balance.mmr
+    else:  # single-currency margin: USDT cross equity backs USDT cross positions
+        cross_equity, cross_mm = detail.eq - detail.iso_eq, detail.mmr
+    ratio = cross_equity / (cross_mm + cross_fee) if cross_mm + cross_fee else None
+    if balance.adj_eq is not None:
+        balance.mgn_ratio = ratio
+    else:
+        detail.mgn_ratio = ratio
+    for position in cross:
+        position.mgn_ratio = ratio
+        position.liq_px = _cross_liq_px(state, position, cross_equity)
+
+
+def _cross_liq_px(state: OkxState, position: OkxPosition, cross_equity: float) -> float:
+    """Other prices fixed (as in the fixture): equity moves q per unit of price.
+    long  P = (q x mark - E) / (q x (1 - mmr - taker))
+    short P = (E + q x mark) / (q x (1 + mmr + taker))"""
+    inst = state.instruments[position.inst_id]
+    coin = inst.ct_val * abs(position.pos)
+    mark = state.mark_prices[position.inst_id]
+    cost = _tier_rate(state, inst, abs(position.pos)) + _taker(state)
+    if _direction(position) > 0:
+        return max(0.0, (coin * mark - cross_equity) / (coin * (1 - cost)))
+    return (cross_equity + coin * mark) / (coin * (1 + cost))
+
+
+class OkxOrderRejected(Exception):
+    """A per-order failure: rendered as `sCode`/`sMsg` inside `data` (top-level code 1)."""
+
+    def __init__(self, s_code: str, s_msg: str) -> None:
+        super().__init__(f"{s_code} {s_msg}")
+        self.s_code = s_code
+        self.s_msg = s_msg
+
+
+def _require_perm(key: OkxApiKey | None, perm: str) -> None:
+    """A key without `trade` may only read. The code is unverified against the live API."""
+    if key is None or perm not in key.perm.split(","):
+        raise OkxError("50120", "API key doesn't have permission to use this endpoint.", 403)
+
+
+def _find_okx_position(
+    state: OkxState, inst_id: str, pos_side: str, mgn_mode: str | None = None
+) -> OkxPosition | None:
+    return next(
+        (
+            p
+            for p in state.account.positions
+            if p.inst_id == inst_id
+            and p.pos_side == pos_side
+            and p.pos != 0
+            and (mgn_mode is None or p.mgn_mode == mgn_mode)
+        ),
+        None,
+    )
+
+
+def _fills_now(ord_type: str, side: str, px: float | None, mark: float) -> bool:
+    if ord_type in ("market", "optimal_limit_ioc") or px is None:
+        return True
+    return px >= mark if side == "buy" else px <= mark
+
+
+def _place_one(state: OkxState, body: dict[str, Any]) -> OkxOrder:
+    """Validate, fill at the mark and book one order (OKX v5 "Place order",
+    www.okx.com/docs-v5/en/#order-book-trading-trade-post-place-order).
+
+    Per-order codes: 51001 unknown instrument, 51000 parameter errors, 51016 duplicated
+    clOrdId, 51008 insufficient margin, 51169 reduce-only with no position in the
+    direction it would reduce (code and text from OKX's error-code list; not confirmed
+    against the live API). Resting orders (limit, post_only) are not modelled: 51000.
+    """
+    inst_id = str(body.get("instId") or "")
+    inst = state.instruments.get(inst_id)
+    if inst is None:
+        raise OkxOrderRejected("51001", "Instrument ID does not exist")
+    if inst.settle_ccy != "USDT":
+        raise OkxOrderRejected("51000", "Parameter instId error: only USDT swaps trade here")
+    td_mode = str(body.get("tdMode") or "")
+    if td_mode not in ("cross", "isolated"):
+        raise OkxOrderRejected("51000", "Parameter tdMode error")
+    side = str(body.get("side") or "")
+    if side not in ("buy", "sell"):
+        raise OkxOrderRejected("51000", "Parameter side error")
+    ord_type = str(body.get("ordType") or "")
+    if ord_type not in ("market", "optimal_limit_ioc", "ioc", "fok"):
+        raise OkxOrderRejected("51000", "Parameter ordType error")
+    try:
+        sz = float(body.get("sz") or 0)
+        px = float(body["px"]) if body.get("px") not in (None, "") else None
+    except ValueError:
+        raise OkxOrderRejected("51000", "Parameter sz error") from None
+    if sz <= 0:
+        raise OkxOrderRejected("51000", "Parameter sz error")
+    cl_ord_id = str(body.get("clOrdId") or "")
+    if cl_ord_id and any(o.cl_ord_id == cl_ord_id for o in state.account.orders):
+        raise OkxOrderRejected("51016", "Duplicated client order ID")
+    reduce_only = str(body.get("reduceOnly", "false")).lower() == "true"
+    hedged = state.account.pos_mode == "long_short_mode"
+    pos_side = str(body.get("posSide") or ("" if hedged else "net"))
+    if (hedged and pos_side not in ("long", "short")) or (not hedged and pos_side != "net"):
+        raise OkxOrderRejected("51000", "Parameter posSide error")
+    # OKX keeps cross and isolated positions of one instrument apart: an order reduces the
+    # position of its own tdMode only (a cross reduce-only against an isolated position
+    # finds nothing to reduce).
+    position = _find_okx_position(state, inst_id, pos_side, td_mode)
+    if hedged:  # buy+long / sell+short open; sell+long / buy+short close
+        closing = (side == "sell") == (pos_side == "long")
+        reducing = closing and position is not None
+        if closing and not reducing:
+            raise OkxOrderRejected(
+                "51169",
+                "Order placement failed because you don't have any positions in this "
+                "direction for this contract.",
+            )
+    else:
+        reducing = position is not None and (position.pos > 0) == (side == "sell")
+    if reduce_only and not reducing:
+        raise OkxOrderRejected(
+            "51169",
+            "Order placement failed because you don't have any positions in this "
+            "direction for this contract.",
+        )
+    mark = state.mark_prices[inst_id]
+    taker = _taker(state)
+    close_sz = min(sz, abs(position.pos)) if reducing and position is not None else 0.0
+    open_sz = 0.0 if reduce_only or (hedged and reducing) else sz - close_sz
+    lever = position.lever if position is not None else 10.0
+    filled = _fills_now(ord_type, side, px, mark)
+    fill_sz = close_sz + open_sz if filled else 0.0
+    fee = inst.ct_val * fill_sz * mark * taker
+    if filled and open_sz:
+        needed = inst.ct_val * open_sz * mark / lever + fee
+        if needed > _usdt_detail(state).avail_eq:
+            raise OkxOrderRejected("51008", "Order failed. Insufficient USDT margin in account")
+    order = OkxOrder(
+        ord_id=str(next(_ORDER_IDS)),
+        cl_ord_id=cl_ord_id,
+        inst_id=inst_id,
+        td_mode=td_mode,
+        side=side,
+        pos_side=pos_side,
+        ord_type=ord_type,
+        sz=sz,
+        px=px,
+        reduce_only=reduce_only,
+        state="filled" if filled else "canceled",
+        fill_px=mark if filled else 0.0,
+        fill_sz=fill_sz,
+        fee=-fee,
+        pnl=0.0,
+        lever=lever,
+        c_time_ms=int(time.time() * 1000),
+    )
+    if filled:
+        before = _usdt_view(state)
+        realised = _close(state, position, close_sz) if position and close_sz else 0.0
+        if open_sz:
+            _open(state, inst, side=side, pos_side=pos_side, td_mode=td_mode, sz=open_sz)
+        _usdt_detail(state).cash_bal += realised - fee
+        touched = _find_okx_position(state, inst_id, pos_side, td_mode)
+        if touched is not None:
+            touched.realized_pnl += realised - fee
+            _reprice(state, touched)
+        _refresh_usdt(state, before)
+        order.pnl = realised
+    state.account.orders.append(order)
+    return order
+
+
+_ORDER_IDS = itertools.count(612_000_000_000_000_001)
+_TRANSFER_IDS = itertools.count(754_147)
+
+
+def _close(state: OkxState, position: OkxPosition, contracts: float) -> float:
+    """Close `contracts` at the mark; isolated margin is released in proportion."""
+    inst = state.instruments[position.inst_id]
+    mark = state.mark_prices[position.inst_id]
+    realised = _direction(position) * inst.ct_val * contracts * (mark - position.avg_px)
+    old = abs(position.pos)
+    remaining = old - contracts
+    if position.mgn_mode == "isolated" and position.margin is not None:
+        position.margin *= remaining / old
+    position.pos = remaining * (1 if position.pos > 0 else -1)
+    if remaining == 0:
+        state.account.positions.remove(position)
+    return realised
+
+
+def _open(
+    state: OkxState, inst: OkxInstrument, *, side: str, pos_side: str, td_mode: str, sz: float
+) -> None:
+    """Open or increase at the mark; isolated margin = notional / leverage."""
+    mark = state.mark_prices[inst.inst_id]
+    position = _find_okx_position(state, inst.inst_id, pos_side, td_mode)
+    if position is None:
+        position = OkxPosition(
+            inst.inst_id, td_mode, pos=0.0, avg_px=mark, lever=10.0, ccy="USDT", upl=0.0,
+            mmr=0.0, mgn_ratio=None, liq_px=None,
+            margin=0.0 if td_mode == "isolated" else None,
+            pos_id=str(next(_ORDER_IDS)), pos_side=pos_side,
+        )  # fmt: skip
+        state.account.positions.append(position)
+    old = abs(position.pos)
+    new = old + sz
+    position.avg_px = (old * position.avg_px + sz * mark) / new
+    sign = -1 if (pos_side == "net" and side == "sell") or pos_side == "short" else 1
+    position.pos = sign * new if pos_side == "net" else new
+    if position.mgn_mode == "isolated":
+        position.margin = (position.margin or 0.0) + inst.ct_val * sz * mark / position.lever
+
+
+def _order_reply(orders: list[OkxOrder | OkxOrderRejected], cl_ids: list[str]) -> dict[str, Any]:
+    """OKX's place-order envelope: code 0 all placed, 1 all failed, 2 partly."""
+    now = str(int(time.time() * 1000))
+    rows = []
+    for result, cl_id in zip(orders, cl_ids, strict=True):
+        if isinstance(result, OkxOrder):
+            rows.append(
+                {"clOrdId": result.cl_ord_id, "ordId": result.ord_id, "tag": "", "ts": now,
+                 "sCode": "0", "sMsg": "Order placed"}
+            )  # fmt: skip
+        else:
+            rows.append(
+                {"clOrdId": cl_id, "ordId": "", "tag": "", "ts": now,
+                 "sCode": result.s_code, "sMsg": result.s_msg}
+            )  # fmt: skip
+    failed = sum(isinstance(r, OkxOrderRejected) for r in orders)
+    code, msg = ("0", "") if not failed else ("1", "All operations failed")
+    if failed and failed < len(orders):
+        code, msg = "2", "Bulk operation partially succeeded"
+    micros = str(time.time_ns() // 1000)
+    return {"code": code, "msg": msg, "data": rows, "inTime": micros, "outTime": micros}
+
+
+def _place(state: OkxState, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    results: list[OkxOrder | OkxOrderRejected] = []
+    for body in bodies:
+        try:
+            results.append(_place_one(state, body))
+        except OkxOrderRejected as rejected:
+            results.append(rejected)
+    return _order_reply(results, [str(b.get("clOrdId") or "") for b in bodies])
+
+
+def _order_detail(state: OkxState, q: dict[str, str], _key: OkxApiKey | None) -> list[dict]:
+    """`GET /api/v5/trade/order` by ordId or clOrdId (ordId wins), OKX "Get order details"."""
+    inst_id = _required(q, "instId")
+    if inst_id not in state.instruments:
+        raise OkxError("51001", "Instrument ID does not exist")
+    if not q.get("ordId") and not q.get("clOrdId"):
+        raise OkxError("51003", "Either client order ID or order ID is required.")
+    match = next(
+        (
+            o
+            for o in reversed(state.account.orders)
+            if o.inst_id == inst_id
+            and (o.ord_id == q["ordId"] if q.get("ordId") else o.cl_ord_id == q["clOrdId"])
+        ),
+        None,
+    )
+    if match is None:
+        raise OkxError("51603", "Order does not exist")
+    return [_render_order(match)]
+
+
+def _margin_balance(state: OkxState, body: dict[str, Any], key: OkxApiKey | None) -> list[dict]:
+    """`POST /api/v5/account/position/margin-balance` (OKX "Increase/decrease margin").
+
+    Reply `[{"amt", "ccy", "instId", "leverage", "posSide", "type"}]`. 59300: no isolated
+    position for instId/posSide; 59301: more than the available (add) or than the position
+    can release above its MM (reduce).
+    """
+    _require_perm(key, "trade")
+    inst_id = str(body.get("instId") or "")
+    pos_side = str(body.get("posSide") or "")
+    kind = str(body.get("type") or "")
+    if kind not in ("add", "reduce"):
+        raise OkxError("51000", "Parameter type error")
+    try:
+        amount = float(body.get("amt") or 0)
+    except ValueError:
+        raise OkxError("51000", "Parameter amt error") from None
+    if amount <= 0:
+        raise OkxError("51000", "Parameter amt error")
+    position = _find_okx_position(state, inst_id, pos_side, "isolated")
+    if position is None or position.ccy != "USDT":
+        raise OkxError("59300", "Margin call failed. Position does not exist.")
+    before = _usdt_view(state)
+    margin = position.margin or 0.0
+    if kind == "add":
+        if amount > _usdt_detail(state).avail_eq:
+            raise OkxError("59301", "Margin adjustment failed for exceeding the max limit")
+        position.margin = margin + amount
+    else:
+        if margin + position.upl - amount < position.mmr:
+            raise OkxError("59301", "Margin adjustment failed for exceeding the max limit")
+        position.margin = margin - amount
+    _reprice(state, position)
+    _refresh_usdt(state, before)
+    state.account.margin_moves.append((inst_id, kind, amount))
+    return [
+        {"amt": num(amount), "ccy": position.ccy, "instId": inst_id,
+         "leverage": num(position.lever), "posSide": pos_side, "type": kind}
+    ]  # fmt: skip
+
+
+FUNDING, TRADING = "6", "18"
+
+
+def _funds_transfer(state: OkxState, body: dict[str, Any], key: OkxApiKey | None) -> list[dict]:
+    """`POST /api/v5/asset/transfer` within one account, funding (6) <-> trading (18).
+
+    OKX "Funds transfer" (www.okx.com/docs-v5/en/#funding-account-rest-api-funds-transfer):
+    reply `[{"transId", "ccy", "clientId", "from", "amt", "to"}]`. OKX does not document
+    `clientId` as an idempotency key, so a repeated clientId moves again here: look the
+    transfer up by clientId (`GET /api/v5/asset/transfer-state`) before retrying.
+    58350 insufficient balance.
+    """
+    _require_perm(key, "trade")
+    ccy = str(body.get("ccy") or "")
+    source, target = str(body.get("from") or ""), str(body.get("to") or "")
+    if str(body.get("type", "0")) != "0" or {source, target} != {FUNDING, TRADING}:
+        raise OkxError("51000", "Parameter from error")
+    if ccy != "USDT":
+        raise OkxError("51000", "Parameter ccy error")
+    try:
+        amount = float(body.get("amt") or 0)
+    except ValueError:
+        raise OkxError("51000", "Parameter amt error") from None
+    funding = state.account.funding
+    available = funding.get(ccy, 0.0) if source == FUNDING else _usdt_detail(state).avail_eq
+    if amount <= 0 or amount > available:
+        raise OkxError("58350", "Insufficient balance")
+    before = _usdt_view(state)
+    sign = 1 if source == FUNDING else -1
+    funding[ccy] = funding.get(ccy, 0.0) - sign * amount
+    _usdt_detail(state).cash_bal += sign * amount
+    _refresh_usdt(state, before)
+    transfer = OkxTransfer(
+        str(next(_TRANSFER_IDS)), str(body.get("clientId") or ""), ccy, amount, source, target
+    )
+    state.account.transfers.append(transfer)
+    return [
+        {"transId": transfer.trans_id, "ccy": ccy, "clientId": transfer.client_id,
+         "from": source, "amt": num(amount), "to": target}
+    ]  # fmt: skip
+
+
+def _transfer_state(state: OkxState, q: dict[str, str], key: OkxApiKey | None) -> list[dict]:
+    """`GET /api/v5/asset/transfer-state` by transId or clientId (OKX "Get funds transfer
+    state"); every transfer here completed at once (`state: success`)."""
+    if not q.get("transId") and not q.get("clientId"):
+        raise OkxError("50014", "Parameter transId can not be empty.")
+    rows = [
+        t
+        for t in state.account.transfers
+        if (t.trans_id == q["transId"] if q.get("transId") else t.client_id == q["clientId"])
+    ]
+    return [
+        {"transId": t.trans_id, "clientId": t.client_id, "ccy": t.ccy, "amt": num(t.amt),
+         "type": "0", "from": t.source, "to": t.target, "subAcct": "", "instId": "",
+         "toInstId": "", "state": "success"}
+        for t in rows
+    ]  # fmt: skip
+
+
+def _asset_balances(state: OkxState, q: dict[str, str], key: OkxApiKey | None) -> list[dict]:
+    """`GET /api/v5/asset/balances`: the funding account (the reserve)."""
+    wanted = set(q["ccy"].split(",")) if q.get("ccy") else None
+    return [
+        {"ccy": ccy, "bal": num(amount), "availBal": num(amount), "frozenBal": "0"}
+        for ccy, amount in state.account.funding.items()
+        if wanted is None or ccy in wanted
+    ]
+
+
 PUBLIC_ROUTES: dict[str, Handler] = {
     "/api/v5/market/candles": _candle_reader(300),
     "/api/v5/market/history-candles": _candle_reader(300),
@@ -710,7 +1326,20 @@ PRIVATE_ROUTES: dict[str, Handler] = {
     "/api/v5/account/balance": _balance,
     "/api/v5/account/trade-fee": _trade_fee,
     "/api/v5/account/config": _config,
+    "/api/v5/trade/order": _order_detail,
+    "/api/v5/asset/transfer-state": _transfer_state,
+    "/api/v5/asset/balances": _asset_balances,
 }
+
+PostHandler = Callable[[OkxState, Any, OkxApiKey | None], list[dict[str, Any]]]
+"""(state, the parsed JSON body, the authenticated key) -> the `data` rows."""
+
+POST_ROUTES: dict[str, PostHandler] = {
+    "/api/v5/account/position/margin-balance": _margin_balance,
+    "/api/v5/asset/transfer": _funds_transfer,
+}
+ORDER_ROUTES = ("/api/v5/trade/order", "/api/v5/trade/batch-orders")
+"""Place one order (a JSON object) or several (a JSON array: ccxt's default createOrder)."""
 
 
 # --------------------------------------------------------------------------- signature
@@ -768,24 +1397,46 @@ STATE_KEY = web.AppKey("okx_state", OkxState)
 
 
 async def _dispatch(request: web.Request) -> web.Response:
-    """Route by exact path; anything unknown is a 404, never an empty 200."""
+    """Route by exact path and method; anything unknown is a 404, never an empty 200."""
     state = request.app[STATE_KEY]
     body = await request.text()
     path = request.path
     query = dict(request.query)
-    private = path in PRIVATE_ROUTES
+    post = request.method == "POST"
+    private = path in PRIVATE_ROUTES or path in POST_ROUTES or path in ORDER_ROUTES
     state.requests.append(RecordedRequest(request.method, path, query, body, private))
     handler = PRIVATE_ROUTES.get(path) or PUBLIC_ROUTES.get(path)
-    if handler is None:
+    if handler is None and path not in POST_ROUTES and path not in ORDER_ROUTES:
         return _json({"code": "404", "msg": f"Not Found: {path}", "data": []}, status=404)
-    if request.method != "GET":
-        # Every endpoint served here is GET on OKX; POST to them is OKX's 50115.
+    if (post and path not in POST_ROUTES and path not in ORDER_ROUTES) or (
+        not post and handler is None
+    ):
         return _json({"code": "50115", "msg": "Invalid request method.", "data": []}, 405)
     try:
         key = _authenticate(request, state, body) if private else None
-        return _ok(handler(state, query, key))
+        if not post:
+            assert handler is not None
+            return _ok(handler(state, query, key))
+        try:
+            payload = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            raise OkxError("50002", "Json data format error.") from None
+        if path in POST_ROUTES:
+            return _ok(POST_ROUTES[path](state, payload, key))
+        _require_perm(key, "trade")
+        bodies = payload if isinstance(payload, list) else [payload]
+        reply = _place(state, [b for b in bodies if isinstance(b, dict)])
     except OkxError as error:
         return _json({"code": error.code, "msg": error.msg, "data": []}, status=error.status)
+    fault, state.fail_next_order = state.fail_next_order, None
+    if fault is None:
+        return _json(reply)
+    failed = await transport_fault(request, fault)
+    timeout_msg = (
+        "API endpoint request timeout (does not mean that the request was successful or "
+        "failed, please check the request result)."
+    )
+    return failed or _json({"code": "50004", "msg": timeout_msg, "data": []})
 
 
 def create_app(state: OkxState) -> web.Application:
@@ -960,3 +1611,26 @@ def single_currency_account(perm: str = "read_only") -> OkxState:
     eth.mgn_ratio = 7_300 / 33
     eth.liq_px = 13_300 / 2.011
     return state
+
+
+def make_client(
+    base_url: str,
+    *,
+    api_key: str = FIXTURE_API_KEY,
+    secret: str = FIXTURE_SECRET,
+    password: str = FIXTURE_PASSPHRASE,
+    minimal: bool = True,
+) -> Any:
+    """The client settings the monitor should use: swap only, no currency list.
+
+    The rate limiter is off only because the server is local; against OKX keep it on.
+    """
+    client = ccxt_async.okx(
+        {"apiKey": api_key, "secret": secret, "password": password, "enableRateLimit": False}
+    )
+    client.urls["api"] = rebase_urls(client.urls["api"], base_url)
+    client.options["defaultType"] = "swap"
+    if minimal:
+        client.options["fetchMarkets"] = {"types": ["swap"]}
+        client.has["fetchCurrencies"] = False
+    return client
