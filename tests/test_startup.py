@@ -57,6 +57,23 @@ def test_help_loads_no_heavy_library(argv: list[str]) -> None:
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
 
 
+@pytest.mark.parametrize(
+    "module",
+    ["monitor.report", "monitor.render", "monitor.config", "monitor.engine.book",
+     "monitor.daemon.events", "monitor.simulator.cli", "alerts.cli"],
+)  # fmt: skip
+def test_modules_that_touch_no_exchange_load_no_exchange_library(module: str) -> None:
+    """Exit statuses, verdicts, screens, configuration and the engine are wanted before
+    (or without) any exchange: ccxt, aiohttp and Telegram come with the first request."""
+    probe = subprocess.run(
+        [sys.executable, "-c", f"import sys, {module}; print(' '.join(sys.modules))"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    loaded = {name.split(".")[0] for name in probe.stdout.split()}
+    assert loaded.isdisjoint({"ccxt", "aiohttp", "telegram", "matplotlib"}), module
+
+
 def test_the_alerts_plugin_leaves_matplotlib_for_the_first_chart() -> None:
     """The daemon loads the alerts plugin (console included) at start; /chart is rare."""
     probe = subprocess.run(
