@@ -15,3 +15,12 @@ def _own_default_state_dir(
     it at a directory of its own (subprocesses inherit it). Tests of the default itself
     unset it (tests/test_config.py)."""
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path_factory.mktemp("default-state")))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Property tests (hypothesis) take a core each for seconds; the end-to-end tests
+    play markets in real time and must keep up with them. One xdist group, run by one
+    worker at a time (`--dist loadgroup`), keeps the property tests to a single core."""
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.xdist_group("property-tests"))
