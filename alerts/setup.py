@@ -34,7 +34,7 @@ from alerts.notification import Notification
 from alerts.notifiers.telegram import TelegramBot, TelegramChatDestination
 from alerts.outbox import Outbox
 from alerts.store import Store
-from monitor.cli_args import EXIT_CONFIG, positive_float
+from monitor.cli_args import EXIT_CONFIG
 from monitor.config import Config, ConfigError, load_config
 from monitor.config.loader import load_telegram_access
 from monitor.config.schema import TelegramConfig
@@ -43,38 +43,6 @@ from monitor.logs import configure_logging
 EXIT_FAILED = 1
 EXIT_UNAVAILABLE = 69
 """EX_UNAVAILABLE: Telegram (or the configured Bot API server) could not be reached."""
-
-
-def add_parser(subparsers: Any) -> None:
-    """Register `telegram setup` and `telegram test` (entry point `marginwatch.commands`)."""
-    telegram = subparsers.add_parser(
-        "telegram",
-        help="set up and test paging through a Telegram bot",
-        description="Find the chat ids for the configuration, and send a test page.",
-    )
-    actions = telegram.add_subparsers(dest="telegram_command", required=True, metavar="ACTION")
-    setup = actions.add_parser(
-        "setup",
-        help="check the token; list the chats and users that wrote to the bot",
-        description="Check notifiers.telegram's token (getMe) and list the chats and users "
-        "that have written to the bot (getUpdates), as YAML to paste under "
-        "notifiers.telegram. Only the token is needed: chats may still be empty.",
-    )
-    setup.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
-    setup.set_defaults(handler=cmd_setup)
-    test = actions.add_parser(
-        "test",
-        help="send a test page to every configured chat and report delivery",
-        description="Send a test page to every chat in notifiers.telegram through the "
-        "same durable outbox real pages use (in a temporary store, so a running daemon "
-        "is not disturbed) and report per chat: delivered, refused, or still retrying.",
-    )
-    test.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
-    test.add_argument(
-        "--timeout", type=positive_float, default=30.0, metavar="SECONDS",
-        help="give up waiting for delivery after this long (default 30)",
-    )  # fmt: skip
-    test.set_defaults(handler=cmd_test)
 
 
 # -- setup -----------------------------------------------------------------------------

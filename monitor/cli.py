@@ -311,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     stress.set_defaults(handler=cmd_stress)
 
     from monitor.daemon.plugins import add_plugin_commands
-    from monitor.simulator.command import add_parser as add_sim_parser
+    from monitor.simulator.cli import add_parser as add_sim_parser
 
     add_sim_parser(commands)
     add_plugin_commands(commands)

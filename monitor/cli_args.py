@@ -8,7 +8,9 @@ traceback or, worse, run with a meaningless setting (a speed of 0 never advances
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 EXIT_CONFIG = 78
@@ -17,6 +19,21 @@ EXIT_INTERRUPTED = 130
 """128 + SIGINT, what a shell reports for a command stopped with Ctrl-C."""
 EXIT_SOFTWARE = 70
 """EX_SOFTWARE: a failure nobody anticipated, i.e. a bug."""
+
+
+def deferred(target: str) -> Callable[[argparse.Namespace], int]:
+    """The handler `module:function`, imported when its command runs rather than when the
+    parser is built: `marginwatch --help` must not pay for ccxt, aiohttp or Telegram, and
+    every command's parser is built on every run."""
+    module, _, function = target.partition(":")
+
+    def handler(args: argparse.Namespace) -> int:
+        run: Callable[[argparse.Namespace], int] = getattr(
+            importlib.import_module(module), function
+        )
+        return run(args)
+
+    return handler
 
 
 def positive_float(text: str) -> float:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.collect import AccountResult
 from monitor.config import Thresholds
 from monitor.domain import MarginMode
 from monitor.engine.levels import Level, level_for
 from monitor.engine.results import PoolRisk, PositionRisk
+
+if TYPE_CHECKING:  # collect reads the exchanges (ccxt): judging a result needs none of it
+    from monitor.collect import AccountResult
 
 EXIT_OK, EXIT_WARN, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
 

@@ -147,7 +147,10 @@ async def test_strangers_are_ignored_and_counted(tmp_path):
 
 async def test_status_shows_each_pool_and_position(tmp_path):
     async with console_over_calm_venue(tmp_path) as s:
-        await evaluated(s.runner)
+        await evaluated(s.runner)  # READY comes with the first poll, the feed may follow
+        await until(
+            lambda: all(g.feed.status.value == "live" for g in s.runner.daemon.groups.values())
+        )
         reply = (await command(s.state, "/status"))["text"]
         risk = s.runner.daemon.monitors[0].current()
         assert reply.startswith("⚠️ hybrid · binanceusdm · WARN")  # warn at 3 %, see config
@@ -171,11 +174,13 @@ async def test_silence_needs_a_fresh_confirmation_used_once(tmp_path):
         data = confirm_data(question)
         assert len(data.encode()) <= 64
 
+        edited = len(s.state.edits)
         answer = await press(s.state, question, data)
         assert answer["text"] == "done"
         [silence] = s.silences.active()
         assert (silence.account, silence.target) == ("hybrid", None)
         assert silence.ends - time.time() == pytest.approx(1800, abs=5)
+        await until(lambda: len(s.state.edits) > edited)  # edited after the answer
         assert "silenced for 30m" in s.state.edits[-1]["plain"]
 
         replay = await press(s.state, question, data)
@@ -185,9 +190,11 @@ async def test_silence_needs_a_fresh_confirmation_used_once(tmp_path):
         late = await command(s.state, "/silence btc 1h")  # a unique fragment of a target
         assert late["text"] == "Silence hybrid: BTC/USDT:USDT long cross for 1h?"
         s.clock[0] += 61  # past the 60 s a confirmation lives
+        edited = len(s.state.edits)
         expired = await press(s.state, late, confirm_data(late))
         assert "expired" in expired["text"]
         assert len(s.silences.active()) == 1
+        await until(lambda: len(s.state.edits) > edited)
         assert "expired" in s.state.edits[-1]["plain"]
 
         listed = (await command(s.state, "/alerts"))["text"].splitlines()

@@ -29,6 +29,7 @@ from alerts.store import SCHEMA_VERSION, HistoryRow, Store
 from monitor.config.schema import NotifiersConfig, TelegramChat, TelegramConfig, WebhookConfig
 from monitor.config.secrets import Secret
 from monitor.simulator.http import LocalServer
+from tests.ports import refused_port
 from tests.servers.telegram import FIXTURE_TOKEN, BotApiState, telegram_server
 
 CHAT_A = 1001
@@ -284,11 +285,7 @@ async def test_daemon_starts_while_telegram_is_unreachable(store: Store, unused_
 
 @pytest.fixture
 def unused_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return refused_port()
 
 
 async def test_bot_token_never_appears_in_logs(server, tmp_path: Path, caplog) -> None:

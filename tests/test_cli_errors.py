@@ -16,7 +16,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
+from tests.ports import refused_port
 
 EXIT_USAGE, EXIT_UNKNOWN, EXIT_CONFIG = 2, 3, 78
 ROOT = os.geteuid() == 0
@@ -65,13 +65,6 @@ def place() -> Iterator[Path]:
     directory.chmod(0o755)
     yield directory
     shutil.rmtree(directory, ignore_errors=True)
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def config(directory: Path, name: str, state_dir: Path | str, port: int) -> str:
@@ -208,7 +201,7 @@ def test_every_subcommand_refuses_bad_input_with_a_message_and_an_exit_code(
     """In process, to stay fast: every one of these is refused before any logging or
     event loop is set up, so what main() prints is all the process would print."""
     failures = []
-    for case in bad_inputs(place, closed_port()):
+    for case in bad_inputs(place, refused_port()):
         try:
             code: int | str | None = main(list(case.args))
         except SystemExit as exit_:  # argparse, and the loader's refusals
@@ -223,7 +216,7 @@ async def test_an_unreachable_exchange_is_a_typed_error_not_a_traceback(
 ) -> None:
     """Real processes: these get as far as logging, the event loop and signals. The typed
     error must read as one phrase: `status` once folded it into a 4-character column."""
-    good = config(place, "good.yaml", place / "state", closed_port())
+    good = config(place, "good.yaml", place / "state", refused_port())
     await run_all(
         [
             Case(
@@ -247,7 +240,7 @@ async def test_a_state_dir_without_write_permission_exits_78_naming_it(place: Pa
     prefix = _unprivileged()
     if not ROOT:
         state.chmod(0o555)
-    path = config(place, "config.yaml", state, closed_port())
+    path = config(place, "config.yaml", state, refused_port())
     says = ("state_dir is unusable", str(state), "permission denied")
     case = Case("run, no permission", ("run", "--config", path), EXIT_CONFIG, says, prefix=prefix)
     await run_all([case], place)
@@ -261,7 +254,7 @@ async def test_a_read_only_state_dir_exits_78_naming_it(place: Path) -> None:
         pytest.skip("a read-only mount needs unshare and a mount namespace it may create")
     state = place / "state"
     state.mkdir()
-    path = config(place, "config.yaml", state, closed_port())
+    path = config(place, "config.yaml", state, refused_port())
     mount_then_run = (
         *unshare, "sh", "-c", f'mount -t tmpfs -o ro tmpfs "{state}" && exec "$0" "$@"',
     )  # fmt: skip

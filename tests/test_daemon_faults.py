@@ -158,7 +158,13 @@ async def test_faults_are_typed_contained_and_recovered_from_within_a_poll(
                 lambda: all(polls.successes(m.name, cleared_at) for m in runner.daemon.monitors),
                 POLL + REQUEST_TIMEOUT + RETRY_AFTER_S + 10,
             )
-            await asyncio.sleep(1.5)  # the watchdog's RECOVERED (it looks once a second)
+            await until(  # the watchdog's RECOVERED (it looks once a second)
+                lambda: all(
+                    any(t > cleared_at for t in events.of(EventKind.RECOVERED, f.name.lower()))
+                    for f in EXPECTED
+                ),
+                5,
+            )
         finally:
             await runner.daemon.stop()
 

@@ -23,6 +23,7 @@ from monitor.config import load_config
 from monitor.daemon.events import Event, EventKind
 from monitor.daemon.runner import Runner
 from monitor.simulator.runner import SimulatedVenue
+from tests.ports import refused_port
 from tests.test_daemon_e2e import NotifySocket, start_daemon
 
 LAUGHS = """\
@@ -119,8 +120,9 @@ async def test_a_billion_laughs_reload_is_refused_and_ticks_go_on(tmp_path: Path
 async def test_a_reload_to_an_unusable_state_dir_is_refused_before_anything_stops(
     tmp_path: Path,
 ) -> None:
+    rest_url = f"http://127.0.0.1:{refused_port()}"
     account = {"name": "a", "exchange": "binanceusdm", "api_key": "test-key",
-               "secret": "test-secret", "rest_url": f"http://127.0.0.1:{free_port()}"}  # fmt: skip
+               "secret": "test-secret", "rest_url": rest_url}  # fmt: skip
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state"), "accounts": [account]}))
     sink = Recorder()

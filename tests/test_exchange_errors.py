@@ -8,7 +8,6 @@ fetch, before any adapter sees the reply.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -22,6 +21,7 @@ from monitor.exchange.clients import create_client
 from monitor.exchange.errors import ErrorKind, ExchangeError, classify
 from monitor.exchange.replies import json_problem, reply_problem
 from monitor.simulator.http import LocalServer
+from tests.ports import refused_port
 
 REPLIES: dict[str, tuple[int, str, str]] = {
     "html": (200, "text/html", "<html><head><title>Down for maintenance</title></head></html>"),
@@ -86,9 +86,7 @@ async def test_ccxt_still_reads_the_venues_own_errors(server: LocalServer) -> No
 
 
 async def test_a_refused_connection_is_the_network_not_the_exchange() -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = refused_port()
     account = AccountConfig(name="a", exchange="binanceusdm", rest_url=f"http://127.0.0.1:{port}")
     client = create_client(account)
     try:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from monitor.config.schema import AccountConfig
+from monitor.simulator import cli as sim_cli
 from monitor.simulator import command
 from monitor.simulator.binance_usdm.accounting import reserve_balance
 from monitor.simulator.build import build_exchange
@@ -236,7 +237,7 @@ def test_builtin_default_account_is_hybrid() -> None:
 
 def sim_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marginwatch")
-    command.add_parser(parser.add_subparsers(dest="command", required=True))
+    sim_cli.add_parser(parser.add_subparsers(dest="command", required=True))
     return parser
 
 

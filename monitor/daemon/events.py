@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 
 class EventKind(StrEnum):
@@ -58,12 +60,24 @@ class Event:
     exchange named one: what makes the event itself recognisable after a restart."""
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-safe: infinities (no equity left) become null, as everywhere else."""
-        doc = asdict(self)
-        for key, value in doc.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                doc[key] = None
-        return doc
+        """JSON-safe: infinities (no equity left) become null, as everywhere else.
+
+        Every field is immutable, so no deep copy (`dataclasses.asdict` spent 25 µs of a
+        fast-market frame on one)."""
+        return {name: _finite_or_none(getattr(self, name)) for name in EVENT_FIELDS}
+
+    def to_json_bytes(self) -> bytes:
+        """`to_json()` encoded, byte for byte, in about 1 µs: orjson encodes the dataclass
+        itself (fields in order, enums by value, NaN and infinities as null); numpy
+        scalars are numbers like any other."""
+        return orjson.dumps(self, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+EVENT_FIELDS = tuple(f.name for f in fields(Event))
+
+
+def _finite_or_none(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def pool_target(asset: str) -> str:

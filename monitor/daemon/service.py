@@ -126,6 +126,7 @@ class Daemon:
             }
         self.scheduler = AsyncIOScheduler()
         self._watchdog: asyncio.Task[None] | None = None
+        self._first: asyncio.Task[None] | None = None
         self._blind_accounts: set[str] = set()
         self.first_evaluation = asyncio.Event()
         self._stopping = False
@@ -158,6 +159,7 @@ class Daemon:
             )  # fmt: skip
         self.scheduler.start()
         self._watchdog = asyncio.create_task(self._watch(), name="watchdog")
+        self._first = asyncio.create_task(self._first_evaluated(), name="first-evaluation")
         self._user_stream_tasks = [
             asyncio.create_task(s.run(), name=s.exchange_id) for s in self.user_streams
         ]
@@ -168,7 +170,9 @@ class Daemon:
         self._stopping = True  # feeds closing now are not a blind market
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        tasks = [t for t in (self._watchdog, *(g.task for g in self.groups.values())) if t]
+        tasks = [
+            t for t in (self._watchdog, self._first, *(g.task for g in self.groups.values())) if t
+        ]
         tasks += self._user_stream_tasks
         for task in tasks:
             task.cancel()
@@ -268,6 +272,18 @@ class Daemon:
 
     # --- staleness -------------------------------------------------------------
 
+    async def _first_evaluated(self) -> None:
+        """Set `first_evaluation` (READY for systemd) the moment any account is evaluated,
+        not on the staleness watch's next round, up to a second later."""
+        waits = [asyncio.ensure_future(m.evaluated.wait()) for m in self.monitors]
+        try:
+            if waits:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        self.first_evaluation.set()
+
     async def _watch(self) -> None:
         """Accounts not read successfully for too long are blind, and say so once."""
         limit = self.config.daemon.account_stale_after
@@ -276,8 +292,6 @@ class Daemon:
             await asyncio.sleep(WATCHDOG_PERIOD)
             now = time.monotonic()
             for monitor in self.monitors:
-                if monitor.evaluated.is_set():
-                    self.first_evaluation.set()
                 age = now - (monitor.last_ok if monitor.last_ok is not None else started)
                 blind = age > limit
                 if blind and monitor.name not in self._blind_accounts:

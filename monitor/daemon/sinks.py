@@ -6,8 +6,6 @@ import logging
 from pathlib import Path
 from typing import IO, Protocol
 
-import orjson
-
 from monitor.daemon.events import Event, EventKind
 from monitor.formatting import pct, price
 
@@ -58,7 +56,7 @@ class JsonLinesSink:
         self._file: IO[bytes] = path.open("ab")
 
     def emit(self, event: Event) -> None:
-        self._file.write(orjson.dumps(event.to_json()) + b"\n")
+        self._file.write(event.to_json_bytes() + b"\n")
         self._file.flush()
 
     def close(self) -> None:

@@ -11,11 +11,11 @@ import argparse
 import asyncio
 import sys
 import textwrap
-from typing import Any, TextIO
+from typing import TextIO
 
 import yaml
 
-from monitor.cli_args import EXIT_CONFIG, EXIT_INTERRUPTED, port_number, positive_float
+from monitor.cli_args import EXIT_CONFIG, EXIT_INTERRUPTED
 from monitor.simulator.binance_usdm.events import LIQUIDATION
 from monitor.simulator.binance_usdm.state import SimAccount
 from monitor.simulator.prices import Tick
@@ -25,46 +25,10 @@ from monitor.simulator.scenario import (
     MARKETS,
     Scenario,
     ScenarioError,
-    builtin_names,
     load_scenario,
 )
 
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: the port could not be bound
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register `sim` on the `marginwatch` subcommands (argparse's add_subparsers result)."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "sim",
-        help="run a simulated Binance USD-M exchange playing a market scenario",
-        description="Serve a simulated Binance USD-M exchange (REST and websocket streams) "
-        "on 127.0.0.1, play a scenario's price path against its accounts, and liquidate "
-        "them as Binance would. Prints the URLs and test credentials to configure.",
-    )
-    parser.add_argument(
-        "--scenario",
-        required=True,
-        metavar="NAME|FILE",
-        help=f"a built-in scenario ({', '.join(builtin_names())}) or a scenario YAML file",
-    )
-    parser.add_argument(
-        "--port", type=port_number, default=0, help="TCP port on 127.0.0.1 (default: any free)"
-    )
-    parser.add_argument(
-        "--paths",
-        metavar="NAME|FILE",
-        help="play the accounts of --scenario on this scenario's price paths, rescaled to "
-        "--scenario's start prices",
-    )
-    parser.add_argument(
-        "--speed",
-        type=positive_float,
-        default=1.0,
-        metavar="X",
-        help="simulated seconds per wall-clock second (default 1)",
-    )
-    parser.set_defaults(handler=run)
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:

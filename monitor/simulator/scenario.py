@@ -51,6 +51,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.config.document import Document, format_path, parse_document
 from monitor.simulator.binance_usdm.fixtures import usdm_markets
+from monitor.simulator.catalogue import builtin_names
 
 MARKETS = usdm_markets(extended=True)
 """The markets a scenario may trade: the simulator's Binance USD-M fixtures."""
@@ -267,14 +268,6 @@ class ScenarioError(Exception):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
-
-
-def builtin_names() -> list[str]:
-    """Names of the scenarios shipped with the package (`scenarios/*.yaml`)."""
-    folder = resources.files(__package__).joinpath("scenarios")
-    return sorted(
-        e.name.removesuffix(".yaml") for e in folder.iterdir() if e.name.endswith(".yaml")
-    )
 
 
 def _is_path(source: str) -> bool:
