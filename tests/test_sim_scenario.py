@@ -158,14 +158,26 @@ def test_cross_field_errors_name_their_path() -> None:
 
 
 def test_resolver_takes_builtin_names_and_paths(tmp_path: Path) -> None:
-    assert builtin_names() == ["calm", "flash-crash", "short-squeeze", "slow-bleed", "whipsaw"]
+    assert builtin_names() == [
+        "calm",
+        "crash-revert",
+        "flash-crash",
+        "hedge-gap",
+        "short-squeeze",
+        "slow-bleed",
+        "slow-slide",
+        "squeeze-short-book",
+        "whipsaw",
+    ]
     for name in builtin_names():
         loaded = load_scenario(name)
         assert loaded.accounts[0].positions, name
     own = tmp_path / "mine.yaml"
     own.write_text("seed: 3\nsymbols: {BTCUSDT: {start: 1}}\nsegments: [{duration: 1}]" + ACCOUNT)
     assert load_scenario(str(own)).seed == 3
-    with pytest.raises(ScenarioError, match="unknown scenario 'crash'; built-in: calm, flash"):
+    with pytest.raises(
+        ScenarioError, match="unknown scenario 'crash'; built-in: calm, crash-revert, flash"
+    ):
         load_scenario("crash")
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario(str(tmp_path / "missing.yaml"))

@@ -2,7 +2,8 @@
 
 Only the scenario's symbols are listed (exchangeInfo, premiumIndex), so every listed
 market has a mark. Isolated legs get their isolated wallet on top of the cross balance:
-`balances` is the cross wallet, as Binance's `crossWalletBalance` reports it.
+`balances` is the cross wallet, as Binance's `crossWalletBalance` reports it; `reserve`
+fills the spot (or funding) wallet outside futures.
 """
 
 from __future__ import annotations
@@ -36,10 +37,14 @@ def build_account(scenario: Scenario, spec: AccountSpec, now_ms: int) -> SimAcco
     hedge = spec.position_mode == "hedge"
     positions = [build_position(scenario, p, hedge, now_ms) for p in spec.positions]
     api_key, secret = spec.credentials
+    reserve = dict(spec.reserve)
     return SimAccount(
         api_key=api_key,
         secret=secret,
         cross_wallet=dict(spec.balances),
+        spot=reserve if spec.reserve_wallet == "spot" else {},
+        funding=reserve if spec.reserve_wallet == "funding" else {},
+        can_transfer=spec.can_transfer,
         positions=positions,
         dual_side_position=hedge,
         symbol_settings={p.symbol: SymbolSettings(p.leverage, p.margin_type) for p in positions},

@@ -19,6 +19,9 @@ A scenario is YAML, validated here so that a typo fails at load time with its pl
       - name: hybrid
         position_mode: one-way   # or hedge
         balances: {USDT: 20000}  # cross wallet, isolated margins excluded
+        reserve: {USDT: 5000}    # spot wallet, outside futures (optional)
+        reserve_wallet: spot     # or funding
+        can_transfer: true       # the key may move the reserve in (default true)
         positions:
           - {symbol: BTCUSDT, side: long, size: 0.5, leverage: 10}
           - {symbol: AVAXUSDT, side: long, size: 200, margin_mode: isolated,
@@ -123,6 +126,12 @@ class AccountSpec(_Spec):
     position_mode: Literal["one-way", "hedge"] = "one-way"
     balances: dict[str, Annotated[float, Field(ge=0)]]
     positions: tuple[PositionSpec, ...] = ()
+    reserve: dict[str, Annotated[float, Field(ge=0)]] = {}
+    """Money outside futures (asset -> amount) that a defense may transfer in."""
+    reserve_wallet: Literal["spot", "funding"] = "spot"
+    """Which wallet holds the reserve."""
+    can_transfer: bool = True
+    """Whether the account's key may make universal transfers (never withdrawals)."""
 
     @property
     def credentials(self) -> tuple[str, str]:

@@ -25,14 +25,17 @@ from monitor.simulator.binance_usdm.state import (
 LIQUIDATION = "LIQUIDATION"
 
 
-def balance_entry(exchange: SimExchange, account: SimAccount, asset: str) -> dict[str, str]:
-    """`B` row: wallet (cross + isolated wallets) and cross wallet of one asset."""
+def balance_entry(
+    exchange: SimExchange, account: SimAccount, asset: str, balance_change: float = 0.0
+) -> dict[str, str]:
+    """`B` row: wallet (cross + isolated wallets) and cross wallet of one asset, and `bc`,
+    Binance's "balance change except PnL and commission" (a transfer's amount)."""
     summary = asset_summary(exchange, account, asset)
     return {
         "a": asset,
         "wb": num(summary.wallet_balance),
         "cw": num(summary.cross_wallet),
-        "bc": "0",
+        "bc": num(balance_change) if balance_change else "0",
     }
 
 
@@ -65,8 +68,11 @@ def account_update(
     reason: str,
     asset: str,
     legs: list[tuple[str, PositionSide]],
+    *,
+    balance_change: float = 0.0,
 ) -> dict[str, Any]:
-    """ACCOUNT_UPDATE for one asset and the legs that changed (none for cross funding)."""
+    """ACCOUNT_UPDATE for one asset and the legs that changed (none for cross funding
+    or a transfer)."""
     now = exchange.clock_ms()
     return {
         "e": "ACCOUNT_UPDATE",
@@ -74,7 +80,7 @@ def account_update(
         "T": now,
         "a": {
             "m": reason,
-            "B": [balance_entry(exchange, account, asset)],
+            "B": [balance_entry(exchange, account, asset, balance_change)],
             "P": [position_entry(exchange, account, symbol, side) for symbol, side in legs],
         },
     }

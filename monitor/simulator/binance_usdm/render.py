@@ -414,15 +414,17 @@ def symbol_config(exchange: SimExchange, account: SimAccount, symbol: str) -> di
 
 
 def api_restrictions(exchange: SimExchange, account: SimAccount) -> dict[str, Any]:
+    """The key's permissions. Universal transfer (`permitsUniversalTransfer`) and internal
+    transfer both follow `can_transfer`; withdrawal is its own flag, `can_withdraw`."""
     return {
         "ipRestrict": False,
         "createTime": 1698645219000,
         "enableReading": True,
         "enableWithdrawals": account.can_withdraw,
-        "enableInternalTransfer": False,
+        "enableInternalTransfer": account.can_transfer,
         "enableMargin": False,
         "enableFutures": account.can_trade,
-        "permitsUniversalTransfer": False,
+        "permitsUniversalTransfer": account.can_transfer,
         "enableVanillaOptions": False,
         "enableFixApiTrade": False,
         "enableFixReadOnly": False,

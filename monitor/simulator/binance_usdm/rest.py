@@ -17,7 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.simulator.binance_usdm import errors, events, listen_keys, render, trading
+from monitor.simulator.binance_usdm import (
+    errors,
+    events,
+    listen_keys,
+    render,
+    trading,
+    transfers,
+)
 from monitor.simulator.binance_usdm.auth import api_key_account, authenticate, parse_params
 from monitor.simulator.binance_usdm.errors import BinanceApiError
 from monitor.simulator.binance_usdm.responses import json_response
@@ -178,6 +185,14 @@ ROUTES: dict[tuple[str, str], tuple[Security, Handler]] = {
     ("GET", "/sapi/v1/account/apiRestrictions"): (
         Security.SIGNED,
         lambda c: render.api_restrictions(c.exchange, c.me),
+    ),
+    ("POST", "/sapi/v1/asset/transfer"): (
+        Security.SIGNED,  # needs the key's transfer permission, checked by the handler
+        lambda c: {"tranId": transfers.transfer(c.exchange, c.me, c.params).tran_id},
+    ),
+    ("GET", "/sapi/v1/asset/transfer"): (
+        Security.SIGNED,
+        lambda c: transfers.history(c.exchange, c.me, c.params),
     ),
     ("GET", "/fapi/v1/order"): (Security.SIGNED, _query_order),
     ("POST", "/fapi/v1/order"): (Security.TRADE, _new_order),

@@ -174,12 +174,29 @@ class SimOrder:
         return self.executed_qty * self.avg_price
 
 
+@dataclass(frozen=True, slots=True)
+class SimTransfer:
+    """One universal transfer between the account's wallets, as GET /sapi/v1/asset/transfer
+    lists it. Binance transfers carry no client id: a caller whose reply was lost finds its
+    transfer again by type, time and amount in that history."""
+
+    tran_id: int
+    asset: str
+    amount: float
+    type: str
+    """Binance's transfer type, source_destination: MAIN_UMFUTURE, UMFUTURE_FUNDING, ..."""
+    time_ms: int
+    status: str = "CONFIRMED"
+
+
 @dataclass(slots=True)
 class SimAccount:
-    """One API key's futures account.
+    """One API key's futures account, and the wallets outside futures that feed it.
 
     `cross_wallet` holds the cross wallet balance per margin asset and EXCLUDES isolated
     wallets (those live on the positions); Binance's asset `walletBalance` is the sum of both.
+    `spot` and `funding` are the free balances of the spot and funding wallets (asset ->
+    amount): the reserve a defense may move into futures with a universal transfer.
     """
 
     api_key: str
@@ -190,6 +207,12 @@ class SimAccount:
     multi_assets_margin: bool = False
     can_trade: bool = True
     can_withdraw: bool = False
+    can_transfer: bool = False
+    """Whether the key may make universal transfers (apiRestrictions'
+    `permitsUniversalTransfer`); withdrawals are `can_withdraw`, a separate permission."""
+    spot: dict[str, float] = field(default_factory=dict)
+    funding: dict[str, float] = field(default_factory=dict)
+    transfers: list[SimTransfer] = field(default_factory=list)
     maker_fee_rate: float = 0.0002
     taker_fee_rate: float = 0.0005
     symbol_settings: dict[str, SymbolSettings] = field(default_factory=dict)
@@ -307,6 +330,8 @@ class SimExchange:
     next_funding_ms: int | None = None
     """When a scenario schedules funding: the clock time of the next settlement.
     None means Binance's 8-hour grid."""
+    next_tran_id: int = 43000126248
+    """Binance numbers transfers venue-wide; this is the next `tranId` handed out."""
     listeners: list[Callable[[SimAccount, dict[str, Any]], None]] = field(default_factory=list)
     """Receivers of user-data events (the user streams); every account mutation that
     Binance reports on the user stream is published here, whoever caused it."""
