@@ -268,7 +268,8 @@ class ActionController:
         for decision in plan.decisions:
             if decision.target_kind is TargetKind.POOL:
                 symbols |= {leg.symbol for leg in book.cross.get(decision.asset, [])}
-            symbols.add(decision.symbol)
+            if decision.symbol:  # a transfer into the pool has none of its own
+                symbols.add(decision.symbol)
         return self.guards.stale(self.monitor.snapshot, self.monitor.marks.observed_at, symbols)
 
     async def _mode(self) -> str:
@@ -458,8 +459,8 @@ class ActionController:
         self, target: str, decisions: list[Decision], results: list[Result], note: str | None
     ) -> None:
         """The outcome and the target's figures as re-read, the measured distance next to
-        the predicted one: critical when a request did not fill or the target distance
-        was not reached."""
+        the predicted one: critical when a request did not fill, warn when all filled
+        but the market has moved on past what they brought (the next step follows)."""
         first = decisions[0]
         lines = [f"{r.outcome.status}: {r.decision.describe()}: {r.outcome.detail}"
                  for r in results]  # fmt: skip
@@ -485,7 +486,7 @@ class ActionController:
                 policy.target_ratio is None or (ratio is not None and ratio <= policy.target_ratio)
             )
         )
-        level = "ok" if reached and not failed else "critical"
+        level = "critical" if failed else "ok" if reached else "warn"
         message = "; ".join(lines) + (
             f"; now {figures}, distance {percent(distance)} measured "
             f"(target {percent(policy.target_distance)})"
