@@ -58,14 +58,19 @@ def book(wallet: float) -> AccountBook:
     return AccountBook(replace(snapshot, markets=markets, fetched_at=1_000.0))
 
 
+ISOLATED = {"trigger": "critical", "target_distance": 0.10}
+
+
 def config(reserve: dict[str, Any] | None = None, **cross: Any) -> ActionsConfig:
     return ActionsConfig.model_validate(
-        {"mode": "auto", "cross": cross, "isolated": {}, "reserve": reserve}
+        {"mode": "auto", "cross": cross, "isolated": ISOLATED, "reserve": reserve}
     )
 
 
 def isolated(reserve: dict[str, Any] | None = None, **policy: Any) -> ActionsConfig:
-    return ActionsConfig.model_validate({"mode": "auto", "isolated": policy, "reserve": reserve})
+    return ActionsConfig.model_validate(
+        {"mode": "auto", "isolated": {**ISOLATED, **policy}, "reserve": reserve}
+    )
 
 
 RESERVE = {"from": "spot", "max_per_action": 5_000, "max_per_day": 20_000}

@@ -128,8 +128,12 @@ class ActionController:
             return self._hot
         name, book, hot = self.account, self.monitor.book, []
         for asset in book.pool_assets if book is not None else ():
-            target = pool_target(asset)
-            if at_or_above(tracker.last(name, target), self.config.cross.trigger):
+            target = pool_target(asset)  # a member's level defends its pool too
+            members = [target_of(leg.position) for leg in book.cross.get(asset, [])]  # type: ignore[union-attr]
+            if any(
+                at_or_above(tracker.last(name, t), self.config.cross.trigger)
+                for t in (target, *members)
+            ):
                 hot.append(target)
         for target in self.monitor.isolated_targets:
             if at_or_above(tracker.last(name, target), self.config.isolated.trigger):
@@ -237,9 +241,9 @@ class ActionController:
         assert monitor.book is not None
         levels = {
             target: level
-            for target in self._targets()
+            for target, guarded in self._targets()
             if (level := monitor.tracker.last(self.account, target)) is not None
-            and (target in also or not self.guards.cooling(target))
+            and (guarded in also or not self.guards.cooling(guarded))
         }
         plan = decide(
             self.account, monitor.book, monitor.marks, levels, self.config, self.guards.budget()
@@ -251,11 +255,18 @@ class ActionController:
                 self._say(note.target, "note", note.target_kind, note.level, note.message)
         return plan
 
-    def _targets(self) -> Iterable[str]:
+    def _targets(self) -> Iterable[tuple[str, str]]:
+        """(target, the target whose cooldown and refusals govern it): a cross member's
+        level is its pool's business."""
         book = self.monitor.book
         assert book is not None
-        yield from (pool_target(asset) for asset in book.cross)
-        yield from (target_of(leg.position) for leg in book.isolated)
+        for asset, legs in book.cross.items():
+            pool = pool_target(asset)
+            yield pool, pool
+            yield from ((target_of(leg.position), pool) for leg in legs)
+        for leg in book.isolated:
+            target = target_of(leg.position)
+            yield target, target
 
     def _snapshot_at(self) -> float:
         snapshot = self.monitor.snapshot
