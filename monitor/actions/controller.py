@@ -49,6 +49,9 @@ Confirmer = Callable[[Sequence[Decision]], Awaitable[bool]]
 PENDING_RETRY = 2.0
 """Seconds between lookups of requests whose outcome is still unknown."""
 LIVE = ("confirm", "auto")
+FRESH_READ = 1.0
+"""In auto mode a snapshot read this recently (and after our last action) is the re-read
+of the positions: a second read would only cost request weight and time in a crash."""
 FALLTHROUGHS = 2
 """Re-plans in one step after refused rungs (balance, then reserve): then the close."""
 
@@ -356,10 +359,18 @@ class ActionController:
 
     async def _act(self, decisions: list[Decision], mode: str) -> list[Result]:
         """Re-read, journal, send and settle each decision in turn (see the module doc)."""
+        snapshot = self.monitor.snapshot
+        fresh = (
+            snapshot is not None
+            and mode == "auto"
+            and self._now() - snapshot.fetched_at <= FRESH_READ
+            and snapshot.fetched_at > self._acted_at
+        )
         try:
             checked = await self.guards.reread(
-                self.monitor.adapter, self.monitor.client, decisions, self._steps()
-            )
+                self.monitor.adapter, self.monitor.client, decisions, self._steps(),
+                snapshot.positions if fresh and snapshot is not None else None,
+            )  # fmt: skip
         except Exception as exc:
             checked = [(None, f"could not re-read the position: {exc}")] * len(decisions)
         results: list[Result] = []

@@ -261,7 +261,9 @@ class CrossPolicy(_Frozen):
     """The pool's liquidation distance, in the direction of the threat, to restore."""
     target_ratio: Fraction | None = None
     """Optionally also a margin ratio to reach (the defense then meets both)."""
-    max_fraction_per_action: Annotated[float, Field(gt=0, le=1)] = 0.5
+    max_fraction_per_action: Annotated[float, Field(gt=0, le=1)] = 1.0
+    """At most this share of a position per action (each cut is already the smallest
+    that reaches the target; a smaller share spreads it over steps)."""
     order: Literal["effect", "smallest_losers", "mm_contribution", "worst_upnl", "priority"] = (
         "effect"
     )
