@@ -487,7 +487,7 @@ class ActionController:
         lines = [f"{r.outcome.status}: {r.decision.describe()}: {r.outcome.detail}"
                  for r in results]  # fmt: skip
         if len(results) < len(decisions):
-            lines.append(f"{len(decisions) - len(results)} further cut(s) not attempted")
+            lines.append(f"{len(decisions) - len(results)} further step(s) not attempted")
         if note:
             lines.append(note)
         if self._snapshot_at() > self._acted_at:
@@ -545,7 +545,14 @@ class ActionController:
             text = f"pool {decision.asset} ratio {_num(pool.margin_ratio)}, " + (
                 f"{decision.symbol} liquidation {_num(liquidation)}"
             )
-            return pool.margin_ratio, pool.liquidation_distance, liquidation, mark, text
+            # the nearest threat, as planned: every mark together, or one symbol alone
+            distances = [pool.liquidation_distance] + [
+                r.liquidation_distance
+                for r in monitor.latest_positions.values()
+                if r.position.margin_mode is MarginMode.CROSS
+            ]
+            known = [d for d in distances if d is not None]
+            return pool.margin_ratio, min(known, default=None), liquidation, mark, text
         risk = monitor.latest_positions.get(decision.target)
         if risk is None:
             return None, None, None, None, "position closed"

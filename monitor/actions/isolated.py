@@ -127,7 +127,7 @@ def _add(
     decisions.append(make_decision(
         ctx, target=target, target_kind=TargetKind.POSITION, kind="add_margin", asset=asset,
         quantity=total, notional=total, leg=leg, before=before, after=after,
-        reaches_target=reaches,
+        reaches_target=reaches, variant="funded" if decisions else "",
     ))  # fmt: skip
     return (
         decisions,
