@@ -12,10 +12,10 @@ from typing import Any
 import ccxt
 import pytest
 
+from monitor.actions.decision import decision_id, describe_plan
 from monitor.actions.executor import Executor
 from monitor.actions.journal import ActionRow, Journal, JournalError, Outcome
 from monitor.actions.permissions import KeyPermissions, read_permissions, refusal
-from monitor.actions.decision import decision_id, describe_plan
 from monitor.actions.policy import Budget, Decision, decide
 from monitor.config.schema import ActionsConfig, CrossPolicy
 from monitor.domain import MarketInfo
@@ -399,6 +399,8 @@ class KeyInfo:
     [
         ("binanceusdm", {"enableFutures": True, "enableWithdrawals": False}, (True, False)),
         ("binanceusdm", {"enableFutures": True, "enableWithdrawals": True}, (True, True)),
+        ("binanceusdm", {"enableFutures": True, "permitsUniversalTransfer": True},
+         (True, False, True)),
         ("bybit", {"result": {"readOnly": 0, "permissions": {"ContractTrade": ["Order"]}}},
          (True, False)),
         ("bybit", {"result": {"readOnly": 1, "permissions": {"Wallet": ["Withdraw"]}}},
@@ -419,3 +421,9 @@ def test_refusals_name_the_account_and_what_to_change() -> None:
     assert read_only and "enable futures trading" in read_only
     unknown = refusal("main", "kraken", None)
     assert unknown and re.search(r"cannot verify .* kraken", unknown)
+    # a reserve needs transfer permission; transfer is fine, withdrawal still is not
+    assert refusal("main", "binanceusdm", KeyPermissions(True, False, True), reserve=True) is None
+    no_transfer = refusal("main", "binanceusdm", KeyPermissions(True, False), reserve=True)
+    assert no_transfer and "actions.reserve" in no_transfer and "cannot transfer" in no_transfer
+    both = refusal("main", "binanceusdm", KeyPermissions(True, True, True), reserve=True)
+    assert both and "WITHDRAW" in both

@@ -234,3 +234,40 @@ async def test_cross_collateral_comes_from_the_reserve_before_any_cut(tmp_path):
     assert our_orders(venue) == []
     assert sim_account(venue).cross_wallet["USDT"] == pytest.approx(4500 + 4_114.00)
     assert row.distance_after == pytest.approx(0.12, abs=1e-3)
+
+
+async def test_a_transfer_whose_reply_is_lost_is_found_in_the_history_not_resent(tmp_path):
+    async with SimulatedVenue(still(wallet=100), speed=1) as venue:
+        venue.exchange.faults["/sapi/v1/asset/transfer"] = Fault.answer_late(2.5, times=1)
+        actions = {"mode": "auto", "reserve": RESERVE}
+        async with harness(venue, tmp_path, actions, request_timeout=1.0) as h:
+            await h.monitor.poll()
+            await until(done(h, "transfer", "add_margin"), 20, "transfer, then add")
+            transfer, add = rows_of(h)
+    account = sim_account(venue)
+    assert posts(venue, "/sapi/v1/asset/transfer") == 1  # looked up, never sent twice
+    assert "GET /sapi/v1/asset/transfer" in venue.exchange.requests
+    assert "history" in transfer.detail
+    assert (
+        len(account.transfers) == 1 and int(transfer.result["id"]) == account.transfers[0].tran_id
+    )
+    assert account.spot["USDT"] == pytest.approx(3000 - (NEEDED - 100))
+    assert add.quantity == pytest.approx(NEEDED)
+
+
+async def test_a_reserve_with_a_key_that_cannot_transfer_is_refused_at_startup(tmp_path):
+    scenario = parse_scenario(
+        ISOLATED.format(calm=600, drift=0, total=640, wallet=100, margin=700).replace(
+            "reserve: {USDT: 3000}", "reserve: {USDT: 3000}\n    can_transfer: false"
+        )
+    )
+    async with SimulatedVenue(scenario, speed=1) as venue:
+        actions = {"mode": "auto", "reserve": RESERVE}
+        async with harness(venue, tmp_path, actions) as h:
+            await h.monitor.poll()
+            await until(lambda: len(h.actions()) >= 2, 10, "the refusal, then a dry run")
+            refusal, *later = h.actions()
+    assert refusal.target == "account" and refusal.level == "critical"
+    assert "actions.reserve" in refusal.message and "cannot transfer" in refusal.message
+    assert later[0].message.startswith("dry run, would transfer")
+    assert posts(venue, "/sapi/v1/asset/transfer") == 0
