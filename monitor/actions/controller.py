@@ -25,7 +25,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AbstractSet, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from monitor.actions.decision import describe_plan, percent
@@ -237,7 +237,7 @@ class ActionController:
             if not plan.decisions:
                 return
 
-    def _plan(self, also: set[str] = frozenset()) -> Plan:  # type: ignore[assignment]
+    def _plan(self, also: AbstractSet[str] = frozenset()) -> Plan:
         """Decisions for the targets at their trigger and not cooling down (`also`:
         targets whose rung was just refused, planned again although they now cool)."""
         monitor = self.monitor
