@@ -147,18 +147,22 @@ def test_an_isolated_bet_gets_margin_from_the_balance_when_the_pool_can_spare_it
 
 
 def test_without_free_balance_the_reserve_funds_the_add() -> None:
+    # The pool's margin balance is 8,000 - 7,000 = 1,000 against 75,000 / 20 = 3,750 of
+    # initial margin: Binance's available balance is -2,750, so it accepts no add until
+    # 2,750 more is in the wallet; the transfer brings that and the 910 for DOGE.
     plan = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(RESERVE), ROOMY)
     transfer, add = plan.decisions
-    assert (transfer.kind, transfer.quantity, transfer.source) == ("transfer", NEEDED, "spot")
+    assert (transfer.kind, transfer.quantity, transfer.source) == ("transfer", 3_660, "spot")
     assert (add.kind, add.quantity) == ("add_margin", NEEDED)
     assert describe_plan(plan.decisions) == (
-        "transfer 910.00 USDT from spot, then add 910.00 USDT margin to DOGEUSDT → distance 10.0 %"
+        "transfer 3,660.00 USDT from spot, then add 910.00 USDT margin to DOGEUSDT → "
+        "distance 10.0 %"
     )
-    small = {**RESERVE, "max_per_action": 300}
-    transfer, add = decide(
-        "u", book(8000), {}, {DOGE: "critical"}, isolated(small), ROOMY
-    ).decisions
-    assert transfer.quantity == add.quantity == 300 and not add.reaches_target
+    # a reserve capped below the shortfall cannot fund any add: DOGE, 0.76 % from
+    # liquidation, is closed
+    small = {**RESERVE, "max_per_action": 2_000}
+    (close,) = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(small), ROOMY).decisions
+    assert close.kind == "reduce" and close.closes
     spent = replace(ROOMY, reserve_left=0.0)
     (close,) = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(RESERVE), spent).decisions
     assert close.kind == "reduce" and close.closes

@@ -89,8 +89,10 @@ def _add(
     asset = ctx.book.snapshot.unified_pool or leg.position.settle
     if asset not in allowance.free:
         allowance.free[asset] = free_balance(ctx, asset)
-    free = 0.0 if allowance.refuses(target, "balance") else floor_money(allowance.free[asset])
-    from_balance = min(amount, free)
+    free = allowance.free[asset]  # signed: a pool short of its own needs is below zero
+    if allowance.refuses(target, "balance"):
+        free = min(free, 0.0)
+    from_balance = max(0.0, min(amount, floor_money(free)))
     transfer = 0.0
     reserve = ctx.config.reserve
     reserve_usable = (
@@ -98,17 +100,20 @@ def _add(
     )
     if from_balance < amount and reserve_usable and allowance.actions_left >= 2:
         assert reserve is not None
+        # enough to lift what may leave the wallet from `free` to the amount: below zero,
+        # Binance's max addable is short by that much before any add is accepted
         transfer = min(
-            ceil_money(amount - from_balance),
+            ceil_money(amount - free),
             floor_money(reserve.max_per_action),
             floor_money(allowance.reserve_left),
         )
         transfer = max(0.0, transfer)
+        from_balance = max(0.0, min(amount, floor_money(free + transfer))) - transfer
     total = floor_money(from_balance + transfer)
     if total < MARGIN_QUANTUM:
         if not reserve_usable:
             return [], f"no free {asset} in the futures wallet to add and no usable reserve"
-        return [], "the reserve caps are used up (reserve.max_per_action or max_per_day)"
+        return [], "the reserve caps cannot fund an add (reserve.max_per_action or max_per_day)"
     wallet = leg.position.isolated_margin or 0.0
     mark = mark_of(leg, ctx.marks)
     after_distance = isolated_distance(leg, mark, wallet + total)
@@ -144,7 +149,9 @@ def free_balance(ctx: Context, asset: str) -> float:
     exchange judges, and its refusal sends the plan to the next rung at once. Never so
     much that the pool itself would
     fall short of its own target distance: rescuing one bet must not push the rest of
-    the account toward liquidation. An unknown pool spends nothing."""
+    the account toward liquidation (a pool already short of it gives nothing, and an add
+    funded by a transfer then leaves it as it was). Signed: below zero, Binance would
+    refuse any add until a transfer makes that up. An unknown pool spends nothing."""
     reported = ctx.book.snapshot.pool(asset)
     if reported is None:
         return 0.0
@@ -156,12 +163,12 @@ def free_balance(ctx: Context, asset: str) -> float:
         return 0.0
     pool, members = ctx.book.evaluate_pool(asset, ctx.marks)
     wallet = reported.wallet_balance
-    free = min(wallet - (pool.maintenance_margin or 0.0), wallet - required)
+    addable = wallet - (pool.maintenance_margin or 0.0)
     leverages = [member.position.leverage for member in members]
     if all(leverages):  # Binance's "available for order": wallet + PnL - initial margin
         initial = sum(m.notional / (lev or 1.0) for m, lev in zip(members, leverages, strict=True))
-        free = min(free, pool.margin_balance - initial)
-    return max(0.0, free)
+        addable = min(addable, pool.margin_balance - initial)
+    return min(addable, max(0.0, wallet - required))
 
 
 def _close(
