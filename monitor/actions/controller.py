@@ -27,9 +27,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from monitor.actions.decision import describe_plan, percent
+from monitor.actions.decision import Rung, describe_plan, percent
 from monitor.actions.executor import RECV_WINDOW_MS, Executor, find_position, unsupported
 from monitor.actions.guards import Guards, KillSwitch
 from monitor.actions.journal import ActionRow, Journal, Outcome
@@ -333,30 +333,34 @@ class ActionController:
         results = await self._act(decisions, mode)
         if not results:
             return False
-        if any(r.outcome.status != "filled" for r in results):
-            self.guards.acted(target)
-        if any(r.outcome.status in ("filled", "unknown") for r in results):
-            self._acted_at = self._now()
-            await self.monitor.poll()
-        self._report(target, decisions, results, note)
         refused = False
         for result in results:
             if result.outcome.status == "failed" and result.decision.kind != "reduce":
-                self.guards.refuse(target, self._rung(result.decision, results))
+                for rung in self._rungs(result.decision, results):
+                    self.guards.refuse(target, rung)
                 refused = True
+        if not refused and any(r.outcome.status != "filled" for r in results):
+            # a refused rung is skipped for a cooldown instead: the target itself is not
+            # cooled, or the close (the last rung) could not follow in time
+            self.guards.acted(target)
+        if any(r.outcome.status in ("filled", "unknown") for r in results):
+            self._acted_at = self._now()
+            if not refused:  # a refused rung falls through at once: the read comes after
+                await self.monitor.poll()
+        self._report(target, decisions, results, note)
         return refused
 
     @staticmethod
-    def _rung(decision: Decision, results: list[Result]) -> Literal["balance", "reserve"]:
-        """What a refused transfer or add used up: an add funded by a transfer that
-        filled refuses the reserve rung too (its money is now in the wallet), so the
-        next plan does not transfer again for nothing."""
+    def _rungs(decision: Decision, results: list[Result]) -> tuple[Rung, ...]:
+        """What a refused transfer or add rules out. An add refused although a transfer
+        just brought its money in rules out both: the balance cannot fund it either, and
+        another transfer would only move money for nothing."""
         if decision.kind == "transfer":
-            return "reserve"
+            return ("reserve",)
         funded = any(
             r.decision.kind == "transfer" and r.outcome.status == "filled" for r in results
         )
-        return "reserve" if funded else "balance"
+        return ("balance", "reserve") if funded else ("balance",)
 
     async def _act(self, decisions: list[Decision], mode: str) -> list[Result]:
         """Re-read, journal, send and settle each decision in turn (see the module doc)."""
@@ -493,9 +497,9 @@ class ActionController:
             lines.append(note)
         if self._snapshot_at() > self._acted_at:
             ratio, distance, liquidation, mark, figures = self._figures(first)
-        else:  # the re-read failed: the figures held are from before acting
+        else:  # not re-read: it failed, or a refused rung falls through first
             ratio = distance = liquidation = mark = None
-            figures = "unknown (the account could not be re-read)"
+            figures = "not re-read (the read failed, or a refused rung falls through first)"
         for result in results:
             if result.outcome.status == "filled":
                 self.journal.observed(result.decision.id, ratio, liquidation, distance)

@@ -22,6 +22,7 @@ from monitor.actions.decision import (
 )
 from monitor.daemon.events import TargetKind
 from monitor.engine.legs import Leg
+from monitor.engine.results import PositionRisk
 from monitor.engine.sizing import Goal, isolated_distance, margin_for, mark_of, required_wallet
 
 
@@ -144,9 +145,9 @@ def free_balance(ctx: Context, asset: str) -> float:
     """Futures balance an isolated add may take without endangering the cross pool.
 
     Binance lets at most min(cross wallet - the cross positions' MM, available balance)
-    move into an isolated position (its -4050 otherwise); the available balance needs
-    every leverage, which Binance's v3 position rows do not carry, so without them the
-    exchange judges, and its refusal sends the plan to the next rung at once. Never so
+    move into an isolated position (its -4050 otherwise); the available balance subtracts
+    every cross position's initial margin (reported in Binance's v3 rows). Without it
+    the exchange judges, and its refusal sends the plan to the next rung at once. Never so
     much that the pool itself would
     fall short of its own target distance: rescuing one bet must not push the rest of
     the account toward liquidation (a pool already short of it gives nothing, and an add
@@ -164,11 +165,19 @@ def free_balance(ctx: Context, asset: str) -> float:
     pool, members = ctx.book.evaluate_pool(asset, ctx.marks)
     wallet = reported.wallet_balance
     addable = wallet - (pool.maintenance_margin or 0.0)
-    leverages = [member.position.leverage for member in members]
-    if all(leverages):  # Binance's "available for order": wallet + PnL - initial margin
-        initial = sum(m.notional / (lev or 1.0) for m, lev in zip(members, leverages, strict=True))
-        addable = min(addable, pool.margin_balance - initial)
+    initial = [_initial_margin(member) for member in members]
+    if all(im is not None for im in initial):  # Binance's "available for order"
+        addable = min(addable, pool.margin_balance - sum(im or 0.0 for im in initial))
     return min(addable, max(0.0, wallet - required))
+
+
+def _initial_margin(risk: PositionRisk) -> float | None:
+    """A cross position's initial margin: as the exchange reports it (Binance v3 rows),
+    else its notional over its leverage; None when neither is known."""
+    position = risk.position
+    if position.initial_margin is not None:
+        return position.initial_margin
+    return risk.notional / position.leverage if position.leverage else None
 
 
 def _close(

@@ -61,6 +61,7 @@ class BinanceUsdMAdapter(ExchangeAdapter):
             position_side=position_side,
             exchange_liquidation_price=price_or_unknown(raw.get("liquidationPrice")),
             exchange_maintenance_margin=number(raw.get("maintMargin")),
+            initial_margin=number(raw.get("initialMargin")),
             exchange_unrealized_pnl=number(raw.get("unRealizedProfit")),
         )
 
