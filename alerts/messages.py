@@ -22,7 +22,7 @@ from alerts.rules import SEVERITY, AlertKey, Reason, Rule
 from alerts.silence import Silence
 from alerts.view import Figures, RunnerView, StateView, target_of
 from monitor.engine.results import PositionRisk
-from monitor.formatting import money, pct, price, size
+from monitor.formatting import money, pct, price
 
 MAX_CHARS = 3800
 """Below Telegram's 4,096 (counted in UTF-16 units, where each emoji takes two)."""
@@ -109,21 +109,9 @@ def _state(item: Item) -> str:
 def _defense(defense: Defense | None) -> list[str]:
     if defense is None:
         return []
-    if defense.problem is not None and defense.add is None:
+    if defense.problem is not None:
         return [f"▶ defense unknown: {defense.problem}"]
-    goal = f"ratio {pct(defense.target_ratio)}"
-    lines = [
-        f"▶ reduce {cut.symbol} {cut.side} by {size(cut)} (≈{amount(cut.notional)} {defense.asset})"
-        for cut in defense.cuts
-    ]
-    if defense.cuts and defense.ratio_after is not None:
-        reached = defense.ratio_after <= defense.target_ratio
-        lines[-1] += f" → ratio {pct(defense.ratio_after)}" + ("" if reached else ", not enough")
-    if defense.add:
-        kind = "collateral" if defense.cross else "margin"
-        alternative = "or " if defense.cuts else ""
-        lines.append(f"▶ {alternative}add {amount(defense.add)} {defense.asset} {kind} → {goal}")
-    return lines
+    return [f"▶ {line}" for line in defense.lines]
 
 
 def _ratio_lines(item: Item) -> list[str]:

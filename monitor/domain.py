@@ -105,8 +105,10 @@ class Position:
     base amount per contract (linear) or the USD face value per contract (inverse).
     `isolated_margin` is the isolated wallet *excluding* unrealised PnL (Binance's
     `isolatedWallet`); `initial_margin` is the position's IM where an exchange model
-    needs it (Bybit's isolated formula). `exchange_margin_ratio` is already converted
-    to our convention (MM / margin balance, 1.0 = liquidation).
+    needs it (Bybit's isolated formula) or reports it (Binance v3 `initialMargin`, which
+    its available balance, and so the margin an isolated position may take, subtracts).
+    `exchange_margin_ratio` is already converted to our convention (MM / margin
+    balance, 1.0 = liquidation).
     Exchange-reported figures are kept beside ours, never used in their place; None
     means the exchange did not say (unknown, not zero).
     """

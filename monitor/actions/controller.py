@@ -9,10 +9,13 @@ one task, so steps never overlap and a burst of ticks coalesces into one step. A
     confirm: ask the confirmer (none plugged in: dry run, with a warning)
     auto:    caps -> re-read the positions -> per decision: journal planned -> kill
              switch -> sent -> send -> settle; then re-read the account and report
-             the ratio and liquidation price it reached
+             (and journal) the distance it reached next to the one predicted
 
 A step only acts on a snapshot taken after this controller's last action, so it never
-answers its own order's effect with a second order.
+answers its own order's effect with a second order; a filled action is followed by
+that fresh read at once, and the next action needs nothing else. When the exchange
+refuses a rung (an add refused with -4050, a failed transfer), the same step plans
+again without it and goes to the next rung at once.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ import math
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from monitor.actions.decision import Rung, describe_plan, percent
 from monitor.actions.executor import RECV_WINDOW_MS, Executor, find_position, unsupported
 from monitor.actions.guards import Guards, KillSwitch
 from monitor.actions.journal import ActionRow, Journal, Outcome
@@ -47,6 +52,11 @@ Confirmer = Callable[[Sequence[Decision]], Awaitable[bool]]
 PENDING_RETRY = 2.0
 """Seconds between lookups of requests whose outcome is still unknown."""
 LIVE = ("confirm", "auto")
+FRESH_READ = 1.0
+"""In auto mode a snapshot read this recently (and after our last action) is the re-read
+of the positions: a second read would only cost request weight and time in a crash."""
+FALLTHROUGHS = 2
+"""Re-plans in one step after refused rungs (balance, then reserve): then the close."""
 
 
 class Result(NamedTuple):
@@ -75,6 +85,7 @@ class ActionController:
             monitor.client, monitor.adapter, self.config.cross,
             secret_values(monitor.account), recv_window_ms, now,
         )  # fmt: skip
+        self.executor.claimed = journal.transfers_since
         self.confirmer = confirmer
         self.refused: str | None = None
         """Why confirm/auto may not run (key permissions, exchange): the account then
@@ -123,8 +134,12 @@ class ActionController:
             return self._hot
         name, book, hot = self.account, self.monitor.book, []
         for asset in book.pool_assets if book is not None else ():
-            target = pool_target(asset)
-            if at_or_above(tracker.last(name, target), self.config.cross.trigger):
+            target = pool_target(asset)  # a member's level defends its pool too
+            members = [target_of(leg.position) for leg in book.cross.get(asset, [])]  # type: ignore[union-attr]
+            if any(
+                at_or_above(tracker.last(name, t), self.config.cross.trigger)
+                for t in (target, *members)
+            ):
                 hot.append(target)
         for target in self.monitor.isolated_targets:
             if at_or_above(tracker.last(name, target), self.config.isolated.trigger):
@@ -172,7 +187,8 @@ class ActionController:
                 log.warning("%s: could not read the API key's permissions (%s); will retry "
                             "before acting", self.account, exc)  # fmt: skip
                 return
-            reason = refusal(self.account, exchange, permissions)
+            reserve = self.config.reserve is not None
+            reason = refusal(self.account, exchange, permissions, reserve)
         self._verified = True
         if reason is not None:
             self.refused = reason
@@ -211,18 +227,29 @@ class ActionController:
                 self._refuse(plan.decisions, f"data too old to act on: {stale}", "critical")
                 return
         mode = await self._mode()
-        notes = {note.target: note.message for note in plan.notes}
-        for target, group in itertools.groupby(plan.decisions, key=lambda d: d.target):
-            await self._carry_out(target, list(group), mode, notes.get(target))
+        for _ in range(FALLTHROUGHS + 1):
+            notes = {note.target: note.message for note in plan.notes}
+            refused: set[str] = set()
+            for target, group in itertools.groupby(plan.decisions, key=lambda d: d.target):
+                if await self._carry_out(target, list(group), mode, notes.get(target)):
+                    refused.add(target)
+            if not refused or self.monitor.book is None:
+                return
+            plan = self._plan(also=refused)  # the next rung, at once
+            plan = Plan([d for d in plan.decisions if d.target in refused], plan.notes)
+            if not plan.decisions:
+                return
 
-    def _plan(self) -> Plan:
+    def _plan(self, also: AbstractSet[str] = frozenset()) -> Plan:
+        """Decisions for the targets at their trigger and not cooling down (`also`:
+        targets whose rung was just refused, planned again although they now cool)."""
         monitor = self.monitor
         assert monitor.book is not None
         levels = {
             target: level
-            for target in self._targets()
+            for target, guarded in self._targets()
             if (level := monitor.tracker.last(self.account, target)) is not None
-            and not self.guards.cooling(target)
+            and (guarded in also or not self.guards.cooling(guarded))
         }
         plan = decide(
             self.account, monitor.book, monitor.marks, levels, self.config, self.guards.budget()
@@ -234,11 +261,18 @@ class ActionController:
                 self._say(note.target, "note", note.target_kind, note.level, note.message)
         return plan
 
-    def _targets(self) -> Iterable[str]:
+    def _targets(self) -> Iterable[tuple[str, str]]:
+        """(target, the target whose cooldown and refusals govern it): a cross member's
+        level is its pool's business."""
         book = self.monitor.book
         assert book is not None
-        yield from (pool_target(asset) for asset in book.cross)
-        yield from (target_of(leg.position) for leg in book.isolated)
+        for asset, legs in book.cross.items():
+            pool = pool_target(asset)
+            yield pool, pool
+            yield from ((target_of(leg.position), pool) for leg in legs)
+        for leg in book.isolated:
+            target = target_of(leg.position)
+            yield target, target
 
     def _snapshot_at(self) -> float:
         snapshot = self.monitor.snapshot
@@ -251,7 +285,8 @@ class ActionController:
         for decision in plan.decisions:
             if decision.target_kind is TargetKind.POOL:
                 symbols |= {leg.symbol for leg in book.cross.get(decision.asset, [])}
-            symbols.add(decision.symbol)
+            if decision.symbol:  # a transfer into the pool has none of its own
+                symbols.add(decision.symbol)
         return self.guards.stale(self.monitor.snapshot, self.monitor.marks.observed_at, symbols)
 
     async def _mode(self) -> str:
@@ -278,9 +313,10 @@ class ActionController:
 
     async def _carry_out(
         self, target: str, decisions: list[Decision], mode: str, note: str | None
-    ) -> None:
+    ) -> bool:
         """One target's decisions, in order; one that does not fill stops the rest,
-        since each later cut was sized on the book after it."""
+        since each later one was sized on the book after it. True when the exchange
+        refused a rung (see `Guards.refuse`) and the target should be planned again."""
         first = decisions[0]
         self._said.pop((target, "refusal"), None)
         if mode == "dry_run":
@@ -293,30 +329,61 @@ class ActionController:
                 note = f"{note}; " if note else ""
                 note += f"not journaled: {exc}"
             self.guards.acted(target)
-            text = "; ".join(d.describe() for d in decisions) + (f" ({note})" if note else "")
+            text = describe_plan(decisions) + (f" ({note})" if note else "")
             self._emit(target, first.target_kind, "warn", f"dry run, would {text}", first)
-            return
+            return False
         over = self.guards.over_caps(decisions)
         if over is not None:
             self._refuse(decisions, over, "critical")
-            return
+            return False
         if mode == "confirm" and not await self._confirmed(target, decisions):
-            return
+            return False
         results = await self._act(decisions, mode)
         if not results:
-            return
-        self.guards.acted(target)
+            return False
+        refused = False
+        for result in results:
+            if result.outcome.status == "failed" and result.decision.kind != "reduce":
+                for rung in self._rungs(result.decision, results):
+                    self.guards.refuse(target, rung)
+                refused = True
+        if not refused and any(r.outcome.status != "filled" for r in results):
+            # a refused rung is skipped for a cooldown instead: the target itself is not
+            # cooled, or the close (the last rung) could not follow in time
+            self.guards.acted(target)
         if any(r.outcome.status in ("filled", "unknown") for r in results):
             self._acted_at = self._now()
-            await self.monitor.poll()
+            if not refused:  # a refused rung falls through at once: the read comes after
+                await self.monitor.poll()
         self._report(target, decisions, results, note)
+        return refused
+
+    @staticmethod
+    def _rungs(decision: Decision, results: list[Result]) -> tuple[Rung, ...]:
+        """What a refused transfer or add rules out. An add refused although a transfer
+        just brought its money in rules out both: the balance cannot fund it either, and
+        another transfer would only move money for nothing."""
+        if decision.kind == "transfer":
+            return ("reserve",)
+        funded = any(
+            r.decision.kind == "transfer" and r.outcome.status == "filled" for r in results
+        )
+        return ("balance", "reserve") if funded else ("balance",)
 
     async def _act(self, decisions: list[Decision], mode: str) -> list[Result]:
         """Re-read, journal, send and settle each decision in turn (see the module doc)."""
+        snapshot = self.monitor.snapshot
+        fresh = (
+            snapshot is not None
+            and mode == "auto"
+            and self._now() - snapshot.fetched_at <= FRESH_READ
+            and snapshot.fetched_at > self._acted_at
+        )
         try:
             checked = await self.guards.reread(
-                self.monitor.adapter, self.monitor.client, decisions, self._steps()
-            )
+                self.monitor.adapter, self.monitor.client, decisions, self._steps(),
+                snapshot.positions if fresh and snapshot is not None else None,
+            )  # fmt: skip
         except Exception as exc:
             checked = [(None, f"could not re-read the position: {exc}")] * len(decisions)
         results: list[Result] = []
@@ -371,8 +438,11 @@ class ActionController:
             self._emit(target, decisions[0].target_kind, "warn", f"{why}: {text}", decisions[0])
         return yes
 
-    def _position(self, decision: Decision) -> Position:
-        """The decision's position as the snapshot it was made on has it."""
+    def _position(self, decision: Decision) -> Position | None:
+        """The decision's position as the snapshot it was made on has it (a transfer
+        has none)."""
+        if decision.kind == "transfer":
+            return None
         snapshot = self.monitor.snapshot
         assert snapshot is not None
         position = find_position(snapshot.positions, decision.symbol, decision.position_side)
@@ -423,33 +493,39 @@ class ActionController:
     def _report(
         self, target: str, decisions: list[Decision], results: list[Result], note: str | None
     ) -> None:
-        """The outcome and the target's figures as re-read: critical when an order did
-        not fill or the target ratio was not reached."""
+        """The outcome and the target's figures as re-read, the measured distance next to
+        the predicted one: critical when a request did not fill, warn when all filled
+        but the market has moved on past what they brought (the next step follows)."""
         first = decisions[0]
         lines = [f"{r.outcome.status}: {r.decision.describe()}: {r.outcome.detail}"
                  for r in results]  # fmt: skip
         if len(results) < len(decisions):
-            lines.append(f"{len(decisions) - len(results)} further cut(s) not attempted")
+            lines.append(f"{len(decisions) - len(results)} further step(s) not attempted")
         if note:
             lines.append(note)
         if self._snapshot_at() > self._acted_at:
             ratio, distance, liquidation, mark, figures = self._figures(first)
-        else:  # the re-read failed: the figures held are from before acting
+        else:  # not re-read: it failed, or a refused rung falls through first
             ratio = distance = liquidation = mark = None
-            figures = "unknown (the account could not be re-read)"
+            figures = "not re-read (the read failed, or a refused rung falls through first)"
         for result in results:
             if result.outcome.status == "filled":
-                self.journal.observed(result.decision.id, ratio, liquidation)
-        target_ratio = (
-            self.config.cross.target_ratio
-            if first.target_kind is TargetKind.POOL
-            else self.config.isolated.target_ratio
-        )
+                self.journal.observed(result.decision.id, ratio, liquidation, distance)
+        policy = self.config.cross if first.target_kind is TargetKind.POOL else self.config.isolated
         failed = any(r.outcome.status != "filled" for r in results) or len(results) < len(decisions)
         closed = figures == "position closed"
-        reached = closed or (ratio is not None and ratio <= target_ratio)
-        level = "ok" if reached and not failed else "critical"
-        message = "; ".join(lines) + f"; now {figures} (target ratio {target_ratio:g})"
+        reached = closed or (
+            distance is not None
+            and distance >= policy.target_distance
+            and (
+                policy.target_ratio is None or (ratio is not None and ratio <= policy.target_ratio)
+            )
+        )
+        level = "critical" if failed else "ok" if reached else "warn"
+        message = "; ".join(lines) + (
+            f"; now {figures}, distance {percent(distance)} measured "
+            f"(target {percent(policy.target_distance)})"
+        )
         self.monitor.emit(
             Event(
                 EventKind.ACTION, self.account, target, first.target_kind, level,
@@ -482,7 +558,14 @@ class ActionController:
             text = f"pool {decision.asset} ratio {_num(pool.margin_ratio)}, " + (
                 f"{decision.symbol} liquidation {_num(liquidation)}"
             )
-            return pool.margin_ratio, pool.liquidation_distance, liquidation, mark, text
+            # the nearest threat, as planned: every mark together, or one symbol alone
+            distances = [pool.liquidation_distance] + [
+                r.liquidation_distance
+                for r in monitor.latest_positions.values()
+                if r.position.margin_mode is MarginMode.CROSS
+            ]
+            known = [d for d in distances if d is not None]
+            return pool.margin_ratio, min(known, default=None), liquidation, mark, text
         risk = monitor.latest_positions.get(decision.target)
         if risk is None:
             return None, None, None, None, "position closed"

@@ -73,7 +73,7 @@ def drill_config(
     source: AccountConfig, base: Config, venue: SimulatedVenue, state: Path, mode: str
 ) -> Config:
     """`source`'s thresholds and actions (mode replaced) on every simulated account."""
-    actions = source.actions.model_dump()
+    actions = source.actions.model_dump(by_alias=True)
     actions["mode"] = mode
     accounts = [
         {"name": name, "exchange": "binanceusdm", "api_key": c.api_key, "secret": c.secret,

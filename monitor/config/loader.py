@@ -15,7 +15,8 @@ import os
 from collections.abc import Sequence
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -187,7 +188,11 @@ def _error(
     issues = []
     for line, index in placed[:MAX_SHOWN]:
         loc, problem = problems[index]
-        message = problem if isinstance(problem, str) else _describe(problem)
+        message = (
+            problem
+            if isinstance(problem, str)
+            else _describe(problem) + _related_line(problem, document)
+        )
         issues.append(ConfigIssue(format_path(loc), message, line, file))
     return ConfigError(issues, more=len(placed) - len(issues))
 
@@ -202,6 +207,25 @@ def _describe(error: ErrorDetails) -> str:
     if message.startswith("Input should be "):
         return "must be " + message.removeprefix("Input should be ")
     return message
+
+
+def _model_in(model: type[BaseModel], key: str) -> Any:
+    """The model a key holds, through `X | None` (an optional section)."""
+    field = next(f for name, f in model.model_fields.items() if key in (name, f.alias))
+    annotation = field.annotation
+    if get_origin(annotation) not in (Union, UnionType):
+        return annotation
+    options = [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+    return options[0] if options else annotation
+
+
+def _related_line(error: ErrorDetails, document: Document) -> str:
+    """Where the other key of a two-key problem is written (see `schema.RELATED`)."""
+    related = (error.get("ctx") or {}).get("related")
+    if not related:
+        return ""
+    line = document.line_of(tuple(related))
+    return "" if line is None else f" (that key: line {line})"
 
 
 def _unknown_key(loc: Loc) -> str:
@@ -220,11 +244,9 @@ def _allowed_keys(loc: Loc) -> list[str]:
     """
     current: Any = Config
     for part in loc:
-        current = (
-            get_args(current)[0] if isinstance(part, int) else current.model_fields[part].annotation
-        )
+        current = get_args(current)[0] if isinstance(part, int) else _model_in(current, str(part))
     model: type[BaseModel] = current
-    allowed = list(model.model_fields)
+    allowed = [field.alias or name for name, field in model.model_fields.items()]
     if model is AccountConfig:
         allowed += SECRET_FILE_KEYS
     return allowed
