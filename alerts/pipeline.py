@@ -41,6 +41,7 @@ REANNOUNCE_DELAY = 30.0
 poll and the feeds, so the re-announcement carries fresh figures and whatever resolved
 meanwhile is said as resolved instead."""
 STATE_VERSION = 1
+UNMUTED = (Rule.LIQUIDATION, Rule.CLOSED)
 
 
 class AlertPipeline:
@@ -122,12 +123,13 @@ class AlertPipeline:
 
     def _muted(self) -> Callable[[Alert], bool]:
         """Silenced or inhibited. A probable liquidation is never muted: it is the one
-        message the user must get even while they asked for quiet."""
+        message the user must get even while they asked for quiet; nor is a position
+        marginwatch itself closed: money moved on the user's behalf."""
         accounts = inhibited_accounts(blind_feeds(self.rules), self._view.feed_accounts())
         silences = self.silences.active()
 
         def muted(alert: Alert) -> bool:
-            if alert.key.rule is Rule.LIQUIDATION:
+            if alert.key.rule in UNMUTED:
                 return False
             account, target = alert.key.account, alert.key.target
             return inhibited(alert, accounts) or any(s.matches(account, target) for s in silences)

@@ -74,13 +74,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
-    from monitor.actions.drill import drill
+    from monitor.actions.drill import Request, builtin_scenarios, drill
     from monitor.logs import configure_logging
     from monitor.simulator.scenario import ScenarioError, load_scenario
 
     config = _load(args.config, EXIT_CONFIG)
+    if args.suite == (args.scenario is not None):
+        print("marginwatch: drill needs --scenario or --suite (one of them)", file=sys.stderr)
+        return EXIT_CONFIG
     try:
-        scenario = load_scenario(args.scenario)
+        if args.suite:
+            scenarios = builtin_scenarios()
+        else:
+            scenarios = [(args.scenario, load_scenario(args.scenario))]
         if args.account is not None:
             config.account(args.account)
     except ScenarioError as exc:
@@ -89,8 +95,16 @@ def cmd_drill(args: argparse.Namespace) -> int:
     except KeyError:
         print(f"marginwatch: no account {args.account!r} in {args.config}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.speed is not None and args.speed <= 0:
+        print(f"marginwatch: --speed must be positive, not {args.speed:g}", file=sys.stderr)
+        return EXIT_CONFIG
     configure_logging("ERROR")  # the timeline is the output; errors still show
-    return asyncio.run(drill(config, scenario, args.speed, args.account))
+    output = "json" if args.json else "markdown" if args.markdown else "text"
+    request = Request(
+        scenarios, args.speed, args.account, suite=args.suite, output=output,
+        reserve=args.reserve,
+    )  # fmt: skip
+    return asyncio.run(drill(config, request))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,15 +144,30 @@ def build_parser() -> argparse.ArgumentParser:
     drill = commands.add_parser(
         "drill",
         help="rehearse the configured actions against a simulated crash, and without them",
-        description="Plays a simulator scenario twice with the thresholds and actions policy "
-        "of one configured account (the first unless --account): actions as configured, "
-        "then off, and prints both timelines and end states side by side. Uses only "
-        "simulated accounts and a temporary state directory; notifiers stay silent.",
+        description="Plays a simulator scenario twice with the thresholds, alert rules and "
+        "actions policy of one configured account (the first unless --account): actions as "
+        "configured, and off, at the same time; prints both timelines, end states and a "
+        "verdict. Uses only simulated accounts and a temporary state directory; notifiers "
+        "stay silent (pages are counted, not sent).",
     )
     drill.add_argument("--config", required=True, help="YAML configuration file")
-    drill.add_argument("--scenario", required=True, help="built-in name or scenario YAML file")
+    drill.add_argument("--scenario", help="built-in name or scenario YAML file")
+    drill.add_argument("--suite", action="store_true", help="every built-in scenario, at once")
     drill.add_argument("--account", help="configured account whose policy is rehearsed")
-    drill.add_argument("--speed", type=float, default=2.0, help="simulated seconds per second")
+    drill.add_argument(
+        "--speed", type=float,
+        help="simulated seconds per second (default 2; with --suite, fast enough that "
+        "each scenario lasts about a minute)",
+    )  # fmt: skip
+    drill.add_argument(
+        "--reserve", type=float, metavar="USDT",
+        help="give every simulated account this reserve in its spot wallet",
+    )  # fmt: skip
+    output = drill.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON document")
+    output.add_argument(
+        "--markdown", action="store_true", help="print the suite's table as Markdown"
+    )
     drill.set_defaults(handler=cmd_drill)
 
     from monitor.simulator.command import add_parser as add_sim_parser

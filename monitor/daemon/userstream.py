@@ -39,6 +39,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection
 
 from monitor.daemon.events import Event, EventKind, TargetKind, position_target
+from monitor.daemon.ownfills import is_ours
 from monitor.domain import MarginMode, Position, Side
 from monitor.exchange.clients import secret_values
 from monitor.exchange.errors import ErrorKind, classify
@@ -73,6 +74,10 @@ class LiquidationLedger:
 
     def __init__(self) -> None:
         self._claims: dict[str, bool] = {}  # target -> seen gone since the claim
+
+    def claimed(self, target: str) -> bool:
+        """Whether this disappearance was already reported as a liquidation."""
+        return target in self._claims
 
     def claim(self, target: str) -> bool:
         """True for the first report of this disappearance: the caller emits."""
@@ -285,6 +290,7 @@ class BinanceUserStream(StreamFeed):
                 self.request_refresh("liquidation order")
                 self._report_liquidation(order)
             elif order.get("x") in FILLS:
+                self._remember_own_fill(order)
                 self.request_refresh(f"fill of order {order.get('i')}")
         elif kind == "MARGIN_CALL":
             legs = ", ".join(f"{p.get('s')} {p.get('mt')}" for p in event.get("p", ()))
@@ -295,6 +301,16 @@ class BinanceUserStream(StreamFeed):
         # Other events (leverage and strategy updates, TRADE_LITE, ...) do not move
         # positions; ignoring them is not a parse error.
         return []
+
+    def _remember_own_fill(self, order: dict[str, Any]) -> None:
+        """A fill of our own order (client id `mw-...`): the witness that a position it
+        closed was closed by us (monitor/daemon/ownfills.py)."""
+        client_id = str(order.get("c", ""))
+        if not is_ours(client_id):
+            return
+        symbol = self.monitor.client.safe_symbol(order["s"], None, None, "swap")
+        filled = float(order.get("z") or 0.0)
+        self.monitor.own_fills.heard(client_id, symbol, order.get("ps", "BOTH"), filled)
 
     def _remember_margin_modes(self, rows: Iterable[dict[str, Any]]) -> None:
         """Margin mode per leg, for naming a liquidated position no poll has seen."""
