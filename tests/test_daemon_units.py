@@ -103,15 +103,18 @@ def test_jsonl_sink_appends_and_a_broken_sink_does_not_stop_others(tmp_path):
 def test_hysteresis_holds_a_level_until_the_clear_margin_is_passed():
     from monitor.engine.levels import Level, level_for
 
-    cross = LIMITS.cross  # critical 0.75, clear margin 5 % -> clears below 0.7125
+    # critical 0.75: 5 % of it (0.0375) is wider than clear_ratio's 0.02 -> below 0.7125
+    cross = LIMITS.cross
     assert level_for(0.76, None, cross) is Level.CRITICAL
     assert level_for(0.74, None, cross, previous=Level.CRITICAL) is Level.CRITICAL
     assert level_for(0.7126, None, cross, previous=Level.CRITICAL) is Level.CRITICAL
     assert level_for(0.7124, None, cross, previous=Level.CRITICAL) is Level.WARN
     assert level_for(0.74, None, cross, previous=Level.WARN) is Level.WARN  # no carry upward
-    # distance: critical at 8 %, clears above 8.4 %
-    assert level_for(None, 0.083, cross, previous=Level.CRITICAL) is Level.CRITICAL
-    assert level_for(None, 0.085, cross, previous=Level.CRITICAL) is Level.WARN
+    # distance: critical at 8 %; 5 % of it would clear above 8.4 %, but the absolute
+    # clear_distance of 2 points is wider: it clears above 10 %
+    assert level_for(None, 0.085, cross, previous=Level.CRITICAL) is Level.CRITICAL
+    assert level_for(None, 0.0999, cross, previous=Level.CRITICAL) is Level.CRITICAL
+    assert level_for(None, 0.1001, cross, previous=Level.CRITICAL) is Level.WARN
 
 
 def test_imminent_is_reached_by_either_figure():
