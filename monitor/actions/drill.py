@@ -30,6 +30,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -202,12 +203,14 @@ def with_reserve(scenario: Scenario, amount: float, asset: str = "USDT") -> Scen
     return Scenario.model_validate(document)
 
 
-def suite_speed(scenario: Scenario, speed: float | None) -> float:
+def suite_speed(
+    scenario: Scenario, speed: float | None, wall_seconds: float = SUITE_WALL_SECONDS
+) -> float:
     """The speed a suite plays `scenario` at: `speed` when given, else fast enough to
-    last SUITE_WALL_SECONDS."""
+    last `wall_seconds`, and never slower than DEFAULT_SPEED."""
     if speed is not None:
         return speed
-    return max(DEFAULT_SPEED, scenario.duration / SUITE_WALL_SECONDS)
+    return max(DEFAULT_SPEED, scenario.duration / wall_seconds)
 
 
 def _page_counter_factory() -> PageCounterFactory | None:
@@ -295,13 +298,15 @@ async def rehearse_suite(
     speed: float | None,
     source: AccountConfig,
     base: Config,
+    *,
+    wall_seconds: float = SUITE_WALL_SECONDS,
 ) -> list[Drill]:
     """Every scenario at once (see `suite_speed`), in the order given."""
-    return list(
-        await asyncio.gather(
-            *(rehearse(n, s, suite_speed(s, speed), source, base) for n, s in scenarios)
-        )
+    plays = (
+        rehearse(name, scenario, suite_speed(scenario, speed, wall_seconds), source, base)
+        for name, scenario in scenarios
     )
+    return list(await asyncio.gather(*plays))
 
 
 def builtin_scenarios() -> list[tuple[str, Scenario]]:
@@ -557,14 +562,13 @@ async def drill(config: Config, request: Request, console: Console | None = None
     scenarios = request.scenarios
     if request.reserve is not None:
         scenarios = [(n, with_reserve(s, request.reserve)) for n, s in scenarios]
-    mode = rehearsed_mode(source)
     if request.output == "text":
         if source.actions.mode == "off":
             console.print(f"[yellow]actions are off for {source.name!r}: rehearsing dry_run[/]")
         what = "every built-in scenario" if request.suite else scenarios[0][0]
         console.print(
-            f"[bold]marginwatch drill[/]: policy of {source.name!r} ({mode}) against {what}, "
-            "and with actions off"
+            f"[bold]marginwatch drill[/]: policy of {source.name!r} "
+            f"({rehearsed_mode(source)}) against {what}, and with actions off"
         )
     started = time.monotonic()
     if request.suite:
@@ -572,18 +576,27 @@ async def drill(config: Config, request: Request, console: Console | None = None
     else:
         (name, scenario), speed = scenarios[0], request.speed or DEFAULT_SPEED
         drills = [await rehearse(name, scenario, speed, source, config)]
-    took = time.monotonic() - started
-    if request.output == "json":
-        import orjson
+    report(drills, request, source, console, time.monotonic() - started)
+    return 0
 
+
+def report(
+    drills: list[Drill],
+    request: Request,
+    source: AccountConfig,
+    console: Console,
+    took: float,
+) -> None:
+    """Print the drills as `request.output` asks: JSON, Markdown or text."""
+    if request.output == "json":
         document: Any = [d.to_json() for d in drills] if request.suite else drills[0].to_json()
-        console.file.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return 0
+        console.out(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode(), highlight=False)
+        return
     if request.output == "markdown":
         reserve = f"a {request.reserve:,.0f} USDT reserve" if request.reserve else "no reserve"
-        heading = f"Policy of {source.name!r} ({mode}), {reserve}:"
-        console.file.write(suite_markdown(drills, heading) + "\n")
-        return 0
+        heading = f"Policy of {source.name!r} ({rehearsed_mode(source)}), {reserve}:"
+        console.out(suite_markdown(drills, heading), highlight=False)
+        return
     for one in drills:
         if request.suite:
             console.rule(f"{one.scenario} at {one.speed:g}x")
@@ -592,4 +605,3 @@ async def drill(config: Config, request: Request, console: Console | None = None
         render(one, console)
     if request.suite:
         console.print(Group(suite_table(drills), Text(f"played in {took:.0f} s")))
-    return 0
