@@ -11,6 +11,8 @@ import yaml
 
 from monitor.config.schema import AccountConfig
 from monitor.simulator import command
+from monitor.simulator.binance_usdm.accounting import reserve_balance
+from monitor.simulator.build import build_exchange
 from monitor.simulator.prices import price_ticks
 from monitor.simulator.scenario import (
     Scenario,
@@ -157,15 +159,69 @@ def test_cross_field_errors_name_their_path() -> None:
         parse_scenario(duplicate.replace("at: 40s", "at: 4s"), "bad.yaml")
 
 
+RESERVES = """
+seed: 2
+symbols: {BTCUSDT: {start: 65000}}
+segments: [{duration: 5s}]
+accounts:
+  - name: spot_reserve
+    balances: {USDT: 1000}
+    reserve: {USDT: 5000}
+  - name: funding_reserve
+    balances: {USDT: 1000}
+    reserve: {USDT: 2500, USDC: 100}
+    reserve_wallet: funding
+    can_transfer: false
+  - name: no_reserve
+    balances: {USDT: 1000}
+"""
+
+
+def test_reserve_fills_the_spot_or_funding_wallet_outside_futures() -> None:
+    exchange = build_exchange(parse_scenario(RESERVES))
+    spot, funding, bare = exchange.accounts.values()
+    assert (spot.spot, spot.funding, spot.can_transfer) == ({"USDT": 5000}, {}, True)
+    assert (funding.spot, funding.funding) == ({}, {"USDT": 2500, "USDC": 100})
+    assert funding.can_transfer is False
+    assert (bare.spot, bare.funding) == ({}, {})
+    assert [reserve_balance(a, "USDT") for a in (spot, funding, bare)] == [5000, 2500, 0]
+    assert spot.cross_wallet == {"USDT": 1000}  # the reserve is not in futures
+
+
+def test_reserve_errors_name_the_key_and_line() -> None:
+    bad = RESERVES.replace("reserve: {USDT: 5000}", "reserve: {USDT: -5}")
+    bad = bad.replace("reserve_wallet: funding", "reserve_wallet: bank")
+    bad = bad.replace("reserve: {USDT: 2500, USDC: 100}", "reserves: {USDT: 2500}")
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(bad, "mine.yaml")
+    assert caught.value.problems == [
+        "accounts[0].reserve.USDT (mine.yaml:8): must be greater than or equal to 0",
+        "accounts[1].reserve_wallet (mine.yaml:12): must be 'spot' or 'funding'",
+        "accounts[1].reserves (mine.yaml:11): unknown key",
+    ]
+
+
 def test_resolver_takes_builtin_names_and_paths(tmp_path: Path) -> None:
-    assert builtin_names() == ["calm", "flash-crash", "short-squeeze", "slow-bleed", "whipsaw"]
+    assert builtin_names() == [
+        "calm",
+        "crash-revert",
+        "flash-crash",
+        "hedge-gap",
+        "short-squeeze",
+        "slow-bleed",
+        "slow-slide",
+        "squeeze-short-book",
+        "whipsaw",
+    ]
     for name in builtin_names():
         loaded = load_scenario(name)
         assert loaded.accounts[0].positions, name
     own = tmp_path / "mine.yaml"
     own.write_text("seed: 3\nsymbols: {BTCUSDT: {start: 1}}\nsegments: [{duration: 1}]" + ACCOUNT)
     assert load_scenario(str(own)).seed == 3
-    with pytest.raises(ScenarioError, match="unknown scenario 'crash'; built-in: calm, flash"):
+    with pytest.raises(
+        ScenarioError, match="unknown scenario 'crash'; built-in: calm, crash-revert, flash"
+    ):
         load_scenario("crash")
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario(str(tmp_path / "missing.yaml"))
@@ -203,6 +259,20 @@ def test_sim_command_prints_urls_credentials_and_a_valid_config_snippet(
     assert account.rest_url is not None and account.rest_url.startswith("http://127.0.0.1:")
     assert account.ws_url == account.rest_url.replace("http://", "ws://")
     assert "Scenario finished after 5s simulated." in out
+
+
+def test_sim_command_shows_each_reserve_and_what_is_left(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reserved = tmp_path / "reserved.yaml"
+    reserved.write_text(RESERVES)
+    args = sim_parser().parse_args(["sim", "--scenario", str(reserved), "--speed", "100"])
+    assert args.handler(args) == 0
+    out = capsys.readouterr().out
+    assert "    reserve 5,000 USDT in spot; the key may transfer it in" in out
+    assert "    reserve 2,500 USDT in funding, 100 USDC in funding; the key may NOT" in out
+    assert "  spot_reserve: liquidated nothing\n    0 transfer(s); reserve left 5,000 USDT" in out
+    assert "  no_reserve: liquidated nothing\n" in out and out.count("transfer(s)") == 2
 
 
 def test_sim_command_rejects_bad_scenario_and_speed(

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import yaml
 
 from monitor.simulator.binance_usdm.events import LIQUIDATION
+from monitor.simulator.binance_usdm.state import SimAccount
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import Scenario, ScenarioError, builtin_names, load_scenario
 
@@ -90,10 +91,12 @@ def banner(venue: SimulatedVenue) -> str:
         f"  WS:   {venue.ws_url}",
         f"  scenario: {venue.scenario.duration:g}s simulated at {venue.speed:g}x",
     ]
-    lines += [
-        f"  account {c.name}: api_key={c.api_key} secret={c.secret}"
-        for c in venue.credentials.values()
-    ]
+    for c in venue.credentials.values():
+        lines.append(f"  account {c.name}: api_key={c.api_key} secret={c.secret}")
+        account = venue.exchange.accounts[c.api_key]
+        if account.spot or account.funding:
+            may = "may" if account.can_transfer else "may NOT"
+            lines.append(f"    reserve {_reserve(account)}; the key {may} transfer it in")
     snippet = {
         "accounts": [
             {
@@ -117,4 +120,16 @@ def summary(venue: SimulatedVenue) -> str:
         account = venue.exchange.accounts[credentials.api_key]
         liquidated = [o.symbol for o in account.orders if o.type == LIQUIDATION]
         lines.append(f"  {credentials.name}: liquidated {', '.join(liquidated) or 'nothing'}")
+        if account.transfers or account.spot or account.funding:
+            moved = len(account.transfers)
+            lines.append(f"    {moved} transfer(s); reserve left {_reserve(account) or 'none'}")
     return "\n".join(lines) + "\n"
+
+
+def _reserve(account: SimAccount) -> str:
+    """The wallets outside futures, e.g. "5,000 USDT in spot"."""
+    return ", ".join(
+        f"{f'{amount:,.2f}'.removesuffix('.00')} {asset} in {wallet}"
+        for wallet, balances in (("spot", account.spot), ("funding", account.funding))
+        for asset, amount in balances.items()
+    )

@@ -172,6 +172,32 @@ def available_for(exchange: SimExchange, account: SimAccount, asset: str) -> flo
     return asset_summary(exchange, account, asset).available_balance
 
 
+def max_addable_isolated(exchange: SimExchange, account: SimAccount, asset: str) -> float:
+    """Most that POST /fapi/v1/positionMargin type 1 may add to an isolated position.
+
+    Binance FAQ 360038447311 ("How to Adjust Margin Balance in Isolated Margin Mode"):
+    max(0, min(crossWalletBalance - sum of isolated open-order IM - sum of cross positions'
+    MM, isolated available for order)). The simulator has no resting orders, so the
+    open-order term is 0 and "available for order" is the available balance. The first term
+    bites when cross positions are in profit: their uPnL raises the available balance but
+    cannot be moved into an isolated wallet. In Multi-Assets mode both terms are the pool's.
+    """
+    if account.multi_assets_margin:
+        totals = account_totals(exchange, account)
+        cross_wallet, available = totals.cross_wallet_balance, totals.available_balance
+        assets = account_assets(exchange, account)
+    else:
+        summary = asset_summary(exchange, account, asset)
+        cross_wallet, available = summary.cross_wallet, summary.available_balance
+        assets = [asset]
+    cross_mm = sum(
+        position_figures(exchange, p).maint_margin
+        for p in account.open_positions()
+        if not p.is_isolated and exchange.market(p.symbol).margin_asset in assets
+    )
+    return max(0.0, min(cross_wallet - cross_mm, available))
+
+
 def reserve_balance(account: SimAccount, asset: str) -> float:
     """The reserve outside futures: free `asset` in the spot and funding wallets together.
 

@@ -2,13 +2,38 @@
 
 Only MARKET orders exist here: they fill in full at the mark price, which is all the
 monitor ever sends (emergency reduce-only closes). The simulator's settlement model:
-- realized PnL and the taker fee settle into the pool backing the position (cross wallet,
-  or the position's isolated wallet);
-- closing part of an isolated leg returns the same fraction of its isolated wallet to
-  the cross wallet; closing all of it returns everything;
+- a cross leg's realized PnL and the taker fee settle into the cross wallet;
+- closing part of an isolated leg: the closed slice takes its own share of the isolated
+  wallet (wallet x closed / size) and its own realized PnL and fee, and all of that goes
+  to the cross wallet; the rest of the position keeps the rest of the wallet untouched.
+  Closing all of it returns the whole wallet with the PnL;
 - opening an isolated leg moves notional/leverage from the cross wallet into it.
 Reported liquidation prices are left as they were: the exchange's figure is only ever
 refreshed by whoever owns the liquidation model (scenarios), never silently invented here.
+
+Why this partial-close rule. Binance publishes no statement of how a partial close of an
+isolated position settles; what it does publish pins it down:
+- "How to Calculate Liquidation Price of USDⓈ-M Futures Contracts" (Binance FAQ
+  b3c689c1f50a44cabb3a84e663b81d93): in isolated mode WB is the position's isolated wallet
+  balance and no other position counts (TMM = 0, UPNL = 0): a position's margin is its own;
+- the isolated margin mode is defined by a loss being covered only by the margin allotted
+  to that position (Binance FAQ 360038447311, "How to Adjust Margin Balance in Isolated
+  Margin Mode", with its max addable / removable rules).
+The rule this simulator used before (charge the closed slice's realized loss to the
+isolated wallet, then release the same fraction of what is left) makes the remaining
+position pay part of the closed slice's loss, against both. A worked case (ALT brackets:
+1 % to 5,000 notional, then 1.5 % with cum 25): long 200 AVAX @ 35 isolated with wallet
+875, mark 31.5, liquidation price 30.9645 (875 + 200 (L - 35) = 200 L x 0.015 - 25).
+Closing 100 at 31.5 (PnL -350, fee 1.575):
+- pro-rata share (this module): the remaining 100 keep wallet 437.5; 437.5 + 100 (L - 35)
+  = 100 L x 0.01 gives L = 30.9343: the liquidation price barely moves (it moves AWAY, by
+  0.03, only because the smaller notional falls into the 1 % bracket); the cross wallet
+  receives 437.5 - 350 - 1.575 = 85.925;
+- loss-first (the old rule): wallet 875 - 351.575 = 523.425, half released, 261.71 kept,
+  margin balance 261.71 - 350 < 0: the close itself would bankrupt the rest.
+Consequence for a defense: a partial close of an isolated position does NOT move the
+remaining position's liquidation price (apart from a bracket change); only added margin,
+or a full close, changes the outcome for it.
 """
 
 from __future__ import annotations
@@ -18,7 +43,11 @@ import re
 from dataclasses import dataclass
 
 from monitor.simulator.binance_usdm import errors
-from monitor.simulator.binance_usdm.accounting import available_for, position_figures
+from monitor.simulator.binance_usdm.accounting import (
+    available_for,
+    max_addable_isolated,
+    position_figures,
+)
 from monitor.simulator.binance_usdm.errors import BinanceApiError
 from monitor.simulator.binance_usdm.state import (
     PositionSide,
@@ -190,14 +219,11 @@ def _close(
     direction = 1.0 if position.amount > 0 else -1.0
     pnl = quantity * market.contract_size * (price - position.entry_price) * direction
     fee = quantity * market.contract_size * price * account.taker_fee_rate
-    fraction = quantity / abs(position.amount)
-    if position.is_isolated:
-        position.isolated_wallet += pnl - fee
-        released = position.isolated_wallet * fraction
+    released = 0.0
+    if position.is_isolated:  # the closed slice's share of the wallet (module docstring)
+        released = position.isolated_wallet * quantity / abs(position.amount)
         position.isolated_wallet -= released
-        account.cross_wallet[asset] = account.cross_wallet.get(asset, 0.0) + released
-    else:
-        account.cross_wallet[asset] = account.cross_wallet.get(asset, 0.0) + pnl - fee
+    account.cross_wallet[asset] = account.cross_wallet.get(asset, 0.0) + released + pnl - fee
     position.amount = round(position.amount - direction * quantity, market.quantity_precision)
     position.realized_pnl += pnl
     position.update_time_ms = now
@@ -281,7 +307,7 @@ def modify_isolated_margin(
         raise BinanceApiError(-4055, "Amount must be positive.")
     asset = market.margin_asset
     if kind == "1":
-        if amount > available_for(exchange, account, asset):
+        if amount > max_addable_isolated(exchange, account, asset) + 1e-9:
             raise BinanceApiError(-4050, "Cross balance insufficient.")
         account.cross_wallet[asset] -= amount
         position.isolated_wallet += amount
