@@ -1,89 +1,108 @@
-"""The defense a message proposes, sized by the engine's own sizing helpers.
+"""The defense a message proposes: the auto-deleverage planner's own plan, in words.
 
 An alert that says only "critical" leaves the trader doing arithmetic on a phone at the
-worst moment. Isolated: the margin to add. Cross: the cuts, biggest maintenance margin
-first (the fewest orders that free the most), or the collateral to add instead. All aim
-at `alerts.defense_target`, the ratio a defense should bring the target back to.
+worst moment. The steps come from the same ladders auto mode executes
+(monitor/actions/isolated.py and cross.py), so advice and action never disagree, and
+each step says what it brings: "transfer 1,500.00 USDT from spot, then add 1,500.00
+USDT margin to AVAX → distance 10.0 %".
+
+Advice is not bound by the auto-mode caps (a person decides), and it assumes money can
+come from outside the futures wallet: the configured reserve's wallet, else spot.
+A cross pool gets two alternatives: collateral, or reduce-only cuts.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 from alerts.view import target_of
+from monitor.actions.allowance import Allowance, Context
+from monitor.actions.cross import defend_pool
+from monitor.actions.decision import describe_plan
+from monitor.actions.isolated import defend_isolated
+from monitor.config.schema import ActionsConfig, AlertsConfig, ReserveConfig
 from monitor.engine.book import AccountBook, Marks
-from monitor.engine.legs import Leg
-from monitor.engine.sizing import margin_to_add, plan_pool_reduction
 
-
-class Cut(NamedTuple):
-    symbol: str
-    side: str
-    contracts: float
-    notional: float
-    """Value of the cut at the mark, in the pool's asset."""
+UNBOUNDED = math.inf
+ADVICE_STEPS = 8
 
 
 class Defense(NamedTuple):
-    asset: str
-    target_ratio: float
-    cross: bool
-    """A pool's defense (cuts, or collateral) rather than one isolated position's margin."""
-    add: float | None
-    """Isolated margin (or cross collateral) that brings the ratio to the target."""
-    cuts: tuple[Cut, ...] = ()
-    ratio_after: float | None = None
-    """The pool's ratio after every cut; above the target when cutting cannot reach it."""
+    """What to do, one alternative per line; or why nothing could be sized."""
+
+    lines: tuple[str, ...] = ()
     problem: str | None = None
-    """Why it could not be sized (unknown tiers or margin): said, not hidden."""
+
+
+def advice_policy(actions: ActionsConfig, alerts: AlertsConfig) -> ActionsConfig:
+    """The account's policy with the advice targets (if set) and without the auto-mode
+    caps; a reserve in the configured wallet, else in spot."""
+    isolated = {"max_add_per_action": UNBOUNDED, "max_add_per_position": UNBOUNDED}
+    cross: dict[str, object] = {"max_fraction_per_action": 1.0}
+    if alerts.defense_target_distance is not None:
+        isolated["target_distance"] = cross["target_distance"] = alerts.defense_target_distance
+    if alerts.defense_target_ratio is not None:
+        isolated["target_ratio"] = cross["target_ratio"] = alerts.defense_target_ratio
+    source = actions.reserve.from_ if actions.reserve else "spot"
+    asset = actions.reserve.asset if actions.reserve else "USDT"
+    reserve = ReserveConfig.model_validate(
+        {"from": source, "asset": asset, "max_per_action": UNBOUNDED, "max_per_day": UNBOUNDED}
+    )
+    return actions.model_copy(
+        update={
+            "isolated": actions.isolated.model_copy(update=isolated),
+            "cross": actions.cross.model_copy(update=cross),
+            "reserve": reserve,
+        }
+    )
+
+
+def _allowance(reserve: bool) -> Allowance:
+    return Allowance(
+        per_action=UNBOUNDED, window_left=UNBOUNDED, actions_left=ADVICE_STEPS,
+        reserve_left=UNBOUNDED if reserve else 0.0, added={}, refused={},
+    )  # fmt: skip
 
 
 def isolated_defense(
-    book: AccountBook, target: str, target_ratio: float, marks: Marks
+    book: AccountBook, target: str, policy: ActionsConfig, marks: Marks
 ) -> Defense | None:
-    """Margin to add to one isolated position; None when it is already at the target."""
+    """The isolated ladder for one position; None when it needs nothing, or is gone
+    (no advice for a position the exchange already took)."""
     leg = next((leg for leg in book.isolated if target_of(leg.position) == target), None)
     if leg is None:
         return None
-    asset = leg.position.settle
-    try:
-        add = margin_to_add(book, leg, target_ratio, marks)
-    except ValueError as exc:
-        return Defense(asset, target_ratio, False, None, problem=str(exc))
-    return Defense(asset, target_ratio, False, add) if add > 0 else None
+    risk = book.evaluate_isolated(leg, marks)
+    if risk.margin_ratio is not None and risk.margin_ratio >= 1.0:
+        return None  # past liquidation: being liquidated, nothing left to defend
+    ctx = Context(book.snapshot.name, book, marks, policy)
+    decisions, note = defend_isolated(ctx, leg, _allowance(reserve=True))
+    if decisions:
+        return Defense((describe_plan(decisions),))
+    if note is not None and risk.liquidation_distance is None:
+        return Defense(problem=note.message)
+    return None
 
 
 def pool_defense(
-    book: AccountBook, asset: str, target_ratio: float, marks: Marks
+    book: AccountBook, asset: str, policy: ActionsConfig, marks: Marks
 ) -> Defense | None:
-    """Cuts (and the alternative collateral) for one cross pool; None when at the target."""
+    """Collateral, or the cuts the planner would make; None when the pool needs none."""
     pool, _ = book.evaluate_pool(asset, marks)
-    if pool.maintenance_margin is None or pool.margin_ratio is None:
-        problem = pool.note or "maintenance margin unknown"
-        return Defense(asset, target_ratio, True, None, problem=problem)
-    if pool.margin_ratio <= target_ratio:
+    if pool.maintenance_margin is None:
+        return Defense(problem=pool.note or "maintenance margin unknown")
+    if pool.margin_ratio is not None and pool.margin_ratio >= 1.0:
         return None
-    add = max(0.0, pool.maintenance_margin / target_ratio - pool.margin_balance)
-    order = sorted(
-        book.cross.get(asset, []), key=lambda leg: leg.maintenance_margin(_mark(leg, marks)),
-        reverse=True,
-    )  # fmt: skip
-    try:
-        plans = plan_pool_reduction(book, asset, order, target_ratio, marks)
-    except ValueError as exc:
-        return Defense(asset, target_ratio, True, add, problem=str(exc))
-    legs = {(leg.symbol, leg.position.side.value): leg for leg in order}
-    cuts = tuple(
-        Cut(p.symbol, p.side, p.contracts, _value(legs[p.symbol, p.side], p.contracts, marks))
-        for p in plans
-    )
-    ratio_after = plans[-1].ratio_after if plans else None
-    return Defense(asset, target_ratio, True, add, cuts, ratio_after)
-
-
-def _mark(leg: Leg, marks: Marks) -> float:
-    return marks.get(leg.symbol) or leg.position.mark_price
-
-
-def _value(leg: Leg, contracts: float, marks: Marks) -> float:
-    return leg.value(_mark(leg, marks)) * contracts / leg.contracts
+    ctx = Context(book.snapshot.name, book, marks, policy)
+    funded, _ = defend_pool(ctx, asset, _allowance(reserve=True))
+    no_reserve = Context(ctx.account, book, marks, policy.model_copy(update={"reserve": None}))
+    cuts, note = defend_pool(no_reserve, asset, _allowance(reserve=False))
+    lines = [describe_plan(plan) for plan in (funded, cuts) if plan]
+    if len(lines) == 2:
+        lines[1] = "or " + lines[1]
+    if lines:
+        return Defense(tuple(lines))
+    if note is not None and note.level == "critical":
+        return Defense(problem=note.message)
+    return None

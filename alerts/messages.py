@@ -111,22 +111,9 @@ def _state(item: Item) -> str:
 def _defense(defense: Defense | None) -> list[str]:
     if defense is None:
         return []
-    if defense.problem is not None and defense.add is None:
+    if defense.problem is not None:
         return [f"▶ defense unknown: {defense.problem}"]
-    goal = f"ratio {pct(defense.target_ratio)}"
-    lines = [
-        f"▶ reduce {cut.symbol} {cut.side} by {cut.contracts:g} "
-        f"(≈{amount(cut.notional)} {defense.asset})"
-        for cut in defense.cuts
-    ]
-    if defense.cuts and defense.ratio_after is not None:
-        reached = defense.ratio_after <= defense.target_ratio
-        lines[-1] += f" → ratio {pct(defense.ratio_after)}" + ("" if reached else ", not enough")
-    if defense.add:
-        kind = "collateral" if defense.cross else "margin"
-        alternative = "or " if defense.cuts else ""
-        lines.append(f"▶ {alternative}add {amount(defense.add)} {defense.asset} {kind} → {goal}")
-    return lines
+    return [f"▶ {line}" for line in defense.lines]
 
 
 def _ratio_lines(item: Item) -> list[str]:

@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alerts.defense import Defense, isolated_defense, pool_defense
+from alerts.defense import Defense, advice_policy, isolated_defense, pool_defense
 from alerts.group import Grouper
 from alerts.inhibit import blind_feeds, inhibited, inhibited_accounts
 from alerts.messages import GONE, Item, danger, render_alert, render_summary, worst_level
@@ -200,12 +200,16 @@ class AlertPipeline:
         book = self._view.book(account)
         if book is None:
             return None
-        goal = config.alerts.defense_target
+        try:
+            actions = config.account(account).actions
+        except KeyError:
+            return None
+        policy = advice_policy(actions, config.alerts)
         marks = self._view.marks(account)
         if figures.pool is None:
-            return isolated_defense(book, target, goal, marks)
+            return isolated_defense(book, target, policy, marks)
         if figures.pool not in cache:
-            cache[figures.pool] = pool_defense(book, figures.pool, goal, marks)
+            cache[figures.pool] = pool_defense(book, figures.pool, policy, marks)
         return cache[figures.pool]
 
     def _send(

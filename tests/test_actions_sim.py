@@ -55,6 +55,7 @@ segments:
 accounts:
   - name: crash
     balances: {USDT: 20000}
+    reserve: {USDT: 4000}
     positions:
       - {symbol: BTCUSDT, side: long, size: 1.0, leverage: 10}
       - {symbol: ETHUSDT, side: long, size: 20, leverage: 10}
@@ -69,8 +70,9 @@ CAPS = {
 }
 DEFENSE = {
     "mode": "auto",
-    "cross": {"trigger": "warn", "target_ratio": 0.05},
-    "isolated": {"trigger": "warn", "target_ratio": 0.15, "max_add_per_hour": 3000},
+    "cross": {"trigger": "warn", "target_distance": 0.2},
+    "isolated": {"trigger": "warn", "target_distance": 0.15, "max_add_per_position": 3000},
+    "reserve": {"from": "spot", "max_per_action": 2000, "max_per_day": 4000},
     "caps": CAPS,
 }
 
@@ -91,7 +93,9 @@ accounts:
     positions:
       - {{symbol: BTCUSDT, side: long, size: 0.5, leverage: 50}}
 """
-CUT = {"mode": "auto", "cross": {"target_ratio": 0.1}, "caps": {"cooldown": 600}}
+CUT = {"mode": "auto", "cross": {"max_fraction_per_action": 1.0}, "caps": {"cooldown": 600}}
+"""One cut reaches the default 12 %: 1,000 + L (52,800 - 60,000) = 0.4 % x 52,800 L leaves
+L = 0.1349 BTC, so 0.366 of the 0.5 are sold and the pool is OK again."""
 
 
 def config_for(
@@ -186,9 +190,15 @@ async def test_harsh_crash_liquidates_when_left_alone_and_is_survived_in_auto(tm
     margin_rows = [r for r in filled if r.kind == "add_margin"]
     assert margin_rows, "the isolated bet was never given margin"
     assert len(margin_rows) == posts(venue, "/fapi/v1/positionMargin")
-    # the bet was defended with margin first, then closed (not liquidated) once the
-    # cross pool had nothing left to spare
-    assert any(r.kind == "reduce" and r.symbol == "DOGE/USDT:USDT" for r in reduce_rows)
+    transfers = [r for r in filled if r.kind == "transfer"]
+    assert transfers and len(transfers) == posts(venue, "/sapi/v1/asset/transfer")
+    assert sum(r.quantity for r in transfers) <= 4000 + 1e-6  # reserve.max_per_day
+    assert all(r.distance_expected is not None for r in filled if r.kind != "transfer"
+               and not (r.kind == "reduce" and r.target.endswith("isolated")))  # fmt: skip
+    # the pool could spare nothing (it is itself short of its target): the bet's margin
+    # came from the reserve, each add right after its transfer
+    doge = [r for r in filled if r.target == "DOGE/USDT:USDT long isolated"]
+    assert [r.kind for r in doge[:2]] == ["transfer", "add_margin"]
 
     # within the caps
     assert all(r.notional <= CAPS["max_notional_per_action"] + 1e-6 for r in filled)
@@ -370,7 +380,7 @@ async def test_dry_run_is_the_default_and_only_says_what_it_would_do(tmp_path):
         finally:
             await daemon.stop()
     (event,) = [e for e in events if e.kind is EventKind.ACTION]  # cooldown: said once
-    assert event.message.startswith("dry run, would reduce-only sell")
+    assert event.message.startswith("dry run, would reduce BTC long by")
     assert "BTC/USDT:USDT" in event.message and event.target == "pool USDT"
     assert posts(venue, "/fapi/v1/order") == 0 and posts(venue, "/fapi/v1/positionMargin") == 0
     journal = Journal(tmp_path / "actions.sqlite3")
@@ -422,7 +432,7 @@ async def test_drill_plays_the_policy_and_no_policy_side_by_side(tmp_path):
     assert await drill(config, Request([("still", scenario)], 4.0), console=console) == 0
     out = console.export_text()
     assert "│ auto │" in out and "│ off  │" in out
-    assert "[action ok] filled: reduce-only sell" in out
+    assert "[action ok] filled: reduce BTC long" in out
     assert "our orders: 1" in out and "our orders: 0" in out
     assert "lev: auto avoided 0 of 0 liquidation(s)" in out
     assert not (tmp_path / "never-used").exists()  # the user's state is never touched

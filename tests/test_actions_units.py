@@ -12,11 +12,12 @@ from typing import Any
 import ccxt
 import pytest
 
+from monitor.actions.decision import decision_id, describe_plan
 from monitor.actions.executor import Executor
 from monitor.actions.journal import ActionRow, Journal, JournalError, Outcome
 from monitor.actions.permissions import KeyPermissions, read_permissions, refusal
-from monitor.actions.policy import Budget, Decision, decide, decision_id
-from monitor.config.schema import ActionsConfig, CrossPolicy, IsolatedPolicy
+from monitor.actions.policy import Budget, Decision, decide
+from monitor.config.schema import ActionsConfig, CrossPolicy
 from monitor.domain import MarketInfo
 from monitor.engine.book import AccountBook
 from monitor.simulator.binance_usdm.trading import CLIENT_ORDER_ID
@@ -47,7 +48,7 @@ accounts:
 """
 STEPS = {"BTCUSDT": 0.001, "ETHUSDT": 0.001, "SOLUSDT": 1.0, "DOGEUSDT": 1.0}
 DOGE = "DOGEUSDT long isolated"
-ROOMY = Budget(per_action=1e9, window_left=1e9, actions_left=100, isolated_add_left=1e9)
+ROOMY = Budget(per_action=1e9, window_left=1e9, actions_left=100, reserve_left=1e9)
 
 
 def book(wallet: float) -> AccountBook:
@@ -57,12 +58,17 @@ def book(wallet: float) -> AccountBook:
     return AccountBook(replace(snapshot, markets=markets, fetched_at=1_000.0))
 
 
-def config(**cross: Any) -> ActionsConfig:
-    return ActionsConfig(
-        mode="auto",
-        cross=CrossPolicy(target_ratio=0.3, **cross),
-        isolated=IsolatedPolicy(target_ratio=0.3),
+def config(reserve: dict[str, Any] | None = None, **cross: Any) -> ActionsConfig:
+    return ActionsConfig.model_validate(
+        {"mode": "auto", "cross": cross, "isolated": {}, "reserve": reserve}
     )
+
+
+def isolated(reserve: dict[str, Any] | None = None, **policy: Any) -> ActionsConfig:
+    return ActionsConfig.model_validate({"mode": "auto", "isolated": policy, "reserve": reserve})
+
+
+RESERVE = {"from": "spot", "max_per_action": 5_000, "max_per_day": 20_000}
 
 
 def levels(level: str = "critical") -> dict[str, str]:
@@ -103,9 +109,13 @@ def test_pool_cuts_only_reduce_in_whole_lots_within_the_caps(per_action: float) 
 
 @pytest.mark.parametrize(
     ("order", "first"),
-    [("mm_contribution", "SOLUSDT"), ("worst_upnl", "BTCUSDT"), ("priority", "ETHUSDT")],
-)
+    [("mm_contribution", "SOLUSDT"), ("worst_upnl", "BTCUSDT"), ("priority", "ETHUSDT"),
+     ("smallest_losers", "SOLUSDT"), ("effect", "ETHUSDT")],
+)  # fmt: skip
 def test_cuts_start_where_the_policy_says(order: str, first: str) -> None:
+    # SOL's 1.5 % bracket makes its short cost the pool more MM than it hedges at these
+    # marks: cutting it raises the distance a little, so it is acceptable, and the
+    # orders that put it first cut it. `effect` cuts what gains the most per USDT.
     plan = decide(
         "u", book(8000), {}, {"pool USDT": "critical"},
         config(order=order, priority=("ETHUSDT",)), ROOMY,
@@ -113,34 +123,82 @@ def test_cuts_start_where_the_policy_says(order: str, first: str) -> None:
     assert plan.decisions[0].symbol == first
 
 
-def test_an_isolated_bet_gets_margin_while_the_pool_can_spare_it() -> None:
-    plan = decide("u", book(20_000), {}, {DOGE: "critical"}, config(), ROOMY)
+# DOGE, isolated: 50,000 long from 0.22 at a mark of 0.2 with 1,200 of margin.
+# Target distance 10 %: it must survive 0.18, where its notional is 9,000 (bracket 2:
+# 1.5 %, cum 25, MM 110) and its PnL -2,000, so it needs 110 + 2,000 - 1,200 = 910.
+NEEDED = 910.0
+
+
+def test_an_isolated_bet_gets_margin_from_the_balance_when_the_pool_can_spare_it() -> None:
+    plan = decide("u", book(20_000), {}, {DOGE: "critical"}, isolated(), ROOMY)
     (add,) = plan.decisions
     assert (add.kind, add.target, add.client_order_id) == ("add_margin", DOGE, None)
-    # 125 / 0.3 - 200, rounded up to the cent
-    assert add.quantity == pytest.approx(216.67) and add.reaches_target
-    capped = decide(
-        "u", book(20_000), {}, {DOGE: "critical"}, config(), replace(ROOMY, isolated_add_left=50)
+    assert add.quantity == pytest.approx(NEEDED) and add.reaches_target
+    assert add.distance_after == pytest.approx(0.10, abs=1e-9)
+    assert add.describe() == "add 910.00 USDT margin to DOGEUSDT → distance 10.0 %"
+    capped = decide("u", book(20_000), {}, {DOGE: "critical"}, isolated(max_add_per_action=500),
+                    ROOMY).decisions  # fmt: skip
+    assert capped[0].quantity == 500 and not capped[0].reaches_target
+
+
+def test_without_free_balance_the_reserve_funds_the_add() -> None:
+    plan = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(RESERVE), ROOMY)
+    transfer, add = plan.decisions
+    assert (transfer.kind, transfer.quantity, transfer.source) == ("transfer", NEEDED, "spot")
+    assert (add.kind, add.quantity) == ("add_margin", NEEDED)
+    assert describe_plan(plan.decisions) == (
+        "transfer 910.00 USDT from spot, then add 910.00 USDT margin to DOGEUSDT → distance 10.0 %"
     )
-    assert capped.decisions[0].quantity == 50 and not capped.decisions[0].reaches_target
+    small = {**RESERVE, "max_per_action": 300}
+    transfer, add = decide(
+        "u", book(8000), {}, {DOGE: "critical"}, isolated(small), ROOMY
+    ).decisions
+    assert transfer.quantity == add.quantity == 300 and not add.reaches_target
+    spent = replace(ROOMY, reserve_left=0.0)
+    (close,) = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(RESERVE), spent).decisions
+    assert close.kind == "reduce" and close.closes
 
 
-def test_an_isolated_bet_is_closed_whole_when_the_pool_cannot_spare_margin() -> None:
-    b = book(8000)  # the pool is itself above its target: nothing may leave it
-    plan = decide("u", b, {}, {DOGE: "critical"}, config(), ROOMY)
-    (close,) = plan.decisions
+def test_a_refused_rung_goes_to_the_next_at_once() -> None:
+    refused = replace(ROOMY, refused={DOGE: frozenset({"balance"})})
+    plan = decide("u", book(20_000), {}, {DOGE: "critical"}, isolated(RESERVE), refused)
+    assert [d.kind for d in plan.decisions] == ["transfer", "add_margin"]
+    both = replace(ROOMY, refused={DOGE: frozenset({"balance", "reserve"})})
+    (close,) = decide("u", book(20_000), {}, {DOGE: "critical"}, isolated(RESERVE), both).decisions
     assert (close.kind, close.quantity, close.order_side) == ("reduce", 50_000, "sell")
-    no_fallback = config().model_copy(
-        update={"isolated": IsolatedPolicy(target_ratio=0.3, fallback_reduce=False)}
-    )
-    plan = decide("u", b, {}, {DOGE: "critical"}, no_fallback, ROOMY)
-    assert not plan.decisions and plan.notes[0].level == "critical"
-    spent = replace(ROOMY, isolated_add_left=0.0)  # a roomy pool, but the add cap is used up
-    (close,) = decide("u", book(20_000), {}, {DOGE: "critical"}, config(), spent).decisions
-    assert (close.kind, close.quantity) == ("reduce", 50_000)
-    tight = replace(ROOMY, per_action=5_000.0)  # closing 10,000 of DOGE is not allowed
-    plan = decide("u", b, {}, {DOGE: "critical"}, config(), tight)
+
+
+def test_budget_spent_or_contain_closes_whole_only_below_close_before() -> None:
+    # DOGE liquidates at 0.1985 (margin 1,200 + PnL -1,075 = MM 123.9): 0.76 % away.
+    spent = replace(ROOMY, added={DOGE: 2_000.0})
+    for policy, budget in ((isolated(), spent), (isolated(defense="contain"), ROOMY)):
+        (close,) = decide("u", book(20_000), {}, {DOGE: "critical"}, policy, budget).decisions
+        assert (close.kind, close.quantity, close.closes) == ("reduce", 50_000, True)
+        assert close.describe().startswith("close DOGEUSDT long by 50000")
+        later = decide("u", book(20_000), {}, {DOGE: "critical"},
+                       policy.model_copy(update={"isolated": policy.isolated.model_copy(
+                           update={"close_before": 0.005})}), budget)  # fmt: skip
+        assert not later.decisions and "closed reduce-only once" in later.notes[0].message
+    tight = replace(spent, per_action=5_000.0)  # closing 10,000 of DOGE is not allowed
+    plan = decide("u", book(20_000), {}, {DOGE: "critical"}, isolated(), tight)
     assert not plan.decisions and "caps do not allow" in plan.notes[0].message
+
+
+def test_a_pool_takes_collateral_from_the_reserve_before_any_cut() -> None:
+    # 12 % lower every mark: BTC 52,800 (26,400: 0.4 % = 105.6, PnL -6,600), ETH 2,640
+    # (26,400: 0.65 % - 15 = 156.6, PnL -6,600), SOL 132 (13,200: 1.5 % - 25 = 173,
+    # PnL +800). The wallet must cover MM - PnL = 435.2 + 12,400 = 12,835.2: 4,835.20
+    # more than its 8,000.
+    roomy = {**RESERVE, "max_per_action": 1e6}
+    (transfer,) = decide("u", book(8000), {}, {"pool USDT": "critical"}, config(roomy),
+                         ROOMY).decisions  # fmt: skip
+    assert transfer.kind == "transfer" and transfer.quantity == pytest.approx(4_835.20)
+    assert transfer.reaches_target and transfer.distance_after == pytest.approx(0.12)
+    capped = {**RESERVE, "max_per_action": 2_000}
+    plan = decide("u", book(8000), {}, {"pool USDT": "critical"}, config(capped), ROOMY)
+    first, *cuts = plan.decisions
+    assert first.kind == "transfer" and first.quantity == 2_000
+    assert cuts and all(c.kind == "reduce" and c.symbol != "SOLUSDT" for c in cuts)
 
 
 def test_nothing_is_decided_below_the_trigger_on_unknown_or_without_budget() -> None:
@@ -310,7 +368,7 @@ def test_requests_are_reduce_only_and_bounded() -> None:
     add = decide("u", book(20_000), {}, {DOGE: "critical"}, config(), ROOMY).decisions[0]
     doge = next(p for p in b.snapshot.positions if p.symbol == "DOGEUSDT")
     request = market.request(add, doge)
-    assert request["params"]["type"] == 1 and request["params"]["amount"] == "216.67"
+    assert request["params"]["type"] == 1 and request["params"]["amount"] == "910.00"
     assert request["isolated_margin_before"] == 1200
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from alerts.drill import PageCounter, page_counter
+from monitor.actions.decision import Decision
 from monitor.actions.executor import Executor
 from monitor.actions.journal import Outcome
-from monitor.actions.policy import Decision
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.ownfills import OwnFills
 from monitor.daemon.service import Daemon
@@ -168,8 +168,9 @@ async def close_ourselves(daemon: Daemon, quantity: float, tag: str) -> Outcome:
         target_kind=TargetKind.POSITION, kind="reduce", symbol=position.symbol, side="long",
         position_side="BOTH", margin_mode="isolated", asset="USDT",
         position_contracts=position.contracts, quantity=quantity, notional=quantity * 0.2,
-        mark=position.mark_price, ratio_before=0.5, ratio_after=None, reaches_target=True,
-        snapshot_at=monitor.snapshot.fetched_at,
+        mark=position.mark_price, ratio_before=0.5, ratio_after=None, distance_before=0.03,
+        distance_after=None, reaches_target=True, snapshot_at=monitor.snapshot.fetched_at,
+        closes=quantity == position.contracts,
     )  # fmt: skip
     executor = Executor(monitor.client, monitor.adapter, controller.config.cross)
     request = executor.request(decision, position)

@@ -9,10 +9,13 @@ one task, so steps never overlap and a burst of ticks coalesces into one step. A
     confirm: ask the confirmer (none plugged in: dry run, with a warning)
     auto:    caps -> re-read the positions -> per decision: journal planned -> kill
              switch -> sent -> send -> settle; then re-read the account and report
-             the ratio and liquidation price it reached
+             (and journal) the distance it reached next to the one predicted
 
 A step only acts on a snapshot taken after this controller's last action, so it never
-answers its own order's effect with a second order.
+answers its own order's effect with a second order; a filled action is followed by
+that fresh read at once, and the next action needs nothing else. When the exchange
+refuses a rung (an add refused with -4050, a failed transfer), the same step plans
+again without it and goes to the next rung at once.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from monitor.actions.decision import describe_plan, percent
 from monitor.actions.executor import RECV_WINDOW_MS, Executor, find_position, unsupported
 from monitor.actions.guards import Guards, KillSwitch
 from monitor.actions.journal import ActionRow, Journal, Outcome
@@ -45,6 +49,8 @@ Confirmer = Callable[[Sequence[Decision]], Awaitable[bool]]
 PENDING_RETRY = 2.0
 """Seconds between lookups of requests whose outcome is still unknown."""
 LIVE = ("confirm", "auto")
+FALLTHROUGHS = 2
+"""Re-plans in one step after refused rungs (balance, then reserve): then the close."""
 
 
 class Result(NamedTuple):
@@ -73,6 +79,7 @@ class ActionController:
             monitor.client, monitor.adapter, self.config.cross,
             secret_values(monitor.account), recv_window_ms, now,
         )  # fmt: skip
+        self.executor.claimed = journal.transfers_since
         self.confirmer = confirmer
         self.refused: str | None = None
         """Why confirm/auto may not run (key permissions, exchange): the account then
@@ -170,7 +177,8 @@ class ActionController:
                 log.warning("%s: could not read the API key's permissions (%s); will retry "
                             "before acting", self.account, exc)  # fmt: skip
                 return
-            reason = refusal(self.account, exchange, permissions)
+            reserve = self.config.reserve is not None
+            reason = refusal(self.account, exchange, permissions, reserve)
         self._verified = True
         if reason is not None:
             self.refused = reason
@@ -209,18 +217,29 @@ class ActionController:
                 self._refuse(plan.decisions, f"data too old to act on: {stale}", "critical")
                 return
         mode = await self._mode()
-        notes = {note.target: note.message for note in plan.notes}
-        for target, group in itertools.groupby(plan.decisions, key=lambda d: d.target):
-            await self._carry_out(target, list(group), mode, notes.get(target))
+        for _ in range(FALLTHROUGHS + 1):
+            notes = {note.target: note.message for note in plan.notes}
+            refused: set[str] = set()
+            for target, group in itertools.groupby(plan.decisions, key=lambda d: d.target):
+                if await self._carry_out(target, list(group), mode, notes.get(target)):
+                    refused.add(target)
+            if not refused or self.monitor.book is None:
+                return
+            plan = self._plan(also=refused)  # the next rung, at once
+            plan = Plan([d for d in plan.decisions if d.target in refused], plan.notes)
+            if not plan.decisions:
+                return
 
-    def _plan(self) -> Plan:
+    def _plan(self, also: set[str] = frozenset()) -> Plan:  # type: ignore[assignment]
+        """Decisions for the targets at their trigger and not cooling down (`also`:
+        targets whose rung was just refused, planned again although they now cool)."""
         monitor = self.monitor
         assert monitor.book is not None
         levels = {
             target: level
             for target in self._targets()
             if (level := monitor.tracker.last(self.account, target)) is not None
-            and not self.guards.cooling(target)
+            and (target in also or not self.guards.cooling(target))
         }
         plan = decide(
             self.account, monitor.book, monitor.marks, levels, self.config, self.guards.budget()
@@ -249,7 +268,8 @@ class ActionController:
         for decision in plan.decisions:
             if decision.target_kind is TargetKind.POOL:
                 symbols |= {leg.symbol for leg in book.cross.get(decision.asset, [])}
-            symbols.add(decision.symbol)
+            if decision.symbol:  # a transfer into the pool has none of its own
+                symbols.add(decision.symbol)
         return self.guards.stale(self.monitor.snapshot, self.monitor.marks.observed_at, symbols)
 
     async def _mode(self) -> str:
@@ -276,32 +296,52 @@ class ActionController:
 
     async def _carry_out(
         self, target: str, decisions: list[Decision], mode: str, note: str | None
-    ) -> None:
+    ) -> bool:
         """One target's decisions, in order; one that does not fill stops the rest,
-        since each later cut was sized on the book after it."""
+        since each later one was sized on the book after it. True when the exchange
+        refused a rung (see `Guards.refuse`) and the target should be planned again."""
         first = decisions[0]
         self._said.pop((target, "refusal"), None)
         if mode == "dry_run":
             for decision in decisions:
                 self.journal.record(decision, mode, "dry_run", self._preview(decision))
             self.guards.acted(target)
-            text = "; ".join(d.describe() for d in decisions) + (f" ({note})" if note else "")
+            text = describe_plan(decisions) + (f" ({note})" if note else "")
             self._emit(target, first.target_kind, "warn", f"dry run, would {text}", first)
-            return
+            return False
         over = self.guards.over_caps(decisions)
         if over is not None:
             self._refuse(decisions, over, "critical")
-            return
+            return False
         if mode == "confirm" and not await self._confirmed(target, decisions):
-            return
+            return False
         results = await self._act(decisions, mode)
         if not results:
-            return
-        self.guards.acted(target)
+            return False
+        if any(r.outcome.status != "filled" for r in results):
+            self.guards.acted(target)
         if any(r.outcome.status in ("filled", "unknown") for r in results):
             self._acted_at = self._now()
             await self.monitor.poll()
         self._report(target, decisions, results, note)
+        refused = False
+        for result in results:
+            if result.outcome.status == "failed" and result.decision.kind != "reduce":
+                self.guards.refuse(target, self._rung(result.decision, results))
+                refused = True
+        return refused
+
+    @staticmethod
+    def _rung(decision: Decision, results: list[Result]) -> Literal["balance", "reserve"]:
+        """What a refused transfer or add used up: an add funded by a transfer that
+        filled refuses the reserve rung too (its money is now in the wallet), so the
+        next plan does not transfer again for nothing."""
+        if decision.kind == "transfer":
+            return "reserve"
+        funded = any(
+            r.decision.kind == "transfer" and r.outcome.status == "filled" for r in results
+        )
+        return "reserve" if funded else "balance"
 
     async def _act(self, decisions: list[Decision], mode: str) -> list[Result]:
         """Re-read, journal, send and settle each decision in turn (see the module doc)."""
@@ -363,8 +403,11 @@ class ActionController:
             self._emit(target, decisions[0].target_kind, "warn", f"{why}: {text}", decisions[0])
         return yes
 
-    def _position(self, decision: Decision) -> Position:
-        """The decision's position as the snapshot it was made on has it."""
+    def _position(self, decision: Decision) -> Position | None:
+        """The decision's position as the snapshot it was made on has it (a transfer
+        has none)."""
+        if decision.kind == "transfer":
+            return None
         snapshot = self.monitor.snapshot
         assert snapshot is not None
         position = find_position(snapshot.positions, decision.symbol, decision.position_side)
@@ -415,8 +458,9 @@ class ActionController:
     def _report(
         self, target: str, decisions: list[Decision], results: list[Result], note: str | None
     ) -> None:
-        """The outcome and the target's figures as re-read: critical when an order did
-        not fill or the target ratio was not reached."""
+        """The outcome and the target's figures as re-read, the measured distance next to
+        the predicted one: critical when a request did not fill, warn when all filled
+        but the market has moved on past what they brought (the next step follows)."""
         first = decisions[0]
         lines = [f"{r.outcome.status}: {r.decision.describe()}: {r.outcome.detail}"
                  for r in results]  # fmt: skip
@@ -431,17 +475,22 @@ class ActionController:
             figures = "unknown (the account could not be re-read)"
         for result in results:
             if result.outcome.status == "filled":
-                self.journal.observed(result.decision.id, ratio, liquidation)
-        target_ratio = (
-            self.config.cross.target_ratio
-            if first.target_kind is TargetKind.POOL
-            else self.config.isolated.target_ratio
-        )
+                self.journal.observed(result.decision.id, ratio, liquidation, distance)
+        policy = self.config.cross if first.target_kind is TargetKind.POOL else self.config.isolated
         failed = any(r.outcome.status != "filled" for r in results) or len(results) < len(decisions)
         closed = figures == "position closed"
-        reached = closed or (ratio is not None and ratio <= target_ratio)
-        level = "ok" if reached and not failed else "critical"
-        message = "; ".join(lines) + f"; now {figures} (target ratio {target_ratio:g})"
+        reached = closed or (
+            distance is not None
+            and distance >= policy.target_distance
+            and (
+                policy.target_ratio is None or (ratio is not None and ratio <= policy.target_ratio)
+            )
+        )
+        level = "critical" if failed else "ok" if reached else "warn"
+        message = "; ".join(lines) + (
+            f"; now {figures}, distance {percent(distance)} measured "
+            f"(target {percent(policy.target_distance)})"
+        )
         self.monitor.emit(
             Event(
                 EventKind.ACTION, self.account, target, first.target_kind, level,

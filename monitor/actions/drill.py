@@ -35,7 +35,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from monitor.actions.policy import CLIENT_ID_PREFIX, Decision
+from monitor.actions.decision import CLIENT_ID_PREFIX, Decision
 from monitor.config import AccountConfig, Config
 from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
@@ -176,7 +176,7 @@ def drill_config(
 ) -> Config:
     """`source`'s thresholds and actions (mode replaced) and the user's alert rules on
     every simulated account; no notifier."""
-    actions = source.actions.model_dump()
+    actions = source.actions.model_dump(by_alias=True)
     actions["mode"] = mode
     accounts = [
         {"name": name, "exchange": "binanceusdm", "api_key": c.api_key, "secret": c.secret,

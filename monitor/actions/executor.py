@@ -1,9 +1,11 @@
 """The exchange calls of auto-deleverage, and what their outcome was.
 
-Binance USD-M only, exactly: `POST /fapi/v1/positionMargin` (type 1) to add isolated
-margin, and reduce-only orders carrying our deterministic `newClientOrderId`. Other
-exchanges are refused with a message rather than approximated: an order sent with the
-wrong position mode or margin semantics is worse than none.
+Binance USD-M only, exactly: `POST /sapi/v1/asset/transfer` (ccxt `transfer`, type
+MAIN_UMFUTURE or FUNDING_UMFUTURE) to bring money from the reserve, `POST
+/fapi/v1/positionMargin` (type 1) to add isolated margin, and reduce-only orders carrying
+our deterministic `newClientOrderId`. Other exchanges are refused with a message rather
+than approximated: an order sent with the wrong position mode or margin semantics is
+worse than none.
 
 A request is never sent twice. A timeout, a dropped connection or a 5xx says nothing
 about what the exchange did, so it makes the outcome `unknown`, and the order is then
@@ -11,7 +13,10 @@ looked up by its client id (Binance lets a *filled* order's client id be reused,
 resending with the same id is not idempotent). "Not found" only becomes "failed" once
 the request's `recvWindow` has expired: after that Binance refuses it even if it is
 still on its way. A margin transfer has no id; its lookup compares the position's
-isolated margin with the value read just before sending.
+isolated margin with the value read just before sending. A reserve transfer has no id
+of ours either (Binance takes none): its lookup reads the transfer history and matches
+asset, amount and a time window starting at the journal row, skipping transfers that
+another row already claimed.
 """
 
 from __future__ import annotations
@@ -45,6 +50,11 @@ UNKNOWN_CODES = ("-1006", "-1007")
 """Binance: "execution status unknown". ccxt maps them to a plain ExchangeError on
 some hosts, so the code is read from the message."""
 NOT_FOUND_CODE = "-2013"
+TO_FUTURES = "linear"
+"""ccxt's name of the USD-M futures wallet (Binance UMFUTURE)."""
+TRANSFER_TYPES = {"spot": "MAIN_UMFUTURE", "funding": "FUNDING_UMFUTURE"}
+TRANSFER_SKEW = 5.0
+"""Seconds before the journal row a matching transfer may be stamped (clock skew)."""
 
 
 def unsupported(exchange_id: str) -> str | None:
@@ -104,18 +114,30 @@ class Executor:
         self.recv_window_ms = recv_window_ms
         self._now = now
         self._sleep = sleep
+        self.claimed: Callable[[str, float], list[ActionRow]] = lambda account, since: []
+        """Transfer rows of the journal since a time (set by the controller), so that a
+        lookup never matches one transfer to two rows."""
         self.started_at = now()
         """A `sent` row found at start was signed before this (the process that sent it
         is gone), so its recvWindow is counted from here at the latest."""
 
     # --- requests --------------------------------------------------------------
 
-    def request(self, decision: Decision, position: Position) -> dict[str, Any]:
+    def request(self, decision: Decision, position: Position | None) -> dict[str, Any]:
         """The exact call for `decision`, journaled before it is made.
 
         `position` is the fresh read taken right before acting: its isolated margin is
         the baseline a later lookup of a margin transfer compares against.
         """
+        if decision.kind == "transfer":
+            return {
+                "kind": "transfer",
+                "asset": decision.asset,
+                "amount": decision.quantity,
+                "from": decision.source,
+                "params": {"type": TRANSFER_TYPES[decision.source],
+                           "recvWindow": self.recv_window_ms},
+            }  # fmt: skip
         if decision.kind == "add_margin":
             params: dict[str, Any] = {
                 "symbol": self.client.market(decision.symbol)["id"],
@@ -130,7 +152,7 @@ class Executor:
                 "symbol": decision.symbol,
                 "position_side": decision.position_side,
                 "amount": decision.quantity,
-                "isolated_margin_before": position.isolated_margin,
+                "isolated_margin_before": position.isolated_margin if position else None,
                 "params": params,
             }
         params = {"clientOrderId": decision.client_order_id, "recvWindow": self.recv_window_ms}
@@ -167,6 +189,17 @@ class Executor:
     async def send(self, request: dict[str, Any]) -> Outcome:
         """Make the call once; never retried here."""
         try:
+            if request["kind"] == "transfer":
+                reply = await self.client.transfer(
+                    request["asset"], request["amount"], request["from"], TO_FUTURES,
+                    dict(request["params"]),
+                )  # fmt: skip
+                return Outcome(
+                    "filled",
+                    f"transferred {request['amount']:,.2f} {request['asset']} from "
+                    f"{request['from']} (id {reply.get('id')})",
+                    {"id": reply.get("id")},
+                )
             if request["kind"] == "add_margin":
                 reply = await self.client.fapiPrivatePostPositionMargin(dict(request["params"]))
                 return Outcome("filled", f"added {request['amount']:,.2f} margin", dict(reply))
@@ -185,9 +218,11 @@ class Executor:
 
     async def lookup(self, row: ActionRow) -> Outcome:
         """What the exchange says became of a journaled request (one read)."""
-        if row.status == "planned" and row.kind == "add_margin":
+        if row.status == "planned" and row.kind in ("add_margin", "transfer"):
             return Outcome("aborted", "interrupted before sending (nothing was sent)")
         try:
+            if row.kind == "transfer":
+                return await self._lookup_reserve_transfer(row)
             if row.kind == "add_margin":
                 return await self._lookup_transfer(row)
             order = await self.client.fetch_order(
@@ -211,6 +246,36 @@ class Executor:
         if now - before >= request["amount"] * MARGIN_MATCH:
             return Outcome("filled", f"isolated margin rose from {before:,.2f} to {now:,.2f}")
         return self._absent(row, f"isolated margin still {now:,.2f} (was {before:,.2f})")
+
+    async def _lookup_reserve_transfer(self, row: ActionRow) -> Outcome:
+        """Find the transfer in the exchange's history: same asset and amount, stamped
+        from (just before) the journal row until the request could no longer land, and
+        not already claimed by another row of ours."""
+        request = row.request
+        since = row.created_at - TRANSFER_SKEW
+        history = await self.client.fetch_transfers(
+            request["asset"], int(since * 1000), None, {"type": request["params"]["type"]}
+        )
+        claimed = {
+            str((other.result or {}).get("id"))
+            for other in self.claimed(row.account, since)
+            if other.id != row.id
+        }
+        until = self._expires(row)
+        for entry in history:
+            stamped = (entry.get("timestamp") or 0) / 1000
+            if (
+                str(entry.get("id")) not in claimed
+                and entry.get("currency") == request["asset"]
+                and abs((entry.get("amount") or 0.0) - request["amount"]) < 0.005
+                and since <= stamped <= until
+                and str(entry.get("status")) in ("ok", "CONFIRMED")
+            ):
+                return Outcome(
+                    "filled", f"found in the transfer history (id {entry.get('id')})",
+                    {"id": entry.get("id")},
+                )  # fmt: skip
+        return self._absent(row, "no matching transfer in the history")
 
     def _absent(self, row: ActionRow, what: str) -> Outcome:
         """Not (yet) seen on the exchange: final only when the request can no longer land."""

@@ -13,14 +13,16 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from monitor.actions.decision import Budget, Decision, Rung
 from monitor.actions.executor import fetch_positions, find_position
-from monitor.actions.journal import ATTEMPTED, Journal
-from monitor.actions.policy import Budget, Decision
+from monitor.actions.journal import Journal
 from monitor.config.schema import ActionsConfig
 from monitor.domain import AccountSnapshot, Position
 from monitor.engine.sizing import DEFAULT_STEP
 from monitor.exchange.adapters.base import ExchangeAdapter
 
+COOLED = ("failed", "refused", "aborted")
+"""Rows that start a target's cooldown (a filled action does not; see `acted`)."""
 HOUR = 3600.0
 DAY = 24 * HOUR
 PAUSE_FILE = "PAUSE"
@@ -69,10 +71,12 @@ class Guards:
         self.journal = journal
         self.kill_switch = kill_switch
         self._now = now
-        cooled = (*ATTEMPTED, "dry_run") if config.mode == "dry_run" else ATTEMPTED
+        cooled = ("failed", "refused", "dry_run") if config.mode == "dry_run" else COOLED
         self._last: dict[str, float] = journal.last_acted(account, cooled)
-        """target -> when it was last acted on (dry runs count in dry_run mode, so that
-        the "would" messages come at the pace real actions would)."""
+        """target -> when it last started a cooldown (dry runs count in dry_run mode, so
+        that the "would" messages come at the pace real actions would)."""
+        self._refused: dict[str, dict[Rung, float]] = {}
+        """target -> rung -> when the exchange refused it (see `refuse`)."""
 
     def paused(self) -> str | None:
         return self.kill_switch.reason(self.config)
@@ -84,7 +88,21 @@ class Guards:
         return last is not None and self._now() - last < self.config.caps.cooldown
 
     def acted(self, target: str) -> None:
+        """Start the target's cooldown: after a refusal, a failure or a dry run. A filled
+        action starts none: the next waits only for the fresh read after it."""
         self._last[target] = self._now()
+
+    def refuse(self, target: str, rung: Rung) -> None:
+        """The exchange refused this rung for `target` (a -4050 on an add, a failed
+        transfer): the next plans skip it for one cooldown and go to the next rung."""
+        self._refused.setdefault(target, {})[rung] = self._now()
+
+    def refused(self) -> dict[str, frozenset[Rung]]:
+        now, cooldown = self._now(), self.config.caps.cooldown
+        return {
+            target: frozenset(r for r, at in rungs.items() if now - at < cooldown)
+            for target, rungs in self._refused.items()
+        }
 
     # --- caps ------------------------------------------------------------------
 
@@ -94,6 +112,7 @@ class Guards:
         now = self._now()
         hour = self.journal.totals(self.account, now - HOUR)
         day = self.journal.totals(self.account, now - DAY)
+        reserve = self.config.reserve
         return Budget(
             per_action=caps.max_notional_per_action,
             window_left=max(
@@ -109,22 +128,39 @@ class Guards:
                     caps.max_actions_per_hour - hour.actions, caps.max_actions_per_day - day.actions
                 ),
             ),
-            isolated_add_left=max(0.0, self.config.isolated.max_add_per_hour - hour.margin_added),
+            added=self.journal.added(self.account, now - DAY),
+            reserve_left=max(0.0, reserve.max_per_day - day.transferred) if reserve else 0.0,
+            refused=self.refused(),
         )
 
     def over_caps(self, decisions: list[Decision]) -> str | None:
         """The final check of decisions taken together against the caps as they stand."""
         budget = self.budget()
-        total = sum(d.notional for d in decisions)
-        added = sum(d.quantity for d in decisions if d.kind == "add_margin")
+        moved = [d for d in decisions if d.kind != "transfer"]
+        total = sum(d.notional for d in moved)
+        transferred = sum(d.quantity for d in decisions if d.kind == "transfer")
         if len(decisions) > budget.actions_left:
             return "action count cap reached (per hour or per day)"
-        if any(d.notional > budget.per_action + 1e-9 for d in decisions):
+        if any(d.notional > budget.per_action + 1e-9 for d in moved):
             return "an order exceeds max_notional_per_action"
         if total > budget.window_left + 1e-9:
             return f"{total:,.2f} exceeds what the hourly/daily notional caps have left"
-        if added > budget.isolated_add_left + 1e-9:
-            return f"{added:,.2f} exceeds what isolated.max_add_per_hour has left"
+        limit = self.config.isolated.max_add_per_position
+        for d in decisions:
+            if (
+                d.kind == "add_margin"
+                and budget.added.get(d.target, 0.0) + d.quantity > limit + 1e-9
+            ):
+                return f"{d.quantity:,.2f} exceeds what isolated.max_add_per_position has left"
+        reserve = self.config.reserve
+        if transferred and reserve is None:
+            return "a transfer without a configured reserve"
+        if reserve is not None and any(
+            d.quantity > reserve.max_per_action + 1e-9 for d in decisions if d.kind == "transfer"
+        ):
+            return "a transfer exceeds reserve.max_per_action"
+        if transferred > budget.reserve_left + 1e-9:
+            return f"{transferred:,.2f} exceeds what reserve.max_per_day has left"
         return None
 
     # --- freshness -------------------------------------------------------------
@@ -164,8 +200,11 @@ class Guards:
         margin mode) aborts: the decision's size was computed for that position only.
         """
         positions = await fetch_positions(adapter, client)
-        checked = []
+        checked: list[tuple[Position | None, str | None]] = []
         for decision in decisions:
+            if decision.kind == "transfer":  # moves money into the wallet, not a position
+                checked.append((None, None))
+                continue
             position = find_position(positions, decision.symbol, decision.position_side)
             step = steps.get(decision.symbol) or DEFAULT_STEP
             checked.append((position, _changed(decision, position, step)))

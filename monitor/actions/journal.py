@@ -16,6 +16,7 @@ from here, so a restart does not reset them.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -68,10 +69,15 @@ CREATE TABLE IF NOT EXISTS decisions (
     ratio_after REAL,
     liquidation_price REAL,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    distance_before REAL,
+    distance_expected REAL,
+    distance_after REAL
 );
 CREATE INDEX IF NOT EXISTS decisions_by_account ON decisions (account, created_at);
 """
+_ADDED_COLUMNS = ("distance_before", "distance_expected", "distance_after")
+"""Columns newer than the first journal files: added in place to an older file."""
 
 
 class JournalError(Exception):
@@ -102,14 +108,20 @@ class ActionRow:
     liquidation_price: float | None
     created_at: float
     updated_at: float
+    distance_before: float | None = None
+    distance_expected: float | None = None
+    """The target's liquidation distance the planner predicted after this decision."""
+    distance_after: float | None = None
+    """The distance measured by the fresh read after it filled."""
 
 
 class Totals(NamedTuple):
-    """One account's use of the caps over a window."""
+    """One account's use of the caps over a window. Transfers from the reserve have
+    caps of their own and are not in `notional` (the add or cut they fund is)."""
 
     actions: int
     notional: float
-    margin_added: float
+    transferred: float
 
 
 class Outcome(NamedTuple):
@@ -139,6 +151,10 @@ class Journal:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(decisions)")}
+        for column in _ADDED_COLUMNS:
+            if column not in present:
+                self._db.execute(f"ALTER TABLE decisions ADD COLUMN {column} REAL")
 
     def close(self) -> None:
         self._db.close()
@@ -160,13 +176,16 @@ class Journal:
             self._db.execute(
                 "INSERT INTO decisions (id, account, target, kind, symbol, client_order_id,"
                 " mode, status, notional, quantity, description, request, detail,"
-                " ratio_before, ratio_expected, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " ratio_before, ratio_expected, distance_before, distance_expected,"
+                " created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     decision.id, decision.account, decision.target, decision.kind,
                     decision.symbol, decision.client_order_id, mode, status, decision.notional,
                     decision.quantity, decision.describe(), orjson.dumps(request).decode(),
-                    detail, decision.ratio_before, decision.ratio_after, now, now,
+                    detail, decision.ratio_before, decision.ratio_after,
+                    _finite(decision.distance_before), _finite(decision.distance_after),
+                    now, now,
                 ),
             )  # fmt: skip
         except sqlite3.IntegrityError:
@@ -204,12 +223,17 @@ class Journal:
         self.advance(decision_id, outcome.status, outcome.detail, outcome.result)
 
     def observed(
-        self, decision_id: str, ratio_after: float | None, liquidation_price: float | None
+        self,
+        decision_id: str,
+        ratio_after: float | None,
+        liquidation_price: float | None,
+        distance_after: float | None = None,
     ) -> None:
-        """The target's figures as re-read after acting."""
+        """The target's figures as measured by the fresh read after acting."""
         self._db.execute(
-            "UPDATE decisions SET ratio_after = ?, liquidation_price = ? WHERE id = ?",
-            (ratio_after, liquidation_price, decision_id),
+            "UPDATE decisions SET ratio_after = ?, liquidation_price = ?, distance_after = ?"
+            " WHERE id = ?",
+            (ratio_after, liquidation_price, _finite(distance_after), decision_id),
         )
 
     # --- reading ---------------------------------------------------------------
@@ -235,19 +259,41 @@ class Journal:
         return [_row(r) for r in cursor]
 
     def totals(self, account: str, since: float) -> Totals:
-        """Actions attempted, notional committed and isolated margin added since `since`."""
+        """Actions attempted, notional committed and reserve transferred since `since`."""
         committed = ",".join("?" * len(COMMITTED))
         attempted = ",".join("?" * len(ATTEMPTED))
         row = self._db.execute(
             f"SELECT"
             f" COUNT(CASE WHEN status IN ({attempted}) THEN 1 END),"
-            f" COALESCE(SUM(CASE WHEN status IN ({committed}) THEN notional END), 0),"
-            f" COALESCE(SUM(CASE WHEN status IN ({committed}) AND kind = 'add_margin'"
+            f" COALESCE(SUM(CASE WHEN status IN ({committed}) AND kind != 'transfer'"
+            f"   THEN notional END), 0),"
+            f" COALESCE(SUM(CASE WHEN status IN ({committed}) AND kind = 'transfer'"
             f"   THEN quantity END), 0)"
             f" FROM decisions WHERE account = ? AND created_at >= ?",
             (*ATTEMPTED, *COMMITTED, *COMMITTED, account, since),
         ).fetchone()
         return Totals(row[0], row[1], row[2])
+
+    def added(self, account: str, since: float) -> dict[str, float]:
+        """target -> isolated margin committed to it since `since` (its budget used)."""
+        marks = ",".join("?" * len(COMMITTED))
+        cursor = self._db.execute(
+            f"SELECT target, SUM(quantity) FROM decisions WHERE account = ?"
+            f" AND kind = 'add_margin' AND status IN ({marks}) AND created_at >= ?"
+            f" GROUP BY target",
+            (account, *COMMITTED, since),
+        )
+        return {target: total for target, total in cursor}
+
+    def transfers_since(self, account: str, since: float) -> list[ActionRow]:
+        """Transfer rows created since `since` (a lookup must not match a transfer
+        to a second row)."""
+        cursor = self._db.execute(
+            "SELECT * FROM decisions WHERE account = ? AND kind = 'transfer' AND created_at >= ?"
+            " ORDER BY created_at, rowid",
+            (account, since),
+        )
+        return [_row(r) for r in cursor]
 
     def last_acted(self, account: str, statuses: Iterable[Status]) -> dict[str, float]:
         """target -> time of its latest row in `statuses` (the cooldowns after a restart)."""
@@ -282,6 +328,11 @@ class Journal:
             if outcome.status == "unknown":
                 still.append(row)
         return still
+
+
+def _finite(value: float | None) -> float | None:
+    """SQLite has no infinity: "nothing liquidates it" is stored as NULL."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _row(row: sqlite3.Row) -> ActionRow:

@@ -63,7 +63,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         config = Config.model_validate(data)
     except ValidationError as exc:
         problems += [
-            (error["loc"], _describe(error))
+            (error["loc"], _describe(error) + _related_line(error, document))
             for error in exc.errors()
             if not any(error["loc"][: len(loc)] == loc for loc in reported)
         ]
@@ -123,6 +123,23 @@ def _describe(error: ErrorDetails) -> str:
     return message
 
 
+def _model_in(model: type[BaseModel], key: str) -> Any:
+    """The model a key holds, through `X | None` (an optional section)."""
+    field = next(f for name, f in model.model_fields.items() if key in (name, f.alias))
+    annotation = field.annotation
+    options = [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+    return options[0] if options else annotation
+
+
+def _related_line(error: ErrorDetails, document: Document) -> str:
+    """Where the other key of a two-key problem is written (see `schema.RELATED`)."""
+    related = (error.get("ctx") or {}).get("related")
+    if not related:
+        return ""
+    line = document.line_of(tuple(related))
+    return "" if line is None else f" (that key: line {line})"
+
+
 def _unknown_key(loc: Loc) -> str:
     """Suggest the closest allowed key, or list them all when nothing is close."""
     allowed = _allowed_keys(loc[:-1])
@@ -139,11 +156,9 @@ def _allowed_keys(loc: Loc) -> list[str]:
     """
     current: Any = Config
     for part in loc:
-        current = (
-            get_args(current)[0] if isinstance(part, int) else current.model_fields[part].annotation
-        )
+        current = get_args(current)[0] if isinstance(part, int) else _model_in(current, str(part))
     model: type[BaseModel] = current
-    allowed = list(model.model_fields)
+    allowed = [field.alias or name for name, field in model.model_fields.items()]
     if model is AccountConfig:
         allowed += SECRET_FILE_KEYS
     return allowed

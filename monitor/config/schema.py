@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.config.secrets import Secret
+from monitor.engine.levels import Level, keeping
 
 SECRET_KEYS = ("api_key", "secret", "password")
 """Account keys holding credentials; the loader also accepts a `<key>_file` twin for each."""
@@ -184,8 +185,12 @@ class AlertsConfig(_Frozen):
     resolved: bool = True
     daily_summary: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] | None = None
     """UTC time of day for a summary of every account, e.g. "08:00"; null = none."""
-    defense_target: Fraction = 0.5
-    """The margin ratio the suggested defenses (add margin, reduce) aim to bring back."""
+    defense_target_distance: Fraction | None = None
+    """The liquidation distance the suggested defenses (transfer, add, reduce) bring a
+    target back to; null = each account's `actions.isolated` / `actions.cross`
+    `target_distance`, so the advice is the plan auto mode would carry out."""
+    defense_target_ratio: Fraction | None = None
+    """Optionally also a margin ratio the advice must reach (both are then met)."""
     expire_after: Duration = 6 * 3600.0
     """An undelivered notification older than this is dropped (and the drop logged)."""
 
@@ -218,27 +223,54 @@ class NotifiersConfig(_Frozen):
 
 
 class IsolatedPolicy(_Frozen):
-    """Defend an isolated position by moving margin into it from the available balance."""
+    """Defend an isolated position: add margin (from the available balance, else from the
+    reserve) up to a budget per position; once the budget is spent, or with `contain`,
+    close it reduce-only just before the exchange would liquidate it."""
 
     trigger: Literal["warn", "critical", "imminent"] = "critical"
-    target_ratio: Fraction = 0.5
+    defense: Literal["add_margin", "contain"] = "add_margin"
+    target_distance: Fraction = 0.10
+    """Liquidation distance an add brings the position back to."""
+    target_ratio: Fraction | None = None
+    """Optionally also a margin ratio to reach (the add then meets both)."""
     max_add_per_action: Annotated[float, Field(gt=0)] = 1_000.0
-    max_add_per_hour: Annotated[float, Field(gt=0)] = 5_000.0
-    fallback_reduce: bool = True
-    """When the balance cannot cover the margin, close part of the position instead."""
+    max_add_per_position: Annotated[float, Field(gt=0)] = 2_000.0
+    """Margin added to one position in all, per rolling day: the extra risk you accept."""
+    close_before: Fraction = 0.02
+    """Close in full, reduce-only, once the distance falls below this and no margin can
+    be added: the liquidation fee and the margin left are kept."""
 
 
 class CrossPolicy(_Frozen):
-    """Defend a cross pool with reduce-only orders on its positions, a chunk at a time."""
+    """Defend a cross pool: collateral from the reserve first, then reduce-only cuts
+    chosen by their exact effect on the pool's liquidation distance."""
 
     trigger: Literal["warn", "critical", "imminent"] = "critical"
-    target_ratio: Fraction = 0.5
-    max_fraction_per_action: Annotated[float, Field(gt=0, le=1)] = 0.25
-    order: Literal["mm_contribution", "worst_upnl", "priority"] = "mm_contribution"
+    target_distance: Fraction = 0.12
+    """The pool's liquidation distance, in the direction of the threat, to restore."""
+    target_ratio: Fraction | None = None
+    """Optionally also a margin ratio to reach (the defense then meets both)."""
+    max_fraction_per_action: Annotated[float, Field(gt=0, le=1)] = 0.5
+    order: Literal["effect", "smallest_losers", "mm_contribution", "worst_upnl", "priority"] = (
+        "effect"
+    )
+    """Which positions to cut first (a cut that lowers the distance is never made)."""
     priority: tuple[str, ...] = ()
     """Symbols to cut first (ccxt unified form), with order: priority."""
     order_type: Literal["market", "limit_ioc"] = "market"
     max_slippage: Annotated[float, Field(gt=0, lt=0.2)] = 0.005
+
+
+class ReserveConfig(_Frozen):
+    """A wallet outside futures that defenses may draw on: the exchange's internal
+    transfer into the futures wallet, capped per action and per rolling day."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_: Literal["spot", "funding"] = Field(alias="from")
+    asset: Annotated[str, Field(min_length=1)] = "USDT"
+    max_per_action: Annotated[float, Field(gt=0)]
+    max_per_day: Annotated[float, Field(gt=0)]
 
 
 class ActionCaps(_Frozen):
@@ -250,7 +282,9 @@ class ActionCaps(_Frozen):
     max_actions_per_hour: Annotated[int, Field(ge=1)] = 10
     max_actions_per_day: Annotated[int, Field(ge=1)] = 40
     cooldown: Duration = 60.0
-    """Per target: no second action on the same pool or position within this time."""
+    """Per target, after a request the exchange refused (or a dry run): no new attempt
+    within this time. A filled action is followed at once by a fresh read, and the next
+    action waits only for that read."""
 
 
 def _yaml_off(value: Any) -> Any:
@@ -271,6 +305,8 @@ class ActionsConfig(_Frozen):
     confirm_timeout: Duration = 60.0
     isolated: IsolatedPolicy = IsolatedPolicy()
     cross: CrossPolicy = CrossPolicy()
+    reserve: ReserveConfig | None = None
+    """Absent: no reserve; defenses use the futures wallet only."""
     caps: ActionCaps = ActionCaps()
 
 
@@ -438,14 +474,15 @@ class Config(_Frozen):
             inherited = Thresholds()
         levels = {"cross": inherited.cross, "isolated": inherited.isolated}
         try:
-            actions = ActionsConfig.model_validate(data.get("actions", {})).model_dump()
+            actions = ActionsConfig.model_validate(data.get("actions", {}))
         except ValidationError:
-            actions = ActionsConfig().model_dump()
+            actions = ActionsConfig()
+        actions_data = actions.model_dump(by_alias=True)
         accounts = [
             {
                 **account,
                 "thresholds": _overlay(levels, account.get("thresholds", {})),
-                "actions": _deep_overlay(actions, account.get("actions", {})),
+                "actions": _deep_overlay(actions_data, account.get("actions", {})),
             }
             if isinstance(account, Mapping)
             else account
@@ -457,6 +494,15 @@ class Config(_Frozen):
     @classmethod
     def _names_unique(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         return _validate_alongside(data, handler, _duplicate_name_issues(data), cls.__name__)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _targets_clear_triggers(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        config = handler(data)
+        issues = _target_issues(data, config)
+        if issues:
+            raise ValidationError.from_exception_data(cls.__name__, issues)
+        return config
 
     def account(self, name: str) -> AccountConfig:
         """The account called `name`; KeyError if there is none."""
@@ -515,6 +561,86 @@ def _duplicate_name_issues(data: Any) -> list[InitErrorDetails]:
         else:
             first_use[name] = index
     return issues
+
+
+def _written(data: Any, *locs: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    """The first of `locs` the user wrote (an account's own key before the global
+    one); None when none was written (the default applies)."""
+    for loc in locs:
+        node = data
+        for part in loc:
+            listed = isinstance(node, list | tuple) and isinstance(part, int) and part < len(node)
+            if not (listed or (isinstance(node, Mapping) and part in node)):
+                break
+            node = node[part]
+        else:
+            return loc
+    return None
+
+
+def _path(loc: tuple[str | int, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
+def _target_issues(data: Any, config: Config) -> list[InitErrorDetails]:
+    """Each defense target must lie beyond the point where its trigger level clears.
+
+    A level fires at its threshold and is held until the figure is back past it by the
+    clear margin; a defense aimed short of that point leaves the level firing, so the
+    defense acts again and again (or, if the target is already met, never acts at all).
+    The error names the target key and the threshold key, each where it is written.
+    """
+    issues: dict[tuple[tuple[str | int, ...], str], InitErrorDetails] = {}
+    for i, account in enumerate(config.accounts):
+        aims = [
+            (mode, policy.trigger, policy.target_distance, policy.target_ratio,
+             ("accounts", i, "actions", mode), ("actions", mode))
+            for mode, policy in (("isolated", account.actions.isolated),
+                                 ("cross", account.actions.cross))
+        ]  # fmt: skip
+        advice = config.alerts
+        aims += [
+            (mode, "critical", advice.defense_target_distance, advice.defense_target_ratio,
+             ("alerts",), ("alerts",))
+            for mode in ("isolated", "cross")
+        ]  # fmt: skip
+        for mode, trigger, distance, ratio, own, shared in aims:
+            limits = getattr(account.thresholds, mode)
+            held = keeping(Level[trigger.upper()], limits)
+            prefix = "defense_" if own == ("alerts",) else ""
+            trigger_at = None if prefix else _written(data, (*own, "trigger"), (*shared, "trigger"))
+            checks = [
+                (distance, held.held_distance, "target_distance", f"distance_{trigger}", ">"),
+                (ratio, held.held_ratio, "target_ratio", trigger, "<"),
+            ]
+            for value, bound, key, level_key, must in checks:
+                if value is None or bound is None:
+                    continue
+                if (value > bound) if must == ">" else (value < bound):
+                    continue
+                default_at = ("thresholds", mode, level_key)
+                threshold_at = _written(data, ("accounts", i, "thresholds", mode, level_key),
+                                        default_at)  # fmt: skip
+                target_at = _written(data, (*own, prefix + key), (*shared, prefix + key))
+                loc = target_at or trigger_at or threshold_at or (*shared, prefix + key)
+                related = threshold_at or trigger_at
+                side = "above" if must == ">" else "below"
+                figure = "distance" if must == ">" else "margin ratio"
+                message = (
+                    f"{_path((*shared, prefix + key))} {value:g} never clears the {trigger!r} "
+                    f"level of {mode} targets: {_path(threshold_at or default_at)} = "
+                    f"{getattr(limits, level_key):g} fires it and it holds until the {figure} "
+                    f"is {side} {bound:.4g} (clear_margin included), so this defense would "
+                    f"act again and again; set the target {side} {bound:.4g}, or change the "
+                    "trigger or the threshold"
+                )
+                context = {"related": list(related)} if related and related != loc else None
+                issues[(loc, message)] = InitErrorDetails(
+                    type=PydanticCustomError("target_short_of_trigger", message, context),
+                    loc=loc,
+                    input=value,
+                )
+    return list(issues.values())
 
 
 def _issue(loc: tuple[str | int, ...], message: str) -> InitErrorDetails:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from monitor.actions.policy import CLIENT_ID_PREFIX
+from monitor.actions.decision import CLIENT_ID_PREFIX
 from monitor.domain import Position
 
 SENT = ("sent", "filled", "unknown")

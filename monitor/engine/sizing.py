@@ -1,216 +1,414 @@
-"""How much to add or cut to bring a ratio back to a target: the defenses, sized.
+"""How much to add or cut to bring a position or a pool back to a target: defenses, sized.
 
-Alerts quote these figures and the auto-deleverage actions execute them, so they are
-deliberately conservative:
-- reducing an isolated position is assumed to release its margin in proportion to the
-  closed size (if the exchange keeps more margin in the position, the ratio after is
-  only better);
-- reducing a cross position pays the taker fee out of the pool when the fee is known.
+Targets are liquidation distances (the unit the alert levels fire on), optionally with a
+margin ratio as well; a defense sized here meets every target it is given. Every answer
+is the engine's own exact evaluation of the book as it would be after the defense, not
+an estimate: the auto-deleverage actions execute these sizes and the alerts quote them.
+
+Two conventions keep them conservative:
+- a cut closes at the mark and pays the taker fee out of the pool when the fee is known;
+- added margin or collateral never changes maintenance margin (that follows notional).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from monitor.domain import MarketInfo
 from monitor.engine.book import AccountBook, Marks
 from monitor.engine.legs import Leg
 from monitor.engine.results import margin_ratio
+from monitor.engine.solver import MovingLeg, liquidation_move, single_leg_move
 
 DEFAULT_STEP = 1e-8
+NONE_LEFT = 1e-12
+"""Contracts below this are a closed position."""
+LegKey = tuple[str, str]
+"""(symbol, side): one position of a pool (hedge-mode legs differ by side)."""
 
 
-class ReducePlan(NamedTuple):
-    """A reduce-only quantity (contracts) for one position and the ratio it leads to."""
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """What a defense must reach: the liquidation distance in `direction` (-1: a fall,
+    +1: a rise) and, when given, a margin ratio at or below `ratio`."""
 
-    symbol: str
-    side: str
-    contracts: float
-    ratio_after: float
-    reaches_target: bool
+    direction: int
+    distance: float | None
+    ratio: float | None = None
+
+
+def key_of(leg: Leg) -> LegKey:
+    return leg.symbol, leg.position.side.value
+
+
+def mark_of(leg: Leg, marks: Marks | None) -> float:
+    return (marks.get(leg.symbol) if marks else None) or leg.position.mark_price
+
+
+# --- isolated -------------------------------------------------------------------
+
+
+def isolated_distance(leg: Leg, mark: float, wallet: float) -> float:
+    """Distance to an isolated position's liquidation with `wallet` as its margin;
+    inf when no price liquidates it, 0 when it is already past liquidation."""
+    index = leg.tier_index(mark) if leg.tiers is not None else 0
+    move = single_leg_move(leg, mark, index, wallet)
+    if move is None:
+        return math.inf
+    return max(0.0, -leg.sign * move)
+
+
+def margin_for(leg: Leg, mark: float, wallet: float, goal: Goal) -> float:
+    """Margin to add to an isolated position so that it meets `goal` (0 if it does).
+
+    Distance: the position must survive the price `mark x (1 - side x d)`, where its
+    equity equals its MM: add = MM(P) - PnL(P) - wallet. A single leg's equity - MM falls
+    monotonically in its adverse direction, so P is then exactly its liquidation price.
+    Ratio: MM / target - equity at the mark.
+    """
+    needed = 0.0
+    if goal.distance is not None:
+        price = mark * (1.0 - leg.sign * goal.distance)
+        if price > 0:
+            needed = leg.maintenance_margin(price) - leg.unrealized_pnl(price) - wallet
+    if goal.ratio is not None:
+        equity = wallet + leg.unrealized_pnl(mark)
+        needed = max(needed, leg.maintenance_margin(mark) / goal.ratio - equity)
+    return max(0.0, needed)
 
 
 def margin_to_add(
     book: AccountBook, leg: Leg, target_ratio: float, marks: Marks | None = None
 ) -> float:
-    """Margin to move into an isolated position so its ratio falls to `target_ratio`.
-
-    Adding margin does not change MM (that depends on the notional), so the answer is
-    MM / target - (isolated margin + PnL), or 0 when already at or below the target.
-    """
-    _check_target(target_ratio)
-    mark = book._mark(leg, marks)
+    """Margin to move into an isolated position so its ratio falls to `target_ratio`."""
+    if not 0.0 < target_ratio < 1.0:
+        raise ValueError(f"target ratio must be > 0 and < 1, got {target_ratio}")
     wallet = leg.position.isolated_margin
     if wallet is None or not leg.has_margin_terms:
         raise ValueError(f"{leg.symbol}: isolated margin or tiers unknown")
-    needed = leg.maintenance_margin(mark) / target_ratio - (wallet + leg.unrealized_pnl(mark))
-    return max(0.0, needed)
+    return margin_for(leg, mark_of(leg, marks), wallet, Goal(-leg.sign, None, target_ratio))
 
 
-def _check_target(target_ratio: float) -> None:
-    if not 0.0 < target_ratio < 1.0:
-        raise ValueError(f"target ratio must be > 0 and < 1, got {target_ratio}")
+# --- cross ----------------------------------------------------------------------
 
 
-def _resized(book: AccountBook, leg: Leg, contracts: float) -> Leg:
+class PoolState(NamedTuple):
+    """A pool as it would be after some cuts and some collateral: exact figures."""
+
+    wallet: float
+    ratio: float
+    down: float
+    """Distance to liquidation by a uniform fall of every mark (inf: none liquidates)."""
+    up: float
+    """The same for a uniform rise."""
+
+    def distance(self, direction: int) -> float:
+        return self.down if direction < 0 else self.up
+
+    @property
+    def nearest(self) -> float:
+        return min(self.down, self.up)
+
+    def meets(self, goal: Goal) -> bool:
+        return (goal.distance is None or self.distance(goal.direction) >= goal.distance) and (
+            goal.ratio is None or self.ratio <= goal.ratio
+        )
+
+
+def resized(book: AccountBook, leg: Leg, contracts: float) -> Leg:
     """The same position with fewer contracts, priced by the same model."""
-    position = replace(leg.position, contracts=contracts)
-    return book.model.compile(position, book.snapshot)
+    return book.model.compile(replace(leg.position, contracts=contracts), book.snapshot)
 
 
-def _smallest_steps(steps_total: int, reaches: Callable[[int], bool]) -> int | None:
-    """Smallest n in 1..steps_total with reaches(n) true, assuming monotone; None if none."""
-    if steps_total < 1 or not reaches(steps_total):
+def cut_value(leg: Leg, mark: float, contracts: float) -> float:
+    """Quote value of `contracts` of a linear leg at `mark`."""
+    return leg.value(mark) * contracts / leg.contracts
+
+
+def pool_state(
+    book: AccountBook,
+    asset: str,
+    marks: Marks | None = None,
+    *,
+    cuts: Mapping[LegKey, float] | None = None,
+    collateral: float = 0.0,
+) -> PoolState:
+    """The pool after closing `cuts` (contracts per leg, at the mark) and adding
+    `collateral` to its wallet. A closed part's PnL becomes wallet balance; the taker
+    fee, when known, is paid from it. ValueError when the pool cannot be evaluated."""
+    reported = book.snapshot.pool(asset)
+    if reported is None:
+        raise ValueError(f"pool {asset}: no cross wallet reported")
+    taker = book.snapshot.taker_fee_rate or 0.0
+    wallet = reported.wallet_balance + collateral
+    moving: list[MovingLeg] = []
+    for leg in book.cross.get(asset, []):
+        if not leg.has_margin_terms or leg.inverse:
+            raise ValueError(f"{leg.symbol}: maintenance tiers unknown or coin-margined")
+        mark = mark_of(leg, marks)
+        cut = min((cuts or {}).get(key_of(leg), 0.0), leg.contracts)
+        if cut > 0:
+            share = cut / leg.contracts
+            wallet += leg.unrealized_pnl(mark) * share - leg.value(mark) * share * taker
+            left = leg.contracts - cut
+            if left <= NONE_LEFT:
+                continue
+            leg = resized(book, leg, left)
+        moving.append((leg, mark))
+    return _state(moving, wallet)
+
+
+def _state(moving: list[MovingLeg], wallet: float) -> PoolState:
+    pnl = sum(leg.unrealized_pnl(mark) for leg, mark in moving)
+    mm = sum(leg.maintenance_margin(mark) for leg, mark in moving)
+    ratio = margin_ratio(mm, wallet + pnl)
+    if not moving:
+        return PoolState(wallet, ratio, math.inf, math.inf)
+    return PoolState(wallet, ratio, _distance(moving, wallet, -1), _distance(moving, wallet, 1))
+
+
+def _distance(moving: list[MovingLeg], wallet: float, direction: int) -> float:
+    if all(leg.sign == direction for leg, _ in moving):
+        return math.inf  # only longs lose in a fall, only shorts in a rise
+    move = liquidation_move(moving, wallet, direction)
+    return math.inf if move is None else abs(move)
+
+
+def required_wallet(book: AccountBook, asset: str, marks: Marks | None, goal: Goal) -> float:
+    """The smallest wallet with which the pool meets `goal` in both directions (a pool's
+    level fires on its nearest side, so a hedged pool must clear both).
+
+    At the uniform move x the wallet must cover MM - PnL of every leg. The nearest root
+    may lie before x in a pool whose equity - MM is not monotone, so the figure is
+    checked with the solver and raised until the pool really meets the goal."""
+    legs = [(leg, mark_of(leg, marks)) for leg in book.cross.get(asset, [])]
+    reported = book.snapshot.pool(asset)
+    if reported is None:
+        raise ValueError(f"pool {asset}: no cross wallet reported")
+    if not legs:
+        return 0.0
+    required = -math.inf
+    if goal.distance is not None:
+        for direction in (-1, 1):
+            if all(leg.sign == direction for leg, _ in legs):
+                continue
+            factor = 1.0 + direction * goal.distance
+            required = max(required, sum(
+                leg.maintenance_margin(mark * factor) - leg.unrealized_pnl(mark * factor)
+                for leg, mark in legs
+            ))  # fmt: skip
+    if goal.ratio is not None:
+        pnl = sum(leg.unrealized_pnl(mark) for leg, mark in legs)
+        mm = sum(leg.maintenance_margin(mark) for leg, mark in legs)
+        required = max(required, mm / goal.ratio - pnl)
+    if not math.isfinite(required):
+        return 0.0
+    step = 1e-6 * (1.0 + abs(required))
+    for _ in range(60):
+        state = pool_state(book, asset, marks, collateral=required - reported.wallet_balance)
+        if state.meets(replace(goal, direction=-1)) and state.meets(replace(goal, direction=1)):
+            break
+        required += step
+        step *= 2
+    return required
+
+
+def collateral_for(book: AccountBook, asset: str, marks: Marks | None, goal: Goal) -> float:
+    """Collateral that brings the pool to `goal` in both directions; 0 if it meets it."""
+    reported = book.snapshot.pool(asset)
+    wallet = reported.wallet_balance if reported is not None else 0.0
+    return max(0.0, required_wallet(book, asset, marks, goal) - wallet)
+
+
+# --- cutting a pool -------------------------------------------------------------
+
+
+class Cut(NamedTuple):
+    """One reduce-only cut, and the pool as the engine computes it after this cut and
+    every cut planned before it."""
+
+    symbol: str
+    side: str
+    contracts: float
+    notional: float
+    """Value closed at the mark, in the pool's asset."""
+    after: PoolState
+    reaches: bool
+    """The pool meets the goal after this cut."""
+
+
+class _Limits(NamedTuple):
+    max_share: float
+    max_value: float
+    collateral: float
+
+
+class _Candidate(NamedTuple):
+    leg: Leg
+    contracts: float
+    value: float
+    after: PoolState
+    reaches: bool
+
+
+def lot_step(book: AccountBook, leg: Leg) -> float:
+    market = book.snapshot.markets.get(leg.symbol)
+    return (market.amount_step if market and market.amount_step else None) or DEFAULT_STEP
+
+
+def min_lots(market: MarketInfo | None, step: float, unit_value: float) -> int:
+    """The market's minimum order size and notional, in lots (at least one)."""
+    lots = 1
+    if market is not None:
+        if market.min_amount:
+            lots = max(lots, math.ceil(market.min_amount / step - 1e-9))
+        if market.min_notional and unit_value > 0:
+            lots = max(lots, math.ceil(market.min_notional / (step * unit_value) - 1e-9))
+    return lots
+
+
+def acceptable(before: PoolState, after: PoolState, goal: Goal) -> bool:
+    """A cut must raise the distance in the move's direction, and must not pull the
+    other side below what it was (or below the goal, if it was beyond it): a cut of a
+    hedge during a fall lowers the very distance it is meant to raise."""
+    direction = goal.direction
+    if after.distance(direction) <= before.distance(direction):
+        return False
+    other = before.distance(-direction)
+    floor = other if goal.distance is None else min(other, goal.distance)
+    return after.distance(-direction) >= floor
+
+
+def plan_cuts(
+    book: AccountBook,
+    asset: str,
+    marks: Marks | None,
+    goal: Goal,
+    *,
+    order: Sequence[Leg] | None = None,
+    max_share: float = 1.0,
+    budget: float = math.inf,
+    max_value: float = math.inf,
+    max_cuts: int | None = None,
+    collateral: float = 0.0,
+) -> list[Cut]:
+    """Reduce-only cuts, each the smallest number of lots that reaches `goal`, until the
+    pool meets it or no acceptable cut is left.
+
+    Every candidate (leg, size) is evaluated with the engine before it is chosen, and
+    only cuts that `acceptable` allows are considered. `order` is a preference (the
+    first acceptable leg in it is cut); without one, the leg whose smallest reaching cut
+    closes the least value is chosen, or, when none reaches, the leg that gains the most
+    distance per unit of value. A leg is cut at most once, by at most `max_share` of it
+    and `max_value` of value; `budget` bounds the value closed by all cuts together.
+    `collateral` is money that reaches the pool's wallet before the cuts.
+    """
+    cuts: dict[LegKey, float] = {}
+    plan: list[Cut] = []
+    state = pool_state(book, asset, marks, collateral=collateral)
+    legs = list(order if order is not None else book.cross.get(asset, []))
+    limits = _Limits(max_share, max_value, collateral)
+    while not state.meets(goal) and (max_cuts is None or len(plan) < max_cuts):
+        candidates = []
+        for leg in legs:
+            if key_of(leg) in cuts:
+                continue
+            found = _candidate(book, asset, marks, goal, leg, cuts, state, limits, budget)
+            if found is not None:
+                candidates.append(found)
+                if order is not None:
+                    break  # a preference: the first acceptable leg is the one cut
+        if not candidates:
+            break
+        chosen = candidates[_best(candidates, goal.direction, state) if order is None else 0]
+        leg = chosen.leg
+        cuts[key_of(leg)] = chosen.contracts
+        budget -= chosen.value
+        plan.append(
+            Cut(leg.symbol, leg.position.side.value, chosen.contracts, chosen.value,
+                chosen.after, chosen.reaches)
+        )  # fmt: skip
+        state = chosen.after
+    return plan
+
+
+def _candidate(
+    book: AccountBook,
+    asset: str,
+    marks: Marks | None,
+    goal: Goal,
+    leg: Leg,
+    cuts: dict[LegKey, float],
+    state: PoolState,
+    limits: _Limits,
+    budget: float,
+) -> _Candidate | None:
+    """This leg's best cut on top of `cuts`: the fewest lots reaching the goal, else
+    the most it may cut; None when no allowed size is acceptable."""
+    step = lot_step(book, leg)
+    mark = mark_of(leg, marks)
+    unit = leg.value(mark) / leg.contracts * step
+    total = round(leg.contracts / step)
+    share = limits.max_share
+    allowed = total if share >= 1.0 else math.floor(leg.contracts * share / step + 1e-9)
+    most_value = min(budget, limits.max_value)
+    if unit > 0 and math.isfinite(most_value):
+        allowed = min(allowed, math.floor(most_value / unit + 1e-9))
+    market = book.snapshot.markets.get(leg.symbol)
+    smallest = min(min_lots(market, step, unit / step), total)  # a full close is allowed
+    if allowed < smallest or allowed < 1:
         return None
-    lo, hi = 1, steps_total
+
+    def size(lots: int) -> float:
+        return _tidy(lots * step, step, leg.contracts)
+
+    def after(lots: int) -> PoolState:
+        return pool_state(
+            book, asset, marks, cuts={**cuts, key_of(leg): size(lots)}, collateral=limits.collateral
+        )
+
+    def candidate(lots: int, state_after: PoolState, reaches: bool) -> _Candidate:
+        contracts = size(lots)
+        return _Candidate(leg, contracts, cut_value(leg, mark, contracts), state_after, reaches)
+
+    most = after(allowed)
+    if not acceptable(state, most, goal):
+        return None
+    if not most.meets(goal):
+        return candidate(allowed, most, False)
+    lo, hi = smallest, allowed
+    if after(lo).meets(goal):
+        hi = lo
     while lo < hi:
         mid = (lo + hi) // 2
-        if reaches(mid):
+        if after(mid).meets(goal):
             hi = mid
         else:
             lo = mid + 1
-    return lo
+    return candidate(hi, after(hi), True)
 
 
-def _apply_min_notional(
-    n: int, step: float, steps_total: int, unit_value: float, market: MarketInfo | None
-) -> int:
-    """Raise n to the market's minimum order size and notional; a full close is allowed."""
-    if market is not None:
-        if market.min_amount:
-            n = max(n, math.ceil(market.min_amount / step - 1e-9))
-        if market.min_notional and unit_value > 0:
-            n = max(n, math.ceil(market.min_notional / (step * unit_value) - 1e-9))
-    return min(n, steps_total)
+def _best(candidates: list[_Candidate], direction: int, before: PoolState) -> int:
+    """The cheapest reaching cut, else the most distance gained per unit of value."""
+    reaching = [i for i, c in enumerate(candidates) if c.reaches]
+    if reaching:
+        return min(reaching, key=lambda i: candidates[i].value)
+    start = before.distance(direction)
+
+    def gain(i: int) -> float:
+        chosen = candidates[i]
+        return (min(chosen.after.distance(direction), 1e9) - start) / max(chosen.value, 1e-12)
+
+    return max(range(len(candidates)), key=gain)
 
 
-def _plan(
-    book: AccountBook, leg: Leg, mark: float, target: float, ratio_after: Callable[[float], float]
-) -> ReducePlan:
-    market = book.snapshot.markets.get(leg.symbol)
-    step = (market.amount_step if market and market.amount_step else None) or DEFAULT_STEP
-    steps_total = round(leg.contracts / step)
-    n = _smallest_steps(steps_total, lambda k: ratio_after(k * step) <= target)
-    reaches = n is not None
-    unit_value = leg.position.contract_size * (1.0 if leg.inverse else mark)
-    n = _apply_min_notional(
-        n if n is not None else steps_total, step, steps_total, unit_value, market
-    )
-    contracts = min(n * step, leg.contracts)
-    return ReducePlan(
-        leg.symbol, leg.position.side.value, contracts, ratio_after(contracts), reaches
-    )
-
-
-def reduce_isolated(
-    book: AccountBook, leg: Leg, target_ratio: float, marks: Marks | None = None
-) -> ReducePlan:
-    """Smallest reduce-only size that brings an isolated position to `target_ratio`."""
-    _check_target(target_ratio)
-    mark = book._mark(leg, marks)
-    wallet = leg.position.isolated_margin
-    if wallet is None or not leg.has_margin_terms:
-        raise ValueError(f"{leg.symbol}: isolated margin or tiers unknown")
-    equity = wallet + leg.unrealized_pnl(mark)
-
-    def ratio_after(cut: float) -> float:
-        left = leg.contracts - cut
-        if left <= 0:
-            return 0.0
-        remaining = _resized(book, leg, left)
-        return margin_ratio(remaining.maintenance_margin(mark), equity * left / leg.contracts)
-
-    return _plan(book, leg, mark, target_ratio, ratio_after)
-
-
-def reduce_in_pool(
-    book: AccountBook,
-    asset: str,
-    leg: Leg,
-    target_ratio: float,
-    marks: Marks | None = None,
-    max_contracts: float | None = None,
-) -> ReducePlan:
-    """Smallest cut of one cross position that brings its pool to `target_ratio`.
-
-    Closing at the mark turns PnL into wallet balance one for one, so the pool's equity
-    only loses the fee; its MM loses the position's share.
-    """
-    _check_target(target_ratio)
-    pool, _ = book.evaluate_pool(asset, marks)
-    if pool.maintenance_margin is None:
-        raise ValueError(f"pool {asset}: maintenance margin unknown ({pool.note})")
-    mark = book._mark(leg, marks)
-    taker = book.snapshot.taker_fee_rate or 0.0
-    others_mm = pool.maintenance_margin - leg.maintenance_margin(mark)
-    limit = leg.contracts if max_contracts is None else min(max_contracts, leg.contracts)
-
-    def ratio_after(cut: float) -> float:
-        cut = min(cut, limit)
-        left = leg.contracts - cut
-        left_mm = _resized(book, leg, left).maintenance_margin(mark) if left > 0 else 0.0
-        fee = cut * leg.position.contract_size * taker * (1.0 if leg.inverse else mark)
-        fee = fee / mark if leg.inverse else fee
-        return margin_ratio(others_mm + left_mm, pool.margin_balance - fee)
-
-    plan = _plan(book, leg, mark, target_ratio, ratio_after)
-    return plan._replace(contracts=min(plan.contracts, limit))
-
-
-def plan_pool_reduction(
-    book: AccountBook,
-    asset: str,
-    order: list[Leg],
-    target_ratio: float,
-    marks: Marks | None = None,
-    max_fraction: float = 1.0,
-) -> list[ReducePlan]:
-    """Cut positions in `order`, each by at most `max_fraction` of its size, until the
-    pool reaches `target_ratio`. The last plan says whether the target was reached."""
-    plans: list[ReducePlan] = []
-    current = book
-    for leg in order:
-        plan = reduce_in_pool(
-            current, asset, _find(current, leg), target_ratio, marks,
-            max_contracts=leg.contracts * max_fraction,
-        )  # fmt: skip
-        if plan.contracts <= 0:
-            continue
-        plans.append(plan)
-        if plan.ratio_after <= target_ratio:
-            break
-        current = _after_cut(current, leg, plan.contracts)
-    return plans
-
-
-def _find(book: AccountBook, leg: Leg) -> Leg:
-    return next(
-        candidate
-        for candidate in book.cross.get(_pool_of(book, leg), [])
-        if candidate.symbol == leg.symbol and candidate.position.side == leg.position.side
-    )
-
-
-def _after_cut(book: AccountBook, leg: Leg, cut: float) -> AccountBook:
-    """The book as it would be after the cut: the position smaller, its PnL realised."""
-    snapshot = book.snapshot
-    position = leg.position
-    realised = leg.unrealized_pnl(position.mark_price) * cut / position.contracts
-    positions = tuple(
-        replace(p, contracts=p.contracts - cut) if p is position else p for p in snapshot.positions
-    )
-    positions = tuple(p for p in positions if p.contracts > 0)
-    pools = tuple(
-        replace(p, wallet_balance=p.wallet_balance + realised)
-        if p.asset == _pool_of(book, leg)
-        else p
-        for p in snapshot.pools
-    )
-    return AccountBook(replace(snapshot, positions=positions, pools=pools), book.model)
-
-
-def _pool_of(book: AccountBook, leg: Leg) -> str:
-    return book.snapshot.unified_pool or book.model.pool_asset(leg.position)
+def _tidy(size: float, step: float, whole: float) -> float:
+    """A whole number of lots without float dust (0.30000000000000004 -> 0.3); a
+    position's last lot is its exact size."""
+    if size >= whole - step / 2:
+        return whole
+    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
+    return round(round(size / step) * step, decimals + 2)

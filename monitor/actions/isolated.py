@@ -1,0 +1,183 @@
+"""The isolated ladder: add margin (from the futures wallet, else from the reserve) up to
+the position's budget; once nothing more can be added, or with `defense: contain`,
+close the position reduce-only just before the exchange would liquidate it.
+
+Why a full close and not a part: Binance charges a partial close's loss to the isolated
+wallet and releases margin in proportion to the size closed, so the rest of a losing
+position keeps (or worsens) its liquidation price; only added margin or a full close
+changes the outcome. Closing ourselves at `close_before` keeps the liquidation fee and
+whatever margin is left, which the exchange's liquidation would take.
+"""
+
+from __future__ import annotations
+
+from monitor.actions.allowance import Allowance, Context, make_decision
+from monitor.actions.decision import (
+    MARGIN_QUANTUM,
+    Decision,
+    Note,
+    ceil_money,
+    floor_money,
+    target_of,
+)
+from monitor.daemon.events import TargetKind
+from monitor.engine.legs import Leg
+from monitor.engine.sizing import Goal, isolated_distance, margin_for, mark_of, required_wallet
+
+
+def defend_isolated(
+    ctx: Context, leg: Leg, allowance: Allowance
+) -> tuple[list[Decision], Note | None]:
+    policy = ctx.config.isolated
+    target = target_of(leg.position)
+
+    def note(message: str, level: str = "critical") -> tuple[list[Decision], Note]:
+        return [], Note(target, TargetKind.POSITION, message, level)
+
+    if leg.inverse:
+        return note("coin-margined (inverse) positions are not defended automatically")
+    risk = ctx.book.evaluate_isolated(leg, ctx.marks)
+    wallet = leg.position.isolated_margin
+    if risk.liquidation_distance is None or wallet is None or not leg.has_margin_terms:
+        return note(f"liquidation distance unknown ({risk.note}): nothing sized")
+    if allowance.actions_left < 1:
+        return note("action count cap reached (per hour or per day)")
+    mark = mark_of(leg, ctx.marks)
+    distance = risk.liquidation_distance
+    before = (risk.margin_ratio, distance)
+    goal = Goal(-leg.sign, policy.target_distance, policy.target_ratio)
+    needed = margin_for(leg, mark, wallet, goal)
+    if needed <= 0:
+        return [], None
+    why_not = "defense: contain"
+    if policy.defense == "add_margin":
+        found, why_not = _add(ctx, leg, allowance, target, ceil_money(needed), before)
+        if found and (
+            distance >= policy.close_before or found[-1].distance_after >= policy.close_before
+        ):
+            short = found[-1].quantity < ceil_money(needed) - MARGIN_QUANTUM / 2
+            return found, Note(target, TargetKind.POSITION, why_not, "warn") if short else None
+    if distance < policy.close_before:
+        return _close(ctx, leg, allowance, target, before, why_not)
+    return note(
+        f"{why_not}: it will be closed reduce-only once its distance falls below "
+        f"{policy.close_before:.1%}",
+        "warn",
+    )
+
+
+def _add(
+    ctx: Context,
+    leg: Leg,
+    allowance: Allowance,
+    target: str,
+    needed: float,
+    before: tuple[float | None, float | None],
+) -> tuple[list[Decision], str]:
+    """Margin toward `needed`: from the futures wallet's free balance first, the rest by a
+    transfer from the reserve; nothing when the position's budget is spent. The reason
+    string says why the add falls short (or why there is none)."""
+    policy = ctx.config.isolated
+    spent = allowance.added.get(target, 0.0)
+    budget_left = policy.max_add_per_position - spent
+    if budget_left < MARGIN_QUANTUM:
+        return [], f"its margin budget is spent ({spent:,.2f} of isolated.max_add_per_position)"
+    cap = min(policy.max_add_per_action, budget_left, allowance.per_action, allowance.window_left)
+    amount = min(needed, floor_money(cap))
+    if amount < MARGIN_QUANTUM:
+        return [], "the notional caps are used up (per hour or per day)"
+    asset = ctx.book.snapshot.unified_pool or leg.position.settle
+    if asset not in allowance.free:
+        allowance.free[asset] = free_balance(ctx, asset)
+    free = 0.0 if allowance.refuses(target, "balance") else floor_money(allowance.free[asset])
+    from_balance = min(amount, free)
+    transfer = 0.0
+    reserve = ctx.config.reserve
+    reserve_usable = (
+        reserve is not None and reserve.asset == asset and not allowance.refuses(target, "reserve")
+    )
+    if from_balance < amount and reserve_usable and allowance.actions_left >= 2:
+        assert reserve is not None
+        transfer = min(
+            ceil_money(amount - from_balance),
+            floor_money(reserve.max_per_action),
+            floor_money(allowance.reserve_left),
+        )
+        transfer = max(0.0, transfer)
+    total = floor_money(from_balance + transfer)
+    if total < MARGIN_QUANTUM:
+        if not reserve_usable:
+            return [], f"no free {asset} in the futures wallet to add and no usable reserve"
+        return [], "the reserve caps are used up (reserve.max_per_action or max_per_day)"
+    wallet = leg.position.isolated_margin or 0.0
+    mark = mark_of(leg, ctx.marks)
+    after_distance = isolated_distance(leg, mark, wallet + total)
+    mm = leg.maintenance_margin(mark)
+    equity = wallet + total + leg.unrealized_pnl(mark)
+    after = (mm / equity if equity > 0 else None, after_distance)
+    reaches = total >= needed - MARGIN_QUANTUM / 2
+    decisions = []
+    if transfer >= MARGIN_QUANTUM:
+        assert reserve is not None
+        decisions.append(make_decision(
+            ctx, target=target, target_kind=TargetKind.POSITION, kind="transfer", asset=asset,
+            quantity=transfer, notional=transfer, leg=None, before=before, after=before,
+            reaches_target=False, source=reserve.from_,
+        ))  # fmt: skip
+    decisions.append(make_decision(
+        ctx, target=target, target_kind=TargetKind.POSITION, kind="add_margin", asset=asset,
+        quantity=total, notional=total, leg=leg, before=before, after=after,
+        reaches_target=reaches,
+    ))  # fmt: skip
+    return (
+        decisions,
+        "" if reaches else f"only {total:,.2f} of the {needed:,.2f} {asset} needed can be added",
+    )
+
+
+def free_balance(ctx: Context, asset: str) -> float:
+    """Futures balance an isolated add may take without endangering the cross pool.
+
+    Binance lets at most the cross wallet minus the cross positions' MM move into an
+    isolated position (its -4050 otherwise; it may be stricter, and then the refusal
+    sends the plan to the next rung at once). Never so much that the pool itself would
+    fall short of its own target distance: rescuing one bet must not push the rest of
+    the account toward liquidation. An unknown pool spends nothing."""
+    reported = ctx.book.snapshot.pool(asset)
+    if reported is None:
+        return 0.0
+    policy = ctx.config.cross
+    goal = Goal(-1, policy.target_distance, policy.target_ratio)
+    try:
+        required = required_wallet(ctx.book, asset, ctx.marks, goal)
+    except ValueError:
+        return 0.0
+    pool, _ = ctx.book.evaluate_pool(asset, ctx.marks)
+    cross_mm = pool.maintenance_margin or 0.0
+    return max(0.0, min(reported.wallet_balance - cross_mm, reported.wallet_balance - required))
+
+
+def _close(
+    ctx: Context,
+    leg: Leg,
+    allowance: Allowance,
+    target: str,
+    before: tuple[float | None, float | None],
+    why: str,
+) -> tuple[list[Decision], Note]:
+    """Close the whole position, reduce-only. Bounded by the notional caps like any
+    order; if they do not allow it, nothing is sent and the position stays undefended,
+    loudly."""
+    asset = ctx.book.snapshot.unified_pool or leg.position.settle
+    notional = leg.value(mark_of(leg, ctx.marks))
+    if notional > min(allowance.per_action, allowance.window_left) + 1e-9:
+        message = f"{why}; and the notional caps do not allow closing it"
+        return [], Note(target, TargetKind.POSITION, message, "critical")
+    decision = make_decision(
+        ctx, target=target, target_kind=TargetKind.POSITION, kind="reduce", asset=asset,
+        quantity=leg.contracts, notional=notional, leg=leg, before=before, after=(None, None),
+        reaches_target=True,
+    )  # fmt: skip
+    distance = before[1] or 0.0
+    return [decision], Note(target, TargetKind.POSITION,
+                            f"{why}: closing it {distance:.2%} before liquidation")  # fmt: skip
