@@ -6,6 +6,7 @@ figures are derived by hand from the scenarios (comments say how).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -24,6 +25,7 @@ from monitor.actions.drill import (
     render,
     report,
     suite_markdown,
+    suite_table,
     verdict,
     with_reserve,
 )
@@ -172,7 +174,10 @@ def test_the_verdict_says_what_was_avoided_what_it_cost_and_why():
 def test_the_text_fits_80_columns_without_splitting_a_number():
     console = Console(record=True, width=80)
     render(crash_drill(), console)
+    longest = replace(crash_drill(), scenario="squeeze-short-book")
+    console.print(suite_table([crash_drill(), longest]))
     text = console.export_text()
+    assert "squeeze-short-book" in text and "…" not in text
     assert all(len(line) <= 80 for line in text.splitlines())
     for number in ("5,512.34", "4,840.06", "+672.28", "1,500.00", "-203.40", "-875.00"):
         assert number in text, number

@@ -503,10 +503,12 @@ def _end_cell(state: Outcome) -> Text:
 
 
 def suite_table(drills: Sequence[Drill]) -> Table:
-    """Scenario x off/actions: liquidations, equity, orders (every account summed)."""
-    table = Table(title="drill suite", expand=True)
-    for column in ("scenario", "liq. off", "liq. auto", "equity off", "equity auto", "orders"):
-        table.add_column(column, justify="left" if column == "scenario" else "right")
+    """Scenario x off/actions: liquidations, equity, orders and reserve transfers
+    (every account summed)."""
+    table = Table(title="drill suite (moves: reserve transfers)")
+    table.add_column("scenario", no_wrap=True)
+    for column in ("liq.\noff", "liq.\nauto", "equity\noff", "equity\nauto", "orders", "moves"):
+        table.add_column(column, justify="right", no_wrap=True)
     for row in suite_rows(drills):
         table.add_row(*row)
     return table
@@ -524,6 +526,7 @@ def suite_rows(drills: Sequence[Drill]) -> list[tuple[str, ...]]:
                 _money(sum(o.equity for o in off)),
                 _money(sum(o.equity for o in acted)),
                 str(sum(o.orders for o in acted)),
+                str(sum(o.transfers for o in acted)),
             )
         )
     return rows
@@ -532,7 +535,7 @@ def suite_rows(drills: Sequence[Drill]) -> list[tuple[str, ...]]:
 def suite_markdown(drills: Sequence[Drill], heading: str) -> str:
     """The suite's table as Markdown, ready to paste into the README."""
     header = ("scenario", "liquidations off", "liquidations auto", "equity off",
-              "equity auto", "orders auto")  # fmt: skip
+              "equity auto", "orders auto", "transfers auto")  # fmt: skip
     lines = [heading, "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "|".join(["---", *["---:"] * (len(header) - 1)]) + "|")
     lines += ["| " + " | ".join(row) + " |" for row in suite_rows(drills)]
@@ -593,7 +596,10 @@ def report(
         console.out(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode(), highlight=False)
         return
     if request.output == "markdown":
-        reserve = f"a {request.reserve:,.0f} USDT reserve" if request.reserve else "no reserve"
+        if request.reserve is None:
+            reserve = "the scenarios' own reserves"
+        else:
+            reserve = f"a {request.reserve:,.0f} USDT reserve" if request.reserve else "no reserve"
         heading = f"Policy of {source.name!r} ({rehearsed_mode(source)}), {reserve}:"
         console.out(suite_markdown(drills, heading), highlight=False)
         return
