@@ -434,5 +434,5 @@ async def test_drill_plays_the_policy_and_no_policy_side_by_side(tmp_path):
     assert "│ auto │" in out and "│ off  │" in out
     assert "[action ok] filled: reduce BTC long" in out
     assert "our orders: 1" in out and "our orders: 0" in out
-    assert "lev: auto avoided 0 of 0 liquidation(s)" in out
+    assert "lev    auto avoided 0 of 0 liquidation(s)" in out
     assert not (tmp_path / "never-used").exists()  # the user's state is never touched

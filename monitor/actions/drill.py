@@ -399,8 +399,9 @@ def _names(symbols: Iterable[str]) -> str:
     return ", ".join(symbols) or "none"
 
 
-def verdict(drill: Drill) -> list[str]:
-    """Per account: liquidations avoided, what it cost, the equity difference, and why."""
+def verdict(drill: Drill) -> list[tuple[str, str]]:
+    """Per account: liquidations avoided, what it cost, the equity difference, and why,
+    as (heading, text) lines."""
     lines = []
     mode = drill.actions.label
     for name, acted in drill.actions.accounts.items():
@@ -408,23 +409,26 @@ def verdict(drill: Drill) -> list[str]:
         off_liq, act_liq = set(alone.liquidated), set(acted.liquidated)
         avoided = sorted(off_liq - act_liq)
         difference = acted.equity - alone.equity
+        lines.append((name, f"{mode} avoided {len(avoided)} of {len(off_liq)} liquidation(s)"))
         lines.append(
-            f"{name}: {mode} avoided {len(avoided)} of {len(off_liq)} liquidation(s); "
-            f"equity {_money(acted.equity)} vs {_money(alone.equity)} off "
-            f"({_signed(difference)})."
-        )
+            ("equity", f"{_money(acted.equity)} vs {_money(alone.equity)} off "
+                       f"({_signed(difference)})")
+        )  # fmt: skip
         pages = ""
         if acted.pages is not None and alone.pages is not None:
-            pages = f", {acted.pages} page(s) vs {alone.pages} off"
+            pages = f"; pages {acted.pages} vs {alone.pages} off"
         lines.append(
-            f"  cost: {acted.orders} order(s), fees {_money(acted.fees)}, "
-            f"{acted.transfers} transfer(s) from the reserve ({_money(acted.transferred)})" + pages
-        )
-        lines.extend(f"  why: {reason}" for reason in _reasons(acted, alone))
-    for account, target, left, back in flaps(drill.actions) + flaps(drill.off):
-        lines.append(
-            f"  flap: {account} {target} left critical at {left:.0f} s and was back at {back:.0f} s"
-        )
+            ("cost", f"{acted.orders} order(s), fees {_money(acted.fees)}, "
+                     f"{acted.transfers} reserve transfer(s) of {_money(acted.transferred)}"
+                     + pages)
+        )  # fmt: skip
+        lines.extend(("why", reason) for reason in _reasons(acted, alone))
+    for run in (drill.actions, drill.off):
+        for account, target, left, back in flaps(run):
+            lines.append(
+                (f"flap ({run.label})",
+                 f"{account} {target} left critical at {left:.0f} s, back at {back:.0f} s")
+            )  # fmt: skip
     return lines
 
 
@@ -483,9 +487,12 @@ def render(drill: Drill, console: Console) -> None:
         cells = [_end_cell(run.accounts[name]) for run in runs]
         end.add_row(Text(name), *cells)
     console.print(end)
-    console.print(Text("verdict", style="bold"))
-    for line in verdict(drill):
-        console.print(Text(line))
+    lines = Table.grid(padding=(0, 1))
+    lines.add_column(no_wrap=True, style="bold")
+    lines.add_column()
+    for heading, text in verdict(drill):
+        lines.add_row(heading, Text(text))
+    console.print(Text("verdict", style="bold"), lines)
 
 
 def _end_cell(state: Outcome) -> Text:
