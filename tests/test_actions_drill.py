@@ -20,6 +20,7 @@ from monitor.actions.drill import (
     Run,
     builtin_scenarios,
     flaps,
+    largest_move,
     outcome,
     rehearse_suite,
     render,
@@ -179,3 +180,29 @@ def test_the_text_fits_80_columns_without_splitting_a_number():
     assert all(len(line) <= 80 for line in text.splitlines())
     for number in ("5,512.34", "4,840.06", "+672.28", "1,500.00", "-203.40", "-875.00"):
         assert number in text, number
+
+
+def test_a_liquidation_in_auto_names_the_move_that_beat_the_defense():
+    """A still BTC that gaps -6 % at 15 s (the jump at 5 s into the second segment): the
+    largest one-tick move in the 3 s before a liquidation at 16 s is that gap."""
+    scenario = parse_scenario(
+        STILL.format(wallet=1000).replace(
+            "  - {duration: 600s}",
+            "  - {duration: 10s}\n  - {duration: 10s, jumps: [{at: 5s, size: -0.06}]}",
+        )
+    )
+    move, at = largest_move(scenario, "BTCUSDT", 16.0)
+    assert (move, at) == (pytest.approx(-0.06), 15.0)
+    drill = crash_drill()
+    acted = replace(drill.actions.accounts["hybrid"], liquidated=["AVAX/USDT:USDT"],
+                    closed_by_us=[])  # fmt: skip
+    beaten = replace(
+        drill,
+        actions=Run("auto", accounts={"hybrid": acted}),
+        gaps={("hybrid", "AVAX/USDT:USDT"): (-0.06, 32.0)},
+    )
+    why = [text for heading, text in verdict(beaten) if heading == "why"]
+    assert (
+        "AVAX/USDT:USDT liquidated in both runs: the defense did not save it (largest "
+        "one-tick move before it: -6.00 % at 32 s)"
+    ) in why

@@ -46,6 +46,7 @@ from monitor.simulator.binance_usdm.accounting import (
 )
 from monitor.simulator.binance_usdm.events import LIQUIDATION
 from monitor.simulator.binance_usdm.state import SimAccount, SimExchange
+from monitor.simulator.prices import price_ticks
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import Scenario, builtin_names, load_scenario
 
@@ -70,6 +71,9 @@ PAGES_GROUP = "marginwatch.drill"
 TO_FUTURES = "_UMFUTURE"
 """Binance's transfer types into the USD-M futures wallet end so (MAIN_UMFUTURE, ...)."""
 _ALARMING = ("critical", "imminent")
+GAP_LOOKBACK = 3.0
+"""Simulated seconds before a liquidation searched for the price move that beat the
+defense: the contract allows a liquidation in auto only to a gap within one tick."""
 
 
 class PageCounter(Protocol):
@@ -135,6 +139,8 @@ class Run:
     lines: list[Line] = field(default_factory=list)
     events: list[Timed] = field(default_factory=list)
     accounts: dict[str, Outcome] = field(default_factory=dict)
+    liquidations: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
+    """(account, symbol) -> (the venue's market id, simulated seconds) of each liquidation."""
 
     @property
     def label(self) -> str:
@@ -152,6 +158,9 @@ class Drill:
     speed: float
     actions: Run
     off: Run
+    gaps: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    """(account, symbol) liquidated with actions -> (largest one-tick move, when) of its
+    price in the GAP_LOOKBACK seconds before."""
 
     def to_json(self) -> dict[str, Any]:
         runs = {"off": self.off.to_json(), "actions": self.actions.to_json()}
@@ -266,8 +275,10 @@ async def play(
                 for order in account.orders:
                     if order.type == LIQUIDATION:
                         symbol = unified_symbol(venue.exchange, order.symbol)
+                        at = simulated(order.time_ms / 1000)
+                        run.liquidations[(name, symbol)] = (order.symbol, at)
                         text = f"{name}: LIQUIDATED {symbol} {order.orig_qty:g}"
-                        run.lines.append(Line(simulated(order.time_ms / 1000), text))
+                        run.lines.append(Line(at, text))
                 pages = counter.pages(name) if counter is not None else None
                 run.accounts[name] = outcome(venue.exchange, account, pages)
     for timed in run.events:
@@ -290,7 +301,27 @@ async def rehearse(
         play(scenario, speed, source, base, rehearsed_mode(source)),
         play(scenario, speed, source, base, "off"),
     )
-    return Drill(name, speed, actions, off)
+    gaps = {
+        key: move
+        for key, (market_id, at) in actions.liquidations.items()
+        if (move := largest_move(scenario, market_id, at)) is not None
+    }
+    return Drill(name, speed, actions, off, gaps)
+
+
+def largest_move(scenario: Scenario, market_id: str, at: float) -> tuple[float, float] | None:
+    """(fractional move, when) of the largest one-tick move of `market_id`'s price in the
+    GAP_LOOKBACK simulated seconds up to `at` (the scenario's own path)."""
+    previous, best = scenario.symbols[market_id].start, None
+    for tick in price_ticks(scenario):
+        if tick.time > at + scenario.tick_seconds:
+            break
+        price = tick.marks[market_id]
+        move = price / previous - 1
+        if tick.time >= at - GAP_LOOKBACK and (best is None or abs(move) > abs(best[0])):
+            best = (move, tick.time)
+        previous = price
+    return best
 
 
 async def rehearse_suite(
@@ -422,7 +453,8 @@ def verdict(drill: Drill) -> list[tuple[str, str]]:
                      f"{acted.transfers} reserve transfer(s) of {_money(acted.transferred)}"
                      + pages)
         )  # fmt: skip
-        lines.extend(("why", reason) for reason in _reasons(acted, alone))
+        gaps = {symbol: gap for (account, symbol), gap in drill.gaps.items() if account == name}
+        lines.extend(("why", reason) for reason in _reasons(acted, alone, gaps))
     for run in (drill.actions, drill.off):
         for account, target, left, back in flaps(run):
             lines.append(
@@ -432,7 +464,7 @@ def verdict(drill: Drill) -> list[tuple[str, str]]:
     return lines
 
 
-def _reasons(acted: Outcome, alone: Outcome) -> list[str]:
+def _reasons(acted: Outcome, alone: Outcome, gaps: dict[str, tuple[float, float]]) -> list[str]:
     reasons = []
     for symbol in sorted(set(alone.liquidated) - set(acted.liquidated)):
         if symbol in acted.closed_by_us:
@@ -443,9 +475,13 @@ def _reasons(acted: Outcome, alone: Outcome) -> list[str]:
         elif symbol in acted.positions:
             reasons.append(f"{symbol} liquidated when left alone; defended, still open")
     for symbol in sorted(set(acted.liquidated) & set(alone.liquidated)):
-        reasons.append(f"{symbol} liquidated in both runs: the defense did not save it")
+        reasons.append(
+            f"{symbol} liquidated in both runs: the defense did not save it" + _gap(gaps, symbol)
+        )
     for symbol in sorted(set(acted.liquidated) - set(alone.liquidated)):
-        reasons.append(f"{symbol} liquidated only with actions: the defense made it worse")
+        reasons.append(
+            f"{symbol} liquidated only with actions: the defense made it worse" + _gap(gaps, symbol)
+        )
     for symbol in acted.closed_by_us:
         if symbol in alone.positions:
             reasons.append(f"{symbol} closed by marginwatch although it survived without action")
@@ -462,6 +498,13 @@ def _reasons(acted: Outcome, alone: Outcome) -> list[str]:
     if not reasons:
         reasons.append("nothing differed: the policy never acted")
     return reasons
+
+
+def _gap(gaps: dict[str, tuple[float, float]], symbol: str) -> str:
+    if symbol not in gaps:
+        return ""
+    move, at = gaps[symbol]
+    return f" (largest one-tick move before it: {move * 100:+.2f} % at {at:.0f} s)"
 
 
 def render(drill: Drill, console: Console) -> None:
