@@ -157,3 +157,28 @@ def test_library_tracebacks_become_one_line_and_secrets_are_masked():
     text = stream.getvalue()
     assert text.count("\n") == 1 and "Traceback" not in text
     assert "ConnectionError" in text and "s3cr3t-token" not in text
+
+
+def test_a_slow_poll_never_overwrites_a_mark_streamed_during_it(tmp_path):
+    """A poll begins at t = 100 and its reply lands at t = 102 carrying the mark of its
+    start, 3,000; the stream delivered 3,100 at t = 101. The streamed mark stays: the
+    reply's prices are as old as the read's start, not as new as its arrival."""
+    from monitor.config import Config
+    from monitor.daemon.service import Daemon
+    from monitor.domain import AccountSnapshot, CrossPool, Tier, TierTable
+
+    config = Config.model_validate(
+        {"state_dir": str(tmp_path), "accounts": [
+            {"name": "a", "exchange": "binanceusdm", "rest_url": "http://127.0.0.1:9"}]}
+    )  # fmt: skip
+    (monitor,) = Daemon(config, lambda event: None).monitors
+    eth = Position("ETH/USDT:USDT", Side.LONG, MarginMode.CROSS, 5, 1, 3400, 3000, "USDT")
+    tiers = {"ETH/USDT:USDT": TierTable((Tier(0, 1e12, 0.005, 0),))}
+    snapshot = AccountSnapshot(
+        "a", "binanceusdm", (CrossPool("USDT", 6000),), (eth,), tiers, fetched_at=102.0
+    )
+    monitor.marks.update("ETH/USDT:USDT", 3100.0, 101.0)
+    monitor._succeeded(snapshot, read_started=100.0)
+    assert monitor.marks.get("ETH/USDT:USDT") == 3100.0
+    monitor._succeeded(snapshot, read_started=101.5)  # a read begun after the stream's mark
+    assert monitor.marks.get("ETH/USDT:USDT") == 3000.0

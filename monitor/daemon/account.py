@@ -227,13 +227,18 @@ class AccountMonitor:
         except ValueError:
             return None
 
-    def _succeeded(self, snapshot: AccountSnapshot, read_started: float = 0.0) -> None:
+    def _succeeded(self, snapshot: AccountSnapshot, read_started: float | None = None) -> None:
         self.failures = 0
         self.resume_at = 0.0
         self.last_error = None
         self.last_ok = time.monotonic()
+        if read_started is None:
+            read_started = snapshot.fetched_at
+        # The snapshot's marks are as old as the read's start: a slow reply must not
+        # overwrite a mark the stream delivered meanwhile (a recovery undone by a stale
+        # REST price is a level flapping back to critical).
         for position in snapshot.positions:
-            self.marks.update(position.symbol, position.mark_price, snapshot.fetched_at)
+            self.marks.update(position.symbol, position.mark_price, read_started)
         previous, self.snapshot = self.snapshot, snapshot
         previous_started, self._read_started = self._read_started, read_started
         if previous is not None:
