@@ -58,14 +58,19 @@ def book(wallet: float) -> AccountBook:
     return AccountBook(replace(snapshot, markets=markets, fetched_at=1_000.0))
 
 
+ISOLATED = {"trigger": "critical", "target_distance": 0.10}
+
+
 def config(reserve: dict[str, Any] | None = None, **cross: Any) -> ActionsConfig:
     return ActionsConfig.model_validate(
-        {"mode": "auto", "cross": cross, "isolated": {}, "reserve": reserve}
+        {"mode": "auto", "cross": cross, "isolated": ISOLATED, "reserve": reserve}
     )
 
 
 def isolated(reserve: dict[str, Any] | None = None, **policy: Any) -> ActionsConfig:
-    return ActionsConfig.model_validate({"mode": "auto", "isolated": policy, "reserve": reserve})
+    return ActionsConfig.model_validate(
+        {"mode": "auto", "isolated": {**ISOLATED, **policy}, "reserve": reserve}
+    )
 
 
 RESERVE = {"from": "spot", "max_per_action": 5_000, "max_per_day": 20_000}
@@ -394,6 +399,8 @@ class KeyInfo:
     [
         ("binanceusdm", {"enableFutures": True, "enableWithdrawals": False}, (True, False)),
         ("binanceusdm", {"enableFutures": True, "enableWithdrawals": True}, (True, True)),
+        ("binanceusdm", {"enableFutures": True, "permitsUniversalTransfer": True},
+         (True, False, True)),
         ("bybit", {"result": {"readOnly": 0, "permissions": {"ContractTrade": ["Order"]}}},
          (True, False)),
         ("bybit", {"result": {"readOnly": 1, "permissions": {"Wallet": ["Withdraw"]}}},
@@ -414,3 +421,34 @@ def test_refusals_name_the_account_and_what_to_change() -> None:
     assert read_only and "enable futures trading" in read_only
     unknown = refusal("main", "kraken", None)
     assert unknown and re.search(r"cannot verify .* kraken", unknown)
+    # a reserve needs transfer permission; transfer is fine, withdrawal still is not
+    assert refusal("main", "binanceusdm", KeyPermissions(True, False, True), reserve=True) is None
+    no_transfer = refusal("main", "binanceusdm", KeyPermissions(True, False), reserve=True)
+    assert no_transfer and "actions.reserve" in no_transfer and "cannot transfer" in no_transfer
+    both = refusal("main", "binanceusdm", KeyPermissions(True, True, True), reserve=True)
+    assert both and "WITHDRAW" in both
+
+
+def test_a_journal_from_before_the_distance_columns_is_upgraded_in_place(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE decisions (id TEXT PRIMARY KEY, account TEXT NOT NULL, target TEXT NOT NULL,"
+        " kind TEXT NOT NULL, symbol TEXT NOT NULL, client_order_id TEXT, mode TEXT NOT NULL,"
+        " status TEXT NOT NULL, notional REAL NOT NULL, quantity REAL NOT NULL,"
+        " description TEXT NOT NULL, request TEXT NOT NULL, result TEXT,"
+        " detail TEXT NOT NULL DEFAULT '', ratio_before REAL, ratio_expected REAL,"
+        " ratio_after REAL, liquidation_price REAL, created_at REAL NOT NULL,"
+        " updated_at REAL NOT NULL)"
+    )
+    old.commit()
+    old.close()
+    journal = Journal(path)
+    decision = a_decision()
+    assert journal.record(decision, "auto", "planned", {})
+    journal.observed(decision.id, 0.1, 50_000.0, float("inf"))  # nothing liquidates it
+    row = journal.get(decision.id)
+    assert row is not None and row.distance_expected == pytest.approx(decision.distance_after)
+    assert row.distance_after is None

@@ -6,26 +6,30 @@ The book (Binance USD-M model, every maintenance rate a flat 1 %):
   = 400, MM 250, ratio 250 / 400 = 62.5 %.
 - isolated SOL long 100 @ 200 marked 195, isolated margin 800 (PnL -500, equity 300,
   MM 195): ratio 195 / 300 = 65 %.
-Defenses at the default target ratio 50 %:
-- SOL: add MM / 0.5 - equity = 390 - 300 = 90 USDT.
-- pool: collateral 250 / 0.5 - 400 = 100 USDT; or cut BTC (the biggest MM) by c with
-  (105 + 0.01 x 29,000 x (0.5 - c)) / 400 <= 0.5, i.e. c >= 0.17241, so 0.173 on a 0.001
-  lot step: ≈ 0.173 x 29,000 = 5,017 USDT, and the ratio after is 199.83 / 400 = 49.96 %.
+Defenses (advice) at the default targets, 15 % for isolated and 12 % for cross:
+- SOL (liquidation 800 + 100 (L - 200) = L: 193.94, 0.54 % away) must survive 195 x 0.85
+  = 165.75, where MM is 165.75 and PnL -3,425: 165.75 + 3,425 - 800 = 2,790.75 more
+  margin. The pool has none to spare (it is short of its own target), so it comes from
+  outside the futures wallet (spot, as no reserve is configured).
+- pool: every threat at 12 %. All marks down (BTC 25,520, ETH 1,848): MM 220, PnL
+  -2,240 + 760; up (32,480, 2,352): MM 280, PnL 1,240 - 1,760; BTC alone down: MM 127.6
+  + 105, PnL -2,240 - 500 -> wallet 2,972.6; ETH alone up: MM 117.6 + 145, PnL -1,760
+  - 500 -> 2,522.6. The wallet must be 2,972.6: 1,572.60 more collateral.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
-import pytest
-
-from alerts.defense import Cut, isolated_defense, pool_defense
+from alerts.defense import advice_policy, isolated_defense, pool_defense
 from alerts.messages import MAX_CHARS, Item, amount, render_alert, render_status
 from alerts.notification import Notification
 from alerts.pipeline import AlertPipeline
 from alerts.rules import AlertKey, Reason, Rule
 from alerts.view import Figures, RunnerView
 from monitor.config import Config, Thresholds
+from monitor.config.schema import ActionsConfig, AlertsConfig
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.levels import LevelTracker
 from monitor.domain import (
@@ -61,15 +65,43 @@ def small_book() -> AccountBook:
     return AccountBook(snapshot)
 
 
+POLICY = advice_policy(ActionsConfig(), AlertsConfig())
+
+
 def test_defenses_match_hand_arithmetic():
     book = small_book()
-    sol = isolated_defense(book, SOL_T, 0.5, {})
-    assert sol.add == pytest.approx(90.0)
-    pool = pool_defense(book, "USDT", 0.5, {})
-    assert pool.add == pytest.approx(100.0)
-    assert pool.cuts == (Cut(BTC, "long", pytest.approx(0.173), pytest.approx(5_017.0)),)
-    assert pool.ratio_after == pytest.approx(199.83 / 400)
-    assert pool_defense(book, "USDT", 0.7, {}) is None  # already under the target
+    sol = isolated_defense(book, SOL_T, POLICY, {})
+    assert sol.lines == (
+        "transfer 2,790.75 USDT from spot, then add 2,790.75 USDT margin to SOL → distance 15.0 %",
+    )
+    pool = pool_defense(book, "USDT", POLICY, {})
+    assert pool.lines[0] == "transfer 1,572.60 USDT from spot → pool distance 12.0 %"
+    # or cuts: neither leg alone can be cut without pulling a threat below 12 %, so the
+    # whole pool is cut pro rata
+    assert pool.lines[1].startswith("or reduce BTC long by 0.4 ")
+    assert "reduce ETH short by 4" in pool.lines[1]
+    assert pool.lines[1].endswith("→ pool distance 12.2 %")
+    assert (
+        pool_defense(
+            book,
+            "USDT",
+            POLICY.model_copy(
+                update={"cross": POLICY.cross.model_copy(update={"target_distance": 0.005})}
+            ),
+            {},
+        )
+        is None
+    )
+
+
+def test_no_advice_for_a_position_that_is_gone_or_already_past_liquidation():
+    book = small_book()
+    assert isolated_defense(book, "XRP/USDT:USDT long isolated", POLICY, {}) is None
+    snapshot = book.snapshot
+    sol = next(p for p in snapshot.positions if p.symbol == SOL)
+    broke = tuple(replace(p, isolated_margin=100) if p is sol else p for p in snapshot.positions)
+    past = AccountBook(replace(snapshot, positions=broke))  # equity 100 - 500 < 0
+    assert isolated_defense(past, SOL_T, POLICY, {}) is None
 
 
 def test_defenses_say_why_they_cannot_be_sized():
@@ -78,8 +110,8 @@ def test_defenses_say_why_they_cannot_be_sized():
     blind = AccountBook(
         AccountSnapshot(snapshot.name, snapshot.exchange, snapshot.pools, snapshot.positions, {})
     )
-    assert "no maintenance tiers" in pool_defense(blind, "USDT", 0.5, {}).problem
-    assert isolated_defense(blind, SOL_T, 0.5, {}).problem
+    assert "no maintenance tiers" in pool_defense(blind, "USDT", POLICY, {}).problem
+    assert isolated_defense(blind, SOL_T, POLICY, {}).problem
 
 
 def items_of(book: AccountBook) -> list[Item]:
@@ -89,9 +121,9 @@ def items_of(book: AccountBook) -> list[Item]:
     return [
         Item(AlertKey("a", SOL_T, Rule.PRICE), Reason.ALERT, "warn", None,
              Figures.from_position(sol, None), None, None, "",
-             isolated_defense(book, SOL_T, 0.5, {})),
+             isolated_defense(book, SOL_T, POLICY, {})),
         Item(AlertKey("a", "pool USDT", Rule.PRICE), Reason.ALERT, "critical", "warn",
-             Figures.from_pool(pool), 0.5, 0.2, "", pool_defense(book, "USDT", 0.5, {})),
+             Figures.from_pool(pool), 0.5, 0.2, "", pool_defense(book, "USDT", POLICY, {})),
         Item(AlertKey("a", BTC_T, Rule.PRICE), Reason.REPEAT, "critical", "critical",
              Figures.from_position(btc, "USDT"), 0.6, None, ""),
     ]  # fmt: skip
@@ -104,14 +136,17 @@ def test_an_alert_message_shows_both_figures_the_change_and_the_defense():
     assert lines[0] == "🔴 a · CRITICAL"
     assert lines[2] == "🔴 pool USDT · cross · CRITICAL (was WARN)"  # most dangerous first
     assert "ratio 62.50% · exch 62.00% (+12.50 pts)" in lines
-    assert f"▶ reduce {BTC} long by 0.173 (≈5,017.00 USDT) → ratio 49.96%" in lines
-    assert "▶ or add 100.00 USDT collateral → ratio 50.00%" in lines
+    assert "▶ transfer 1,572.60 USDT from spot → pool distance 12.0 %" in lines
+    assert any(line.startswith("▶ or reduce BTC long by 0.4 ") for line in lines)
     assert f"• 🔴 {BTC} long · CRITICAL (still)" in lines
     btc_line = lines[lines.index(f"• 🔴 {BTC} long · CRITICAL (still)") + 1]
     assert btc_line.startswith("  liq ") and "· exch 21,000.00 ·" in btc_line
     assert f"⚠️ {SOL} long · isolated · WARN (new)" in lines
     assert "ratio 65.00% · exch unknown" in lines
-    assert "▶ add 90.00 USDT margin → ratio 50.00%" in lines
+    assert (
+        "▶ transfer 2,790.75 USDT from spot, then add 2,790.75 USDT margin to SOL → "
+        "distance 15.0 %" in lines
+    )
     assert "liquidat" not in text.lower()  # our levels are never called a liquidation
     assert lines.index("🔴 pool USDT · cross · CRITICAL (was WARN)") < lines.index(
         f"⚠️ {SOL} long · isolated · WARN (new)"
@@ -216,7 +251,7 @@ def test_the_pipeline_sizes_defenses_from_the_live_book():
         pipeline.tick(now[0])
     assert len(sent) == 1
     text = sent[0].text
-    assert f"▶ reduce {BTC} long by 0.173 (≈5,017.00 USDT) → ratio 49.96%" in text
-    assert "▶ or add 100.00 USDT collateral → ratio 50.00%" in text
-    assert "▶ add 90.00 USDT margin → ratio 50.00%" in text
+    assert "▶ transfer 1,572.60 USDT from spot → pool distance 12.0 %" in text
+    assert "▶ or reduce BTC long by 0.4 " in text
+    assert "then add 2,790.75 USDT margin to SOL → distance 15.0 %" in text
     assert "ratio 62.50% · exch 62.00%" in text  # current figures, not the event's

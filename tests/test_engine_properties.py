@@ -11,21 +11,20 @@ import math
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from monitor.domain import (
     AccountSnapshot,
     CrossPool,
     MarginMode,
-    MarketInfo,
     Position,
     Side,
     TierBasis,
     TierTable,
 )
 from monitor.engine.book import AccountBook
-from monitor.engine.sizing import margin_to_add, reduce_in_pool, reduce_isolated
+from monitor.engine.sizing import margin_to_add
 from tests.strategies import cross_accounts, linear_positions, tier_tables
 
 RATIO_TOLERANCE = 1e-9
@@ -189,42 +188,6 @@ def test_ratio_grows_monotonically_with_adverse_moves(snapshot, moves):
     assert all(b >= a - 1e-12 for a, b in itertools.pairwise(ratios))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
-@given(cross_accounts(), st.floats(0.05, 0.9), st.sampled_from([0.001, 0.01, 0.1]))
-def test_pool_reduction_reaches_target_and_one_step_less_does_not(snapshot, target, step):
-    snapshot = replace(
-        snapshot,
-        positions=tuple(replace(p, contracts=round(p.contracts / step) * step or step)
-                        for p in snapshot.positions),
-        markets={p.symbol: MarketInfo(p.symbol, amount_step=step) for p in snapshot.positions},
-    )  # fmt: skip
-    book = AccountBook(snapshot)
-    pool = book.evaluate().pools[0]
-    assume(pool.margin_ratio is not None and pool.margin_balance > 0)
-    assume(pool.margin_ratio > target)
-    leg = book.cross["USDT"][0]
-    plan = reduce_in_pool(book, "USDT", leg, target)
-    marks = {p.symbol: p.mark_price for p in snapshot.positions}
-
-    def ratio_with_cut(cut: float) -> float:
-        cut_positions = tuple(
-            replace(p, contracts=p.contracts - cut) if p is leg.position else p
-            for p in snapshot.positions
-        )
-        kept = tuple(p for p in cut_positions if p.contracts > 1e-12)
-        realised = pnl_by_hand(leg.position, leg.position.mark_price) * cut / leg.contracts
-        pools = (replace(snapshot.pools[0], wallet_balance=pool.wallet_balance + realised),)
-        return pool_ratio_by_hand(replace(snapshot, positions=kept, pools=pools), marks)
-
-    if plan.reaches_target:
-        assert ratio_with_cut(plan.contracts) <= target + 1e-12
-        if plan.contracts - step > 1e-12:
-            assert ratio_with_cut(plan.contracts - step) > target - 1e-12  # float ties
-    else:
-        assert plan.contracts == pytest.approx(leg.contracts)
-        assert ratio_with_cut(leg.contracts) > target
-
-
 @settings(max_examples=200, deadline=None)
 @given(isolated_books(), st.floats(0.05, 0.95))
 def test_margin_to_add_reaches_the_target_exactly(snapshot, target):
@@ -238,20 +201,3 @@ def test_margin_to_add_reaches_the_target_exactly(snapshot, target):
         assert ratio == pytest.approx(target, rel=1e-9)
     else:
         assert 0 <= ratio <= target or equity <= 0
-
-
-@settings(max_examples=100, deadline=None)
-@given(isolated_books(), st.floats(0.05, 0.9))
-def test_isolated_reduction_respects_min_notional(snapshot, target):
-    position = snapshot.positions[0]
-    step = 0.01
-    position = replace(position, contracts=max(step, round(position.contracts / step) * step))
-    market = MarketInfo(position.symbol, amount_step=step, min_notional=50.0)
-    snapshot = replace(snapshot, positions=(position,), markets={position.symbol: market})
-    book = AccountBook(snapshot)
-    risk = book.evaluate().positions[0]
-    assume(risk.margin_ratio is not None and risk.margin_ratio > target)
-    plan = reduce_isolated(book, book.isolated[0], target)
-    assert plan.contracts <= position.contracts + 1e-12
-    if plan.contracts < position.contracts - 1e-9:
-        assert plan.contracts * position.mark_price >= 50.0 - 1e-6

@@ -75,6 +75,7 @@ def make_decision(
     after: tuple[float | None, float | None],
     reaches_target: bool,
     source: str = "",
+    variant: str = "",
 ) -> Decision:
     """A decision about `leg` (None: a transfer into the pool); `before` and `after`
     are the target's (ratio, distance)."""
@@ -84,7 +85,7 @@ def make_decision(
         raise AssertionError(f"{target}: a reduction of {quantity} is not reduce-only")
     symbol = position.symbol if position is not None else ""
     return Decision(
-        id=decision_id(ctx.account, target, kind, symbol, quantity, ctx.snapshot_at),
+        id=decision_id(ctx.account, target, kind, symbol, quantity, ctx.snapshot_at, variant),
         account=ctx.account,
         target=target,
         target_kind=target_kind,

@@ -25,7 +25,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AbstractSet, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from monitor.actions.decision import describe_plan, percent
@@ -49,6 +49,9 @@ Confirmer = Callable[[Sequence[Decision]], Awaitable[bool]]
 PENDING_RETRY = 2.0
 """Seconds between lookups of requests whose outcome is still unknown."""
 LIVE = ("confirm", "auto")
+FRESH_READ = 1.0
+"""In auto mode a snapshot read this recently (and after our last action) is the re-read
+of the positions: a second read would only cost request weight and time in a crash."""
 FALLTHROUGHS = 2
 """Re-plans in one step after refused rungs (balance, then reserve): then the close."""
 
@@ -128,8 +131,12 @@ class ActionController:
             return self._hot
         name, book, hot = self.account, self.monitor.book, []
         for asset in book.pool_assets if book is not None else ():
-            target = pool_target(asset)
-            if at_or_above(tracker.last(name, target), self.config.cross.trigger):
+            target = pool_target(asset)  # a member's level defends its pool too
+            members = [target_of(leg.position) for leg in book.cross.get(asset, [])]  # type: ignore[union-attr]
+            if any(
+                at_or_above(tracker.last(name, t), self.config.cross.trigger)
+                for t in (target, *members)
+            ):
                 hot.append(target)
         for target in self.monitor.isolated_targets:
             if at_or_above(tracker.last(name, target), self.config.isolated.trigger):
@@ -230,16 +237,16 @@ class ActionController:
             if not plan.decisions:
                 return
 
-    def _plan(self, also: set[str] = frozenset()) -> Plan:  # type: ignore[assignment]
+    def _plan(self, also: AbstractSet[str] = frozenset()) -> Plan:
         """Decisions for the targets at their trigger and not cooling down (`also`:
         targets whose rung was just refused, planned again although they now cool)."""
         monitor = self.monitor
         assert monitor.book is not None
         levels = {
             target: level
-            for target in self._targets()
+            for target, guarded in self._targets()
             if (level := monitor.tracker.last(self.account, target)) is not None
-            and (target in also or not self.guards.cooling(target))
+            and (guarded in also or not self.guards.cooling(guarded))
         }
         plan = decide(
             self.account, monitor.book, monitor.marks, levels, self.config, self.guards.budget()
@@ -251,11 +258,18 @@ class ActionController:
                 self._say(note.target, "note", note.target_kind, note.level, note.message)
         return plan
 
-    def _targets(self) -> Iterable[str]:
+    def _targets(self) -> Iterable[tuple[str, str]]:
+        """(target, the target whose cooldown and refusals govern it): a cross member's
+        level is its pool's business."""
         book = self.monitor.book
         assert book is not None
-        yield from (pool_target(asset) for asset in book.cross)
-        yield from (target_of(leg.position) for leg in book.isolated)
+        for asset, legs in book.cross.items():
+            pool = pool_target(asset)
+            yield pool, pool
+            yield from ((target_of(leg.position), pool) for leg in legs)
+        for leg in book.isolated:
+            target = target_of(leg.position)
+            yield target, target
 
     def _snapshot_at(self) -> float:
         snapshot = self.monitor.snapshot
@@ -345,10 +359,18 @@ class ActionController:
 
     async def _act(self, decisions: list[Decision], mode: str) -> list[Result]:
         """Re-read, journal, send and settle each decision in turn (see the module doc)."""
+        snapshot = self.monitor.snapshot
+        fresh = (
+            snapshot is not None
+            and mode == "auto"
+            and self._now() - snapshot.fetched_at <= FRESH_READ
+            and snapshot.fetched_at > self._acted_at
+        )
         try:
             checked = await self.guards.reread(
-                self.monitor.adapter, self.monitor.client, decisions, self._steps()
-            )
+                self.monitor.adapter, self.monitor.client, decisions, self._steps(),
+                snapshot.positions if fresh and snapshot is not None else None,
+            )  # fmt: skip
         except Exception as exc:
             checked = [(None, f"could not re-read the position: {exc}")] * len(decisions)
         results: list[Result] = []
@@ -465,7 +487,7 @@ class ActionController:
         lines = [f"{r.outcome.status}: {r.decision.describe()}: {r.outcome.detail}"
                  for r in results]  # fmt: skip
         if len(results) < len(decisions):
-            lines.append(f"{len(decisions) - len(results)} further cut(s) not attempted")
+            lines.append(f"{len(decisions) - len(results)} further step(s) not attempted")
         if note:
             lines.append(note)
         if self._snapshot_at() > self._acted_at:
@@ -523,7 +545,14 @@ class ActionController:
             text = f"pool {decision.asset} ratio {_num(pool.margin_ratio)}, " + (
                 f"{decision.symbol} liquidation {_num(liquidation)}"
             )
-            return pool.margin_ratio, pool.liquidation_distance, liquidation, mark, text
+            # the nearest threat, as planned: every mark together, or one symbol alone
+            distances = [pool.liquidation_distance] + [
+                r.liquidation_distance
+                for r in monitor.latest_positions.values()
+                if r.position.margin_mode is MarginMode.CROSS
+            ]
+            known = [d for d in distances if d is not None]
+            return pool.margin_ratio, min(known, default=None), liquidation, mark, text
         risk = monitor.latest_positions.get(decision.target)
         if risk is None:
             return None, None, None, None, "position closed"

@@ -1,11 +1,13 @@
 """The cross ladder: collateral from the reserve first, then reduce-only cuts chosen by
 their exact effect on the pool's liquidation distance.
 
-The distance defended is the one in the direction of the threat: the side of the pool's
-nearest liquidation (a long-heavy pool in a fall). Every candidate cut is evaluated
-with the engine on the book as it would be after it (engine/sizing.py), so a cut that
-would lower that distance, such as the hedge short of a long book during a fall, is
-never made; each cut is the smallest whole number of lots that reaches the target.
+The pool is defended against every way the market can move against it (engine/sizing.py
+`Threat`): all marks together, and each symbol alone with the others held (one leg of a
+hedge gapping). Its nearest threat is the way the market is moving against it now.
+Every candidate cut is evaluated with the engine on the book as it would be after it,
+so a cut that lowers the distance against that threat, or pulls any other threat's
+below the target, such as the hedge short of a long book during a fall, is never made;
+each cut is the smallest whole number of lots that reaches the target.
 """
 
 from __future__ import annotations
@@ -17,17 +19,6 @@ from monitor.daemon.events import TargetKind, pool_target
 from monitor.engine.book import Marks
 from monitor.engine.legs import Leg
 from monitor.engine.sizing import Goal, collateral_for, mark_of, plan_cuts, pool_state
-
-
-def pool_goal(ctx: Context, asset: str) -> Goal | None:
-    """The goal in the direction of the pool's nearest liquidation; None when no price
-    move liquidates the pool (nothing to defend)."""
-    pool, _ = ctx.book.evaluate_pool(asset, ctx.marks)
-    if pool.liquidation_move is None:
-        return None
-    policy = ctx.config.cross
-    direction = -1 if pool.liquidation_move < 0 else 1
-    return Goal(direction, policy.target_distance, policy.target_ratio)
 
 
 def defend_pool(
@@ -45,18 +36,16 @@ def defend_pool(
         return note(f"pool figures unknown ({pool.note}): nothing sized")
     if any(leg.inverse for leg in legs):
         return note("coin-margined (inverse) positions are not defended automatically")
-    goal = pool_goal(ctx, asset)
-    if goal is None:
-        return [], None
+    goal = Goal(policy.target_distance, policy.target_ratio)
     try:
         state = pool_state(ctx.book, asset, ctx.marks)
     except ValueError as exc:
         return note(f"cannot evaluate the pool: {exc}")
-    if state.meets(goal):
+    if state.meets(goal) or state.threat is None:
         return [], None
     if allowance.actions_left < 1:
         return note("action count cap reached (per hour or per day)")
-    before = (state.ratio, state.distance(goal.direction))
+    before = (state.ratio, state.nearest)
     decisions: list[Decision] = []
     collateral = 0.0
     reserve = ctx.config.reserve
@@ -70,7 +59,7 @@ def defend_pool(
             decisions.append(make_decision(
                 ctx, target=target, target_kind=TargetKind.POOL, kind="transfer", asset=asset,
                 quantity=collateral, notional=collateral, leg=None, before=before,
-                after=(after.ratio, after.distance(goal.direction)),
+                after=(after.ratio, after.nearest),
                 reaches_target=after.meets(goal), source=reserve.from_,
             ))  # fmt: skip
             if after.meets(goal):
@@ -91,7 +80,7 @@ def defend_pool(
         decisions.append(make_decision(
             ctx, target=target, target_kind=TargetKind.POOL, kind="reduce", asset=asset,
             quantity=cut.contracts, notional=cut.notional, leg=by_key[cut.symbol, cut.side],
-            before=before, after=(cut.after.ratio, cut.after.distance(goal.direction)),
+            before=before, after=(cut.after.ratio, cut.after.nearest),
             reaches_target=cut.reaches,
         ))  # fmt: skip
     if not decisions:

@@ -35,11 +35,20 @@ def target_of(position: Position) -> str:
 
 
 def decision_id(
-    account: str, target: str, kind: Kind, symbol: str, quantity: float, snapshot_at: float
+    account: str,
+    target: str,
+    kind: Kind,
+    symbol: str,
+    quantity: float,
+    snapshot_at: float,
+    variant: str = "",
 ) -> str:
     """Same account, target, action, size and snapshot -> same id: an evaluation repeated
-    on the same snapshot can never produce a second, different-looking action."""
+    on the same snapshot can never produce a second, different-looking action. `variant`
+    tells apart the same request on another rung (an add funded by a transfer, after the
+    add from the balance was refused on that very snapshot)."""
     text = f"{account}|{target}|{kind}|{symbol}|{quantity:.12g}|{snapshot_at:.6f}"
+    text += f"|{variant}" if variant else ""
     return hashlib.sha256(text.encode()).hexdigest()[:ID_LENGTH]
 
 

@@ -192,14 +192,17 @@ class Guards:
         client: Any,
         decisions: list[Decision],
         steps: Mapping[str, float],
+        positions: list[Position] | tuple[Position, ...] | None = None,
     ) -> list[tuple[Position | None, str | None]]:
         """Per decision: (its position as the exchange reports it now, why acting must be
         aborted or None), from one fresh read of every position.
 
         Anything different from what was decided on (closed, flipped, resized, another
         margin mode) aborts: the decision's size was computed for that position only.
+        `positions`: a read just taken, used instead of a new one.
         """
-        positions = await fetch_positions(adapter, client)
+        if positions is None:
+            positions = await fetch_positions(adapter, client)
         checked: list[tuple[Position | None, str | None]] = []
         for decision in decisions:
             if decision.kind == "transfer":  # moves money into the wallet, not a position

@@ -45,7 +45,7 @@ def defend_isolated(
     mark = mark_of(leg, ctx.marks)
     distance = risk.liquidation_distance
     before = (risk.margin_ratio, distance)
-    goal = Goal(-leg.sign, policy.target_distance, policy.target_ratio)
+    goal = Goal(policy.target_distance, policy.target_ratio)
     needed = margin_for(leg, mark, wallet, goal)
     if needed <= 0:
         return [], None
@@ -127,7 +127,7 @@ def _add(
     decisions.append(make_decision(
         ctx, target=target, target_kind=TargetKind.POSITION, kind="add_margin", asset=asset,
         quantity=total, notional=total, leg=leg, before=before, after=after,
-        reaches_target=reaches,
+        reaches_target=reaches, variant="funded" if decisions else "",
     ))  # fmt: skip
     return (
         decisions,
@@ -138,23 +138,30 @@ def _add(
 def free_balance(ctx: Context, asset: str) -> float:
     """Futures balance an isolated add may take without endangering the cross pool.
 
-    Binance lets at most the cross wallet minus the cross positions' MM move into an
-    isolated position (its -4050 otherwise; it may be stricter, and then the refusal
-    sends the plan to the next rung at once). Never so much that the pool itself would
+    Binance lets at most min(cross wallet - the cross positions' MM, available balance)
+    move into an isolated position (its -4050 otherwise); the available balance needs
+    every leverage, which Binance's v3 position rows do not carry, so without them the
+    exchange judges, and its refusal sends the plan to the next rung at once. Never so
+    much that the pool itself would
     fall short of its own target distance: rescuing one bet must not push the rest of
     the account toward liquidation. An unknown pool spends nothing."""
     reported = ctx.book.snapshot.pool(asset)
     if reported is None:
         return 0.0
     policy = ctx.config.cross
-    goal = Goal(-1, policy.target_distance, policy.target_ratio)
+    goal = Goal(policy.target_distance, policy.target_ratio)
     try:
         required = required_wallet(ctx.book, asset, ctx.marks, goal)
     except ValueError:
         return 0.0
-    pool, _ = ctx.book.evaluate_pool(asset, ctx.marks)
-    cross_mm = pool.maintenance_margin or 0.0
-    return max(0.0, min(reported.wallet_balance - cross_mm, reported.wallet_balance - required))
+    pool, members = ctx.book.evaluate_pool(asset, ctx.marks)
+    wallet = reported.wallet_balance
+    free = min(wallet - (pool.maintenance_margin or 0.0), wallet - required)
+    leverages = [member.position.leverage for member in members]
+    if all(leverages):  # Binance's "available for order": wallet + PnL - initial margin
+        initial = sum(m.notional / (lev or 1.0) for m, lev in zip(members, leverages, strict=True))
+        free = min(free, pool.margin_balance - initial)
+    return max(0.0, free)
 
 
 def _close(

@@ -48,7 +48,8 @@ def decide(
     config: ActionsConfig,
     budget: Budget,
 ) -> Plan:
-    """Decisions for every target whose level is at or above its policy's trigger.
+    """Decisions for every target whose level is at or above its policy's trigger (a
+    cross pool's, or any of its members').
 
     `levels` maps target -> level for the targets that may be acted on now (the caller
     leaves out those cooling down). The most severe targets are served first, since they
@@ -61,10 +62,13 @@ def decide(
         target = target_of(leg.position)
         if at_or_above(levels.get(target), config.isolated.trigger):
             work.append((Level[levels[target].upper()], target))
-    for asset in book.cross:
-        target = pool_target(asset)
-        if at_or_above(levels.get(target), config.cross.trigger):
-            work.append((Level[levels[target].upper()], target))
+    for asset, legs in book.cross.items():
+        # a member's level (its symbol moving alone) calls for its pool's defense too
+        names = [pool_target(asset), *(target_of(leg.position) for leg in legs)]
+        ranks = [Level[levels[n].upper()] for n in names
+                 if at_or_above(levels.get(n), config.cross.trigger)]  # fmt: skip
+        if ranks:
+            work.append((max(ranks), pool_target(asset)))
     decisions: list[Decision] = []
     notes: list[Note] = []
     for _, target in sorted(work, key=lambda item: -item[0]):

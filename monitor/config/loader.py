@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, get_args
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -127,6 +128,8 @@ def _model_in(model: type[BaseModel], key: str) -> Any:
     """The model a key holds, through `X | None` (an optional section)."""
     field = next(f for name, f in model.model_fields.items() if key in (name, f.alias))
     annotation = field.annotation
+    if get_origin(annotation) not in (Union, UnionType):
+        return annotation
     options = [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
     return options[0] if options else annotation
 

@@ -227,18 +227,29 @@ class IsolatedPolicy(_Frozen):
     reserve) up to a budget per position; once the budget is spent, or with `contain`,
     close it reduce-only just before the exchange would liquidate it."""
 
-    trigger: Literal["warn", "critical", "imminent"] = "critical"
+    trigger: Literal["warn", "critical", "imminent"] = "warn"
     defense: Literal["add_margin", "contain"] = "add_margin"
-    target_distance: Fraction = 0.10
+    target_distance: Fraction = 0.15
     """Liquidation distance an add brings the position back to."""
     target_ratio: Fraction | None = None
     """Optionally also a margin ratio to reach (the add then meets both)."""
     max_add_per_action: Annotated[float, Field(gt=0)] = 1_000.0
     max_add_per_position: Annotated[float, Field(gt=0)] = 2_000.0
     """Margin added to one position in all, per rolling day: the extra risk you accept."""
-    close_before: Fraction = 0.02
+    close_before: Fraction = 0.03
     """Close in full, reduce-only, once the distance falls below this and no margin can
-    be added: the liquidation fee and the margin left are kept."""
+    be added: the liquidation fee and the margin left are kept. A price gap larger than
+    this within one tick can still beat it: keep it above the gaps you expect."""
+
+    @model_validator(mode="after")
+    def _close_short_of_target(self) -> Self:
+        if self.close_before >= self.target_distance:
+            raise PydanticCustomError(
+                "close_before",
+                f"close_before ({self.close_before:g}) must be below target_distance "
+                f"({self.target_distance:g}): the close is the last rung, after the adds",
+            )
+        return self
 
 
 class CrossPolicy(_Frozen):
@@ -250,7 +261,9 @@ class CrossPolicy(_Frozen):
     """The pool's liquidation distance, in the direction of the threat, to restore."""
     target_ratio: Fraction | None = None
     """Optionally also a margin ratio to reach (the defense then meets both)."""
-    max_fraction_per_action: Annotated[float, Field(gt=0, le=1)] = 0.5
+    max_fraction_per_action: Annotated[float, Field(gt=0, le=1)] = 1.0
+    """At most this share of a position per action (each cut is already the smallest
+    that reaches the target; a smaller share spreads it over steps)."""
     order: Literal["effect", "smallest_losers", "mm_contribution", "worst_upnl", "priority"] = (
         "effect"
     )

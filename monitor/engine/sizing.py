@@ -32,12 +32,18 @@ LegKey = tuple[str, str]
 
 @dataclass(frozen=True, slots=True)
 class Goal:
-    """What a defense must reach: the liquidation distance in `direction` (-1: a fall,
-    +1: a rise) and, when given, a margin ratio at or below `ratio`."""
+    """What a defense must reach: a liquidation distance of at least `distance` against
+    every threat (see `Threat`) and, when given, a margin ratio at or below `ratio`."""
 
-    direction: int
     distance: float | None
     ratio: float | None = None
+
+
+Threat = tuple[str | None, int]
+"""A way the market can move against a pool: (symbol, direction) moves that symbol
+alone with the others held at their marks (how each member's liquidation price is
+defined, and how one leg of a hedge gaps); (None, direction) moves every mark by the
+same fraction (the pool's own distance). Direction -1 is a fall, +1 a rise."""
 
 
 def key_of(leg: Leg) -> LegKey:
@@ -89,7 +95,7 @@ def margin_to_add(
     wallet = leg.position.isolated_margin
     if wallet is None or not leg.has_margin_terms:
         raise ValueError(f"{leg.symbol}: isolated margin or tiers unknown")
-    return margin_for(leg, mark_of(leg, marks), wallet, Goal(-leg.sign, None, target_ratio))
+    return margin_for(leg, mark_of(leg, marks), wallet, Goal(None, target_ratio))
 
 
 # --- cross ----------------------------------------------------------------------
@@ -100,20 +106,26 @@ class PoolState(NamedTuple):
 
     wallet: float
     ratio: float
-    down: float
-    """Distance to liquidation by a uniform fall of every mark (inf: none liquidates)."""
-    up: float
-    """The same for a uniform rise."""
+    distances: dict[Threat, float]
+    """Distance to liquidation under each threat that can liquidate it."""
 
-    def distance(self, direction: int) -> float:
-        return self.down if direction < 0 else self.up
+    def distance(self, threat: Threat) -> float:
+        return self.distances.get(threat, math.inf)
+
+    @property
+    def threat(self) -> Threat | None:
+        """The nearest threat; None when no move liquidates the pool."""
+        if not self.distances:
+            return None
+        threat = min(self.distances, key=self.distances.__getitem__)
+        return threat if math.isfinite(self.distances[threat]) else None
 
     @property
     def nearest(self) -> float:
-        return min(self.down, self.up)
+        return min(self.distances.values(), default=math.inf)
 
     def meets(self, goal: Goal) -> bool:
-        return (goal.distance is None or self.distance(goal.direction) >= goal.distance) and (
+        return (goal.distance is None or self.nearest >= goal.distance) and (
             goal.ratio is None or self.ratio <= goal.ratio
         )
 
@@ -162,28 +174,47 @@ def pool_state(
 
 
 def _state(moving: list[MovingLeg], wallet: float) -> PoolState:
-    pnl = sum(leg.unrealized_pnl(mark) for leg, mark in moving)
-    mm = sum(leg.maintenance_margin(mark) for leg, mark in moving)
+    states = [(leg.unrealized_pnl(mark), leg.maintenance_margin(mark)) for leg, mark in moving]
+    pnl = sum(p for p, _ in states)
+    mm = sum(m for _, m in states)
     ratio = margin_ratio(mm, wallet + pnl)
-    if not moving:
-        return PoolState(wallet, ratio, math.inf, math.inf)
-    return PoolState(wallet, ratio, _distance(moving, wallet, -1), _distance(moving, wallet, 1))
+    distances: dict[Threat, float] = {}
+    for threat in threats(moving):
+        symbol, direction = threat
+        if symbol is None:
+            legs, constant = moving, wallet
+        else:
+            legs = [(leg, mark) for leg, mark in moving if leg.symbol == symbol]
+            held = sum(p - m for (leg, _), (p, m) in zip(moving, states, strict=True)
+                       if leg.symbol != symbol)  # fmt: skip
+            constant = wallet + held
+        move = liquidation_move(legs, constant, direction)
+        distances[threat] = math.inf if move is None else abs(move)
+    return PoolState(wallet, ratio, distances)
 
 
-def _distance(moving: list[MovingLeg], wallet: float, direction: int) -> float:
-    if all(leg.sign == direction for leg, _ in moving):
-        return math.inf  # only longs lose in a fall, only shorts in a rise
-    move = liquidation_move(moving, wallet, direction)
-    return math.inf if move is None else abs(move)
+def threats(moving: list[MovingLeg]) -> list[Threat]:
+    """The moves that can hurt: a fall if any leg is long, a rise if any is short, for
+    all symbols together and for each symbol alone (a lone symbol's own move is the
+    uniform one)."""
+    found: list[Threat] = []
+    symbols: dict[str, set[int]] = {}
+    for leg, _ in moving:
+        symbols.setdefault(leg.symbol, set()).add(leg.sign)
+    signs = {sign for held in symbols.values() for sign in held}
+    found += [(None, -sign) for sign in sorted(signs)]
+    if len(symbols) > 1:
+        found += [(symbol, -sign) for symbol, held in symbols.items() for sign in sorted(held)]
+    return found
 
 
 def required_wallet(book: AccountBook, asset: str, marks: Marks | None, goal: Goal) -> float:
-    """The smallest wallet with which the pool meets `goal` in both directions (a pool's
-    level fires on its nearest side, so a hedged pool must clear both).
+    """The smallest wallet with which the pool meets `goal` against every threat.
 
-    At the uniform move x the wallet must cover MM - PnL of every leg. The nearest root
-    may lie before x in a pool whose equity - MM is not monotone, so the figure is
-    checked with the solver and raised until the pool really meets the goal."""
+    Under a threat's move of `goal.distance` the wallet must cover MM - PnL of every leg
+    (the moved ones at their moved prices, the others at their marks). The nearest root
+    may lie before that move in a pool whose equity - MM is not monotone, so the figure
+    is checked with the solver and raised until the pool really meets the goal."""
     legs = [(leg, mark_of(leg, marks)) for leg in book.cross.get(asset, [])]
     reported = book.snapshot.pool(asset)
     if reported is None:
@@ -192,13 +223,12 @@ def required_wallet(book: AccountBook, asset: str, marks: Marks | None, goal: Go
         return 0.0
     required = -math.inf
     if goal.distance is not None:
-        for direction in (-1, 1):
-            if all(leg.sign == direction for leg, _ in legs):
-                continue
+        for symbol, direction in threats(legs):
             factor = 1.0 + direction * goal.distance
             required = max(required, sum(
-                leg.maintenance_margin(mark * factor) - leg.unrealized_pnl(mark * factor)
+                leg.maintenance_margin(price) - leg.unrealized_pnl(price)
                 for leg, mark in legs
+                for price in (mark * factor if symbol in (None, leg.symbol) else mark,)
             ))  # fmt: skip
     if goal.ratio is not None:
         pnl = sum(leg.unrealized_pnl(mark) for leg, mark in legs)
@@ -208,8 +238,9 @@ def required_wallet(book: AccountBook, asset: str, marks: Marks | None, goal: Go
         return 0.0
     step = 1e-6 * (1.0 + abs(required))
     for _ in range(60):
-        state = pool_state(book, asset, marks, collateral=required - reported.wallet_balance)
-        if state.meets(replace(goal, direction=-1)) and state.meets(replace(goal, direction=1)):
+        if pool_state(book, asset, marks, collateral=required - reported.wallet_balance).meets(
+            goal
+        ):
             break
         required += step
         step *= 2
@@ -217,7 +248,7 @@ def required_wallet(book: AccountBook, asset: str, marks: Marks | None, goal: Go
 
 
 def collateral_for(book: AccountBook, asset: str, marks: Marks | None, goal: Goal) -> float:
-    """Collateral that brings the pool to `goal` in both directions; 0 if it meets it."""
+    """Collateral that brings the pool to `goal` against every threat; 0 if it meets it."""
     reported = book.snapshot.pool(asset)
     wallet = reported.wallet_balance if reported is not None else 0.0
     return max(0.0, required_wallet(book, asset, marks, goal) - wallet)
@@ -271,15 +302,18 @@ def min_lots(market: MarketInfo | None, step: float, unit_value: float) -> int:
 
 
 def acceptable(before: PoolState, after: PoolState, goal: Goal) -> bool:
-    """A cut must raise the distance in the move's direction, and must not pull the
-    other side below what it was (or below the goal, if it was beyond it): a cut of a
-    hedge during a fall lowers the very distance it is meant to raise."""
-    direction = goal.direction
-    if after.distance(direction) <= before.distance(direction):
+    """A cut must raise the distance against the nearest threat (the way the market is
+    moving against the pool), and must not pull any other threat's distance below what
+    it was (or below the goal, if it was beyond it): cutting the hedge of a long book
+    in a fall lowers the very distance it is meant to raise, and is refused here."""
+    threat = before.threat
+    if threat is None or after.distance(threat) <= before.distance(threat):
         return False
-    other = before.distance(-direction)
-    floor = other if goal.distance is None else min(other, goal.distance)
-    return after.distance(-direction) >= floor
+    for other, was in before.distances.items():
+        floor = was if goal.distance is None else min(was, goal.distance)
+        if after.distance(other) < floor - 1e-12:
+            return False
+    return True
 
 
 def plan_cuts(
@@ -304,7 +338,9 @@ def plan_cuts(
     closes the least value is chosen, or, when none reaches, the leg that gains the most
     distance per unit of value. A leg is cut at most once, by at most `max_share` of it
     and `max_value` of value; `budget` bounds the value closed by all cuts together.
-    `collateral` is money that reaches the pool's wallet before the cuts.
+    `collateral` is money that reaches the pool's wallet before the cuts. When no single
+    leg can be cut acceptably (a hedged book: cutting either leg alone exposes the
+    other side), every leg is cut by the same share: the pool's leverage, reduced.
     """
     cuts: dict[LegKey, float] = {}
     plan: list[Cut] = []
@@ -322,8 +358,11 @@ def plan_cuts(
                 if order is not None:
                     break  # a preference: the first acceptable leg is the one cut
         if not candidates:
+            if not plan:  # no single leg helps alone: the whole pool, pro rata
+                plan = _pro_rata(book, asset, marks, goal, legs, state, limits, budget)
+                plan = plan if max_cuts is None or len(plan) <= max_cuts else []
             break
-        chosen = candidates[_best(candidates, goal.direction, state) if order is None else 0]
+        chosen = candidates[_best(candidates, state) if order is None else 0]
         leg = chosen.leg
         cuts[key_of(leg)] = chosen.contracts
         budget -= chosen.value
@@ -391,16 +430,86 @@ def _candidate(
     return candidate(hi, after(hi), True)
 
 
-def _best(candidates: list[_Candidate], direction: int, before: PoolState) -> int:
-    """The cheapest reaching cut, else the most distance gained per unit of value."""
+PRO_RATA_STEPS = 256
+"""Shares tried for a pro-rata cut: max_share / 256 apart (then whole lots per leg)."""
+
+
+def _pro_rata(
+    book: AccountBook,
+    asset: str,
+    marks: Marks | None,
+    goal: Goal,
+    legs: list[Leg],
+    state: PoolState,
+    limits: _Limits,
+    budget: float,
+) -> list[Cut]:
+    """Every leg cut by the same share, the smallest (on a grid of `PRO_RATA_STEPS`, in
+    whole lots per leg) that reaches the goal, else the largest allowed if acceptable."""
+
+    def sizes(k: int) -> dict[LegKey, float]:
+        share = limits.max_share * k / PRO_RATA_STEPS
+        out = {}
+        for leg in legs:
+            step = lot_step(book, leg)
+            lots = math.floor(leg.contracts * share / step + 1e-9)
+            mark = mark_of(leg, marks)
+            market = book.snapshot.markets.get(leg.symbol)
+            unit = leg.value(mark) / leg.contracts
+            if lots >= min(min_lots(market, step, unit), round(leg.contracts / step)):
+                out[key_of(leg)] = _tidy(lots * step, step, leg.contracts)
+        return out
+
+    def value(cut: dict[LegKey, float]) -> tuple[float, float]:
+        values = [cut_value(leg, mark_of(leg, marks), cut[key_of(leg)])
+                  for leg in legs if key_of(leg) in cut]  # fmt: skip
+        return sum(values), max(values, default=0.0)
+
+    def allowed(k: int) -> bool:
+        total, largest = value(sizes(k))
+        return total <= budget + 1e-9 and largest <= limits.max_value + 1e-9
+
+    def after(k: int) -> PoolState:
+        return pool_state(book, asset, marks, cuts=sizes(k), collateral=limits.collateral)
+
+    top = PRO_RATA_STEPS
+    while top > 0 and not allowed(top):
+        top -= 1
+    if top == 0 or not sizes(top) or not acceptable(state, after(top), goal):
+        return []
+    lo, hi = 1, top
+    if after(top).meets(goal):
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if sizes(mid) and after(mid).meets(goal):
+                hi = mid
+            else:
+                lo = mid + 1
+    chosen = sizes(hi)
+    final = after(hi)
+    reaches = final.meets(goal)
+    cuts = []
+    for leg in legs:
+        size = chosen.get(key_of(leg))
+        if size:
+            value = cut_value(leg, mark_of(leg, marks), size)
+            cuts.append(Cut(leg.symbol, leg.position.side.value, size, value, final, reaches))
+    return cuts
+
+
+def _best(candidates: list[_Candidate], before: PoolState) -> int:
+    """The cheapest reaching cut, else the most distance gained per unit of value
+    against the nearest threat."""
     reaching = [i for i, c in enumerate(candidates) if c.reaches]
     if reaching:
         return min(reaching, key=lambda i: candidates[i].value)
-    start = before.distance(direction)
+    threat = before.threat
+    start = before.nearest
 
     def gain(i: int) -> float:
         chosen = candidates[i]
-        return (min(chosen.after.distance(direction), 1e9) - start) / max(chosen.value, 1e-12)
+        after = min(chosen.after.distance(threat) if threat else chosen.after.nearest, 1e9)
+        return (after - start) / max(chosen.value, 1e-12)
 
     return max(range(len(candidates)), key=gain)
 
