@@ -25,7 +25,8 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AbstractSet, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from monitor.actions.decision import describe_plan, percent
