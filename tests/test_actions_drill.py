@@ -6,6 +6,7 @@ figures are derived by hand from the scenarios (comments say how).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -54,7 +55,17 @@ def write_config(path: Path, actions: dict) -> Path:
     return path
 
 
-def test_json_of_a_real_drill_counts_the_reserve_and_our_order(tmp_path, capsys):
+@pytest.fixture
+def root_logging():
+    """The command configures logging for the process; later tests keep theirs."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_json_of_a_real_drill_counts_the_reserve_and_our_order(tmp_path, capsys, root_logging):
     """STILL (tests/test_actions_sim.py): 0.5 BTC long at 60,000 on a 1,000 USDT wallet,
     critical, in a market that never moves. CUT reduces it once. With a 500 USDT reserve
     the run left alone ends at 1,000 + 500 = 1,500.00 exactly (no PnL, no funding), and
