@@ -19,7 +19,8 @@ wallet/error-code; the same 5xxx list is in .../derivatives/portfolio-margin-pro
 - a key without universal-transfer permission: -1002 "You are not authorized to execute
   this request." (HTTP 401).
 Futures -> elsewhere is limited to the futures `maxWithdrawAmount` (what Binance lets leave
-the futures wallet: min(available balance, cross wallet)).
+the futures wallet: min(available balance, cross wallet)); past it this venue answers
+-5002 too (Binance documents no separate code for that case).
 
 ccxt 4.5.90 `binance`/`binanceusdm` call these through `transfer(code, amount, from, to)`
 (`sapiPostAssetTransfer`) and `fetch_transfers(code, since, limit, params)`
@@ -42,6 +43,7 @@ from monitor.simulator.binance_usdm.accounting import asset_summary
 from monitor.simulator.binance_usdm.errors import BinanceApiError
 from monitor.simulator.binance_usdm.render import num
 from monitor.simulator.binance_usdm.state import SimAccount, SimExchange, SimTransfer
+from monitor.simulator.binance_usdm.trading import parse_number, require
 
 FUTURES = "UMFUTURE"
 WALLETS = ("MAIN", "FUNDING", FUTURES)
@@ -65,27 +67,15 @@ def not_authorized() -> BinanceApiError:
     return BinanceApiError(-1002, "You are not authorized to execute this request.", status=401)
 
 
-def _require(params: dict[str, str], name: str) -> str:
-    value = params.get(name)
-    if value is None or value == "":
-        raise errors.mandatory_param(name)
-    return value
-
-
 def _transfer_type(params: dict[str, str]) -> str:
-    kind = _require(params, "type").upper()
+    kind = require(params, "type").upper()
     if kind not in TRANSFER_TYPES:
         raise errors.invalid_param("type")
     return kind
 
 
 def _amount(params: dict[str, str]) -> float:
-    try:
-        amount = float(_require(params, "amount"))
-    except ValueError:
-        raise errors.invalid_param("amount") from None
-    if amount != amount or amount in (float("inf"), float("-inf")):
-        raise errors.invalid_param("amount")
+    amount = parse_number(params, "amount")
     if amount <= 0:
         raise amount_not_positive()
     return amount
@@ -107,7 +97,7 @@ def transfer(exchange: SimExchange, account: SimAccount, params: dict[str, str])
     if not account.can_transfer:
         raise not_authorized()
     kind = _transfer_type(params)
-    asset = _require(params, "asset").upper()
+    asset = require(params, "asset").upper()
     amount = _amount(params)
     source, destination = kind.split("_")
     if amount > _free(exchange, account, source, asset) + 1e-9:
