@@ -108,6 +108,8 @@ class Decision:
         """What the plan brings once this step is done, e.g. "→ distance 10.0 %"."""
         if self.closes:
             return "→ position closed"
+        if self.kind == "transfer" and self.target_kind is not TargetKind.POOL:
+            return "→ futures wallet (for the add that follows)"
         where = "pool distance" if self.target_kind is TargetKind.POOL else "distance"
         return f"→ {where} {percent(self.distance_after)}"
 
