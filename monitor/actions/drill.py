@@ -269,7 +269,8 @@ async def play(
             finally:
                 await daemon.stop()
                 if counter is not None:
-                    await counter.stop(simulated())
+                    # a group still gathering at the end is sent when its wait ends
+                    await counter.stop(simulated() + config.alerts.group_wait)
             for name, credentials in venue.credentials.items():
                 account = venue.exchange.accounts[credentials.api_key]
                 for order in account.orders:
