@@ -134,7 +134,7 @@ async def test_the_suite_plays_every_builtin_scenario_without_a_flap(tmp_path):
     assert any(e.level == "critical" for e in levels)  # the suite does reach critical
     request = Request(builtin_scenarios(), None, suite=True, output="json")
     console = Console(record=True, width=80)
-    report(drills, request, config.accounts[0], console, took=1.0)
+    report(drills, request, source=config.accounts[0], console=console, took=1.0)
     document = orjson.loads(console.export_text())
     assert [d["scenario"] for d in document] == builtin_names()
     for one in document:

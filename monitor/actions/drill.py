@@ -235,7 +235,7 @@ async def _always(decisions: Sequence[Decision]) -> bool:
 
 
 async def play(
-    scenario: Scenario, speed: float, source: AccountConfig, base: Config, mode: str
+    scenario: Scenario, speed: float, *, source: AccountConfig, base: Config, mode: str
 ) -> Run:
     """One pass of the scenario with actions in `mode`: events, timeline and end state."""
     run = Run(mode)
@@ -291,16 +291,12 @@ async def play(
 
 
 async def rehearse(
-    name: str,
-    scenario: Scenario,
-    speed: float,
-    source: AccountConfig,
-    base: Config,
+    name: str, scenario: Scenario, speed: float, *, source: AccountConfig, base: Config
 ) -> Drill:
     """Both passes of one scenario, played at the same time on their own venues."""
     actions, off = await asyncio.gather(
-        play(scenario, speed, source, base, rehearsed_mode(source)),
-        play(scenario, speed, source, base, "off"),
+        play(scenario, speed, source=source, base=base, mode=rehearsed_mode(source)),
+        play(scenario, speed, source=source, base=base, mode="off"),
     )
     gaps = {
         key: move
@@ -335,7 +331,9 @@ async def rehearse_suite(
 ) -> list[Drill]:
     """Every scenario at once (see `suite_speed`), in the order given."""
     plays = (
-        rehearse(name, scenario, suite_speed(scenario, speed, wall_seconds), source, base)
+        rehearse(
+            name, scenario, suite_speed(scenario, speed, wall_seconds), source=source, base=base
+        )
         for name, scenario in scenarios
     )
     return list(await asyncio.gather(*plays))
@@ -629,17 +627,13 @@ async def drill(config: Config, request: Request, console: Console | None = None
         drills = await rehearse_suite(scenarios, request.speed, source, config)
     else:
         (name, scenario), speed = scenarios[0], request.speed or DEFAULT_SPEED
-        drills = [await rehearse(name, scenario, speed, source, config)]
-    report(drills, request, source, console, time.monotonic() - started)
+        drills = [await rehearse(name, scenario, speed, source=source, base=config)]
+    report(drills, request, source=source, console=console, took=time.monotonic() - started)
     return 0
 
 
 def report(
-    drills: list[Drill],
-    request: Request,
-    source: AccountConfig,
-    console: Console,
-    took: float,
+    drills: list[Drill], request: Request, *, source: AccountConfig, console: Console, took: float
 ) -> None:
     """Print the drills as `request.output` asks: JSON, Markdown or text."""
     if request.output == "json":
