@@ -3,7 +3,8 @@
 Plain text (no markup, so nothing to escape and any channel can carry it). Every figure
 is ours beside the exchange's, "unknown" when nobody could compute it, and what changed
 since the last message for that target. Our levels are thresholds of our own: nothing
-here calls one a liquidation; only a vanished position says "probable liquidation".
+here calls one a liquidation; only a vanished position says "probable liquidation", and
+one that marginwatch's own orders closed says "closed by marginwatch" instead.
 
 A cross pool's positions share its ratio and its defense, so they are listed under one
 pool block; a message that would pass Telegram's limit ends with how many targets it
@@ -40,6 +41,7 @@ ICONS = {
     "blind": "🙈",
     "error": "❗",
     "liquidation": "💥",
+    "closed": "🛡️",
 }
 
 
@@ -164,6 +166,13 @@ def _event_block(item: Item, feed_accounts: Mapping[str, Iterable[str]]) -> list
         f = item.figures
         return [
             f"{ICONS['liquidation']} PROBABLE LIQUIDATION · {target}",
+            item.message,
+            f"last mark {price(f.mark_price)} · exch liq {price(f.exchange_liquidation_price)}",
+        ]
+    if item.key.rule is Rule.CLOSED:
+        f = item.figures
+        return [
+            f"{ICONS['closed']} CLOSED BY MARGINWATCH · {_name(target)}",
             item.message,
             f"last mark {price(f.mark_price)} · exch liq {price(f.exchange_liquidation_price)}",
         ]

@@ -59,6 +59,7 @@ meanwhile is said as resolved instead."""
 STATE_VERSION = 1
 SAID_KEEP = 2 * 86400.0
 """How long an identity said is remembered: longer than any outage a restart follows."""
+UNMUTED = (Rule.LIQUIDATION, Rule.CLOSED)
 
 
 class AlertPipeline:
@@ -141,12 +142,13 @@ class AlertPipeline:
 
     def _muted(self) -> Callable[[Alert], bool]:
         """Silenced or inhibited. A probable liquidation is never muted: it is the one
-        message the user must get even while they asked for quiet."""
+        message the user must get even while they asked for quiet; nor is a position
+        marginwatch itself closed: money moved on the user's behalf."""
         accounts = inhibited_accounts(blind_feeds(self.rules), self._view.feed_accounts())
         silences = self.silences.active()
 
         def muted(alert: Alert) -> bool:
-            if alert.key.rule is Rule.LIQUIDATION:
+            if alert.key.rule in UNMUTED:
                 return False
             account, target = alert.key.account, alert.key.target
             return inhibited(alert, accounts) or any(s.matches(account, target) for s in silences)

@@ -8,7 +8,8 @@ resolved. Lowering a firing level is said at once: it was true all along.
 
 Blindness is an alert of its own at critical weight, because a monitor that cannot see
 must never read like a calm market; an unknown level is announced as unknown, never as
-ok. Errors and probable liquidations are one-shot: said once, never repeated.
+ok. Errors, probable liquidations and positions closed by marginwatch itself are
+one-shot: said once, never repeated.
 
 Pure: every method takes `now`; nothing here sleeps, sends or reads a clock.
 """
@@ -35,9 +36,14 @@ class Rule(StrEnum):
     BLIND = "blind"
     ERROR = "error"
     LIQUIDATION = "liquidation"
+    CLOSED = "closed"
+    """A position our own orders closed: news of money moved, never a liquidation."""
 
 
-ONE_SHOT = frozenset({Rule.ERROR, Rule.LIQUIDATION})
+ONE_SHOT = frozenset({Rule.ERROR, Rule.LIQUIDATION, Rule.CLOSED})
+CLOSED_LEVEL = "warn"
+"""A close by marginwatch is said promptly but is not an emergency: it is the defense
+having worked."""
 
 
 class Reason(StrEnum):
@@ -163,6 +169,11 @@ class Rules:
                 self._alerts.pop(AlertKey(account, target, Rule.PRICE), None)
                 key = AlertKey(account, target, Rule.LIQUIDATION)
                 self._alerts[key] = Alert(key, event.level or "critical", now, event)
+            case EventKind.CLOSED_BY_US:
+                # The position is gone, by our hand: this message replaces its price alert.
+                self._alerts.pop(AlertKey(account, target, Rule.PRICE), None)
+                key = AlertKey(account, target, Rule.CLOSED)
+                self._alerts[key] = Alert(key, CLOSED_LEVEL, now, event)
             case EventKind.ERROR:
                 key = AlertKey(account, target, Rule.ERROR)
                 self._alerts[key] = Alert(key, "warn", now, event)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import textwrap
@@ -113,16 +114,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
-    from monitor.actions.drill import drill
+    from monitor.actions.drill import Request, builtin_scenarios, drill
     from monitor.logs import configure_logging
 
     config = _load(args.config, EXIT_CONFIG)
-    scenario = _scenario(args.scenario, args.paths)
+    if args.suite == (args.scenario is not None):
+        print("marginwatch: drill needs --scenario or --suite (one of them)", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.suite and args.paths is not None:
+        print("marginwatch: --paths goes with --scenario, not --suite", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.suite:
+        scenarios = builtin_scenarios()
+    else:
+        scenarios = [(args.scenario, _scenario(args.scenario, args.paths))]
     if args.account is not None and args.account not in {a.name for a in config.accounts}:
         print(f"marginwatch: no account {args.account!r} in {args.config}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging("ERROR")  # the timeline is the output; errors still show
-    return asyncio.run(drill(config, scenario, args.speed, args.account))
+    # ...except a poll in flight when a run's daemon stops, which the scheduler reports as
+    # a failed job (poll() itself never raises)
+    logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
+    output = "json" if args.json else "markdown" if args.markdown else "text"
+    request = Request(
+        scenarios, args.speed, args.account, suite=args.suite, output=output,
+        reserve=args.reserve,
+    )  # fmt: skip
+    return asyncio.run(drill(config, request))
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
@@ -236,17 +254,19 @@ def build_parser() -> argparse.ArgumentParser:
     # --- auto-deleverage rehearsal (monitor/actions/drill.py)
     drill = commands.add_parser(
         "drill",
-        help="rehearse your actions on a simulated crash, with and without",
-        description="Play a simulator scenario twice with the thresholds and actions "
-        "policy of one configured account (the first unless --account): actions as "
-        "configured, then off; print both timelines and end states side by side. Uses "
-        "only simulated accounts and a temporary state directory; notifiers stay silent.",
+        help="rehearse your actions on simulated crashes, with and without",
+        description="Play a simulator scenario twice with the thresholds, alert rules and "
+        "actions policy of one configured account (the first unless --account): actions "
+        "as configured, and off, at the same time; print both timelines, end states and a "
+        "verdict. Uses only simulated accounts and a temporary state directory; notifiers "
+        "stay silent (pages are counted, not sent).",
     )
     drill.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
     drill.add_argument(
-        "--scenario", required=True, metavar="NAME|FILE",
+        "--scenario", metavar="NAME|FILE",
         help="built-in scenario or scenario YAML file (e.g. from `marginwatch snapshot`)",
     )  # fmt: skip
+    drill.add_argument("--suite", action="store_true", help="every built-in scenario, at once")
     drill.add_argument(
         "--paths", metavar="NAME|FILE",
         help="play the accounts of --scenario on this scenario's price paths, rescaled to "
@@ -256,9 +276,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--account", metavar="NAME", help="configured account whose policy is rehearsed"
     )
     drill.add_argument(
-        "--speed", type=positive_float, default=2.0, metavar="X",
-        help="simulated seconds per second (default 2)",
+        "--speed", type=positive_float, metavar="X",
+        help="simulated seconds per second (default 2; with --suite, fast enough that "
+        "each scenario lasts about a minute)",
     )  # fmt: skip
+    drill.add_argument(
+        "--reserve", type=float, metavar="USDT",
+        help="give every simulated account this reserve in its spot wallet",
+    )  # fmt: skip
+    output = drill.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON document")
+    output.add_argument(
+        "--markdown", action="store_true", help="print the suite's table as Markdown"
+    )
     drill.set_defaults(handler=cmd_drill)
 
     snapshot = commands.add_parser(

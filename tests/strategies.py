@@ -64,7 +64,8 @@ def cross_accounts(draw: st.DrawFn) -> AccountSnapshot:
 
 @st.composite
 def level_thresholds(draw: st.DrawFn) -> LevelThresholds:
-    """Any valid ladder: ratios rising, distances falling, a clear margin up to 30%."""
+    """Any valid ladder: ratios rising, distances falling, a clear margin up to 30%, and
+    absolute clear margins from none to wider than a level's own band."""
     ratios = sorted(draw(st.lists(st.floats(0.02, 0.99), min_size=3, max_size=3, unique=True)))
     distances = sorted(
         draw(st.lists(st.floats(0.001, 0.9), min_size=3, max_size=3, unique=True)), reverse=True
@@ -73,6 +74,8 @@ def level_thresholds(draw: st.DrawFn) -> LevelThresholds:
         warn=ratios[0], critical=ratios[1], imminent=ratios[2], distance_warn=distances[0],
         distance_critical=distances[1], distance_imminent=distances[2],
         clear_margin=draw(st.floats(0.0, 0.3)),
+        clear_ratio=draw(st.floats(0.0, 0.3)),
+        clear_distance=draw(st.floats(0.0, 0.3)),
     )  # fmt: skip
 
 

@@ -416,7 +416,7 @@ async def test_a_key_that_can_withdraw_or_not_trade_is_refused_at_startup(
 async def test_drill_plays_the_policy_and_no_policy_side_by_side(tmp_path):
     from rich.console import Console
 
-    from monitor.actions.drill import drill
+    from monitor.actions.drill import Request, drill
 
     scenario = parse_scenario(STILL.format(wallet=1000).replace("600s", "6s"))
     config = Config.model_validate(
@@ -429,9 +429,10 @@ async def test_drill_plays_the_policy_and_no_policy_side_by_side(tmp_path):
         }
     )  # fmt: skip
     console = Console(record=True, width=240)
-    assert await drill(config, scenario, 4.0, console=console) == 0
+    assert await drill(config, Request([("still", scenario)], 4.0), console=console) == 0
     out = console.export_text()
-    assert "actions auto" in out and "actions off" in out
+    assert "│ auto │" in out and "│ off  │" in out
     assert "[action ok] filled: reduce BTC long" in out
     assert "our orders: 1" in out and "our orders: 0" in out
+    assert "lev    auto avoided 0 of 0 liquidation(s)" in out
     assert not (tmp_path / "never-used").exists()  # the user's state is never touched

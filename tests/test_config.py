@@ -59,7 +59,7 @@ def test_full_config_loads_every_key(tmp_path: Path) -> None:
           level: DEBUG
           format: json
         thresholds:
-          cross: {warn: 0.45, critical: 0.7, distance_warn: 0.2, distance_critical: 0.1}
+          cross: {warn: 0.45, critical: 0.7, distance_warn: 0.2, distance_critical: 0.09}
           isolated: {warn: 0.55, critical: 0.85, distance_warn: 0.12, distance_critical: 0.04}
         accounts:
           - name: main
@@ -85,7 +85,7 @@ def test_full_config_loads_every_key(tmp_path: Path) -> None:
     assert config.state_dir == Path("/srv/marginwatch")
     assert config.log == LogConfig(level="DEBUG", format="json")
     assert config.thresholds == Thresholds(
-        cross=LevelThresholds(warn=0.45, critical=0.7, distance_warn=0.2, distance_critical=0.1),
+        cross=LevelThresholds(warn=0.45, critical=0.7, distance_warn=0.2, distance_critical=0.09),
         isolated=LevelThresholds(
             warn=0.55, critical=0.85, distance_warn=0.12, distance_critical=0.04
         ),

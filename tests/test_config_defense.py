@@ -30,8 +30,8 @@ def test_the_defaults_aim_beyond_their_triggers_and_have_no_reserve(tmp_path):
 
 
 def test_a_target_short_of_its_trigger_names_both_keys_and_their_lines(tmp_path):
-    # isolated critical fires at distance 0.09 and holds until 0.09 x 1.05 = 0.0945: a
-    # target of 0.08 would leave the level firing after every add
+    # isolated critical fires at distance 0.09 and holds until 0.09 + 2 points = 0.11
+    # (wider than 0.09 x 1.05 = 0.0945): a target of 0.08 would leave it firing after every add
     text = (
         """thresholds:
   isolated:
@@ -48,7 +48,7 @@ actions:
     (issue,) = info.value.errors
     assert issue.path == "actions.isolated.target_distance" and issue.line == 7
     assert "thresholds.isolated.distance_critical = 0.09" in issue.message
-    assert "0.0945" in issue.message and "(that key: line 3)" in issue.message
+    assert "0.11" in issue.message and "(that key: line 3)" in issue.message
 
 
 def test_an_account_trigger_that_its_inherited_target_cannot_clear_is_placed_there(tmp_path):

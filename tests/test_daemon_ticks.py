@@ -71,6 +71,9 @@ def fingerprint(events: list[Event]) -> list[tuple]:
 STORM = {"warn": 0.001, "critical": 0.5, "distance_warn": 0.99, "distance_critical": 0.08}
 """Thresholds that put every target above OK (a market-wide crash): no pool is ever
 quiet, so only level holds and bands can settle a tick."""
+STORM_AIM = {"isolated": {"trigger": "critical", "target_distance": 0.12}}
+"""STORM's warning never clears (99 %), so no defense could be aimed past it: the isolated
+one triggers at critical, aimed past where that clears (8 % + 2 points)."""
 
 
 @pytest.mark.parametrize(("seed", "storm"), [(1, False), (2, False), (3, False), (4, True)])
@@ -84,7 +87,8 @@ async def test_tick_path_matches_a_full_exact_evaluation_on_every_tick(
         {"state_dir": str(tmp_path), "accounts": [
             {"name": s.name, "exchange": "binanceusdm", "rest_url": "http://127.0.0.1:9"}
             for s in snapshots],
-         **({"thresholds": {"cross": STORM, "isolated": STORM}} if storm else {})}
+         **({"thresholds": {"cross": STORM, "isolated": STORM}, "actions": STORM_AIM}
+            if storm else {})}
     )  # fmt: skip
     events: list[Event] = []
     visited: list[int] = []

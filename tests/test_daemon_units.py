@@ -114,15 +114,18 @@ def test_jsonl_sink_appends_and_a_broken_sink_does_not_stop_others(tmp_path):
 def test_hysteresis_holds_a_level_until_the_clear_margin_is_passed():
     from monitor.engine.levels import Level, level_for
 
-    cross = LIMITS.cross  # critical 0.75, clear margin 5 % -> clears below 0.7125
+    # critical 0.75: 5 % of it (0.0375) is wider than clear_ratio's 0.02 -> below 0.7125
+    cross = LIMITS.cross
     assert level_for(0.76, None, cross) is Level.CRITICAL
     assert level_for(0.74, None, cross, previous=Level.CRITICAL) is Level.CRITICAL
     assert level_for(0.7126, None, cross, previous=Level.CRITICAL) is Level.CRITICAL
     assert level_for(0.7124, None, cross, previous=Level.CRITICAL) is Level.WARN
     assert level_for(0.74, None, cross, previous=Level.WARN) is Level.WARN  # no carry upward
-    # distance: critical at 8 %, clears above 8.4 %
-    assert level_for(None, 0.083, cross, previous=Level.CRITICAL) is Level.CRITICAL
-    assert level_for(None, 0.085, cross, previous=Level.CRITICAL) is Level.WARN
+    # distance: critical at 8 %; 5 % of it would clear above 8.4 %, but the absolute
+    # clear_distance of 2 points is wider: it clears above 10 %
+    assert level_for(None, 0.085, cross, previous=Level.CRITICAL) is Level.CRITICAL
+    assert level_for(None, 0.0999, cross, previous=Level.CRITICAL) is Level.CRITICAL
+    assert level_for(None, 0.1001, cross, previous=Level.CRITICAL) is Level.WARN
 
 
 def test_imminent_is_reached_by_either_figure():
@@ -165,3 +168,28 @@ def test_library_tracebacks_become_one_line_and_secrets_are_masked():
     text = stream.getvalue()
     assert text.count("\n") == 1 and "Traceback" not in text
     assert "ConnectionError" in text and "s3cr3t-token" not in text
+
+
+def test_a_slow_poll_never_overwrites_a_mark_streamed_during_it(tmp_path):
+    """A poll begins at t = 100 and its reply lands at t = 102 carrying the mark of its
+    start, 3,000; the stream delivered 3,100 at t = 101. The streamed mark stays: the
+    reply's prices are as old as the read's start, not as new as its arrival."""
+    from monitor.config import Config
+    from monitor.daemon.service import Daemon
+    from monitor.domain import AccountSnapshot, CrossPool, Tier, TierTable
+
+    config = Config.model_validate(
+        {"state_dir": str(tmp_path), "accounts": [
+            {"name": "a", "exchange": "binanceusdm", "rest_url": "http://127.0.0.1:9"}]}
+    )  # fmt: skip
+    (monitor,) = Daemon(config, lambda event: None).monitors
+    eth = Position("ETH/USDT:USDT", Side.LONG, MarginMode.CROSS, 5, 1, 3400, 3000, "USDT")
+    tiers = {"ETH/USDT:USDT": TierTable((Tier(0, 1e12, 0.005, 0),))}
+    snapshot = AccountSnapshot(
+        "a", "binanceusdm", (CrossPool("USDT", 6000),), (eth,), tiers, fetched_at=102.0
+    )
+    monitor.marks.update("ETH/USDT:USDT", 3100.0, 101.0)
+    monitor._succeeded(snapshot, read_started=100.0)
+    assert monitor.marks.get("ETH/USDT:USDT") == 3100.0
+    monitor._succeeded(snapshot, read_started=101.5)  # a read begun after the stream's mark
+    assert monitor.marks.get("ETH/USDT:USDT") == 3000.0

@@ -62,7 +62,7 @@ def test_every_mark_inside_a_band_keeps_its_level(position, tiers, limits, befor
 
 DEFAULT_ISOLATED = Thresholds().isolated
 """The shipped isolated thresholds: ratios 0.60 / 0.80 / 0.95, distances 10% / 5% / 1%,
-cleared by a 5% margin (monitor/config/schema.py)."""
+cleared past a 5% margin and 2 points of ratio or distance (monitor/config/schema.py)."""
 
 
 def ten_x_long() -> AccountBook:
@@ -80,14 +80,15 @@ def test_a_warned_position_is_banded_between_its_critical_and_its_clearing_dista
     liquidation price is 27,000 / 0.996 = 27,108.43 and the distance 1 - 27,108.43 / p:
     9.64% at 30,000, inside the 10% warning (WARN). The level stays WARN until the
     distance reaches 5% (critical) at p = 27,108.43 / 0.95 = 28,535.19, or clears the
-    warning by its 5% margin, 10.5%, at p = 27,108.43 / 0.895 = 30,288.75. The ratio
-    (0.004 p / (p - 27,000) = 0.0401 here) reaches no threshold in between."""
+    warning: past both its 5% margin (10.5%) and 2 points (12%), so at 12%, at
+    p = 27,108.43 / 0.88 = 30,805.04. The ratio (0.004 p / (p - 27,000) = 0.0401 here)
+    reaches no threshold in between."""
     book = ten_x_long()
     band = book.isolated_band(book.isolated[0], 30_000.0, Level.WARN, DEFAULT_ISOLATED)
     root = 27_000.0 / 0.996
     assert band.level is Level.WARN
     assert band.low == pytest.approx(root / 0.95, rel=1e-8)
-    assert band.high == pytest.approx(root / 0.895, rel=1e-8)
+    assert band.high == pytest.approx(root / 0.88, rel=1e-8)
     assert level_at(book, band.low * (1 - 1e-7), DEFAULT_ISOLATED, Level.WARN) is Level.CRITICAL
     assert level_at(book, band.high * (1 + 1e-7), DEFAULT_ISOLATED, Level.WARN) is Level.OK
 

@@ -421,8 +421,11 @@ class LevelThresholds(_Frozen):
     warn < critical < imminent. The liquidation distance (|mark - liq| / mark) shrinks
     toward 0 as danger grows, so distance_warn > distance_critical > distance_imminent.
     A level is entered when either figure reaches it, and left only when both are back
-    past it by `clear_margin` (a fraction of the threshold): hysteresis, so a ratio
-    hovering at a threshold does not flap.
+    past it by `clear_margin` (a fraction of the threshold) and by the absolute
+    `clear_ratio` (ratio points) or `clear_distance` (distance points), whichever is
+    wider: hysteresis, so a figure hovering at a threshold does not flap. The absolute
+    margins matter at small distances, where 5 % of a 5 % threshold is a quarter of a
+    point, less than one ordinary tick of an altcoin.
     """
 
     warn: Fraction
@@ -432,6 +435,11 @@ class LevelThresholds(_Frozen):
     distance_critical: Fraction
     distance_imminent: Fraction = 0.01
     clear_margin: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.05
+    clear_ratio: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.02
+    """Ratio points; never more than half a level's own threshold, so a level set near
+    0 can still clear."""
+    clear_distance: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.02
+    """Distance points (0.02 = 2 points of the price)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -18,6 +18,7 @@ from monitor.config import AccountConfig, DaemonConfig, Thresholds
 from monitor.daemon.events import Event, EventKind, TargetKind, pool_target, position_target
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
+from monitor.daemon.ownfills import OwnFills
 from monitor.daemon.retry import TRANSIENT, retry_delay
 from monitor.daemon.userstream import LiquidationLedger
 from monitor.domain import AccountSnapshot, MarginMode, Position, TierTable
@@ -149,6 +150,10 @@ class AccountMonitor:
         # One PROBABLE_LIQUIDATION per disappearance, whether the stream or _reconcile
         # sees it first.
         self.liquidations = LiquidationLedger()
+        # Our own orders' fills: a position they closed is never a liquidation.
+        self.own_fills = OwnFills()
+        self._read_started = 0.0
+        """Wall time the read behind `snapshot` began (what it can have seen)."""
 
     # --- REST ----------------------------------------------------------------
 
@@ -187,6 +192,7 @@ class AccountMonitor:
         if time.monotonic() < self.resume_at:
             return
         fresh_tiers = time.monotonic() - self.tiers_at < self.settings.tiers_refresh
+        read_started = time.time()
         try:
             async with asyncio.timeout(self.settings.request_timeout * 3):
                 await self.markets.ensure(self.client, self.markets_key)
@@ -201,7 +207,7 @@ class AccountMonitor:
         if not fresh_tiers:
             self.tiers_at = time.monotonic()
         self.tiers = dict(snapshot.tiers)
-        self._succeeded(snapshot)
+        self._succeeded(snapshot, read_started)
 
     def _failed(self, exc: BaseException) -> None:
         error = classify(
@@ -241,23 +247,29 @@ class AccountMonitor:
         except ValueError:
             return None
 
-    def _succeeded(self, snapshot: AccountSnapshot) -> None:
+    def _succeeded(self, snapshot: AccountSnapshot, read_started: float | None = None) -> None:
         self.failures = 0
         self.resume_at = 0.0
         self.last_error = None
         self.last_ok = time.monotonic()
-        self.install(snapshot)
+        self.install(snapshot, read_started)
         self.on_poll(self.name, None)
 
-    def install(self, snapshot: AccountSnapshot) -> None:
+    def install(self, snapshot: AccountSnapshot, read_started: float | None = None) -> None:
         """Make `snapshot` the account's state: compile its book, evaluate and report it.
         A REST read arrives here, and so does a user-stream update (account_update.py),
         which leaves the REST read's bookkeeping (failures, backoff) alone."""
+        if read_started is None:
+            read_started = snapshot.fetched_at
+        # The snapshot's marks are as old as the read's start: a slow reply must not
+        # overwrite a mark the stream delivered meanwhile (a recovery undone by a stale
+        # REST price is a level flapping back to critical).
         for position in snapshot.positions:
-            self.marks.update(position.symbol, position.mark_price, snapshot.fetched_at)
+            self.marks.update(position.symbol, position.mark_price, read_started)
         previous, self.snapshot = self.snapshot, snapshot
+        previous_started, self._read_started = self._read_started, read_started
         if previous is not None:
-            self._reconcile(previous, snapshot)
+            self._reconcile(previous, snapshot, previous_started)
         symbols_before = set(self.by_symbol)
         self.book = AccountBook(snapshot)
         self._keys = {id(p): _position_key(p) for p in snapshot.positions}
@@ -291,13 +303,34 @@ class AccountMonitor:
             index.setdefault(leg.symbol, SymbolTargets()).isolated.append(leg)
         return index
 
-    def _reconcile(self, before: AccountSnapshot, after: AccountSnapshot) -> None:
+    def _reconcile(
+        self, before: AccountSnapshot, after: AccountSnapshot, before_started: float
+    ) -> None:
         """A position that vanished while critical was most likely liquidated (or ADL'd):
-        say so, because the exchange's own margin call may arrive after the fact."""
+        say so, because the exchange's own margin call may arrive after the fact. One
+        our own orders closed in full is said as such, never as a liquidation."""
         still_open = {_position_key(p) for p in after.positions}
         for position in before.positions:
             key = _position_key(position)
             if key in still_open:
+                continue
+            closure = self.own_fills.closure(position, before_started)
+            if closure is not None:
+                if not self.liquidations.claimed(key):  # else the exchange said first
+                    level = self.tracker.last(self.name, key)
+                    self.emit(
+                        Event(
+                            EventKind.CLOSED_BY_US,
+                            self.name,
+                            key,
+                            TargetKind.POSITION,
+                            level=level,
+                            margin_mode=position.margin_mode.value,
+                            mark_price=self.marks.get(position.symbol),
+                            exchange_liquidation_price=position.exchange_liquidation_price,
+                            message=closure.describe(position, level),
+                        )
+                    )
                 continue
             if self.tracker.last(self.name, key) in NEAR_LIQUIDATION and (
                 self.liquidations.claim(key)

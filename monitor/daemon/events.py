@@ -24,6 +24,9 @@ class EventKind(StrEnum):
     """Data flows again after a blind period."""
     PROBABLE_LIQUIDATION = "probable_liquidation"
     """A position near liquidation disappeared between two reads (liquidation or ADL)."""
+    CLOSED_BY_US = "closed_by_us"
+    """A position disappeared because our own reduce-only orders closed it: never a
+    liquidation (monitor/daemon/ownfills.py)."""
     ERROR = "error"
     """An exchange call failed in a way the user should hear about (auth, bad reply)."""
     CONFIG = "config"

@@ -48,6 +48,7 @@ EVENT_STYLES = {
     EventKind.BLIND: "bold magenta",
     EventKind.RECOVERED: "green",
     EventKind.PROBABLE_LIQUIDATION: "bold white on red",
+    EventKind.CLOSED_BY_US: "bold yellow",
     EventKind.ERROR: "bold red",
     EventKind.ACTION: "cyan",
 }

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -124,12 +125,17 @@ class Daemon:
             self.controllers = {
                 m.name: ActionController(m, self.journal, self.kill_switch) for m in acting
             }
+            for monitor in acting:  # our fills are told apart from liquidations by these rows
+                monitor.own_fills.rows = lambda name=monitor.name: self._journal_rows(name)
         self.scheduler = AsyncIOScheduler()
         self._watchdog: asyncio.Task[None] | None = None
         self._first: asyncio.Task[None] | None = None
         self._blind_accounts: set[str] = set()
         self.first_evaluation = asyncio.Event()
         self._stopping = False
+
+    def _journal_rows(self, account: str) -> list[Any]:
+        return self.journal.rows(account) if self.journal is not None else []
 
     # --- lifecycle -------------------------------------------------------------
 

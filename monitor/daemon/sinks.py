@@ -39,7 +39,10 @@ class LogSink:
     """Every event into the log; level changes upward and blindness as warnings."""
 
     def emit(self, event: Event) -> None:
-        loud = event.kind in (EventKind.BLIND, EventKind.PROBABLE_LIQUIDATION, EventKind.ERROR)
+        loud = event.kind in (
+            EventKind.BLIND, EventKind.PROBABLE_LIQUIDATION, EventKind.CLOSED_BY_US,
+            EventKind.ERROR,
+        )  # fmt: skip
         loud = loud or (
             event.kind is EventKind.LEVEL and event.level in ("warn", "critical", "imminent")
         )

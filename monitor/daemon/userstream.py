@@ -45,6 +45,7 @@ from websockets.asyncio.client import ClientConnection
 
 from monitor.daemon.account_update import apply_account_update
 from monitor.daemon.events import Event, EventKind, TargetKind, position_target
+from monitor.daemon.ownfills import is_ours
 from monitor.domain import MarginMode, Position, Side
 from monitor.exchange.clients import secret_values
 from monitor.exchange.errors import ErrorKind, classify
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+FILLS = ("TRADE", "CALCULATED")
+"""Execution types of an ORDER_TRADE_UPDATE that moved a position."""
 PRODUCTION_ORIGIN = "wss://fstream.binance.com"
 LIQUIDATION_ORDER = "LIQUIDATION"
 LIQUIDATION_CLIENT_ID = "autoclose-"
@@ -77,6 +80,10 @@ class LiquidationLedger:
 
     def __init__(self) -> None:
         self._claims: dict[str, bool] = {}  # target -> seen gone since the claim
+
+    def claimed(self, target: str) -> bool:
+        """Whether this disappearance was already reported as a liquidation."""
+        return target in self._claims
 
     def claim(self, target: str) -> bool:
         """True for the first report of this disappearance: the caller emits."""
@@ -359,6 +366,8 @@ class BinanceUserStream(StreamFeed):
             order = event["o"]
             if _is_liquidation(order):  # its ACCOUNT_UPDATE follows and closes the leg
                 self._report_liquidation(order)
+            elif order.get("x") in FILLS:  # its ACCOUNT_UPDATE follows and moves the leg
+                self._remember_own_fill(order)
         elif kind == "MARGIN_CALL":
             legs = ", ".join(f"{p.get('s')} {p.get('mt')}" for p in event.get("p", ()))
             log.warning("%s: margin call from the exchange: %s", self.exchange_id, legs)
@@ -368,6 +377,16 @@ class BinanceUserStream(StreamFeed):
         # Other events (leverage and strategy updates, TRADE_LITE, ...) do not move
         # positions; ignoring them is not a parse error.
         return []
+
+    def _remember_own_fill(self, order: dict[str, Any]) -> None:
+        """A fill of our own order (client id `mw-...`): the witness that a position it
+        closed was closed by us (monitor/daemon/ownfills.py)."""
+        client_id = str(order.get("c", ""))
+        if not is_ours(client_id):
+            return
+        symbol = self.monitor.client.safe_symbol(order["s"], None, None, "swap")
+        filled = float(order.get("z") or 0.0)
+        self.monitor.own_fills.heard(client_id, symbol, order.get("ps", "BOTH"), filled)
 
     def _remember_margin_modes(self, rows: Iterable[dict[str, Any]]) -> None:
         """Margin mode per leg, for naming a liquidated position no poll has seen."""

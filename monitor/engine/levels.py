@@ -29,6 +29,8 @@ class LevelLimits(Protocol):
     distance_critical: float
     distance_imminent: float
     clear_margin: float
+    clear_ratio: float
+    clear_distance: float
 
 
 _IMMINENT, _CRITICAL, _WARN, _OK = Level.IMMINENT, Level.CRITICAL, Level.WARN, Level.OK
@@ -44,6 +46,22 @@ def level_thresholds(limits: LevelLimits) -> tuple[tuple[Level, float, float], .
     )
 
 
+def cleared_past(ratio_at: float, distance_at: float, limits: LevelLimits) -> tuple[float, float]:
+    """(ratio, distance) a level reached at (`ratio_at`, `distance_at`) clears past.
+
+    Both margins apply, whichever is wider: the relative `clear_margin` alone shrinks with
+    the threshold, so a level at a 5 % distance would clear 0.25 points later and flap on
+    every tick of an ordinary altcoin; the absolute `clear_ratio` and `clear_distance`
+    keep the band a market has to cross at least that wide. The ratio's absolute margin
+    is at most half the threshold, so a level set near a ratio of 0 can still clear.
+    """
+    margin = limits.clear_margin
+    return (
+        min(ratio_at * (1 - margin), ratio_at - min(limits.clear_ratio, ratio_at / 2)),
+        max(distance_at * (1 + margin), distance_at + limits.clear_distance),
+    )
+
+
 def level_for(
     ratio: float | None,
     distance: float | None,
@@ -53,7 +71,8 @@ def level_for(
     """The worse of the two figures' levels; None when neither is known (unknown, not OK).
 
     With `previous`, a level is kept until both figures have moved back past it by the
-    clear margin: a ratio of 0.74 after critical at 0.75 is still critical. An unknown
+    clear margins (`cleared_past`): a ratio of 0.74 after critical at 0.75 is still
+    critical. An unknown
     figure reaches nothing (it is compared as -inf for the ratio, +inf for the distance).
     """
     if ratio is None:
@@ -62,15 +81,14 @@ def level_for(
         ratio = -math.inf
     elif distance is None:
         distance = math.inf
-    margin = limits.clear_margin
     held = _OK if previous is None else previous
     for level, ratio_at, distance_at in level_thresholds(limits):
         if ratio >= ratio_at or distance <= distance_at:
             return level
-        if held >= level and (
-            ratio >= ratio_at * (1 - margin) or distance <= distance_at * (1 + margin)
-        ):
-            return level
+        if held >= level:
+            ratio_clear, distance_clear = cleared_past(ratio_at, distance_at, limits)
+            if ratio >= ratio_clear or distance <= distance_clear:
+                return level
     return _OK
 
 
@@ -78,8 +96,8 @@ class Keeping(NamedTuple):
     """What keeps a level held (`level_for` with that level as `previous`): the next
     level's ratio and distance must stay unreached (the later levels' are stricter, so
     they add nothing), and the level's own hysteresis test, its thresholds moved back by
-    the clear margin, must keep holding. None where there is none: the top level has no
-    next level, OK no hysteresis test."""
+    the clear margins (`cleared_past`), must keep holding. None where there is none: the
+    top level has no next level, OK no hysteresis test."""
 
     next_ratio: float | None
     next_distance: float | None
@@ -89,10 +107,9 @@ class Keeping(NamedTuple):
 
 def keeping(level: Level, limits: LevelLimits) -> Keeping:
     next_ratio = next_distance = held_ratio = held_distance = None
-    margin = limits.clear_margin
     for at, ratio_at, distance_at in level_thresholds(limits):
         if at == level + 1:
             next_ratio, next_distance = ratio_at, distance_at
         elif at == level:
-            held_ratio, held_distance = ratio_at * (1 - margin), distance_at * (1 + margin)
+            held_ratio, held_distance = cleared_past(ratio_at, distance_at, limits)
     return Keeping(next_ratio, next_distance, held_ratio, held_distance)
