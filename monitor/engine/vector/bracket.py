@@ -3,9 +3,8 @@
 Binance's FAQ formula, bracket by bracket (solver.bracket_root_price, vectorised):
 LP = (C - side x q x EP + cum - c) / (q x (rate + extra - side)), re-solved one bracket
 further (down for a long, up for a short) until the price lies in the bracket it was
-computed with. Regular tables make equity - MM concave, so that first consistent price
-is the root whatever bracket the walk starts from on the near side; each pass retires
-the legs that are done, and no leg takes more passes than its table has brackets.
+computed with. Each pass retires the legs that are done; no leg takes more passes than
+its table has brackets, and a warm start (last frame's bracket) usually takes one.
 """
 
 from __future__ import annotations
@@ -21,32 +20,43 @@ def bracket_price(
     rows: np.ndarray,
     constant: np.ndarray,
     start: np.ndarray,
-) -> np.ndarray:
-    """Liquidation price of each leg in `rows` with `constant` (its wallet, plus PnL
-    minus MM of whatever is held still), the walk starting at bracket `start`."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(liquidation price, its bracket) of each leg in `rows` with `constant` (its wallet,
+    plus PnL minus MM of whatever is held still), the search starting at bracket `start`.
+
+    A single leg's equity - MM is strictly monotone in the price (slope q x (1 - rate)
+    for a long, -q x (1 + rate) for a short), so exactly one bracket holds its own
+    candidate price: the one the scalar walk stops at. Testing both edges lets the search
+    start anywhere (the previous frame's answer, usually right) and step towards it.
+    """
     sign = leg_cols["sign"][rows]
     qty = leg_cols["qty"][rows]
     extra = leg_cols["rate_extra"][rows]
     last = leg_cols["tier_count"][rows] - 1
     base = constant - sign * qty * leg_cols["entry"][rows] - leg_cols["mm_constant"][rows]
-    rates, amounts, floors = tier_cols["rates"], tier_cols["amounts"], tier_cols["floors"]
+    width = tier_cols["rates"].shape[1]
+    rates, amounts = tier_cols["rates"].ravel(), tier_cols["amounts"].ravel()
+    floors = tier_cols["floors"].ravel()
+    first = rows * width
     price = np.empty(rows.size)
-    index = np.asarray(start, dtype=np.intp).copy()
+    index = np.minimum(np.asarray(start, dtype=np.intp), last)
     pending = np.arange(rows.size)
     while pending.size:
-        leg, at = rows[pending], index[pending]
+        at, top = index[pending], last[pending]
+        flat = first[pending] + at
         q, s = qty[pending], sign[pending]
-        found = (base[pending] + amounts[leg, at]) / (q * (rates[leg, at] + extra[pending] - s))
-        top = last[pending]
-        above = floors[leg, np.minimum(at + 1, top)]
-        long = s > 0
-        done = np.where(
-            long, (at == 0) | (found * q >= floors[leg, at]), (at == top) | (found * q < above)
-        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            found = (base[pending] + amounts.take(flat)) / (
+                q * (rates.take(flat) + extra[pending] - s)
+            )
+        key = found * q
+        below = (at > 0) & (key < floors.take(flat))
+        above = (at < top) & (key >= floors.take(flat + (at < top)))
+        done = ~below & ~above
         price[pending[done]] = found[done]
+        index[pending] += np.where(below, -1, 0) + np.where(above, 1, 0)
         pending = pending[~done]
-        index[pending] += np.where(long[~done], -1, 1)
-    return price
+    return price, index
 
 
 def move_to(price: np.ndarray, mark: np.ndarray, sign: np.ndarray) -> np.ndarray:

@@ -240,7 +240,7 @@ def _isolated_roots(leg_cols: Columns, tier_cols: Columns) -> np.ndarray:
     )
     if rows.size:
         far_side = np.where(leg_cols["sign"][rows] > 0, leg_cols["tier_count"][rows] - 1, 0)
-        roots[rows] = bracket_price(
+        roots[rows], _ = bracket_price(
             leg_cols, tier_cols, rows, leg_cols["isolated_wallet"][rows], far_side
         )
     return roots

@@ -11,7 +11,7 @@ from monitor.engine.models import MarginModel
 from monitor.engine.vector.columns import AccountBlock, PoolStatus, compile_account
 from monitor.engine.vector.frame import Frame, Note
 from monitor.engine.vector.layout import Layout, build_layout
-from monitor.engine.vector.liquidation import liquidation_moves
+from monitor.engine.vector.liquidation import WarmStart, liquidation_moves
 from monitor.engine.vector.state import leg_state, margin_ratio, pool_state
 
 Marks = Mapping[str, float] | np.ndarray
@@ -29,6 +29,7 @@ class VectorEngine:
         self._blocks: dict[str, AccountBlock] = {}
         self._symbol_id: dict[str, int] = {}
         self._layout: Layout | None = None
+        self._warm = WarmStart()
 
     def load(self, snapshot: AccountSnapshot, model: MarginModel | None = None) -> None:
         """Add or replace the account named `snapshot.name`."""
@@ -44,6 +45,7 @@ class VectorEngine:
         """The current rows (re-joined after a `load` or `remove`)."""
         if self._layout is None:
             self._layout = build_layout(list(self._blocks.values()), list(self._symbol_id))
+            self._warm = WarmStart()
         return self._layout
 
     def mark_vector(self, marks: Mapping[str, float] | None) -> np.ndarray:
@@ -62,7 +64,7 @@ class VectorEngine:
         vector = marks if isinstance(marks, np.ndarray) else self.mark_vector(marks)
         legs = leg_state(layout, vector)
         pools = pool_state(layout, legs)
-        moves = liquidation_moves(layout, legs, pools)
+        moves = liquidation_moves(layout, legs, pools, self._warm)
         cols = layout.leg_cols
         pool = cols["pool"]
         cross = pool >= 0

@@ -24,6 +24,15 @@ from monitor.engine.vector.layout import Layout
 from monitor.engine.vector.state import LegState, PoolState
 
 
+@dataclass(slots=True)
+class WarmStart:
+    """Where last frame's searches ended, for a layout: Newton members' tiers and the
+    closed-form brackets. Only a starting point: the answers never depend on it."""
+
+    newton: np.ndarray | None = None
+    bracket: np.ndarray | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Moves:
     """Signed fractional moves to liquidation, NaN where no price liquidates (or nothing
@@ -33,7 +42,11 @@ class Moves:
     pools: np.ndarray
 
 
-def liquidation_moves(layout: Layout, legs: LegState, pools: PoolState) -> Moves:
+def liquidation_moves(
+    layout: Layout, legs: LegState, pools: PoolState, warm: WarmStart | None = None
+) -> Moves:
+    """Every problem's move; `warm` (if given) is read and then updated in place."""
+    warm = warm if warm is not None else WarmStart()
     routes, problems = layout.routes, layout.problem_cols
     kind, pool = problems["kind"], problems["pool"]
     members = layout.member_cols
@@ -59,18 +72,20 @@ def liquidation_moves(layout: Layout, legs: LegState, pools: PoolState) -> Moves
     closed = routes.closed_form
     if closed.size:
         rows = routes.first_leg[closed]
-        price = bracket_price(
-            layout.leg_cols, layout.tier_cols, rows, constant[closed], legs.tier[rows]
+        start = warm.bracket if warm.bracket is not None else legs.tier[rows]
+        price, warm.bracket = bracket_price(
+            layout.leg_cols, layout.tier_cols, rows, constant[closed], start
         )
         move[closed] = move_to(price, legs.mark[rows], layout.leg_cols["sign"][rows])
 
-    t, converged = newton.solve(
+    t, converged, warm.newton = newton.solve(
         routes.rows,
         constant[routes.row_problem],
         legs.mark,
         legs.tier,
         layout.leg_cols,
         layout.tier_cols,
+        warm.newton,
     )
     with np.errstate(divide="ignore"):
         row_move = np.where(routes.rows.inverse, 1.0 / t - 1.0, t)

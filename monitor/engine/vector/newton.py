@@ -18,6 +18,10 @@ solver._newton_from_far_side, per row:
    iteration stops when the re-summed line is the line just solved (the root lies on its
    own segment: exact, no tolerance), which takes at most one step per segment crossed.
 
+The segment of the previous frame's root is used as the starting line where it descends
+(any segment's line lies above a concave function, so the iteration stays exact); in a
+market that moved a little that is the root's own segment and one step settles it.
+
 Safeguards: rows whose legs could break concavity (a tier-moving leg with an irregular
 table) never come here (the engine sends them to the scalar walk); a row whose slope
 vanishes is unreachable; a row still moving after `MAX_STEPS` (impossible for a finite
@@ -60,33 +64,40 @@ def solve(
     tier_now: np.ndarray,
     leg_cols: Columns,
     tier_cols: Columns,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(t per row, NaN where no root; converged flag per row)."""
+    warm: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(t per row, NaN where no root; converged flag per row; each member's tier at its
+    row's root, to pass back as `warm` on the next frame)."""
     count = rows.size
     t = np.full(count, np.nan)
     converged = np.ones(count, dtype=bool)
     if count == 0:
-        return t, converged
+        return t, converged, np.zeros(0, dtype=np.intp)
     row, leg = rows.member_row, rows.member_leg
     direction = rows.direction
     leg_mark = mark[leg]
     inverse = leg_cols["inverse"][leg]
     moving = leg_cols["moving"][leg]
-    slopes, consts = tier_cols["slopes"], tier_cols["consts"]
+    # A leg's line in tier k is a = alpha x slope_k + const_k, b = beta x slope_k
+    # (linear: alpha = beta = mark; inverse: alpha = 0, beta = 1 / mark), and its value at
+    # t is gamma x (offset + t) (linear: qty x mark x (1 + t); inverse: qty / mark x t).
+    alpha = np.where(inverse, 0.0, leg_mark)
+    beta = np.where(inverse, 1.0 / leg_mark, leg_mark)
+    qty = leg_cols["qty"][leg]
+    gamma = np.where(inverse, qty / leg_mark, qty * leg_mark)
+    offset = np.where(inverse, 0.0, 1.0)
+    width = tier_cols["slopes"].shape[1]
+    first = leg * width
+    slopes, consts = tier_cols["slopes"].ravel(), tier_cols["consts"].ravel()
+    floors = tier_cols["floors"]
 
     def line(members: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per row, (a, b) of constant + sum of the members' lines at tiers `index`."""
-        at_leg, m = leg[members], leg_mark[members]
-        s, c = slopes[at_leg, index], consts[at_leg, index]
-        inv = inverse[members]
-        linear_slope = m * s
-        a = np.where(inv, c, linear_slope + c)
-        b = np.where(inv, s / m, linear_slope)
+        """Per row, (a, b) of constant + the sum of `members`' lines at tiers `index`."""
+        at = first[members] + index
+        s = slopes.take(at)
         target = row[members]
-        return (
-            np.bincount(target, a, minlength=count) + constant,
-            np.bincount(target, b, minlength=count),
-        )
+        a = np.bincount(target, alpha[members] * s + consts.take(at), minlength=count)
+        return a + constant, np.bincount(target, beta[members] * s, minlength=count)
 
     every = np.arange(leg.size)
     index = tier_now[leg]
@@ -97,35 +108,36 @@ def solve(
     t[at_start] = start[at_start]
 
     last = leg_cols["tier_count"][leg] - 1
-    far = np.where(moving, np.where(direction[row] > 0, last, 0), index)
-    far_a, far_b = line(every, far)
+    far_a, far_b = line(every, np.where(moving, np.where(direction[row] > 0, last, 0), index))
     descending = b * direction < 0.0
-    rising = direction > 0
-    no_root = np.where(rising, ~descending & (far_b >= 0.0), far_a + far_b * lower > 0.0)
+    no_root = np.where(direction > 0, ~descending & (far_b >= 0.0), far_a + far_b * lower > 0.0)
     a = np.where(descending, a, far_a)
     b = np.where(descending, b, far_b)
     active = ~at_start & ~no_root
-
-    floors, qty = tier_cols["floors"], leg_cols["qty"]
+    if warm is not None:
+        # Any segment's line lies on or above the function: the segment of last frame's
+        # root is as valid a start as the far one, and usually the answer already.
+        warm_a, warm_b = line(every, np.where(moving, warm, index))
+        better = active & (warm_b * direction < 0.0)
+        a = np.where(better, warm_a, a)
+        b = np.where(better, warm_b, b)
+    members = every[active[row]]
     for _ in range(MAX_STEPS):
-        if not active.any():
+        if not members.size:
             break
         with np.errstate(divide="ignore", invalid="ignore"):
             root = -a / b
-        members = np.flatnonzero(active[row] & moving)
-        if members.size:
-            at_leg, m, r = leg[members], leg_mark[members], root[row[members]]
-            value = np.where(inverse[members], qty[at_leg] * r / m, qty[at_leg] * m * (1.0 + r))
-            found = (floors[at_leg] <= value[:, None]).sum(axis=1) - 1
-            index[members] = np.maximum(found, 0)
-        a_next, b_next = line(np.flatnonzero(active[row]), index[active[row]])
+        tiered = members[moving[members]]
+        value = gamma[tiered] * (offset[tiered] + root[row[tiered]])
+        found = (floors[leg[tiered]] <= value[:, None]).sum(axis=1) - 1
+        index[tiered] = np.maximum(found, 0)
+        a_next, b_next = line(members, index[members])
         settled = active & (a_next == a) & (b_next == b)
         t[settled] = root[settled]
-        active &= ~settled
-        flat = active & (b_next == 0.0)
-        active &= ~flat
+        active &= ~settled & (b_next != 0.0)
         a = np.where(active, a_next, a)
         b = np.where(active, b_next, b)
+        members = members[active[row[members]]]
     converged[active] = False
     t[(t <= lower + AT_BOUND)] = np.nan
-    return t, converged
+    return t, converged, index
