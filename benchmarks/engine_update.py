@@ -4,7 +4,11 @@ Goal (issue 2): median and p99 <= 20 ms on one core. The baseline, run in the sa
 process, is the one-shot path that rebuilds each account's book from its snapshot on
 every update (what `status` does once); the daemon keeps compiled books between ticks.
 
-    python benchmarks/engine_update.py [--repeats N]
+Goal (issue 14), the vectorised engine (monitor/engine/vector) evaluating every target
+exactly from a dict of marks: median <= 3 ms at 200 x 25 and <= 15 ms at 1000 x 25 on one
+core; its baseline is the compiled scalar books above, in the same process.
+
+    taskset -c 1 python benchmarks/engine_update.py [--repeats N] [--accounts 1000]
 """
 
 from __future__ import annotations
@@ -13,9 +17,13 @@ import argparse
 import gc
 import random
 
-from common import summary, synthetic_book, timed
+from common import summary, synthetic_book, timed, timed_alternating
 
 from monitor.engine.book import AccountBook, evaluate_snapshot
+from monitor.engine.vector import VectorEngine
+
+VECTOR_GOALS = {200: 3.0, 1000: 15.0}
+"""Issue 14's goals (median, ms) by account count, at 25 positions each."""
 
 
 def main() -> None:
@@ -45,7 +53,15 @@ def main() -> None:
         for snapshot in snapshots:
             evaluate_snapshot(snapshot, tick)
 
+    engine = VectorEngine()
+    for snapshot in snapshots:
+        engine.load(snapshot)
+
+    def vectorised() -> None:
+        engine.update(next_marks())
+
     compiled()  # warm up
+    vectorised()
     gc.freeze()  # as the daemon does after its first evaluation
     fast = summary(timed(compiled, args.repeats))
     slow = summary(timed(rebuilt, max(20, args.repeats // 4)))
@@ -55,6 +71,15 @@ def main() -> None:
     print(f"rebuilt books  : median {slow[0]:7.2f} ms   p99 {slow[1]:7.2f} ms   (baseline)")
     print(f"baseline / compiled (median): {slow[0] / fast[0]:.2f}x")
     print(f"per position (compiled, median): {fast[0] * 1e3 / positions:.2f} us")
+    # Timed in turn with the compiled books, so the ratio compares like with like.
+    vector_samples, compiled_samples = timed_alternating([vectorised, compiled], args.repeats)
+    vector, beside = summary(vector_samples), summary(compiled_samples)
+    goal = VECTOR_GOALS.get(args.accounts) if args.positions == 25 else None
+    wanted = f"(goal <= {goal:g} ms)" if goal else "(goals at 200 and 1000 x 25)"
+    print(f"vectorised     : median {vector[0]:7.2f} ms   p99 {vector[1]:7.2f} ms   {wanted}")
+    print(f"compiled books, timed in turn with it: median {beside[0]:7.2f} ms")
+    print(f"compiled / vectorised (median, in turn): {beside[0] / vector[0]:.2f}x")
+    print(f"per position (vectorised, median): {vector[0] * 1e3 / positions:.2f} us")
 
 
 if __name__ == "__main__":
