@@ -17,6 +17,8 @@ solver._newton_from_far_side, per row:
    each root is at or past the true one and the next step moves back towards it; the
    iteration stops when the re-summed line is the line just solved (the root lies on its
    own segment: exact, no tolerance), which takes at most one step per segment crossed.
+   "The same line" is tested on the tiers themselves: a row whose legs all read the
+   tiers they were summed at is settled, and only the rows that moved are re-summed.
 
 The segment of the previous frame's root is used as the starting line where it descends
 (any segment's line lies above a concave function, so the iteration stays exact); in a
@@ -107,21 +109,30 @@ def solve(
     at_start = a + b * start <= 0.0
     t[at_start] = start[at_start]
 
-    last = leg_cols["tier_count"][leg] - 1
-    far_a, far_b = line(every, np.where(moving, np.where(direction[row] > 0, last, 0), index))
+    # The far line decides whether a root exists: always going down (the value at price
+    # zero), going up only when the current segment does not descend (its last slope).
     descending = b * direction < 0.0
-    no_root = np.where(direction > 0, ~descending & (far_b >= 0.0), far_a + far_b * lower > 0.0)
+    rising = direction > 0
+    last = leg_cols["tier_count"][leg] - 1
+    far_index = np.where(moving, np.where(rising[row], last, 0), index)
+    wants_far = every[(~at_start & (~rising | ~descending))[row]]
+    far_a, far_b = line(wants_far, far_index[wants_far])
+    no_root = np.where(rising, ~descending & (far_b >= 0.0), far_a + far_b * lower > 0.0)
+    active = ~at_start & ~no_root
     a = np.where(descending, a, far_a)
     b = np.where(descending, b, far_b)
-    active = ~at_start & ~no_root
-    if warm is not None:
+    held = np.where(descending[row], index, far_index)
+    """Per member, the tier whose line its row's (a, b) sums."""
+    members = every[active[row]]
+    if warm is not None and members.size:
         # Any segment's line lies on or above the function: the segment of last frame's
         # root is as valid a start as the far one, and usually the answer already.
-        warm_a, warm_b = line(every, np.where(moving, warm, index))
+        warm_index = np.where(moving, warm, index)
+        warm_a, warm_b = line(members, warm_index[members])
         better = active & (warm_b * direction < 0.0)
         a = np.where(better, warm_a, a)
         b = np.where(better, warm_b, b)
-    members = every[active[row]]
+        held = np.where(better[row], warm_index, held)
     for _ in range(MAX_STEPS):
         if not members.size:
             break
@@ -129,15 +140,19 @@ def solve(
             root = -a / b
         tiered = members[moving[members]]
         value = gamma[tiered] * (offset[tiered] + root[row[tiered]])
-        found = (floors[leg[tiered]] <= value[:, None]).sum(axis=1) - 1
-        index[tiered] = np.maximum(found, 0)
-        a_next, b_next = line(members, index[members])
-        settled = active & (a_next == a) & (b_next == b)
+        found = np.maximum((floors[leg[tiered]] <= value[:, None]).sum(axis=1) - 1, 0)
+        moved = np.bincount(row[tiered], found != held[tiered], minlength=count) > 0
+        # No member's tier changed: the root lies on the line that gave it, exactly.
+        settled = active & ~moved
         t[settled] = root[settled]
-        active &= ~settled & (b_next != 0.0)
+        held[tiered] = found
+        active &= moved
+        members = members[active[row[members]]]
+        a_next, b_next = line(members, held[members])
         a = np.where(active, a_next, a)
         b = np.where(active, b_next, b)
+        active &= b != 0.0
         members = members[active[row[members]]]
     converged[active] = False
     t[(t <= lower + AT_BOUND)] = np.nan
-    return t, converged, index
+    return t, converged, held
