@@ -19,7 +19,7 @@ from monitor.domain import AccountSnapshot, CrossPool, MarginMode, Position, Sid
 from monitor.engine.book import AccountBook
 from monitor.engine.models import BybitModel, MarginModel
 from monitor.engine.results import AccountRisk
-from monitor.engine.vector import Note, VectorEngine, account_risk
+from monitor.engine.vector import Note, VectorEngine, account_risk, newton
 from tests.strategies import model_accounts
 from tests.test_engine_binance import TIERS, WALLET, faq_positions
 
@@ -226,3 +226,35 @@ def test_an_empty_engine_and_an_account_without_positions():
     frame = engine.update()
     assert frame.pool_margin_ratio.tolist() == [0.0]  # nothing held against 50 USDT
     assert np.isnan(frame.pool_liquidation_move[0]) and frame.pool_note_text(0) is None
+
+
+def test_a_mark_exactly_on_a_tier_floor_takes_the_upper_tier():
+    """Binance's bracket rule, floor <= notional < cap: 1 BTC at 50,000 is in the 0.5 %
+    bracket (cum 50), so MM = 50,000 x 0.005 - 50 = 200; a tick lower, 49,999 x 0.004
+    = 199.996 in the first bracket. MM is continuous across the floor, as cum makes it."""
+    long = Position("BTC/USDT:USDT", Side.LONG, MarginMode.CROSS, 1.0, 1.0, 50_000, 50_000, "USDT")
+    snapshot = AccountSnapshot(
+        "a",
+        "binanceusdm",
+        (CrossPool("USDT", 10_000.0),),
+        (long,),
+        {long.symbol: TIERS[long.symbol]},
+    )
+    engine = VectorEngine()
+    engine.load(snapshot)
+    at_floor = engine.update({long.symbol: 50_000.0})
+    assert at_floor.tier[0] == 1 and at_floor.maintenance_margin[0] == pytest.approx(200.0)
+    below = engine.update({long.symbol: 49_999.0})
+    assert below.tier[0] == 0 and below.maintenance_margin[0] == pytest.approx(199.996)
+    for marks in ({long.symbol: 50_000.0}, {long.symbol: 49_999.0}):
+        evaluate_both([(snapshot, None)], marks)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(model_accounts(), FACTORS)
+def test_a_newton_row_that_does_not_settle_goes_to_the_scalar_walk(snapshot, factors):
+    """The safeguard path: with a single Newton step allowed, rows that need more are
+    answered by the scalar walk, and every figure is still the scalar engine's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(newton, "MAX_STEPS", 1)
+        evaluate_both([(snapshot, None)], moved(snapshot, factors))
