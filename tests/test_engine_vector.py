@@ -9,6 +9,7 @@ vectorised engine against the exchanges' published examples directly.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -258,3 +259,43 @@ def test_a_newton_row_that_does_not_settle_goes_to_the_scalar_walk(snapshot, fac
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(newton, "MAX_STEPS", 1)
         evaluate_both([(snapshot, None)], moved(snapshot, factors))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(model_accounts(), min_size=1, max_size=4, unique_by=lambda s: s.name),
+    st.floats(0.5, 2.0),
+    st.floats(0.8, 1.25),
+    FACTORS,
+)
+def test_a_new_snapshot_of_the_same_positions_is_written_over_its_rows(
+    snapshots, wallet_factor, size_factor, factors
+):
+    """The common reload (a poll: new wallet, sizes and entries, the same positions)
+    keeps every row where it was, and the figures are the new snapshot's."""
+    engine = VectorEngine()
+    for snapshot in snapshots:
+        engine.load(snapshot)
+    marks = moved(snapshots[0], factors)
+    engine.update(marks)
+    rows_before = engine.layout.accounts
+    first = snapshots[0]
+    polled = replace(
+        first,
+        pools=tuple(
+            replace(p, wallet_balance=p.wallet_balance * wallet_factor) for p in first.pools
+        ),
+        positions=tuple(
+            replace(p, contracts=p.contracts * size_factor, entry_price=p.entry_price * size_factor)
+            for p in first.positions
+        ),
+    )
+    engine.load(polled)
+    frame = engine.update(marks)
+    assert_same(
+        account_risk(frame, polled.name), AccountBook(polled).evaluate(marks), scale_of(polled)
+    )
+    for snapshot in snapshots[1:]:
+        scalar = AccountBook(snapshot).evaluate(marks)
+        assert_same(account_risk(frame, snapshot.name), scalar, scale_of(snapshot))
+    assert engine.layout.accounts is rows_before  # written over, not re-joined

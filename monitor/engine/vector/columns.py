@@ -71,6 +71,28 @@ class AccountBlock:
     def width(self) -> int:
         return int(self.tier_cols["floors"].shape[1])
 
+    def structure(self) -> tuple[object, ...]:
+        """Everything that fixes the rows, their targets and the solvers' routes; two
+        blocks with equal structures differ only in figures (wallets, entries, sizes,
+        marks, tiers of the same shape), so one can replace the other in place."""
+        legs = self.leg_cols
+        return (
+            self.pool_assets,
+            self.pool_notes,
+            tuple((leg.symbol, leg.position.side, leg.position.position_side) for leg in self.legs),
+            *(legs[key].tobytes() for key in _STRUCTURAL),
+            np.isnan(legs["isolated_wallet"]).tobytes(),
+            *(table.tobytes() for table in self.problem_cols.values()),
+            *(table.tobytes() for table in self.member_cols.values()),
+        )
+
+
+_STRUCTURAL = (
+    "pool", "inverse", "has_terms", "fixed", "moving", "by_contracts", "tier_count",
+    "irregular", "bracket",
+)  # fmt: skip
+"""Leg columns that decide problems and routes (the rest are figures)."""
+
 
 def compile_account(
     snapshot: AccountSnapshot, symbol_id: dict[str, int], model: MarginModel | None = None

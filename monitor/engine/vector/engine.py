@@ -10,7 +10,7 @@ from monitor.domain import AccountSnapshot
 from monitor.engine.models import MarginModel
 from monitor.engine.vector.columns import AccountBlock, PoolStatus, compile_account
 from monitor.engine.vector.frame import Frame, Note
-from monitor.engine.vector.layout import Layout, build_layout
+from monitor.engine.vector.layout import Layout, build_layout, replace_blocks
 from monitor.engine.vector.liquidation import WarmStart, liquidation_moves
 from monitor.engine.vector.state import leg_state, margin_ratio, pool_state
 
@@ -21,20 +21,33 @@ class VectorEngine:
     """All positions of all accounts as columns; `update(marks)` evaluates every target.
 
     `load` compiles one account (a new or changed snapshot) and leaves the others'
-    columns alone; the global layout is re-joined from the compiled blocks on the next
-    update, which is concatenation only.
+    columns alone. The usual change (new wallet, sizes, entries; the same positions) keeps
+    the account's rows: its figures are written over its rows on the next update, and
+    the rows, the target mapping and the solvers' warm starts all stay. A change of
+    shape (a position opened or closed, a pool appearing) re-joins the layout from the
+    compiled blocks: concatenation only, no account but the changed one is recompiled.
     """
 
     def __init__(self) -> None:
         self._blocks: dict[str, AccountBlock] = {}
         self._symbol_id: dict[str, int] = {}
         self._layout: Layout | None = None
+        self._pending: dict[str, AccountBlock] = {}
+        """Blocks of the same structure as the ones in the layout, not yet written."""
         self._warm = WarmStart()
 
     def load(self, snapshot: AccountSnapshot, model: MarginModel | None = None) -> None:
         """Add or replace the account named `snapshot.name`."""
-        self._blocks[snapshot.name] = compile_account(snapshot, self._symbol_id, model)
-        self._layout = None
+        block = compile_account(snapshot, self._symbol_id, model)
+        old = self._blocks.get(snapshot.name)
+        self._blocks[snapshot.name] = block
+        if self._layout is None:
+            return
+        fits = block.width <= self._layout.tier_cols["floors"].shape[1]
+        if old is not None and fits and old.structure() == block.structure():
+            self._pending[snapshot.name] = block
+        else:
+            self._layout = None
 
     def remove(self, name: str) -> None:
         if self._blocks.pop(name, None) is not None:
@@ -42,10 +55,14 @@ class VectorEngine:
 
     @property
     def layout(self) -> Layout:
-        """The current rows (re-joined after a `load` or `remove`)."""
+        """The current rows; a new object after each change, the same rows (and
+        `position_rows`, `pool_rows`) unless an account changed shape."""
         if self._layout is None:
             self._layout = build_layout(list(self._blocks.values()), list(self._symbol_id))
             self._warm = WarmStart()
+        elif self._pending:
+            self._layout = replace_blocks(self._layout, self._pending)
+        self._pending = {}
         return self._layout
 
     def mark_vector(self, marks: Mapping[str, float] | None) -> np.ndarray:

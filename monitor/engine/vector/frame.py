@@ -64,7 +64,7 @@ class Frame:
         if code is Note.NO_ISOLATED_MARGIN:
             return NO_ISOLATED_MARGIN
         if code is Note.NO_TIERS:
-            return NO_TIERS.format(symbol=self.layout.legs[row].symbol)
+            return NO_TIERS.format(symbol=self.layout.leg(row).symbol)
         pool = self.layout.leg_cols["pool"][row]
         return self.layout.pool_notes[pool]
 

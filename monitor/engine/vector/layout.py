@@ -8,9 +8,10 @@ Newton, or the scalar walk) is decided here once, so a frame only does arithmeti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -48,84 +49,127 @@ class Routes:
     size: np.ndarray
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Layout:
     symbols: tuple[str, ...]
     """Index -> unified symbol: the order of a mark vector."""
     blocks: tuple[AccountBlock, ...]
     accounts: dict[str, AccountRows]
-    legs: tuple[Leg, ...]
-    position_rows: tuple[tuple[str, Position], ...]
-    """Row -> (account, position): the daemon's target for each position row."""
-    pool_rows: tuple[tuple[str, str], ...]
-    """Row -> (account, pool asset): the daemon's target for each pool row."""
-    pool_notes: tuple[str | None, ...]
     leg_cols: Columns
     tier_cols: Columns
     pool_cols: Columns
     problem_cols: Columns
     member_cols: Columns
     routes: Routes
+    leg_starts: np.ndarray
+    """Per block, its first position row."""
+
+    def leg(self, row: int) -> Leg:
+        """The scalar leg of a position row (for the scalar walk and the notes)."""
+        block = int(np.searchsorted(self.leg_starts, row, side="right")) - 1
+        return self.blocks[block].legs[row - int(self.leg_starts[block])]
 
     @property
     def symbol_index(self) -> dict[str, int]:
         return {symbol: i for i, symbol in enumerate(self.symbols)}
 
+    # Python-object views, built on first use: a re-join after a reload stays numpy only.
+
+    @cached_property
+    def position_rows(self) -> tuple[tuple[str, Position], ...]:
+        """Row -> (account, position): the daemon's target for each position row."""
+        return tuple((block.name, leg.position) for block in self.blocks for leg in block.legs)
+
+    @cached_property
+    def pool_rows(self) -> tuple[tuple[str, str], ...]:
+        """Row -> (account, pool asset): the daemon's target for each pool row."""
+        return tuple((block.name, asset) for block in self.blocks for asset in block.pool_assets)
+
+    @cached_property
+    def pool_notes(self) -> tuple[str | None, ...]:
+        return tuple(note for block in self.blocks for note in block.pool_notes)
+
+    @property
+    def pool_count(self) -> int:
+        return int(self.pool_cols["wallet"].size)
+
 
 def build_layout(blocks: Sequence[AccountBlock], symbols: Sequence[str]) -> Layout:
-    width = max((block.width for block in blocks), default=1)
-    accounts: dict[str, AccountRows] = {}
-    legs_at = pools_at = problems_at = 0
-    shifted: list[tuple[Columns, Columns, Columns]] = []
-    for block in blocks:
-        n_legs, n_pools = len(block.legs), len(block.pool_assets)
-        accounts[block.name] = AccountRows(
-            slice(legs_at, legs_at + n_legs), slice(pools_at, pools_at + n_pools)
-        )
-        pool = block.leg_cols["pool"]
-        leg_cols = dict(block.leg_cols, pool=np.where(pool >= 0, pool + pools_at, -1))
-        problem_cols = dict(block.problem_cols)
-        problem_pool = problem_cols["pool"]
-        problem_cols["pool"] = np.where(problem_pool >= 0, problem_pool + pools_at, -1)
-        member_cols = {
-            "problem": block.member_cols["problem"] + problems_at,
-            "leg": block.member_cols["leg"] + legs_at,
-        }
-        shifted.append((leg_cols, problem_cols, member_cols))
-        legs_at += n_legs
-        pools_at += n_pools
-        problems_at += len(block.problem_cols["kind"])
-
-    empty = _empty_block()
-    shifted.insert(0, (empty.leg_cols, empty.problem_cols, empty.member_cols))
+    every = (_empty_block(), *blocks)
+    width = max(block.width for block in every)
 
     def joined(tables: list[Columns]) -> Columns:
         return {key: np.concatenate([t[key] for t in tables]) for key in tables[0]}
 
+    leg_cols = joined([block.leg_cols for block in every])
+    pool_cols = joined([block.pool_cols for block in every])
+    problem_cols = joined([block.problem_cols for block in every])
+    member_cols = joined([block.member_cols for block in every])
     tier_cols = {
         key: np.concatenate(
-            [_padded(block.tier_cols[key], width, key == "floors") for block in (empty, *blocks)]
+            [_padded(block.tier_cols[key], width, key == "floors") for block in every]
         )
-        for key in empty.tier_cols
+        for key in every[0].tier_cols
     }
-    leg_cols = joined([s[0] for s in shifted])
-    problem_cols = joined([s[1] for s in shifted])
-    member_cols = joined([s[2] for s in shifted])
-    pool_cols = joined([block.pool_cols for block in (empty, *blocks)])
+    # Block-local indices -> global: each row gets its block's offset (-1 stays -1).
+    counts = np.array(
+        [(len(b.legs), len(b.pool_assets), b.problem_cols["kind"].size, b.member_cols["leg"].size)
+         for b in every]
+    ).reshape(-1, 4)  # fmt: skip
+    legs_at, pools_at, problems_at = (np.cumsum(counts[:, i]) - counts[:, i] for i in range(3))
+    for cols, at, rows in (
+        (leg_cols, pools_at, counts[:, 0]),
+        (problem_cols, pools_at, counts[:, 2]),
+    ):
+        pool = cols["pool"]
+        cols["pool"] = np.where(pool >= 0, pool + np.repeat(at, rows), -1)
+    member_cols["problem"] += np.repeat(problems_at, counts[:, 3])
+    member_cols["leg"] += np.repeat(legs_at, counts[:, 3])
+    accounts = {
+        block.name: AccountRows(
+            slice(int(legs_at[i]), int(legs_at[i] + counts[i, 0])),
+            slice(int(pools_at[i]), int(pools_at[i] + counts[i, 1])),
+        )
+        for i, block in enumerate(every[1:], start=1)
+    }
     return Layout(
         symbols=tuple(symbols),
         blocks=tuple(blocks),
         accounts=accounts,
-        legs=tuple(leg for block in blocks for leg in block.legs),
-        position_rows=tuple((block.name, leg.position) for block in blocks for leg in block.legs),
-        pool_rows=tuple((block.name, asset) for block in blocks for asset in block.pool_assets),
-        pool_notes=tuple(note for block in blocks for note in block.pool_notes),
         leg_cols=leg_cols,
         tier_cols=tier_cols,
         pool_cols=pool_cols,
         problem_cols=problem_cols,
         member_cols=member_cols,
         routes=_routes(leg_cols, problem_cols, member_cols),
+        leg_starts=legs_at[1:],
+    )
+
+
+def replace_blocks(layout: Layout, changed: Mapping[str, AccountBlock]) -> Layout:
+    """`layout` with some accounts' figures replaced in place of their rows: each new
+    block has its old block's `structure`, so rows, targets and routes stay. The tables
+    are copied before writing (a frame keeps the layout it was computed with)."""
+    leg_cols = {key: table.copy() for key, table in layout.leg_cols.items()}
+    tier_cols = {key: table.copy() for key, table in layout.tier_cols.items()}
+    pool_cols = {key: table.copy() for key, table in layout.pool_cols.items()}
+    width = tier_cols["floors"].shape[1]
+    blocks = list(layout.blocks)
+    index = {block.name: i for i, block in enumerate(blocks)}
+    for name, block in changed.items():
+        blocks[index[name]] = block
+        rows = layout.accounts[name]
+        pool_shift = rows.pools.start
+        for key, table in block.leg_cols.items():
+            leg_cols[key][rows.positions] = table
+        local = block.leg_cols["pool"]
+        leg_cols["pool"][rows.positions] = np.where(local >= 0, local + pool_shift, -1)
+        for key, table in block.tier_cols.items():
+            tier_cols[key][rows.positions] = _padded(table, width, key == "floors")
+        for key, table in block.pool_cols.items():
+            pool_cols[key][rows.pools] = table
+    return dataclasses.replace(
+        layout, blocks=tuple(blocks), leg_cols=leg_cols, tier_cols=tier_cols, pool_cols=pool_cols
     )
 
 

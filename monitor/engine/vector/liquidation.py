@@ -114,7 +114,7 @@ def _scalar_move(layout: Layout, legs: LegState, problem: int, constant: float) 
     routes = layout.routes
     start, size = int(routes.start[problem]), int(routes.size[problem])
     rows = layout.member_cols["leg"][start : start + size]
-    moving = [(layout.legs[row], float(legs.mark[row])) for row in rows]
+    moving = [(layout.leg(int(row)), float(legs.mark[row])) for row in rows]
     indices = [int(legs.tier[row]) for row in rows]
     if size == 1:
         leg, mark = moving[0]
@@ -138,7 +138,7 @@ def _leg_moves(layout: Layout, legs: LegState, move: np.ndarray) -> np.ndarray:
 
 
 def _pool_moves(layout: Layout, move: np.ndarray) -> np.ndarray:
-    result = np.full(len(layout.pool_rows), np.nan)
+    result = np.full(layout.pool_count, np.nan)
     kind, pool = layout.problem_cols["kind"], layout.problem_cols["pool"]
     whole = kind == ProblemKind.POOL
     result[pool[whole]] = move[whole]

@@ -72,7 +72,7 @@ def leg_state(layout: Layout, symbol_marks: np.ndarray) -> LegState:
 def pool_state(layout: Layout, legs: LegState) -> PoolState:
     pool = layout.leg_cols["pool"]
     cross = np.flatnonzero(pool >= 0)
-    members, count = pool[cross], len(layout.pool_rows)
+    members, count = pool[cross], layout.pool_count
     wallet = layout.pool_cols["wallet"]
     known = layout.pool_cols["status"] == PoolStatus.OK
     pnl = np.bincount(members, legs.pnl[cross], minlength=count)
