@@ -81,6 +81,18 @@ def main() -> None:
     print(f"compiled / vectorised (median, in turn): {beside[0] / vector[0]:.2f}x")
     print(f"per position (vectorised, median): {vector[0] * 1e3 / positions:.2f} us")
 
+    polled = iter(range(10**9))
+
+    def reloaded() -> None:
+        """A poll's new snapshot of one account (same positions), then a frame."""
+        engine.load(snapshots[next(polled) % len(snapshots)])
+        engine.update(next_marks())
+
+    reload = summary(timed(reloaded, args.repeats))
+    print(
+        f"one account reloaded, then a frame: median {reload[0]:7.2f} ms   p99 {reload[1]:7.2f} ms"
+    )
+
 
 if __name__ == "__main__":
     main()
