@@ -18,7 +18,7 @@ import numpy as np
 from monitor.domain import AccountSnapshot, Position
 from monitor.engine.legs import Leg
 from monitor.engine.vector.columns import AccountBlock, Columns, compile_account
-from monitor.engine.vector.newton import NewtonRows
+from monitor.engine.vector.newton import NewtonRows, member_columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +141,7 @@ def build_layout(blocks: Sequence[AccountBlock], symbols: Sequence[str]) -> Layo
         pool_cols=pool_cols,
         problem_cols=problem_cols,
         member_cols=member_cols,
-        routes=_routes(leg_cols, problem_cols, member_cols),
+        routes=_routes(leg_cols, problem_cols, member_cols, width),
         leg_starts=legs_at[1:],
     )
 
@@ -185,7 +185,7 @@ def _padded(table: np.ndarray, width: int, floors: bool) -> np.ndarray:
     return np.hstack([table, fill])
 
 
-def _routes(leg_cols: Columns, problem_cols: Columns, member_cols: Columns) -> Routes:
+def _routes(leg_cols: Columns, problem_cols: Columns, member_cols: Columns, width: int) -> Routes:
     count = len(problem_cols["kind"])
     member_problem, member_leg = member_cols["problem"], member_cols["leg"]
     size = np.bincount(member_problem, minlength=count)
@@ -216,11 +216,13 @@ def _routes(leg_cols: Columns, problem_cols: Columns, member_cols: Columns) -> R
     member_row = np.repeat(np.arange(row_problem.size), counts)
     offsets = np.arange(member_row.size) - np.repeat(np.cumsum(counts) - counts, counts)
     member_at = np.repeat(starts[row_problem], counts) + offsets
+    direction = np.where(inverse, -row_price_direction, row_price_direction)
     rows = NewtonRows(
-        direction=np.where(inverse, -row_price_direction, row_price_direction),
+        direction=direction,
         inverse=inverse,
         member_row=member_row,
         member_leg=member_leg[member_at],
+        members=member_columns(direction, member_row, member_leg[member_at], leg_cols, width),
     )
     return Routes(
         closed_form=np.flatnonzero(closed),

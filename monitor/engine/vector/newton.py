@@ -53,10 +53,34 @@ class NewtonRows:
     member_row: np.ndarray
     """Per member (sorted by row): its row."""
     member_leg: np.ndarray
+    members: Columns
+    """Per member, what does not change between frames (`member_columns`)."""
 
     @property
     def size(self) -> int:
         return int(self.direction.size)
+
+
+def member_columns(
+    direction: np.ndarray, member_row: np.ndarray, member_leg: np.ndarray, leg_cols: Columns,
+    width: int,
+) -> Columns:  # fmt: skip
+    """The members' structural terms, gathered once per layout (a reload of the same
+    structure keeps them; sizes and figures are read per frame): kind, tier movement,
+    where each leg's tier row starts in the flattened tables, and the far-side tier (the
+    last one going up, the first going down, for legs whose tier moves)."""
+    moving = leg_cols["moving"][member_leg]
+    rising = direction[member_row] > 0
+    far = np.where(rising, leg_cols["tier_count"][member_leg] - 1, 0)
+    inverse = leg_cols["inverse"][member_leg]
+    return {
+        "inverse": inverse,
+        "moving": moving,
+        "first": member_leg * width,
+        "offset": np.where(inverse, 0.0, 1.0),
+        "far": far,
+        "any_inverse": np.array(bool(inverse.any())),
+    }
 
 
 def solve(
@@ -77,19 +101,21 @@ def solve(
         return t, converged, np.zeros(0, dtype=np.intp)
     row, leg = rows.member_row, rows.member_leg
     direction = rows.direction
+    static = rows.members
+    moving, first, offset = static["moving"], static["first"], static["offset"]
     leg_mark = mark[leg]
-    inverse = leg_cols["inverse"][leg]
-    moving = leg_cols["moving"][leg]
+    qty = leg_cols["qty"][leg]
     # A leg's line in tier k is a = alpha x slope_k + const_k, b = beta x slope_k
     # (linear: alpha = beta = mark; inverse: alpha = 0, beta = 1 / mark), and its value at
     # t is gamma x (offset + t) (linear: qty x mark x (1 + t); inverse: qty / mark x t).
-    alpha = np.where(inverse, 0.0, leg_mark)
-    beta = np.where(inverse, 1.0 / leg_mark, leg_mark)
-    qty = leg_cols["qty"][leg]
-    gamma = np.where(inverse, qty / leg_mark, qty * leg_mark)
-    offset = np.where(inverse, 0.0, 1.0)
-    width = tier_cols["slopes"].shape[1]
-    first = leg * width
+    if static["any_inverse"]:
+        inverse = static["inverse"]
+        alpha = np.where(inverse, 0.0, leg_mark)
+        beta = np.where(inverse, 1.0 / leg_mark, leg_mark)
+        gamma = np.where(inverse, qty / leg_mark, qty * leg_mark)
+    else:
+        alpha = beta = leg_mark
+        gamma = qty * leg_mark
     slopes, consts = tier_cols["slopes"].ravel(), tier_cols["consts"].ravel()
     floors = tier_cols["floors"]
 
@@ -113,8 +139,7 @@ def solve(
     # zero), going up only when the current segment does not descend (its last slope).
     descending = b * direction < 0.0
     rising = direction > 0
-    last = leg_cols["tier_count"][leg] - 1
-    far_index = np.where(moving, np.where(rising[row], last, 0), index)
+    far_index = np.where(moving, static["far"], index)
     wants_far = every[(~at_start & (~rising | ~descending))[row]]
     far_a, far_b = line(wants_far, far_index[wants_far])
     no_root = np.where(rising, ~descending & (far_b >= 0.0), far_a + far_b * lower > 0.0)
