@@ -92,9 +92,7 @@ def main() -> None:
         engine.update(next_marks())
 
     reload = summary(timed(reloaded, args.repeats))
-    print(
-        f"one account reloaded, then a frame: median {reload[0]:7.2f} ms   p99 {reload[1]:7.2f} ms"
-    )
+    print(f"reload 1 account + frame: median {reload[0]:7.2f} ms   p99 {reload[1]:7.2f} ms")
 
 
 if __name__ == "__main__":
