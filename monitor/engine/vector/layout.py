@@ -35,11 +35,12 @@ class Routes:
 
     closed_form: np.ndarray
     """Single linear legs on regular notional tables: Binance's bracket formula."""
-    newton: np.ndarray
     fallback: np.ndarray
     """Problems with a tier-moving leg on an irregular table (MM jumps at a floor): the
     function is not concave there, so the scalar walk, exact for any table, answers."""
     rows: NewtonRows
+    """Every other problem, by far-side Newton: one row per problem and direction that
+    can hurt it (down if it holds a long, up if a short)."""
     row_problem: np.ndarray
     row_price_direction: np.ndarray
     first_leg: np.ndarray
@@ -51,6 +52,8 @@ class Routes:
 
 @dataclass(frozen=True)
 class Layout:
+    """The global tables of one set of accounts (a new object after each change)."""
+
     symbols: tuple[str, ...]
     """Index -> unified symbol: the order of a mark vector."""
     blocks: tuple[AccountBlock, ...]
@@ -71,6 +74,7 @@ class Layout:
 
     @property
     def symbol_index(self) -> dict[str, int]:
+        """Symbol -> its place in a mark vector (for a caller that keeps one)."""
         return {symbol: i for i, symbol in enumerate(self.symbols)}
 
     # Python-object views, built on first use: a re-join after a reload stays numpy only.
@@ -226,7 +230,6 @@ def _routes(leg_cols: Columns, problem_cols: Columns, member_cols: Columns, widt
     )
     return Routes(
         closed_form=np.flatnonzero(closed),
-        newton=problem_ids,
         fallback=np.flatnonzero(fallback),
         rows=rows,
         row_problem=row_problem,
