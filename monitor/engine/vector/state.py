@@ -53,10 +53,11 @@ def leg_state(layout: Layout, symbol_marks: np.ndarray) -> LegState:
         sign * (value - qty * cols["entry"]),
     )
     key = np.where(cols["by_contracts"], cols["contracts"], value)
-    tier = np.maximum((tiers["floors"] <= key[:, None]).sum(axis=1) - 1, 0)
-    rows = np.arange(tier.size)
+    floors = tiers["floors"]
+    tier = np.maximum((floors <= key[:, None]).sum(axis=1) - 1, 0)
+    at = np.arange(0, floors.size, floors.shape[1]) + tier
     extra = cols["rate_extra"]
-    priced = value * (tiers["rates"][rows, tier] + extra) - tiers["amounts"][rows, tier]
+    priced = value * (tiers["rates"].ravel().take(at) + extra) - tiers["amounts"].ravel().take(at)
     requirement = np.where(cols["fixed"], cols["mm_fixed"], priced + cols["mm_constant"])
     known = cols["has_terms"]
     return LegState(
