@@ -18,7 +18,7 @@ import numpy as np
 from monitor.domain import AccountSnapshot, Position
 from monitor.engine.legs import Leg
 from monitor.engine.vector.columns import AccountBlock, Columns, compile_account
-from monitor.engine.vector.newton import NewtonRows, member_columns
+from monitor.engine.vector.rows import SearchRows, search_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +35,12 @@ class Routes:
 
     closed_form: np.ndarray
     """Single linear legs on regular notional tables: Binance's bracket formula."""
-    fallback: np.ndarray
-    """Problems with a tier-moving leg on an irregular table (MM jumps at a floor): the
-    function is not concave there, so the scalar walk, exact for any table, answers."""
-    rows: NewtonRows
-    """Every other problem, by far-side Newton: one row per problem and direction that
-    can hurt it (down if it holds a long, up if a short)."""
-    row_problem: np.ndarray
-    row_price_direction: np.ndarray
+    newton: SearchRows
+    """Problems on concave terms, by far-side Newton: one row per problem and direction
+    that can hurt it (down if it holds a long, up if a short)."""
+    walk: SearchRows
+    """Problems with a tier-moving leg on an irregular table (MM jumps at a floor): not
+    concave, so they are walked segment by segment (walk.py), as the scalar solver does."""
     first_leg: np.ndarray
     """Per problem: its first member (the only one of a single-leg problem)."""
     start: np.ndarray
@@ -199,41 +197,21 @@ def _routes(leg_cols: Columns, problem_cols: Columns, member_cols: Columns, widt
         member_problem, leg_cols["irregular"][member_leg].astype(float), minlength=count
     )
     closed = (size == 1) & leg_cols["bracket"][first_leg] if count else np.zeros(0, dtype=bool)
-    fallback = ~closed & (irregular > 0)
-    newton = ~closed & ~fallback
+    jumping = ~closed & (irregular > 0)
     longs = np.bincount(
         member_problem, (leg_cols["sign"][member_leg] > 0.0).astype(float), minlength=count
     )
-    shorts = size - longs
-    # Rows: a downward row for problems holding a long, an upward one for a short;
-    # down first, as the scalar search breaks ties towards the fall.
-    problem_ids = np.flatnonzero(newton)
-    down = problem_ids[longs[problem_ids] > 0]
-    up = problem_ids[shorts[problem_ids] > 0]
-    row_problem = np.concatenate([down, up])
-    row_price_direction = np.concatenate([-np.ones(down.size), np.ones(up.size)])
-    order = np.lexsort((-row_price_direction, row_problem))
-    row_problem, row_price_direction = row_problem[order], row_price_direction[order]
-    inverse = problem_cols["inverse"][row_problem]
-    # Members per row: each row repeats its problem's members, rows in order.
-    counts = size[row_problem]
-    member_row = np.repeat(np.arange(row_problem.size), counts)
-    offsets = np.arange(member_row.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    member_at = np.repeat(starts[row_problem], counts) + offsets
-    direction = np.where(inverse, -row_price_direction, row_price_direction)
-    rows = NewtonRows(
-        direction=direction,
-        inverse=inverse,
-        member_row=member_row,
-        member_leg=member_leg[member_at],
-        members=member_columns(direction, member_row, member_leg[member_at], leg_cols, width),
-    )
+
+    def rows(chosen: np.ndarray) -> SearchRows:
+        return search_rows(
+            np.flatnonzero(chosen), longs, size - longs, inverse=problem_cols["inverse"],
+            start=starts, size=size, member_leg=member_leg, leg_cols=leg_cols, width=width,
+        )  # fmt: skip
+
     return Routes(
         closed_form=np.flatnonzero(closed),
-        fallback=np.flatnonzero(fallback),
-        rows=rows,
-        row_problem=row_problem,
-        row_price_direction=row_price_direction,
+        newton=rows(~closed & ~jumping),
+        walk=rows(jumping),
         first_leg=first_leg,
         start=starts,
         size=size,

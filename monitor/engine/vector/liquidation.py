@@ -5,8 +5,9 @@ a frame computes each problem's constant from the leg and pool states, then:
 - closed form (bracket.py) for single linear legs on regular notional tables;
 - far-side Newton (newton.py) for every other set of legs on concave terms, both
   directions where both can hurt, the nearer kept (ties to the fall, as the scalar does);
-- the scalar walk (solver.py) for the rest: tier-moving legs on irregular tables, and any
-  Newton row that did not settle. Exact either way, never a guess.
+- the segment walk (walk.py) for sets with a tier-moving leg on an irregular table;
+- the scalar solver for any Newton row that did not settle (a safeguard that should
+  never fire). Exact either way, never a guess.
 Isolated closed-form legs need no solve at all: their price is fixed per snapshot.
 """
 
@@ -17,10 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from monitor.engine.solver import nearest_liquidation_move, single_leg_move
-from monitor.engine.vector import newton
+from monitor.engine.vector import newton, walk
 from monitor.engine.vector.bracket import bracket_price, move_to
 from monitor.engine.vector.columns import ProblemKind
 from monitor.engine.vector.layout import Layout
+from monitor.engine.vector.rows import SearchRows
 from monitor.engine.vector.state import LegState, PoolState
 
 
@@ -78,31 +80,30 @@ def liquidation_moves(
         )
         move[closed] = move_to(price, legs.mark[rows], layout.leg_cols["sign"][rows])
 
+    rows = routes.newton
     t, converged, warm.newton = newton.solve(
-        routes.rows,
-        constant[routes.row_problem],
-        legs.mark,
-        legs.tier,
-        layout.leg_cols,
-        layout.tier_cols,
+        rows, constant[rows.problem], legs.mark, legs.tier, layout.leg_cols, layout.tier_cols,
         warm.newton,
+    )  # fmt: skip
+    _keep_nearer(move, rows, t)
+    rows = routes.walk
+    t = walk.solve(
+        rows, constant[rows.problem], legs.mark, legs.tier, layout.leg_cols, layout.tier_cols
     )
-    with np.errstate(divide="ignore"):
-        row_move = np.where(routes.rows.inverse, 1.0 / t - 1.0, t)
-    _keep_nearer(move, routes.row_problem, routes.row_price_direction, row_move)
+    _keep_nearer(move, rows, t)
 
-    unsettled = np.unique(routes.row_problem[~converged])
-    for problem in np.concatenate([routes.fallback, unsettled]):
+    for problem in np.unique(routes.newton.problem[~converged]):
         move[problem] = _scalar_move(layout, legs, int(problem), float(constant[problem]))
 
     return Moves(legs=_leg_moves(layout, legs, move), pools=_pool_moves(layout, move))
 
 
-def _keep_nearer(
-    move: np.ndarray, problem: np.ndarray, price_direction: np.ndarray, row_move: np.ndarray
-) -> None:
-    """Per problem the smaller adverse move of its rows; the fall wins a tie."""
-    up = price_direction > 0
+def _keep_nearer(move: np.ndarray, rows: SearchRows, t: np.ndarray) -> None:
+    """Per problem the smaller adverse move of its rows' roots; the fall wins a tie."""
+    with np.errstate(divide="ignore"):
+        row_move = np.where(rows.inverse, 1.0 / t - 1.0, t)
+    problem = rows.problem
+    up = rows.price_direction > 0
     move[problem[up]] = row_move[up]
     down_problem, down_move = problem[~up], row_move[~up]
     current = move[down_problem]

@@ -33,58 +33,17 @@ can solve it by the scalar walk instead of guessing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from monitor.engine.solver import AT_BOUND
+from monitor.engine.vector.rows import SearchRows
 
 Columns = dict[str, np.ndarray]
 MAX_STEPS = 64
 
 
-@dataclass(frozen=True, slots=True)
-class NewtonRows:
-    """Static structure: which legs move together in which direction."""
-
-    direction: np.ndarray
-    """+1 / -1 per row: the direction of t (price direction, reversed for inverse)."""
-    inverse: np.ndarray
-    member_row: np.ndarray
-    """Per member (sorted by row): its row."""
-    member_leg: np.ndarray
-    members: Columns
-    """Per member, what does not change between frames (`member_columns`)."""
-
-    @property
-    def size(self) -> int:
-        return int(self.direction.size)
-
-
-def member_columns(
-    direction: np.ndarray, member_row: np.ndarray, member_leg: np.ndarray, leg_cols: Columns,
-    width: int,
-) -> Columns:  # fmt: skip
-    """The members' structural terms, gathered once per layout (a reload of the same
-    structure keeps them; sizes and figures are read per frame): kind, tier movement,
-    where each leg's tier row starts in the flattened tables, and the far-side tier (the
-    last one going up, the first going down, for legs whose tier moves)."""
-    moving = leg_cols["moving"][member_leg]
-    rising = direction[member_row] > 0
-    far = np.where(rising, leg_cols["tier_count"][member_leg] - 1, 0)
-    inverse = leg_cols["inverse"][member_leg]
-    return {
-        "inverse": inverse,
-        "moving": moving,
-        "first": member_leg * width,
-        "offset": np.where(inverse, 0.0, 1.0),
-        "far": far,
-        "any_inverse": np.array(bool(inverse.any())),
-    }
-
-
 def solve(
-    rows: NewtonRows,
+    rows: SearchRows,
     constant: np.ndarray,
     mark: np.ndarray,
     tier_now: np.ndarray,
