@@ -24,8 +24,10 @@ pool asset, sorted, its cross members; then the isolated positions):
   hedge), ISOLATED (one leg against its wallet), with a member table (problem -> legs).
 
 `layout.py` concatenates the blocks (offsetting cross-table indices, padding tiers) and
-routes each problem once: closed form, Newton, or the scalar walk. A changed snapshot
-costs one account's compile plus a concatenation; nothing else is recompiled.
+routes each problem once: closed form, Newton, or the segment walk (rows.py lays out the
+searches' rows: a problem and a direction each). A snapshot of the same positions (a
+poll) is written over its account's rows, keeping rows, targets and warm starts; a
+change of shape re-joins the blocks (concatenation only, nothing else recompiled).
 
 How a frame flows (`update(marks)`)
 -----------------------------------
@@ -39,8 +41,10 @@ as the scalar loop adds them), balance, ratio, free margin -> per problem: its c
 - far-side Newton (newton.py), vectorised across all rows (a pool or group and one
   direction each; both directions where both can hurt, the nearer kept, ties to the
   fall, as the scalar does);
-- the scalar solver for problems with a tier-moving leg on an irregular table (MM jumps
-  at a floor: ccxt's unified tiers) and for any Newton row that did not settle.
+- the segment walk (walk.py) for sets with a tier-moving leg on an irregular table (MM
+  jumps at a floor: ccxt's unified tiers), every row's floors laid out as sorted
+  events at once, the first deciding segment re-solved on a fresh sum;
+- the scalar solver only for a Newton row that did not settle (a safeguard).
 -> per position: price = mark x (1 + move), distance = |move|; per pool: move, distance.
 The result is a `Frame` of arrays (frame.py); `account_risk(frame, name)` turns one
 account's rows back into the scalar records for readers that want them.
