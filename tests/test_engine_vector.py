@@ -276,7 +276,8 @@ def test_a_new_snapshot_of_the_same_positions_is_written_over_its_rows(
     for snapshot in snapshots:
         engine.load(snapshot)
     marks = moved(snapshots[0], factors)
-    engine.update(marks)
+    earlier = engine.update(marks)
+    earlier_figures = repr(account_risk(earlier, snapshots[0].name))
     rows_before = engine.layout.accounts
     first = snapshots[0]
     polled = replace(
@@ -298,3 +299,4 @@ def test_a_new_snapshot_of_the_same_positions_is_written_over_its_rows(
         scalar = AccountBook(snapshot).evaluate(marks)
         assert_same(account_risk(frame, snapshot.name), scalar, scale_of(snapshot))
     assert engine.layout.accounts is rows_before  # written over, not re-joined
+    assert repr(account_risk(earlier, first.name)) == earlier_figures  # a frame keeps its own

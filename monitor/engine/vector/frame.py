@@ -45,6 +45,9 @@ class Frame:
     note: np.ndarray
     # per pool row
     pool_wallet: np.ndarray
+    """The wallet the exchange reported (NaN: none)."""
+    pool_exchange_ratio: np.ndarray
+    """The exchange's own ratio, converted to ours (NaN: not reported)."""
     pool_unrealized_pnl: np.ndarray
     pool_margin_balance: np.ndarray
     pool_maintenance_margin: np.ndarray

@@ -149,30 +149,27 @@ def build_layout(blocks: Sequence[AccountBlock], symbols: Sequence[str]) -> Layo
 
 
 def replace_blocks(layout: Layout, changed: Mapping[str, AccountBlock]) -> Layout:
-    """`layout` with some accounts' figures replaced in place of their rows: each new
-    block has its old block's `structure`, so rows, targets and routes stay. The tables
-    are copied before writing (a frame keeps the layout it was computed with)."""
-    leg_cols = {key: table.copy() for key, table in layout.leg_cols.items()}
-    tier_cols = {key: table.copy() for key, table in layout.tier_cols.items()}
-    pool_cols = {key: table.copy() for key, table in layout.pool_cols.items()}
-    width = tier_cols["floors"].shape[1]
+    """`layout` with some accounts' figures written over their rows: each new block has
+    its old block's `structure`, so rows, targets and routes stay.
+
+    The figure tables are written in place (no copy of every account's columns per
+    poll); what an earlier `Frame` reads from its layout is structural only (rows,
+    notes, blocks), and every figure it reports is its own array.
+    """
+    width = layout.tier_cols["floors"].shape[1]
     blocks = list(layout.blocks)
     index = {block.name: i for i, block in enumerate(blocks)}
     for name, block in changed.items():
         blocks[index[name]] = block
         rows = layout.accounts[name]
-        pool_shift = rows.pools.start
         for key, table in block.leg_cols.items():
-            leg_cols[key][rows.positions] = table
-        local = block.leg_cols["pool"]
-        leg_cols["pool"][rows.positions] = np.where(local >= 0, local + pool_shift, -1)
+            if key != "pool":  # structural, and global in the layout
+                layout.leg_cols[key][rows.positions] = table
         for key, table in block.tier_cols.items():
-            tier_cols[key][rows.positions] = _padded(table, width, key == "floors")
+            layout.tier_cols[key][rows.positions] = _padded(table, width, key == "floors")
         for key, table in block.pool_cols.items():
-            pool_cols[key][rows.pools] = table
-    return dataclasses.replace(
-        layout, blocks=tuple(blocks), leg_cols=leg_cols, tier_cols=tier_cols, pool_cols=pool_cols
-    )
+            layout.pool_cols[key][rows.pools] = table
+    return dataclasses.replace(layout, blocks=tuple(blocks))
 
 
 def _padded(table: np.ndarray, width: int, floors: bool) -> np.ndarray:

@@ -23,7 +23,7 @@ def account_risk(frame: Frame, name: str) -> AccountRisk:
     block = next(b for b in layout.blocks if b.name == name)
     pools = []
     for row in range(rows.pools.start, rows.pools.stop):
-        reported = layout.pool_cols["exchange_ratio"][row]
+        reported = frame.pool_exchange_ratio[row]
         pools.append(
             PoolRisk(
                 layout.pool_rows[row][1],
