@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from monitor.engine.solver import AT_BOUND
+
 Columns = dict[str, np.ndarray]
 
 
@@ -62,8 +64,6 @@ def bracket_price(
 def move_to(price: np.ndarray, mark: np.ndarray, sign: np.ndarray) -> np.ndarray:
     """The adverse fractional move from `mark` to `price` (solver.move_to): 0 when already
     there or past it, NaN where a long's price is zero (nothing liquidates it)."""
-    from monitor.engine.solver import AT_BOUND
-
     with np.errstate(invalid="ignore", divide="ignore"):
         move = price / mark - 1.0
     long = sign > 0

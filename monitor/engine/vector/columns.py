@@ -18,7 +18,7 @@ from enum import IntEnum
 import numpy as np
 
 from monitor.domain import AccountSnapshot, TierBasis
-from monitor.engine.book import AccountBook
+from monitor.engine.book import MIXED_POOL, NO_POOL, NO_TIERS, AccountBook
 from monitor.engine.legs import Leg
 from monitor.engine.models import MarginModel
 from monitor.engine.solver import has_bracket_root
@@ -167,8 +167,6 @@ def compile_account(
 
 def _pool_status(book: AccountBook, asset: str) -> tuple[PoolStatus, str | None]:
     """The scalar book's checks, in its order (book.evaluate_pool)."""
-    from monitor.engine.book import MIXED_POOL, NO_POOL, NO_TIERS
-
     legs = book.cross.get(asset, [])
     if book.snapshot.pool(asset) is None:
         return PoolStatus.NO_POOL, NO_POOL.format(asset=asset)
