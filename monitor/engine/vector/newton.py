@@ -77,6 +77,26 @@ def solve(
         gamma = qty * leg_mark
     slopes, consts = tier_cols["slopes"].ravel(), tier_cols["consts"].ravel()
     floors = tier_cols["floors"]
+    flat_floors = floors.ravel()
+    last = leg_cols["tier_count"][leg] - 1
+
+    def tier_of(
+        value: np.ndarray, guess: np.ndarray, legs: np.ndarray, starts: np.ndarray,
+        tops: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """The tier holding `value` (floor <= value < next floor; the first tier below
+        its floor too): `guess` where it holds, a full search of the row elsewhere."""
+        low = flat_floors.take(starts + guess)
+        high = np.where(
+            guess < tops, flat_floors.take(starts + np.minimum(guess + 1, tops)), np.inf
+        )
+        holds = ((value >= low) | (guess == 0)) & (value < high)
+        if holds.all():
+            return guess
+        found = guess.copy()
+        off = np.flatnonzero(~holds)
+        found[off] = np.maximum((floors[legs[off]] <= value[off, None]).sum(axis=1) - 1, 0)
+        return found
 
     def line(members: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row, (a, b) of constant + the sum of `members`' lines at tiers `index`."""
@@ -124,7 +144,7 @@ def solve(
             root = -a / b
         tiered = members[moving[members]]
         value = gamma[tiered] * (offset[tiered] + root[row[tiered]])
-        found = np.maximum((floors[leg[tiered]] <= value[:, None]).sum(axis=1) - 1, 0)
+        found = tier_of(value, held[tiered], leg[tiered], first[tiered], last[tiered])
         moved = np.bincount(row[tiered], found != held[tiered], minlength=count) > 0
         # No member's tier changed: the root lies on the line that gave it, exactly.
         settled = active & ~moved
