@@ -99,6 +99,19 @@ def timed(run: Callable[[], object], repeats: int) -> list[float]:
     return samples
 
 
+def timed_alternating(runs: list[Callable[[], object]], repeats: int) -> list[list[float]]:
+    """Samples of each run, taken in turn, so that all of them see the same machine: on a
+    shared, noisy host a ratio of two series timed one after the other measures the
+    neighbours as much as the code."""
+    samples: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for run, taken in zip(runs, samples, strict=True):
+            start = time.perf_counter()
+            run()
+            taken.append(time.perf_counter() - start)
+    return samples
+
+
 def summary(samples: list[float]) -> tuple[float, float]:
     """(median, p99) in milliseconds."""
     ordered = sorted(samples)

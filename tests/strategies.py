@@ -91,3 +91,97 @@ def two_leg_pool(wallet: float) -> AccountSnapshot:
         "acct", "binanceusdm", (CrossPool("USDT", wallet),), (long, short),
         {"BTC/USDT:USDT": tiers, "ETH/USDT:USDT": tiers},
     )  # fmt: skip
+
+
+# --- any exchange model: the vectorised engine's equivalence with the scalar one -------
+
+MODEL_EXCHANGES = ("binanceusdm", "binancecoinm", "bybit", "okx", "hyperliquid", "kraken")
+"""Every exact model, and one id without a model (the generic one)."""
+
+
+@st.composite
+def jumping_tier_tables(draw: st.DrawFn, basis: TierBasis = TierBasis.NOTIONAL) -> TierTable:
+    """ccxt's unified shape: rising rates without deductions, so MM jumps at each floor
+    (not regular: the solvers must walk it rather than trust concavity)."""
+    count = draw(st.integers(2, 5))
+    floors = [0.0]
+    for _ in range(count - 1):
+        floors.append(floors[-1] + draw(st.floats(1e3, 5e6)))
+    rates = sorted(draw(st.lists(st.floats(0.002, 0.2), min_size=count, max_size=count)))
+    caps = [*floors[1:], float("inf")]
+    return TierTable(tuple(map(Tier, floors, caps, rates)), basis)
+
+
+def _basis(exchange: str, inverse: bool) -> TierBasis:
+    """OKX and Binance COIN-M key tiers by contracts; the others by notional value."""
+    if exchange == "okx" or (exchange == "binancecoinm" and inverse):
+        return TierBasis.CONTRACTS
+    return TierBasis.NOTIONAL
+
+
+@st.composite
+def model_positions(
+    draw: st.DrawFn,
+    symbol: str,
+    mode: MarginMode,
+    inverse: bool,
+    side: Side,
+    hedge: str,
+    mark: float,
+) -> Position:
+    """A position as an exchange adapter would hand it over; the isolated margin and the
+    leverage are sometimes missing (unknown, not zero)."""
+    entry = mark * draw(st.floats(0.7, 1.3))
+    contract_size = draw(st.sampled_from([10.0, 100.0])) if inverse else 1.0
+    contracts = draw(st.floats(0.01, 1_000.0)) * (mark / 1_000 if inverse else 1.0)
+    size = contracts * contract_size
+    value = size / mark if inverse else size * mark
+    leverage = draw(st.one_of(st.none(), st.floats(1.5, 50.0)))
+    isolated = None
+    if mode is MarginMode.ISOLATED and draw(st.integers(0, 9)) > 0:
+        isolated = value / draw(st.floats(1.5, 50.0))
+    settle = symbol.split(":")[1]
+    return Position(
+        symbol, side, mode, contracts, contract_size, entry, mark, settle, inverse=inverse,
+        leverage=leverage, isolated_margin=isolated, position_side=hedge,
+    )  # fmt: skip
+
+
+@st.composite
+def model_accounts(draw: st.DrawFn) -> AccountSnapshot:
+    """An account of any exchange model: linear and inverse, cross and isolated (hybrid),
+    hedge-mode pairs, regular and jumping tier tables, a unified pool, and the unknowns
+    adapters produce (no tiers for a symbol, no reported wallet, no isolated margin)."""
+    exchange = draw(st.sampled_from(MODEL_EXCHANGES))
+    positions: list[Position] = []
+    tiers: dict[str, TierTable] = {}
+    for i in range(draw(st.integers(1, 5))):
+        inverse = exchange == "binancecoinm" or (
+            exchange in ("bybit", "okx", "kraken") and draw(st.booleans())
+        )
+        symbol = f"C{i}/USD:C{i}" if inverse else f"S{i}/USDT:USDT"
+        mode = draw(st.sampled_from(list(MarginMode)))
+        if draw(st.integers(0, 3)) == 0:  # hedge mode: both legs of one symbol
+            legs = [(Side.LONG, "LONG"), (Side.SHORT, "SHORT")]
+        else:
+            legs = [(draw(st.sampled_from(list(Side))), "BOTH")]
+        mark = draw(st.floats(1.0, 100_000.0))  # one mark per symbol, as on the exchange
+        for side, hedge in legs:
+            positions.append(draw(model_positions(symbol, mode, inverse, side, hedge, mark)))
+        if draw(st.integers(0, 9)) > 0:
+            basis = _basis(exchange, inverse)
+            jumping = exchange == "kraken" or draw(st.integers(0, 5)) == 0
+            tiers[symbol] = draw(jumping_tier_tables(basis) if jumping else tier_tables(basis))
+    unified = "USD" if exchange in ("bybit", "okx") and draw(st.booleans()) else None
+    assets = {unified} if unified else {p.settle for p in positions}
+    pools = []
+    for asset in sorted(assets):
+        members = [p for p in positions if (unified or p.settle) == asset]
+        gross = sum(p.size / p.mark_price if p.inverse else p.size * p.mark_price for p in members)
+        if draw(st.integers(0, 9)) > 0:
+            pools.append(CrossPool(asset, max(gross, 1.0) * draw(st.floats(0.01, 1.5))))
+    return AccountSnapshot(
+        f"{exchange}-{draw(st.integers(0, 10**6))}", exchange, tuple(pools), tuple(positions),
+        tiers, taker_fee_rate=draw(st.one_of(st.none(), st.floats(0.0001, 0.001))),
+        unified_pool=unified,
+    )  # fmt: skip

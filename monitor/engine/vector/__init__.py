@@ -1,0 +1,99 @@
+"""The vectorised exact engine: every position and pool of every account, every frame.
+
+The scalar engine (`AccountBook`) stays the reference: this package computes the same
+figures, to the same rules and notes, for all accounts at once with numpy, and
+tests/test_engine_vector.py holds the two to 1e-9 on every exchange model.
+
+Column layout
+-------------
+`VectorEngine.load(snapshot)` compiles one account into an `AccountBlock` (columns.py):
+the exchange model is applied by building the scalar `AccountBook` (legs, pools, hedge
+groups), and its legs are laid out as columns. Rows are in the scalar output order (per
+pool asset, sorted, its cross members; then the isolated positions):
+
+- per position row: symbol id, sign, qty, contracts, entry, inverse, has terms, fixed MM
+  (Bybit's pre-2025 entry rule), fee rate kept apart (OKX), fee to close (Bybit), whether
+  the tier moves with the price, contract-keyed, irregular table, closed-form eligible,
+  isolated wallet, pool row (-1 for isolated), the closed-form isolated price;
+- per position row and tier (2-D, padded with +inf floors): floors, rates, deductions,
+  and the solver's per-tier line (slope, constant) that legs.Leg precomputes;
+- per pool row: wallet (NaN if none reported), the exchange's ratio, a status (OK, no
+  wallet, no tiers, mixed coin/USD) whose note is fixed per snapshot;
+- liquidation problems, each a set of legs with a constant: POOL (every member against
+  the wallet: the pool's move), GROUP (one symbol's legs, the others held: one-way or
+  hedge), ISOLATED (one leg against its wallet), with a member table (problem -> legs).
+
+`layout.py` concatenates the blocks (offsetting cross-table indices, padding tiers) and
+routes each problem once: closed form, Newton, or the segment walk (rows.py lays out the
+searches' rows: a problem and a direction each). A snapshot of the same positions (a
+poll) is written over its account's rows, keeping rows, targets and warm starts; a
+change of shape re-joins the blocks (concatenation only, nothing else recompiled).
+
+How a frame flows (`update(marks)`)
+-----------------------------------
+marks (a dict, or a vector in `layout.symbols` order; NaN or missing -> the snapshot's
+mark) -> per position: value, PnL, tier (floors <= key, per row), MM + kept-apart fees
+(state.py) -> per pool: sums by `np.bincount` (each pool's members added in row order,
+as the scalar loop adds them), balance, ratio, free margin -> per problem: its constant
+-> moves (liquidation.py):
+- closed form (bracket.py): single linear legs on regular notional tables, Binance's
+  bracket formula; isolated ones once per snapshot (their price ignores the mark);
+- far-side Newton (newton.py), vectorised across all rows (a pool or group and one
+  direction each; both directions where both can hurt, the nearer kept, ties to the
+  fall, as the scalar does);
+- the segment walk (walk.py) for sets with a tier-moving leg on an irregular table (MM
+  jumps at a floor: ccxt's unified tiers), every row's floors laid out as sorted
+  events at once, the first deciding segment re-solved on a fresh sum;
+- the scalar solver only for a Newton row that did not settle (a safeguard).
+-> per position: price = mark x (1 + move), distance = |move|; per pool: move, distance.
+The result is a `Frame` of arrays (frame.py); `account_risk(frame, name)` turns one
+account's rows back into the scalar records for readers that want them.
+
+What is exact
+-------------
+Everything: there is no tolerance anywhere. Within a run of unchanged tiers equity - MM is
+linear in t (the move x, or 1 / (1 + x) for inverse contracts); every answer is the root
+of the line of the segment that holds it, so it is the scalar engine's root up to the
+order of additions (a few ulps).
+
+How the Newton solve is safeguarded
+-----------------------------------
+It only runs where every tier-moving leg has a regular table (rates never fall,
+deductions continuous), which makes equity - MM concave in t: existence of a root is
+decided first from the far end (the last segment's slope; the value at price zero), and
+the iteration starts from a line on or above the function (the segment of last frame's
+root, the current segment, or the far one), so each root is at or past the true one and
+the next moves back towards it; it stops when the line at the root is the line just
+solved (the root lies on its own segment), at most one step per segment. A vanishing
+slope is "no root"; a row still moving after 64 steps (not possible for a finite
+piecewise-linear function) goes to the scalar walk. Warm starts only choose the first
+line: the answer never depends on them.
+
+Unknowns
+--------
+No tiers, no reported wallet, no isolated margin, coin and USD contracts in one pool,
+OKX coin-margined cross in a USD pool: NaN in every figure that needs them, never 0,
+with a note code per row (`Frame.note`, `Frame.pool_note`) and the scalar book's text
+(`Frame.position_note(row)`, `Frame.pool_note_text(row)`).
+
+Daemon integration (the next step)
+----------------------------------
+One engine for the daemon: `engine.load(snapshot)` whenever an account's snapshot
+changes (poll, user-stream update), `engine.remove(name)` when one goes away, and on each
+mark frame `frame = engine.update(marks)` (or a mark vector the daemon keeps in
+`engine.layout.symbols` order, updated in place per tick). Targets map to rows through
+`engine.layout` (rebuilt only after load/remove, so the mapping is cached per layout):
+`layout.position_rows[row] -> (account, Position)` (daemon.events.position_target of
+it), `layout.pool_rows[row] -> (account, asset)` (pool_target), and
+`layout.accounts[name]` gives an account's row slices. Each target's level then reads
+`frame.margin_ratio` / `frame.liquidation_distance` (positions) and `frame.pool_margin_ratio`
+/ `frame.pool_liquidation_distance` (pools) at its row, NaN meaning unknown; only rows
+whose level changes need records (`account_risk`). That replaces band, hold, screen and
+the envelopes in the tick path, which can then be deleted.
+"""
+
+from monitor.engine.vector.engine import VectorEngine
+from monitor.engine.vector.frame import Frame, Note
+from monitor.engine.vector.risk import account_risk
+
+__all__ = ["Frame", "Note", "VectorEngine", "account_risk"]

@@ -1,0 +1,146 @@
+"""Per frame: every liquidation problem's move, by the solver its shape allows.
+
+Problems (columns.ProblemKind) and their routes (layout.Routes) are fixed per snapshot;
+a frame computes each problem's constant from the leg and pool states, then:
+- closed form (bracket.py) for single linear legs on regular notional tables;
+- far-side Newton (newton.py) for every other set of legs on concave terms, both
+  directions where both can hurt, the nearer kept (ties to the fall, as the scalar does);
+- the segment walk (walk.py) for sets with a tier-moving leg on an irregular table;
+- the scalar solver for any Newton row that did not settle (a safeguard that should
+  never fire). Exact either way, never a guess.
+Isolated closed-form legs need no solve at all: their price is fixed per snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from monitor.engine.solver import nearest_liquidation_move, single_leg_move
+from monitor.engine.vector import newton, walk
+from monitor.engine.vector.bracket import bracket_price, move_to
+from monitor.engine.vector.columns import ProblemKind
+from monitor.engine.vector.layout import Layout
+from monitor.engine.vector.rows import SearchRows
+from monitor.engine.vector.state import LegState, PoolState
+
+
+@dataclass(slots=True)
+class WarmStart:
+    """Where last frame's searches ended, for a layout: Newton members' tiers and the
+    closed-form brackets. Only a starting point: the answers never depend on it."""
+
+    newton: np.ndarray | None = None
+    bracket: np.ndarray | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Moves:
+    """Signed fractional moves to liquidation, NaN where no price liquidates (or nothing
+    was solved: unknown pools and positions carry their own note)."""
+
+    legs: np.ndarray
+    pools: np.ndarray
+
+
+def liquidation_moves(
+    layout: Layout, legs: LegState, pools: PoolState, warm: WarmStart | None = None
+) -> Moves:
+    """Every problem's move; `warm` (if given) is read and then updated in place."""
+    warm = warm if warm is not None else WarmStart()
+    routes, problems = layout.routes, layout.problem_cols
+    kind, pool = problems["kind"], problems["pool"]
+    members = layout.member_cols
+    held = np.bincount(
+        members["problem"],
+        (legs.pnl - legs.requirement)[members["leg"]],
+        minlength=kind.size,
+    )
+    # Isolated problems have pool -1: a trailing NaN gives them something to index.
+    wallet = np.append(layout.pool_cols["wallet"], np.nan)[pool]
+    free = np.append(pools.free, np.nan)[pool]
+    constant = np.where(
+        kind == ProblemKind.POOL,
+        wallet,
+        np.where(
+            kind == ProblemKind.GROUP,
+            free - held,
+            layout.leg_cols["isolated_wallet"][routes.first_leg],
+        ),
+    )
+    move = np.full(kind.size, np.nan)
+
+    closed = routes.closed_form
+    if closed.size:
+        rows = routes.first_leg[closed]
+        start = warm.bracket if warm.bracket is not None else legs.tier[rows]
+        price, warm.bracket = bracket_price(
+            layout.leg_cols, layout.tier_cols, rows, constant[closed], start
+        )
+        move[closed] = move_to(price, legs.mark[rows], layout.leg_cols["sign"][rows])
+
+    rows = routes.newton
+    t, converged, warm.newton = newton.solve(
+        rows, constant[rows.problem], legs.mark, legs.tier, layout.leg_cols, layout.tier_cols,
+        warm.newton,
+    )  # fmt: skip
+    _keep_nearer(move, rows, t)
+    rows = routes.walk
+    t = walk.solve(
+        rows, constant[rows.problem], legs.mark, legs.tier, layout.leg_cols, layout.tier_cols
+    )
+    _keep_nearer(move, rows, t)
+
+    for problem in np.unique(routes.newton.problem[~converged]):
+        move[problem] = _scalar_move(layout, legs, int(problem), float(constant[problem]))
+
+    return Moves(legs=_leg_moves(layout, legs, move), pools=_pool_moves(layout, move))
+
+
+def _keep_nearer(move: np.ndarray, rows: SearchRows, t: np.ndarray) -> None:
+    """Per problem the smaller adverse move of its rows' roots; the fall wins a tie."""
+    with np.errstate(divide="ignore"):
+        row_move = np.where(rows.inverse, 1.0 / t - 1.0, t)
+    problem = rows.problem
+    up = rows.price_direction > 0
+    move[problem[up]] = row_move[up]
+    down_problem, down_move = problem[~up], row_move[~up]
+    current = move[down_problem]
+    take = ~np.isnan(down_move) & (np.isnan(current) | ~(np.abs(current) < np.abs(down_move)))
+    move[down_problem[take]] = down_move[take]
+
+
+def _scalar_move(layout: Layout, legs: LegState, problem: int, constant: float) -> float:
+    routes = layout.routes
+    start, size = int(routes.start[problem]), int(routes.size[problem])
+    rows = layout.member_cols["leg"][start : start + size]
+    moving = [(layout.leg(int(row)), float(legs.mark[row])) for row in rows]
+    indices = [int(legs.tier[row]) for row in rows]
+    if size == 1:
+        leg, mark = moving[0]
+        found = single_leg_move(leg, mark, indices[0], constant)
+    else:
+        found = nearest_liquidation_move(moving, constant, indices)
+    return np.nan if found is None else found
+
+
+def _leg_moves(layout: Layout, legs: LegState, move: np.ndarray) -> np.ndarray:
+    """Each position's own move: its group's (cross), its own problem's or its fixed
+    closed-form price's (isolated)."""
+    cols, members = layout.leg_cols, layout.member_cols
+    result = np.full(legs.mark.size, np.nan)
+    kind = layout.problem_cols["kind"][members["problem"]]
+    own = kind != ProblemKind.POOL
+    result[members["leg"][own]] = move[members["problem"][own]]
+    fixed = np.flatnonzero(~np.isnan(cols["isolated_root"]))
+    result[fixed] = move_to(cols["isolated_root"][fixed], legs.mark[fixed], cols["sign"][fixed])
+    return result
+
+
+def _pool_moves(layout: Layout, move: np.ndarray) -> np.ndarray:
+    result = np.full(layout.pool_count, np.nan)
+    kind, pool = layout.problem_cols["kind"], layout.problem_cols["pool"]
+    whole = kind == ProblemKind.POOL
+    result[pool[whole]] = move[whole]
+    return result

@@ -1,0 +1,162 @@
+"""Liquidation moves of many leg sets at once: the solver's far-side Newton, vectorised.
+
+Each row is one set of legs moving by the same fraction in one direction (a pool, a
+hedge-mode symbol, one leg) with a constant (wallet, plus PnL minus MM of what is held
+still). In the solver's variable t (the move x for linear legs, 1 / (1 + x) for inverse
+ones) equity - MM is piecewise linear, one segment per combination of tiers in force;
+with regular tables (rates never fall, deductions continuous) it is concave. So, as in
+solver._newton_from_far_side, per row:
+
+1. Sum the legs' lines at the tiers in force now. If it is already <= 0 at the start,
+   the answer is the start (already liquidated).
+2. Decide whether a root exists at all from the far end: the last segment's slope on
+   the unbounded side, the value at price zero on the other. No root: NaN.
+3. Otherwise take a line that lies on or above the function (the current segment's if it
+   descends in the direction, else the far segment's), solve it, re-read every leg's tier
+   at that root and re-sum. Concavity makes every such line lie above the function, so
+   each root is at or past the true one and the next step moves back towards it; the
+   iteration stops when the re-summed line is the line just solved (the root lies on its
+   own segment: exact, no tolerance), which takes at most one step per segment crossed.
+   "The same line" is tested on the tiers themselves: a row whose legs all read the
+   tiers they were summed at is settled, and only the rows that moved are re-summed.
+
+The segment of the previous frame's root is used as the starting line where it descends
+(any segment's line lies above a concave function, so the iteration stays exact); in a
+market that moved a little that is the root's own segment and one step settles it.
+
+Safeguards: rows whose legs could break concavity (a tier-moving leg with an irregular
+table) never come here (the engine sends them to the scalar walk); a row whose slope
+vanishes is unreachable; a row still moving after `MAX_STEPS` (impossible for a finite
+piecewise-linear function, kept as a bound) is reported as not converged so the caller
+can solve it by the scalar walk instead of guessing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from monitor.engine.solver import AT_BOUND
+from monitor.engine.vector.rows import SearchRows
+
+Columns = dict[str, np.ndarray]
+MAX_STEPS = 64
+
+
+def solve(
+    rows: SearchRows,
+    constant: np.ndarray,
+    mark: np.ndarray,
+    tier_now: np.ndarray,
+    leg_cols: Columns,
+    tier_cols: Columns,
+    warm: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(t per row, NaN where no root; converged flag per row; each member's tier at its
+    row's root, to pass back as `warm` on the next frame)."""
+    count = rows.size
+    t = np.full(count, np.nan)
+    converged = np.ones(count, dtype=bool)
+    if count == 0:
+        return t, converged, np.zeros(0, dtype=np.intp)
+    row, leg = rows.member_row, rows.member_leg
+    direction = rows.direction
+    static = rows.members
+    moving, first, offset = static["moving"], static["first"], static["offset"]
+    leg_mark = mark[leg]
+    qty = leg_cols["qty"][leg]
+    # A leg's line in tier k is a = alpha x slope_k + const_k, b = beta x slope_k
+    # (linear: alpha = beta = mark; inverse: alpha = 0, beta = 1 / mark), and its value at
+    # t is gamma x (offset + t) (linear: qty x mark x (1 + t); inverse: qty / mark x t).
+    if static["any_inverse"]:
+        inverse = static["inverse"]
+        alpha = np.where(inverse, 0.0, leg_mark)
+        beta = np.where(inverse, 1.0 / leg_mark, leg_mark)
+        gamma = np.where(inverse, qty / leg_mark, qty * leg_mark)
+    else:
+        alpha = beta = leg_mark
+        gamma = qty * leg_mark
+    slopes, consts = tier_cols["slopes"].ravel(), tier_cols["consts"].ravel()
+    floors = tier_cols["floors"]
+    flat_floors = floors.ravel()
+    last = leg_cols["tier_count"][leg] - 1
+
+    def tier_of(
+        value: np.ndarray, guess: np.ndarray, legs: np.ndarray, starts: np.ndarray,
+        tops: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """The tier holding `value` (floor <= value < next floor; the first tier below
+        its floor too): `guess` where it holds, a full search of the row elsewhere."""
+        low = flat_floors.take(starts + guess)
+        high = np.where(
+            guess < tops, flat_floors.take(starts + np.minimum(guess + 1, tops)), np.inf
+        )
+        holds = ((value >= low) | (guess == 0)) & (value < high)
+        if holds.all():
+            return guess
+        found = guess.copy()
+        off = np.flatnonzero(~holds)
+        found[off] = np.maximum((floors[legs[off]] <= value[off, None]).sum(axis=1) - 1, 0)
+        return found
+
+    def line(members: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, (a, b) of constant + the sum of `members`' lines at tiers `index`."""
+        at = first[members] + index
+        s = slopes.take(at)
+        target = row[members]
+        a = np.bincount(target, alpha[members] * s + consts.take(at), minlength=count)
+        return a + constant, np.bincount(target, beta[members] * s, minlength=count)
+
+    every = np.arange(leg.size)
+    index = tier_now[leg]
+    a, b = line(every, index)
+    start = np.where(rows.inverse, 1.0, 0.0)
+    lower = np.where(rows.inverse, 0.0, -1.0)
+    at_start = a + b * start <= 0.0
+    t[at_start] = start[at_start]
+
+    # The far line decides whether a root exists: always going down (the value at price
+    # zero), going up only when the current segment does not descend (its last slope).
+    descending = b * direction < 0.0
+    rising = direction > 0
+    far_index = np.where(moving, static["far"], index)
+    wants_far = every[(~at_start & (~rising | ~descending))[row]]
+    far_a, far_b = line(wants_far, far_index[wants_far])
+    no_root = np.where(rising, ~descending & (far_b >= 0.0), far_a + far_b * lower > 0.0)
+    active = ~at_start & ~no_root
+    a = np.where(descending, a, far_a)
+    b = np.where(descending, b, far_b)
+    held = np.where(descending[row], index, far_index)
+    """Per member, the tier whose line its row's (a, b) sums."""
+    members = every[active[row]]
+    if warm is not None and members.size:
+        # Any segment's line lies on or above the function: the segment of last frame's
+        # root is as valid a start as the far one, and usually the answer already.
+        warm_index = np.where(moving, warm, index)
+        warm_a, warm_b = line(members, warm_index[members])
+        better = active & (warm_b * direction < 0.0)
+        a = np.where(better, warm_a, a)
+        b = np.where(better, warm_b, b)
+        held = np.where(better[row], warm_index, held)
+    for _ in range(MAX_STEPS):
+        if not members.size:
+            break
+        with np.errstate(divide="ignore", invalid="ignore"):
+            root = -a / b
+        tiered = members[moving[members]]
+        value = gamma[tiered] * (offset[tiered] + root[row[tiered]])
+        found = tier_of(value, held[tiered], leg[tiered], first[tiered], last[tiered])
+        moved = np.bincount(row[tiered], found != held[tiered], minlength=count) > 0
+        # No member's tier changed: the root lies on the line that gave it, exactly.
+        settled = active & ~moved
+        t[settled] = root[settled]
+        held[tiered] = found
+        active &= moved
+        members = members[active[row[members]]]
+        a_next, b_next = line(members, held[members])
+        a = np.where(active, a_next, a)
+        b = np.where(active, b_next, b)
+        active &= b != 0.0
+        members = members[active[row[members]]]
+    converged[active] = False
+    t[(t <= lower + AT_BOUND)] = np.nan
+    return t, converged, held
