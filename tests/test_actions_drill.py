@@ -19,6 +19,7 @@ from monitor.actions.drill import (
     Outcome,
     Request,
     Run,
+    Timed,
     builtin_scenarios,
     flaps,
     largest_move,
@@ -33,6 +34,7 @@ from monitor.actions.drill import (
 )
 from monitor.cli import main
 from monitor.config import Config
+from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.simulator.binance_usdm.transfers import transfer
 from monitor.simulator.build import build_exchange
 from monitor.simulator.scenario import builtin_names, parse_scenario
@@ -217,3 +219,24 @@ def test_a_liquidation_in_auto_names_the_move_that_beat_the_defense():
         "AVAX/USDT:USDT liquidated in both runs: the defense did not save it (largest "
         "one-tick move before it: -6.00 % at 32 s)"
     ) in why
+
+
+def test_a_flap_is_a_paged_drop_not_the_legs_of_one_liquidation_passing_by():
+    """critical -> warn for 5 s -> critical is a flap; critical -> warn for 5 ms ->
+    critical (one liquidation's legs closing one by one, inside the alerts' 2 s group
+    window, so never paged) is not."""
+
+    def level(at: float, target: str, level: str) -> Timed:
+        event = Event(EventKind.LEVEL, "acct", target, TargetKind.POOL, level=level)
+        return Timed(at, event)
+
+    run = Run("auto")
+    run.events = [
+        level(10.0, "pool USDT", "critical"),
+        level(20.0, "pool USDT", "warn"),
+        level(25.0, "pool USDT", "critical"),
+        level(30.0, "pool USDC", "critical"),
+        level(40.919, "pool USDC", "warn"),
+        level(40.924, "pool USDC", "critical"),
+    ]
+    assert flaps(run) == [("acct", "pool USDT", 20.0, 25.0)]

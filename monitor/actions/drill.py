@@ -37,6 +37,7 @@ from rich.text import Text
 
 from monitor.actions.decision import CLIENT_ID_PREFIX, Decision
 from monitor.config import AccountConfig, Config
+from monitor.config.schema import AlertsConfig
 from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
 from monitor.formatting import fraction
@@ -68,6 +69,10 @@ never slower than DEFAULT_SPEED), all at once: the suite lasts about a minute.""
 FLAP_WINDOW = 60.0
 """Critical, then lower, then critical again within this many simulated seconds is a
 flap: the hysteresis failed to hold."""
+UNPAGED_DROP = AlertsConfig().group_wait
+"""A drop below critical shorter than the alerts' group window is never paged (the
+message goes out with the level it ends at): the figures passing through the legs of
+one liquidation, milliseconds apart, are not a flap."""
 PAGES_GROUP = "marginwatch.drill"
 TO_FUTURES = "_UMFUTURE"
 """Binance's transfer types into the USD-M futures wallet end so (MAIN_UMFUTURE, ...)."""
@@ -390,9 +395,12 @@ def outcome(exchange: SimExchange, account: SimAccount, pages: int | None) -> Ou
     )
 
 
-def flaps(run: Run, window: float = FLAP_WINDOW) -> list[tuple[str, str, float, float]]:
+def flaps(
+    run: Run, window: float = FLAP_WINDOW, unpaged: float = UNPAGED_DROP
+) -> list[tuple[str, str, float, float]]:
     """(account, target, first critical, critical again) for every target that paged
-    critical, dropped below it, and came back within `window` simulated seconds."""
+    critical, dropped below it for longer than `unpaged`, and came back within `window`
+    simulated seconds."""
     found = []
     left: dict[tuple[str, str], float] = {}
     last: dict[tuple[str, str], str | None] = {}
@@ -409,7 +417,7 @@ def flaps(run: Run, window: float = FLAP_WINDOW) -> list[tuple[str, str, float, 
             now in _ALARMING
             and before not in _ALARMING
             and key in left
-            and timed.at - left[key] <= window
+            and unpaged < timed.at - left[key] <= window
         ):
             found.append((key[0], key[1], left[key], timed.at))
     return found
