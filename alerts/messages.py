@@ -61,6 +61,9 @@ class Item:
     defense: Defense | None = None
     peak: str | None = None
     """Set when the target touched a worse level than it shows now, unannounced."""
+    why: str = ""
+    """Which figure put the target at its level, against which threshold ("distance
+    4.10% ≤ 5%"): a 10 % ratio reads fine, a distance under 5 % does not."""
 
 
 # --- numbers -----------------------------------------------------------------------
@@ -120,6 +123,8 @@ def _ratio_lines(item: Item) -> list[str]:
     f = item.figures
     ratio = f"ratio {pct(f.margin_ratio)} · exch {pct(f.exchange_ratio)}"
     lines = [ratio + _delta(f.margin_ratio, item.sent_ratio)]
+    if item.why:
+        lines.append(f"why: {item.why}")
     if f.liquidation_fees:  # kept apart by the exchange (OKX): show its MM and the fees
         lines.append(f"MM {money(f.maintenance_margin)} + liq fees {money(f.liquidation_fees)}")
     if f.margin_ratio is None and f.note:

@@ -47,6 +47,8 @@ from alerts.silence import Silences
 from alerts.view import Figures, StateView
 from monitor.config import Config
 from monitor.daemon.events import Event, EventKind
+from monitor.engine.levels import Level
+from monitor.formatting import level_reason
 
 log = logging.getLogger(__name__)
 
@@ -221,9 +223,10 @@ class AlertPipeline:
         if rule is Rule.PRICE and account is not None and reason is not Reason.RESOLVED:
             defense = self._defense(account, target, figures, config, defenses)
         peak = alert.peak if unsaid_spike(alert) else None
+        why = _why(alert, figures, config) if rule is Rule.PRICE and account else ""
         return Item(
             alert.key, reason, alert.level, alert.announced, figures, alert.sent_ratio,
-            alert.sent_distance, alert.event.message, defense, peak,
+            alert.sent_distance, alert.event.message, defense, peak, why,
         )  # fmt: skip
 
     def _defense(
@@ -351,3 +354,15 @@ def next_daily(now: float, at: str) -> float:
     )
     moment = today if today.timestamp() > now else today + timedelta(days=1)
     return moment.timestamp()
+
+
+def _why(alert: Alert, figures: Figures, config: Config) -> str:
+    """The threshold the target's figures are past (monitor/formatting.level_reason),
+    with the account's own thresholds for its margin mode."""
+    level = Level.__members__.get(alert.level.upper())
+    try:
+        thresholds = config.account(alert.key.account or "").thresholds
+    except KeyError:
+        return ""
+    limits = thresholds.isolated if figures.margin_mode == "isolated" else thresholds.cross
+    return level_reason(level, figures.margin_ratio, figures.distance, limits)

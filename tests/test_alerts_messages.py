@@ -280,3 +280,7 @@ def test_the_pipeline_sizes_defenses_from_the_live_book():
     assert "▶ or reduce BTC long by 0.4 " in text
     assert "then add 2,790.75 USDT margin to SOL → distance 15.0 %" in text
     assert "ratio 62.50% · exch 62.00%" in text  # current figures, not the event's
+    # why each is at its level, against the default thresholds: SOL 0.54 % from its
+    # liquidation (above) is past isolated imminent (1 %), the pool past cross critical (8 %)
+    assert "IMMINENT (new)\nratio 65.00% · exch unknown\nwhy: distance 0.54% ≤ 1%" in text
+    assert "why: distance 4.00% ≤ 8%" in text

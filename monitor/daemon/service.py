@@ -341,7 +341,8 @@ class Daemon:
                 worst = level
         feeds = sum(1 for g in self.groups.values() if g.feed and not g.blind)
         blind = len(self._blind_accounts) + sum(1 for g in self.groups.values() if g.blind)
+        accounts = len(self.monitors)
         return (
-            f"{len(self.monitors)} accounts, {feeds}/{len(self.groups)} feeds live, "
+            f"{accounts} account{'s' if accounts != 1 else ''}, {feeds}/{len(self.groups)} feeds live, "
             f"worst level {worst}" + (f", {blind} BLIND" if blind else "")
         )
