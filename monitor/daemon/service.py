@@ -343,6 +343,7 @@ class Daemon:
         blind = len(self._blind_accounts) + sum(1 for g in self.groups.values() if g.blind)
         accounts = len(self.monitors)
         return (
-            f"{accounts} account{'s' if accounts != 1 else ''}, {feeds}/{len(self.groups)} feeds live, "
-            f"worst level {worst}" + (f", {blind} BLIND" if blind else "")
+            f"{accounts} account{'s' if accounts != 1 else ''}, "
+            f"{feeds}/{len(self.groups)} feeds live, worst level {worst}"
+            + (f", {blind} BLIND" if blind else "")
         )
