@@ -95,7 +95,7 @@ async def run_demo(
                             await asyncio.wait_for(venue.finished.wait(), 0.25)
                         live.update(frame())
                     await asyncio.sleep(SETTLE_SECONDS)
-                    summary = Text(f"scenario finished: {finished(view)}")
+                    summary = Text(f"scenario finished; {finished(view)}")
                     live.update(frame(len(summary.wrap(console, console.width)) + 1))
             finally:
                 await daemon.stop()
@@ -104,5 +104,10 @@ async def run_demo(
 
 
 def finished(view: LiveView) -> str:
+    """Events by kind, "events: action 3, critical 4, ...": a count beside its label."""
     counts = sorted(view.counts.items())
-    return ", ".join(f"{count} {name}" for name, count in counts) or "no events"
+    return (
+        "events: " + ", ".join(f"{name} {count}" for name, count in counts)
+        if counts
+        else "no events"
+    )
