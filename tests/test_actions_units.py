@@ -183,7 +183,7 @@ def test_budget_spent_or_contain_closes_whole_only_below_close_before() -> None:
     for policy, budget in ((isolated(), spent), (isolated(defense="contain"), ROOMY)):
         (close,) = decide("u", book(20_000), {}, {DOGE: "critical"}, policy, budget).decisions
         assert (close.kind, close.quantity, close.closes) == ("reduce", 50_000, True)
-        assert close.describe().startswith("close DOGEUSDT long by 50000")
+        assert close.describe().startswith("close DOGEUSDT long by 50,000 ")
         later = decide("u", book(20_000), {}, {DOGE: "critical"},
                        policy.model_copy(update={"isolated": policy.isolated.model_copy(
                            update={"close_before": 0.005})}), budget)  # fmt: skip

@@ -96,6 +96,8 @@ def make_decision(
         margin_mode=position.margin_mode.value if position is not None else "cross",
         asset=asset,
         position_contracts=position.contracts if position is not None else 0.0,
+        contract_size=position.contract_size if position is not None else 1.0,
+        inverse=position.inverse if position is not None else False,
         quantity=quantity,
         notional=notional,
         mark=mark_of(leg, ctx.marks) if leg is not None else 0.0,

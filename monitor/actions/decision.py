@@ -15,6 +15,7 @@ from typing import Literal, NamedTuple
 
 from monitor.daemon.events import TargetKind, position_target
 from monitor.domain import Position
+from monitor.formatting import size_of
 
 Kind = Literal["transfer", "add_margin", "reduce"]
 Rung = Literal["balance", "reserve"]
@@ -72,6 +73,9 @@ class Decision:
     margin_mode: str
     asset: str
     position_contracts: float
+    contract_size: float
+    inverse: bool
+    """With `contract_size`, what one contract is, so a reduction reads in base units."""
     quantity: float
     """Money to move (in `asset`) or contracts to close."""
     notional: float
@@ -121,7 +125,8 @@ class Decision:
             return f"add {self.quantity:,.2f} {self.asset} margin to {self.name}"
         verb = "close" if self.closes else "reduce"
         return (
-            f"{verb} {self.name} {self.side} by {self.quantity:g} "
+            f"{verb} {self.name} {self.side} by "
+            f"{size_of(self.symbol, self.quantity, self.contract_size, self.inverse)} "
             f"(≈ {self.notional:,.0f} {self.asset}, reduce-only)"
         )
 
