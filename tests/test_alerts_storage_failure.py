@@ -136,7 +136,7 @@ async def test_a_dry_run_whose_journal_cannot_be_written_still_says_what_it_woul
         finally:
             await daemon.stop()
     (event,) = [e for e in events if e.kind is EventKind.ACTION]
-    assert event.message.startswith("dry run, would reduce-only sell")
+    assert event.message.startswith("dry run, would reduce BTC long by")
     assert "not journaled" in event.message and "readonly database" in event.message
     (record,) = [r for r in caplog.records if "could not journal the dry run" in r.getMessage()]
     assert record.levelno == logging.ERROR

@@ -198,10 +198,12 @@ async def test_faults_are_typed_contained_and_recovered_from_within_a_poll(
         assert recovered <= bound, f"{name}: fresh {recovered:.1f} s after the faults stopped"
         assert any(t > cleared_at for t in events.of(EventKind.RECOVERED, name)), name
 
-    # the control account kept its cadence while six others failed and one hung
+    # the control account kept its cadence while six others failed and one hung; only the
+    # 429 holds it, as it holds every account on the host: Binance counts weight per IP, so
+    # a 429 to one account is a 429 to all of them (monitor/exchange/budget.py)
     control = polls.successes(CONTROL, faulted_at, cleared_at)
     gaps = [b - a for a, b in zip([faulted_at, *control], [*control, cleared_at], strict=True)]
-    assert max(gaps) <= POLL + MARGIN, f"control's polls stalled: gaps {gaps}"
+    assert max(gaps) <= POLL + MARGIN + RETRY_AFTER_S, f"control's polls stalled: gaps {gaps}"
     assert not polls.errors(CONTROL, 0, float("inf"))
     assert not events.of(EventKind.BLIND, CONTROL)
     # APScheduler never had to skip or drop a run while reads waited out timeouts

@@ -102,14 +102,13 @@ def test_sizes_are_in_base_units_with_contracts_where_they_differ():
 
 def test_a_level_says_which_figure_and_threshold_set_it():
     limits = Thresholds().isolated
-    # isolated defaults: critical at ratio 80 % or distance 5 %, clear margin 5 %
+    # isolated defaults: critical at ratio 80 % or distance 5 %; it clears past the wider
+    # of 5 % of the threshold (5.25 %) and 2 points absolute (7 %)
     assert level_reason(Level.CRITICAL, 0.1078, 0.041, limits) == "distance 4.10% ≤ 5%"
     assert level_reason(Level.CRITICAL, 0.85, 0.2, limits) == "ratio 85.00% ≥ 80%"
     assert level_reason(Level.CRITICAL, 0.1, 0.041, limits, compact=True) == "dist≤5%"
-    # held: 5.2 % is past 5 % but not past 5 % x 1.05 = 5.25 %
-    assert level_reason(Level.CRITICAL, 0.1, 0.052, limits) == (
-        "distance 5.20%, held until > 5.25%"
-    )
+    # held: 5.2 % is past 5 % but not past 5 % + 2 % = 7 %
+    assert level_reason(Level.CRITICAL, 0.1, 0.052, limits) == "distance 5.20%, held until > 7%"
     assert level_reason(Level.OK, 0.01, 0.5, limits) == ""
 
 
@@ -311,9 +310,12 @@ async def test_live_view_fits_80x24_and_uses_160x48():
         assert len(lines) - rule - 1 >= MIN_EVENT_LINES
         assert any("LIQUIDATED AVAX/USDT long" in line for line in lines[rule:])
         assert "ratio inf" not in text and " inf " not in text
-        # each level's reason (the pool warns on its distance, not its ratio)
+        # each level's reason (the pool's level comes from its distance, not its ratio):
+        # warn under 15 %, or critical held until it is back above 8 % + 2 % (hysteresis)
         [pool] = [line for line in table if line.startswith("pool USDT")]
-        assert re.search(r"WARN(: distance [\d.]+%)? ?(dist)?≤ ?15%", pool), pool
+        warn = r"WARN(: distance [\d.]+%)? ?(dist)?≤ ?15%"
+        held = r"CRIT(: distance [\d.]+%, held until > 10%| dist held)"
+        assert re.search(f"{warn}|{held}", pool), pool
     assert "40,000 DOGE" in "\n".join(frames[80]) and "isolated" in "\n".join(frames[160])
     assert "exch. ratio" in frames[160][2] and "exch. ratio" not in frames[80][2]
     assert venue.finished.is_set()

@@ -155,7 +155,7 @@ async def test_a_drill_of_the_snapshot_plays_the_book_on_a_built_in_crash(
     # The built-in crash takes AVAX (8x, 875 isolated) from 35 down about 20 %: its
     # isolated margin covers 875 / 200 = 4.375 a coin, 12.5 %, so without a defense the
     # bet is liquidated, as in flash-crash itself; the book's name is the snapshot's.
-    assert "main: LIQUIDATED AVAXUSDT 200" in output
+    assert "main: LIQUIDATED AVAX/USDT:USDT 200" in output
     assert "Flash crash with a gap down" in output
 
 

@@ -626,7 +626,9 @@ async def drill(config: Config, request: Request, console: Console | None = None
     if request.output == "text":
         if source.actions.mode == "off":
             console.print(f"[yellow]actions are off for {source.name!r}: rehearsing dry_run[/]")
-        what = "every built-in scenario" if request.suite else scenarios[0][0]
+        name, first = scenarios[0]
+        what = f"{name} ({first.description})" if first.description else name
+        what = "every built-in scenario" if request.suite else what
         console.print(
             f"[bold]marginwatch drill[/]: policy of {source.name!r} "
             f"({rehearsed_mode(source)}) against {what}, and with actions off"

@@ -32,7 +32,6 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.config.secrets import Secret
-from monitor.engine.levels import Level, keeping
 
 SECRET_KEYS = ("api_key", "secret", "password")
 """Account keys holding credentials; the loader also accepts a `<key>_file` twin for each."""
@@ -691,6 +690,10 @@ def _target_issues(data: Any, config: Config) -> list[InitErrorDetails]:
             for mode in ("isolated", "cross")
         ]  # fmt: skip
         for mode, trigger, distance, ratio, own, shared in aims:
+            # Imported here: the configuration's documents (monitor.config.document) are
+            # read by the simulator too, which must not load the monitor's engine.
+            from monitor.engine.levels import Level, keeping
+
             limits = getattr(account.thresholds, mode)
             held = keeping(Level[trigger.upper()], limits)
             prefix = "defense_" if own == ("alerts",) else ""
