@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from monitor.config import LevelThresholds, Thresholds
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 Points = list[tuple[float, float]]
 """[(unix time, margin ratio)], oldest first."""
@@ -47,71 +48,71 @@ def _isolated(target: str) -> bool:
 
 
 def render_chart(title: str, series: Mapping[str, Points], thresholds: Thresholds) -> bytes:
-    """PNG bytes, 800x450: legible on a phone without zooming.
-
-    Matplotlib is imported here, on the first `/chart`: it costs the daemon 0.45 s and
-    about 40 MiB at start for a command most days never see."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    """PNG bytes, 800x450: legible on a phone without zooming. The ratio history of each
+    target, with the thresholds of the modes it shows."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-    from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    top = 0.0
-    for target, points in sorted(series.items()):
-        times = [datetime.fromtimestamp(at, UTC) for at, _ in points]
-        ratios = [ratio for _, ratio in points]
-        top = max(top, *ratios)
-        axes.plot(times, ratios, linewidth=1.6, label=target)
-    modes = {"cross": thresholds.cross}
-    if any(_isolated(target) for target in series):
-        modes["isolated"] = thresholds.isolated
-    for mode, limits in modes.items():
-        top = max(top, _threshold_lines(axes, mode, limits, dashed=mode == "isolated"))
+    figure, axes = _canvas()
+    top = _plot(axes, {t: [(datetime.fromtimestamp(at, UTC), r) for at, r in points]
+                       for t, points in series.items()})  # fmt: skip
+    top = max(top, _thresholds(axes, series, thresholds))
     locator = AutoDateLocator()
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     axes.set_ylim(0, min(1.5, top * 1.08))
-    axes.yaxis.set_major_formatter(lambda value, _: f"{value * 100:.0f}%")
-    axes.set_ylabel("margin ratio (1 = liquidation)")
-    axes.set_xlabel("UTC")
-    axes.set_title(title, fontsize=11)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="best", framealpha=0.8)
-    out = io.BytesIO()
-    figure.savefig(out, format="png")
-    return out.getvalue()
+    return _png(figure, axes, title, xlabel="UTC")
 
 
 def render_stress_chart(title: str, curves: Mapping[str, Points], thresholds: Thresholds) -> bytes:
     """Margin ratio against a uniform market move (`/stress`): [(move, ratio)] per pool
-    and isolated position, with the alert thresholds; PNG, 800x450 like `/chart`.
-    Matplotlib is imported here, as for `/chart`."""
+    and isolated position, with the alert thresholds; PNG, 800x450 like `/chart`."""
+    figure, axes = _canvas()
+    top = _plot(axes, curves)
+    _thresholds(axes, curves, thresholds)
+    axes.axhline(1.0, color="black", linewidth=1.2, label="liquidation 100%")
+    axes.axvline(0.0, color="grey", linewidth=0.8)
+    axes.set_ylim(0, min(1.5, max(top, 1.0) * 1.08))
+    axes.xaxis.set_major_formatter(lambda value, _: f"{value * 100:+.0f}%")
+    return _png(figure, axes, title, xlabel="every price moves by")
+
+
+def _canvas() -> tuple[Figure, Axes]:
+    """A figure and its axes. Matplotlib is imported here, on the first chart: it costs
+    the daemon 0.45 s and about 40 MiB at start for commands most days never see."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    return figure, figure.add_subplot()
+
+
+def _plot(axes: Axes, lines: Mapping[str, Sequence[tuple[Any, float]]]) -> float:
+    """One line per target; the highest ratio drawn."""
     top = 0.0
-    for target, points in sorted(curves.items()):
-        moves = [move for move, _ in points]
+    for target, points in sorted(lines.items()):
         ratios = [ratio for _, ratio in points]
         top = max(top, *ratios)
-        axes.plot(moves, ratios, linewidth=1.6, label=target)
+        axes.plot([x for x, _ in points], ratios, linewidth=1.6, label=target)
+    return top
+
+
+def _thresholds(axes: Axes, targets: Iterable[str], thresholds: Thresholds) -> float:
+    """The cross thresholds, and the isolated ones (dashed) where an isolated target is
+    drawn; the highest threshold drawn."""
     modes = {"cross": thresholds.cross}
-    if any(_isolated(target) for target in curves):
+    if any(_isolated(target) for target in targets):
         modes["isolated"] = thresholds.isolated
-    for mode, limits in modes.items():
+    return max(
         _threshold_lines(axes, mode, limits, dashed=mode == "isolated")
-    axes.axhline(1.0, color="black", linewidth=1.2, label="liquidation 100%")
-    axes.axvline(0.0, color="grey", linewidth=0.8)
-    axes.set_ylim(0, min(1.5, max(top, 1.0) * 1.08))
-    axes.xaxis.set_major_formatter(lambda value, _: f"{value * 100:+.0f}%")
+        for mode, limits in modes.items()
+    )
+
+
+def _png(figure: Figure, axes: Axes, title: str, *, xlabel: str) -> bytes:
     axes.yaxis.set_major_formatter(lambda value, _: f"{value * 100:.0f}%")
     axes.set_ylabel("margin ratio (1 = liquidation)")
-    axes.set_xlabel("every price moves by")
+    axes.set_xlabel(xlabel)
     axes.set_title(title, fontsize=11)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8, loc="best", framealpha=0.8)
