@@ -89,6 +89,20 @@ class Commands:
         visible = set(self.visible(chat_id))
         return [m for m in self.runner.daemon.monitors if m.name in visible]
 
+    async def _chosen(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE
+    ) -> list[AccountMonitor] | None:
+        """The accounts this chat sees, or the one its argument names; None (and said so)
+        when it names one the chat cannot see."""
+        monitors = self._monitors(_chat(update))
+        if not context.args:
+            return monitors
+        chosen = [m for m in monitors if m.name == context.args[0]]
+        if not chosen:
+            await _reply(update, [f"no account {context.args[0]!r} here"])
+            return None
+        return chosen
+
     def _levels(self, account: str) -> dict[str, str]:
         return {t: level for (a, t), level in self.runner.daemon.tracker.items() if a == account}
 
@@ -110,12 +124,9 @@ class Commands:
         await _reply(update, (text or "no accounts visible in this chat").splitlines())
 
     async def positions(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        monitors = self._monitors(_chat(update))
-        if context.args:
-            monitors = [m for m in monitors if m.name == context.args[0]]
-            if not monitors:
-                await _reply(update, [f"no account {context.args[0]!r} here"])
-                return
+        monitors = await self._chosen(update, context)
+        if monitors is None:
+            return
         lines: list[str] = []
         for monitor in monitors:
             risk = monitor.current()
@@ -180,12 +191,9 @@ class Commands:
         await message.reply_photo(png, caption=title)
 
     async def stress(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        monitors = self._monitors(_chat(update))
-        if context.args:
-            monitors = [m for m in monitors if m.name == context.args[0]]
-            if not monitors:
-                await _reply(update, [f"no account {context.args[0]!r} here"])
-                return
+        monitors = await self._chosen(update, context)
+        if monitors is None:
+            return
         message = update.effective_message
         assert message is not None  # commands always arrive in a message
         for monitor in monitors or []:
