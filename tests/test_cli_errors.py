@@ -28,21 +28,11 @@ import pytest
 
 from monitor.cli import main
 from tests.ports import refused_port
+from tests.test_config import BILLION_LAUGHS
 
 EXIT_USAGE, EXIT_UNKNOWN, EXIT_CONFIG = 2, 3, 78
 ROOT = os.geteuid() == 0
 NOBODY = 65534
-
-BILLION_LAUGHS = """\
-accounts: &a [{name: lol, exchange: bybit}, {name: lol, exchange: bybit}]
-b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
-c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
-d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
-e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
-f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]
-g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]
-h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]
-"""
 
 
 @dataclass(frozen=True)
