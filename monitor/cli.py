@@ -17,6 +17,7 @@ from monitor.cli_args import (
     EXIT_CONFIG,
     EXIT_INTERRUPTED,
     EXIT_SOFTWARE,
+    amount,
     positive_float,
     writable_file,
 )
@@ -281,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         "each scenario lasts about a minute)",
     )  # fmt: skip
     drill.add_argument(
-        "--reserve", type=float, metavar="USDT",
+        "--reserve", type=amount, metavar="USDT",
         help="give every simulated account this reserve in its spot wallet",
     )  # fmt: skip
     output = drill.add_mutually_exclusive_group()

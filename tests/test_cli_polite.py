@@ -53,6 +53,8 @@ def test_version_names_the_installed_package(capsys: pytest.CaptureFixture[str])
         (["demo", "--speed", "nan"], "--speed"),
         (["demo", "--speed", "fast"], "--speed"),
         (["drill", "--config", "c.yaml", "--scenario", "calm", "--speed", "0"], "--speed"),
+        (["drill", "--config", "c.yaml", "--suite", "--reserve", "-5"], "--reserve"),
+        (["drill", "--config", "c.yaml", "--suite", "--reserve", "inf"], "--reserve"),
         (["sim", "--scenario", "calm", "--speed", "inf"], "--speed"),
         (["sim", "--scenario", "calm", "--port", "70000"], "--port"),
         (["sim", "--scenario", "calm", "--port", "-1"], "--port"),
