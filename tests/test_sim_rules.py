@@ -13,7 +13,6 @@ SOLUSDT   < 5,000: 1 %, cum 0;      5,000-50,000: 1.5 %, cum 25
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +38,7 @@ from monitor.simulator.binance_usdm.rules import (
     margin_pools,
 )
 from monitor.simulator.risk import RiskEngine
+from tests.imports import offenders
 
 FAQ_WALLET = 1_535_443.01
 BTC_QTY, BTC_ENTRY, BTC_MARK = 109.488, 32_481.98, 31_967.27
@@ -326,30 +326,9 @@ def test_margin_call_events_carry_the_pool_at_eighty_percent() -> None:
 FORBIDDEN = ("monitor.engine", "monitor.domain")
 
 
-def imported_modules(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
-
-
-def forbidden(name: str) -> bool:
-    return any(name == f or name.startswith(f"{f}.") for f in FORBIDDEN)
-
-
 def test_simulator_source_imports_nothing_from_the_engine_or_the_domain() -> None:
     package = Path(monitor.simulator.__file__).parent
-    offenders = {
-        f"{path.relative_to(package)}: {name}"
-        for path in package.rglob("*.py")
-        for name in imported_modules(path)
-        if forbidden(name)
-    }
-    assert not offenders
+    assert list(offenders(package, FORBIDDEN)) == []
     assert any(package.rglob("rules.py"))  # the walk did find the simulator's sources
 
 

@@ -1,0 +1,28 @@
+"""Imports point one way (README, Development): the margin engine is pure and knows only
+the domain; the monitor never reaches into the alerts, which attach as a plugin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import monitor
+import monitor.engine
+from tests.imports import offenders
+
+MONITOR = Path(monitor.__file__).parent
+ENGINE = Path(monitor.engine.__file__).parent
+OUTSIDE_THE_ENGINE = sorted(
+    f"monitor.{p.name if p.is_dir() else p.stem}"
+    for p in MONITOR.iterdir()
+    if p.name not in ("engine", "domain.py", "__init__.py", "__pycache__")
+    and (p.is_dir() or p.suffix == ".py")
+)
+
+
+def test_the_engine_imports_only_the_domain_and_itself():
+    assert "monitor.daemon" in OUTSIDE_THE_ENGINE  # the listing found the packages
+    assert list(offenders(ENGINE, OUTSIDE_THE_ENGINE)) == []
+
+
+def test_the_monitor_never_imports_the_alerts():
+    assert list(offenders(MONITOR, ["alerts"])) == []
