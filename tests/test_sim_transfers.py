@@ -22,7 +22,6 @@ import orjson
 import pytest
 import websockets
 
-from monitor.exchange.urls import rebase_urls
 from monitor.simulator.binance_usdm import (
     FAQ_API_KEY,
     FAQ_SECRET,
@@ -32,6 +31,7 @@ from monitor.simulator.binance_usdm import (
     build_app,
 )
 from monitor.simulator.http import LocalServer
+from tests.test_sim_binance_rest import client_for
 
 WALLET = 1_535_443.01
 SOL_WALLET = 6_000.0
@@ -48,13 +48,6 @@ async def venue() -> AsyncIterator[tuple[SimExchange, LocalServer]]:
     account.can_transfer = True
     async with LocalServer(build_app(exchange)) as server:
         yield exchange, server
-
-
-def client_for(server: LocalServer, **config: Any) -> ccxt.binanceusdm:
-    client = ccxt.binanceusdm({"apiKey": FAQ_API_KEY, "secret": FAQ_SECRET, **config})
-    client.urls["api"] = rebase_urls(client.urls["api"], server.base_url)
-    client.options["fetchCurrencies"] = False
-    return client
 
 
 @pytest.fixture

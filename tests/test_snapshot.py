@@ -47,18 +47,25 @@ accounts:
 """
 
 
-async def test_snapshot_writes_the_live_book_as_a_scenario(tmp_path: Path) -> None:
+async def snapshot_of_live(config: Path, out: Path) -> tuple[int, str]:
+    """`marginwatch snapshot` of the LIVE book's account, served by the simulator, written
+    to `out` with a configuration written to `config`: (exit code, stderr)."""
     async with SimulatedVenue(parse_scenario(LIVE), speed=1) as venue:
         credentials = venue.credentials["hybrid"]
         account = {
             "name": "main", "exchange": "binanceusdm", "api_key": credentials.api_key,
             "secret": credentials.secret, "rest_url": venue.base_url, "ws_url": venue.ws_url,
         }  # fmt: skip
-        config = write_config(tmp_path / "c.yaml", [account])
-        out = tmp_path / "book.yaml"
+        write_config(config, [account])
         code, _, stderr = await run_cli(
             "snapshot", "--config", str(config), "--account", "main", "--out", str(out)
         )
+    return code, stderr
+
+
+async def test_snapshot_writes_the_live_book_as_a_scenario(tmp_path: Path) -> None:
+    config, out = tmp_path / "c.yaml", tmp_path / "book.yaml"
+    code, stderr = await snapshot_of_live(config, out)
     assert code == 0, stderr
     assert "Traceback" not in stderr
     assert f"--scenario {out} --paths flash-crash" in stderr
@@ -131,18 +138,9 @@ def test_paths_are_rescaled_to_the_books_start_prices() -> None:
 async def test_a_drill_of_the_snapshot_plays_the_book_on_a_built_in_crash(
     tmp_path: Path,
 ) -> None:
-    async with SimulatedVenue(parse_scenario(LIVE), speed=1) as venue:
-        credentials = venue.credentials["hybrid"]
-        account = {
-            "name": "main", "exchange": "binanceusdm", "api_key": credentials.api_key,
-            "secret": credentials.secret, "rest_url": venue.base_url, "ws_url": venue.ws_url,
-        }  # fmt: skip
-        config = write_config(tmp_path / "c.yaml", [account])
-        out = tmp_path / "book.yaml"
-        code, _, stderr = await run_cli(
-            "snapshot", "--config", str(config), "--account", "main", "--out", str(out)
-        )
-        assert code == 0, stderr
+    config, out = tmp_path / "c.yaml", tmp_path / "book.yaml"
+    code, stderr = await snapshot_of_live(config, out)
+    assert code == 0, stderr
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "monitor.cli", "drill", "--config", str(config),
         "--scenario", str(out), "--paths", "flash-crash", "--speed", "50",
