@@ -11,26 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from alerts.notification import Notification
 from alerts.pipeline import AlertPipeline
-from alerts.view import RunnerView
+from alerts.view import HostView
 from monitor.config import Config
 from monitor.daemon.events import Event
-from monitor.daemon.levels import LevelTracker
-
-
-@dataclass(slots=True)
-class _DaemonRunner:
-    """The three things `RunnerView` reads of a runner, for a bare daemon."""
-
-    daemon: Any
-    config: Config
-
-    @property
-    def tracker(self) -> LevelTracker:
-        return self.daemon.tracker
+from monitor.daemon.host import DaemonView
+from monitor.daemon.service import Daemon
 
 
 @dataclass(slots=True)
@@ -59,8 +47,8 @@ class PageCounter:
         return sum(1 for n in self.sent if account in n.accounts)
 
 
-def page_counter(daemon: Any, config: Config, clock: Callable[[], float]) -> PageCounter:
+def page_counter(daemon: Daemon, config: Config, clock: Callable[[], float]) -> PageCounter:
     """The `marginwatch.drill` entry point: a counter over `daemon` on `clock`."""
     sent: list[Notification] = []
-    view = RunnerView(_DaemonRunner(daemon, config))
+    view = HostView(DaemonView(lambda: daemon, lambda: config))
     return PageCounter(AlertPipeline(lambda: config, view, clock, sent.append), sent)

@@ -16,12 +16,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from alerts.defense import Defense
 from alerts.rules import SEVERITY, AlertKey, Reason, Rule
 from alerts.silence import Silence
-from alerts.view import Figures, RunnerView, StateView, target_of
+from alerts.view import Figures, HostView, StateView, target_of
+from monitor.daemon.plugins import DaemonState
 from monitor.engine.results import PositionRisk
 from monitor.formatting import money, pct, price
 
@@ -322,9 +322,9 @@ def status_text(view: StateView) -> str:
     return "\n".join(lines)
 
 
-def render_status(runner: Any) -> str:
+def render_status(daemon: DaemonState) -> str:
     """/status for the console: the running daemon as it is now."""
-    return status_text(RunnerView(runner))
+    return status_text(HostView(daemon))
 
 
 def render_summary(view: StateView, account: str, at: str, silences: Iterable[Silence]) -> str:

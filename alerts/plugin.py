@@ -1,7 +1,13 @@
 """Alerting attached to the running daemon: rules → outbox → notifiers, and the console.
 
 Registered as the `marginwatch.plugins` entry point `alerts`, so `monitor` never imports
-`alerts`. Monitoring never waits for any of it: the pipeline's sink only records events,
+`alerts`. It sees the daemon only through the typed boundary monitor declares
+(monitor/daemon/plugins.py: a read-only state view, a few commands, the bus), subscribes
+once, and keeps working across configuration reloads without re-attaching: the host and
+its bus outlive every daemon a reload builds, and a `ConfigReloaded` message tells the
+console to pick up a changed Telegram section.
+
+Monitoring never waits for any of it: the pipeline's subscriber only records events,
 notifications are written to SQLite before anything is sent, and the Telegram console
 connects in the background, retrying while Telegram is unreachable.
 
@@ -16,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 from alerts.console import Console
 from alerts.console.approvals import Approvals
@@ -25,7 +30,10 @@ from alerts.notifiers import build_destinations
 from alerts.outbox import Outbox
 from alerts.pipeline import AlertPipeline
 from alerts.store import STORAGE_ERRORS, HistoryRow, Store
-from alerts.view import RunnerView
+from alerts.view import HostView
+from monitor.bus import ConfigReloaded
+from monitor.daemon.events import Event
+from monitor.daemon.plugins import PluginHost
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +47,9 @@ HISTORY_DAYS = 14
 class AlertsPlugin:
     """Owns the alert pipeline, the outbox, the console and their background tasks."""
 
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
-        config = runner.config
+    def __init__(self, host: PluginHost) -> None:
+        self.host = host
+        config = host.config
         self.store = Store.open(config.state_dir)
         self.outbox = Outbox(
             self.store,
@@ -49,12 +57,15 @@ class AlertsPlugin:
             config.alerts.expire_after,
         )
         self.pipeline = AlertPipeline(
-            lambda: self.runner.config, RunnerView(runner), time.time, self._deliver
+            lambda: self.host.config, HostView(host), time.time, self._deliver
         )
-        self.console = Console(runner, self.pipeline.silences, self.store)
-        self.approvals = Approvals(runner, self.console, self.console.confirmations)
+        self.console = Console(host, self.pipeline.silences, self.store)
+        self.approvals = Approvals(host, self.console, self.console.confirmations)
         self._tasks: list[asyncio.Task[None]] = []
-        runner.add_sink(self.pipeline)
+        self._reloads: set[asyncio.Task[None]] = set()
+        host.subscribe(Event, self.pipeline.emit)
+        host.subscribe(ConfigReloaded, self._reloaded)
+        host.answer_confirmations(self.approvals)  # confirm mode asks through Telegram
 
     async def start(self) -> None:
         try:
@@ -66,7 +77,6 @@ class AlertsPlugin:
             self.pipeline.restore_state(saved, time.time())
         await self.outbox.start()
         await self.console.start()
-        self._plug_confirmers()
         self._tasks = [
             asyncio.create_task(self.pipeline.run(), name="alert-pipeline"),
             asyncio.create_task(self._persist(), name="alert-state"),
@@ -74,22 +84,21 @@ class AlertsPlugin:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._reloads]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._save()
         await self.console.stop()
         await self.outbox.stop()
         self.store.close()
 
-    async def reloaded(self) -> None:
-        await self.console.reloaded()
-        self._plug_confirmers()
-
-    def _plug_confirmers(self) -> None:
-        """confirm mode asks through Telegram; each (re)built daemon gets the bridge."""
-        for controller in self.runner.daemon.controllers.values():
-            controller.confirmer = self.approvals
+    def _reloaded(self, _news: ConfigReloaded) -> None:
+        """A reload may change the bot's token, chats or users: the console rebuilds
+        itself then, in the background (the bus delivers on the runner's stack)."""
+        task = asyncio.create_task(self.console.reloaded(), name="telegram-console-reload")
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
 
     def _deliver(self, notification: Notification) -> None:
         self.outbox.enqueue(notification, state={STATE_KEY: self.pipeline.export_state()})
@@ -108,7 +117,7 @@ class AlertsPlugin:
         while True:
             await asyncio.sleep(PERSIST_PERIOD)
             self._save()
-            self.runner.metrics.alert_delivery(
+            self.host.report_alert_delivery(
                 storage_failing=self.outbox.storage.failing, pending=len(self.outbox.pending())
             )
 
@@ -118,19 +127,19 @@ class AlertsPlugin:
             await asyncio.sleep(HISTORY_PERIOD)
             now = time.time()
             rows = []
-            for monitor in self.runner.daemon.monitors:
+            for account in self.host.accounts():
                 await asyncio.sleep(0)  # one account at a time: ticks never wait for all
-                risk = monitor.current()
+                risk = self.host.risk(account)
                 if risk is None:
                     continue
                 rows.extend(
-                    HistoryRow(now, monitor.name, f"pool {p.asset}", p.margin_ratio,
+                    HistoryRow(now, account, f"pool {p.asset}", p.margin_ratio,
                                p.liquidation_distance)
                     for p in risk.pools
                 )  # fmt: skip
                 rows.extend(
-                    HistoryRow(now, monitor.name, target, p.margin_ratio, p.liquidation_distance)
-                    for target, p in monitor.latest_positions.items()
+                    HistoryRow(now, account, target, p.margin_ratio, p.liquidation_distance)
+                    for target, p in self.host.positions(account).items()
                 )
             try:
                 self.store.history_add(rows)
@@ -141,6 +150,6 @@ class AlertsPlugin:
                 log.exception("could not record the ratio history")
 
 
-def install(runner: Any) -> AlertsPlugin:
+def install(host: PluginHost) -> AlertsPlugin:
     """The entry point: `[project.entry-points."marginwatch.plugins"] alerts = ...`."""
-    return AlertsPlugin(runner)
+    return AlertsPlugin(host)

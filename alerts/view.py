@@ -2,21 +2,21 @@
 
 The pipeline is pure; `StateView` is the narrow window it looks through (current
 figures, books for sizing defenses, which accounts a feed prices), so tests hand it a
-fake and the daemon can be rebuilt on reload underneath it. `RunnerView` is the real one:
-it re-reads `runner.daemon` on every call because a reload swaps the daemon.
+fake and the daemon can be rebuilt on reload underneath it. `HostView` is the real one,
+over the daemon's typed plugin boundary (monitor/daemon/plugins.py).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from monitor.daemon.events import Event, pool_target, position_target
+from monitor.daemon.plugins import DaemonState
 from monitor.domain import MarginMode, Position
 from monitor.engine.book import AccountBook, Marks
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
-from monitor.feeds import FeedStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,72 +106,58 @@ def pool_of(book: AccountBook, position: Position) -> str | None:
     return book.snapshot.unified_pool or book.model.pool_asset(position)
 
 
-class RunnerView:
-    """`StateView` over a live `monitor.daemon.runner.Runner`."""
+class HostView:
+    """`StateView` over the daemon's plugin boundary (monitor/daemon/plugins.py), which
+    always answers for the daemon running now."""
 
-    def __init__(self, runner: Any) -> None:
-        self._runner = runner
-
-    def _monitor(self, account: str) -> Any:
-        return next((m for m in self._runner.daemon.monitors if m.name == account), None)
+    def __init__(self, daemon: DaemonState) -> None:
+        self._daemon = daemon
 
     def accounts(self) -> tuple[str, ...]:
-        return tuple(m.name for m in self._runner.daemon.monitors)
+        return self._daemon.accounts()
 
     def exchange(self, account: str) -> str | None:
-        monitor = self._monitor(account)
-        return monitor.account.exchange if monitor else None
+        return self._daemon.exchange(account)
 
     def risk(self, account: str) -> AccountRisk | None:
-        monitor = self._monitor(account)
-        return monitor.current() if monitor else None
+        return self._daemon.risk(account)
 
     def levels(self, account: str) -> dict[str, str] | None:
-        monitor = self._monitor(account)
-        if monitor is None:
+        daemon = self._daemon
+        if daemon.exchange(account) is None:
             return {}
-        if monitor.book is None:
+        if daemon.book(account) is None:
             return None
-        targets = [pool_target(asset) for asset in monitor.latest_pools]
-        targets += list(monitor.latest_positions)
-        tracker = self._runner.tracker
-        return {t: tracker.last(account, t) or "unknown" for t in targets}
+        targets = [pool_target(asset) for asset in daemon.pools(account)]
+        targets += list(daemon.positions(account))
+        return {t: daemon.level(account, t) or "unknown" for t in targets}
 
     def figures(self, account: str, target: str) -> Figures | None:
-        monitor = self._monitor(account)
-        if monitor is None or monitor.book is None:
+        book = self._daemon.book(account)
+        if book is None:
             return None
         if target.startswith("pool "):
-            pool = monitor.latest_pools.get(target.removeprefix("pool "))
+            pool = self._daemon.pools(account).get(target.removeprefix("pool "))
             return Figures.from_pool(pool) if pool is not None else None
-        risk = monitor.latest_positions.get(target)
+        risk = self._daemon.positions(account).get(target)
         if risk is None:
             return None
-        return Figures.from_position(risk, pool_of(monitor.book, risk.position))
+        return Figures.from_position(risk, pool_of(book, risk.position))
 
     def book(self, account: str) -> AccountBook | None:
-        monitor = self._monitor(account)
-        return monitor.book if monitor else None
+        return self._daemon.book(account)
 
     def marks(self, account: str) -> Marks:
-        monitor = self._monitor(account)
-        return monitor.marks if monitor else {}
+        return self._daemon.marks(account)
 
     def feed_accounts(self) -> dict[str, tuple[str, ...]]:
-        return {
-            group.target: tuple(m.name for m in group.monitors)
-            for group in self._runner.daemon.groups.values()
-        }
+        return {feed.target: feed.accounts for feed in self._daemon.feeds()}
 
     def sees(self, account: str | None, target: str) -> bool:
         if account is None:
-            groups = [g for g in self._runner.daemon.groups.values() if g.target == target]
-            return all(
-                g.feed is not None and g.feed.status is FeedStatus.LIVE and not g.blind
-                for g in groups
-            )
-        monitor = self._monitor(account)
-        if monitor is None:
+            return all(f.live and not f.blind for f in self._daemon.feeds() if f.target == target)
+        if self._daemon.exchange(account) is None:
             return True
-        limit = self._runner.config.daemon.account_stale_after
-        return monitor.last_ok is not None and time.monotonic() - monitor.last_ok < limit
+        last = self._daemon.last_read(account)
+        limit = self._daemon.config.daemon.account_stale_after
+        return last is not None and time.monotonic() - last < limit

@@ -77,8 +77,7 @@ async def run_demo(
                 f"{venue.base_url} — {venue.scenario.description}"
             )
             config = demo_config(venue, Path(state))
-            view: LiveView | None = None
-            daemon = Daemon(config, lambda event: view.emit(event) if view else None)
+            daemon = Daemon(config)
             view = LiveView(daemon, status=lambda: phase_line(venue, scenario))
             await daemon.start()
 

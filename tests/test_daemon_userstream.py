@@ -19,7 +19,8 @@ from monitor.config import Config
 from monitor.daemon.account import AccountMonitor
 from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
-from monitor.daemon.userstream import BinanceUserStream, LiquidationLedger
+from monitor.daemon.liquidations import LiquidationLedger
+from monitor.daemon.userstream import BinanceUserStream
 from monitor.exchange.urls import rebase_urls
 from monitor.feeds import FeedStatus
 from monitor.simulator.binance_usdm.events import margin_call

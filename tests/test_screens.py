@@ -263,8 +263,7 @@ async def _ended_flash_crash() -> tuple[LiveView, SimulatedVenue, Daemon, AsyncE
     stack = AsyncExitStack()
     state = stack.enter_context(tempfile.TemporaryDirectory())
     venue = await stack.enter_async_context(SimulatedVenue(load_scenario("flash-crash"), 20))
-    view: LiveView | None = None
-    daemon = Daemon(demo_config(venue, Path(state)), lambda e: view.emit(e) if view else None)
+    daemon = Daemon(demo_config(venue, Path(state)))
     view = LiveView(daemon, status=lambda: phase_line(venue, "flash-crash"))
     await daemon.start()
     stack.push_async_callback(daemon.stop)
@@ -358,14 +357,13 @@ async def test_live_view_with_more_targets_than_lines_keeps_its_events_pane():
                 update={"name": "wrong-key", "secret": Secret("not-the-secret")}
             )
             config = config.model_copy(update={"accounts": (*config.accounts, wrong)})
-            view: LiveView | None = None
-            daemon = Daemon(config, lambda e: view.emit(e) if view else None)
+            daemon = Daemon(config)
             view = LiveView(daemon)
             await daemon.start()
             try:
                 for _ in range(200):
-                    monitors = daemon.monitors
-                    if all(m.book is not None or m.last_error for m in monitors):
+                    pollers = daemon.pollers.values()
+                    if all(p.state.book is not None or p.last_error for p in pollers):
                         break
                     await asyncio.sleep(0.05)
                 console, tall = recorded(80, 24), recorded(160, 48)

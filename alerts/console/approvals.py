@@ -11,28 +11,41 @@ import asyncio
 import html
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Protocol
+
+from telegram import Bot
 
 from alerts.console.confirm import Confirmations
+from monitor.actions.policy import Decision
+from monitor.daemon.plugins import DaemonState
 
 log = logging.getLogger(__name__)
+
+
+class ConnectedBot(Protocol):
+    @property
+    def bot(self) -> Bot | None:
+        """The connected bot, or None while Telegram is not reachable."""
+        ...
 
 
 class Approvals:
     """The controller's `confirmer`: ask, wait, answer True only on an explicit yes."""
 
-    def __init__(self, runner: Any, console: Any, confirmations: Confirmations) -> None:
-        self.runner = runner
+    def __init__(
+        self, daemon: DaemonState, console: ConnectedBot, confirmations: Confirmations
+    ) -> None:
+        self.daemon = daemon
         self.console = console
         self.confirmations = confirmations
 
     def _chats(self, account: str) -> list[int]:
-        telegram = self.runner.config.notifiers.telegram
+        telegram = self.daemon.config.notifiers.telegram
         if telegram is None:
             return []
         return [c.chat_id for c in telegram.chats if c.accounts is None or account in c.accounts]
 
-    async def __call__(self, decisions: Sequence[Any]) -> bool:
+    async def __call__(self, decisions: Sequence[Decision]) -> bool:
         bot = self.console.bot
         account = decisions[0].account
         chats = self._chats(account)
@@ -54,7 +67,7 @@ class Approvals:
             [f"🛡 <b>{html.escape(account)}</b>: auto-deleverage asks to act:"]
             + [f"• {html.escape(d.describe())}" for d in decisions]
         )
-        timeout = self.runner.config.account(account).actions.confirm_timeout
+        timeout = self.daemon.config.account(account).actions.confirm_timeout
         for chat in chats:
             markup = self.confirmations.ask(chat, None, approve, refuse)
             try:

@@ -1,7 +1,8 @@
 """The console's commands: read-only views, and silences behind a confirmation button.
 
-Every view reads the running daemon at the moment of the command (`runner.daemon` is
-swapped on reload), and a chat sees only the accounts its configuration entry lists.
+Every view reads the running daemon at the moment of the command, through the plugin
+boundary (monitor/daemon/plugins.py), which always answers for the daemon running now;
+a chat sees only the accounts its configuration entry lists.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from alerts.console.targets import parse_duration, resolve
 from alerts.console.views import ScopedView, chunks, duration, firing_lines, position_lines
 from alerts.messages import status_text
 from alerts.silence import ANY_ACCOUNT
-from monitor.daemon.account import AccountMonitor
-from monitor.daemon.runner import Runner
+from monitor.daemon.plugins import PluginHost
 from monitor.stress.curve import at_marks
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,12 @@ class Commands:
 
     def __init__(
         self,
-        runner: Runner,
+        host: PluginHost,
         silences: SilenceBook,
         store: HistorySource,
         confirmations: Confirmations,
     ) -> None:
-        self.runner = runner
+        self.host = host
         self.silences = silences
         self.store = store
         self.confirmations = confirmations
@@ -78,39 +78,37 @@ class Commands:
 
     def visible(self, chat_id: int) -> list[str]:
         """Accounts this chat may see, in configuration order."""
-        names = [a.name for a in self.runner.config.accounts]
-        telegram = self.runner.config.notifiers.telegram
+        names = [a.name for a in self.host.config.accounts]
+        telegram = self.host.config.notifiers.telegram
         chat = next((c for c in telegram.chats if c.chat_id == chat_id), None) if telegram else None
         if chat is None:
             return []
         return names if chat.accounts is None else [n for n in names if n in chat.accounts]
 
-    def _monitors(self, chat_id: int) -> list[AccountMonitor]:
+    def _monitored(self, chat_id: int) -> list[str]:
         visible = set(self.visible(chat_id))
-        return [m for m in self.runner.daemon.monitors if m.name in visible]
+        return [name for name in self.host.accounts() if name in visible]
 
-    async def _chosen(
-        self, update: Update, context: ContextTypes.DEFAULT_TYPE
-    ) -> list[AccountMonitor] | None:
-        """The accounts this chat sees, or the one its argument names; None (and said so)
-        when it names one the chat cannot see."""
-        monitors = self._monitors(_chat(update))
+    async def _chosen(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> list[str] | None:
+        """The monitored accounts this chat sees, or the one its argument names; None
+        (and said so) when it names one the chat cannot see."""
+        monitored = self._monitored(_chat(update))
         if not context.args:
-            return monitors
-        chosen = [m for m in monitors if m.name == context.args[0]]
+            return monitored
+        chosen = [name for name in monitored if name == context.args[0]]
         if not chosen:
             await _reply(update, [f"no account {context.args[0]!r} here"])
             return None
         return chosen
 
     def _levels(self, account: str) -> dict[str, str]:
-        return {t: level for (a, t), level in self.runner.daemon.tracker.items() if a == account}
+        return {t: level for (a, t), level in self.host.levels() if a == account}
 
     def _silences(self, chat_id: int) -> list[SilenceView]:
         """Silences this chat may see and lift: those of its accounts (one of every
         account only where every account is visible)."""
         visible = set(self.visible(chat_id))
-        everything = visible == {a.name for a in self.runner.config.accounts}
+        everything = visible == {a.name for a in self.host.config.accounts}
         return [
             s for s in self.silences.active()
             if s.account in visible or (s.account == ANY_ACCOUNT and everything)
@@ -120,22 +118,22 @@ class Commands:
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         visible = self.visible(_chat(update))
-        text = status_text(ScopedView(self.runner, visible)) if visible else None
+        text = status_text(ScopedView(self.host, visible)) if visible else None
         await _reply(update, (text or "no accounts visible in this chat").splitlines())
 
     async def positions(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        monitors = await self._chosen(update, context)
-        if monitors is None:
+        accounts = await self._chosen(update, context)
+        if accounts is None:
             return
         lines: list[str] = []
-        for monitor in monitors:
-            risk = monitor.current()
+        for account in accounts:
+            risk = self.host.risk(account)
             if lines:
                 lines.append("")
             if risk is None:
-                lines.append(f"{monitor.name}: not read yet")
+                lines.append(f"{account}: not read yet")
             else:
-                lines.extend(position_lines(risk, self._levels(monitor.name)))
+                lines.extend(position_lines(risk, self._levels(account)))
         await _reply(update, lines or ["no accounts visible in this chat"])
 
     async def alerts(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -145,7 +143,7 @@ class Commands:
         active = list(self.silences.active())  # one of every account mutes here too
         firing = [
             (f"{account}: {target}", level, _silenced_until(active, account, target))
-            for (account, target), level in self.runner.daemon.tracker.items()
+            for (account, target), level in self.host.levels()
             if account in visible and level != "ok"
         ]
         lines = firing_lines(firing + self._blind(visible))
@@ -158,16 +156,17 @@ class Commands:
 
     def _blind(self, visible: set[str]) -> list[tuple[str, str, float | None]]:
         """Feeds and accounts the daemon cannot see: never to read as a calm market."""
-        daemon = self.runner.daemon
-        limit = self.runner.config.daemon.account_stale_after
+        host = self.host
+        limit = host.config.daemon.account_stale_after
         now = time.monotonic()
         feeds = [
-            (g.target, "blind", None) for g in daemon.groups.values()
-            if g.blind and any(m.name in visible for m in g.monitors)
+            (feed.target, "blind", None) for feed in host.feeds()
+            if feed.blind and visible.intersection(feed.accounts)
         ]  # fmt: skip
         accounts = [
-            (f"{m.name}: no fresh read", "blind", None) for m in daemon.monitors
-            if m.name in visible and m.last_ok is not None and now - m.last_ok > limit
+            (f"{name}: no fresh read", "blind", None) for name in host.accounts()
+            if name in visible and (last := host.last_read(name)) is not None
+            and now - last > limit
         ]  # fmt: skip
         return feeds + accounts
 
@@ -183,7 +182,7 @@ class Commands:
             await _reply(update, [f"no history for {account} in the last {duration(window)}"])
             return
         title = f"{account} · margin ratio · last {duration(window)}"
-        thresholds = self.runner.config.thresholds_for(account)
+        thresholds = self.host.config.thresholds_for(account)
         # drawing takes a few hundred ms: off the loop, which keeps evaluating marks
         png = await asyncio.to_thread(render_chart, title, series, thresholds)
         message = update.effective_message
@@ -191,25 +190,26 @@ class Commands:
         await message.reply_photo(png, caption=title)
 
     async def stress(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        monitors = await self._chosen(update, context)
-        if monitors is None:
+        accounts = await self._chosen(update, context)
+        if accounts is None:
             return
         message = update.effective_message
         assert message is not None  # commands always arrive in a message
-        for monitor in monitors or []:
-            if monitor.snapshot is None:
-                await _reply(update, [f"{monitor.name}: not read yet"])
+        for account in accounts:
+            read = self.host.snapshot(account)
+            if read is None:
+                await _reply(update, [f"{account}: not read yet"])
                 continue
-            snapshot = at_marks(monitor.snapshot, monitor.marks)
+            snapshot = at_marks(read, self.host.marks(account))
             # the shocks and the chart take a moment: off the loop, which keeps evaluating
             report, curves = await asyncio.to_thread(stress_now, snapshot)
             await _reply(update, stress_lines(report))
             if curves:
-                title = f"{monitor.name} · margin ratio if every price moves"
-                thresholds = self.runner.config.thresholds_for(monitor.name)
+                title = f"{account} · margin ratio if every price moves"
+                thresholds = self.host.config.thresholds_for(account)
                 png = await asyncio.to_thread(render_stress_chart, title, curves, thresholds)
                 await message.reply_photo(png, caption=title)
-        if not monitors:
+        if not accounts:
             await _reply(update, ["no accounts visible in this chat"])
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -225,7 +225,7 @@ class Commands:
             return
         chat_id = _chat(update)
         visible = self.visible(chat_id)
-        targets = [(a, t) for (a, t), _ in self.runner.daemon.tracker.items()]
+        targets = [(a, t) for (a, t), _ in self.host.levels()]
         choices = resolve(args[:-1], visible, targets)
         if len(choices) != 1:
             await _reply(update, _not_one(" ".join(args[:-1]), [str(c) for c in choices]))
@@ -273,14 +273,13 @@ class Commands:
     # --- auto-deleverage ------------------------------------------------------------
 
     async def actions(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        journal = self.runner.daemon.journal
         visible = self.visible(_chat(update))
         wanted = [a for a in (context.args or visible) if a in visible]
-        if journal is None:
+        if all(a.actions.mode == "off" for a in self.host.config.accounts):
             await _reply(update, ["auto-deleverage is off for every account"])
             return
         rows = sorted(
-            (row for account in wanted for row in journal.recent(account, limit=10)),
+            (row for account in wanted for row in self.host.journal(account, limit=10)),
             key=lambda row: row.created_at, reverse=True,
         )[:10]  # fmt: skip
         lines = [
@@ -288,14 +287,14 @@ class Commands:
             f"{row.status.upper()} {row.description}" + (f" — {row.detail}" if row.detail else "")
             for row in rows
         ]
-        paused = self.runner.daemon.kill_switch.reason(self.runner.config.actions)
+        paused = self.host.paused()
         head = [f"⏸ paused: {paused}"] if paused else []
         await _reply(update, head + (lines or ["no decisions yet"]))
 
     async def pause(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """At once, no confirmation: stopping is never the dangerous direction."""
         user = _user(update)
-        self.runner.daemon.kill_switch.pause(f"/pause by telegram user {user}")
+        self.host.pause_actions(f"/pause by telegram user {user}")
         log.warning("telegram console: user %s paused automatic actions", user)
         await _reply(update, ["⏸ automatic actions paused; /resume to allow them again"])
 
@@ -303,9 +302,8 @@ class Commands:
         user = _user(update)
 
         def act() -> str:
-            self.runner.daemon.kill_switch.resume()
+            still = self.host.resume_actions()
             log.warning("telegram console: user %s resumed automatic actions", user)
-            still = self.runner.daemon.kill_switch.reason(self.runner.config.actions)
             return f"▶️ resumed{f' — but still paused: {still}' if still else ''}"
 
         markup = self.confirmations.ask(_chat(update), user, act)

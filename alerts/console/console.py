@@ -13,9 +13,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
-from telegram import BotCommand, BotCommandScopeChat, Update
+from telegram import Bot, BotCommand, BotCommandScopeChat, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -34,7 +33,7 @@ from alerts.console.ports import HistorySource, SilenceBook
 from alerts.notifiers.telegram import protect_token
 from monitor.aio import cancel_and_wait
 from monitor.config.schema import TelegramConfig
-from monitor.daemon.runner import Runner
+from monitor.daemon.plugins import PluginHost
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ class Console:
 
     def __init__(
         self,
-        runner: Runner,
+        host: PluginHost,
         silences: SilenceBook,
         store: HistorySource,
         *,
@@ -56,14 +55,14 @@ class Console:
         clock: Callable[[], float] = time.monotonic,
         retry: tuple[float, float] = (1.0, 60.0),
     ) -> None:
-        self.runner = runner
+        self.host = host
         self.retry = retry
         self.confirmations = Confirmations(confirm_ttl, clock)
-        self.commands = Commands(runner, silences, store, self.confirmations)
+        self.commands = Commands(host, silences, store, self.confirmations)
         self.connect_failures = 0
         """Failed connection attempts since start (getMe or polling setup)."""
         self.serving = asyncio.Event()
-        self._config = runner.config.notifiers.telegram
+        self._config = host.config.notifiers.telegram
         self.gate = Gate(*_allow_list(self._config))
         self._app: Application | None = None
         self._task: asyncio.Task[None] | None = None
@@ -73,7 +72,7 @@ class Console:
         return self.gate.refused
 
     @property
-    def bot(self) -> Any:
+    def bot(self) -> Bot | None:
         """The connected bot, or None while the console is not serving."""
         return self._app.bot if self._app is not None and self.serving.is_set() else None
 
@@ -98,7 +97,7 @@ class Console:
 
     async def reloaded(self) -> None:
         """A reload may change the token, the chats or the users: rebuild only then."""
-        config = self.runner.config.notifiers.telegram
+        config = self.host.config.notifiers.telegram
         if config == self._config:
             return
         await self.stop()

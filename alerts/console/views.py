@@ -12,16 +12,17 @@ from collections.abc import Iterable, Sequence
 
 from alerts.messages import ICONS
 from alerts.rules import BLIND_LEVEL, SEVERITY
-from alerts.view import RunnerView, target_of
+from alerts.view import HostView, target_of
+from monitor.daemon.plugins import DaemonState
 from monitor.engine.results import AccountRisk
 from monitor.formatting import pct, price, short_symbol, size
 
 
-class ScopedView(RunnerView):
+class ScopedView(HostView):
     """The running daemon as one chat may see it: only its configured accounts."""
 
-    def __init__(self, runner: object, accounts: Iterable[str]) -> None:
-        super().__init__(runner)
+    def __init__(self, daemon: DaemonState, accounts: Iterable[str]) -> None:
+        super().__init__(daemon)
         self._visible = frozenset(accounts)
 
     def accounts(self) -> tuple[str, ...]:

@@ -1,7 +1,9 @@
 """Auto-deleverage for one account: when to decide, and carrying a decision out.
 
-The monitor calls `on_evaluated` after every evaluation, on the tick path: it only
-checks levels and cooldowns in memory and wakes this account's worker. The worker is
+The controller listens on the daemon's bus (monitor/bus.py) for its account: `Evaluated`
+(a snapshot installed, or a tick that left a target above OK) and level events. Both
+arrive on the tick path, so it only checks levels and cooldowns in memory and wakes this
+account's worker. The worker is
 one task, so steps never overlap and a burst of ticks coalesces into one step. A step:
 
     settle pending journal rows -> decide -> kill switch -> fresh data -> per target:
@@ -37,12 +39,13 @@ from monitor.actions.guards import Guards, KillSwitch
 from monitor.actions.journal import ActionRow, Journal, Outcome
 from monitor.actions.permissions import read_permissions, refusal
 from monitor.actions.policy import Decision, Plan, at_or_above, decide, target_of
+from monitor.bus import Evaluated, EventBus, Subscription
 from monitor.daemon.events import Event, EventKind, TargetKind, pool_target
 from monitor.domain import MarginMode, Position
 from monitor.exchange.clients import secret_values
 
 if TYPE_CHECKING:
-    from monitor.daemon.account import AccountMonitor
+    from monitor.daemon.poller import AccountPoller
 
 log = logging.getLogger(__name__)
 
@@ -69,21 +72,26 @@ class ActionController:
 
     def __init__(
         self,
-        monitor: AccountMonitor,
+        poller: AccountPoller,
         journal: Journal,
         kill_switch: KillSwitch,
+        *,
+        bus: EventBus,
         confirmer: Confirmer | None = None,
         recv_window_ms: int = RECV_WINDOW_MS,
         now: Callable[[], float] = time.time,
     ) -> None:
-        self.monitor = monitor
-        self.account = monitor.name
-        self.config = monitor.account.actions
+        self.poller = poller
+        self.state = poller.state
+        """The account's state: its snapshot, book, marks and levels."""
+        self.bus = bus
+        self.account = poller.name
+        self.config = poller.account.actions
         self.journal = journal
         self.guards = Guards(self.account, self.config, journal, kill_switch, now)
         self.executor = Executor(
-            monitor.client, monitor.adapter, self.config.cross,
-            secret_values(monitor.account), recv_window_ms, now,
+            poller.client, poller.adapter, self.config.cross,
+            secret_values(poller.account), recv_window_ms, now,
         )  # fmt: skip
         self.executor.claimed = journal.transfers_since
         self.confirmer = confirmer
@@ -101,16 +109,23 @@ class ActionController:
         not on every tick."""
         self._hot: list[str] = []
         self._hot_at = -1
-        monitor.on_evaluated = self.on_evaluated
+        self._subscriptions: list[Subscription] = []
 
     # --- lifecycle -------------------------------------------------------------
 
     def start(self) -> None:
+        bus, account = self.bus, self.account
+        self._subscriptions = [
+            bus.subscribe(Evaluated, self.on_evaluated, account=account),
+            bus.subscribe(Event, self.on_event, account=account),
+        ]
         self._task = asyncio.create_task(self._run(), name=f"actions:{self.account}")
 
     async def stop(self) -> None:
-        """Cancel the worker; a request in flight stays `sent` and is reconciled at the
-        next start."""
+        """Stop listening and cancel the worker; a request in flight stays `sent` and is
+        reconciled at the next start."""
+        for subscription in self._subscriptions:
+            subscription.cancel()
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait([self._task])
@@ -119,20 +134,30 @@ class ActionController:
         """This account's latest decisions, newest first (for /actions)."""
         return self.journal.recent(self.account, limit)
 
-    def on_evaluated(self, monitor: AccountMonitor) -> None:
-        """The tick path: memory only. Wakes the worker when a target is at its trigger
-        and not cooling down."""
+    def on_evaluated(self, _news: Evaluated) -> None:
+        """The tick path: memory only."""
+        self._consider()
+
+    def on_event(self, event: Event) -> None:
+        """A level change of this account is looked at like an evaluation (whatever
+        path reported it); its other events (our own ACTION reports among them) are
+        not news for the decision."""
+        if event.kind is EventKind.LEVEL:
+            self._consider()
+
+    def _consider(self) -> None:
+        """Wake the worker when a target is at its trigger and not cooling down."""
         if any(not self.guards.cooling(target) for target in self._at_trigger()):
             self._wake.set()
 
     def _at_trigger(self) -> list[str]:
         """Targets at or above their policy's trigger; they change only with the levels,
         so the list is kept until the tracker's generation for this account moves."""
-        tracker = self.monitor.tracker
+        tracker = self.state.tracker
         generation = tracker.generation(self.account)
         if generation == self._hot_at:
             return self._hot
-        name, book, hot = self.account, self.monitor.book, []
+        name, book, hot = self.account, self.state.book, []
         for asset in book.pool_assets if book is not None else ():
             target = pool_target(asset)  # a member's level defends its pool too
             members = [target_of(leg.position) for leg in book.cross.get(asset, [])]  # type: ignore[union-attr]
@@ -141,7 +166,7 @@ class ActionController:
                 for t in (target, *members)
             ):
                 hot.append(target)
-        for target in self.monitor.isolated_targets:
+        for target in self.state.isolated_targets:
             if at_or_above(tracker.last(name, target), self.config.isolated.trigger):
                 hot.append(target)
         self._hot, self._hot_at = hot, generation
@@ -174,15 +199,15 @@ class ActionController:
         if self.config.mode in LIVE:
             await self._check_key()
         if self.journal.pending(self.account):
-            await self.monitor.markets.ensure(self.monitor.client, self.monitor.markets_key)
+            await self.poller.markets.ensure(self.poller.client, self.poller.markets_key)
             await self._settle_pending()
 
     async def _check_key(self) -> None:
-        exchange = self.monitor.account.exchange
+        exchange = self.poller.account.exchange
         reason = unsupported(exchange)
         if reason is None:
             try:
-                permissions = await read_permissions(self.monitor.client, exchange)
+                permissions = await read_permissions(self.poller.client, exchange)
             except Exception as exc:
                 log.warning("%s: could not read the API key's permissions (%s); will retry "
                             "before acting", self.account, exc)  # fmt: skip
@@ -208,7 +233,7 @@ class ActionController:
     # --- one step --------------------------------------------------------------
 
     async def _step(self) -> None:
-        if not await self._settle_pending() or self.monitor.book is None:
+        if not await self._settle_pending() or self.state.book is None:
             return
         plan = self._plan()
         if not plan.decisions:
@@ -218,7 +243,7 @@ class ActionController:
             self._refuse(plan.decisions, reason, "warn")
             return
         if self._stale(plan) or self._snapshot_at() <= self._acted_at:
-            await self.monitor.poll()
+            await self.poller.poll()
             plan = self._plan()
             if not plan.decisions:
                 return
@@ -233,7 +258,7 @@ class ActionController:
             for target, group in itertools.groupby(plan.decisions, key=lambda d: d.target):
                 if await self._carry_out(target, list(group), mode, notes.get(target)):
                     refused.add(target)
-            if not refused or self.monitor.book is None:
+            if not refused or self.state.book is None:
                 return
             plan = self._plan(also=refused)  # the next rung, at once
             plan = Plan([d for d in plan.decisions if d.target in refused], plan.notes)
@@ -243,16 +268,16 @@ class ActionController:
     def _plan(self, also: AbstractSet[str] = frozenset()) -> Plan:
         """Decisions for the targets at their trigger and not cooling down (`also`:
         targets whose rung was just refused, planned again although they now cool)."""
-        monitor = self.monitor
-        assert monitor.book is not None
+        state = self.state
+        assert state.book is not None
         levels = {
             target: level
             for target, guarded in self._targets()
-            if (level := monitor.tracker.last(self.account, target)) is not None
+            if (level := state.tracker.last(self.account, target)) is not None
             and (guarded in also or not self.guards.cooling(guarded))
         }
         plan = decide(
-            self.account, monitor.book, monitor.marks, levels, self.config, self.guards.budget()
+            self.account, state.book, state.marks, levels, self.config, self.guards.budget()
         )
         acted_on = {d.target for d in plan.decisions}
         self._forget_said(acted_on | {n.target for n in plan.notes})
@@ -264,7 +289,7 @@ class ActionController:
     def _targets(self) -> Iterable[tuple[str, str]]:
         """(target, the target whose cooldown and refusals govern it): a cross member's
         level is its pool's business."""
-        book = self.monitor.book
+        book = self.state.book
         assert book is not None
         for asset, legs in book.cross.items():
             pool = pool_target(asset)
@@ -275,11 +300,11 @@ class ActionController:
             yield target, target
 
     def _snapshot_at(self) -> float:
-        snapshot = self.monitor.snapshot
+        snapshot = self.state.snapshot
         return snapshot.fetched_at if snapshot is not None else 0.0
 
     def _stale(self, plan: Plan) -> str | None:
-        book = self.monitor.book
+        book = self.state.book
         assert book is not None
         symbols: set[str] = set()
         for decision in plan.decisions:
@@ -287,7 +312,7 @@ class ActionController:
                 symbols |= {leg.symbol for leg in book.cross.get(decision.asset, [])}
             if decision.symbol:  # a transfer into the pool has none of its own
                 symbols.add(decision.symbol)
-        return self.guards.stale(self.monitor.snapshot, self.monitor.marks.observed_at, symbols)
+        return self.guards.stale(self.state.snapshot, self.state.marks.observed_at, symbols)
 
     async def _mode(self) -> str:
         """The mode this step runs in: confirm/auto fall back to a dry run when the key
@@ -354,7 +379,7 @@ class ActionController:
         if any(r.outcome.status in ("filled", "unknown") for r in results):
             self._acted_at = self._now()
             if not refused:  # a refused rung falls through at once: the read comes after
-                await self.monitor.poll()
+                await self.poller.poll()
         self._report(target, decisions, results, note)
         return refused
 
@@ -372,7 +397,7 @@ class ActionController:
 
     async def _act(self, decisions: list[Decision], mode: str) -> list[Result]:
         """Re-read, journal, send and settle each decision in turn (see the module doc)."""
-        snapshot = self.monitor.snapshot
+        snapshot = self.state.snapshot
         fresh = (
             snapshot is not None
             and mode == "auto"
@@ -381,7 +406,7 @@ class ActionController:
         )
         try:
             checked = await self.guards.reread(
-                self.monitor.adapter, self.monitor.client, decisions, self._steps(),
+                self.poller.adapter, self.poller.client, decisions, self._steps(),
                 snapshot.positions if fresh and snapshot is not None else None,
             )  # fmt: skip
         except Exception as exc:
@@ -443,7 +468,7 @@ class ActionController:
         has none)."""
         if decision.kind == "transfer":
             return None
-        snapshot = self.monitor.snapshot
+        snapshot = self.state.snapshot
         assert snapshot is not None
         position = find_position(snapshot.positions, decision.symbol, decision.position_side)
         assert position is not None, f"{decision.symbol} is not in the snapshot"
@@ -454,7 +479,7 @@ class ActionController:
         return self.executor.request(decision, self._position(decision))
 
     def _steps(self) -> dict[str, float]:
-        snapshot = self.monitor.snapshot
+        snapshot = self.state.snapshot
         markets = snapshot.markets if snapshot else {}
         return {s: m.amount_step for s, m in markets.items() if m.amount_step}
 
@@ -526,7 +551,7 @@ class ActionController:
             f"; now {figures}, distance {percent(distance)} measured "
             f"(target {percent(policy.target_distance)})"
         )
-        self.monitor.emit(
+        self.bus.publish(
             Event(
                 EventKind.ACTION, self.account, target, first.target_kind, level,
                 margin_ratio=ratio, liquidation_distance=distance,
@@ -539,13 +564,13 @@ class ActionController:
         self, decision: Decision
     ) -> tuple[float | None, float | None, float | None, float | None, str]:
         """(ratio, distance, liquidation price, mark, text) of the target after acting."""
-        monitor = self.monitor
+        state = self.state
         if decision.target_kind is TargetKind.POOL:
-            pool = monitor.latest_pools.get(decision.asset)
+            pool = state.latest_pools.get(decision.asset)
             member = next(
                 (
                     r
-                    for r in monitor.latest_positions.values()
+                    for r in state.latest_positions.values()
                     if r.position.symbol == decision.symbol
                     and r.position.margin_mode is MarginMode.CROSS
                 ),
@@ -561,12 +586,12 @@ class ActionController:
             # the nearest threat, as planned: every mark together, or one symbol alone
             distances = [pool.liquidation_distance] + [
                 r.liquidation_distance
-                for r in monitor.latest_positions.values()
+                for r in state.latest_positions.values()
                 if r.position.margin_mode is MarginMode.CROSS
             ]
             known = [d for d in distances if d is not None]
             return pool.margin_ratio, min(known, default=None), liquidation, mark, text
-        risk = monitor.latest_positions.get(decision.target)
+        risk = state.latest_positions.get(decision.target)
         if risk is None:
             return None, None, None, None, "position closed"
         text = f"ratio {_num(risk.margin_ratio)}, liquidation {_num(risk.liquidation_price)}"
@@ -588,7 +613,7 @@ class ActionController:
                 "mark_price": decision.mark,
                 "margin_mode": decision.margin_mode,
             }
-        self.monitor.emit(
+        self.bus.publish(
             Event(EventKind.ACTION, self.account, target, kind, level, message=message, **extra)
         )
 

@@ -1,48 +1,36 @@
-"""One watched account: its REST polling, its compiled book, its per-tick recompute.
+"""One watched account's state: its snapshot, its compiled book, its per-tick recompute.
 
-Each account fails alone: its errors back it off without delaying any other account,
-and its book keeps being re-evaluated on new marks between polls.
+No I/O here: the REST reads (monitor/daemon/poller.py) and the user data stream
+(monitor/daemon/userstream.py) install snapshots, the mark feed moves marks, and this
+evaluates and reports. What it has to say goes on the bus (monitor/bus.py): level
+events, and `Evaluated` / `SymbolsChanged` for whoever acts on them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from monitor.aio import cancel_and_wait
-from monitor.config import AccountConfig, DaemonConfig, Thresholds
+from monitor.bus import Evaluated, EventBus, SymbolsChanged
+from monitor.config import AccountConfig, Thresholds
 from monitor.daemon.events import Event, EventKind, TargetKind, pool_target, position_target
 from monitor.daemon.levels import LevelTracker
+from monitor.daemon.liquidations import LiquidationLedger
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.ownfills import OwnFills
-from monitor.daemon.retry import TRANSIENT, retry_delay
-from monitor.daemon.userstream import LiquidationLedger
-from monitor.domain import AccountSnapshot, MarginMode, Position, TierTable
+from monitor.domain import AccountSnapshot, MarginMode, Position
 from monitor.engine.band import LevelBand
 from monitor.engine.book import AccountBook
 from monitor.engine.hold import LevelHold
 from monitor.engine.legs import Leg
 from monitor.engine.levels import Level, LevelLimits
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
-from monitor.exchange.adapters import adapter_for
-from monitor.exchange.clients import create_client, secret_values
-from monitor.exchange.errors import ErrorKind, ExchangeError, classify
-from monitor.exchange.markets import SharedMarkets
-
-log = logging.getLogger(__name__)
 
 NEAR_LIQUIDATION = ("critical", "imminent")
 """A position that vanishes at these levels is reported as a probable liquidation."""
 _REBUILD = LevelBand(0.0, 0.0, Level.OK)
 """An empty band: the next tick evaluates its position exactly and solves its band."""
-LOUD_ERRORS = (ErrorKind.AUTH,)
-"""Errors a person must fix, reported as events at once. Everything else is retried
-quietly until it makes the account blind: the staleness watchdog reports that after
-`account_stale_after`, with the last error, so one failed read never pages."""
 
 
 class Figures:
@@ -81,22 +69,19 @@ def _position_key(p: Position) -> str:
     return position_target(p.symbol, p.side.value, p.margin_mode.value, p.position_side)
 
 
-class AccountMonitor:
-    """Polls one account and keeps its evaluation current."""
+class AccountState:
+    """One account's latest snapshot and its evaluation, kept current on every tick."""
 
     def __init__(
         self,
         account: AccountConfig,
-        settings: DaemonConfig,
         thresholds: Thresholds,
-        markets: SharedMarkets,
         marks: MarkBoard,
         tracker: LevelTracker,
-        emit: Callable[[Event], None],
+        bus: EventBus,
     ) -> None:
         self.account = account
         self.name = account.name
-        self.settings = settings
         self.envelope_version = 0
         """Bumped whenever `envelope()` may have changed (a new book, new thresholds, a
         tick that evaluated or re-proved something)."""
@@ -107,23 +92,12 @@ class AccountMonitor:
         """Per bandable isolated position (engine/band.py), the marks between which it
         keeps its level; `_REBUILD` until its next exact evaluation."""
         self.thresholds = thresholds
-        self.markets = markets
         self.marks = marks
         self.tracker = tracker
-        self.emit = emit
-        self.adapter = adapter_for(account.exchange)
-        self.client = create_client(account, timeout_ms=int(settings.request_timeout * 1000))
-        self.adapter.configure(self.client)
-        self.markets_key = SharedMarkets.key(account.exchange, account.rest_url, account.sandbox)
+        self.bus = bus
         self.snapshot: AccountSnapshot | None = None
         self.book: AccountBook | None = None
         self.by_symbol: dict[str, SymbolTargets] = {}
-        self.tiers: dict[str, TierTable] = {}
-        self.tiers_at = 0.0
-        self.last_ok: float | None = None
-        self.failures = 0
-        self.resume_at = 0.0
-        self.last_error: ExchangeError | None = None
         self._keys: dict[int, str] = {}
         """Target key per position of the current snapshot (by identity): built once."""
         self._screened: dict[str | Leg, list[tuple[str, str]]] = {}
@@ -136,17 +110,9 @@ class AccountMonitor:
         """The mark board's version `_figures` were computed at."""
         """The whole book at the marks of the last evaluation; None once a tick moved a
         mark (`current()` then evaluates again, exactly, when somebody reads it)."""
-        self.evaluated = asyncio.Event()
-        self.on_symbols: Callable[[], None] = lambda: None
-        self.on_poll: Callable[[str, ExchangeError | None], None] = lambda name, err: None
-        self.on_evaluated: Callable[[AccountMonitor], None] = lambda monitor: None
-        """Called after every evaluation (poll or tick) that changed figures: the
-        auto-deleverage controller decides there, never on the tick path itself."""
-        # --- user data stream (monitor/daemon/userstream.py) ---
-        # The scheduler and the stream both call poll(): the lock keeps reads in order,
-        # so an older reply can never overwrite a newer snapshot.
-        self._poll_lock = asyncio.Lock()
-        self._poll_task: asyncio.Task[None] | None = None
+        self._evaluated = Evaluated(self.name)
+        """What an evaluation that may concern the controller publishes (one object:
+        the tick path allocates nothing for it)."""
         # One PROBABLE_LIQUIDATION per disappearance, whether the stream or _reconcile
         # sees it first.
         self.liquidations = LiquidationLedger()
@@ -155,105 +121,10 @@ class AccountMonitor:
         self._read_started = 0.0
         """Wall time the read behind `snapshot` began (what it can have seen)."""
 
-    # --- REST ----------------------------------------------------------------
-
-    def expire_tiers(self) -> None:
-        self.tiers_at = 0.0
-
-    async def reload_markets(self) -> None:
-        await self.markets.ensure(self.client, self.markets_key, reload=True)
-
-    def _start_poll(self) -> None:
-        if self._poll_lock.locked() or (self._poll_task and not self._poll_task.done()):
-            log.debug("%s: a read is in flight; this poll is skipped", self.name)
-            return
-        self._poll_task = asyncio.create_task(self.poll(), name=f"poll {self.name}")
-
-    def venue_back(self) -> None:
-        """The venue's stream is live again after an outage: a read that failed for a
-        transient reason is retried now rather than at the next scheduled poll. A rate
-        limit's or refused key's wait still holds: a stream says nothing about those."""
-        if self.last_error is None or self.last_error.kind not in TRANSIENT:
-            return
-        self.failures, self.resume_at = 0, 0.0
-        self._start_poll()
-
-    async def poll(self) -> None:
-        """Read the account once; never raises (failures are reported, and retried as
-        monitor/daemon/retry.py says).
-
-        Never overlaps itself: a call made during a read waits and then reads again,
-        because the read in flight may predate the change that prompted the call.
-        """
-        async with self._poll_lock:
-            await self._poll_once()
-
-    async def _poll_once(self) -> None:
-        if time.monotonic() < self.resume_at:
-            return
-        fresh_tiers = time.monotonic() - self.tiers_at < self.settings.tiers_refresh
-        read_started = time.time()
-        try:
-            async with asyncio.timeout(self.settings.request_timeout * 3):
-                await self.markets.ensure(self.client, self.markets_key)
-                snapshot = await self.adapter.fetch_snapshot(
-                    self.client, self.name, self.tiers if fresh_tiers else None
-                )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._failed(exc)
-            return
-        if not fresh_tiers:
-            self.tiers_at = time.monotonic()
-        self.tiers = dict(snapshot.tiers)
-        self._succeeded(snapshot, read_started)
-
-    def _failed(self, exc: BaseException) -> None:
-        error = classify(
-            ExchangeError(
-                ErrorKind.NETWORK,
-                f"no complete reply within {self.settings.request_timeout * 3:g} s "
-                "(3 x request_timeout for the whole read)",
-            )
-            if isinstance(exc, TimeoutError)
-            else exc,
-            secret_values(self.account),
-        )
-        self.failures += 1
-        retry_after = error.retry_after or self._retry_after()
-        delay = retry_delay(error.kind, self.failures, self.settings.poll_interval, retry_after)
-        self.resume_at = time.monotonic() + delay
-        log.warning(
-            "%s: %s (retry in %.0f s)",
-            self.name,
-            error,
-            max(delay, self.settings.poll_interval),
-        )
-        if error.kind in LOUD_ERRORS and (
-            self.last_error is None or self.last_error.kind is not error.kind
-        ):
-            self.emit(
-                Event(EventKind.ERROR, self.name, "account", TargetKind.ACCOUNT, message=str(error))
-            )
-        self.last_error = error
-        self.on_poll(self.name, error)
-
-    def _retry_after(self) -> float | None:
-        headers = getattr(self.client, "last_response_headers", None) or {}
-        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
-            return None
-
-    def _succeeded(self, snapshot: AccountSnapshot, read_started: float | None = None) -> None:
-        self.failures = 0
-        self.resume_at = 0.0
-        self.last_error = None
-        self.last_ok = time.monotonic()
-        self.install(snapshot, read_started)
-        self.on_poll(self.name, None)
+    @property
+    def evaluated(self) -> bool:
+        """Whether a snapshot was installed and evaluated yet."""
+        return self.book is not None
 
     def install(self, snapshot: AccountSnapshot, read_started: float | None = None) -> None:
         """Make `snapshot` the account's state: compile its book, evaluate and report it.
@@ -288,10 +159,9 @@ class AccountMonitor:
         self._figures, self._figures_at = Figures(risk, self._keys), self.marks.version
         self.envelope_version += 1
         self._report(risk.pools, risk.positions)
-        self.evaluated.set()
-        self.on_evaluated(self)
+        self.bus.publish(self._evaluated)
         if set(self.by_symbol) != symbols_before:
-            self.on_symbols()
+            self.bus.publish(SymbolsChanged(self.name))
 
     @staticmethod
     def _index(book: AccountBook) -> dict[str, SymbolTargets]:
@@ -318,7 +188,7 @@ class AccountMonitor:
             if closure is not None:
                 if not self.liquidations.claimed(key):  # else the exchange said first
                     level = self.tracker.last(self.name, key)
-                    self.emit(
+                    self.bus.publish(
                         Event(
                             EventKind.CLOSED_BY_US,
                             self.name,
@@ -335,7 +205,7 @@ class AccountMonitor:
             if self.tracker.last(self.name, key) in NEAR_LIQUIDATION and (
                 self.liquidations.claim(key)
             ):
-                self.emit(
+                self.bus.publish(
                     Event(
                         EventKind.PROBABLE_LIQUIDATION,
                         self.name,
@@ -439,7 +309,7 @@ class AccountMonitor:
                 bands[leg] = self._band(leg, risk.mark_price, limits)
             alarmed = True
         if alarmed:  # a tick that only confirmed OK levels has nothing for the controller
-            self.on_evaluated(self)
+            self.bus.publish(self._evaluated)
         return len(pools) + len(isolated)
 
     def envelope(self) -> tuple[dict[str, tuple[float, float]], bool] | None:
@@ -509,13 +379,13 @@ class AccountMonitor:
         for pool in pools:
             event = self.tracker.pool(self.name, pool, self.thresholds)
             if event is not None:
-                self.emit(event)
+                self.bus.publish(event)
         keys = self._keys
         for position in positions:
             key = keys.get(id(position.position)) or _position_key(position.position)
             event = self.tracker.position(self.name, position, self.thresholds, key)
             if event is not None:
-                self.emit(event)
+                self.bus.publish(event)
 
     def _current_figures(self) -> Figures | None:
         if self.book is None:
@@ -541,8 +411,3 @@ class AccountMonitor:
         """Position figures by target key, as `current()`."""
         figures = self._current_figures()
         return figures.positions if figures is not None else {}
-
-    async def close(self) -> None:
-        if self._poll_task is not None:
-            await cancel_and_wait(self._poll_task)
-        await self.client.close()

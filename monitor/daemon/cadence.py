@@ -29,7 +29,7 @@ from monitor.feeds.base import FeedStatus
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from monitor.daemon.account import AccountMonitor
+    from monitor.daemon.poller import AccountPoller
     from monitor.daemon.userstream import BinanceUserStream
 
 
@@ -38,7 +38,7 @@ class RestCadence:
 
     def __init__(
         self,
-        monitor: AccountMonitor,
+        monitor: AccountPoller,
         budget: HostBudget | None,
         reconcile_interval: float,
         stream: BinanceUserStream | None = None,

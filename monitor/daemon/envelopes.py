@@ -3,7 +3,7 @@
 Binance's all-market array moves every symbol every second, so every account holds a
 moved symbol on every frame. Visiting each account to learn that its bands and quiet-tick
 proofs still hold costs a few microseconds of Python per target, times every target of
-every account. Instead each account publishes its envelope (`AccountMonitor.envelope`):
+every account. Instead each account publishes its envelope (`AccountState.envelope`):
 per held symbol, the open interval of marks inside which none of its targets needs
 evaluating. Here the envelopes of all accounts sit in flat arrays, one row per (account,
 held symbol); a frame gathers the marks into those rows, compares, and reduces per
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from monitor.daemon.account import AccountMonitor
+from monitor.daemon.account import AccountState
 
 _NEVER = (math.inf, -math.inf)
 """An empty interval: no mark is inside it, so its account is always visited."""
@@ -30,7 +30,7 @@ _NEVER = (math.inf, -math.inf)
 class Envelopes:
     """The envelopes of one exchange group's accounts, laid out for `settle`."""
 
-    def __init__(self, monitors: list[AccountMonitor]) -> None:
+    def __init__(self, monitors: list[AccountState]) -> None:
         held = [sorted(monitor.symbols()) for monitor in monitors]
         self._monitors = [m for m, symbols in zip(monitors, held, strict=True) if symbols]
         self._rows = [symbols for symbols in held if symbols]
@@ -45,9 +45,7 @@ class Envelopes:
         self._alarmed = np.zeros(len(self._monitors), bool)
         self._written = [-1] * len(self._monitors)
 
-    def settle(
-        self, prices: Mapping[str, float]
-    ) -> tuple[list[AccountMonitor], list[AccountMonitor]]:
+    def settle(self, prices: Mapping[str, float]) -> tuple[list[AccountState], list[AccountState]]:
         """(accounts to visit with `on_marks`, accounts settled whole with a target
         above OK, which the actions controller must still hear about) at `prices`."""
         self._refresh()
@@ -71,7 +69,7 @@ class Envelopes:
                 self._write(i, monitor)
                 self._written[i] = version
 
-    def _write(self, i: int, monitor: AccountMonitor) -> None:
+    def _write(self, i: int, monitor: AccountState) -> None:
         rows = self._rows[i]
         envelope = monitor.envelope()
         bounds, alarmed = envelope if envelope is not None else ({}, False)

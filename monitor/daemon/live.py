@@ -20,7 +20,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from monitor.daemon.account import AccountMonitor
+from monitor.daemon.account import AccountState
 from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
 from monitor.domain import MarginMode
@@ -94,7 +94,8 @@ def _note_as_reason(row: Row) -> Row:
 
 
 class LiveView:
-    """An event sink that remembers recent events and renders the daemon's state.
+    """Remembers the daemon's recent events (it subscribes to its bus) and renders the
+    daemon's state.
 
     `status` gives the caller's part of the status line (the demo's scenario phase)."""
 
@@ -108,6 +109,7 @@ class LiveView:
         self._seen: dict[Key, Row] = {}
         self._ended: dict[Key, tuple[Row, float]] = {}
         self._liquidated: dict[Key, tuple[float, Event]] = {}
+        daemon.bus.subscribe(Event, self.emit)
 
     def emit(self, event: Event) -> None:
         self.events.append((time.time(), event))
@@ -120,7 +122,7 @@ class LiveView:
 
     def _level(
         self,
-        monitor: AccountMonitor,
+        monitor: AccountState,
         target: str,
         ratio: float | None,
         distance: float | None,
@@ -131,10 +133,10 @@ class LiveView:
             return self.daemon.tracker.held(monitor.name, target)
         return level_for(ratio, distance, limits)
 
-    def _rows_of(self, monitor: AccountMonitor, account: str) -> list[tuple[Key, Row]]:
+    def _rows_of(self, monitor: AccountState, account: str) -> list[tuple[Key, Row]]:
         risk = monitor.current()
         if risk is None:
-            error = monitor.last_error
+            error = self.daemon.pollers[monitor.name].last_error
             waiting = Row(
                 "not read yet", *[UNKNOWN] * 14, level="unknown", level_text="UNKNOWN",
                 reason=str(error) if error else "waiting for the first read",

@@ -7,6 +7,11 @@ evaluation, WATCHDOG only while the loop and the data are healthy, STATUS with a
 summary. The same verdict feeds /healthz on the metrics port and the push heartbeat
 (`daemon.heartbeat_url`), so a watcher outside the machine pages when marginwatch dies,
 hangs or goes blind.
+
+The runner owns what outlives a reload: the event bus (monitor/bus.py) with its
+subscribers (log, audit file, metrics, plugins), the level tracker, the kill switch, and
+the plugin host (monitor/daemon/host.py). Each daemon it builds publishes on that bus
+and unsubscribes its own wiring when it stops, so nobody re-attaches after a reload.
 """
 
 from __future__ import annotations
@@ -20,13 +25,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from monitor.actions.guards import KillSwitch
+from monitor.bus import ConfigReloaded, EventBus
 from monitor.config import Config, ConfigError, load_config
 from monitor.config.errors import ConfigIssue
 from monitor.daemon.events import Event, EventKind, TargetKind
+from monitor.daemon.host import DaemonHost
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.plugins import Plugin, load_plugins
 from monitor.daemon.service import Daemon
-from monitor.daemon.sinks import EventSink, FanOut, JsonLinesSink, LogSink
+from monitor.daemon.sinks import EventSink, JsonLinesSink, LogSink
 from monitor.ops import sdnotify
 from monitor.ops.health import Health
 from monitor.ops.heartbeat import Heartbeat
@@ -51,14 +58,6 @@ def _load_usable(path: Path) -> Config:
     return config
 
 
-class MetricsSink:
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-
-    def emit(self, event: Event) -> None:
-        self.metrics.event(event.kind.value, event.level or "none")
-
-
 class Runner:
     """Owns the running Daemon and swaps it on a valid reload."""
 
@@ -76,44 +75,38 @@ class Runner:
         self.metrics = Metrics()
         self.health = Health(HEALTH_MAX_AGE)
         self._heartbeat_task: asyncio.Task[None] | None = None
-        sinks: list[EventSink] = [LogSink(), MetricsSink(self.metrics), *(extra_sinks or [])]
+        self.bus = EventBus()
+        """One for the process: every daemon publishes here, every subscriber stays."""
         self._jsonl = JsonLinesSink(events_path) if events_path else None
-        if self._jsonl:
-            sinks.append(self._jsonl)
-        self.sink = FanOut(sinks)
+        sinks: list[EventSink] = [LogSink(), *(extra_sinks or [])]
+        for sink in [*sinks, self._jsonl] if self._jsonl else sinks:
+            self.bus.subscribe(Event, sink.emit)
+        self.metrics.listen(self.bus)
         self.tracker = LevelTracker()
         self.kill_switch = KillSwitch(config.state_dir)
         """One for the process: a /pause survives a configuration reload."""
         self._on_tick_done = on_tick_done
+        self.host = DaemonHost(
+            lambda: self.daemon, lambda: self.config,
+            bus=self.bus, kill_switch=self.kill_switch, metrics=self.metrics,
+        )  # fmt: skip
+        """What plugins see and may do (monitor/daemon/plugins.py), whatever daemon runs."""
         self.daemon = self._build(config)
         self.stopping = asyncio.Event()
         self._stopped_by: signal.Signals | None = None
         self._reloads: asyncio.Queue[None] = asyncio.Queue()
-        self.plugins: list[Plugin] = load_plugins(self) if use_plugins else []
-
-    def add_sink(self, sink: EventSink) -> None:
-        """For plugins: receive every event the daemon emits from now on."""
-        self.sink.sinks.append(sink)
+        self.plugins: list[Plugin] = load_plugins(self.host) if use_plugins else []
 
     def _build(self, config: Config) -> Daemon:
-        daemon = Daemon(config, self.sink.emit, self.tracker, self._tick_done, self.kill_switch)
-        for monitor in daemon.monitors:
-            monitor.on_poll = self._polled
-        return daemon
+        return Daemon(
+            config, tracker=self.tracker, on_tick_done=self._tick_done,
+            kill_switch=self.kill_switch, bus=self.bus, confirmer=self.host.confirmer,
+        )  # fmt: skip
 
     def _tick_done(self, received: float, evaluated: int) -> None:
         self.metrics.tick(time.monotonic() - received)
         if self._on_tick_done is not None:
             self._on_tick_done(received, evaluated)
-
-    def _polled(self, account: str, error: BaseException | None) -> None:
-        exchange = self.config.account(account).exchange if self._known(account) else "?"
-        self.metrics.rest_call(account, exchange, "snapshot")
-        if error is not None:
-            self.metrics.rest_error(account, exchange, "snapshot", error)
-
-    def _known(self, account: str) -> bool:
-        return any(a.name == account for a in self.config.accounts)
 
     # --- main loop ---------------------------------------------------------------
 
@@ -263,10 +256,11 @@ class Runner:
         await self.daemon.start()
         self._start_heartbeat()
         sdnotify.ready()
+        self.bus.publish(ConfigReloaded(config))
         self._config_event("ok", f"configuration reloaded: {len(config.accounts)} accounts")
         return True
 
     def _config_event(self, level: str, message: str) -> None:
         """A reload's outcome, into the same event stream as everything else."""
-        self.sink.emit(Event(EventKind.CONFIG, None, "config", TargetKind.ACCOUNT, level=level,
+        self.bus.publish(Event(EventKind.CONFIG, None, "config", TargetKind.ACCOUNT, level=level,
                              message=message))  # fmt: skip

@@ -3,7 +3,10 @@
 Wiring only: each part (account polling, feeds, level tracking, sinks) has its own module.
 APScheduler drives the REST work (never overlapping, misfires coalesced; an account that
 failed is read again at the next poll, and at once when its venue's stream recovers); feeds push
-marks; every tick recomputes only the targets holding the ticked symbols.
+marks; every tick recomputes only the targets holding the ticked symbols. What happens is
+published on the bus (monitor/bus.py), which the runner may own across reloads: the daemon
+subscribes what it wires (feeds following symbols, the controllers) and unsubscribes all
+of it when it stops.
 """
 
 from __future__ import annotations
@@ -18,16 +21,18 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor.actions.controller import ActionController
+from monitor.actions.controller import ActionController, Confirmer
 from monitor.actions.guards import KillSwitch
 from monitor.actions.journal import Journal
+from monitor.bus import Evaluated, EventBus, M, Subscription, SymbolsChanged
 from monitor.config import AccountConfig, Config
-from monitor.daemon.account import AccountMonitor
+from monitor.daemon.account import AccountState
 from monitor.daemon.cadence import RestCadence
 from monitor.daemon.envelopes import Envelopes
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
+from monitor.daemon.poller import AccountPoller
 from monitor.daemon.userstream import BinanceUserStream, user_stream_for
 from monitor.exchange.budget import Budgets
 from monitor.exchange.markets import SharedMarkets
@@ -45,8 +50,8 @@ class ExchangeGroup:
     exchange: str
     ws_origin: str | None
     marks: MarkBoard = field(default_factory=MarkBoard)
-    monitors: list[AccountMonitor] = field(default_factory=list)
-    holders: dict[str, list[AccountMonitor]] = field(default_factory=dict)
+    monitors: list[AccountState] = field(default_factory=list)
+    holders: dict[str, list[AccountState]] = field(default_factory=dict)
     """symbol -> the accounts holding it: a tick visits only those."""
     envelopes: Envelopes | None = None
     """What settles a whole-market frame (daemon/envelopes.py); None until the next one
@@ -65,74 +70,105 @@ def _group_key(account: AccountConfig) -> tuple[str, str | None, str | None, boo
 
 
 class Daemon:
-    """Runs until `stop()`; `emit` receives every event, `on_tick_done` every tick's
-    (receipt time, targets looked at: those of the accounts visited) for latency
-    measurement and metrics."""
+    """Runs until `stop()`; publishes on `bus` (its own unless given one), `emit` (when
+    given) receives every event, `on_tick_done` every tick's (receipt time, targets looked
+    at: those of the accounts visited) for latency measurement and metrics.
+
+    `monitors` are the accounts' states (what ticks evaluate), `pollers` their REST reads
+    by account name."""
 
     def __init__(
         self,
         config: Config,
-        emit: Callable[[Event], None],
+        emit: Callable[[Event], None] | None = None,
+        *,
         tracker: LevelTracker | None = None,
         on_tick_done: Callable[[float, int], None] | None = None,
         kill_switch: KillSwitch | None = None,
+        bus: EventBus | None = None,
+        confirmer: Confirmer | None = None,
     ) -> None:
         self.config = config
-        self.emit = emit
+        self.bus = bus or EventBus()
+        self._subscriptions: list[Subscription] = []
+        """Everything this daemon subscribed: cancelled at `stop()`, so that a reload's
+        next daemon on the same bus is the only one wired."""
+        if emit is not None:
+            self._subscribe(Event, emit)
         self.tracker = tracker or LevelTracker()
         self.on_tick_done = on_tick_done
         self.markets = SharedMarkets(
             config.state_dir / "cache", max_age=config.daemon.markets_refresh
         )
         self.groups: dict[tuple[str, str | None, str | None, bool], ExchangeGroup] = {}
+        self.pollers: dict[str, AccountPoller] = {}
+        group_of: dict[str, ExchangeGroup] = {}
         for account in config.accounts:
             key = _group_key(account)
             group = self.groups.setdefault(key, ExchangeGroup(account.exchange, account.ws_url))
-            monitor = AccountMonitor(
-                account, config.daemon, config.thresholds_for(account.name), self.markets,
-                group.marks, self.tracker, emit,
+            state = AccountState(
+                account, config.thresholds_for(account.name), group.marks, self.tracker,
+                self.bus,
             )  # fmt: skip
-            monitor.on_symbols = lambda g=group: self._resubscribe(g)
-            group.monitors.append(monitor)
+            self.pollers[account.name] = AccountPoller(state, config.daemon, self.markets, self.bus)
+            group_of[account.name] = group
+            group.monitors.append(state)
         self.monitors = [m for g in self.groups.values() for m in g.monitors]
+        self._subscribe(SymbolsChanged, lambda news: self._resubscribe(group_of[news.account]))
+        self.first_evaluation = asyncio.Event()
+        self._first = self._subscribe(Evaluated, self._first_evaluated)
         # --- user data streams (monitor/daemon/userstream.py): push-triggered refreshes
         # for the accounts that have one; the others are polled only.
         self.user_streams: list[BinanceUserStream] = [
-            s for m in self.monitors if (s := user_stream_for(m, m.account.ws_url)) is not None
+            s
+            for p in self.pollers.values()
+            if (s := user_stream_for(p, p.account.ws_url)) is not None
         ]
         # --- REST cadence (monitor/daemon/cadence.py): every read within its host's
         # request budget; accounts kept current by their stream only reconcile.
         self.budgets = Budgets(config.daemon.request_budget)
         streams = {s.monitor.name: s for s in self.user_streams}
         self.cadences: dict[str, RestCadence] = {
-            m.name: RestCadence(
-                m,
-                self.budgets.for_account(m.account.exchange, m.account.rest_url),
+            p.name: RestCadence(
+                p,
+                self.budgets.for_account(p.account.exchange, p.account.rest_url),
                 config.daemon.reconcile_interval,
-                streams.get(m.name),
+                streams.get(p.name),
             )
-            for m in self.monitors
+            for p in self.pollers.values()
         }
         self._user_stream_tasks: list[asyncio.Task[None]] = []
         # --- auto-deleverage (monitor/actions): a controller per account not `off`; the
         # kill switch is shared (pass one in to keep a runtime pause across reloads).
         self.kill_switch = kill_switch or KillSwitch(config.state_dir)
-        acting = [m for m in self.monitors if m.account.actions.mode != "off"]
+        acting = [p for p in self.pollers.values() if p.account.actions.mode != "off"]
         self.journal: Journal | None = None
         self.controllers: dict[str, ActionController] = {}
         if acting:
             self.journal = Journal(config.state_dir / "actions.sqlite3")
             self.controllers = {
-                m.name: ActionController(m, self.journal, self.kill_switch) for m in acting
+                p.name: ActionController(
+                    p, self.journal, self.kill_switch, bus=self.bus, confirmer=confirmer
+                )
+                for p in acting
             }
-            for monitor in acting:  # our fills are told apart from liquidations by these rows
-                monitor.own_fills.rows = lambda name=monitor.name: self._journal_rows(name)
+            for poller in acting:  # our fills are told apart from liquidations by these rows
+                poller.state.own_fills.rows = lambda name=poller.name: self._journal_rows(name)
         self.scheduler = AsyncIOScheduler()
         self._watchdog: asyncio.Task[None] | None = None
-        self._first: asyncio.Task[None] | None = None
         self._blind_accounts: set[str] = set()
-        self.first_evaluation = asyncio.Event()
         self._stopping = False
+
+    def _subscribe(self, kind: type[M], handler: Callable[[M], None]) -> Subscription:
+        subscription = self.bus.subscribe(kind, handler)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    def answer_confirmations(self, confirmer: Confirmer | None) -> None:
+        """Who a `confirm` controller asks before acting (the alerts plugin's Telegram
+        bridge); without one, confirm mode runs as a dry run, loudly."""
+        for controller in self.controllers.values():
+            controller.confirmer = confirmer
 
     def _journal_rows(self, account: str) -> list[Any]:
         return self.journal.rows(account) if self.journal is not None else []
@@ -142,30 +178,29 @@ class Daemon:
     async def start(self) -> None:
         settings = self.config.daemon
         now = datetime.now().astimezone()
-        for i, monitor in enumerate(self.monitors):
+        for i, poller in enumerate(self.pollers.values()):
             # The job only starts a read (start_scheduled returns at once), so it never
             # overlaps itself while a read waits out a timeout; a run delayed by a busy
             # loop still runs (no grace limit), coalesced into one: nothing to warn about.
             self.scheduler.add_job(
-                self.cadences[monitor.name].start_scheduled, "interval",
+                self.cadences[poller.name].start_scheduled, "interval",
                 seconds=settings.poll_interval,
-                jitter=settings.poll_jitter, id=f"poll:{monitor.name}",
+                jitter=settings.poll_jitter, id=f"poll:{poller.name}",
                 max_instances=1, coalesce=True, misfire_grace_time=None,
                 next_run_time=now + timedelta(milliseconds=50 * i),
             )  # fmt: skip
             self.scheduler.add_job(
-                monitor.expire_tiers, "interval", seconds=settings.tiers_refresh,
-                id=f"tiers:{monitor.name}", coalesce=True,
+                poller.expire_tiers, "interval", seconds=settings.tiers_refresh,
+                id=f"tiers:{poller.name}", coalesce=True,
             )  # fmt: skip
         for key, group in self.groups.items():
-            first = group.monitors[0]
+            first = self.pollers[group.monitors[0].name]
             self.scheduler.add_job(
                 first.reload_markets, "interval", seconds=settings.markets_refresh,
                 id=f"markets:{key}", coalesce=True, max_instances=1,
             )  # fmt: skip
         self.scheduler.start()
         self._watchdog = asyncio.create_task(self._watch(), name="watchdog")
-        self._first = asyncio.create_task(self._first_evaluated(), name="first-evaluation")
         self._user_stream_tasks = [
             asyncio.create_task(s.run(), name=s.exchange_id) for s in self.user_streams
         ]
@@ -174,18 +209,18 @@ class Daemon:
 
     async def stop(self) -> None:
         self._stopping = True  # feeds closing now are not a blind market
+        for subscription in self._subscriptions:
+            subscription.cancel()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        tasks = [
-            t for t in (self._watchdog, self._first, *(g.task for g in self.groups.values())) if t
-        ]
+        tasks = [t for t in (self._watchdog, *(g.task for g in self.groups.values())) if t]
         tasks += self._user_stream_tasks
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(c.stop() for c in self.controllers.values()))
         await asyncio.gather(*(c.stop() for c in self.cadences.values()), return_exceptions=True)
-        await asyncio.gather(*(m.close() for m in self.monitors), return_exceptions=True)
+        await asyncio.gather(*(p.close() for p in self.pollers.values()), return_exceptions=True)
         if self.journal is not None:
             self.journal.close()
 
@@ -195,15 +230,16 @@ class Daemon:
         """Exchange market id -> unified symbol, for every symbol any account holds."""
         ids: dict[str, str] = {}
         for monitor in group.monitors:
+            client = self.pollers[monitor.name].client
             for symbol in monitor.symbols():
                 try:
-                    ids[monitor.client.market(symbol)["id"]] = symbol
+                    ids[client.market(symbol)["id"]] = symbol
                 except Exception:
                     continue
         return ids
 
     def _resubscribe(self, group: ExchangeGroup) -> None:
-        holders: dict[str, list[AccountMonitor]] = {}
+        holders: dict[str, list[AccountState]] = {}
         for monitor in group.monitors:
             for symbol in monitor.symbols():
                 holders.setdefault(symbol, []).append(monitor)
@@ -220,7 +256,7 @@ class Daemon:
                 on_status=lambda status, reason, g=group: self._on_feed_status(g, status, reason),
                 ws_origin=group.ws_origin,
                 stale_after=self.config.daemon.feed_stale_after,
-                client=group.monitors[0].client,
+                client=self.pollers[group.monitors[0].name].client,
             )
             group.task = asyncio.create_task(group.feed.run(), name=group.target)
         else:
@@ -241,7 +277,7 @@ class Daemon:
             visit, settled_alarmed = group.envelopes.settle(group.marks.prices)
             evaluated = sum(monitor.on_marks(symbols) for monitor in visit)
             for monitor in settled_alarmed:
-                monitor.on_evaluated(monitor)
+                self.bus.publish(Evaluated(monitor.name))
         if self.on_tick_done is not None:
             self.on_tick_done(min(t.received for t in ticks), evaluated)
 
@@ -251,7 +287,7 @@ class Daemon:
         log.debug("%s: %s (%s)", group.target, status.value, reason)  # the feed logs it
         if status in (FeedStatus.STALE, FeedStatus.DOWN) and not group.blind:
             group.blind = True
-            self.emit(
+            self.bus.publish(
                 Event(
                     EventKind.BLIND,
                     None,
@@ -264,8 +300,8 @@ class Daemon:
         elif status is FeedStatus.LIVE and group.blind:
             group.blind = False
             for monitor in group.monitors:  # the venue is back: so are its REST reads
-                monitor.venue_back()
-            self.emit(
+                self.pollers[monitor.name].venue_back()
+            self.bus.publish(
                 Event(
                     EventKind.RECOVERED,
                     None,
@@ -278,17 +314,11 @@ class Daemon:
 
     # --- staleness -------------------------------------------------------------
 
-    async def _first_evaluated(self) -> None:
+    def _first_evaluated(self, _news: Evaluated) -> None:
         """Set `first_evaluation` (READY for systemd) the moment any account is evaluated,
         not on the staleness watch's next round, up to a second later."""
-        waits = [asyncio.ensure_future(m.evaluated.wait()) for m in self.monitors]
-        try:
-            if waits:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
         self.first_evaluation.set()
+        self._first.cancel()  # once is enough
 
     async def _watch(self) -> None:
         """Accounts not read successfully for too long are blind, and say so once."""
@@ -297,7 +327,7 @@ class Daemon:
         while True:
             await asyncio.sleep(WATCHDOG_PERIOD)
             now = time.monotonic()
-            for monitor in self.monitors:
+            for monitor in self.pollers.values():
                 age = now - (monitor.last_ok if monitor.last_ok is not None else started)
                 blind = age > limit
                 if blind and monitor.name not in self._blind_accounts:
@@ -305,7 +335,7 @@ class Daemon:
                     reason = str(monitor.last_error) if monitor.last_error else "no reply"
                     if (host := self.cadences[monitor.name].waiting_for) is not None:
                         reason += f"; its read waits for the request budget of {host}"
-                    self.emit(
+                    self.bus.publish(
                         Event(
                             EventKind.BLIND,
                             monitor.name,
@@ -317,7 +347,7 @@ class Daemon:
                     )
                 elif not blind and monitor.name in self._blind_accounts:
                     self._blind_accounts.discard(monitor.name)
-                    self.emit(
+                    self.bus.publish(
                         Event(
                             EventKind.RECOVERED,
                             monitor.name,
@@ -341,7 +371,7 @@ class Daemon:
                 worst = level
         feeds = sum(1 for g in self.groups.values() if g.feed and not g.blind)
         blind = len(self._blind_accounts) + sum(1 for g in self.groups.values() if g.blind)
-        accounts = len(self.monitors)
+        accounts = len(self.pollers)
         return (
             f"{accounts} account{'s' if accounts != 1 else ''}, "
             f"{feeds}/{len(self.groups)} feeds live, worst level {worst}"

@@ -53,7 +53,7 @@ from monitor.feeds.base import FeedStatus, MarkTick, StatusCallback
 from monitor.feeds.stream import Frame, StreamFeed
 
 if TYPE_CHECKING:
-    from monitor.daemon.account import AccountMonitor
+    from monitor.daemon.poller import AccountPoller
     from monitor.feeds.stream import _Connection, _Ending
 
 log = logging.getLogger(__name__)
@@ -66,40 +66,6 @@ LIQUIDATION_CLIENT_ID = "autoclose-"
 #: The loop idles without symbols; a user stream watches the whole account, so it has one
 #: fixed pseudo-entry and that rule never applies.
 _WHOLE_ACCOUNT = "<user data>"
-
-
-class LiquidationLedger:
-    """Which position targets were already reported liquidated, per disappearance.
-
-    Two sources report the same liquidation: the stream's LIQUIDATION order (usually
-    first) and the reconciliation of two polls (always, if the position was critical).
-    Whichever claims a target first reports it. The claim holds until the target has been
-    seen gone and then open again (a new position), so a partial liquidation that leaves
-    the position open, or a poll that raced the liquidation, cannot cause a second report.
-    """
-
-    def __init__(self) -> None:
-        self._claims: dict[str, bool] = {}  # target -> seen gone since the claim
-
-    def claimed(self, target: str) -> bool:
-        """Whether this disappearance was already reported as a liquidation."""
-        return target in self._claims
-
-    def claim(self, target: str) -> bool:
-        """True for the first report of this disappearance: the caller emits."""
-        if target in self._claims:
-            return False
-        self._claims[target] = False
-        return True
-
-    def observe(self, open_targets: Iterable[str]) -> None:
-        """Record a fresh snapshot's open targets (after reconciling it)."""
-        still_open = set(open_targets)
-        for target, seen_gone in list(self._claims.items()):
-            if target not in still_open:
-                self._claims[target] = True
-            elif seen_gone:
-                del self._claims[target]
 
 
 class BinanceUserStream(StreamFeed):
@@ -133,7 +99,7 @@ class BinanceUserStream(StreamFeed):
 
     def __init__(
         self,
-        monitor: AccountMonitor,
+        monitor: AccountPoller,
         ws_origin: str | None = None,
         on_status: StatusCallback | None = None,
         stale_after: float = 60.0,
@@ -232,12 +198,12 @@ class BinanceUserStream(StreamFeed):
         time, while a read finishing after them could."""
         while True:
             update = await self._updates.get()
-            async with self.monitor._poll_lock:
+            async with self.monitor.reading():
                 self._apply(update)
 
     def _apply(self, update: dict[str, Any]) -> None:
         monitor = self.monitor
-        snapshot = monitor.snapshot
+        snapshot = monitor.state.snapshot
         if snapshot is None:  # nothing to update yet: the first read brings it all
             self.request_refresh("account update before the first read")
             return
@@ -247,14 +213,14 @@ class BinanceUserStream(StreamFeed):
                 snapshot,
                 update,
                 market=lambda market_id: client.safe_market(market_id, None, None, "swap"),
-                marks=monitor.marks,
+                marks=monitor.state.marks,
                 market_info=lambda symbol: monitor.adapter.market_info(client, symbol),
             )
         except (KeyError, TypeError, ValueError) as exc:
             self.request_refresh(f"account update not understood ({exc!r})")
             return
         self.updates_applied += 1
-        monitor.install(applied.snapshot)
+        monitor.state.install(applied.snapshot)
         if self.current:
             monitor.last_ok = time.monotonic()
         if applied.needs_read:
@@ -386,7 +352,7 @@ class BinanceUserStream(StreamFeed):
             return
         symbol = self.monitor.client.safe_symbol(order["s"], None, None, "swap")
         filled = float(order.get("z") or 0.0)
-        self.monitor.own_fills.heard(client_id, symbol, order.get("ps", "BOTH"), filled)
+        self.monitor.state.own_fills.heard(client_id, symbol, order.get("ps", "BOTH"), filled)
 
     def _remember_margin_modes(self, rows: Iterable[dict[str, Any]]) -> None:
         """Margin mode per leg, for naming a liquidated position no poll has seen."""
@@ -408,11 +374,11 @@ class BinanceUserStream(StreamFeed):
         else:
             mode = self._margin_modes.get((market_id, position_side), MarginMode.CROSS)
         target = position_target(symbol, side.value, mode.value, position_side)
-        if not self.monitor.liquidations.claim(target):
+        if not self.monitor.state.liquidations.claim(target):
             return
         price = float(order.get("ap") or 0) or None
         at = f" at {price:g}" if price else ""
-        self.monitor.emit(
+        self.monitor.bus.publish(
             Event(
                 EventKind.PROBABLE_LIQUIDATION,
                 self.monitor.name,
@@ -420,7 +386,7 @@ class BinanceUserStream(StreamFeed):
                 TargetKind.POSITION,
                 level="critical",
                 margin_mode=mode.value,
-                mark_price=self.monitor.marks.get(symbol),
+                mark_price=self.monitor.state.marks.get(symbol),
                 exchange_liquidation_price=(
                     position.exchange_liquidation_price if position else None
                 ),
@@ -433,7 +399,7 @@ class BinanceUserStream(StreamFeed):
         )
 
     def _open_position(self, symbol: str, side: Side, position_side: str) -> Position | None:
-        snapshot = self.monitor.snapshot
+        snapshot = self.monitor.state.snapshot
         if snapshot is None:
             return None
         for position in snapshot.positions:
@@ -460,7 +426,7 @@ def _liquidated_side(order_side: str, position_side: str) -> Side:
 
 
 def user_stream_for(
-    monitor: AccountMonitor,
+    monitor: AccountPoller,
     ws_origin: str | None = None,
     on_status: StatusCallback | None = None,
 ) -> BinanceUserStream | None:
