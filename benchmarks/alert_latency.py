@@ -146,9 +146,9 @@ async def harness(
             on_tick_done=lambda at, _targets: received.append(at + offset),
         )
         (plugin,) = [p for p in runner.plugins if isinstance(p, AlertsPlugin)]
-        (monitor,) = runner.daemon.monitors
-        monitor.client.set_markets({p.symbol: unified_market(p.symbol) for p in snapshot.positions})
-        monitor._succeeded(snapshot)  # the book a poll would build; subscribes the feed
+        (poller,) = runner.daemon.pollers.values()
+        poller.client.set_markets({p.symbol: unified_market(p.symbol) for p in snapshot.positions})
+        poller._succeeded(snapshot)  # the book a poll would build; subscribes the feed
         for plugin_ in runner.plugins:
             await plugin_.start()
         try:

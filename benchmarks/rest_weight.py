@@ -57,6 +57,7 @@ from pathlib import Path
 
 import ccxt.async_support as ccxt
 
+from monitor.bus import Polled
 from monitor.config import Config, DaemonConfig
 from monitor.daemon.events import Event
 from monitor.daemon.service import Daemon
@@ -148,14 +149,13 @@ async def watch(
     daemon = Daemon(config, events.append)
     window = Window(time.monotonic())
 
-    def polled(_name: str, error: BaseException | None) -> None:
-        if error is None:
+    def polled(read: Polled) -> None:
+        if read.error is None:
             window.polls.append(time.monotonic())
         else:
             window.failures += 1
 
-    for monitor in daemon.monitors:
-        monitor.on_poll = polled
+    daemon.bus.subscribe(Polled, polled)
     await daemon.start()
     try:
         if seconds is None:

@@ -8,7 +8,7 @@ Binance USD-M group. Real parts, over loopback:
   (a JSON list of markPriceUpdate objects, numbers as strings, the held symbols plus
   `--unheld` other listed markets, as the real all-market array carries every market);
 * the real feed client (`feed_for("binanceusdm", ...)`, created by the daemon itself);
-* a real `Daemon` (not started: no scheduler, no REST) whose 200 `AccountMonitor`s get
+* a real `Daemon` (not started: no scheduler, no REST) whose 200 `AccountState`s get
   their books from `_succeeded(snapshot)` with snapshots of `common.synthetic_book`;
   their ccxt clients get a synthetic market table so the daemon maps ids itself;
 * events go to a `JsonLinesSink` (flushed per event), as with `run --events`.
@@ -149,9 +149,9 @@ async def run(args: argparse.Namespace) -> None:
             )  # fmt: skip
             daemon = Daemon(config, sink.emit, on_tick_done=tick_done)
             (group,) = daemon.groups.values()
-            for monitor, snapshot in zip(daemon.monitors, snapshots, strict=True):
-                monitor.client.set_markets(markets)
-                monitor._succeeded(snapshot)  # the book a successful poll would build
+            for poller, snapshot in zip(daemon.pollers.values(), snapshots, strict=True):
+                poller.client.set_markets(markets)
+                poller._succeeded(snapshot)  # the book a successful poll would build
             try:
                 await asyncio.wait_for(server.connected.wait(), 10)
                 if server.path != ARRAY_PATH:

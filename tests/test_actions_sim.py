@@ -20,11 +20,13 @@ from monitor.actions.controller import ActionController
 from monitor.actions.guards import KillSwitch
 from monitor.actions.journal import ActionRow, Journal, Status
 from monitor.actions.policy import CLIENT_ID_PREFIX, Decision
+from monitor.bus import EventBus
 from monitor.config import Config
-from monitor.daemon.account import AccountMonitor
+from monitor.daemon.account import AccountState
 from monitor.daemon.events import Event, EventKind
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
+from monitor.daemon.poller import AccountPoller
 from monitor.daemon.service import Daemon
 from monitor.exchange.markets import SharedMarkets
 from monitor.simulator.binance_usdm import Fault, SimAccount
@@ -217,7 +219,7 @@ async def test_harsh_crash_liquidates_when_left_alone_and_is_survived_in_auto(tm
 class Harness(NamedTuple):
     """One account's monitor and controller against a venue, without the daemon."""
 
-    monitor: AccountMonitor
+    poller: AccountPoller
     controller: ActionController
     events: list[Event]
 
@@ -237,21 +239,21 @@ async def harness(
     config = config_for(venue, state, actions, **daemon)
     account = config.accounts[0]
     events: list[Event] = []
-    monitor = AccountMonitor(
-        account, config.daemon, account.thresholds, SharedMarkets(state / "cache"),
-        MarkBoard(), LevelTracker(), events.append,
-    )  # fmt: skip
+    bus = EventBus()
+    bus.subscribe(Event, events.append)
+    watched = AccountState(account, account.thresholds, MarkBoard(), LevelTracker(), bus)
+    poller = AccountPoller(watched, config.daemon, SharedMarkets(state / "cache"), bus)
     own_journal = journal is None
     journal = journal or Journal(state / "actions.sqlite3")
     controller = ActionController(
-        monitor, journal, KillSwitch(state), confirmer, recv_window_ms=1000
+        poller, journal, KillSwitch(state), bus=bus, confirmer=confirmer, recv_window_ms=1000
     )
     controller.start()
     try:
-        yield Harness(monitor, controller, events)
+        yield Harness(poller, controller, events)
     finally:
         await controller.stop()
-        await monitor.close()
+        await poller.close()
         if own_journal:
             journal.close()
 
@@ -260,7 +262,7 @@ async def test_a_timed_out_order_that_filled_is_found_not_sent_again(tmp_path):
     async with SimulatedVenue(parse_scenario(STILL.format(wallet=1000)), speed=1) as venue:
         venue.exchange.faults["/fapi/v1/order"] = Fault.answer_late(2.5, times=1)
         async with harness(venue, tmp_path, CUT, request_timeout=1.0) as h:
-            await h.monitor.poll()
+            await h.poller.poll()
             await until(settled(h.controller.journal, "lev"), 15, "a settled decision")
             (row,) = h.controller.journal.rows("lev")
     assert row.status == "filled", row.detail
@@ -297,7 +299,7 @@ async def test_a_crash_between_journal_and_exchange_is_reconciled_without_duplic
     async with SimulatedVenue(parse_scenario(STILL.format(wallet=1000)), speed=1) as venue:
         crashing = CrashingJournal(tmp_path / "actions.sqlite3", crash_at)
         async with harness(venue, tmp_path, CUT, journal=crashing) as h:
-            await h.monitor.poll()
+            await h.poller.poll()
             task = h.controller._task
             assert task is not None
             await until(task.done, 10, "the crash")
@@ -311,7 +313,7 @@ async def test_a_crash_between_journal_and_exchange_is_reconciled_without_duplic
         async with harness(venue, tmp_path, restarted) as h:
             journal = h.controller.journal
             await until(lambda: not journal.pending("lev"), 15, "reconciliation")
-            await h.monitor.poll()  # it may act again, on fresh data only
+            await h.poller.poll()  # it may act again, on fresh data only
             await until(lambda: len(our_orders(venue)) == 1, 15, "one order")
             await asyncio.sleep(1.0)  # and nothing more follows
             rows = journal.rows("lev")
@@ -332,7 +334,7 @@ async def test_a_position_changed_before_acting_aborts_and_sends_nothing(tmp_pat
 
         actions = {**CUT, "mode": "confirm"}
         async with harness(venue, tmp_path, actions, confirmer=manual_trade_meanwhile) as h:
-            await h.monitor.poll()
+            await h.poller.poll()
             await until(settled(h.controller.journal, "lev"), 10, "a settled decision")
             (row,) = h.controller.journal.rows("lev")
     assert row.status == "aborted"
@@ -351,9 +353,9 @@ async def test_the_kill_switch_stops_everything(tmp_path, switch):
         kill_switch = h.controller.guards.kill_switch
         if switch == "runtime":
             kill_switch.pause("/pause by a test")
-        await h.monitor.poll()
+        await h.poller.poll()
         await until(settled(h.controller.journal, "lev"), 10, "a refusal")
-        await h.monitor.poll()  # still refused, and said only once
+        await h.poller.poll()  # still refused, and said only once
         await asyncio.sleep(0.5)
         (row,) = h.controller.journal.rows("lev")
         assert row.status == "refused"
@@ -362,7 +364,7 @@ async def test_the_kill_switch_stops_everything(tmp_path, switch):
         assert len(refusals) == 1 and refusals[0].level == "warn"
         if switch == "runtime":  # lifting it lets the defense through
             kill_switch.resume()
-            await h.monitor.poll()
+            await h.poller.poll()
             await until(lambda: len(our_orders(venue)) == 1, 10, "the order")
     expected = {"config": "actions.paused", "file": "PAUSE", "runtime": "/pause by a test"}
     assert expected[switch] in row.detail

@@ -76,7 +76,7 @@ async def console_over_calm_venue(tmp_path: Path, outage: bool = False) -> Async
                         use_plugins=False)  # fmt: skip
         store = Store.open(tmp_path)
         silences = Silences(time.time)
-        console = Console(runner, silences, store, clock=lambda: clock[0], retry=(0.05, 0.2))
+        console = Console(runner.host, silences, store, clock=lambda: clock[0], retry=(0.05, 0.2))
         await runner.daemon.start()
         await console.start()
         try:

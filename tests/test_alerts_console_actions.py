@@ -48,7 +48,7 @@ async def test_actions_lists_the_journal_or_says_it_is_off(tmp_path):
 async def test_confirm_mode_acts_only_on_an_explicit_yes(tmp_path):
     async with console_over_calm_venue(tmp_path) as s:
         await evaluated(s.runner)
-        approvals = Approvals(s.runner, s.console, s.console.confirmations)
+        approvals = Approvals(s.runner.host, s.console, s.console.confirmations)
         account = s.runner.config.accounts[0].name
         decision = SimpleNamespace(account=account, describe=lambda: "add 100 USDT to BTC")
 
@@ -73,6 +73,6 @@ async def test_confirm_mode_acts_only_on_an_explicit_yes(tmp_path):
 
 async def test_confirm_mode_without_telegram_is_no(tmp_path):
     async with console_over_calm_venue(tmp_path, outage=True) as s:
-        approvals = Approvals(s.runner, s.console, s.console.confirmations)
+        approvals = Approvals(s.runner.host, s.console, s.console.confirmations)
         decision = SimpleNamespace(account="x", describe=lambda: "cut")
         assert await approvals([decision]) is False

@@ -233,7 +233,7 @@ async def test_crash_pages_warn_critical_imminent_then_resolved_once_each(tmp_pa
         running(venue, tmp_path, api_url, events, alerts={"group_wait": "1s"}) as (runner, _),
     ):
         monitor = runner.daemon.monitors[0]
-        await until(lambda: monitor.evaluated.is_set(), 10, "first evaluation")
+        await until(lambda: monitor.evaluated, 10, "first evaluation")
         assert venue.elapsed < WALK[0][0], "the daemon read the book after the crash began"
         await until(lambda: len(state.sent) >= 4, 25, "four pages")
         await asyncio.sleep(1.5)  # a duplicate or a late repeat would show up here

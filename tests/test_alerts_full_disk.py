@@ -74,7 +74,7 @@ async def test_pages_survive_a_full_disk_during_a_crash(tmp_path: Path, caplog) 
         ):
             plugin.outbox.mend_interval = 0.5
             monitor = runner.daemon.monitors[0]
-            await until(lambda: monitor.evaluated.is_set(), 10, "first evaluation")
+            await until(lambda: monitor.evaluated, 10, "first evaluation")
             filler = fill(disk)
             assert venue.elapsed < 6, "the disk filled after the crash began"
             await until(lambda: len(state.texts(CHAT)) >= 3, 20, "the crash and its recovery")

@@ -19,19 +19,21 @@ Defenses (advice) at the default targets, 15 % for isolated and 12 % for cross:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from types import SimpleNamespace
 
 from alerts.defense import advice_policy, isolated_defense, pool_defense
 from alerts.messages import MAX_CHARS, Item, amount, render_alert, render_status
 from alerts.notification import Notification
 from alerts.pipeline import AlertPipeline
 from alerts.rules import AlertKey, Reason, Rule
-from alerts.view import Figures, RunnerView
+from alerts.view import Figures, HostView, target_of
+from monitor.actions.journal import ActionRow
 from monitor.config import Config, Thresholds
 from monitor.config.schema import ActionsConfig, AlertsConfig
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.levels import LevelTracker
+from monitor.daemon.plugins import FeedState
 from monitor.domain import (
     AccountSnapshot,
     CrossPool,
@@ -42,7 +44,7 @@ from monitor.domain import (
     TierTable,
 )
 from monitor.engine.book import AccountBook
-from monitor.feeds import FeedStatus
+from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
 
 BTC, ETH, SOL = "BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"
 BTC_T, ETH_T, SOL_T = f"{BTC} long cross", f"{ETH} short cross", f"{SOL} long isolated"
@@ -225,38 +227,69 @@ def test_amounts_are_rounded_up_so_the_target_is_really_reached():
     assert amount(0.0123451) == "0.012346"
 
 
-# --- the live daemon, through RunnerView ---------------------------------------------------
+# --- the live daemon, through HostView ----------------------------------------------------
 
 
-def fake_runner(book: AccountBook) -> SimpleNamespace:
-    """Just the attributes RunnerView reads, with figures evaluated by the real engine."""
-    tracker = LevelTracker()
-    risk = book.evaluate()
-    for pool in risk.pools:
-        tracker.pool("a", pool, Thresholds())
-    for position in risk.positions:
-        tracker.position("a", position, Thresholds())
-    monitor = SimpleNamespace(
-        name="a", account=SimpleNamespace(exchange="binanceusdm"), book=book, marks={},
-        latest_pools={p.asset: p for p in risk.pools},
-        latest_positions={
-            f"{p.position.symbol} {p.position.side.value} {p.position.margin_mode.value}": p
-            for p in risk.positions
-        },
-        current=lambda: risk, last_ok=None,
-    )  # fmt: skip
-    group = SimpleNamespace(
-        target="feed binanceusdm", monitors=[monitor], blind=False,
-        feed=SimpleNamespace(status=FeedStatus.LIVE),
-    )  # fmt: skip
-    config = Config.model_validate({"accounts": [{"name": "a", "exchange": "binanceusdm"}]})
-    daemon = SimpleNamespace(monitors=[monitor], groups={"binanceusdm": group})
-    return SimpleNamespace(daemon=daemon, tracker=tracker, config=config)
+class FakeDaemon:
+    """A `DaemonState` of one account "a", with figures evaluated by the real engine."""
+
+    def __init__(self, book: AccountBook) -> None:
+        self.tracker = LevelTracker()
+        self._book = book
+        self._risk = book.evaluate()
+        for pool in self._risk.pools:
+            self.tracker.pool("a", pool, Thresholds())
+        for position in self._risk.positions:
+            self.tracker.position("a", position, Thresholds())
+        self.config = Config.model_validate(
+            {"accounts": [{"name": "a", "exchange": "binanceusdm"}]}
+        )
+
+    def accounts(self) -> tuple[str, ...]:
+        return ("a",)
+
+    def exchange(self, account: str) -> str | None:
+        return "binanceusdm" if account == "a" else None
+
+    def snapshot(self, account: str) -> AccountSnapshot | None:
+        return self._book.snapshot
+
+    def book(self, account: str) -> AccountBook | None:
+        return self._book
+
+    def marks(self, account: str) -> Mapping[str, float]:
+        return {}
+
+    def risk(self, account: str) -> AccountRisk | None:
+        return self._risk
+
+    def pools(self, account: str) -> Mapping[str, PoolRisk]:
+        return {p.asset: p for p in self._risk.pools}
+
+    def positions(self, account: str) -> Mapping[str, PositionRisk]:
+        return {target_of(p.position): p for p in self._risk.positions}
+
+    def level(self, account: str, target: str) -> str | None:
+        return self.tracker.last(account, target)
+
+    def levels(self) -> list[tuple[tuple[str, str], str]]:
+        return self.tracker.items()
+
+    def feeds(self) -> tuple[FeedState, ...]:
+        return (FeedState("feed binanceusdm", ("a",), live=True, blind=False),)
+
+    def last_read(self, account: str) -> float | None:
+        return None
+
+    def journal(self, account: str, limit: int = 10) -> list[ActionRow]:
+        return []
+
+    def paused(self) -> str | None:
+        return None
 
 
 def test_status_lists_every_pool_and_the_riskiest_positions():
-    runner = fake_runner(small_book())
-    text = render_status(runner)
+    text = render_status(FakeDaemon(small_book()))
     lines = text.splitlines()
     assert lines[0].startswith("a · binanceusdm · ", 2)
     assert lines[1].startswith("pool USDT: ratio 62.50% · exch 62.00% · dist ")
@@ -265,10 +298,10 @@ def test_status_lists_every_pool_and_the_riskiest_positions():
 
 
 def test_the_pipeline_sizes_defenses_from_the_live_book():
-    runner = fake_runner(small_book())
+    daemon = FakeDaemon(small_book())
     sent: list[Notification] = []
     now = [1_000.0]
-    pipeline = AlertPipeline(lambda: runner.config, RunnerView(runner), lambda: now[0], sent.append)
+    pipeline = AlertPipeline(lambda: daemon.config, HostView(daemon), lambda: now[0], sent.append)
     pipeline.emit(Event(EventKind.LEVEL, "a", "pool USDT", TargetKind.POOL, "warn", "ok"))
     pipeline.emit(Event(EventKind.LEVEL, "a", SOL_T, TargetKind.POSITION, "warn", "ok"))
     for _ in range(6):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.bus import Polled
 from monitor.config import Config
 from monitor.daemon.events import Event, EventKind
 from monitor.daemon.runner import Runner
@@ -138,15 +139,11 @@ async def test_faults_are_typed_contained_and_recovered_from_within_a_poll(
     ):
         config = config_for(venue, proxy, tmp_path)
         runner = Runner(tmp_path / "unused.yaml", config, extra_sinks=[events], use_plugins=False)
-        for monitor in runner.daemon.monitors:
-            metrics_hook = monitor.on_poll
-            monitor.on_poll = lambda name, error, hook=metrics_hook: (
-                polls.record(name, error),
-                hook(name, error),
-            )
+        runner.bus.subscribe(Polled, lambda read: polls.record(read.account, read.error))
+        pollers = runner.daemon.pollers.values()
         await runner.daemon.start()
         try:
-            await until(lambda: all(m.last_ok for m in runner.daemon.monitors), 20)
+            await until(lambda: all(p.last_ok for p in pollers), 20)
             keys = {name: c.api_key for name, c in venue.credentials.items()}
             faulted_at = time.monotonic()
             for fault in Fault:
@@ -155,7 +152,7 @@ async def test_faults_are_typed_contained_and_recovered_from_within_a_poll(
             proxy.faults.clear()
             cleared_at = time.monotonic()
             await until(
-                lambda: all(polls.successes(m.name, cleared_at) for m in runner.daemon.monitors),
+                lambda: all(polls.successes(p.name, cleared_at) for p in pollers),
                 POLL + REQUEST_TIMEOUT + RETRY_AFTER_S + 10,
             )
             await until(  # the watchdog's RECOVERED (it looks once a second)
@@ -233,8 +230,8 @@ async def test_an_account_is_read_at_once_when_its_venues_stream_recovers(tmp_pa
         def feed_events(kind: EventKind, since: float) -> list[float]:
             return [t for t, e in events.seen if e.kind is kind and e.account is None and t > since]
 
-        victim = next(m for m in runner.daemon.monitors if m.name == CONTROL)
-        victim.on_poll = polls.record
+        victim = runner.daemon.pollers[CONTROL]
+        runner.bus.subscribe(Polled, lambda read: polls.record(read.account, read.error))
         # Without user data streams, as on every venue but Binance: a Binance account's
         # own stream also reads the account when it reconnects, which would hide this.
         runner.daemon.user_streams = []

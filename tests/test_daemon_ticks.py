@@ -1,7 +1,7 @@
 """The per-tick path reports exactly what a full exact re-evaluation would.
 
 `Daemon._on_ticks` settles whole accounts by their envelopes on whole-market frames,
-visits only the holders of a single ticked symbol, and `AccountMonitor.on_marks` skips
+visits only the holders of a single ticked symbol, and `AccountState.on_marks` skips
 the exact search for targets a level band or the quiet-tick screen settles. The oracle
 here re-evaluates every account's whole book exactly on every tick, with its own level
 tracker; over a long random walk that takes targets through every level and back, both
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.bus import Evaluated
 from monitor.config import Config
 from monitor.daemon.events import Event
 from monitor.daemon.levels import LevelTracker
@@ -96,14 +97,13 @@ async def test_tick_path_matches_a_full_exact_evaluation_on_every_tick(
     (group,) = daemon.groups.values()
     board, monitors = group.marks, daemon.monitors
     heard: set[str] = set()  # accounts the actions controller heard from this tick
-    for monitor in monitors:
-        monitor.on_evaluated = lambda m: heard.add(m.name)
+    daemon.bus.subscribe(Evaluated, lambda news: heard.add(news.account))
     oracle_tracker, oracle_events = LevelTracker(), []
     books = [AccountBook(s) for s in snapshots]
     total_targets = sum(len(b.cross) + len(b.isolated) for b in books)
     try:
         for monitor, snapshot in zip(monitors, snapshots, strict=True):
-            monitor._succeeded(snapshot)  # no market table: no feed, ticks come from here
+            monitor.install(snapshot)  # no market table: no feed, ticks come from here
 
         def oracle() -> None:
             for monitor, book in zip(monitors, books, strict=True):

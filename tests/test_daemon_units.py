@@ -6,12 +6,13 @@ import math
 
 import orjson
 
+from monitor.bus import EventBus
 from monitor.config import Thresholds
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.retry import AUTH_CAP, RATE_LIMIT_CAP, retry_delay
-from monitor.daemon.sinks import FanOut, JsonLinesSink, describe
+from monitor.daemon.sinks import JsonLinesSink, describe
 from monitor.domain import MarginMode, Position, Side
 from monitor.engine.results import PoolRisk, PositionRisk
 from monitor.exchange.errors import ErrorKind
@@ -103,9 +104,11 @@ def test_jsonl_sink_appends_and_a_broken_sink_does_not_stop_others(tmp_path):
 
     path = tmp_path / "events.jsonl"
     jsonl = JsonLinesSink(path)
-    fan = FanOut([Broken(), jsonl])
+    bus = EventBus()
+    bus.subscribe(Event, Broken().emit)
+    bus.subscribe(Event, jsonl.emit)
     for level in ("warn", "critical"):
-        fan.emit(Event(EventKind.LEVEL, "a", "pool USDT", TargetKind.POOL, level))
+        bus.publish(Event(EventKind.LEVEL, "a", "pool USDT", TargetKind.POOL, level))
     jsonl.close()
     lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     assert [line["level"] for line in lines] == ["warn", "critical"]
@@ -182,14 +185,15 @@ def test_a_slow_poll_never_overwrites_a_mark_streamed_during_it(tmp_path):
         {"state_dir": str(tmp_path), "accounts": [
             {"name": "a", "exchange": "binanceusdm", "rest_url": "http://127.0.0.1:9"}]}
     )  # fmt: skip
-    (monitor,) = Daemon(config, lambda event: None).monitors
+    (monitor,) = Daemon(config, lambda event: None).pollers.values()
     eth = Position("ETH/USDT:USDT", Side.LONG, MarginMode.CROSS, 5, 1, 3400, 3000, "USDT")
     tiers = {"ETH/USDT:USDT": TierTable((Tier(0, 1e12, 0.005, 0),))}
     snapshot = AccountSnapshot(
         "a", "binanceusdm", (CrossPool("USDT", 6000),), (eth,), tiers, fetched_at=102.0
     )
-    monitor.marks.update("ETH/USDT:USDT", 3100.0, 101.0)
+    marks = monitor.state.marks
+    marks.update("ETH/USDT:USDT", 3100.0, 101.0)
     monitor._succeeded(snapshot, read_started=100.0)
-    assert monitor.marks.get("ETH/USDT:USDT") == 3100.0
+    assert marks.get("ETH/USDT:USDT") == 3100.0
     monitor._succeeded(snapshot, read_started=101.5)  # a read begun after the stream's mark
-    assert monitor.marks.get("ETH/USDT:USDT") == 3000.0
+    assert marks.get("ETH/USDT:USDT") == 3000.0

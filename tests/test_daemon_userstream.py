@@ -16,10 +16,10 @@ from pathlib import Path
 import ccxt.async_support as ccxt
 
 from monitor.config import Config
-from monitor.daemon.account import AccountMonitor
 from monitor.daemon.events import Event, EventKind
-from monitor.daemon.service import Daemon
 from monitor.daemon.liquidations import LiquidationLedger
+from monitor.daemon.poller import AccountPoller
+from monitor.daemon.service import Daemon
 from monitor.daemon.userstream import BinanceUserStream
 from monitor.exchange.urls import rebase_urls
 from monitor.feeds import FeedStatus
@@ -36,7 +36,7 @@ AVAX_TARGET = "AVAX/USDT:USDT long isolated"
 @contextlib.asynccontextmanager
 async def watched(
     state: Path, events: list[Event] | None = None, scenario: str = "calm", speed: float = 1
-) -> AsyncIterator[tuple[SimulatedVenue, AccountMonitor, BinanceUserStream]]:
+) -> AsyncIterator[tuple[SimulatedVenue, AccountPoller, BinanceUserStream]]:
     """A venue and a daemon watching its one account, once the user stream is live and
     the reads that going live causes are done."""
     async with SimulatedVenue(scenario, speed=speed) as venue:
@@ -44,8 +44,8 @@ async def watched(
         daemon = Daemon(config_for(venue, state, **SLOW_POLLS), emit)
         await daemon.start()
         try:
-            (monitor,), (stream,) = daemon.monitors, daemon.user_streams
-            await eventually(lambda: monitor.snapshot is not None, 10)
+            (monitor,), (stream,) = daemon.pollers.values(), daemon.user_streams
+            await eventually(lambda: monitor.state.snapshot is not None, 10)
             await eventually(lambda: stream.status is FeedStatus.LIVE, 10)
             await settled(monitor)
             yield venue, monitor, stream
@@ -53,9 +53,9 @@ async def watched(
             await daemon.stop()
 
 
-async def settled(monitor: AccountMonitor) -> None:
+async def settled(monitor: AccountPoller) -> None:
     await asyncio.sleep(0.3)  # longer than the refresh settle time
-    async with monitor._poll_lock:  # any read in flight has finished
+    async with monitor.reading():  # any read in flight has finished
         pass
 
 
@@ -71,13 +71,13 @@ async def owner_client(venue: SimulatedVenue) -> AsyncIterator[ccxt.binanceusdm]
         await client.close()
 
 
-def btc_contracts(monitor: AccountMonitor) -> float | None:
-    assert monitor.snapshot is not None
-    return next((p.contracts for p in monitor.snapshot.positions if p.symbol == BTC), None)
+def btc_contracts(monitor: AccountPoller) -> float | None:
+    assert monitor.state.snapshot is not None
+    return next((p.contracts for p in monitor.state.snapshot.positions if p.symbol == BTC), None)
 
 
 async def assert_order_refreshes_at_once(
-    venue: SimulatedVenue, monitor: AccountMonitor, amount: float = 0.1
+    venue: SimulatedVenue, monitor: AccountPoller, amount: float = 0.1
 ) -> float:
     """Close `amount` BTC of the long; the account shows it within 2 s. Returns the delay."""
     before = btc_contracts(monitor)
@@ -108,8 +108,8 @@ async def test_liquidation_is_reported_once_and_first_by_the_stream(tmp_path):
         await asyncio.wait_for(venue.finished.wait(), 30)
         await eventually(lambda: any(e.target == AVAX_TARGET for e in liquidations(events)), 5)
         await settled(monitor)  # the refresh the liquidation caused has reconciled
-        assert monitor.snapshot is not None
-        assert AVAX_TARGET.split()[0] not in {p.symbol for p in monitor.snapshot.positions}
+        assert monitor.state.snapshot is not None
+        assert AVAX_TARGET.split()[0] not in {p.symbol for p in monitor.state.snapshot.positions}
 
     (reported,) = liquidations(events)
     assert reported.target == AVAX_TARGET and reported.margin_mode == "isolated"

@@ -97,7 +97,7 @@ async def test_accounts_on_one_host_share_one_budget_and_slow_down_without_a_ban
             await daemon.stop()
         history = list(venue.exchange.weights.history)
     assert venue.exchange.weights.refusals == {}  # never a 429, never a ban
-    assert all(m.last_error is None for m in daemon.monitors)
+    assert all(p.last_error is None for p in daemon.pollers.values())
     assert shared.waits > 0  # slowed ...
     assert "request weight budget reached" in caplog.text  # ... and said so
     per_window = Counter()
@@ -114,7 +114,7 @@ async def test_positions_follow_the_stream_while_rest_only_reconciles(tmp_path):
         daemon = Daemon(config, lambda _event: None)
         await daemon.start()
         try:
-            (monitor,), (stream,) = daemon.monitors, daemon.user_streams
+            (monitor,), (stream,) = daemon.pollers.values(), daemon.user_streams
             cadence = daemon.cadences[monitor.name]
             await eventually(lambda: stream.current, 10)
             await settled(monitor)

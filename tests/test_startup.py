@@ -95,6 +95,6 @@ async def test_first_evaluation_does_not_wait_for_the_staleness_watch(tmp_path, 
         await daemon.start()
         try:
             await asyncio.wait_for(daemon.first_evaluation.wait(), 15)
-            assert any(m.evaluated.is_set() for m in daemon.monitors)
+            assert any(m.evaluated for m in daemon.monitors)
         finally:
             await daemon.stop()

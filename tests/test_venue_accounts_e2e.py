@@ -155,7 +155,7 @@ async def test_daemon_reads_every_account_cold_then_warm(tmp_path):
                 async with asyncio.timeout(20):
                     while not all(m.snapshot is not None for m in daemon.monitors):
                         await asyncio.sleep(0.05)
-                errors = {m.name: m.last_error for m in daemon.monitors}
+                errors = {p.name: p.last_error for p in daemon.pollers.values()}
                 assert errors == dict.fromkeys(errors), run
                 risks = {m.name: m.current() for m in daemon.monitors}
             finally:

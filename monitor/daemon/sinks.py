@@ -1,4 +1,5 @@
-"""Where events go: the log, the terminal, an audit file. Alerting adds its own sink."""
+"""Where events go: the log, the terminal, an audit file; each subscribes to the bus
+(monitor/bus.py), which keeps a failing one from silencing the others."""
 
 from __future__ import annotations
 
@@ -64,17 +65,3 @@ class JsonLinesSink:
 
     def close(self) -> None:
         self._file.close()
-
-
-class FanOut:
-    """Hand each event to every sink; one failing sink never silences the others."""
-
-    def __init__(self, sinks: list[EventSink]) -> None:
-        self.sinks = sinks
-
-    def emit(self, event: Event) -> None:
-        for sink in self.sinks:
-            try:
-                sink.emit(event)
-            except Exception:
-                log.exception("event sink %s failed", type(sink).__name__)
