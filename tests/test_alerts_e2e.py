@@ -243,6 +243,33 @@ async def test_crash_pages_warn_critical_imminent_then_resolved_once_each(tmp_pa
     assert levels == ["warn", "critical", "imminent", "ok"]  # one page per level change
 
 
+async def test_a_reload_keeps_paging_without_re_attaching_the_alerts(tmp_path: Path) -> None:
+    """The alerts plugin subscribes once, to the runner's bus; a configuration reload
+    stops the daemon and builds another under the same host and bus, and the walk's pages
+    still arrive once each, now from the new daemon, with nothing re-attached. The confirm
+    bridge reaches the new daemon's controllers too (before the bus, a reload left them
+    without one: confirm mode ran as a dry run until restart)."""
+    events: list[Event] = []
+    async with (
+        telegram_server() as (state, api_url),
+        SimulatedVenue(parse_scenario(WALK_SCENARIO), speed=SPEED) as venue,
+        running(venue, tmp_path, api_url, events, alerts={"group_wait": "1s"}) as (runner, plugin),
+    ):
+        await until(runner.daemon.first_evaluation.is_set, 10, "first evaluation")
+        first = runner.daemon
+        document = config_document(venue, tmp_path / "state", api_url, alerts={"group_wait": "1s"})
+        document["daemon"]["poll_interval"] = 2  # a change the walk does not depend on
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(document))
+        assert await runner.reload()
+        assert runner.daemon is not first
+        assert venue.elapsed < WALK[0][0], "the reload came after the crash began"
+        assert runner.daemon.controllers  # dry run by default: a controller per account
+        assert all(c.confirmer is plugin.approvals for c in runner.daemon.controllers.values())
+        await until(lambda: len(state.sent) >= 4, 25, "four pages")
+        await asyncio.sleep(1.5)  # a duplicate or a late repeat would show up here
+    assert_walk_messages(state.texts(CHAT))
+
+
 def test_burst_levels_by_hand() -> None:
     """At 17 % down every 5x isolated long sits between 1 % and 5 % from liquidation:
     critical, not imminent, and not liquidated (ratio well below 1)."""

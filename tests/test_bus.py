@@ -1,0 +1,107 @@
+"""The daemon's event bus (monitor/bus.py): every subscriber hears every message of its
+kind, in order; one that raises is logged and skipped, never the others; a cancelled
+subscription hears nothing more."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from monitor.bus import REPEAT_LOG_PERIOD, Evaluated, EventBus, Polled, SymbolsChanged
+from monitor.daemon.events import Event, EventKind, TargetKind
+
+
+def level(account: str | None = "a", value: str = "warn") -> Event:
+    return Event(EventKind.LEVEL, account, "pool USDT", TargetKind.POOL, value)
+
+
+def test_every_subscriber_hears_every_message_of_its_kind_in_order() -> None:
+    bus = EventBus()
+    heard: list[tuple[str, object]] = []
+    bus.subscribe(Event, lambda e: heard.append(("first", e)))
+    bus.subscribe(Event, lambda e: heard.append(("second", e)))
+    bus.subscribe(Evaluated, lambda e: heard.append(("evaluated", e)))
+    warn, news = level(), Evaluated("a")
+    bus.publish(warn)
+    bus.publish(news)
+    bus.publish(Polled("a", "binanceusdm", None))  # nobody listens: nothing happens
+    assert heard == [("first", warn), ("second", warn), ("evaluated", news)]
+
+
+def test_a_subscription_narrowed_to_an_account_hears_only_that_account() -> None:
+    bus = EventBus()
+    mine: list[Event] = []
+    everything: list[Event] = []
+    bus.subscribe(Event, mine.append, account="a")
+    bus.subscribe(Event, everything.append)
+    ours, theirs, feed = level("a"), level("b"), level(None)
+    for event in (ours, theirs, feed):
+        bus.publish(event)
+    assert mine == [ours]
+    assert everything == [ours, theirs, feed]
+
+
+def test_a_failing_subscriber_is_logged_and_the_others_still_hear(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    bus = EventBus(clock=lambda: now[0])
+    before: list[Event] = []
+    after: list[Event] = []
+
+    def broken(_event: Event) -> None:
+        raise RuntimeError("boom")
+
+    bus.subscribe(Event, before.append)
+    bus.subscribe(Event, broken)
+    bus.subscribe(Event, after.append)
+    with caplog.at_level(logging.ERROR, logger="monitor.bus"):
+        for _ in range(3):  # a failure on every tick: logged once, not three times
+            bus.publish(level())
+        now[0] = REPEAT_LOG_PERIOD
+        bus.publish(level())  # a minute on: logged again, with what it kept quiet
+    assert len(before) == len(after) == 4
+    assert bus.failed == 4
+    logged = [r for r in caplog.records if r.name == "monitor.bus"]
+    assert len(logged) == 2
+    assert "broken" in logged[0].getMessage() and logged[0].exc_info is not None
+    assert "2 more failures since last logged" in logged[1].getMessage()
+
+
+def test_a_cancelled_subscription_hears_nothing_more() -> None:
+    bus = EventBus()
+    kept: list[SymbolsChanged] = []
+    dropped: list[SymbolsChanged] = []
+    bus.subscribe(SymbolsChanged, kept.append)
+    subscription = bus.subscribe(SymbolsChanged, dropped.append)
+    bus.publish(SymbolsChanged("a"))
+    subscription.cancel()
+    subscription.cancel()  # twice is harmless
+    bus.publish(SymbolsChanged("a"))
+    assert len(kept) == 2 and len(dropped) == 1
+
+
+def test_cancelling_during_a_delivery_spares_that_delivery() -> None:
+    """A subscriber that unsubscribes another (a daemon stopping on an event) changes
+    the next delivery, not the one under way: nobody is skipped halfway."""
+    bus = EventBus()
+    heard: list[str] = []
+    later = bus.subscribe(Evaluated, lambda _e: heard.append("later"))
+
+    def first(_news: Evaluated) -> None:
+        heard.append("first")
+        later.cancel()
+
+    bus.subscribe(Evaluated, first)
+    bus.publish(Evaluated("a"))  # "later" was subscribed first: it heard before the cancel
+    bus.publish(Evaluated("a"))
+    assert heard == ["later", "first", "first"]
+
+    heard.clear()
+    bus = EventBus()
+    bus.subscribe(Evaluated, lambda _e: (heard.append("canceller"), victim.cancel()))
+    victim = bus.subscribe(Evaluated, lambda _e: heard.append("victim"))
+    bus.publish(Evaluated("a"))  # under way when cancelled: still delivered this once
+    bus.publish(Evaluated("a"))
+    assert heard == ["canceller", "victim", "canceller"]
