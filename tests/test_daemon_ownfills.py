@@ -146,10 +146,9 @@ async def watched(tmp_path: Path, drift: float) -> AsyncIterator[Watched]:
     scenario = parse_scenario(DOGE_BET.format(drift=drift))
     async with SimulatedVenue(scenario, speed=1) as venue:
         config = config_for(venue, tmp_path, {"mode": "dry_run"})
-        sinks: list[Any] = [events.append]
-        daemon = Daemon(config, lambda e: [sink(e) for sink in sinks])
+        daemon = Daemon(config, events.append)
         pages = page_counter(daemon, config, time.time)
-        sinks.append(pages.emit)
+        daemon.bus.subscribe(Event, pages.emit)
         pages.start()
         await daemon.start()
         try:
@@ -161,7 +160,7 @@ async def watched(tmp_path: Path, drift: float) -> AsyncIterator[Watched]:
 async def close_ourselves(daemon: Daemon, quantity: float, tag: str) -> Outcome:
     """What the controller does for one reduce-only order: journal, send, settle."""
     (controller,) = daemon.controllers.values()
-    monitor = controller.monitor
+    monitor = controller.state
     (position,) = monitor.snapshot.positions
     decision = Decision(
         id=f"test-{tag}", account="bet", target="DOGE/USDT:USDT long isolated",
@@ -173,7 +172,9 @@ async def close_ourselves(daemon: Daemon, quantity: float, tag: str) -> Outcome:
         distance_after=None, reaches_target=True, snapshot_at=monitor.snapshot.fetched_at,
         closes=quantity == position.contracts,
     )  # fmt: skip
-    executor = Executor(monitor.client, monitor.adapter, controller.config.cross)
+    executor = Executor(
+        controller.poller.client, controller.poller.adapter, controller.config.cross
+    )
     request = executor.request(decision, position)
     assert request["params"]["reduceOnly"] is True
     assert daemon.journal.record(decision, "auto", "planned", request)

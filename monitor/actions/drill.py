@@ -245,7 +245,6 @@ async def play(
 ) -> Run:
     """One pass of the scenario with actions in `mode`: events, timeline and end state."""
     run = Run(mode)
-    sinks: list[Callable[[Event], None]] = []
     factory = _page_counter_factory()
     with tempfile.TemporaryDirectory(prefix="marginwatch-drill-") as state:
         async with SimulatedVenue(scenario, speed=speed) as venue:
@@ -257,17 +256,13 @@ async def play(
 
             def emit(event: Event) -> None:
                 run.events.append(Timed(simulated(event.time), event))
-                for sink in sinks:
-                    sink(event)
 
             config = drill_config(source, base, venue, Path(state), mode)
-            daemon = Daemon(config, emit)
+            daemon = Daemon(config, emit, confirmer=_always)
             counter = factory(daemon, config, simulated) if factory else None
             if counter is not None:
-                sinks.append(counter.emit)
+                daemon.bus.subscribe(Event, counter.emit)
                 counter.start()
-            for controller in daemon.controllers.values():
-                controller.confirmer = _always
             await daemon.start()
             try:
                 await venue.finished.wait()

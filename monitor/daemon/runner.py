@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from monitor.actions.guards import KillSwitch
-from monitor.bus import ConfigReloaded, EventBus
+from monitor.bus import ConfigReloaded, EventBus, Polled
 from monitor.config import Config, ConfigError, load_config
 from monitor.config.errors import ConfigIssue
 from monitor.daemon.events import Event, EventKind, TargetKind
@@ -81,7 +81,8 @@ class Runner:
         sinks: list[EventSink] = [LogSink(), *(extra_sinks or [])]
         for sink in [*sinks, self._jsonl] if self._jsonl else sinks:
             self.bus.subscribe(Event, sink.emit)
-        self.metrics.listen(self.bus)
+        self.bus.subscribe(Event, self._count_event)
+        self.bus.subscribe(Polled, self._count_read)
         self.tracker = LevelTracker()
         self.kill_switch = KillSwitch(config.state_dir)
         """One for the process: a /pause survives a configuration reload."""
@@ -102,6 +103,14 @@ class Runner:
             config, tracker=self.tracker, on_tick_done=self._tick_done,
             kill_switch=self.kill_switch, bus=self.bus, confirmer=self.host.confirmer,
         )  # fmt: skip
+
+    def _count_event(self, event: Event) -> None:
+        self.metrics.event(event.kind.value, event.level or "none")
+
+    def _count_read(self, read: Polled) -> None:
+        self.metrics.rest_call(read.account, read.exchange, "snapshot")
+        if read.error is not None:
+            self.metrics.rest_error(read.account, read.exchange, "snapshot", read.error)
 
     def _tick_done(self, received: float, evaluated: int) -> None:
         self.metrics.tick(time.monotonic() - received)

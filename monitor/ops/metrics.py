@@ -33,8 +33,6 @@ from wsgiref.simple_server import WSGIServer
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from monitor.bus import EventBus, Polled
-from monitor.daemon.events import Event
 from monitor.exchange.errors import ErrorKind, classify
 from monitor.ops.health import Health
 
@@ -325,16 +323,6 @@ class Metrics:
         """The state of one host's shared request budget (monitor/exchange/budget.py)."""
         self.request_weight_used.labels(host).set(used)
         self.request_budget_waits.labels(host).set(waits)
-
-    def listen(self, bus: EventBus) -> None:
-        """Count, from now on, every event and every REST read the daemon publishes."""
-        bus.subscribe(Event, lambda event: self.event(event.kind.value, event.level or "none"))
-        bus.subscribe(Polled, self._polled)
-
-    def _polled(self, read: Polled) -> None:
-        self.rest_call(read.account, read.exchange, "snapshot")
-        if read.error is not None:
-            self.rest_error(read.account, read.exchange, "snapshot", read.error)
 
     def event(self, kind: str, level: str) -> None:
         """Count one emitted event, e.g. event("margin_ratio", "critical")."""
