@@ -197,3 +197,37 @@ def test_a_slow_poll_never_overwrites_a_mark_streamed_during_it(tmp_path):
     assert marks.get("ETH/USDT:USDT") == 3100.0
     monitor._succeeded(snapshot, read_started=101.5)  # a read begun after the stream's mark
     assert marks.get("ETH/USDT:USDT") == 3000.0
+
+
+async def test_a_stopped_daemon_leaves_the_shared_bus_to_the_next(tmp_path):
+    """A reload stops one daemon and builds the next on the runner's bus: the stopped one
+    must hear nothing more (no doubled events, no controller of the old daemon woken),
+    and the new one is wired as if the bus were its own."""
+    from monitor.bus import Polled
+    from monitor.config import Config
+    from monitor.daemon.service import Daemon
+    from monitor.domain import AccountSnapshot, CrossPool, Tier, TierTable
+
+    config = Config.model_validate(
+        {"state_dir": str(tmp_path), "accounts": [
+            {"name": "a", "exchange": "binanceusdm", "rest_url": "http://127.0.0.1:9"}]}
+    )  # fmt: skip
+    bus = EventBus()
+    reads: list[Polled] = []
+    bus.subscribe(Polled, reads.append)  # the runner's own subscriber stays throughout
+    old_events: list[Event] = []
+    new_events: list[Event] = []
+    old = Daemon(config, old_events.append, bus=bus)
+    await old.stop()
+    new = Daemon(config, new_events.append, bus=bus)
+    eth = Position("ETH/USDT:USDT", Side.LONG, MarginMode.CROSS, 5, 1, 3400, 3000, "USDT")
+    tiers = {"ETH/USDT:USDT": TierTable((Tier(0, 1e12, 0.005, 0),))}
+    # equity 2,090 - 5 x 400 = 90 against 5 x 3,000 x 0.005 = 75 of MM: far from OK
+    snapshot = AccountSnapshot("a", "binanceusdm", (CrossPool("USDT", 2090),), (eth,), tiers)
+    try:
+        new.pollers["a"]._succeeded(snapshot)
+        assert new.first_evaluation.is_set() and not old.first_evaluation.is_set()
+        assert old_events == [] and new_events  # the new daemon's first sightings
+        assert [(r.account, r.error) for r in reads] == [("a", None)]
+    finally:
+        await new.stop()
