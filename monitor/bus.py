@@ -89,11 +89,11 @@ class Subscription:
 
     __slots__ = ("_bus", "_handler", "_key")
 
-    def __init__(self, bus: EventBus, key: tuple[type, str | None], handler: Handler) -> None:
-        self._bus, self._key, self._handler = bus, key, handler
+    def __init__(self, bus: EventBus, kind: type, account: str | None, handler: Handler) -> None:
+        self._bus, self._key, self._handler = bus, (kind, account), handler
 
     def cancel(self) -> None:
-        self._bus._remove(self._key, self._handler)
+        self._bus._remove(*self._key, self._handler)
 
 
 class _Failures:
@@ -108,7 +108,8 @@ class EventBus:
     """Typed publish/subscribe; see the module doc."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._handlers: dict[tuple[type, str | None], tuple[Handler, ...]] = {}
+        self._handlers: dict[type, dict[str | None, tuple[Handler, ...]]] = {}
+        """kind -> account (None: every account) -> subscribers, in subscription order."""
         self._failures: dict[Handler, _Failures] = {}
         self._clock = clock
         self.failed = 0
@@ -117,29 +118,33 @@ class EventBus:
     def subscribe(
         self, kind: type[M], handler: Callable[[M], None], *, account: str | None = None
     ) -> Subscription:
-        """Deliver every `kind` published from now on to `handler` (only those about
-        `account` when given), after the subscribers already there."""
-        key = (kind, account)
-        self._handlers[key] = (*self._handlers.get(key, ()), handler)
-        return Subscription(self, key, handler)
+        """Deliver every message of exactly type `kind` published from now on to
+        `handler` (only those about `account` when given), after the subscribers
+        already there."""
+        by_account = self._handlers.setdefault(kind, {})
+        by_account[account] = (*by_account.get(account, ()), handler)
+        return Subscription(self, kind, account, handler)
 
-    def _remove(self, key: tuple[type, str | None], handler: Handler) -> None:
+    def _remove(self, kind: type, account: str | None, handler: Handler) -> None:
         # A new tuple, never an edit in place: a publish under way keeps its own list.
-        handlers = list(self._handlers.get(key, ()))
+        by_account = self._handlers.get(kind, {})
+        handlers = list(by_account.get(account, ()))
         if handler in handlers:
             handlers.remove(handler)
         if handlers:
-            self._handlers[key] = tuple(handlers)
+            by_account[account] = tuple(handlers)
         else:
-            self._handlers.pop(key, None)
+            by_account.pop(account, None)
 
     def publish(self, message: Message) -> None:
         """Hand `message` to each of its subscribers in turn; never raises."""
-        kind = type(message)
-        handlers = self._handlers.get((kind, None), ())
+        by_account = self._handlers.get(type(message))
+        if not by_account:
+            return
+        handlers = by_account.get(None, ())
         account = message.account
-        if account is not None:
-            handlers += self._handlers.get((kind, account), ())
+        if account is not None and (mine := by_account.get(account)):
+            handlers += mine
         for handler in handlers:
             try:
                 handler(message)
