@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 from alerts.notification import Notification
 from alerts.pipeline import AlertPipeline
 from alerts.view import HostView
-from monitor.config import Config
 from monitor.daemon.events import Event
-from monitor.daemon.host import DaemonView
-from monitor.daemon.service import Daemon
+from monitor.daemon.plugins import DaemonState
 
 
 @dataclass(slots=True)
@@ -47,8 +45,9 @@ class PageCounter:
         return sum(1 for n in self.sent if account in n.accounts)
 
 
-def page_counter(daemon: Daemon, config: Config, clock: Callable[[], float]) -> PageCounter:
+def page_counter(daemon: DaemonState, clock: Callable[[], float]) -> PageCounter:
     """The `marginwatch.drill` entry point: a counter over `daemon` on `clock`."""
     sent: list[Notification] = []
-    view = HostView(DaemonView(lambda: daemon, lambda: config))
+    config = daemon.config
+    view = HostView(daemon)
     return PageCounter(AlertPipeline(lambda: config, view, clock, sent.append), sent)

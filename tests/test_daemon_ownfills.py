@@ -22,6 +22,7 @@ from monitor.actions.decision import Decision
 from monitor.actions.executor import Executor
 from monitor.actions.journal import Outcome
 from monitor.daemon.events import Event, EventKind, TargetKind
+from monitor.daemon.host import DaemonView
 from monitor.daemon.ownfills import OwnFills
 from monitor.daemon.service import Daemon
 from monitor.domain import MarginMode, Position, Side
@@ -147,7 +148,7 @@ async def watched(tmp_path: Path, drift: float) -> AsyncIterator[Watched]:
     async with SimulatedVenue(scenario, speed=1) as venue:
         config = config_for(venue, tmp_path, {"mode": "dry_run"})
         daemon = Daemon(config, events.append)
-        pages = page_counter(daemon, config, time.time)
+        pages = page_counter(DaemonView(lambda: daemon, lambda: config), time.time)
         daemon.bus.subscribe(Event, pages.emit)
         pages.start()
         await daemon.start()

@@ -26,3 +26,20 @@ def test_the_engine_imports_only_the_domain_and_itself():
 
 def test_the_monitor_never_imports_the_alerts():
     assert list(offenders(MONITOR, ["alerts"])) == []
+
+
+ALERTS = Path(monitor.__file__).parent.parent / "alerts"
+DAEMON_BOUNDARY = {"monitor.daemon.plugins", "monitor.daemon.events", "monitor.daemon.levels"}
+"""What of the daemon package the alerts may import: the plugin boundary (a typed state
+view, commands, the bus's host) and the shared event and level types."""
+
+
+def test_the_alerts_reach_the_daemon_only_through_its_plugin_boundary():
+    daemon = Path(monitor.__file__).parent / "daemon"
+    internals = sorted(
+        f"monitor.daemon.{p.stem}"
+        for p in daemon.glob("*.py")
+        if p.stem != "__init__" and f"monitor.daemon.{p.stem}" not in DAEMON_BOUNDARY
+    )
+    assert "monitor.daemon.service" in internals  # the listing found the modules
+    assert list(offenders(ALERTS, internals)) == []

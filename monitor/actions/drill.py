@@ -39,6 +39,8 @@ from monitor.actions.decision import CLIENT_ID_PREFIX, Decision
 from monitor.config import AccountConfig, Config
 from monitor.config.schema import AlertsConfig
 from monitor.daemon.events import Event, EventKind
+from monitor.daemon.host import DaemonView
+from monitor.daemon.plugins import DaemonState
 from monitor.daemon.service import Daemon
 from monitor.formatting import fraction
 from monitor.simulator.binance_usdm.accounting import (
@@ -94,7 +96,7 @@ class PageCounter(Protocol):
     def pages(self, account: str) -> int: ...
 
 
-PageCounterFactory = Callable[[Daemon, Config, Callable[[], float]], PageCounter]
+PageCounterFactory = Callable[[DaemonState, Callable[[], float]], PageCounter]
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +261,8 @@ async def play(
 
             config = drill_config(source, base, venue, Path(state), mode)
             daemon = Daemon(config, emit, confirmer=_always)
-            counter = factory(daemon, config, simulated) if factory else None
+            view = DaemonView(lambda: daemon, lambda: config)
+            counter = factory(view, simulated) if factory else None
             if counter is not None:
                 daemon.bus.subscribe(Event, counter.emit)
                 counter.start()
