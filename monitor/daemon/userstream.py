@@ -15,9 +15,9 @@ While the stream is down, polling carries on at `poll_interval` as before.
 A LIQUIDATION order (client id `autoclose-...`) is the exchange's own word that a position
 is being liquidated: it is reported at once, as the same PROBABLE_LIQUIDATION event the
 reconciliation raises when a critical position vanishes between two polls, and the
-`LiquidationLedger` makes sure only one of the two reports each disappearance. A
-MARGIN_CALL is only logged: Binance may send it after the liquidation, so it never stands
-in for our own margin ratio.
+`LiquidationLedger` (liquidations.py) makes sure only one of the two reports each
+disappearance. A MARGIN_CALL is only logged: Binance may send it after the liquidation,
+so it never stands in for our own margin ratio.
 
 Other exchanges have no user stream here (Bybit and OKX authenticate over the socket
 itself); their accounts are polled only, and `user_stream_for` returns None for them.
