@@ -59,7 +59,7 @@ def sliding(margin: float) -> Any:
 
 
 def rows_of(h: Any) -> list[ActionRow]:
-    return h.controller.journal.rows(h.monitor.name)
+    return h.controller.journal.rows(h.poller.name)
 
 
 def done(h: Any, *kinds: str) -> Any:
@@ -75,7 +75,7 @@ async def polling(h: Any, predicate: Any, timeout: float, what: str) -> None:
 
     async def loop() -> None:
         while not predicate():
-            await h.monitor.poll()
+            await h.poller.poll()
             await asyncio.sleep(0.2)
 
     try:
@@ -87,7 +87,7 @@ async def polling(h: Any, predicate: Any, timeout: float, what: str) -> None:
 async def test_margin_comes_from_the_futures_wallet_when_it_can_spare_it(tmp_path):
     venue = SimulatedVenue(still(wallet=5000), speed=1)
     async with venue, harness(venue, tmp_path, {"mode": "auto"}) as h:
-        await h.monitor.poll()
+        await h.poller.poll()
         await until(done(h, "add_margin"), 10, "the add")
         (row,) = rows_of(h)
     position = sim_account(venue).positions[0]
@@ -103,7 +103,7 @@ async def test_an_empty_futures_wallet_is_topped_up_from_the_reserve_then_added(
     async with SimulatedVenue(still(wallet=100), speed=1) as venue:
         actions = {"mode": "auto", "reserve": RESERVE}
         async with harness(venue, tmp_path, actions) as h:
-            await h.monitor.poll()
+            await h.poller.poll()
             await until(done(h, "transfer", "add_margin"), 10, "transfer, then add")
             transfer, add = rows_of(h)
     account = sim_account(venue)
@@ -121,7 +121,7 @@ async def test_a_rejected_add_falls_through_to_the_reserve_at_once(tmp_path):
         )
         actions = {"mode": "auto", "reserve": RESERVE, "caps": {"cooldown": 600}}
         async with harness(venue, tmp_path, actions) as h:
-            await h.monitor.poll()
+            await h.poller.poll()
             await until(done(h, "transfer", "add_margin"), 10, "the next rung")
             rows = rows_of(h)
     # the refusal and the next rung in the same step, although the cooldown is long
@@ -144,7 +144,7 @@ async def test_closed_by_us_before_the_exchange_would_liquidate(tmp_path, policy
     # the close comes once the distance is under 3 %, before the exchange liquidates.
     venue = SimulatedVenue(sliding(margin), speed=4)
     async with venue, harness(venue, tmp_path, {"mode": "auto", "isolated": policy}) as h:
-        await h.monitor.poll()
+        await h.poller.poll()
         await polling(h, lambda: bool(our_orders(venue)), 30, "our close")
         await asyncio.sleep(0.5)
         rows = rows_of(h)
@@ -167,7 +167,7 @@ async def test_the_budget_per_position_is_spent_then_the_close_follows(tmp_path)
     ) as venue:
         actions = {"mode": "auto", "isolated": {"max_add_per_position": 100}}
         async with harness(venue, tmp_path, actions) as h:
-            await h.monitor.poll()
+            await h.poller.poll()
             await polling(h, lambda: bool(our_orders(venue)), 30, "our close")
             rows = [r for r in rows_of(h) if r.status == "filled"]
     assert [r.kind for r in rows] == ["add_margin", "reduce"]
@@ -206,11 +206,11 @@ async def test_cross_cuts_leave_the_hedge_alone(tmp_path, order):
     async with SimulatedVenue(parse_scenario(CROSS), speed=1) as venue:
         actions = {"mode": "auto", "cross": {"order": order}}
         async with harness(venue, tmp_path, actions) as h:
-            await h.monitor.poll()
+            await h.poller.poll()
             await until(lambda: bool(our_orders(venue)), 10, "a cut")
             await asyncio.sleep(0.5)
             rows = [r for r in rows_of(h) if r.status == "filled"]
-            pool = h.monitor.latest_pools["USDT"]
+            pool = h.poller.state.latest_pools["USDT"]
     sol = next(p for p in sim_account(venue).positions if p.symbol == "SOLUSDT")
     assert sol.amount == -100  # the hedge untouched
     assert {o.symbol for o in our_orders(venue)} == {"BTCUSDT"}
@@ -222,7 +222,7 @@ async def test_cross_collateral_comes_from_the_reserve_before_any_cut(tmp_path):
     async with SimulatedVenue(parse_scenario(CROSS), speed=1) as venue:
         actions = {"mode": "auto", "reserve": {**RESERVE, "max_per_action": 10_000}}
         async with harness(venue, tmp_path, actions) as h:
-            await h.monitor.poll()
+            await h.poller.poll()
             await until(done(h, "transfer"), 10, "the transfer")
             await asyncio.sleep(0.5)
             (row,) = rows_of(h)
@@ -241,7 +241,7 @@ async def test_a_transfer_whose_reply_is_lost_is_found_in_the_history_not_resent
         venue.exchange.faults["/sapi/v1/asset/transfer"] = Fault.answer_late(2.5, times=1)
         actions = {"mode": "auto", "reserve": RESERVE}
         async with harness(venue, tmp_path, actions, request_timeout=1.0) as h:
-            await h.monitor.poll()
+            await h.poller.poll()
             await until(done(h, "transfer", "add_margin"), 20, "transfer, then add")
             transfer, add = rows_of(h)
     account = sim_account(venue)
@@ -264,7 +264,7 @@ async def test_a_reserve_with_a_key_that_cannot_transfer_is_refused_at_startup(t
     async with SimulatedVenue(scenario, speed=1) as venue:
         actions = {"mode": "auto", "reserve": RESERVE}
         async with harness(venue, tmp_path, actions) as h:
-            await h.monitor.poll()
+            await h.poller.poll()
             await until(lambda: len(h.actions()) >= 2, 10, "the refusal, then a dry run")
             refusal, *later = h.actions()
     assert refusal.target == "account" and refusal.level == "critical"

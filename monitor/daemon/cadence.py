@@ -38,12 +38,12 @@ class RestCadence:
 
     def __init__(
         self,
-        monitor: AccountPoller,
+        poller: AccountPoller,
         budget: HostBudget | None,
         reconcile_interval: float,
         stream: BinanceUserStream | None = None,
     ) -> None:
-        self.monitor = monitor
+        self.poller = poller
         self.budget = budget
         self.reconcile_interval = reconcile_interval
         self.stream = stream
@@ -71,9 +71,9 @@ class RestCadence:
         scheduler never waits on a read, so a slow one (a timeout, or the budget's wait)
         never makes it skip runs and warn; the run in flight is the retry."""
         if self._run is not None and not self._run.done():
-            log.debug("%s: a read is in flight; this poll is skipped", self.monitor.name)
+            log.debug("%s: a read is in flight; this poll is skipped", self.poller.name)
             return
-        self._run = asyncio.create_task(self.scheduled(), name=f"poll {self.monitor.name}")
+        self._run = asyncio.create_task(self.scheduled(), name=f"poll {self.poller.name}")
 
     async def stop(self) -> None:
         """Cancel the run in flight (a read, or its wait for the budget)."""
@@ -92,7 +92,7 @@ class RestCadence:
             stream.syncing
             or (
                 stream.status is FeedStatus.CONNECTING
-                and now - self._born < self.monitor.settings.poll_interval
+                and now - self._born < self.poller.settings.poll_interval
             )
         ):
             self.skipped += 1
@@ -102,7 +102,7 @@ class RestCadence:
         elif self._reconcile_at is None:
             self._reconcile_at = now + random.uniform(0.0, self.reconcile_interval)
         # the job runs every poll_interval: the run nearest the deadline takes it
-        early = self.monitor.settings.poll_interval / 2
+        early = self.poller.settings.poll_interval / 2
         if self._reconcile_at is not None and now + early < self._reconcile_at:
             self.skipped += 1
             return
@@ -112,29 +112,29 @@ class RestCadence:
 
     async def read(self) -> None:
         """One read of the account, within its host's budget."""
-        monitor, budget = self.monitor, self.budget
+        poller, budget = self.poller, self.budget
         if budget is not None:
             self.waiting_for = budget.host
             try:
-                await budget.acquire(monitor.name, self._weight())
+                await budget.acquire(poller.name, self._weight())
             finally:
                 self.waiting_for = None
-        error_before = monitor.last_error
-        await monitor.poll()
+        error_before = poller.last_error
+        await poller.poll()
         self.last_read = time.monotonic()
         if budget is None:
             return
-        headers = getattr(monitor.client, "last_response_headers", None)
-        budget.observe(monitor.name, headers)
-        error = monitor.last_error
+        headers = getattr(poller.client, "last_response_headers", None)
+        budget.observe(poller.name, headers)
+        error = poller.last_error
         if error is not None and error is not error_before and error.kind is ErrorKind.RATE_LIMIT:
             budget.refused(_retry_after(headers))
 
     def _weight(self) -> int:
-        monitor = self.monitor
-        tiers_due = time.monotonic() - monitor.tiers_at >= monitor.settings.tiers_refresh
-        return monitor.adapter.poll_weight(
-            tiers_due=tiers_due, markets_loaded=monitor.client.markets is not None
+        poller = self.poller
+        tiers_due = time.monotonic() - poller.tiers_at >= poller.settings.tiers_refresh
+        return poller.adapter.poll_weight(
+            tiers_due=tiers_due, markets_loaded=poller.client.markets is not None
         )
 
 

@@ -127,7 +127,7 @@ class Daemon:
         # --- REST cadence (monitor/daemon/cadence.py): every read within its host's
         # request budget; accounts kept current by their stream only reconcile.
         self.budgets = Budgets(config.daemon.request_budget)
-        streams = {s.monitor.name: s for s in self.user_streams}
+        streams = {s.poller.name: s for s in self.user_streams}
         self.cadences: dict[str, RestCadence] = {
             p.name: RestCadence(
                 p,

@@ -71,7 +71,7 @@ _WHOLE_ACCOUNT = "<user data>"
 class BinanceUserStream(StreamFeed):
     """The user data stream of one binanceusdm account with API keys; runs until cancelled.
 
-    ACCOUNT_UPDATE events are applied to `monitor`'s snapshot in arrival order. Refreshes
+    ACCOUNT_UPDATE events are applied to `poller`'s snapshot in arrival order. Refreshes
     (REST reads, through `read`, which the daemon points at the account's budgeted read)
     are coalesced: a burst of requests costs one read, and requests arriving during a
     read cost exactly one more, because the read in flight may have been answered before
@@ -99,7 +99,7 @@ class BinanceUserStream(StreamFeed):
 
     def __init__(
         self,
-        monitor: AccountPoller,
+        poller: AccountPoller,
         ws_origin: str | None = None,
         on_status: StatusCallback | None = None,
         stale_after: float = 60.0,
@@ -107,8 +107,8 @@ class BinanceUserStream(StreamFeed):
         max_reconnect_delay: float = 60.0,
     ) -> None:
         super().__init__(
-            exchange_id=f"{monitor.account.exchange}/{monitor.name} user data",
-            symbols={_WHOLE_ACCOUNT: monitor.name},
+            exchange_id=f"{poller.account.exchange}/{poller.name} user data",
+            symbols={_WHOLE_ACCOUNT: poller.name},
             on_ticks=lambda _ticks: None,
             on_status=on_status or (lambda _status, _reason: None),
             ws_origin=ws_origin,
@@ -116,8 +116,8 @@ class BinanceUserStream(StreamFeed):
             min_reconnect_delay=min_reconnect_delay,
             max_reconnect_delay=max_reconnect_delay,
         )
-        self.monitor = monitor
-        self.read: Callable[[], Awaitable[None]] = monitor.poll
+        self.poller = poller
+        self.read: Callable[[], Awaitable[None]] = poller.poll
         """How a refresh reads the account; the daemon routes it through the budget."""
         self.refreshes = 0
         """Polls this stream caused (for tests and the status page)."""
@@ -177,7 +177,7 @@ class BinanceUserStream(StreamFeed):
                 continue
             finally:
                 self._reading = False
-            if live and connection == self._connections and self.monitor.last_error is None:
+            if live and connection == self._connections and self.poller.last_error is None:
                 self.synced = self.status is FeedStatus.LIVE
 
     @property
@@ -198,31 +198,31 @@ class BinanceUserStream(StreamFeed):
         time, while a read finishing after them could."""
         while True:
             update = await self._updates.get()
-            async with self.monitor.reading():
+            async with self.poller.reading():
                 self._apply(update)
 
     def _apply(self, update: dict[str, Any]) -> None:
-        monitor = self.monitor
-        snapshot = monitor.state.snapshot
+        poller = self.poller
+        snapshot = poller.state.snapshot
         if snapshot is None:  # nothing to update yet: the first read brings it all
             self.request_refresh("account update before the first read")
             return
-        client = monitor.client
+        client = poller.client
         try:
             applied = apply_account_update(
                 snapshot,
                 update,
                 market=lambda market_id: client.safe_market(market_id, None, None, "swap"),
-                marks=monitor.state.marks,
-                market_info=lambda symbol: monitor.adapter.market_info(client, symbol),
+                marks=poller.state.marks,
+                market_info=lambda symbol: poller.adapter.market_info(client, symbol),
             )
         except (KeyError, TypeError, ValueError) as exc:
             self.request_refresh(f"account update not understood ({exc!r})")
             return
         self.updates_applied += 1
-        monitor.state.install(applied.snapshot)
+        poller.state.install(applied.snapshot)
         if self.current:
-            monitor.last_ok = time.monotonic()
+            poller.last_ok = time.monotonic()
         if applied.needs_read:
             self.request_refresh(applied.needs_read)
 
@@ -240,12 +240,12 @@ class BinanceUserStream(StreamFeed):
 
     async def _new_listen_key(self) -> bool:
         try:
-            reply = await self.monitor.client.fapiPrivatePostListenKey()
+            reply = await self.poller.client.fapiPrivatePostListenKey()
             self._listen_key = str(reply["listenKey"])
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            error = classify(exc, secret_values(self.monitor.account))
+            error = classify(exc, secret_values(self.poller.account))
             self._set_status(FeedStatus.DOWN, f"no listen key: {error}")
             return False
         return True
@@ -258,11 +258,11 @@ class BinanceUserStream(StreamFeed):
             if self._listen_key is None:
                 continue
             try:
-                await self.monitor.client.fapiPrivatePutListenKey()
+                await self.poller.client.fapiPrivatePutListenKey()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                error = classify(exc, secret_values(self.monitor.account))
+                error = classify(exc, secret_values(self.poller.account))
                 if error.kind in (ErrorKind.AUTH, ErrorKind.BAD_REPLY):  # the key is gone
                     self._forget_key(f"listen key keepalive refused: {error}")
                 else:  # the key outlives a short outage: just try again soon
@@ -316,7 +316,7 @@ class BinanceUserStream(StreamFeed):
             self._set_status(FeedStatus.LIVE, "user data stream connected")
             self.request_refresh("stream connected: events may have been missed")
         elif self.synced:  # nothing missed since the last read: the account is current
-            self.monitor.last_ok = time.monotonic()
+            self.poller.last_ok = time.monotonic()
 
     # ------------------------------------------------------------------ events
 
@@ -350,9 +350,9 @@ class BinanceUserStream(StreamFeed):
         client_id = str(order.get("c", ""))
         if not is_ours(client_id):
             return
-        symbol = self.monitor.client.safe_symbol(order["s"], None, None, "swap")
+        symbol = self.poller.client.safe_symbol(order["s"], None, None, "swap")
         filled = float(order.get("z") or 0.0)
-        self.monitor.state.own_fills.heard(client_id, symbol, order.get("ps", "BOTH"), filled)
+        self.poller.state.own_fills.heard(client_id, symbol, order.get("ps", "BOTH"), filled)
 
     def _remember_margin_modes(self, rows: Iterable[dict[str, Any]]) -> None:
         """Margin mode per leg, for naming a liquidated position no poll has seen."""
@@ -366,7 +366,7 @@ class BinanceUserStream(StreamFeed):
     def _report_liquidation(self, order: dict[str, Any]) -> None:
         """Emit the definitive event, named like the reconciliation's, unless already told."""
         market_id, position_side = order["s"], order.get("ps", "BOTH")
-        symbol = self.monitor.client.safe_symbol(market_id, None, None, "swap")
+        symbol = self.poller.client.safe_symbol(market_id, None, None, "swap")
         side = _liquidated_side(order["S"], position_side)
         position = self._open_position(symbol, side, position_side)
         if position is not None:
@@ -374,19 +374,19 @@ class BinanceUserStream(StreamFeed):
         else:
             mode = self._margin_modes.get((market_id, position_side), MarginMode.CROSS)
         target = position_target(symbol, side.value, mode.value, position_side)
-        if not self.monitor.state.liquidations.claim(target):
+        if not self.poller.state.liquidations.claim(target):
             return
         price = float(order.get("ap") or 0) or None
         at = f" at {price:g}" if price else ""
-        self.monitor.bus.publish(
+        self.poller.bus.publish(
             Event(
                 EventKind.PROBABLE_LIQUIDATION,
-                self.monitor.name,
+                self.poller.name,
                 target,
                 TargetKind.POSITION,
                 level="critical",
                 margin_mode=mode.value,
-                mark_price=self.monitor.state.marks.get(symbol),
+                mark_price=self.poller.state.marks.get(symbol),
                 exchange_liquidation_price=(
                     position.exchange_liquidation_price if position else None
                 ),
@@ -399,7 +399,7 @@ class BinanceUserStream(StreamFeed):
         )
 
     def _open_position(self, symbol: str, side: Side, position_side: str) -> Position | None:
-        snapshot = self.monitor.state.snapshot
+        snapshot = self.poller.state.snapshot
         if snapshot is None:
             return None
         for position in snapshot.positions:
@@ -426,13 +426,13 @@ def _liquidated_side(order_side: str, position_side: str) -> Side:
 
 
 def user_stream_for(
-    monitor: AccountPoller,
+    poller: AccountPoller,
     ws_origin: str | None = None,
     on_status: StatusCallback | None = None,
 ) -> BinanceUserStream | None:
     """The account's user data stream, or None where there is none: not binanceusdm, or
     no API key (a listen key needs one). Those accounts are polled only."""
-    account = monitor.account
+    account = poller.account
     if account.exchange != "binanceusdm" or account.api_key is None or account.secret is None:
         return None
-    return BinanceUserStream(monitor, ws_origin=ws_origin, on_status=on_status)
+    return BinanceUserStream(poller, ws_origin=ws_origin, on_status=on_status)
