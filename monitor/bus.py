@@ -113,7 +113,7 @@ class EventBus:
         self._failures: dict[Handler, _Failures] = {}
         self._clock = clock
         self.failed = 0
-        """Deliveries that raised, since start (for metrics and tests)."""
+        """Deliveries that raised, since start."""
 
     def subscribe(
         self, kind: type[M], handler: Callable[[M], None], *, account: str | None = None
