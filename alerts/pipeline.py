@@ -46,8 +46,8 @@ from alerts.rules import (
 from alerts.silence import Silences
 from alerts.view import Figures, StateView
 from monitor.config import Config
-from monitor.daemon.events import Event, EventKind
 from monitor.engine.levels import Level
+from monitor.events import Event, EventKind
 from monitor.formatting import level_reason
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from monitor.config.schema import AlertsConfig
-from monitor.daemon.events import Event, EventKind, TargetKind
+from monitor.events import Event, EventKind, TargetKind
 
 SEVERITY = {"ok": 0, "warn": 1, "unknown": 2, "critical": 3, "imminent": 4}
 """Unknown outranks warn: not seeing is worse than a warning (as in `status`)."""

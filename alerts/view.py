@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from monitor.daemon.events import Event, pool_target, position_target
 from monitor.domain import MarginMode, Position
 from monitor.engine.book import AccountBook, Marks
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
+from monitor.events import Event, pool_target, position_target
 from monitor.feeds import FeedStatus
 
 

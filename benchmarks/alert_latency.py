@@ -62,9 +62,9 @@ from alerts.notification import Notification
 from alerts.notifiers.telegram import TelegramBot, TelegramChatDestination
 from alerts.plugin import AlertsPlugin
 from monitor.config import Config
-from monitor.daemon.events import Event, EventKind
 from monitor.daemon.runner import Runner
 from monitor.domain import AccountSnapshot, CrossPool, MarginMode, Position, Side
+from monitor.events import Event, EventKind
 
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # for tests.servers
 from tests.servers.telegram import FIXTURE_TOKEN, BotApiState, telegram_server

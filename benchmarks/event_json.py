@@ -18,7 +18,7 @@ from dataclasses import asdict
 import orjson
 from common import summary, timed
 
-from monitor.daemon.events import Event, EventKind, TargetKind
+from monitor.events import Event, EventKind, TargetKind
 
 
 def asdict_line(event: Event) -> bytes:

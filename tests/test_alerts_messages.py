@@ -30,8 +30,6 @@ from alerts.rules import AlertKey, Reason, Rule
 from alerts.view import Figures, RunnerView
 from monitor.config import Config, Thresholds
 from monitor.config.schema import ActionsConfig, AlertsConfig
-from monitor.daemon.events import Event, EventKind, TargetKind
-from monitor.daemon.levels import LevelTracker
 from monitor.domain import (
     AccountSnapshot,
     CrossPool,
@@ -42,6 +40,8 @@ from monitor.domain import (
     TierTable,
 )
 from monitor.engine.book import AccountBook
+from monitor.events import Event, EventKind, TargetKind
+from monitor.events.tracker import LevelTracker
 from monitor.feeds import FeedStatus
 
 BTC, ETH, SOL = "BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"

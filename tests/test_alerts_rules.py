@@ -9,7 +9,7 @@ from alerts.inhibit import blind_feeds, inhibited, inhibited_accounts
 from alerts.rules import Alert, AlertKey, Reason, Rule, Rules
 from alerts.silence import ANY_ACCOUNT, Silences
 from monitor.config.schema import AlertsConfig
-from monitor.daemon.events import Event, EventKind, TargetKind
+from monitor.events import Event, EventKind, TargetKind
 
 CONFIG = AlertsConfig()  # for 0/0/0, repeat 4h / 15m / 2m
 POOL = "pool USDT"

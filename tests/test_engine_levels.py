@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 
 from monitor.config import LevelThresholds, Thresholds
-from monitor.daemon.levels import LevelTracker
 from monitor.domain import MarginMode, Position, Side
 from monitor.engine.levels import Level, cleared_past, keeping, level_for
 from monitor.engine.results import PositionRisk
+from monitor.events.tracker import LevelTracker
 
 ISOLATED = Thresholds().isolated
 """Ratios 0.60 / 0.80 / 0.95, distances 10 % / 5 % / 1 %, m = 5 %, 2 points each."""

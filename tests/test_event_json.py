@@ -11,8 +11,8 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.sinks import JsonLinesSink
+from monitor.events import Event, EventKind, TargetKind
 
 
 def reference_bytes(event: Event) -> bytes:

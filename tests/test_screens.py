@@ -23,13 +23,13 @@ from rich.console import Console
 from monitor.collect import fetch_all
 from monitor.config import Thresholds, load_config
 from monitor.config.secrets import Secret
-from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.live import MIN_EVENT_LINES, LiveView
 from monitor.daemon.service import Daemon
 from monitor.daemon.sinks import describe
 from monitor.demo import demo_config, phase_line
 from monitor.domain import MarginMode, Position, Side
 from monitor.engine.levels import Level
+from monitor.events import Event, EventKind, TargetKind
 from monitor.formatting import level_reason, pct, price, quantity, short_symbol, size
 from monitor.render import print_status
 from monitor.report import Assessed, assess

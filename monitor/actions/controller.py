@@ -29,7 +29,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from monitor.actions.decision import Rung, describe_plan, percent
 from monitor.actions.executor import RECV_WINDOW_MS, Executor, find_position, unsupported
@@ -37,12 +37,10 @@ from monitor.actions.guards import Guards, KillSwitch
 from monitor.actions.journal import ActionRow, Journal, Outcome
 from monitor.actions.permissions import read_permissions, refusal
 from monitor.actions.policy import Decision, Plan, at_or_above, decide, target_of
-from monitor.daemon.events import Event, EventKind, TargetKind, pool_target
+from monitor.actions.watched import WatchedAccount
 from monitor.domain import MarginMode, Position
+from monitor.events import Event, EventKind, TargetKind, pool_target
 from monitor.exchange.clients import secret_values
-
-if TYPE_CHECKING:
-    from monitor.daemon.account import AccountMonitor
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +67,7 @@ class ActionController:
 
     def __init__(
         self,
-        monitor: AccountMonitor,
+        monitor: WatchedAccount,
         journal: Journal,
         kill_switch: KillSwitch,
         confirmer: Confirmer | None = None,
@@ -119,7 +117,7 @@ class ActionController:
         """This account's latest decisions, newest first (for /actions)."""
         return self.journal.recent(self.account, limit)
 
-    def on_evaluated(self, monitor: AccountMonitor) -> None:
+    def on_evaluated(self, monitor: WatchedAccount) -> None:
         """The tick path: memory only. Wakes the worker when a target is at its trigger
         and not cooling down."""
         if any(not self.guards.cooling(target) for target in self._at_trigger()):

@@ -15,10 +15,10 @@ from __future__ import annotations
 from monitor.actions.allowance import Allowance, Context, make_decision
 from monitor.actions.decision import MARGIN_QUANTUM, Decision, Note, ceil_money, floor_money
 from monitor.config.schema import CrossPolicy
-from monitor.daemon.events import TargetKind, pool_target
 from monitor.engine.book import Marks
 from monitor.engine.legs import Leg
 from monitor.engine.sizing import Goal, collateral_for, mark_of, plan_cuts, pool_state
+from monitor.events import TargetKind, pool_target
 
 
 def defend_pool(

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-from monitor.daemon.events import TargetKind, position_target
 from monitor.domain import Position
+from monitor.events import TargetKind, position_target
 from monitor.formatting import size_of
 
 Kind = Literal["transfer", "add_margin", "reduce"]

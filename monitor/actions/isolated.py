@@ -20,10 +20,10 @@ from monitor.actions.decision import (
     floor_money,
     target_of,
 )
-from monitor.daemon.events import TargetKind
 from monitor.engine.legs import Leg
 from monitor.engine.results import PositionRisk
 from monitor.engine.sizing import Goal, isolated_distance, margin_for, mark_of, required_wallet
+from monitor.events import TargetKind
 
 
 def defend_isolated(

@@ -27,9 +27,9 @@ from monitor.actions.decision import (
 )
 from monitor.actions.isolated import defend_isolated
 from monitor.config.schema import ActionsConfig
-from monitor.daemon.events import pool_target
 from monitor.engine.book import AccountBook, Marks
 from monitor.engine.levels import Level
+from monitor.events import pool_target
 
 _RANKS = {level.name.lower(): level for level in Level}
 

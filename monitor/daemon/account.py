@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 from monitor.aio import cancel_and_wait
 from monitor.config import AccountConfig, DaemonConfig, Thresholds
-from monitor.daemon.events import Event, EventKind, TargetKind, pool_target, position_target
-from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.ownfills import OwnFills
 from monitor.daemon.retry import TRANSIENT, retry_delay
@@ -28,6 +26,8 @@ from monitor.engine.hold import LevelHold
 from monitor.engine.legs import Leg
 from monitor.engine.levels import Level, LevelLimits
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
+from monitor.events import Event, EventKind, TargetKind, pool_target, position_target
+from monitor.events.tracker import LevelTracker
 from monitor.exchange.adapters import adapter_for
 from monitor.exchange.clients import create_client, secret_values
 from monitor.exchange.errors import ErrorKind, ExchangeError, classify

@@ -21,10 +21,10 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.daemon.account import AccountMonitor
-from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
 from monitor.domain import MarginMode
 from monitor.engine.levels import Level, LevelLimits, level_for
+from monitor.events import Event, EventKind
 from monitor.formatting import (
     NOT_APPLICABLE,
     SHORT_LEVEL,

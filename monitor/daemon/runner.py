@@ -22,11 +22,11 @@ from pathlib import Path
 from monitor.actions.guards import KillSwitch
 from monitor.config import Config, ConfigError, load_config
 from monitor.config.errors import ConfigIssue
-from monitor.daemon.events import Event, EventKind, TargetKind
-from monitor.daemon.levels import LevelTracker
 from monitor.daemon.plugins import Plugin, load_plugins
 from monitor.daemon.service import Daemon
 from monitor.daemon.sinks import EventSink, FanOut, JsonLinesSink, LogSink
+from monitor.events import Event, EventKind, TargetKind
+from monitor.events.tracker import LevelTracker
 from monitor.ops import sdnotify
 from monitor.ops.health import Health
 from monitor.ops.heartbeat import Heartbeat

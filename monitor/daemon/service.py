@@ -25,10 +25,10 @@ from monitor.config import AccountConfig, Config
 from monitor.daemon.account import AccountMonitor
 from monitor.daemon.cadence import RestCadence
 from monitor.daemon.envelopes import Envelopes
-from monitor.daemon.events import Event, EventKind, TargetKind
-from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.userstream import BinanceUserStream, user_stream_for
+from monitor.events import Event, EventKind, TargetKind
+from monitor.events.tracker import LevelTracker
 from monitor.exchange.budget import Budgets
 from monitor.exchange.markets import SharedMarkets
 from monitor.feeds import FeedStatus, MarkFeed, MarkTick, feed_for

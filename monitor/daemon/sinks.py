@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import IO, Protocol
 
-from monitor.daemon.events import Event, EventKind
+from monitor.events import Event, EventKind
 from monitor.formatting import pct, price
 
 log = logging.getLogger("marginwatch.events")

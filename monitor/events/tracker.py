@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from monitor.config import Thresholds
-from monitor.daemon.events import Event, EventKind, TargetKind, pool_target, position_target
 from monitor.domain import MarginMode
 from monitor.engine.levels import Level, level_for
 from monitor.engine.results import PoolRisk, PositionRisk
+from monitor.events import Event, EventKind, TargetKind, pool_target, position_target
 
 _NAMES: dict[Level | None, str] = {level: level.name.lower() for level in Level}
 _NAMES[None] = "unknown"

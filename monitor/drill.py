@@ -38,8 +38,8 @@ from rich.text import Text
 from monitor.actions.decision import CLIENT_ID_PREFIX, Decision
 from monitor.config import AccountConfig, Config
 from monitor.config.schema import AlertsConfig
-from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
+from monitor.events import Event, EventKind
 from monitor.formatting import fraction
 from monitor.simulator.binance_usdm.accounting import (
     account_assets,
