@@ -46,6 +46,7 @@ from websockets.asyncio.client import ClientConnection
 from monitor.daemon.account_update import apply_account_update
 from monitor.daemon.ownfills import is_ours
 from monitor.domain import MarginMode, Position, Side
+from monitor.engine.levels import Level
 from monitor.events import Event, EventKind, TargetKind, position_target
 from monitor.exchange.clients import secret_values
 from monitor.exchange.errors import ErrorKind, classify
@@ -418,7 +419,7 @@ class BinanceUserStream(StreamFeed):
                 self.monitor.name,
                 target,
                 TargetKind.POSITION,
-                level="critical",
+                level=Level.CRITICAL,
                 margin_mode=mode.value,
                 mark_price=self.monitor.marks.get(symbol),
                 exchange_liquidation_price=(
