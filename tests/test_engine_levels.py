@@ -100,7 +100,7 @@ def test_a_level_is_its_wire_name_and_compares_only_with_levels():
     assert [str(level) for level in Level] == ["ok", "warn", "unknown", "critical", "imminent"]
     assert f"{Level.CRITICAL}" == "critical" and Level.CRITICAL.upper() == "CRITICAL"
     assert Level("imminent") is Level.IMMINENT
-    for misuse in (lambda: Level.OK < "warn", lambda: "warn" > Level.OK):
+    for misuse in (lambda: Level.OK < "warn", lambda: "warn" > Level.OK):  # noqa: SIM300
         with pytest.raises(TypeError, match="compares only with a Level"):
             misuse()
 
