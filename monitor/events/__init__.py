@@ -1,7 +1,9 @@
-"""The events the daemon emits: the contract between monitoring and alerting.
+"""The events the daemon emits: the contract between monitoring, its actions and alerting.
 
 Every event is one immutable record with a stable JSON form, so the audit trail
 (`--events FILE`) can be grepped and the alert rules can consume the same objects.
+Outside the daemon (which composes the actions and feeds the alerts), so that all three
+import it and none imports another to get at it.
 """
 
 from __future__ import annotations
