@@ -35,8 +35,8 @@ from monitor.exchange.markets import SharedMarkets
 
 log = logging.getLogger(__name__)
 
-NEAR_LIQUIDATION = (Level.CRITICAL, Level.IMMINENT)
-"""A position that vanishes at these levels is reported as a probable liquidation."""
+NEAR_LIQUIDATION = Level.CRITICAL
+"""A position that vanishes at this level or worse is reported as a probable liquidation."""
 _REBUILD = LevelBand(0.0, 0.0, Level.OK)
 """An empty band: the next tick evaluates its position exactly and solves its band."""
 LOUD_ERRORS = (ErrorKind.AUTH,)
@@ -332,9 +332,8 @@ class AccountMonitor:
                         )
                     )
                 continue
-            if self.tracker.last(self.name, key) in NEAR_LIQUIDATION and (
-                self.liquidations.claim(key)
-            ):
+            last = self.tracker.last(self.name, key)
+            if last is not None and last >= NEAR_LIQUIDATION and self.liquidations.claim(key):
                 self.emit(
                     Event(
                         EventKind.PROBABLE_LIQUIDATION,
