@@ -110,7 +110,8 @@ class LiveView:
 
     def emit(self, event: Event) -> None:
         self.events.append((time.time(), event))
-        key = event.level if event.kind is EventKind.LEVEL and event.level else event.kind.value
+        level = event.level if event.kind is EventKind.LEVEL else None
+        key = event.kind.value if level is None else level.value  # a word, as shown
         self.counts[key] = self.counts.get(key, 0) + 1
         if event.kind is EventKind.PROBABLE_LIQUIDATION and event.account:
             self._liquidated.setdefault((event.account, event.target), (time.time(), event))
