@@ -1,6 +1,6 @@
 """The pages a drill would have sent: the real alert pipeline, delivering into a list.
 
-`marginwatch drill` (monitor/actions/drill.py) finds this through the `marginwatch.drill`
+`marginwatch drill` (monitor/drill.py) finds this through the `marginwatch.drill`
 entry point, so `monitor` never imports `alerts`. Every rule, group window, `for` and
 repeat interval of the user's `alerts` section applies, on the scenario's simulated
 clock; only delivery is replaced: no notifier is built, nothing leaves the process.
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from alerts.notification import Notification
 from alerts.pipeline import AlertPipeline
 from alerts.view import HostView
-from monitor.daemon.events import Event
 from monitor.daemon.plugins import DaemonState
+from monitor.events import Event
 
 
 @dataclass(slots=True)

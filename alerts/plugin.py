@@ -32,8 +32,8 @@ from alerts.pipeline import AlertPipeline
 from alerts.store import STORAGE_ERRORS, HistoryRow, Store
 from alerts.view import HostView
 from monitor.bus import ConfigReloaded
-from monitor.daemon.events import Event
 from monitor.daemon.plugins import PluginHost
+from monitor.events import Event
 
 log = logging.getLogger(__name__)
 

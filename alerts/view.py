@@ -12,11 +12,12 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from monitor.daemon.events import Event, pool_target, position_target
 from monitor.daemon.plugins import DaemonState
 from monitor.domain import MarginMode, Position
 from monitor.engine.book import AccountBook, Marks
+from monitor.engine.levels import Level
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
+from monitor.events import Event, pool_target, position_target
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ class StateView(Protocol):
     def risk(self, account: str) -> AccountRisk | None:
         """The latest figures of every target; None until the account was first read."""
 
-    def levels(self, account: str) -> dict[str, str] | None:
+    def levels(self, account: str) -> dict[str, Level] | None:
         """Open target -> its level now; None until the account was first read, {} when
         the account is no longer configured."""
 
@@ -122,7 +123,7 @@ class HostView:
     def risk(self, account: str) -> AccountRisk | None:
         return self._daemon.risk(account)
 
-    def levels(self, account: str) -> dict[str, str] | None:
+    def levels(self, account: str) -> dict[str, Level] | None:
         daemon = self._daemon
         if daemon.exchange(account) is None:
             return {}
@@ -130,7 +131,7 @@ class HostView:
             return None
         targets = [pool_target(asset) for asset in daemon.pools(account)]
         targets += list(daemon.positions(account))
-        return {t: daemon.level(account, t) or "unknown" for t in targets}
+        return {t: daemon.level(account, t) or Level.UNKNOWN for t in targets}
 
     def figures(self, account: str, target: str) -> Figures | None:
         book = self._daemon.book(account)

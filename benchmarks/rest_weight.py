@@ -59,8 +59,8 @@ import ccxt.async_support as ccxt
 
 from monitor.bus import Polled
 from monitor.config import Config, DaemonConfig
-from monitor.daemon.events import Event
 from monitor.daemon.service import Daemon
+from monitor.events import Event
 from monitor.exchange.budget import WEIGHT_LIMITS, HostBudget
 from monitor.exchange.urls import rebase_urls
 from monitor.simulator.binance_usdm.weights import IpWeights

@@ -115,7 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
-    from monitor.actions.drill import Request, builtin_scenarios, drill
+    from monitor.drill import Request, builtin_scenarios, drill
     from monitor.logs import configure_logging
 
     config = _load(args.config, EXIT_CONFIG)
@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     demo.set_defaults(handler=cmd_demo)
 
-    # --- auto-deleverage rehearsal (monitor/actions/drill.py)
+    # --- auto-deleverage rehearsal (monitor/drill.py)
     drill = commands.add_parser(
         "drill",
         help="rehearse your actions on simulated crashes, with and without",

@@ -27,10 +27,10 @@ from monitor.actions.journal import Journal
 from monitor.bus import Evaluated, EventBus, Message, SymbolsChanged
 from monitor.config import Config
 from monitor.daemon.account import AccountState
-from monitor.daemon.events import Event, EventKind, TargetKind
-from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.poller import AccountPoller
+from monitor.events import Event, EventKind, TargetKind
+from monitor.events.tracker import LevelTracker
 from monitor.exchange.markets import SharedMarkets
 from tests.test_actions_units import DOGE, book
 

@@ -14,7 +14,9 @@ import orjson
 import pytest
 from rich.console import Console
 
-from monitor.actions.drill import (
+from monitor.cli import main
+from monitor.config import Config
+from monitor.drill import (
     Drill,
     Outcome,
     Request,
@@ -32,9 +34,7 @@ from monitor.actions.drill import (
     verdict,
     with_reserve,
 )
-from monitor.cli import main
-from monitor.config import Config
-from monitor.daemon.events import Event, EventKind, TargetKind
+from monitor.events import Event, EventKind, TargetKind
 from monitor.simulator.binance_usdm.transfers import transfer
 from monitor.simulator.build import build_exchange
 from monitor.simulator.scenario import builtin_names, parse_scenario

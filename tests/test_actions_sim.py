@@ -23,11 +23,11 @@ from monitor.actions.policy import CLIENT_ID_PREFIX, Decision
 from monitor.bus import EventBus
 from monitor.config import Config
 from monitor.daemon.account import AccountState
-from monitor.daemon.events import Event, EventKind
-from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.poller import AccountPoller
 from monitor.daemon.service import Daemon
+from monitor.events import Event, EventKind
+from monitor.events.tracker import LevelTracker
 from monitor.exchange.markets import SharedMarkets
 from monitor.simulator.binance_usdm import Fault, SimAccount
 from monitor.simulator.binance_usdm.events import LIQUIDATION
@@ -418,7 +418,7 @@ async def test_a_key_that_can_withdraw_or_not_trade_is_refused_at_startup(
 async def test_drill_plays_the_policy_and_no_policy_side_by_side(tmp_path):
     from rich.console import Console
 
-    from monitor.actions.drill import Request, drill
+    from monitor.drill import Request, drill
 
     scenario = parse_scenario(STILL.format(wallet=1000).replace("600s", "6s"))
     config = Config.model_validate(

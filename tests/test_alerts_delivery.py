@@ -28,6 +28,7 @@ from alerts.outbox import Outbox
 from alerts.store import SCHEMA_VERSION, HistoryRow, Store
 from monitor.config.schema import NotifiersConfig, TelegramChat, TelegramConfig, WebhookConfig
 from monitor.config.secrets import Secret
+from monitor.engine.levels import Level
 from monitor.simulator.http import LocalServer
 from tests.ports import refused_port
 from tests.servers.telegram import FIXTURE_TOKEN, BotApiState, telegram_server
@@ -37,7 +38,7 @@ CHAT_B = 1002
 _ids = itertools.count(1)
 
 
-def note(text: str, account: str | None = "main", level: str = "critical") -> Notification:
+def note(text: str, account: str | None = "main", level: Level = Level.CRITICAL) -> Notification:
     return Notification(
         id=f"n{next(_ids)}",
         account=account,
@@ -447,7 +448,9 @@ def test_store_schema_kv_history_and_prune(tmp_path: Path) -> None:
     payload = notification_payload(note("x"))
     assert store.outbox_add("a", payload, ["console", "telegram:1"], 1.0) != []
     assert store.outbox_add("a", payload, ["console", "telegram:1"], 2.0) == []
-    assert notification_from_payload(store.outbox_all()[0].payload).targets == payload["targets"]
+    loaded = notification_from_payload(store.outbox_all()[0].payload)
+    assert loaded.targets == payload["targets"]
+    assert type(loaded.level) is Level and loaded.level is Level.CRITICAL  # "critical" stored
     store.close()
     reopened = Store.open(tmp_path)  # migrations are not re-run
     assert reopened.schema_version == SCHEMA_VERSION and reopened.kv_get("pipeline")["seq"] == 3

@@ -30,8 +30,8 @@ import yaml
 from alerts.plugin import AlertsPlugin
 from alerts.store import FILENAME
 from monitor.config import Config
-from monitor.daemon.events import Event, EventKind
 from monitor.daemon.runner import Runner
+from monitor.events import Event, EventKind
 from monitor.simulator.prices import price_ticks
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import MARKETS, parse_scenario

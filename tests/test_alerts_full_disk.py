@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.daemon.events import Event
 from monitor.daemon.runner import Runner
+from monitor.events import Event
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import parse_scenario
 from tests.servers.telegram import telegram_server

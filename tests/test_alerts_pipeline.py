@@ -11,7 +11,7 @@ from alerts.messages import MAX_CHARS
 from alerts.notification import Notification
 from alerts.pipeline import AlertPipeline, next_daily
 from monitor.config import Config
-from monitor.daemon.events import Event, EventKind, TargetKind
+from monitor.events import Event, EventKind, TargetKind
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp()
 POOL = "pool USDT"

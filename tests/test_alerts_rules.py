@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from alerts.group import Grouper
@@ -9,7 +10,8 @@ from alerts.inhibit import blind_feeds, inhibited, inhibited_accounts
 from alerts.rules import Alert, AlertKey, Reason, Rule, Rules
 from alerts.silence import ANY_ACCOUNT, Silences
 from monitor.config.schema import AlertsConfig
-from monitor.daemon.events import Event, EventKind, TargetKind
+from monitor.engine.levels import Level
+from monitor.events import Event, EventKind, TargetKind
 
 CONFIG = AlertsConfig()  # for 0/0/0, repeat 4h / 15m / 2m
 POOL = "pool USDT"
@@ -153,6 +155,28 @@ def test_restore_reannounces_critical_ones_once_at_the_given_time():
     assert step(restored, 50) == [(POOL, Reason.REANNOUNCE)]
     assert step(restored, 51) == []
     assert step(restored, 950) == [(POOL, Reason.REPEAT)]
+
+
+def test_a_stored_alert_loads_with_typed_levels():
+    """The alert state is kept as JSON: the lowercase names any version wrote load back
+    as Levels, so the order and the icons apply to them."""
+    rules = Rules()
+    rules.observe(level("critical"), 0)
+    step(rules, 0)
+    rules.observe(level("warn"), 5)
+    [stored] = [orjson.loads(orjson.dumps(alert.to_json())) for alert in rules]
+    assert (stored["level"], stored["announced"], stored["peak"]) == (
+        "warn",
+        "critical",
+        "critical",
+    )
+    alert = Alert.from_json(stored)
+    assert (alert.level, alert.announced, alert.peak) == (
+        Level.WARN,
+        Level.CRITICAL,
+        Level.CRITICAL,
+    )
+    assert all(type(x) is Level for x in (alert.level, alert.announced, alert.event.level))
 
 
 # --- inhibition ---------------------------------------------------------------------------

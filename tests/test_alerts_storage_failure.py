@@ -20,8 +20,8 @@ from pathlib import Path
 from alerts.notifiers.console import ConsoleDestination
 from alerts.outbox import Outbox
 from alerts.store import FILENAME, LOCK_TIMEOUT, Store
-from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
+from monitor.events import Event, EventKind
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import parse_scenario
 from tests.servers.telegram import telegram_server

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from monitor.bus import REPEAT_LOG_PERIOD, Evaluated, EventBus, Polled, SymbolsChanged
-from monitor.daemon.events import Event, EventKind, TargetKind
+from monitor.events import Event, EventKind, TargetKind
 
 
 def level(account: str | None = "a", value: str = "warn") -> Event:

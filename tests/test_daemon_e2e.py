@@ -21,8 +21,8 @@ import websockets
 import yaml
 
 from monitor.config import Config
-from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
+from monitor.events import Event, EventKind
 from monitor.simulator.binance_usdm.events import LIQUIDATION
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import parse_scenario

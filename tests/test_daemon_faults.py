@@ -26,8 +26,8 @@ import pytest
 
 from monitor.bus import Polled
 from monitor.config import Config
-from monitor.daemon.events import Event, EventKind
 from monitor.daemon.runner import Runner
+from monitor.events import Event, EventKind
 from monitor.exchange.errors import ErrorKind, ExchangeError
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import parse_scenario

@@ -21,11 +21,11 @@ from alerts.drill import PageCounter, page_counter
 from monitor.actions.decision import Decision
 from monitor.actions.executor import Executor
 from monitor.actions.journal import Outcome
-from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.host import DaemonView
 from monitor.daemon.ownfills import OwnFills
 from monitor.daemon.service import Daemon
 from monitor.domain import MarginMode, Position, Side
+from monitor.events import Event, EventKind, TargetKind
 from monitor.simulator.binance_usdm.events import LIQUIDATION
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import parse_scenario

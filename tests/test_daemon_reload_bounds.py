@@ -20,8 +20,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import load_config
-from monitor.daemon.events import Event, EventKind
 from monitor.daemon.runner import Runner
+from monitor.events import Event, EventKind
 from monitor.simulator.runner import SimulatedVenue
 from tests.ports import refused_port
 from tests.test_daemon_e2e import NotifySocket, start_daemon

@@ -20,11 +20,11 @@ import pytest
 
 from monitor.bus import Evaluated
 from monitor.config import Config
-from monitor.daemon.events import Event
-from monitor.daemon.levels import LevelTracker
 from monitor.daemon.service import Daemon
 from monitor.domain import AccountSnapshot, CrossPool, MarginMode, Position, Side, Tier, TierTable
 from monitor.engine.book import AccountBook
+from monitor.events import Event
+from monitor.events.tracker import LevelTracker
 from monitor.feeds import MarkTick
 
 SYMBOLS = [f"S{i}/USDT:USDT" for i in range(6)]

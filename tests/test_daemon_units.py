@@ -8,13 +8,13 @@ import orjson
 
 from monitor.bus import EventBus
 from monitor.config import Thresholds
-from monitor.daemon.events import Event, EventKind, TargetKind
-from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.retry import AUTH_CAP, RATE_LIMIT_CAP, retry_delay
 from monitor.daemon.sinks import JsonLinesSink, describe
 from monitor.domain import MarginMode, Position, Side
 from monitor.engine.results import PoolRisk, PositionRisk
+from monitor.events import Event, EventKind, TargetKind
+from monitor.events.tracker import LevelTracker
 from monitor.exchange.errors import ErrorKind
 
 LIMITS = Thresholds()  # cross warn 0.5 / critical 0.75, distance 0.15 / 0.08

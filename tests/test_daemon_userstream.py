@@ -16,11 +16,11 @@ from pathlib import Path
 import ccxt.async_support as ccxt
 
 from monitor.config import Config
-from monitor.daemon.events import Event, EventKind
 from monitor.daemon.liquidations import LiquidationLedger
 from monitor.daemon.poller import AccountPoller
 from monitor.daemon.service import Daemon
 from monitor.daemon.userstream import BinanceUserStream
+from monitor.events import Event, EventKind
 from monitor.exchange.urls import rebase_urls
 from monitor.feeds import FeedStatus
 from monitor.simulator.binance_usdm.events import margin_call

@@ -1,5 +1,6 @@
 """Imports point one way (README, Development): the margin engine is pure and knows only
-the domain; the monitor never reaches into the alerts, which attach as a plugin."""
+the domain; the monitor never reaches into the alerts, which attach as a plugin; and no
+two subpackages import each other, however long the way round."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from pathlib import Path
 
 import monitor
 import monitor.engine
-from tests.imports import offenders
+from tests.imports import cycles, describe, offenders, unit_graph
 
 MONITOR = Path(monitor.__file__).parent
+ROOT = MONITOR.parent
 ENGINE = Path(monitor.engine.__file__).parent
 OUTSIDE_THE_ENGINE = sorted(
     f"monitor.{p.name if p.is_dir() else p.stem}"
@@ -29,9 +31,9 @@ def test_the_monitor_never_imports_the_alerts():
 
 
 ALERTS = Path(monitor.__file__).parent.parent / "alerts"
-DAEMON_BOUNDARY = {"monitor.daemon.plugins", "monitor.daemon.events", "monitor.daemon.levels"}
+DAEMON_BOUNDARY = {"monitor.daemon.plugins"}
 """What of the daemon package the alerts may import: the plugin boundary (a typed state
-view, commands, the bus's host) and the shared event and level types."""
+view, commands, the bus's host)."""
 
 
 def test_the_alerts_reach_the_daemon_only_through_its_plugin_boundary():
@@ -43,3 +45,25 @@ def test_the_alerts_reach_the_daemon_only_through_its_plugin_boundary():
     )
     assert "monitor.daemon.service" in internals  # the listing found the modules
     assert list(offenders(ALERTS, internals)) == []
+
+
+def test_no_import_cycles_between_subpackages():
+    """Units are each subpackage and top-level module of `monitor` and `alerts`
+    (`monitor.daemon`, `monitor.cli`, `alerts.rules`...); lazy imports count: a cycle
+    hidden in a function is still a cycle."""
+    edges = unit_graph(ROOT, ["monitor", "alerts"])
+    assert {"monitor.daemon", "monitor.actions", "alerts.rules"} <= set(edges)
+    found = [describe(cycle, edges) for cycle in cycles(edges)]
+    assert not found, "import cycles between subpackages:\n" + "\n".join(found)
+
+
+def test_a_cycle_is_named_with_the_imports_that_make_it():
+    edges = {"a": {"b": "a/x.py: b.y"}, "b": {"c": "b/y.py: c"}, "c": {"a": "c.py: a.x"}}
+    assert cycles(edges) == [["a", "b", "c", "a"]]
+    assert describe(["a", "b", "c", "a"], edges).splitlines() == [
+        "a -> b -> c -> a",
+        "  a -> b (a/x.py: b.y)",
+        "  b -> c (b/y.py: c)",
+        "  c -> a (c.py: a.x)",
+    ]
+    assert cycles({"a": {"b": ""}, "b": {}}) == []

@@ -23,8 +23,8 @@ import aiohttp
 import pytest
 
 from monitor.collect import fetch_account
-from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
+from monitor.events import Event, EventKind
 from monitor.exchange.budget import HostBudget, WeightLimit
 from monitor.exchange.markets import SharedMarkets
 from monitor.simulator.binance_usdm.weights import IpWeights

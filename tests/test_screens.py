@@ -23,13 +23,13 @@ from rich.console import Console
 from monitor.collect import fetch_all
 from monitor.config import Thresholds, load_config
 from monitor.config.secrets import Secret
-from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.live import MIN_EVENT_LINES, LiveView
 from monitor.daemon.service import Daemon
 from monitor.daemon.sinks import describe
-from monitor.demo import demo_config, phase_line
+from monitor.demo import demo_config, finished, phase_line
 from monitor.domain import MarginMode, Position, Side
 from monitor.engine.levels import Level
+from monitor.events import Event, EventKind, TargetKind
 from monitor.formatting import level_reason, pct, price, quantity, short_symbol, size
 from monitor.render import print_status
 from monitor.report import Assessed, assess
@@ -286,6 +286,11 @@ async def test_live_view_fits_80x24_and_uses_160x48():
             console.print(view.render(console))
             frames[width] = console.export_text().splitlines()
         positions = {key: item for m in daemon.monitors for key, item in m.latest_positions.items()}
+        ended = finished(view)
+
+    # the demo's closing line: levels and kinds counted by the word shown, in word order
+    words = [part.split()[0] for part in ended.removeprefix("events: ").split(", ")]
+    assert words == sorted(words) and {"critical", "probable_liquidation"} <= set(words), ended
 
     for (width, height), lines in zip(SIZES, frames.values(), strict=True):
         text = "\n".join(lines)

@@ -15,8 +15,8 @@ import sys
 import pytest
 
 from monitor.daemon import service
-from monitor.daemon.events import Event
 from monitor.daemon.service import Daemon
+from monitor.events import Event
 from monitor.simulator.runner import SimulatedVenue
 from tests.test_daemon_e2e import config_for
 
@@ -60,7 +60,7 @@ def test_help_loads_no_heavy_library(argv: list[str]) -> None:
 @pytest.mark.parametrize(
     "module",
     ["monitor.report", "monitor.render", "monitor.config", "monitor.engine.book",
-     "monitor.daemon.events", "monitor.simulator.cli", "alerts.cli"],
+     "monitor.events", "monitor.simulator.cli", "alerts.cli"],
 )  # fmt: skip
 def test_modules_that_touch_no_exchange_load_no_exchange_library(module: str) -> None:
     """Exit statuses, verdicts, screens, configuration and the engine are wanted before

@@ -20,10 +20,19 @@ from alerts.console.confirm import Confirmations, Outcome
 from alerts.console.ports import HistorySource, SilenceBook, SilenceView
 from alerts.console.stress import stress_lines, stress_now
 from alerts.console.targets import parse_duration, resolve
-from alerts.console.views import ScopedView, chunks, duration, firing_lines, position_lines
+from alerts.console.views import (
+    Firing,
+    ScopedView,
+    chunks,
+    duration,
+    firing_lines,
+    position_lines,
+)
 from alerts.messages import status_text
+from alerts.rules import Rule
 from alerts.silence import ANY_ACCOUNT
 from monitor.daemon.plugins import PluginHost
+from monitor.engine.levels import Level
 from monitor.stress.curve import at_marks
 
 log = logging.getLogger(__name__)
@@ -101,7 +110,7 @@ class Commands:
             return None
         return chosen
 
-    def _levels(self, account: str) -> dict[str, str]:
+    def _levels(self, account: str) -> dict[str, Level]:
         return {t: level for (a, t), level in self.host.levels() if a == account}
 
     def _silences(self, chat_id: int) -> list[SilenceView]:
@@ -144,7 +153,7 @@ class Commands:
         firing = [
             (f"{account}: {target}", level, _silenced_until(active, account, target))
             for (account, target), level in self.host.levels()
-            if account in visible and level != "ok"
+            if account in visible and level is not Level.OK
         ]
         lines = firing_lines(firing + self._blind(visible))
         if silences:
@@ -154,17 +163,17 @@ class Commands:
             ]
         await _reply(update, lines)
 
-    def _blind(self, visible: set[str]) -> list[tuple[str, str, float | None]]:
+    def _blind(self, visible: set[str]) -> list[Firing]:
         """Feeds and accounts the daemon cannot see: never to read as a calm market."""
         host = self.host
         limit = host.config.daemon.account_stale_after
         now = time.monotonic()
         feeds = [
-            (feed.target, "blind", None) for feed in host.feeds()
+            (feed.target, Rule.BLIND, None) for feed in host.feeds()
             if feed.blind and visible.intersection(feed.accounts)
         ]  # fmt: skip
         accounts = [
-            (f"{name}: no fresh read", "blind", None) for name in host.accounts()
+            (f"{name}: no fresh read", Rule.BLIND, None) for name in host.accounts()
             if name in visible and (last := host.last_read(name)) is not None
             and now - last > limit
         ]  # fmt: skip

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from monitor.actions.decision import Budget, Decision, Kind, Rung, decision_id
 from monitor.config.schema import ActionsConfig
-from monitor.daemon.events import TargetKind
 from monitor.engine.book import AccountBook, Marks
 from monitor.engine.legs import Leg
 from monitor.engine.sizing import mark_of
+from monitor.events import TargetKind
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,11 @@ from __future__ import annotations
 from monitor.actions.allowance import Allowance, Context, make_decision
 from monitor.actions.decision import MARGIN_QUANTUM, Decision, Note, ceil_money, floor_money
 from monitor.config.schema import CrossPolicy
-from monitor.daemon.events import TargetKind, pool_target
 from monitor.engine.book import Marks
 from monitor.engine.legs import Leg
+from monitor.engine.levels import Level
 from monitor.engine.sizing import Goal, collateral_for, mark_of, plan_cuts, pool_state
+from monitor.events import TargetKind, pool_target
 
 
 def defend_pool(
@@ -27,7 +28,7 @@ def defend_pool(
     policy = ctx.config.cross
     target = pool_target(asset)
 
-    def note(message: str, level: str = "critical") -> tuple[list[Decision], Note]:
+    def note(message: str, level: Level = Level.CRITICAL) -> tuple[list[Decision], Note]:
         return [], Note(target, TargetKind.POOL, message, level)
 
     pool, _ = ctx.book.evaluate_pool(asset, ctx.marks)
@@ -89,7 +90,7 @@ def defend_pool(
         return decisions, Note(
             target, TargetKind.POOL,
             "this step does not reach the target distance (per-action limits); "
-            "the next follows the fresh read", "warn",
+            "the next follows the fresh read", Level.WARN,
         )  # fmt: skip
     return decisions, None
 

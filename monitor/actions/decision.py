@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-from monitor.daemon.events import TargetKind, position_target
 from monitor.domain import Position
+from monitor.engine.levels import Level
+from monitor.events import TargetKind, position_target
 from monitor.formatting import size_of
 
 Kind = Literal["transfer", "add_margin", "reduce"]
@@ -171,12 +172,12 @@ class Budget:
 
 class Note(NamedTuple):
     """Something to tell about a target the policy wanted to defend: why it could not,
-    or not fully ("critical": the target stays undefended)."""
+    or not fully (critical: the target stays undefended)."""
 
     target: str
     target_kind: TargetKind
     message: str
-    level: str = "warn"
+    level: Level = Level.WARN
 
 
 class Plan(NamedTuple):

@@ -20,10 +20,11 @@ from monitor.actions.decision import (
     floor_money,
     target_of,
 )
-from monitor.daemon.events import TargetKind
 from monitor.engine.legs import Leg
+from monitor.engine.levels import Level
 from monitor.engine.results import PositionRisk
 from monitor.engine.sizing import Goal, isolated_distance, margin_for, mark_of, required_wallet
+from monitor.events import TargetKind
 
 
 def defend_isolated(
@@ -32,7 +33,7 @@ def defend_isolated(
     policy = ctx.config.isolated
     target = target_of(leg.position)
 
-    def note(message: str, level: str = "critical") -> tuple[list[Decision], Note]:
+    def note(message: str, level: Level = Level.CRITICAL) -> tuple[list[Decision], Note]:
         return [], Note(target, TargetKind.POSITION, message, level)
 
     if leg.inverse:
@@ -57,13 +58,13 @@ def defend_isolated(
             distance >= policy.close_before or found[-1].distance_after >= policy.close_before
         ):
             short = found[-1].quantity < ceil_money(needed) - MARGIN_QUANTUM / 2
-            return found, Note(target, TargetKind.POSITION, why_not, "warn") if short else None
+            return found, Note(target, TargetKind.POSITION, why_not, Level.WARN) if short else None
     if distance < policy.close_before:
         return _close(ctx, leg, allowance, target, before, why_not)
     return note(
         f"{why_not}: it will be closed reduce-only once its distance falls below "
         f"{policy.close_before:.1%}",
-        "warn",
+        Level.WARN,
     )
 
 
@@ -195,7 +196,7 @@ def _close(
     notional = leg.value(mark_of(leg, ctx.marks))
     if notional > min(allowance.per_action, allowance.window_left) + 1e-9:
         message = f"{why}; and the notional caps do not allow closing it"
-        return [], Note(target, TargetKind.POSITION, message, "critical")
+        return [], Note(target, TargetKind.POSITION, message, Level.CRITICAL)
     decision = make_decision(
         ctx, target=target, target_kind=TargetKind.POSITION, kind="reduce", asset=asset,
         quantity=leg.contracts, notional=notional, leg=leg, before=before, after=(None, None),

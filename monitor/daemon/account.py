@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 
 from monitor.bus import Evaluated, EventBus, SymbolsChanged
 from monitor.config import AccountConfig, Thresholds
-from monitor.daemon.events import Event, EventKind, TargetKind, pool_target, position_target
-from monitor.daemon.levels import LevelTracker
 from monitor.daemon.liquidations import LiquidationLedger
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.ownfills import OwnFills
@@ -26,9 +24,11 @@ from monitor.engine.hold import LevelHold
 from monitor.engine.legs import Leg
 from monitor.engine.levels import Level, LevelLimits
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
+from monitor.events import Event, EventKind, TargetKind, pool_target, position_target
+from monitor.events.tracker import LevelTracker
 
-NEAR_LIQUIDATION = ("critical", "imminent")
-"""A position that vanishes at these levels is reported as a probable liquidation."""
+NEAR_LIQUIDATION = Level.CRITICAL
+"""A position that vanishes at this level or worse is reported as a probable liquidation."""
 _REBUILD = LevelBand(0.0, 0.0, Level.OK)
 """An empty band: the next tick evaluates its position exactly and solves its band."""
 
@@ -202,16 +202,15 @@ class AccountState:
                         )
                     )
                 continue
-            if self.tracker.last(self.name, key) in NEAR_LIQUIDATION and (
-                self.liquidations.claim(key)
-            ):
+            last = self.tracker.last(self.name, key)
+            if last is not None and last >= NEAR_LIQUIDATION and self.liquidations.claim(key):
                 self.bus.publish(
                     Event(
                         EventKind.PROBABLE_LIQUIDATION,
                         self.name,
                         key,
                         TargetKind.POSITION,
-                        level="critical",
+                        level=Level.CRITICAL,
                         margin_mode=position.margin_mode.value,
                         mark_price=self.marks.get(position.symbol),
                         exchange_liquidation_price=position.exchange_liquidation_price,
@@ -362,16 +361,21 @@ class AccountState:
     def _hold(self, asset: str, limits: LevelLimits) -> LevelHold | None:
         """The level hold of pool `asset` at the levels just reported for it and its
         members; None when all are OK (the quiet-tick screen's case) or one is unknown."""
-        levels = [self.tracker.held(*key) for key in self._screened[asset]]
-        if self.book is None or None in levels or not any(levels):
+        levels = [self.tracker.last(*key) for key in self._screened[asset]]
+        if (
+            self.book is None
+            or None in levels
+            or Level.UNKNOWN in levels
+            or all(level is Level.OK for level in levels)
+        ):
             return None
         pool_level, *leg_levels = levels
         return self.book.level_hold(asset, pool_level, leg_levels, limits)  # type: ignore[arg-type]
 
     def _band(self, leg: Leg, mark: float, limits: LevelLimits) -> LevelBand:
         """The band of `leg` at the level just reported for it at `mark`."""
-        level = self.tracker.held(self.name, self._keys[id(leg.position)])
-        if level is None or self.book is None:
+        level = self.tracker.last(self.name, self._keys[id(leg.position)])
+        if level is None or level is Level.UNKNOWN or self.book is None:
             return _REBUILD
         return self.book.isolated_band(leg, mark, level, limits)
 

@@ -19,6 +19,7 @@ from monitor.daemon.plugins import FeedState
 from monitor.daemon.service import Daemon
 from monitor.domain import AccountSnapshot
 from monitor.engine.book import AccountBook
+from monitor.engine.levels import Level
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
 from monitor.feeds import FeedStatus
 from monitor.ops.metrics import Metrics
@@ -70,10 +71,10 @@ class DaemonView:
         state = self._state(account)
         return state.latest_positions if state is not None else {}
 
-    def level(self, account: str, target: str) -> str | None:
+    def level(self, account: str, target: str) -> Level | None:
         return self._daemon_of().tracker.last(account, target)
 
-    def levels(self) -> list[tuple[tuple[str, str], str]]:
+    def levels(self) -> list[tuple[tuple[str, str], Level]]:
         return self._daemon_of().tracker.items()
 
     def feeds(self) -> tuple[FeedState, ...]:

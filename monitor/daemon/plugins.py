@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.domain import AccountSnapshot
     from monitor.engine.book import AccountBook
+    from monitor.engine.levels import Level
     from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
 
 log = logging.getLogger(__name__)
@@ -88,11 +89,11 @@ class DaemonState(Protocol):
         """Position figures by target key, as `risk`."""
         ...
 
-    def level(self, account: str, target: str) -> str | None:
+    def level(self, account: str, target: str) -> Level | None:
         """The target's level as last reported; None when never reported."""
         ...
 
-    def levels(self) -> list[tuple[tuple[str, str], str]]:
+    def levels(self) -> list[tuple[tuple[str, str], Level]]:
         """((account, target), level) of every target whose level is known."""
         ...
 

@@ -18,9 +18,9 @@ from monitor.aio import cancel_and_wait
 from monitor.bus import EventBus, Polled
 from monitor.config import AccountConfig, DaemonConfig
 from monitor.daemon.account import AccountState
-from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.retry import TRANSIENT, retry_delay
 from monitor.domain import AccountSnapshot, TierTable
+from monitor.events import Event, EventKind, TargetKind
 from monitor.exchange.adapters import adapter_for
 from monitor.exchange.clients import create_client, secret_values
 from monitor.exchange.errors import ErrorKind, ExchangeError, classify

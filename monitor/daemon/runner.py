@@ -28,12 +28,13 @@ from monitor.actions.guards import KillSwitch
 from monitor.bus import ConfigReloaded, EventBus, Polled
 from monitor.config import Config, ConfigError, load_config
 from monitor.config.errors import ConfigIssue
-from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.host import DaemonHost
-from monitor.daemon.levels import LevelTracker
 from monitor.daemon.plugins import Plugin, load_plugins
 from monitor.daemon.service import Daemon
 from monitor.daemon.sinks import EventSink, JsonLinesSink, LogSink
+from monitor.engine.levels import Level
+from monitor.events import Event, EventKind, TargetKind
+from monitor.events.tracker import LevelTracker
 from monitor.ops import sdnotify
 from monitor.ops.health import Health
 from monitor.ops.heartbeat import Heartbeat
@@ -105,7 +106,7 @@ class Runner:
         )  # fmt: skip
 
     def _count_event(self, event: Event) -> None:
-        self.metrics.event(event.kind.value, event.level or "none")
+        self.metrics.event(event.kind.value, event.level)
 
     def _count_read(self, read: Polled) -> None:
         self.metrics.rest_call(read.account, read.exchange, "snapshot")
@@ -253,7 +254,7 @@ class Runner:
             config = await asyncio.to_thread(_load_usable, self.config_path)
         except (ConfigError, OSError) as exc:
             log.error("reload refused, keeping the running configuration:\n%s", exc)
-            self._config_event("warn", f"reload refused: {exc}")
+            self._config_event(Level.WARN, f"reload refused: {exc}")
             return False
         sdnotify.reloading()
         await self.daemon.stop()
@@ -266,10 +267,10 @@ class Runner:
         self._start_heartbeat()
         sdnotify.ready()
         self.bus.publish(ConfigReloaded(config))
-        self._config_event("ok", f"configuration reloaded: {len(config.accounts)} accounts")
+        self._config_event(Level.OK, f"configuration reloaded: {len(config.accounts)} accounts")
         return True
 
-    def _config_event(self, level: str, message: str) -> None:
+    def _config_event(self, level: Level, message: str) -> None:
         """A reload's outcome, into the same event stream as everything else."""
         self.bus.publish(Event(EventKind.CONFIG, None, "config", TargetKind.ACCOUNT, level=level,
                              message=message))  # fmt: skip

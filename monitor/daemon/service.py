@@ -29,11 +29,12 @@ from monitor.config import AccountConfig, Config
 from monitor.daemon.account import AccountState
 from monitor.daemon.cadence import RestCadence
 from monitor.daemon.envelopes import Envelopes
-from monitor.daemon.events import Event, EventKind, TargetKind
-from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.poller import AccountPoller
 from monitor.daemon.userstream import BinanceUserStream, user_stream_for
+from monitor.engine.levels import Level
+from monitor.events import Event, EventKind, TargetKind
+from monitor.events.tracker import LevelTracker
 from monitor.exchange.budget import Budgets
 from monitor.exchange.markets import SharedMarkets
 from monitor.feeds import FeedStatus, MarkFeed, MarkTick, feed_for
@@ -293,7 +294,7 @@ class Daemon:
                     None,
                     group.target,
                     TargetKind.FEED,
-                    level="unknown",
+                    level=Level.UNKNOWN,
                     message=f"mark prices {status.value}: {reason}",
                 )
             )
@@ -307,7 +308,7 @@ class Daemon:
                     None,
                     group.target,
                     TargetKind.FEED,
-                    level="ok",
+                    level=Level.OK,
                     message="mark prices flowing again",
                 )
             )
@@ -341,7 +342,7 @@ class Daemon:
                             monitor.name,
                             "account",
                             TargetKind.ACCOUNT,
-                            level="unknown",
+                            level=Level.UNKNOWN,
                             message=f"no successful read for {age:.0f} s: {reason}",
                         )
                     )
@@ -353,7 +354,7 @@ class Daemon:
                             monitor.name,
                             "account",
                             TargetKind.ACCOUNT,
-                            level="ok",
+                            level=Level.OK,
                             message="account read again",
                         )
                     )
@@ -364,11 +365,7 @@ class Daemon:
 
     def summary(self) -> str:
         """One line for systemd's STATUS= and the demo's header."""
-        worst = "ok"
-        order = {"ok": 0, "warn": 1, "unknown": 2, "critical": 3, "imminent": 4}
-        for (_, _target), level in self.tracker.items():
-            if order.get(level, 0) > order[worst]:
-                worst = level
+        worst = max((level for _, level in self.tracker.items()), default=Level.OK)
         feeds = sum(1 for g in self.groups.values() if g.feed and not g.blind)
         blind = len(self._blind_accounts) + sum(1 for g in self.groups.values() if g.blind)
         accounts = len(self.pollers)

@@ -44,9 +44,10 @@ import orjson
 from websockets.asyncio.client import ClientConnection
 
 from monitor.daemon.account_update import apply_account_update
-from monitor.daemon.events import Event, EventKind, TargetKind, position_target
 from monitor.daemon.ownfills import is_ours
 from monitor.domain import MarginMode, Position, Side
+from monitor.engine.levels import Level
+from monitor.events import Event, EventKind, TargetKind, position_target
 from monitor.exchange.clients import secret_values
 from monitor.exchange.errors import ErrorKind, classify
 from monitor.feeds.base import FeedStatus, MarkTick, StatusCallback
@@ -384,7 +385,7 @@ class BinanceUserStream(StreamFeed):
                 self.poller.name,
                 target,
                 TargetKind.POSITION,
-                level="critical",
+                level=Level.CRITICAL,
                 margin_mode=mode.value,
                 mark_price=self.poller.state.marks.get(symbol),
                 exchange_liquidation_price=(

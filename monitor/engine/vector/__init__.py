@@ -83,7 +83,7 @@ changes (poll, user-stream update), `engine.remove(name)` when one goes away, an
 mark frame `frame = engine.update(marks)` (or a mark vector the daemon keeps in
 `engine.layout.symbols` order, updated in place per tick). Targets map to rows through
 `engine.layout` (rebuilt only after load/remove, so the mapping is cached per layout):
-`layout.position_rows[row] -> (account, Position)` (daemon.events.position_target of
+`layout.position_rows[row] -> (account, Position)` (events.position_target of
 it), `layout.pool_rows[row] -> (account, asset)` (pool_target), and
 `layout.accounts[name]` gives an account's row slices. Each target's level then reads
 `frame.margin_ratio` / `frame.liquidation_distance` (positions) and `frame.pool_margin_ratio`
