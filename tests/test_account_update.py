@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.daemon.account_update import apply_account_update
+from monitor.venues.binance.account_update import apply_account_update
 from monitor.domain import (
     AccountSnapshot,
     CrossPool,

@@ -18,7 +18,7 @@ import ccxt.async_support as ccxt
 from monitor.config import Config
 from monitor.daemon.account import AccountMonitor
 from monitor.daemon.service import Daemon
-from monitor.daemon.userstream import BinanceUserStream, LiquidationLedger
+from monitor.venues.binance.userstream import BinanceUserStream, LiquidationLedger
 from monitor.events import Event, EventKind
 from monitor.exchange.urls import rebase_urls
 from monitor.feeds import FeedStatus

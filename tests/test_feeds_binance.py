@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection
 
 from monitor.feeds import BinanceCoinmMarkFeed, BinanceUsdmMarkFeed, FeedStatus, feed_for
-from monitor.feeds.binance import MANY_STREAMS
+from monitor.venues.binance.feed import MANY_STREAMS
 from tests.test_feeds_support import FAST, Recorder, WsServer, eventually, running
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"

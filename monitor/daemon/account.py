@@ -18,7 +18,7 @@ from monitor.config import AccountConfig, DaemonConfig, Thresholds
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.ownfills import OwnFills
 from monitor.daemon.retry import TRANSIENT, retry_delay
-from monitor.daemon.userstream import LiquidationLedger
+from monitor.venues.binance.userstream import LiquidationLedger
 from monitor.domain import AccountSnapshot, MarginMode, Position, TierTable
 from monitor.engine.band import LevelBand
 from monitor.engine.book import AccountBook

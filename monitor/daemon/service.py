@@ -26,7 +26,7 @@ from monitor.daemon.account import AccountMonitor
 from monitor.daemon.cadence import RestCadence
 from monitor.daemon.envelopes import Envelopes
 from monitor.daemon.marks import MarkBoard
-from monitor.daemon.userstream import BinanceUserStream, user_stream_for
+from monitor.venues.binance.userstream import BinanceUserStream, user_stream_for
 from monitor.events import Event, EventKind, TargetKind
 from monitor.events.tracker import LevelTracker
 from monitor.exchange.budget import Budgets

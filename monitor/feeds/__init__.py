@@ -6,13 +6,13 @@ connection loop of `stream.py`; other exchanges fall back to ccxt (`ccxt_feeds.p
 """
 
 from monitor.feeds.base import FeedStats, FeedStatus, MarkFeed, MarkTick
-from monitor.feeds.binance import BinanceCoinmMarkFeed, BinanceUsdmMarkFeed
-from monitor.feeds.bybit import BybitMarkFeed, bybit_feed
-from monitor.feeds.ccxt_feeds import PollingMarkFeed, WatchMarkFeed
+from monitor.venues.binance.feed import BinanceCoinmMarkFeed, BinanceUsdmMarkFeed
+from monitor.venues.bybit.feed import BybitMarkFeed, bybit_feed
+from monitor.venues.generic.feed import PollingMarkFeed, WatchMarkFeed
 from monitor.feeds.composite import CompositeMarkFeed
 from monitor.feeds.factory import feed_for
-from monitor.feeds.hyperliquid import HyperliquidMarkFeed
-from monitor.feeds.okx import OkxMarkFeed
+from monitor.venues.hyperliquid.feed import HyperliquidMarkFeed
+from monitor.venues.okx.feed import OkxMarkFeed
 from monitor.feeds.stream import StreamFeed
 
 __all__ = [

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from monitor.feeds.base import MarkFeed
-from monitor.feeds.binance import BinanceCoinmMarkFeed, BinanceUsdmMarkFeed
-from monitor.feeds.bybit import bybit_feed
-from monitor.feeds.ccxt_feeds import PollingMarkFeed, WatchMarkFeed
-from monitor.feeds.hyperliquid import HyperliquidMarkFeed
-from monitor.feeds.okx import OkxMarkFeed
+from monitor.venues.binance.feed import BinanceCoinmMarkFeed, BinanceUsdmMarkFeed
+from monitor.venues.bybit.feed import bybit_feed
+from monitor.venues.generic.feed import PollingMarkFeed, WatchMarkFeed
+from monitor.venues.hyperliquid.feed import HyperliquidMarkFeed
+from monitor.venues.okx.feed import OkxMarkFeed
 
 #: ccxt id -> constructor taking MarkFeed's arguments.
 DEDICATED: dict[str, Callable[..., MarkFeed]] = {

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from monitor.exchange.adapters.base import ExchangeAdapter
-from monitor.exchange.adapters.binance import BinanceCoinMAdapter, BinanceUsdMAdapter
-from monitor.exchange.adapters.bybit import BybitAdapter
-from monitor.exchange.adapters.generic_venues import BingxAdapter, MexcAdapter, WeexAdapter
-from monitor.exchange.adapters.hyperliquid import HyperliquidAdapter
-from monitor.exchange.adapters.okx import OkxAdapter
+from monitor.venues.binance.adapter import BinanceCoinMAdapter, BinanceUsdMAdapter
+from monitor.venues.bybit.adapter import BybitAdapter
+from monitor.venues.generic.adapter import BingxAdapter, MexcAdapter, WeexAdapter
+from monitor.venues.hyperliquid.adapter import HyperliquidAdapter
+from monitor.venues.okx.adapter import OkxAdapter
 
 _ADAPTERS: tuple[type[ExchangeAdapter], ...] = (
     BinanceUsdMAdapter,

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from websockets.asyncio.client import ClientConnection
 
-from monitor.daemon.account_update import apply_account_update
+from monitor.venues.binance.account_update import apply_account_update
 from monitor.daemon.ownfills import is_ours
 from monitor.domain import MarginMode, Position, Side
 from monitor.events import Event, EventKind, TargetKind, position_target
