@@ -32,9 +32,10 @@ if TYPE_CHECKING:
 
 def _load(path: str, exit_code: int) -> Config:
     from monitor.config import ConfigError, load_config
+    from monitor.venues.registry import lacks
 
     try:
-        return load_config(path)
+        return load_config(path, venues=lacks)
     except ConfigError as exc:
         print(f"marginwatch: invalid configuration {path}:\n{exc}", file=sys.stderr)
         raise SystemExit(exit_code) from None
@@ -343,8 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from monitor.daemon.plugins import add_plugin_commands
     from monitor.simulator.cli import add_parser as add_sim_parser
+    from monitor.venues.cli import add_parser as add_venues_parser
 
     add_sim_parser(commands)
+    add_venues_parser(commands)
     add_plugin_commands(commands)
     return parser
 

@@ -18,12 +18,12 @@ import ccxt.async_support as ccxt
 from monitor.config import Config
 from monitor.daemon.account import AccountMonitor
 from monitor.daemon.service import Daemon
-from monitor.venues.binance.userstream import BinanceUserStream, LiquidationLedger
 from monitor.events import Event, EventKind
 from monitor.exchange.urls import rebase_urls
 from monitor.feeds import FeedStatus
 from monitor.simulator.binance_usdm.events import margin_call
 from monitor.simulator.runner import SimulatedVenue
+from monitor.venues.binance.userstream import BinanceUserStream, LiquidationLedger
 from tests.test_daemon_e2e import config_for
 from tests.test_feeds_support import eventually
 

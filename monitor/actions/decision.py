@@ -29,6 +29,11 @@ MARGIN_QUANTUM = 0.01
 """Margin and transfers are sized in cents of the settlement asset (USDT)."""
 
 
+def is_ours(client_id: str | None) -> bool:
+    """Whether an exchange order's client id is one this module minted."""
+    return bool(client_id) and str(client_id).startswith(CLIENT_ID_PREFIX)
+
+
 def target_of(position: Position) -> str:
     return position_target(
         position.symbol, position.side.value, position.margin_mode.value, position.position_side

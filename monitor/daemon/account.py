@@ -18,7 +18,6 @@ from monitor.config import AccountConfig, DaemonConfig, Thresholds
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.ownfills import OwnFills
 from monitor.daemon.retry import TRANSIENT, retry_delay
-from monitor.venues.binance.userstream import LiquidationLedger
 from monitor.domain import AccountSnapshot, MarginMode, Position, TierTable
 from monitor.engine.band import LevelBand
 from monitor.engine.book import AccountBook
@@ -28,10 +27,11 @@ from monitor.engine.levels import Level, LevelLimits
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
 from monitor.events import Event, EventKind, TargetKind, pool_target, position_target
 from monitor.events.tracker import LevelTracker
-from monitor.exchange.adapters import adapter_for
 from monitor.exchange.clients import create_client, secret_values
 from monitor.exchange.errors import ErrorKind, ExchangeError, classify
 from monitor.exchange.markets import SharedMarkets
+from monitor.venues.binance.userstream import LiquidationLedger
+from monitor.venues.registry import adapter_for
 
 log = logging.getLogger(__name__)
 

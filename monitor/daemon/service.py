@@ -26,12 +26,13 @@ from monitor.daemon.account import AccountMonitor
 from monitor.daemon.cadence import RestCadence
 from monitor.daemon.envelopes import Envelopes
 from monitor.daemon.marks import MarkBoard
-from monitor.venues.binance.userstream import BinanceUserStream, user_stream_for
 from monitor.events import Event, EventKind, TargetKind
 from monitor.events.tracker import LevelTracker
 from monitor.exchange.budget import Budgets
 from monitor.exchange.markets import SharedMarkets
-from monitor.feeds import FeedStatus, MarkFeed, MarkTick, feed_for
+from monitor.feeds import FeedStatus, MarkFeed, MarkTick
+from monitor.venues.binance.userstream import BinanceUserStream
+from monitor.venues.registry import feed_for, user_stream_for, venue_for
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class Daemon:
             monitor.on_symbols = lambda g=group: self._resubscribe(g)
             group.monitors.append(monitor)
         self.monitors = [m for g in self.groups.values() for m in g.monitors]
-        # --- user data streams (monitor/daemon/userstream.py): push-triggered refreshes
+        # --- user data streams (monitor/venues/<venue>/userstream.py): push-triggered refreshes
         # for the accounts that have one; the others are polled only.
         self.user_streams: list[BinanceUserStream] = [
             s for m in self.monitors if (s := user_stream_for(m, m.account.ws_url)) is not None
@@ -107,7 +108,11 @@ class Daemon:
         self.cadences: dict[str, RestCadence] = {
             m.name: RestCadence(
                 m,
-                self.budgets.for_account(m.account.exchange, m.account.rest_url),
+                self.budgets.for_account(
+                    m.account.exchange,
+                    m.account.rest_url,
+                    venue_for(m.account.exchange).request_limit,
+                ),
                 config.daemon.reconcile_interval,
                 streams.get(m.name),
             )

@@ -20,7 +20,10 @@ MARGIN_CALL is only logged: Binance may send it after the liquidation, so it nev
 in for our own margin ratio.
 
 Other exchanges have no user stream here (Bybit and OKX authenticate over the socket
-itself); their accounts are polled only, and `user_stream_for` returns None for them.
+itself); their accounts are polled only (the venue registry declares none for them).
+
+The stream drives the daemon's account monitor through `StreamedAccount`, declared here by
+its user, so that the venues never import the daemon that composes them.
 
 The connection loop is the mark feeds' (`monitor.feeds.stream`), reused through its hooks:
 - the URL carries the listen key, obtained (POST, which returns the live key if there is
@@ -37,23 +40,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from websockets.asyncio.client import ClientConnection
 
-from monitor.venues.binance.account_update import apply_account_update
-from monitor.daemon.ownfills import is_ours
-from monitor.domain import MarginMode, Position, Side
+from monitor.actions.decision import is_ours
+from monitor.config import AccountConfig
+from monitor.domain import AccountSnapshot, MarginMode, Position, Side
 from monitor.events import Event, EventKind, TargetKind, position_target
+from monitor.exchange.adapters.base import ExchangeAdapter
 from monitor.exchange.clients import secret_values
 from monitor.exchange.errors import ErrorKind, classify
 from monitor.feeds.base import FeedStatus, MarkTick, StatusCallback
 from monitor.feeds.stream import Frame, StreamFeed
+from monitor.venues.binance.account_update import apply_account_update
 
 if TYPE_CHECKING:
-    from monitor.daemon.account import AccountMonitor
     from monitor.feeds.stream import _Connection, _Ending
 
 log = logging.getLogger(__name__)
@@ -102,6 +106,35 @@ class LiquidationLedger:
                 del self._claims[target]
 
 
+class OwnFillWitness(Protocol):
+    def heard(self, client_id: str, symbol: str, position_side: str, filled: float) -> None:
+        """A fill of our order `client_id` (`filled` cumulative)."""
+
+
+class StreamedAccount(Protocol):
+    """What the stream reads from, and does to, the account it keeps current (the
+    daemon's account monitor satisfies it structurally)."""
+
+    name: str
+    account: AccountConfig
+    client: Any
+    """The account's ccxt client (typed Any like everywhere ccxt is handed around)."""
+    adapter: ExchangeAdapter
+    snapshot: AccountSnapshot | None
+    marks: Mapping[str, float]
+    last_ok: float | None
+    last_error: object | None
+    liquidations: LiquidationLedger
+    own_fills: OwnFillWitness
+    emit: Callable[[Event], None]
+    _poll_lock: asyncio.Lock
+    """Held by every REST read: an update is applied between reads, never during one."""
+
+    def install(self, snapshot: AccountSnapshot) -> None: ...
+
+    async def poll(self) -> None: ...
+
+
 class BinanceUserStream(StreamFeed):
     """The user data stream of one binanceusdm account with API keys; runs until cancelled.
 
@@ -133,7 +166,7 @@ class BinanceUserStream(StreamFeed):
 
     def __init__(
         self,
-        monitor: AccountMonitor,
+        monitor: StreamedAccount,
         ws_origin: str | None = None,
         on_status: StatusCallback | None = None,
         stale_after: float = 60.0,
@@ -459,14 +492,14 @@ def _liquidated_side(order_side: str, position_side: str) -> Side:
     return Side.LONG if order_side == "SELL" else Side.SHORT
 
 
-def user_stream_for(
-    monitor: AccountMonitor,
+def open_user_stream(
+    monitor: StreamedAccount,
     ws_origin: str | None = None,
     on_status: StatusCallback | None = None,
 ) -> BinanceUserStream | None:
-    """The account's user data stream, or None where there is none: not binanceusdm, or
-    no API key (a listen key needs one). Those accounts are polled only."""
+    """The account's user data stream, or None without an API key (a listen key needs
+    one): such an account is polled only."""
     account = monitor.account
-    if account.exchange != "binanceusdm" or account.api_key is None or account.secret is None:
+    if account.api_key is None or account.secret is None:
         return None
     return BinanceUserStream(monitor, ws_origin=ws_origin, on_status=on_status)
