@@ -142,7 +142,7 @@ class AccountMonitor:
         self.on_evaluated: Callable[[AccountMonitor], None] = lambda monitor: None
         """Called after every evaluation (poll or tick) that changed figures: the
         auto-deleverage controller decides there, never on the tick path itself."""
-        # --- user data stream (monitor/daemon/userstream.py) ---
+        # --- user data stream (monitor/venues/binance/userstream.py) ---
         # The scheduler and the stream both call poll(): the lock keeps reads in order,
         # so an older reply can never overwrite a newer snapshot.
         self._poll_lock = asyncio.Lock()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from monitor.cli_args import deferred
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `venues` on the `marginwatch` subcommands (argparse's add_subparsers result)."""
@@ -18,12 +20,5 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--markdown", action="store_true", help="print the README's table (markdown)"
     )
-    parser.set_defaults(handler=_run)
+    parser.set_defaults(handler=deferred("monitor.venues.table:command"))
     return parser
-
-
-def _run(args: argparse.Namespace) -> int:
-    from monitor.venues.table import markdown, screen  # the registry loads every venue
-
-    print(markdown() if args.markdown else screen(), end="")
-    return 0

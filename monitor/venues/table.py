@@ -4,6 +4,8 @@ neither can promise what a venue cannot do."""
 
 from __future__ import annotations
 
+import argparse
+
 from monitor.venues.registry import OTHER, VENUES, Venue
 
 ROWS: tuple[Venue, ...] = (*VENUES, OTHER)
@@ -72,3 +74,9 @@ def screen() -> str:
     ]
     lines += ["", "Margin modes and evidence: marginwatch venues --markdown (the README's table)"]
     return "\n".join(lines) + "\n"
+
+
+def command(args: argparse.Namespace) -> int:
+    """`marginwatch venues [--markdown]`."""
+    print(markdown() if args.markdown else screen(), end="")
+    return 0

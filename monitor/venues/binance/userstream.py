@@ -4,7 +4,7 @@ Polling alone leaves positions up to `poll_interval` old and costs request weigh
 Binance counts per IP (monitor/exchange/budget.py). Binance pushes every change of an
 account on a stream opened with a listen key: ACCOUNT_UPDATE carries the changed legs and
 balances themselves, and is applied to the snapshot at once without a REST read
-(monitor/daemon/account_update.py), in order with the REST reads (after any read in
+(monitor/venues/binance/account_update.py), in order with the REST reads (after any read in
 flight). While the stream is live and was synced by a read after it connected, it keeps
 the account current: each sign of life counts as a fresh reading (`last_ok`), and REST
 only reconciles at `daemon.reconcile_interval` (monitor/daemon/cadence.py). A REST read is
