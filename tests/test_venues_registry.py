@@ -31,7 +31,8 @@ from monitor.venues.registry import (
 )
 from monitor.venues.table import markdown, screen
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 ABOUT = About("cross", "", "nothing yet")
 
 
@@ -173,6 +174,12 @@ def test_nothing_is_refused_when_actions_are_off(tmp_path):
 """,
     )
     assert load_config(path, venues=lacks).accounts[0].exchange == "okx"
+
+
+def test_the_example_configuration_asks_nothing_its_venues_lack(monkeypatch):
+    for name in ("BINANCE_API_KEY", "BINANCE_API_SECRET"):
+        monkeypatch.setenv(name, "x")
+    assert load_config(ROOT / "config.example.yaml", venues=lacks).accounts
 
 
 def test_the_cli_and_the_daemon_reload_refuse_it_without_a_traceback(tmp_path, capsys):

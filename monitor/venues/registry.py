@@ -163,6 +163,7 @@ VENUES: tuple[Venue, ...] = (
             " (tiers at face value, no deduction: errs toward danger)",
             _UNIFIED_CHECKED,
         ),
+        execution=False, transfers=False,
     ),
     Venue(
         "mexc", "MEXC", MexcAdapter,
@@ -171,6 +172,7 @@ VENUES: tuple[Venue, ...] = (
             " (tiers at face value, no deduction: errs toward danger)",
             _UNIFIED_CHECKED,
         ),
+        execution=False, transfers=False,
     ),
     Venue(
         "weex", "WEEX", WeexAdapter,
@@ -179,6 +181,7 @@ VENUES: tuple[Venue, ...] = (
             "publishes no maintenance rate: ratio and our liquidation price are `unknown` "
             "with a reason; the exchange's figure is shown",
         ),
+        execution=False, transfers=False,
     ),
 )  # fmt: skip
 
