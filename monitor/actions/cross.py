@@ -48,8 +48,8 @@ def defend_pool(
     before = (state.ratio, state.nearest)
     decisions: list[Decision] = []
     collateral = 0.0
-    reserve = ctx.config.reserve
-    if reserve is not None and reserve.asset == asset and not allowance.refuses(target, "reserve"):
+    reserve = ctx.reserve_for(asset)
+    if reserve is not None and not allowance.refuses(target, "reserve"):
         needed = ceil_money(collateral_for(ctx.book, asset, ctx.marks, goal))
         collateral = min(
             needed, floor_money(reserve.max_per_action), floor_money(allowance.reserve_left)

@@ -95,10 +95,8 @@ def _add(
         free = min(free, 0.0)
     from_balance = max(0.0, min(amount, floor_money(free)))
     transfer = 0.0
-    reserve = ctx.config.reserve
-    reserve_usable = (
-        reserve is not None and reserve.asset == asset and not allowance.refuses(target, "reserve")
-    )
+    reserve = ctx.reserve_for(asset)
+    reserve_usable = reserve is not None and not allowance.refuses(target, "reserve")
     if from_balance < amount and reserve_usable and allowance.actions_left >= 2:
         assert reserve is not None
         # enough to lift what may leave the wallet from `free` to the amount: below zero,

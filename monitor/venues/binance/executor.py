@@ -41,7 +41,7 @@ class BinanceUsdmExecutor(Executor):
     def transfer_request(self, decision: Decision) -> dict[str, Any]:
         return {
             "kind": "transfer",
-            "asset": decision.asset,
+            "asset": self.transfer_coin(decision),
             "amount": decision.quantity,
             "from": decision.source,
             "params": {"type": self.transfer_types[decision.source],
