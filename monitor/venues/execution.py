@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from monitor.actions.executor import VenueExecution
 from monitor.venues.binance import permissions as binance_permissions
-from monitor.venues.binance.executor import BinanceUsdmExecutor
+from monitor.venues.binance.executor import BinanceCoinmExecutor, BinanceUsdmExecutor
 from monitor.venues.bybit import permissions as bybit_permissions
 from monitor.venues.bybit.executor import BybitExecutor
 
 EXECUTION: dict[str, VenueExecution] = {
     "binanceusdm": VenueExecution(BinanceUsdmExecutor, binance_permissions.read_permissions),
+    "binancecoinm": VenueExecution(BinanceCoinmExecutor, binance_permissions.read_permissions),
     "bybit": VenueExecution(BybitExecutor, bybit_permissions.read_permissions),
 }
 
