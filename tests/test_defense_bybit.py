@@ -21,9 +21,7 @@ which the reserve gives 1,500 per action, then a reduce-only cut of BTC).
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +43,7 @@ from tests.servers.bybit import (
     move_marks,
 )
 from tests.servers.faults import OrderFault
+from tests.test_actions_sim import until
 from tests.test_feeds_bybit import BybitPublic, snapshot_state
 from tests.test_feeds_support import WsServer
 
@@ -103,14 +102,6 @@ async def defended(
             yield Venue(state, service, events, service.journal)
         finally:
             await service.stop()
-
-
-async def until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout} s")
-        await asyncio.sleep(0.05)
 
 
 def filled(rows: list[ActionRow], kind: str) -> list[ActionRow]:

@@ -19,7 +19,8 @@ Endpoints (ccxt method in brackets):
   -2022 "ReduceOnly Order is rejected.", -4116 duplicate client order id while open.
 - POST /dapi/v1/positionMargin [dapiPrivatePostPositionMargin]: type 1 add, 2 reduce;
   -4050 "Cross balance insufficient." when the coin's cross wallet cannot fund the add.
-- GET /dapi/v1/positionRisk [dapiPrivateGetPositionRisk]
+- GET /dapi/v1/positionRisk, GET /dapi/v1/account, GET /dapi/v2/leverageBracket: what
+  the monitor's COIN-M adapter reads (positions, cross wallets, brackets by contracts)
 - POST /sapi/v1/asset/transfer (MAIN_CMFUTURE, FUNDING_CMFUTURE) and GET
   /sapi/v1/asset/transfer [transfer / fetch_transfers]: reply `{"tranId"}`; -5013
   "Asset transfer failed: insufficient balance".
@@ -314,6 +315,48 @@ def _position_risk(state: CoinmState, params: dict[str, str]) -> Any:
     return rows
 
 
+MMR = {"BTCUSD_PERP": Decimal("0.005"), "ETHUSD_PERP": Decimal("0.01")}
+"""One bracket per pair (qtyCap far above any fixture), cum 0."""
+
+
+def _maint_margin(state: CoinmState, position: CoinPosition) -> Decimal:
+    """Coin MM = |N| x cs / mark x MMR - cum (cum 0 here)."""
+    face = abs(position.amount) * state.contracts[position.symbol].contract_size
+    return face / state.marks[position.symbol] * MMR[position.symbol]
+
+
+def _account(state: CoinmState, params: dict[str, str]) -> Any:
+    """`GET /dapi/v1/account`: per coin, the wallet (isolated wallets included), the
+    cross wallet, the MM of every position and the cross uPnL."""
+    assets = []
+    for coin, wallet in state.wallets.items():
+        held = [p for p in state.positions if p.amount and state.contracts[p.symbol].base == coin]
+        upnl = sum((_upnl(state, p) for p in held), Decimal(0))
+        cross_upnl = sum((_upnl(state, p) for p in held if p.isolated_wallet is None), Decimal(0))
+        mm = sum((_maint_margin(state, p) for p in held), Decimal(0))
+        assets.append({
+            "asset": coin, "walletBalance": str(wallet), "unrealizedProfit": str(upnl),
+            "marginBalance": str(wallet + upnl), "maintMargin": str(mm),
+            "initialMargin": "0", "positionInitialMargin": "0", "openOrderInitialMargin": "0",
+            "maxWithdrawAmount": str(_cross_wallet(state, coin)),
+            "crossWalletBalance": str(_cross_wallet(state, coin)),
+            "crossUnPnl": str(cross_upnl), "availableBalance": str(_cross_wallet(state, coin)),
+            "updateTime": _now_ms(),
+        })  # fmt: skip
+    return {"assets": assets, "positions": [], "canDeposit": True, "canTrade": True,
+            "canWithdraw": True, "feeTier": 0, "updateTime": _now_ms()}  # fmt: skip
+
+
+def _leverage_bracket(state: CoinmState, params: dict[str, str]) -> Any:
+    """`GET /dapi/v2/leverageBracket`: brackets by contract count (qtyFloor, qtyCap)."""
+    return [
+        {"symbol": symbol, "notionalCoef": 1.0, "brackets": [
+            {"bracket": 1, "initialLeverage": 125, "qtyCap": 1_000_000, "qtyFloor": 0,
+             "maintMarginRatio": float(MMR[symbol]), "cum": 0.0}]}
+        for symbol in state.contracts
+    ]  # fmt: skip
+
+
 TRANSFER_TYPES = {"MAIN_CMFUTURE": "spot", "FUNDING_CMFUTURE": "funding"}
 
 
@@ -361,6 +404,8 @@ SIGNED = {
     ("GET", "/dapi/v1/order"): _query_order,
     ("POST", "/dapi/v1/positionMargin"): _position_margin,
     ("GET", "/dapi/v1/positionRisk"): _position_risk,
+    ("GET", "/dapi/v1/account"): _account,
+    ("GET", "/dapi/v2/leverageBracket"): _leverage_bracket,
     ("POST", "/sapi/v1/asset/transfer"): _transfer,
     ("GET", "/sapi/v1/asset/transfer"): _transfer_history,
     ("GET", "/sapi/v1/account/apiRestrictions"): _api_restrictions,
