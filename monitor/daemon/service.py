@@ -32,6 +32,7 @@ from monitor.exchange.budget import Budgets
 from monitor.exchange.markets import SharedMarkets
 from monitor.feeds import FeedStatus, MarkFeed, MarkTick
 from monitor.venues.binance.userstream import BinanceUserStream
+from monitor.venues.execution import execution_for
 from monitor.venues.registry import feed_for, user_stream_for, venue_for
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,13 @@ class Daemon:
         if acting:
             self.journal = Journal(config.state_dir / "actions.sqlite3")
             self.controllers = {
-                m.name: ActionController(m, self.journal, self.kill_switch) for m in acting
+                m.name: ActionController(
+                    m,
+                    self.journal,
+                    self.kill_switch,
+                    execution=execution_for(m.account.exchange),
+                )
+                for m in acting
             }
             for monitor in acting:  # our fills are told apart from liquidations by these rows
                 monitor.own_fills.rows = lambda name=monitor.name: self._journal_rows(name)
