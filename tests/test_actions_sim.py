@@ -31,7 +31,7 @@ from monitor.simulator.binance_usdm import Fault, SimAccount
 from monitor.simulator.binance_usdm.events import LIQUIDATION
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import parse_scenario
-from monitor.venues.execution import execution_for
+from monitor.venues.registry import execution_for
 
 # --- the harsh crash ---------------------------------------------------------------
 # A hybrid account: a 6x cross core (BTC, ETH) and a 5x isolated DOGE bet. DOGE falls

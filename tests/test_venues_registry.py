@@ -23,6 +23,7 @@ from monitor.venues.registry import (
     About,
     RegistryError,
     Venue,
+    _index,
     adapter_for,
     check_models,
     lacks,
@@ -64,11 +65,20 @@ def test_an_exact_model_the_registry_calls_generic_fails_too():
 # --- lookups ---------------------------------------------------------------------------
 
 
+def test_transfers_without_an_executor_are_refused():
+    with pytest.raises(RegistryError, match="newex: transfers declared without an executor"):
+        _index([Venue("newex", "NewEx", ExchangeAdapter, ABOUT, transfers=True)])
+
+
 def test_every_venue_lives_in_its_own_package_and_unknown_ids_get_the_generic_entry():
     for venue in VENUES:
+        package = f"monitor.venues.{venue.adapter.__module__.split('.')[2]}."
         assert venue.adapter.__module__.startswith("monitor.venues."), venue.ccxt_id
         if venue.feed is not None:
-            assert venue.feed.__module__.startswith("monitor.venues."), venue.ccxt_id
+            assert venue.feed.__module__.startswith(package), venue.ccxt_id
+        if venue.execution is not None:
+            assert venue.execution.executor.__module__.startswith(package), venue.ccxt_id
+            assert venue.execution.read_permissions.__module__.startswith(package)
     assert len({v.ccxt_id for v in VENUES}) == len(VENUES)
     assert venue_for("kraken") is OTHER and type(adapter_for("kraken")) is ExchangeAdapter
     assert type(adapter_for("bingx")) is BingxAdapter
@@ -107,7 +117,7 @@ def test_reserve_on_a_venue_without_transfers_is_refused_at_its_key_and_line(tmp
         tmp_path,
         f"""accounts:
   - name: main
-    exchange: binanceusdm
+    exchange: bybit
     actions: {{mode: auto, reserve: {RESERVE}}}
   - name: okx-main
     exchange: okx

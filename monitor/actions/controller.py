@@ -77,7 +77,7 @@ class ActionController:
         execution: VenueExecution | None = None,
     ) -> None:
         """`execution`: the venue's executor and key-permission reader, chosen by the
-        composer (`monitor.venues.execution`); None runs dry runs only."""
+        composer (`monitor.venues.registry`); None runs dry runs only."""
         self.monitor = monitor
         self.account = monitor.name
         self.config = monitor.account.actions

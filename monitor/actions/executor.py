@@ -300,7 +300,7 @@ def order_outcome(order: dict[str, Any]) -> Outcome:
 
 class VenueExecution(NamedTuple):
     """What a venue brings to act on it: its executor class and its key-permission
-    reader. The composer looks it up by exchange id (`monitor/venues/execution.py`); a
+    reader. The composer looks it up by exchange id (`monitor/venues/registry.py`); a
     venue without one runs dry runs only."""
 
     executor: type[Executor]

@@ -32,8 +32,7 @@ from monitor.exchange.budget import Budgets
 from monitor.exchange.markets import SharedMarkets
 from monitor.feeds import FeedStatus, MarkFeed, MarkTick
 from monitor.venues.binance.userstream import BinanceUserStream
-from monitor.venues.execution import execution_for
-from monitor.venues.registry import feed_for, user_stream_for, venue_for
+from monitor.venues.registry import execution_for, feed_for, user_stream_for, venue_for
 
 log = logging.getLogger(__name__)
 

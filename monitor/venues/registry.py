@@ -6,7 +6,7 @@ budgeted under, whether its margin model is exact, and what a defense may do on 
 
 **Adding a venue** is one folder and one entry:
 1. `monitor/venues/<venue>/` with what talks to the exchange (`adapter.py`, `feed.py`, and
-   where it has them `userstream.py`, `executor.py`, `permissions.py`);
+   where it has them `userstream.py`, `executor.py` with its transfers, `permissions.py`);
 2. one `Venue(...)` in `VENUES` below, naming those pieces and the capabilities. An exact
    model also needs its class in `monitor/engine/models` under the same ccxt id: this
    module refuses to import otherwise (`check_models`), so a venue declared exact can
@@ -33,15 +33,20 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from monitor.actions.controller import LIVE
+from monitor.actions.executor import VenueExecution
 from monitor.config import AccountConfig
 from monitor.engine.models import EXACT_MODELS
 from monitor.exchange.adapters.base import ExchangeAdapter
 from monitor.exchange.budget import RequestLimit
 from monitor.feeds.base import MarkFeed, StatusCallback
+from monitor.venues.binance import permissions as binance_permissions
 from monitor.venues.binance.adapter import REQUEST_WEIGHT, BinanceCoinMAdapter, BinanceUsdMAdapter
+from monitor.venues.binance.executor import BinanceCoinmExecutor, BinanceUsdmExecutor
 from monitor.venues.binance.feed import BinanceCoinmMarkFeed, BinanceUsdmMarkFeed
 from monitor.venues.binance.userstream import BinanceUserStream, StreamedAccount, open_user_stream
+from monitor.venues.bybit import permissions as bybit_permissions
 from monitor.venues.bybit.adapter import REQUEST_ALLOWANCE, BybitAdapter
+from monitor.venues.bybit.executor import BybitExecutor
 from monitor.venues.bybit.feed import bybit_feed
 from monitor.venues.generic.adapter import BingxAdapter, MexcAdapter, WeexAdapter
 from monitor.venues.generic.feed import PollingMarkFeed, WatchMarkFeed
@@ -86,17 +91,19 @@ class Venue:
     """Pushes the account's changes (else the account is polled only)."""
     request_limit: RequestLimit | None = None
     """What the venue counts reads against, shared by the accounts of one host."""
-    execution: bool = False
-    """`actions.mode` confirm/auto: reduce-only orders and margin added by the executor
-    (else dry runs only)."""
+    execution: VenueExecution | None = None
+    """`actions.mode` confirm/auto: the executor (reduce-only orders, margin added) and
+    the key-permission reader the composer hands to the account's controller; None: dry
+    runs only. Reading a key's permissions alone does not make a venue safe to act on."""
     transfers: bool = False
-    """`actions.reserve`: moves from the account's own spot/funding wallet to futures."""
+    """`actions.reserve`: the executor moves money from the account's own wallets (spot,
+    funding) into futures."""
 
 
 _UNIFIED_CHECKED = "hand derivations, e2e status against its dialect; marked `model: generic`"
 
 # The capabilities a defense needs (`execution`, `transfers`) are the last two keywords of
-# each entry: flip them there when a venue's executor lands (monitor/venues/<v>/executor.py).
+# each entry: set them there when a venue's executor lands (monitor/venues/<v>/executor.py).
 VENUES: tuple[Venue, ...] = (
     Venue(
         "binanceusdm", "Binance USD-M", BinanceUsdMAdapter,
@@ -108,7 +115,8 @@ VENUES: tuple[Venue, ...] = (
         ),
         exact=True, feed=BinanceUsdmMarkFeed, user_stream=open_user_stream,
         request_limit=REQUEST_WEIGHT,
-        execution=True, transfers=True,
+        execution=VenueExecution(BinanceUsdmExecutor, binance_permissions.read_permissions),
+        transfers=True,
     ),
     Venue(
         "binancecoinm", "Binance COIN-M", BinanceCoinMAdapter,
@@ -117,7 +125,8 @@ VENUES: tuple[Venue, ...] = (
             "FAQ formula by hand, long and short",
         ),
         exact=True, feed=BinanceCoinmMarkFeed, request_limit=REQUEST_WEIGHT,
-        execution=False, transfers=False,
+        execution=VenueExecution(BinanceCoinmExecutor, binance_permissions.read_permissions),
+        transfers=True,
     ),
     Venue(
         "bybit", "Bybit v5", BybitAdapter,
@@ -129,7 +138,8 @@ VENUES: tuple[Venue, ...] = (
             "entry-priced rule is available and reproduces Bybit's published examples",
         ),
         exact=True, feed=bybit_feed, request_limit=REQUEST_ALLOWANCE,
-        execution=False, transfers=False,
+        execution=VenueExecution(BybitExecutor, bybit_permissions.read_permissions),
+        transfers=True,
     ),
     Venue(
         "okx", "OKX", OkxAdapter,
@@ -143,7 +153,7 @@ VENUES: tuple[Venue, ...] = (
             "OKX-dialect server",
         ),
         exact=True, feed=OkxMarkFeed,
-        execution=False, transfers=False,
+        execution=None, transfers=False,
     ),
     Venue(
         "hyperliquid", "Hyperliquid", HyperliquidAdapter,
@@ -154,7 +164,7 @@ VENUES: tuple[Venue, ...] = (
             "e2e status with no API key",
         ),
         exact=True, feed=HyperliquidMarkFeed,
-        execution=False, transfers=False,
+        execution=None, transfers=False,
     ),
     Venue(
         "bingx", "BingX", BingxAdapter,
@@ -163,7 +173,7 @@ VENUES: tuple[Venue, ...] = (
             " (tiers at face value, no deduction: errs toward danger)",
             _UNIFIED_CHECKED,
         ),
-        execution=False, transfers=False,
+        execution=None, transfers=False,
     ),
     Venue(
         "mexc", "MEXC", MexcAdapter,
@@ -172,7 +182,7 @@ VENUES: tuple[Venue, ...] = (
             " (tiers at face value, no deduction: errs toward danger)",
             _UNIFIED_CHECKED,
         ),
-        execution=False, transfers=False,
+        execution=None, transfers=False,
     ),
     Venue(
         "weex", "WEEX", WeexAdapter,
@@ -181,7 +191,7 @@ VENUES: tuple[Venue, ...] = (
             "publishes no maintenance rate: ratio and our liquidation price are `unknown` "
             "with a reason; the exchange's figure is shown",
         ),
-        execution=False, transfers=False,
+        execution=None, transfers=False,
     ),
 )  # fmt: skip
 
@@ -226,6 +236,8 @@ def _index(venues: Iterable[Venue]) -> dict[str, Venue]:
     for venue in venues:
         if venue.ccxt_id in index:
             raise RegistryError(f"{venue.ccxt_id}: declared twice")
+        if venue.transfers and venue.execution is None:
+            raise RegistryError(f"{venue.ccxt_id}: transfers declared without an executor")
         index[venue.ccxt_id] = venue
     return index
 
@@ -237,6 +249,12 @@ _BY_ID = _index(VENUES)
 def venue_for(exchange_id: str) -> Venue:
     """The entry of a ccxt id; `OTHER` for an id without one."""
     return _BY_ID.get(exchange_id, OTHER)
+
+
+def execution_for(exchange_id: str) -> VenueExecution | None:
+    """How to act on the venue (confirm/auto), for the composer to hand to the
+    controller; None: dry runs only."""
+    return venue_for(exchange_id).execution
 
 
 def adapter_for(exchange_id: str) -> ExchangeAdapter:
@@ -289,7 +307,7 @@ def lacks(account: AccountConfig) -> list[tuple[tuple[str, ...], str]]:
     venue = venue_for(account.exchange)
     actions = account.actions
     found: list[tuple[tuple[str, ...], str]] = []
-    if actions.mode in LIVE and not venue.execution:
+    if actions.mode in LIVE and venue.execution is None:
         found.append(
             (
                 ("actions", "mode"),

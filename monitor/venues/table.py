@@ -26,7 +26,7 @@ def _data(venue: Venue) -> str:
 
 
 def _defense(venue: Venue) -> str:
-    if not venue.execution:
+    if venue.execution is None:
         return "dry run only"
     return "yes; reserve transfers" if venue.transfers else "yes; no reserve transfers"
 
@@ -62,7 +62,7 @@ def screen() -> str:
             "exact" if venue.exact else "generic",
             "websocket" if venue.feed else "ccxt poll",
             "user stream" if venue.user_stream else "polled",
-            "yes" if venue.execution else "dry run only",
+            "yes" if venue.execution is not None else "dry run only",
             "transfers" if venue.transfers else "no",
         )
         for venue in ROWS
