@@ -23,6 +23,7 @@ from monitor.actions.decision import describe_plan
 from monitor.actions.isolated import defend_isolated
 from monitor.config.schema import ActionsConfig, AlertsConfig, ReserveConfig
 from monitor.engine.book import AccountBook, Marks
+from monitor.engine.levels import Level
 
 UNBOUNDED = math.inf
 ADVICE_STEPS = 8
@@ -103,6 +104,6 @@ def pool_defense(
         lines[1] = "or " + lines[1]
     if lines:
         return Defense(tuple(lines))
-    if note is not None and note.level == "critical":
+    if note is not None and note.level is Level.CRITICAL:
         return Defense(problem=note.message)
     return None

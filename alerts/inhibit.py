@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Set
 
 from alerts.rules import Alert, Rule
+from monitor.engine.levels import Level
 
 
 def blind_feeds(alerts: Iterable[Alert]) -> set[str]:
@@ -22,7 +23,7 @@ def blind_feeds(alerts: Iterable[Alert]) -> set[str]:
     return {
         a.key.target
         for a in alerts
-        if a.key.rule is Rule.BLIND and a.key.account is None and a.level != "ok"
+        if a.key.rule is Rule.BLIND and a.key.account is None and a.level is not Level.OK
     }
 
 

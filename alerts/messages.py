@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.defense import Defense
-from alerts.rules import SEVERITY, AlertKey, Reason, Rule
+from alerts.rules import AlertKey, Reason, Rule
 from alerts.silence import Silence
 from alerts.view import Figures, RunnerView, StateView, target_of
+from monitor.engine.levels import Level
 from monitor.engine.results import PositionRisk
 from monitor.formatting import money, pct, price
 
@@ -33,16 +34,19 @@ STATUS_POSITIONS = 8
 """Positions listed per account by /status and the summary; the rest are counted."""
 
 ICONS = {
-    "ok": "✅",
-    "warn": "⚠️",
-    "unknown": "❔",
-    "critical": "🔴",
-    "imminent": "🚨",
-    "blind": "🙈",
-    "error": "❗",
-    "liquidation": "💥",
-    "closed": "🛡️",
+    Level.OK: "✅",
+    Level.WARN: "⚠️",
+    Level.UNKNOWN: "❔",
+    Level.CRITICAL: "🔴",
+    Level.IMMINENT: "🚨",
 }
+RULE_ICONS = {
+    Rule.BLIND: "🙈",
+    Rule.ERROR: "❗",
+    Rule.LIQUIDATION: "💥",
+    Rule.CLOSED: "🛡️",
+}
+"""The one-shot and blind messages' marks, beside the levels' own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +55,15 @@ class Item:
 
     key: AlertKey
     reason: Reason
-    level: str
-    previous: str | None
+    level: Level
+    previous: Level | None
     """The level the user last heard; None when this is the first word on it."""
     figures: Figures
     sent_ratio: float | None
     sent_distance: float | None
     message: str
     defense: Defense | None = None
-    peak: str | None = None
+    peak: Level | None = None
     """Set when the target touched a worse level than it shows now, unannounced."""
     why: str = ""
     """Which figure put the target at its level, against which threshold ("distance
@@ -170,20 +174,20 @@ def _event_block(item: Item, feed_accounts: Mapping[str, Iterable[str]]) -> list
     if item.key.rule is Rule.LIQUIDATION:
         f = item.figures
         return [
-            f"{ICONS['liquidation']} PROBABLE LIQUIDATION · {target}",
+            f"{RULE_ICONS[Rule.LIQUIDATION]} PROBABLE LIQUIDATION · {target}",
             item.message,
             f"last mark {price(f.mark_price)} · exch liq {price(f.exchange_liquidation_price)}",
         ]
     if item.key.rule is Rule.CLOSED:
         f = item.figures
         return [
-            f"{ICONS['closed']} CLOSED BY MARGINWATCH · {_name(target)}",
+            f"{RULE_ICONS[Rule.CLOSED]} CLOSED BY MARGINWATCH · {_name(target)}",
             item.message,
             f"last mark {price(f.mark_price)} · exch liq {price(f.exchange_liquidation_price)}",
         ]
     if item.key.rule is Rule.ERROR:
-        return [f"{ICONS['error']} ERROR · {item.message}"]
-    lines = [f"{ICONS['blind']} BLIND · {target}", item.message]
+        return [f"{RULE_ICONS[Rule.ERROR]} ERROR · {item.message}"]
+    lines = [f"{RULE_ICONS[Rule.BLIND]} BLIND · {target}", item.message]
     held = sorted(feed_accounts.get(target, ()))
     if held:
         lines.append(f"price alerts of {', '.join(held)} held until it sees again")
@@ -192,7 +196,7 @@ def _event_block(item: Item, feed_accounts: Mapping[str, Iterable[str]]) -> list
 
 def _resolved_line(item: Item) -> str:
     """Back to ok, a blind source that sees again, or a target that closed meanwhile."""
-    ok, target = ICONS["ok"], item.key.target
+    ok, target = ICONS[Level.OK], item.key.target
     if item.key.rule is Rule.BLIND:
         return f"{ok} {target}: {item.message} (was BLIND)"
     if item.previous is None and item.peak:  # a spike nobody heard of: say it loudly
@@ -210,14 +214,13 @@ def danger(item: Item) -> tuple[int, float]:
     """Sort key, most dangerous first: probable liquidations, then level, then ratio."""
     if item.reason is Reason.RESOLVED:
         return (-1, 0.0)
-    rank = 9 if item.key.rule is Rule.LIQUIDATION else SEVERITY[item.level]
+    rank = len(Level) if item.key.rule is Rule.LIQUIDATION else item.level.severity  # above all
     ratio = item.figures.margin_ratio
     return (rank, ratio if ratio is not None and math.isfinite(ratio) else math.inf)
 
 
-def worst_level(items: Iterable[Item]) -> str:
-    levels = ["ok", *(i.level for i in items if i.reason is not Reason.RESOLVED)]
-    return max(levels, key=SEVERITY.__getitem__)
+def worst_level(items: Iterable[Item]) -> Level:
+    return max((i.level for i in items if i.reason is not Reason.RESOLVED), default=Level.OK)
 
 
 def render_alert(
@@ -281,11 +284,11 @@ def account_lines(view: StateView, account: str) -> list[str]:
     levels = view.levels(account) or {}
     exchange = view.exchange(account) or "?"
     if risk is None:
-        return [f"{ICONS['unknown']} {account} · {exchange} · not read yet"]
-    worst = max(["ok", *levels.values()], key=SEVERITY.__getitem__)
+        return [f"{ICONS[Level.UNKNOWN]} {account} · {exchange} · not read yet"]
+    worst = max(levels.values(), default=Level.OK)
     lines = [f"{ICONS[worst]} {account} · {exchange} · {worst.upper()}"]
     for pool in risk.pools:
-        level = levels.get(f"pool {pool.asset}", "unknown")
+        level = levels.get(f"pool {pool.asset}", Level.UNKNOWN)
         lines.append(
             f"pool {pool.asset}: ratio {pct(pool.margin_ratio)} · exch "
             f"{pct(pool.exchange_margin_ratio)} · dist {pct(pool.liquidation_distance)} · "
@@ -294,15 +297,15 @@ def account_lines(view: StateView, account: str) -> list[str]:
 
     def rank(p: PositionRisk) -> tuple[int, float]:
         distance = p.liquidation_distance
-        level = levels.get(target_of(p.position), "unknown")
-        return SEVERITY[level], -(distance if distance is not None else 0.0)
+        level = levels.get(target_of(p.position), Level.UNKNOWN)
+        return level.severity, -(distance if distance is not None else 0.0)
 
     ranked = sorted(risk.positions, key=rank, reverse=True)
     for p in ranked[:STATUS_POSITIONS]:
         target = target_of(p.position)
         lines.append(
             f"{target}: liq {price(p.liquidation_price)} · dist {pct(p.liquidation_distance)} "
-            f"· {levels.get(target, 'unknown').upper()}"
+            f"· {levels.get(target, Level.UNKNOWN).upper()}"
         )
     if len(ranked) > STATUS_POSITIONS:
         lines.append(f"… {len(ranked) - STATUS_POSITIONS} more positions")

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from monitor.engine.levels import Level
+
 Kind = Literal["alert", "resolved", "summary", "reannounce"]
 
 
@@ -24,18 +26,19 @@ class Notification:
     """The account it is about; None for one that concerns several (a blind feed)."""
     accounts: tuple[str, ...]
     """Every account it concerns, for routing to the chats that follow them."""
-    level: str
-    """The worst level in it: ok, warn, unknown, critical or imminent."""
+    level: Level
+    """The worst level in it."""
     text: str
     """Plain text, ready for Telegram without a parse mode (no markup to escape)."""
     created: float
     """Epoch seconds."""
     kind: Kind
     targets: tuple[str, ...]
-    items: tuple[tuple[str, str, str, str], ...] = ()
+    items: tuple[tuple[str, str, Level, Level | Literal[""]], ...] = ()
     """Per item, in the text's order: (target, rule, level now, level the user heard before
-    or ""). For destinations that keep one alert per target (Alertmanager); empty on a
-    notification that is not about targets (a summary, the storage failure)."""
+    or "", as it has always been stored). For destinations that keep one alert per target
+    (Alertmanager); empty on a notification that is not about targets (a summary, the
+    storage failure)."""
 
 
 def notification_id(kind: str, identities: Iterable[str]) -> str:

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from alerts.defense import Defense, advice_policy, isolated_defense, pool_defense
 from alerts.group import Grouper
@@ -34,7 +34,6 @@ from alerts.inhibit import blind_feeds, inhibited, inhibited_accounts
 from alerts.messages import GONE, Item, danger, render_alert, render_summary, worst_level
 from alerts.notification import Kind, Notification, notification_id
 from alerts.rules import (
-    SEVERITY,
     Alert,
     AlertKey,
     Reason,
@@ -122,7 +121,7 @@ class AlertPipeline:
         """Align alerts with what the daemon sees: targets that closed without an event,
         levels a restore could not know, blind sources a reload's new daemon never
         reports recovered."""
-        levels: dict[str, dict[str, str] | None] = {}
+        levels: dict[str, dict[str, Level] | None] = {}
         for alert in self.rules:
             account, target, rule = alert.key
             if rule is Rule.PRICE and account is not None:
@@ -134,11 +133,15 @@ class AlertPipeline:
                 level = known.get(target)
                 if level is None:
                     self.rules.observe(_gone(alert.event, now), now)
-                elif level != alert.level:
+                elif level is not alert.level:
                     self.rules.observe(replace(alert.event, level=level, time=now), now)
-            elif rule is Rule.BLIND and alert.level != "ok" and self._view.sees(account, target):
+            elif (
+                rule is Rule.BLIND
+                and alert.level is not Level.OK
+                and self._view.sees(account, target)
+            ):
                 recovered = replace(
-                    alert.event, kind=EventKind.RECOVERED, level="ok", message="sees again"
+                    alert.event, kind=EventKind.RECOVERED, level=Level.OK, message="sees again"
                 )
                 self.rules.observe(recovered, now)
 
@@ -257,13 +260,13 @@ class AlertPipeline:
         self,
         account: str | None,
         accounts: tuple[str, ...],
-        level: str,
+        level: Level,
         text: str,
         now: float,
         *,
         kind: Kind,
         identities: tuple[str, ...],
-        items: tuple[tuple[str, str, str, str], ...] = (),
+        items: tuple[tuple[str, str, Level, Level | Literal[""]], ...] = (),
     ) -> bool:
         """Hand one notification over; False (and logged) when delivery refused it, so
         the alerts stay due and are tried again."""
@@ -297,7 +300,7 @@ class AlertPipeline:
         silences = self.silences.active()
         for account in self._view.accounts():
             levels = (self._view.levels(account) or {}).values()
-            level = max(["ok", *levels], key=SEVERITY.__getitem__)
+            level = max(levels, default=Level.OK)
             own = [s for s in silences if s.account in (account, "*")]
             text = render_summary(self._view, account, at, own)
             identity = f"summary\x1f{account}\x1f{moment!r}"
@@ -332,7 +335,7 @@ class AlertPipeline:
 def _gone(event: Event, now: float) -> Event:
     """A target that closed between two reads: resolved, with no figures left to show."""
     return replace(
-        event, level="ok", message=GONE, margin_ratio=None, liquidation_distance=None,
+        event, level=Level.OK, message=GONE, margin_ratio=None, liquidation_distance=None,
         liquidation_price=None, time=now,
     )  # fmt: skip
 
@@ -359,10 +362,9 @@ def next_daily(now: float, at: str) -> float:
 def _why(alert: Alert, figures: Figures, config: Config) -> str:
     """The threshold the target's figures are past (monitor/formatting.level_reason),
     with the account's own thresholds for its margin mode."""
-    level = Level.__members__.get(alert.level.upper())
     try:
         thresholds = config.account(alert.key.account or "").thresholds
     except KeyError:
         return ""
     limits = thresholds.isolated if figures.margin_mode == "isolated" else thresholds.cross
-    return level_reason(level, figures.margin_ratio, figures.distance, limits)
+    return level_reason(alert.level, figures.margin_ratio, figures.distance, limits)

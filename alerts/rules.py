@@ -22,12 +22,10 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from monitor.config.schema import AlertsConfig
-from monitor.events import Event, EventKind, TargetKind
+from monitor.engine.levels import Level
+from monitor.events import Event, EventKind
 
-SEVERITY = {"ok": 0, "warn": 1, "unknown": 2, "critical": 3, "imminent": 4}
-"""Unknown outranks warn: not seeing is worse than a warning (as in `status`)."""
-
-BLIND_LEVEL = "critical"
+BLIND_LEVEL = Level.CRITICAL
 
 
 class Rule(StrEnum):
@@ -41,7 +39,7 @@ class Rule(StrEnum):
 
 
 ONE_SHOT = frozenset({Rule.ERROR, Rule.LIQUIDATION, Rule.CLOSED})
-CLOSED_LEVEL = "warn"
+CLOSED_LEVEL = Level.WARN
 """A close by marginwatch is said promptly but is not an emergency: it is the defense
 having worked."""
 
@@ -65,19 +63,19 @@ class AlertKey(NamedTuple):
 @dataclass(slots=True)
 class Alert:
     key: AlertKey
-    level: str
+    level: Level
     """The level now (for a pending alert, the one waiting out its `for`)."""
     since: float
     """When `level` was entered."""
     event: Event
     """The latest event: its message and figures when the target is gone."""
-    announced: str | None = None
+    announced: Level | None = None
     """The level the user last heard; None while nothing was said."""
     sent_at: float | None = None
     sent_ratio: float | None = None
     sent_distance: float | None = None
     reannounce_at: float | None = None
-    peak: str | None = None
+    peak: Level | None = None
     """The worst level since the user was last told: a spike into critical or imminent
     that recovered before the message went out is still said."""
 
@@ -87,28 +85,29 @@ class Alert:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Alert:
+        """An alert `to_json` wrote: its levels are loaded from their wire names."""
         account, target, rule = doc["key"]
-        raw = doc["event"]
-        kinds = {"kind": EventKind(raw["kind"]), "target_kind": TargetKind(raw["target_kind"])}
-        event = Event(**{**raw, **kinds})
         return cls(
             AlertKey(account, target, Rule(rule)),
-            event=event,
-            **{n: doc.get(n) for n in _PERSISTED},
+            event=Event.from_json(doc["event"]),
+            **{n: _loaded(n, doc.get(n)) for n in _PERSISTED},
         )
 
 
 _PERSISTED = ("level", "since", "announced", "sent_at", "sent_ratio", "sent_distance", "peak")
 """What survives a restart; `reannounce_at` is decided anew by the restore."""
+_LEVELS = frozenset({"level", "announced", "peak"})
+
+
+def _loaded(name: str, value: Any) -> Any:
+    return Level(value) if name in _LEVELS and value is not None else value
 
 
 def unsaid_spike(alert: Alert) -> bool:
     """The alert reached critical or worse since the user last heard, and fell back
     before a message said so: a near-liquidation the user must still hear about."""
-    peak = SEVERITY[alert.peak or "ok"]
-    return peak >= SEVERITY["critical"] and peak > max(
-        SEVERITY[alert.level], SEVERITY[alert.announced or "ok"]
-    )
+    peak = alert.peak or Level.OK
+    return peak >= Level.CRITICAL and peak > max(alert.level, alert.announced or Level.OK)
 
 
 def said_identity(alert: Alert, reason: Reason) -> str:
@@ -134,9 +133,9 @@ def said_identity(alert: Alert, reason: Reason) -> str:
             return f"{key}\x1falert\x1f{alert.announced}>{alert.level}\x1f{alert.since!r}"
 
 
-def _timer_level(level: str) -> str:
+def _timer_level(level: Level) -> Level:
     """Which `for`/`repeat` entry a level uses: unknown figures are timed like a warning."""
-    return "warn" if level == "unknown" else level
+    return Level.WARN if level is Level.UNKNOWN else level
 
 
 class Rules:
@@ -158,17 +157,17 @@ class Rules:
         match event.kind:
             case EventKind.LEVEL:
                 self._set(
-                    AlertKey(account, target, Rule.PRICE), event.level or "unknown", event, now
+                    AlertKey(account, target, Rule.PRICE), event.level or Level.UNKNOWN, event, now
                 )
             case EventKind.BLIND:
                 self._set(AlertKey(account, target, Rule.BLIND), BLIND_LEVEL, event, now)
             case EventKind.RECOVERED:
-                self._set(AlertKey(account, target, Rule.BLIND), "ok", event, now)
+                self._set(AlertKey(account, target, Rule.BLIND), Level.OK, event, now)
             case EventKind.PROBABLE_LIQUIDATION:
                 # The position is gone: its price alert ends without a "resolved".
                 self._alerts.pop(AlertKey(account, target, Rule.PRICE), None)
                 key = AlertKey(account, target, Rule.LIQUIDATION)
-                self._alerts[key] = Alert(key, event.level or "critical", now, event)
+                self._alerts[key] = Alert(key, event.level or Level.CRITICAL, now, event)
             case EventKind.CLOSED_BY_US:
                 # The position is gone, by our hand: this message replaces its price alert.
                 self._alerts.pop(AlertKey(account, target, Rule.PRICE), None)
@@ -176,19 +175,19 @@ class Rules:
                 self._alerts[key] = Alert(key, CLOSED_LEVEL, now, event)
             case EventKind.ERROR:
                 key = AlertKey(account, target, Rule.ERROR)
-                self._alerts[key] = Alert(key, "warn", now, event)
+                self._alerts[key] = Alert(key, Level.WARN, now, event)
             case EventKind.CONFIG:
                 pass  # the operator's own action, answered in the log
 
-    def _set(self, key: AlertKey, level: str, event: Event, now: float) -> None:
+    def _set(self, key: AlertKey, level: Level, event: Event, now: float) -> None:
         alert = self._alerts.get(key)
         if alert is None:
-            if level != "ok":  # a recovery nobody was told about needs no message
+            if level is not Level.OK:  # a recovery nobody was told about needs no message
                 self._alerts[key] = Alert(key, level, now, event, peak=level)
             return
-        if alert.level != level:
+        if alert.level is not level:
             alert.level, alert.since = level, now
-        if SEVERITY[level] > SEVERITY[alert.peak or "ok"]:
+        if level > (alert.peak or Level.OK):
             alert.peak = level
         alert.event = event
 
@@ -212,15 +211,15 @@ class Rules:
             return None
         if key.rule in ONE_SHOT:
             return Reason.ONCE
-        if alert.level == "ok":
+        if alert.level is Level.OK:
             if unsaid_spike(alert):
                 return Reason.RESOLVED  # said even with `resolved: false`: it was danger
             if alert.announced is None or not config.resolved:
                 del self._alerts[key]
                 return None
             return Reason.RESOLVED
-        if alert.level != alert.announced:
-            rising = SEVERITY[alert.level] > SEVERITY[alert.announced or "ok"]
+        if alert.level is not alert.announced:
+            rising = alert.level > (alert.announced or Level.OK)
             hold = getattr(config.for_, _timer_level(alert.level))
             return Reason.ALERT if not rising or now - alert.since >= hold else None
         if alert.reannounce_at is not None:
@@ -263,6 +262,6 @@ class Rules:
         """Take over persisted alerts; those firing at critical or worse are said once
         more at `reannounce_at` (a restart must not leave the user wondering)."""
         for alert in alerts:
-            if alert.announced is not None and SEVERITY[alert.announced] >= SEVERITY["critical"]:
+            if alert.announced is not None and alert.announced >= Level.CRITICAL:
                 alert.reannounce_at = reannounce_at
             self._alerts[alert.key] = alert

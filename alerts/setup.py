@@ -38,6 +38,7 @@ from monitor.cli_args import EXIT_CONFIG
 from monitor.config import Config, ConfigError, load_config
 from monitor.config.loader import load_telegram_access
 from monitor.config.schema import TelegramConfig
+from monitor.engine.levels import Level
 from monitor.logs import configure_logging
 
 EXIT_FAILED = 1
@@ -219,7 +220,7 @@ async def send_test_page(
             id=f"test-{uuid.uuid4().hex[:12]}",
             account=None,
             accounts=(),
-            level="ok",
+            level=Level.OK,
             text=test_text(config),
             created=time.time(),
             kind="summary",

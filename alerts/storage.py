@@ -17,6 +17,7 @@ from pathlib import Path
 
 from alerts.messages import ICONS
 from alerts.notification import Notification
+from monitor.engine.levels import Level
 
 __all__ = ["StorageHealth"]
 
@@ -64,13 +65,13 @@ class StorageHealth:
             error,
         )
         text = (
-            f"{ICONS['critical']} marginwatch · STORAGE FAILING\n\n"
+            f"{ICONS[Level.CRITICAL]} marginwatch · STORAGE FAILING\n\n"
             f"Cannot write {self.path}: {error}\n"
             "Monitoring continues and pages are sent from memory, but a restart now would "
             "lose the undelivered ones and re-announce what was said. Free the disk or "
             "fix the file."
         )
-        return self._notification("critical", text)
+        return self._notification(Level.CRITICAL, text)
 
     def recovered(self) -> Notification | None:
         """A write worked (and everything held back was written): the page saying so."""
@@ -84,19 +85,19 @@ class StorageHealth:
             self.failures,
         )
         text = (
-            f"{ICONS['ok']} marginwatch · storage OK\n\n"
+            f"{ICONS[Level.OK]} marginwatch · storage OK\n\n"
             f"{self.path} can be written again after {lasted:.0f}s of failure "
             f"({self.error}). Pages are durable again."
         )
         self.failing_since, self.error, self.failures, self._warned = None, None, 0, {}
-        return self._notification("ok", text)
+        return self._notification(Level.OK, text)
 
-    def _notification(self, level: str, text: str) -> Notification:
+    def _notification(self, level: Level, text: str) -> Notification:
         now = self.clock()
-        kind = "resolved" if level == "ok" else "alert"
+        kind = "resolved" if level is Level.OK else "alert"
         material = f"storage\x1f{kind}\x1f{self.path}\x1f{now!r}"
         identity = hashlib.sha256(material.encode()).hexdigest()[:20]
-        item = (TARGET, RULE, level, "critical" if level == "ok" else "")
+        item = (TARGET, RULE, level, Level.CRITICAL if level is Level.OK else "")
         return Notification(identity, None, (), level, text, now, kind, (TARGET,), (item,))
 
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from monitor.domain import MarginMode, Position
 from monitor.engine.book import AccountBook, Marks
+from monitor.engine.levels import Level
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
 from monitor.events import Event, pool_target, position_target
 from monitor.feeds import FeedStatus
@@ -74,7 +75,7 @@ class StateView(Protocol):
     def risk(self, account: str) -> AccountRisk | None:
         """The latest figures of every target; None until the account was first read."""
 
-    def levels(self, account: str) -> dict[str, str] | None:
+    def levels(self, account: str) -> dict[str, Level] | None:
         """Open target -> its level now; None until the account was first read, {} when
         the account is no longer configured."""
 
@@ -126,7 +127,7 @@ class RunnerView:
         monitor = self._monitor(account)
         return monitor.current() if monitor else None
 
-    def levels(self, account: str) -> dict[str, str] | None:
+    def levels(self, account: str) -> dict[str, Level] | None:
         monitor = self._monitor(account)
         if monitor is None:
             return {}
@@ -135,7 +136,7 @@ class RunnerView:
         targets = [pool_target(asset) for asset in monitor.latest_pools]
         targets += list(monitor.latest_positions)
         tracker = self._runner.tracker
-        return {t: tracker.last(account, t) or "unknown" for t in targets}
+        return {t: tracker.last(account, t) or Level.UNKNOWN for t in targets}
 
     def figures(self, account: str, target: str) -> Figures | None:
         monitor = self._monitor(account)

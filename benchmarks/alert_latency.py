@@ -64,6 +64,7 @@ from alerts.plugin import AlertsPlugin
 from monitor.config import Config
 from monitor.daemon.runner import Runner
 from monitor.domain import AccountSnapshot, CrossPool, MarginMode, Position, Side
+from monitor.engine.levels import Level
 from monitor.events import Event, EventKind
 
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # for tests.servers
@@ -207,7 +208,7 @@ async def toggle(h: Harness, count: int) -> list[Timing]:
         enqueued = h.plugin.store.outbox_all()[-1].created
         timings.append(Timing(sent, h.received[-1], enqueued, delivered))
         await h.send({SYMBOL: OK_MARK})  # resolved: false, so no page
-        await until(lambda: h.runner.tracker.last(account, TARGET) == "ok")
+        await until(lambda: h.runner.tracker.last(account, TARGET) is Level.OK)
         await asyncio.sleep(PACE)
     return timings
 
@@ -237,7 +238,7 @@ async def floors(state: BotApiState, api_url: str, count: int) -> list[tuple[str
     for i in range(count):
         before = len(state.sent)
         start = time.time()
-        note = Notification(f"floor{i}", "bench", ("bench",), "critical", "🔴 floor <&>",
+        note = Notification(f"floor{i}", "bench", ("bench",), Level.CRITICAL, "🔴 floor <&>",
                             start, "alert", (TARGET,))  # fmt: skip
         await destination.send(note)
         notifier.append(state.sent[before]["time"] - start)

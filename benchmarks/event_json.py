@@ -18,6 +18,7 @@ from dataclasses import asdict
 import orjson
 from common import summary, timed
 
+from monitor.engine.levels import Level
 from monitor.events import Event, EventKind, TargetKind
 
 
@@ -34,7 +35,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20_000)
     args = parser.parse_args()
     event = Event(EventKind.LEVEL, "main", "BTC/USDT:USDT long isolated", TargetKind.POSITION,
-                  "critical", "warn", margin_ratio=0.91, liquidation_distance=0.031,
+                  Level.CRITICAL, Level.WARN, margin_ratio=0.91, liquidation_distance=0.031,
                   liquidation_price=58_123.4, exchange_liquidation_price=math.inf,
                   mark_price=60_000.0, margin_mode="isolated", message="")  # fmt: skip
     assert event.to_json_bytes() == asdict_line(event)

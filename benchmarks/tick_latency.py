@@ -60,6 +60,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from monitor.config import Config, Thresholds
 from monitor.daemon.service import Daemon, ExchangeGroup
 from monitor.daemon.sinks import JsonLinesSink
+from monitor.engine.levels import Level
 from monitor.feeds import MarkTick
 from monitor.venues.binance.feed import MANY_STREAMS
 
@@ -158,7 +159,7 @@ async def run(args: argparse.Namespace) -> None:
                     raise RuntimeError(f"feed asked for {server.path}, not {ARRAY_PATH}")
                 print(f"feed subscribed to {server.path}")
                 levels = [level for _, level in daemon.tracker.items()]
-                alarmed = sum(level != "ok" for level in levels)
+                alarmed = sum(level is not Level.OK for level in levels)
                 print(f"targets above OK at the start: {alarmed} of {len(levels)}")
                 report = await _cases(args, server, done, samples, evaluated, marks, unheld)
                 # The feed calls `daemon._on_ticks(group, ticks)`: shadow it on the instance.

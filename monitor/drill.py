@@ -39,6 +39,7 @@ from monitor.actions.decision import CLIENT_ID_PREFIX, Decision
 from monitor.config import AccountConfig, Config
 from monitor.config.schema import AlertsConfig
 from monitor.daemon.service import Daemon
+from monitor.engine.levels import Level
 from monitor.events import Event, EventKind
 from monitor.formatting import fraction
 from monitor.simulator.binance_usdm.accounting import (
@@ -76,7 +77,6 @@ one liquidation, milliseconds apart, are not a flap."""
 PAGES_GROUP = "marginwatch.drill"
 TO_FUTURES = "_UMFUTURE"
 """Binance's transfer types into the USD-M futures wallet end so (MAIN_UMFUTURE, ...)."""
-_ALARMING = ("critical", "imminent")
 GAP_LOOKBACK = 3.0
 """Simulated seconds before a liquidation searched for the price move that beat the
 defense: the contract allows a liquidation in auto only to a gap within one tick."""
@@ -403,7 +403,7 @@ def flaps(
     simulated seconds."""
     found = []
     left: dict[tuple[str, str], float] = {}
-    last: dict[tuple[str, str], str | None] = {}
+    last: dict[tuple[str, str], Level | None] = {}
     for timed in run.events:
         event = timed.event
         if event.kind is not EventKind.LEVEL or event.account is None:
@@ -411,16 +411,20 @@ def flaps(
         key = (event.account, event.target)
         before, now = last.get(key), event.level
         last[key] = now
-        if before in _ALARMING and now not in _ALARMING:
+        if _alarming(before) and not _alarming(now):
             left[key] = timed.at
         elif (
-            now in _ALARMING
-            and before not in _ALARMING
+            _alarming(now)
+            and not _alarming(before)
             and key in left
             and unpaged < timed.at - left[key] <= window
         ):
             found.append((key[0], key[1], left[key], timed.at))
     return found
+
+
+def _alarming(level: Level | None) -> bool:
+    return level is not None and level >= Level.CRITICAL
 
 
 # --- text ------------------------------------------------------------------------------

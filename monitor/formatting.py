@@ -17,9 +17,9 @@ from monitor.engine.levels import Level, LevelLimits, keeping, level_thresholds
 UNKNOWN = "unknown"
 NOT_APPLICABLE = "—"
 SHORT_LEVEL = {
-    None: "UNKNOWN",
     Level.OK: "OK",
     Level.WARN: "WARN",
+    Level.UNKNOWN: "UNKNOWN",
     Level.CRITICAL: "CRIT",
     Level.IMMINENT: "IMMINENT",
 }
@@ -122,7 +122,7 @@ def short_symbol(symbol: str) -> str:
 
 
 def level_reason(
-    level: Level | None,
+    level: Level,
     ratio: float | None,
     distance: float | None,
     limits: LevelLimits,
@@ -133,14 +133,15 @@ def level_reason(
     "distance 4.10% ≤ 5%" (compact: "dist≤5%", the figure being in its own column).
 
     A level held by hysteresis (the figure back past the threshold, not yet past the
-    clear margin) says until when: "distance 5.20%, held until > 5.25%". Empty for OK,
-    and for unknown (its note says why).
+    clear margin) says until when: "distance 5.20%, held until > 5.25%". Empty for a
+    level no threshold sets: OK, and unknown (its note says why).
     """
-    if level is None or level is Level.OK:
+    thresholds = level_thresholds(limits)
+    if all(at is not level for at, _, _ in thresholds):
         return ""
     ratio_word, distance_word = ("ratio", "dist") if compact else ("ratio", "distance")
-    for at, ratio_at, distance_at in level_thresholds(limits):
-        if at != level:
+    for at, ratio_at, distance_at in thresholds:
+        if at is not level:
             continue
         if ratio is not None and ratio >= ratio_at:
             return _reason(ratio_word, ratio, "≥", ratio_at, compact)

@@ -47,19 +47,16 @@ from monitor.report import (
     EXIT_WARN,
     Assessed,
     exit_status,
-    level_name,
     unbounded_note,
 )
 
 LEVEL_STYLES = {
-    "ok": "green",
-    "warn": "yellow",
-    "critical": "bold red",
-    "imminent": "bold white on red",
-    "unknown": "magenta",
+    Level.OK: "green",
+    Level.WARN: "yellow",
+    Level.UNKNOWN: "magenta",
+    Level.CRITICAL: "bold red",
+    Level.IMMINENT: "bold white on red",
 }
-SEVERITY = {"ok": 0, "warn": 1, "unknown": 2, "critical": 3, "imminent": 4}
-"""Worst first: unknown outranks warn (a monitor that cannot see is not calmer)."""
 PLUGIN_STATES = {EXIT_OK: "OK", EXIT_WARN: "WARNING", EXIT_CRITICAL: "CRITICAL",
                  EXIT_UNKNOWN: "UNKNOWN"}  # fmt: skip
 RATIO_CAPTION = "ratio = maintenance margin / margin balance, 100% = liquidation. "
@@ -94,8 +91,8 @@ class Row:
     exch_maint: str
     upnl: str
     exch_upnl: str
-    level: str
-    """Lower-case level name (a LEVEL_STYLES key), or what ended a closed row."""
+    level: Level | str
+    """The level (a LEVEL_STYLES key), or what ended a closed row ("closed")."""
     level_text: str
     reason: str
     reason_compact: str
@@ -107,12 +104,13 @@ class Row:
     footnote: int | None = None
 
 
-def _rank(level: str, distance: float | None, note: str | None) -> tuple[int, float]:
-    """An unknown distance ranks as the nearest (not seeing is not safe); a proven
+def _rank(level: Level, distance: float | None, note: str | None) -> tuple[int, float]:
+    """Worst first: by severity (unknown outranks warn: a monitor that cannot see is not
+    calmer), then an unknown distance as the nearest (not seeing is not safe), a proven
     unreachable one as the farthest."""
     if distance is None:
         distance = math.inf if note == UNREACHABLE else 0.0
-    return SEVERITY.get(level, 0), -distance
+    return level.severity, -distance
 
 
 def _distance(distance: float | None, note: str | None) -> str:
@@ -121,17 +119,17 @@ def _distance(distance: float | None, note: str | None) -> str:
 
 
 def _level_cells(
-    level: Level | None, ratio: float | None, distance: float | None, limits: LevelLimits
+    level: Level, ratio: float | None, distance: float | None, limits: LevelLimits
 ) -> dict[str, str]:
     return {
-        "level": level_name(level),
+        "level": level,
         "level_text": SHORT_LEVEL[level],
         "reason": level_reason(level, ratio, distance, limits),
         "reason_compact": level_reason(level, ratio, distance, limits, compact=True),
     }
 
 
-def pool_row(pool: PoolRisk, level: Level | None, limits: LevelLimits, *, account: str = "") -> Row:
+def pool_row(pool: PoolRisk, level: Level, limits: LevelLimits, *, account: str = "") -> Row:
     """A cross pool: no single mark or liquidation price (its distance is the uniform move
     of every price in it), so those read "—"."""
     return Row(
@@ -142,7 +140,7 @@ def pool_row(pool: PoolRisk, level: Level | None, limits: LevelLimits, *, accoun
         equity=f"{money(pool.margin_balance)} {pool.asset}",
         maint=money(pool.maintenance_margin), exch_maint=NOT_APPLICABLE,
         upnl=money(pool.unrealized_pnl), exch_upnl=NOT_APPLICABLE,
-        rank=_rank(level_name(level), pool.liquidation_distance, pool.note),
+        rank=_rank(level, pool.liquidation_distance, pool.note),
         note=pool.note or unbounded_note(pool.margin_ratio), account=account,
         **_level_cells(level, pool.margin_ratio, pool.liquidation_distance, limits),
     )  # fmt: skip
@@ -150,7 +148,7 @@ def pool_row(pool: PoolRisk, level: Level | None, limits: LevelLimits, *, accoun
 
 def position_row(
     item: PositionRisk,
-    level: Level | None,
+    level: Level,
     limits: LevelLimits,
     *,
     pool_exchange_ratio: float | None = None,
@@ -174,7 +172,7 @@ def position_row(
         equity=NOT_APPLICABLE, maint=money(item.maintenance_margin),
         exch_maint=money(p.exchange_maintenance_margin), upnl=money(item.unrealized_pnl),
         exch_upnl=money(p.exchange_unrealized_pnl),
-        rank=_rank(level_name(level), item.liquidation_distance, item.note),
+        rank=_rank(level, item.liquidation_distance, item.note),
         note=item.note or unbounded_note(item.margin_ratio), account=account,
         **_level_cells(level, item.margin_ratio, item.liquidation_distance, limits),
     )  # fmt: skip
@@ -363,7 +361,7 @@ def error_line(assessed: Assessed) -> Text:
     message = message.removeprefix(f"{result.account.exchange} ")
     kind = f"{error.kind.value}: " if error is not None else ""
     line = Text(f"{result.account.name} · {result.account.exchange} · ")
-    line.append("UNKNOWN", style=LEVEL_STYLES["unknown"])
+    line.append(SHORT_LEVEL[Level.UNKNOWN], style=LEVEL_STYLES[Level.UNKNOWN])
     line.append(f" · {kind}{message}")
     return line
 
@@ -378,7 +376,7 @@ def summary_line(assessed: Sequence[Assessed]) -> str:
     unknown = 0
     for item in assessed:
         for row in account_rows(item):
-            unknown += row.level == "unknown"
+            unknown += row.level is Level.UNKNOWN
             if worst is None or row.rank > worst[0]:
                 why = f" {row.reason or f'distance {row.dist}'}"
                 worst = (row.rank, f"{item.result.account.name} {row.target} {row.level_text}{why}")

@@ -29,8 +29,8 @@ class Assessed:
     """An account's result with the level of each pool and position."""
 
     result: AccountResult
-    pool_levels: tuple[Level | None, ...]
-    position_levels: tuple[Level | None, ...]
+    pool_levels: tuple[Level, ...]
+    position_levels: tuple[Level, ...]
     thresholds: Thresholds | None = None
     """The levels' thresholds, so a screen can say which one each level reached."""
 
@@ -57,9 +57,9 @@ def assess(result: AccountResult, thresholds: Thresholds) -> Assessed:
 
 def exit_status(assessed: Sequence[Assessed]) -> int:
     levels = [lvl for a in assessed for lvl in (*a.pool_levels, *a.position_levels)]
-    if any(lvl is not None and lvl >= Level.CRITICAL for lvl in levels):
+    if any(lvl >= Level.CRITICAL for lvl in levels):
         return EXIT_CRITICAL
-    if any(a.result.error for a in assessed) or any(lvl is None for lvl in levels):
+    if any(a.result.error for a in assessed) or Level.UNKNOWN in levels:
         return EXIT_UNKNOWN
     if any(lvl is Level.WARN for lvl in levels):
         return EXIT_WARN
@@ -71,11 +71,7 @@ def finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def level_name(level: Level | None) -> str:
-    return "unknown" if level is None else level.name.lower()
-
-
-def _pool_json(pool: PoolRisk, level: Level | None) -> dict[str, Any]:
+def _pool_json(pool: PoolRisk, level: Level) -> dict[str, Any]:
     return {
         "asset": pool.asset,
         "wallet_balance": finite(pool.wallet_balance),
@@ -87,12 +83,12 @@ def _pool_json(pool: PoolRisk, level: Level | None) -> dict[str, Any]:
         "exchange_margin_ratio": pool.exchange_margin_ratio,
         "liquidation_move": pool.liquidation_move,
         "liquidation_distance": pool.liquidation_distance,
-        "level": level_name(level),
+        "level": level,
         "note": pool.note or unbounded_note(pool.margin_ratio),
     }
 
 
-def _position_json(risk: PositionRisk, level: Level | None) -> dict[str, Any]:
+def _position_json(risk: PositionRisk, level: Level) -> dict[str, Any]:
     p = risk.position
     return {
         "symbol": p.symbol,
@@ -117,7 +113,7 @@ def _position_json(risk: PositionRisk, level: Level | None) -> dict[str, Any]:
         "liquidation_price": risk.liquidation_price,
         "exchange_liquidation_price": p.exchange_liquidation_price,
         "liquidation_distance": risk.liquidation_distance,
-        "level": level_name(level),
+        "level": level,
         "note": risk.note or unbounded_note(risk.margin_ratio),
     }
 

@@ -19,6 +19,7 @@ from monitor.actions.policy import Budget, Decision, decide
 from monitor.config.schema import ActionsConfig, CrossPolicy
 from monitor.domain import MarketInfo
 from monitor.engine.book import AccountBook
+from monitor.engine.levels import Level
 from monitor.simulator.binance_usdm.trading import CLIENT_ORDER_ID
 from monitor.simulator.build import build_exchange
 from monitor.simulator.scenario import parse_scenario
@@ -79,7 +80,7 @@ def isolated(reserve: dict[str, Any] | None = None, **policy: Any) -> ActionsCon
 RESERVE = {"from": "spot", "max_per_action": 5_000, "max_per_day": 20_000}
 
 
-def levels(level: str = "critical") -> dict[str, str]:
+def levels(level: Level = Level.CRITICAL) -> dict[str, Level]:
     return {"pool USDT": level, DOGE: level}
 
 
@@ -103,7 +104,7 @@ def test_ids_are_deterministic_and_client_ids_fit_binance() -> None:
 def test_pool_cuts_only_reduce_in_whole_lots_within_the_caps(per_action: float) -> None:
     b = book(8000)
     budget = replace(ROOMY, per_action=per_action, window_left=9_000.0, actions_left=2)
-    plan = decide("u", b, {}, {"pool USDT": "critical"}, config(), budget)
+    plan = decide("u", b, {}, {"pool USDT": Level.CRITICAL}, config(), budget)
     positions = {p.symbol: p for p in b.snapshot.positions}
     assert 1 <= len(plan.decisions) <= 2
     for d in plan.decisions:
@@ -125,7 +126,7 @@ def test_cuts_start_where_the_policy_says(order: str, first: str) -> None:
     # marks: cutting it raises the distance a little, so it is acceptable, and the
     # orders that put it first cut it. `effect` cuts what gains the most per USDT.
     plan = decide(
-        "u", book(8000), {}, {"pool USDT": "critical"},
+        "u", book(8000), {}, {"pool USDT": Level.CRITICAL},
         config(order=order, priority=("ETHUSDT",)), ROOMY,
     )  # fmt: skip
     assert plan.decisions[0].symbol == first
@@ -138,13 +139,13 @@ NEEDED = 910.0
 
 
 def test_an_isolated_bet_gets_margin_from_the_balance_when_the_pool_can_spare_it() -> None:
-    plan = decide("u", book(20_000), {}, {DOGE: "critical"}, isolated(), ROOMY)
+    plan = decide("u", book(20_000), {}, {DOGE: Level.CRITICAL}, isolated(), ROOMY)
     (add,) = plan.decisions
     assert (add.kind, add.target, add.client_order_id) == ("add_margin", DOGE, None)
     assert add.quantity == pytest.approx(NEEDED) and add.reaches_target
     assert add.distance_after == pytest.approx(0.10, abs=1e-9)
     assert add.describe() == "add 910.00 USDT margin to DOGEUSDT → distance 10.0 %"
-    capped = decide("u", book(20_000), {}, {DOGE: "critical"}, isolated(max_add_per_action=500),
+    capped = decide("u", book(20_000), {}, {DOGE: Level.CRITICAL}, isolated(max_add_per_action=500),
                     ROOMY).decisions  # fmt: skip
     assert capped[0].quantity == 500 and not capped[0].reaches_target
 
@@ -153,7 +154,7 @@ def test_without_free_balance_the_reserve_funds_the_add() -> None:
     # The pool's margin balance is 8,000 - 7,000 = 1,000 against 75,000 / 20 = 3,750 of
     # initial margin: Binance's available balance is -2,750, so it accepts no add until
     # 2,750 more is in the wallet; the transfer brings that and the 910 for DOGE.
-    plan = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(RESERVE), ROOMY)
+    plan = decide("u", book(8000), {}, {DOGE: Level.CRITICAL}, isolated(RESERVE), ROOMY)
     transfer, add = plan.decisions
     assert (transfer.kind, transfer.quantity, transfer.source) == ("transfer", 3_660, "spot")
     assert (add.kind, add.quantity) == ("add_margin", NEEDED)
@@ -164,19 +165,23 @@ def test_without_free_balance_the_reserve_funds_the_add() -> None:
     # a reserve capped below the shortfall cannot fund any add: DOGE, 0.76 % from
     # liquidation, is closed
     small = {**RESERVE, "max_per_action": 2_000}
-    (close,) = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(small), ROOMY).decisions
+    (close,) = decide("u", book(8000), {}, {DOGE: Level.CRITICAL}, isolated(small), ROOMY).decisions
     assert close.kind == "reduce" and close.closes
     spent = replace(ROOMY, reserve_left=0.0)
-    (close,) = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(RESERVE), spent).decisions
+    (close,) = decide(
+        "u", book(8000), {}, {DOGE: Level.CRITICAL}, isolated(RESERVE), spent
+    ).decisions
     assert close.kind == "reduce" and close.closes
 
 
 def test_a_refused_rung_goes_to_the_next_at_once() -> None:
     refused = replace(ROOMY, refused={DOGE: frozenset({"balance"})})
-    plan = decide("u", book(20_000), {}, {DOGE: "critical"}, isolated(RESERVE), refused)
+    plan = decide("u", book(20_000), {}, {DOGE: Level.CRITICAL}, isolated(RESERVE), refused)
     assert [d.kind for d in plan.decisions] == ["transfer", "add_margin"]
     both = replace(ROOMY, refused={DOGE: frozenset({"balance", "reserve"})})
-    (close,) = decide("u", book(20_000), {}, {DOGE: "critical"}, isolated(RESERVE), both).decisions
+    (close,) = decide(
+        "u", book(20_000), {}, {DOGE: Level.CRITICAL}, isolated(RESERVE), both
+    ).decisions
     assert (close.kind, close.quantity, close.order_side) == ("reduce", 50_000, "sell")
 
 
@@ -184,15 +189,15 @@ def test_budget_spent_or_contain_closes_whole_only_below_close_before() -> None:
     # DOGE liquidates at 0.1985 (margin 1,200 + PnL -1,075 = MM 123.9): 0.76 % away.
     spent = replace(ROOMY, added={DOGE: 2_000.0})
     for policy, budget in ((isolated(), spent), (isolated(defense="contain"), ROOMY)):
-        (close,) = decide("u", book(20_000), {}, {DOGE: "critical"}, policy, budget).decisions
+        (close,) = decide("u", book(20_000), {}, {DOGE: Level.CRITICAL}, policy, budget).decisions
         assert (close.kind, close.quantity, close.closes) == ("reduce", 50_000, True)
         assert close.describe().startswith("close DOGEUSDT long by 50,000 ")
-        later = decide("u", book(20_000), {}, {DOGE: "critical"},
+        later = decide("u", book(20_000), {}, {DOGE: Level.CRITICAL},
                        policy.model_copy(update={"isolated": policy.isolated.model_copy(
                            update={"close_before": 0.005})}), budget)  # fmt: skip
         assert not later.decisions and "closed reduce-only once" in later.notes[0].message
     tight = replace(spent, per_action=5_000.0)  # closing 10,000 of DOGE is not allowed
-    plan = decide("u", book(20_000), {}, {DOGE: "critical"}, isolated(), tight)
+    plan = decide("u", book(20_000), {}, {DOGE: Level.CRITICAL}, isolated(), tight)
     assert not plan.decisions and "caps do not allow" in plan.notes[0].message
 
 
@@ -202,12 +207,12 @@ def test_a_pool_takes_collateral_from_the_reserve_before_any_cut() -> None:
     # PnL +800). The wallet must cover MM - PnL = 435.2 + 12,400 = 12,835.2: 4,835.20
     # more than its 8,000.
     roomy = {**RESERVE, "max_per_action": 1e6}
-    (transfer,) = decide("u", book(8000), {}, {"pool USDT": "critical"}, config(roomy),
+    (transfer,) = decide("u", book(8000), {}, {"pool USDT": Level.CRITICAL}, config(roomy),
                          ROOMY).decisions  # fmt: skip
     assert transfer.kind == "transfer" and transfer.quantity == pytest.approx(4_835.20)
     assert transfer.reaches_target and transfer.distance_after == pytest.approx(0.12)
     capped = {**RESERVE, "max_per_action": 2_000}
-    plan = decide("u", book(8000), {}, {"pool USDT": "critical"}, config(capped), ROOMY)
+    plan = decide("u", book(8000), {}, {"pool USDT": Level.CRITICAL}, config(capped), ROOMY)
     first, *cuts = plan.decisions
     assert first.kind == "transfer" and first.quantity == 2_000
     assert cuts and all(c.kind == "reduce" and c.symbol != "SOLUSDT" for c in cuts)
@@ -215,7 +220,7 @@ def test_a_pool_takes_collateral_from_the_reserve_before_any_cut() -> None:
 
 def test_nothing_is_decided_below_the_trigger_on_unknown_or_without_budget() -> None:
     b = book(8000)
-    for level in ("ok", "warn", "unknown"):
+    for level in (Level.OK, Level.WARN, Level.UNKNOWN):
         assert decide("u", b, {}, levels(level), config(), ROOMY) == ([], [])
     plan = decide("u", b, {}, levels(), config(), replace(ROOMY, actions_left=0))
     assert not plan.decisions
@@ -225,7 +230,7 @@ def test_nothing_is_decided_below_the_trigger_on_unknown_or_without_budget() -> 
 def test_severest_target_is_served_first_and_the_budget_is_shared() -> None:
     b = book(8000)
     budget = replace(ROOMY, actions_left=1)
-    plan = decide("u", b, {}, {"pool USDT": "critical", DOGE: "imminent"}, config(), budget)
+    plan = decide("u", b, {}, {"pool USDT": Level.CRITICAL, DOGE: Level.IMMINENT}, config(), budget)
     assert [d.target for d in plan.decisions] == [DOGE]
 
 
@@ -233,7 +238,7 @@ def test_severest_target_is_served_first_and_the_budget_is_shared() -> None:
 
 
 def a_decision(**changes: Any) -> Decision:
-    plan = decide("u", book(8000), {}, {"pool USDT": "critical"}, config(), ROOMY)
+    plan = decide("u", book(8000), {}, {"pool USDT": Level.CRITICAL}, config(), ROOMY)
     return replace(plan.decisions[0], **changes)
 
 
@@ -361,7 +366,7 @@ class MarketClient:
 
 def test_requests_are_reduce_only_and_bounded() -> None:
     b = book(8000)
-    plan = decide("u", b, {}, {"pool USDT": "critical"}, config(order="worst_upnl"), ROOMY)
+    plan = decide("u", b, {}, {"pool USDT": Level.CRITICAL}, config(order="worst_upnl"), ROOMY)
     cut = replace(plan.decisions[0], mark=60_000.04)  # the BTC long
     position = next(p for p in b.snapshot.positions if p.symbol == cut.symbol)
     market = BinanceUsdmExecutor(MarketClient(), None, CrossPolicy())  # type: ignore[arg-type]
@@ -379,7 +384,7 @@ def test_requests_are_reduce_only_and_bounded() -> None:
     assert (request["type"], request["params"]["timeInForce"]) == ("limit", "IOC")
     assert 60_000.04 * 0.995 <= request["price"] < 60_000.04 * 0.995 + 0.1  # within the bound
 
-    add = decide("u", book(20_000), {}, {DOGE: "critical"}, config(), ROOMY).decisions[0]
+    add = decide("u", book(20_000), {}, {DOGE: Level.CRITICAL}, config(), ROOMY).decisions[0]
     doge = next(p for p in b.snapshot.positions if p.symbol == "DOGEUSDT")
     request = market.request(add, doge)
     assert request["params"]["type"] == 1 and request["params"]["amount"] == "910.00"

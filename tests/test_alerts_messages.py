@@ -40,6 +40,7 @@ from monitor.domain import (
     TierTable,
 )
 from monitor.engine.book import AccountBook
+from monitor.engine.levels import Level
 from monitor.events import Event, EventKind, TargetKind
 from monitor.events.tracker import LevelTracker
 from monitor.feeds import FeedStatus
@@ -119,12 +120,12 @@ def items_of(book: AccountBook) -> list[Item]:
     btc = next(m for m in members if m.position.symbol == BTC)
     sol = book.evaluate_isolated(book.isolated[0])
     return [
-        Item(AlertKey("a", SOL_T, Rule.PRICE), Reason.ALERT, "warn", None,
+        Item(AlertKey("a", SOL_T, Rule.PRICE), Reason.ALERT, Level.WARN, None,
              Figures.from_position(sol, None), None, None, "",
              isolated_defense(book, SOL_T, POLICY, {})),
-        Item(AlertKey("a", "pool USDT", Rule.PRICE), Reason.ALERT, "critical", "warn",
+        Item(AlertKey("a", "pool USDT", Rule.PRICE), Reason.ALERT, Level.CRITICAL, Level.WARN,
              Figures.from_pool(pool), 0.5, 0.2, "", pool_defense(book, "USDT", POLICY, {})),
-        Item(AlertKey("a", BTC_T, Rule.PRICE), Reason.REPEAT, "critical", "critical",
+        Item(AlertKey("a", BTC_T, Rule.PRICE), Reason.REPEAT, Level.CRITICAL, Level.CRITICAL,
              Figures.from_position(btc, "USDT"), 0.6, None, ""),
     ]  # fmt: skip
 
@@ -161,7 +162,7 @@ def test_only_a_vanished_position_says_probable_liquidation_and_it_comes_first()
         "probable liquidation or ADL",
     )  # fmt: skip
     item = Item(
-        AlertKey("a", gone.target, Rule.LIQUIDATION), Reason.ONCE, "critical", None,
+        AlertKey("a", gone.target, Rule.LIQUIDATION), Reason.ONCE, Level.CRITICAL, None,
         Figures.from_event(gone), None, None, gone.message,
     )  # fmt: skip
     text = render_alert("a", [*items_of(book), item], {})
@@ -172,7 +173,7 @@ def test_only_a_vanished_position_says_probable_liquidation_and_it_comes_first()
 def test_unknown_figures_read_unknown_with_the_reason():
     figures = Figures("cross", "USDT", None, None, None, None, None, None, "no tiers for X")
     item = Item(
-        AlertKey("a", "pool USDT", Rule.PRICE), Reason.ALERT, "unknown", "ok", figures,
+        AlertKey("a", "pool USDT", Rule.PRICE), Reason.ALERT, Level.UNKNOWN, Level.OK, figures,
         None, None, "",
     )  # fmt: skip
     text = render_alert("a", [item], {})
@@ -192,8 +193,8 @@ def test_an_okx_position_shows_okx_maintenance_margin_and_the_fees_apart():
     )
     [risk] = AccountBook(snapshot).evaluate().positions
     item = Item(
-        AlertKey("o", "BTC/USDT:USDT long isolated", Rule.PRICE), Reason.ALERT, "warn", "ok",
-        Figures.from_position(risk, None), None, None, "",
+        AlertKey("o", "BTC/USDT:USDT long isolated", Rule.PRICE), Reason.ALERT, Level.WARN,
+        Level.OK, Figures.from_position(risk, None), None, None, "",
     )  # fmt: skip
     text = render_alert("o", [item], {})
     assert f"ratio {135 / 3_900:.2%}" in text
@@ -209,7 +210,7 @@ def test_a_huge_burst_is_cut_at_the_limit_and_says_how_much_is_left_out():
     figures = Figures("cross", "USDT", 0.8, None, 100.0, None, 0.05, 105.0)
     items = [
         Item(AlertKey("a", f"C{i:03d}/USDT:USDT long cross", Rule.PRICE), Reason.ALERT,
-             "critical", "warn", figures, 0.7, 0.1, "")
+             Level.CRITICAL, Level.WARN, figures, 0.7, 0.1, "")
         for i in range(200)
     ]  # fmt: skip
     text = render_alert("a", items, {})

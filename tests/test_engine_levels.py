@@ -82,3 +82,35 @@ def test_a_price_hovering_at_a_small_distance_pages_once():
             if event is not None:
                 levels.append(event.level)
         assert levels == expected
+
+
+def test_the_severity_order_is_the_declaration_order_with_unknown_above_warn():
+    """Not seeing is worse than a warning, milder than critical (as `status` ranks it)."""
+    mildest_first = [Level.OK, Level.WARN, Level.UNKNOWN, Level.CRITICAL, Level.IMMINENT]
+    assert list(Level) == mildest_first
+    assert [level.severity for level in mildest_first] == [0, 1, 2, 3, 4]
+    assert sorted(reversed(mildest_first)) == mildest_first
+    assert max(Level.WARN, Level.UNKNOWN) is Level.UNKNOWN
+    assert Level.CRITICAL > Level.WARN  # by spelling, "critical" < "warn": never that
+    assert Level.IMMINENT >= Level.CRITICAL > Level.UNKNOWN > Level.WARN > Level.OK
+
+
+def test_a_level_is_its_wire_name_and_compares_only_with_levels():
+    """The JSON events, the stores and the messages carry the lowercase names."""
+    assert [str(level) for level in Level] == ["ok", "warn", "unknown", "critical", "imminent"]
+    assert f"{Level.CRITICAL}" == "critical" and Level.CRITICAL.upper() == "CRITICAL"
+    assert Level("imminent") is Level.IMMINENT
+    for misuse in (lambda: Level.OK < "warn", lambda: "warn" > Level.OK):  # noqa: SIM300
+        with pytest.raises(TypeError, match="compares only with a Level"):
+            misuse()
+
+
+def test_no_figure_is_unknown_and_unknown_holds_nothing():
+    assert level_for(None, None, ISOLATED) is Level.UNKNOWN
+    assert level_for(None, None, ISOLATED, Level.CRITICAL) is Level.UNKNOWN
+    # a warn-range figure after unknown is decided afresh: nothing carried from it
+    assert level_for(0.59, None, ISOLATED, Level.UNKNOWN) is Level.OK
+    assert level_for(0.59, None, ISOLATED, Level.WARN) is Level.WARN  # 0.59 >= 0.57
+    assert keeping(Level.UNKNOWN, ISOLATED) == keeping(Level.OK, ISOLATED)
+    assert keeping(Level.OK, ISOLATED) == (0.60, 0.10, None, None)
+    assert keeping(Level.IMMINENT, ISOLATED)[:2] == (None, None)

@@ -8,10 +8,12 @@ from dataclasses import asdict
 
 import numpy as np
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.daemon.sinks import JsonLinesSink
+from monitor.engine.levels import Level
 from monitor.events import Event, EventKind, TargetKind
 
 
@@ -31,14 +33,15 @@ figures = st.one_of(
     st.sampled_from([0.0, -0.0, 1e-300, 5e-324, 1.7976931348623157e308, math.inf, -math.inf]),
 )
 names = st.one_of(st.none(), st.text(max_size=12))
+levels = st.one_of(st.none(), st.sampled_from(Level))
 events = st.builds(
     Event,
     kind=st.sampled_from(EventKind),
     account=names,
     target=st.text(max_size=30),
     target_kind=st.sampled_from(TargetKind),
-    level=names,
-    previous_level=names,
+    level=levels,
+    previous_level=levels,
     margin_ratio=figures,
     liquidation_distance=figures,
     liquidation_price=figures,
@@ -58,15 +61,15 @@ def test_event_bytes_match_the_asdict_encoding(event: Event) -> None:
 
 def test_written_lines_match_the_asdict_encoding_on_typical_events(tmp_path) -> None:
     typical = [
-        Event(EventKind.LEVEL, "main", "pool USDT", TargetKind.POOL, "critical", "warn",
+        Event(EventKind.LEVEL, "main", "pool USDT", TargetKind.POOL, Level.CRITICAL, Level.WARN,
               margin_ratio=math.inf, liquidation_distance=0.0, time=1.0),
         Event(EventKind.LEVEL, "main", "BTC/USDT:USDT long isolated LONG", TargetKind.POSITION,
-              "warn", None, margin_ratio=0.81, liquidation_distance=0.07,
+              Level.WARN, None, margin_ratio=0.81, liquidation_distance=0.07,
               liquidation_price=58_123.4, exchange_liquidation_price=58_120.0,
               mark_price=62_500.0, margin_mode="isolated", time=2.0),
-        Event(EventKind.BLIND, None, "feed binanceusdm", TargetKind.FEED, level="unknown",
+        Event(EventKind.BLIND, None, "feed binanceusdm", TargetKind.FEED, level=Level.UNKNOWN,
               message="mark prices stale: no frame for 10 s — «reconnecting»", time=3.0),
-        Event(EventKind.ACTION, "main", "account", TargetKind.ACCOUNT, level="critical",
+        Event(EventKind.ACTION, "main", "account", TargetKind.ACCOUNT, level=Level.CRITICAL,
               liquidation_price=math.nan, mark_price=-math.inf, message="dry run", time=4.0),
     ]  # fmt: skip
     sink = JsonLinesSink(tmp_path / "events.jsonl")
@@ -84,3 +87,20 @@ def test_numpy_figures_are_plain_numbers() -> None:
                   liquidation_price=liquidation, time=1.0)  # fmt: skip
     doc = orjson.loads(event.to_json_bytes())
     assert doc["margin_ratio"] == 0.5 and doc["liquidation_price"] is None
+
+
+def test_levels_keep_their_wire_names_and_a_persisted_event_loads_typed() -> None:
+    """The JSON lines, the alert state and the outbox written before the enum hold the
+    lowercase names: the same bytes come out, and they load back as Levels."""
+    event = Event(EventKind.LEVEL, "main", "pool USDT", TargetKind.POOL, Level.CRITICAL,
+                  Level.WARN, margin_ratio=0.8, time=1.0)  # fmt: skip
+    line = event.to_json_bytes()
+    assert b'"level":"critical","previous_level":"warn","margin_ratio":0.8,' in line
+    loaded = Event.from_json(orjson.loads(line))
+    assert loaded == event
+    assert (loaded.level, loaded.previous_level) == (Level.CRITICAL, Level.WARN)
+    assert type(loaded.level) is Level and type(loaded.previous_level) is Level
+    spelled = Event(EventKind.LEVEL, "a", "t", TargetKind.POOL, "imminent", "unknown")
+    assert (spelled.level, spelled.previous_level) == (Level.IMMINENT, Level.UNKNOWN)
+    with pytest.raises(ValueError, match="'severe' is not a valid Level"):
+        Event(EventKind.LEVEL, "a", "t", TargetKind.POOL, "severe")

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.domain import MarginMode, Position, Side
+from monitor.engine.levels import Level
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
 from monitor.exchange.errors import ErrorKind
 from monitor.ops.metrics import Metrics, MetricsServer, is_loopback
@@ -81,7 +82,7 @@ def test_scrape_shows_every_metric(metrics: Metrics, server: MetricsServer) -> N
     metrics.rest_call("binance-main", "binanceusdm", "fetch_positions")
     metrics.rest_call("binance-main", "binanceusdm", "fetch_positions")
     metrics.rest_error("binance-main", "binanceusdm", "fetch_positions", TimeoutError("x"))
-    metrics.event("margin_ratio", "critical")
+    metrics.event("margin_ratio", Level.CRITICAL)
     metrics.tick(0.003)
     metrics.tick()
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from monitor.config import LevelThresholds, Thresholds
+from monitor.engine.levels import Level
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 Points = list[tuple[float, float]]
 """[(unix time, margin ratio)], oldest first."""
 
-LINES = (("warn", "#e6a700"), ("critical", "#d62728"), ("imminent", "#7f0000"))
+LINES = ((Level.WARN, "#e6a700"), (Level.CRITICAL, "#d62728"), (Level.IMMINENT, "#7f0000"))
+"""Each threshold line's colour, by the level it sets (its `LevelThresholds` field)."""
 
 
 def series_from(rows: Iterable[tuple[float, str, float | None]]) -> dict[str, Points]:

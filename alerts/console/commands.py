@@ -19,11 +19,20 @@ from alerts.console.confirm import Confirmations, Outcome
 from alerts.console.ports import HistorySource, SilenceBook, SilenceView
 from alerts.console.stress import stress_lines, stress_now
 from alerts.console.targets import parse_duration, resolve
-from alerts.console.views import ScopedView, chunks, duration, firing_lines, position_lines
+from alerts.console.views import (
+    Firing,
+    ScopedView,
+    chunks,
+    duration,
+    firing_lines,
+    position_lines,
+)
 from alerts.messages import status_text
+from alerts.rules import Rule
 from alerts.silence import ANY_ACCOUNT
 from monitor.daemon.account import AccountMonitor
 from monitor.daemon.runner import Runner
+from monitor.engine.levels import Level
 from monitor.stress.curve import at_marks
 
 log = logging.getLogger(__name__)
@@ -103,7 +112,7 @@ class Commands:
             return None
         return chosen
 
-    def _levels(self, account: str) -> dict[str, str]:
+    def _levels(self, account: str) -> dict[str, Level]:
         return {t: level for (a, t), level in self.runner.daemon.tracker.items() if a == account}
 
     def _silences(self, chat_id: int) -> list[SilenceView]:
@@ -146,7 +155,7 @@ class Commands:
         firing = [
             (f"{account}: {target}", level, _silenced_until(active, account, target))
             for (account, target), level in self.runner.daemon.tracker.items()
-            if account in visible and level != "ok"
+            if account in visible and level is not Level.OK
         ]
         lines = firing_lines(firing + self._blind(visible))
         if silences:
@@ -156,17 +165,17 @@ class Commands:
             ]
         await _reply(update, lines)
 
-    def _blind(self, visible: set[str]) -> list[tuple[str, str, float | None]]:
+    def _blind(self, visible: set[str]) -> list[Firing]:
         """Feeds and accounts the daemon cannot see: never to read as a calm market."""
         daemon = self.runner.daemon
         limit = self.runner.config.daemon.account_stale_after
         now = time.monotonic()
         feeds = [
-            (g.target, "blind", None) for g in daemon.groups.values()
+            (g.target, Rule.BLIND, None) for g in daemon.groups.values()
             if g.blind and any(m.name in visible for m in g.monitors)
         ]  # fmt: skip
         accounts = [
-            (f"{m.name}: no fresh read", "blind", None) for m in daemon.monitors
+            (f"{m.name}: no fresh read", Rule.BLIND, None) for m in daemon.monitors
             if m.name in visible and m.last_ok is not None and now - m.last_ok > limit
         ]  # fmt: skip
         return feeds + accounts

@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
-from alerts.messages import ICONS
-from alerts.rules import BLIND_LEVEL, SEVERITY
+from alerts.messages import ICONS, RULE_ICONS
+from alerts.rules import BLIND_LEVEL, Rule
 from alerts.view import RunnerView, target_of
+from monitor.engine.levels import Level
 from monitor.engine.results import AccountRisk
 from monitor.formatting import pct, price, short_symbol, size
 
@@ -46,13 +47,17 @@ def duration(seconds: float) -> str:
     return " ".join(parts[:2])
 
 
-def position_lines(risk: AccountRisk, level_of: dict[str, str]) -> list[str]:
+Firing = tuple[str, Level | Rule, float | None]
+"""(what, its level, or Rule.BLIND for a source the daemon cannot see, silenced until)."""
+
+
+def position_lines(risk: AccountRisk, level_of: dict[str, Level]) -> list[str]:
     """Every position, riskiest first, with the prices a trader acts on."""
     model = "exact" if risk.exact else "approximate"
     lines = [f"{risk.name} · {risk.exchange} · {risk.model} model ({model})"]
     for item in sorted(risk.positions, key=lambda i: i.liquidation_distance or 0.0):
         p = item.position
-        level = level_of.get(target_of(p), "unknown")
+        level = level_of.get(target_of(p), Level.UNKNOWN)
         leverage = f" {p.leverage:g}x" if p.leverage else ""
         lines += [
             f"{ICONS[level]} {short_symbol(p.symbol)} {p.side.value} {size(p)} "
@@ -67,18 +72,20 @@ def position_lines(risk: AccountRisk, level_of: dict[str, str]) -> list[str]:
     return lines
 
 
-def firing_lines(firing: Sequence[tuple[str, str, float | None]]) -> list[str]:
-    """(what, level, silenced until) most severe first; a silenced one shows its time left."""
+def firing_lines(firing: Sequence[Firing]) -> list[str]:
+    """Most severe first (a blind source weighs as BLIND_LEVEL); a silenced one shows its
+    time left."""
     now = time.time()
     lines = []
-    for what, level, until in sorted(firing, key=lambda f: -_severity(f[1])):
+    for what, state, until in sorted(firing, key=lambda f: _severity(f[1]), reverse=True):
         hush = f" 🔕 {duration(until - now)}" if until is not None else ""
-        lines.append(f"{ICONS[level]} {what} {level.upper()}{hush}")
-    return lines or [f"{ICONS['ok']} nothing firing"]
+        icon = RULE_ICONS[state] if isinstance(state, Rule) else ICONS[state]
+        lines.append(f"{icon} {what} {state.upper()}{hush}")
+    return lines or [f"{ICONS[Level.OK]} nothing firing"]
 
 
-def _severity(level: str) -> int:
-    return SEVERITY[BLIND_LEVEL if level == "blind" else level]
+def _severity(state: Level | Rule) -> int:
+    return (BLIND_LEVEL if state is Rule.BLIND else state).severity
 
 
 def chunks(lines: Iterable[str], limit: int = 4000) -> list[str]:

@@ -31,6 +31,7 @@ from typing import Any
 from alerts.notification import Notification
 from alerts.notifiers.base import plain_text
 from alerts.notifiers.webhook import WebhookDestination
+from monitor.engine.levels import Level
 
 __all__ = ["AlertmanagerDestination", "alertmanager_alerts"]
 
@@ -40,7 +41,13 @@ ALERTNAMES = {
     "error": "ExchangeError",
     "liquidation": "ProbableLiquidation",
 }
-SEVERITY = {"warn": "warning", "unknown": "warning", "critical": "critical", "imminent": "critical"}
+SEVERITY = {
+    Level.WARN: "warning",
+    Level.UNKNOWN: "warning",
+    Level.CRITICAL: "critical",
+    Level.IMMINENT: "critical",
+}
+"""Alertmanager's severity label per level; OK has none (it resolves)."""
 STORAGE_ALERTNAME = "MarginwatchStorage"
 
 
@@ -104,7 +111,7 @@ def alertmanager_alerts(
             "instance": instance,
         }
         annotations = {"description": description, "replica": replica}
-        if previous and previous != level and previous != "ok":
+        if previous and previous is not level and previous is not Level.OK:
             alerts.append(_alert(common, previous, annotations, said, said, resolved=True))
         if level in SEVERITY:
             ends = _timestamp(notification.created + hold)
@@ -114,7 +121,7 @@ def alertmanager_alerts(
 
 def _alert(
     common: dict[str, str],
-    level: str,
+    level: Level,
     annotations: dict[str, str],
     starts: str,
     ends: str,

@@ -22,6 +22,7 @@ from dataclasses import asdict, fields
 from typing import Any, Literal
 
 from alerts.notification import Notification
+from monitor.engine.levels import Level
 
 __all__ = [
     "TEXT_FORMAT",
@@ -125,7 +126,12 @@ def notification_from_payload(payload: dict[str, Any]) -> Notification:
         if spec.name in payload:
             value = payload[spec.name]
             if spec.name == "items":  # a tuple of tuples, stored as lists of lists
-                value = tuple(tuple(item) for item in value)
+                value = tuple(
+                    (target, rule, Level(level), Level(heard) if heard else "")
+                    for target, rule, level, heard in value
+                )
+            elif spec.name == "level":
+                value = Level(value)
             values[spec.name] = tuple(value) if isinstance(value, list) else value
         elif spec.name == "accounts":
             values["accounts"] = (payload["account"],) if payload.get("account") else ()

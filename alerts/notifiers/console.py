@@ -11,17 +11,19 @@ import logging
 
 from alerts.notification import Notification
 from alerts.notifiers.base import Destination, plain_text
+from monitor.engine.levels import Level
 
 __all__ = ["ConsoleDestination"]
 
 log = logging.getLogger("marginwatch.notify")
 
 _LEVELS = {
-    "imminent": logging.CRITICAL,
-    "critical": logging.ERROR,
-    "unknown": logging.WARNING,
-    "warn": logging.WARNING,
+    Level.IMMINENT: logging.CRITICAL,
+    Level.CRITICAL: logging.ERROR,
+    Level.UNKNOWN: logging.WARNING,
+    Level.WARN: logging.WARNING,
 }
+"""The log level a notification is written at; INFO for the others (OK)."""
 
 
 class ConsoleDestination(Destination):

@@ -39,6 +39,7 @@ from monitor.actions.permissions import refusal
 from monitor.actions.policy import Decision, Plan, at_or_above, decide, target_of
 from monitor.actions.watched import WatchedAccount
 from monitor.domain import MarginMode, Position
+from monitor.engine.levels import Level
 from monitor.events import Event, EventKind, TargetKind, pool_target
 from monitor.exchange.clients import secret_values
 
@@ -176,7 +177,7 @@ class ActionController:
                 log.exception("%s: auto-deleverage step failed", self.account)
                 if str(exc) != failure:
                     failure = str(exc)
-                    self._emit("account", TargetKind.ACCOUNT, "critical",
+                    self._emit("account", TargetKind.ACCOUNT, Level.CRITICAL,
                                f"auto-deleverage step failed: {exc}")  # fmt: skip
 
     async def _startup(self) -> None:
@@ -204,7 +205,7 @@ class ActionController:
         if reason is not None:
             self.refused = reason
             log.error("actions refused: %s (running as dry_run)", reason)
-            self._emit("account", TargetKind.ACCOUNT, "critical",
+            self._emit("account", TargetKind.ACCOUNT, Level.CRITICAL,
                        f"confirm/auto refused: {reason}; running as dry_run")  # fmt: skip
 
     async def _settle_pending(self) -> bool:
@@ -228,7 +229,7 @@ class ActionController:
             return
         reason = self.guards.paused()
         if reason is not None:
-            self._refuse(plan.decisions, reason, "warn")
+            self._refuse(plan.decisions, reason, Level.WARN)
             return
         if self._stale(plan) or self._snapshot_at() <= self._acted_at:
             await self.monitor.poll()
@@ -237,7 +238,7 @@ class ActionController:
                 return
             stale = self._stale(plan)
             if stale is not None:
-                self._refuse(plan.decisions, f"data too old to act on: {stale}", "critical")
+                self._refuse(plan.decisions, f"data too old to act on: {stale}", Level.CRITICAL)
                 return
         mode = await self._mode()
         for _ in range(FALLTHROUGHS + 1):
@@ -313,11 +314,11 @@ class ActionController:
         if self.refused is not None:
             return "dry_run"
         if not self._verified:
-            self._say("account", "refusal", TargetKind.ACCOUNT, "critical",
+            self._say("account", "refusal", TargetKind.ACCOUNT, Level.CRITICAL,
                       "the API key's permissions could not be verified: not acting")  # fmt: skip
             return "dry_run"
         if mode == "confirm" and self.confirmer is None:
-            self._say("account", "refusal", TargetKind.ACCOUNT, "warn",
+            self._say("account", "refusal", TargetKind.ACCOUNT, Level.WARN,
                       "confirm mode without a confirmer: running as dry_run")  # fmt: skip
             return "dry_run"
         return mode
@@ -343,11 +344,11 @@ class ActionController:
                 note += f"not journaled: {exc}"
             self.guards.acted(target)
             text = describe_plan(decisions) + (f" ({note})" if note else "")
-            self._emit(target, first.target_kind, "warn", f"dry run, would {text}", first)
+            self._emit(target, first.target_kind, Level.WARN, f"dry run, would {text}", first)
             return False
         over = self.guards.over_caps(decisions)
         if over is not None:
-            self._refuse(decisions, over, "critical")
+            self._refuse(decisions, over, Level.CRITICAL)
             return False
         if mode == "confirm" and not await self._confirmed(target, decisions):
             return False
@@ -450,7 +451,7 @@ class ActionController:
                 self.journal.record(decision, "confirm", "refused", self._preview(decision), why)
             self.guards.acted(target)
             text = "; ".join(d.describe() for d in decisions)
-            self._emit(target, decisions[0].target_kind, "warn", f"{why}: {text}", decisions[0])
+            self._emit(target, decisions[0].target_kind, Level.WARN, f"{why}: {text}", decisions[0])
         return yes
 
     def _position(self, decision: Decision) -> Position | None:
@@ -479,7 +480,7 @@ class ActionController:
 
     # --- reporting -------------------------------------------------------------
 
-    def _refuse(self, decisions: list[Decision], reason: str, level: str) -> None:
+    def _refuse(self, decisions: list[Decision], reason: str, level: Level) -> None:
         """Journal and report a refusal once per target and reason, not on every tick."""
         for target, group in itertools.groupby(decisions, key=lambda d: d.target):
             items = list(group)
@@ -493,7 +494,7 @@ class ActionController:
             self._emit(target, items[0].target_kind, level, f"refused ({reason}): {text}")
             self._said[(target, "refusal")] = reason
 
-    def _say(self, target: str, channel: str, kind: TargetKind, level: str, message: str) -> None:
+    def _say(self, target: str, channel: str, kind: TargetKind, level: Level, message: str) -> None:
         """Report `message` unless it is the last thing said on this channel."""
         if self._said.get((target, channel)) == message:
             return
@@ -540,7 +541,7 @@ class ActionController:
                 policy.target_ratio is None or (ratio is not None and ratio <= policy.target_ratio)
             )
         )
-        level = "critical" if failed else "ok" if reached else "warn"
+        level = Level.CRITICAL if failed else Level.OK if reached else Level.WARN
         message = "; ".join(lines) + (
             f"; now {figures}, distance {percent(distance)} measured "
             f"(target {percent(policy.target_distance)})"
@@ -596,7 +597,7 @@ class ActionController:
         self,
         target: str,
         kind: TargetKind,
-        level: str,
+        level: Level,
         message: str,
         decision: Decision | None = None,
     ) -> None:

@@ -20,6 +20,7 @@ from monitor.actions.decision import Decision, Note, ceil_money, floor_money, qu
 from monitor.config.schema import CrossPolicy
 from monitor.engine.book import Marks
 from monitor.engine.legs import Leg
+from monitor.engine.levels import Level
 from monitor.engine.sizing import Goal, collateral_for, mark_of, plan_cuts, pool_state
 from monitor.events import TargetKind, pool_target
 
@@ -30,7 +31,7 @@ def defend_pool(
     policy = ctx.config.cross
     target = pool_target(asset)
 
-    def note(message: str, level: str = "critical") -> tuple[list[Decision], Note]:
+    def note(message: str, level: Level = Level.CRITICAL) -> tuple[list[Decision], Note]:
         return [], Note(target, TargetKind.POOL, message, level)
 
     pool, _ = ctx.book.evaluate_pool(asset, ctx.marks)
@@ -93,7 +94,7 @@ def defend_pool(
         return decisions, Note(
             target, TargetKind.POOL,
             "this step does not reach the target distance (per-action limits); "
-            "the next follows the fresh read", "warn",
+            "the next follows the fresh read", Level.WARN,
         )  # fmt: skip
     return decisions, None
 

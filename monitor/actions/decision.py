@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from monitor.domain import Position
+from monitor.engine.levels import Level
 from monitor.events import TargetKind, position_target
 from monitor.formatting import size_of
 
@@ -182,12 +183,12 @@ class Budget:
 
 class Note(NamedTuple):
     """Something to tell about a target the policy wanted to defend: why it could not,
-    or not fully ("critical": the target stays undefended)."""
+    or not fully (critical: the target stays undefended)."""
 
     target: str
     target_kind: TargetKind
     message: str
-    level: str = "warn"
+    level: Level = Level.WARN
 
 
 class Plan(NamedTuple):

@@ -25,6 +25,7 @@ from monitor.actions.decision import (
     target_of,
 )
 from monitor.engine.legs import Leg
+from monitor.engine.levels import Level
 from monitor.engine.results import PositionRisk
 from monitor.engine.sizing import (
     Goal,
@@ -43,7 +44,7 @@ def defend_isolated(
     policy = ctx.config.isolated
     target = target_of(leg.position)
 
-    def note(message: str, level: str = "critical") -> tuple[list[Decision], Note]:
+    def note(message: str, level: Level = Level.CRITICAL) -> tuple[list[Decision], Note]:
         return [], Note(target, TargetKind.POSITION, message, level)
 
     risk = ctx.book.evaluate_isolated(leg, ctx.marks)
@@ -67,13 +68,13 @@ def defend_isolated(
             distance >= policy.close_before or found[-1].distance_after >= policy.close_before
         ):
             short = found[-1].quantity < ceil_money(needed, quantum) - quantum / 2
-            return found, Note(target, TargetKind.POSITION, why_not, "warn") if short else None
+            return found, Note(target, TargetKind.POSITION, why_not, Level.WARN) if short else None
     if distance < policy.close_before:
         return _close(ctx, leg, allowance, target, before, why_not)
     return note(
         f"{why_not}: it will be closed reduce-only once its distance falls below "
         f"{policy.close_before:.1%}",
-        "warn",
+        Level.WARN,
     )
 
 
@@ -207,7 +208,7 @@ def _close(
     notional = cut_value(leg, mark_of(leg, ctx.marks), leg.contracts)
     if notional > min(allowance.per_action, allowance.window_left) + 1e-9:
         message = f"{why}; and the notional caps do not allow closing it"
-        return [], Note(target, TargetKind.POSITION, message, "critical")
+        return [], Note(target, TargetKind.POSITION, message, Level.CRITICAL)
     decision = make_decision(
         ctx, target=target, target_kind=TargetKind.POSITION, kind="reduce", asset=asset,
         quantity=leg.contracts, notional=notional, leg=leg, before=before, after=(None, None),

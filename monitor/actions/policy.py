@@ -14,6 +14,7 @@ alerts' advice is made by the same `decide` (alerts/defense.py).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import itemgetter
 
 from monitor.actions.allowance import Allowance, Context
 from monitor.actions.cross import defend_pool
@@ -31,20 +32,18 @@ from monitor.engine.book import AccountBook, Marks
 from monitor.engine.levels import Level
 from monitor.events import pool_target
 
-_RANKS = {level.name.lower(): level for level in Level}
 
-
-def at_or_above(level: str | None, trigger: str) -> bool:
-    """`unknown` (or no level yet) never triggers: the policy acts only on figures."""
-    rank = _RANKS.get(level) if level is not None else None
-    return rank is not None and rank >= _RANKS[trigger]
+def at_or_above(level: Level | None, trigger: str) -> bool:
+    """Whether `level` reached the policy's `trigger` (its configured name). UNKNOWN (or
+    no level yet) never triggers, however it ranks: the policy acts only on figures."""
+    return level is not None and level is not Level.UNKNOWN and level >= Level(trigger)
 
 
 def decide(
     account: str,
     book: AccountBook,
     marks: Marks,
-    levels: Mapping[str, str],
+    levels: Mapping[str, Level],
     config: ActionsConfig,
     budget: Budget,
 ) -> Plan:
@@ -57,21 +56,20 @@ def decide(
     """
     ctx = Context(account, book, marks, config)
     allowance = Allowance.of(budget)
-    work: list[tuple[int, str]] = []
+    work: list[tuple[Level, str]] = []
     for leg in book.isolated:
         target = target_of(leg.position)
         if at_or_above(levels.get(target), config.isolated.trigger):
-            work.append((Level[levels[target].upper()], target))
+            work.append((levels[target], target))
     for asset, legs in book.cross.items():
         # a member's level (its symbol moving alone) calls for its pool's defense too
         names = [pool_target(asset), *(target_of(leg.position) for leg in legs)]
-        ranks = [Level[levels[n].upper()] for n in names
-                 if at_or_above(levels.get(n), config.cross.trigger)]  # fmt: skip
-        if ranks:
-            work.append((max(ranks), pool_target(asset)))
+        reached = [levels[n] for n in names if at_or_above(levels.get(n), config.cross.trigger)]
+        if reached:
+            work.append((max(reached), pool_target(asset)))
     decisions: list[Decision] = []
     notes: list[Note] = []
-    for _, target in sorted(work, key=lambda item: -item[0]):
+    for _, target in sorted(work, key=itemgetter(0), reverse=True):  # stable: ties in order
         if target.startswith("pool "):
             found, note = defend_pool(ctx, target.removeprefix("pool "), allowance)
         else:

@@ -675,6 +675,10 @@ def _target_issues(data: Any, config: Config) -> list[InitErrorDetails]:
     defense acts again and again (or, if the target is already met, never acts at all).
     The error names the target key and the threshold key, each where it is written.
     """
+    # Imported here: the configuration's documents (monitor.config.document) are read by
+    # the simulator too, which must not load the monitor's engine.
+    from monitor.engine.levels import Level, keeping
+
     issues: dict[tuple[tuple[str | int, ...], str], InitErrorDetails] = {}
     for i, account in enumerate(config.accounts):
         aims = [
@@ -685,17 +689,13 @@ def _target_issues(data: Any, config: Config) -> list[InitErrorDetails]:
         ]  # fmt: skip
         advice = config.alerts
         aims += [
-            (mode, "critical", advice.defense_target_distance, advice.defense_target_ratio,
+            (mode, Level.CRITICAL, advice.defense_target_distance, advice.defense_target_ratio,
              ("alerts",), ("alerts",))
             for mode in ("isolated", "cross")
         ]  # fmt: skip
         for mode, trigger, distance, ratio, own, shared in aims:
-            # Imported here: the configuration's documents (monitor.config.document) are
-            # read by the simulator too, which must not load the monitor's engine.
-            from monitor.engine.levels import Level, keeping
-
             limits = getattr(account.thresholds, mode)
-            held = keeping(Level[trigger.upper()], limits)
+            held = keeping(Level(trigger), limits)
             prefix = "defense_" if own == ("alerts",) else ""
             trigger_at = None if prefix else _written(data, (*own, "trigger"), (*shared, "trigger"))
             checks = [

@@ -35,7 +35,7 @@ from monitor.venues.registry import adapter_for
 
 log = logging.getLogger(__name__)
 
-NEAR_LIQUIDATION = ("critical", "imminent")
+NEAR_LIQUIDATION = (Level.CRITICAL, Level.IMMINENT)
 """A position that vanishes at these levels is reported as a probable liquidation."""
 _REBUILD = LevelBand(0.0, 0.0, Level.OK)
 """An empty band: the next tick evaluates its position exactly and solves its band."""
@@ -341,7 +341,7 @@ class AccountMonitor:
                         self.name,
                         key,
                         TargetKind.POSITION,
-                        level="critical",
+                        level=Level.CRITICAL,
                         margin_mode=position.margin_mode.value,
                         mark_price=self.marks.get(position.symbol),
                         exchange_liquidation_price=position.exchange_liquidation_price,
@@ -492,16 +492,21 @@ class AccountMonitor:
     def _hold(self, asset: str, limits: LevelLimits) -> LevelHold | None:
         """The level hold of pool `asset` at the levels just reported for it and its
         members; None when all are OK (the quiet-tick screen's case) or one is unknown."""
-        levels = [self.tracker.held(*key) for key in self._screened[asset]]
-        if self.book is None or None in levels or not any(levels):
+        levels = [self.tracker.last(*key) for key in self._screened[asset]]
+        if (
+            self.book is None
+            or None in levels
+            or Level.UNKNOWN in levels
+            or all(level is Level.OK for level in levels)
+        ):
             return None
         pool_level, *leg_levels = levels
         return self.book.level_hold(asset, pool_level, leg_levels, limits)  # type: ignore[arg-type]
 
     def _band(self, leg: Leg, mark: float, limits: LevelLimits) -> LevelBand:
         """The band of `leg` at the level just reported for it at `mark`."""
-        level = self.tracker.held(self.name, self._keys[id(leg.position)])
-        if level is None or self.book is None:
+        level = self.tracker.last(self.name, self._keys[id(leg.position)])
+        if level is None or level is Level.UNKNOWN or self.book is None:
             return _REBUILD
         return self.book.isolated_band(leg, mark, level, limits)
 

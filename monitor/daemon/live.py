@@ -60,7 +60,6 @@ FIXED_LINES = 5
 KEEP_EVENTS = 200
 RATIO_CAPTION = "ratio 100% = liquidation; "
 CAPTION = "distance = move to liquidation; levels are our thresholds"
-LEVELS = {level.name.lower(): level for level in Level}
 
 Key = tuple[str, str]
 
@@ -125,20 +124,21 @@ class LiveView:
         ratio: float | None,
         distance: float | None,
         limits: LevelLimits,
-    ) -> Level | None:
+    ) -> Level:
         """The level the daemon reported (held by hysteresis); computed when not yet."""
-        if self.daemon.tracker.last(monitor.name, target) is not None:
-            return self.daemon.tracker.held(monitor.name, target)
-        return level_for(ratio, distance, limits)
+        reported = self.daemon.tracker.last(monitor.name, target)
+        return reported if reported is not None else level_for(ratio, distance, limits)
 
     def _rows_of(self, monitor: AccountMonitor, account: str) -> list[tuple[Key, Row]]:
         risk = monitor.current()
         if risk is None:
             error = monitor.last_error
             waiting = Row(
-                "not read yet", *[UNKNOWN] * 14, level="unknown", level_text="UNKNOWN",
+                "not read yet", *[UNKNOWN] * 14, level=Level.UNKNOWN,
+                level_text=SHORT_LEVEL[Level.UNKNOWN],
                 reason=str(error) if error else "waiting for the first read",
-                reason_compact=error.kind.value if error else "", rank=(2, 0.0),
+                reason_compact=error.kind.value if error else "",
+                rank=(Level.UNKNOWN.severity, 0.0),
                 account=account,
             )  # fmt: skip
             return [((monitor.name, "(account)"), waiting)]
@@ -186,7 +186,8 @@ class LiveView:
             target_label(event.target), event.margin_mode or UNKNOWN, UNKNOWN, UNKNOWN,
             price(event.mark_price), price(event.liquidation_price),
             price(event.exchange_liquidation_price), *[NOT_APPLICABLE] * 8,
-            level="unknown", level_text="UNKNOWN", reason="", reason_compact="",
+            level=Level.UNKNOWN, level_text=SHORT_LEVEL[Level.UNKNOWN], reason="",
+            reason_compact="",
             rank=(-1, 0.0), account=(event.account or "") if several else "",
         )  # fmt: skip
 
@@ -225,13 +226,9 @@ class LiveView:
         if event.account and len(self.daemon.monitors) > 1:
             who = f"{event.account} {who}"
         if event.kind is EventKind.LEVEL:
-            held = LEVELS.get(event.level or "")
+            held = event.level or Level.UNKNOWN
             level = SHORT_LEVEL[held]
-            was = (
-                SHORT_LEVEL[LEVELS[event.previous_level]]
-                if event.previous_level in LEVELS
-                else ("new" if event.previous_level is None else event.previous_level.upper())
-            )
+            was = "new" if event.previous_level is None else SHORT_LEVEL[event.previous_level]
             limits = self._limits(event)
             why = (
                 level_reason(held, event.margin_ratio, event.liquidation_distance, limits)
@@ -241,7 +238,7 @@ class LiveView:
             text = f"{level:<4} {who} ({was}→{level})" + (f" {why}" if why else "")
             if event.message:
                 text += f": {event.message}"
-            style = LEVEL_STYLES.get(event.level or "", "")
+            style = LEVEL_STYLES[held]
         else:
             kind = {EventKind.PROBABLE_LIQUIDATION: "LIQUIDATED"}.get(
                 event.kind, event.kind.value.upper()

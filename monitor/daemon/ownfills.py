@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from monitor.actions.decision import is_ours
 from monitor.domain import Position
+from monitor.engine.levels import Level
 
 SENT = ("sent", "filled", "unknown")
 """Journal statuses of orders that may have traded."""
@@ -64,7 +65,7 @@ class Closure:
     client_ids: tuple[str, ...]
     quantity: float
 
-    def describe(self, position: Position, level: str | None) -> str:
+    def describe(self, position: Position, level: Level | None) -> str:
         at = f" at {level}" if level else ""
         orders = ", ".join(self.client_ids)
         return (

@@ -25,6 +25,7 @@ from monitor.config.errors import ConfigIssue
 from monitor.daemon.plugins import Plugin, load_plugins
 from monitor.daemon.service import Daemon
 from monitor.daemon.sinks import EventSink, FanOut, JsonLinesSink, LogSink
+from monitor.engine.levels import Level
 from monitor.events import Event, EventKind, TargetKind
 from monitor.events.tracker import LevelTracker
 from monitor.ops import sdnotify
@@ -57,7 +58,7 @@ class MetricsSink:
         self.metrics = metrics
 
     def emit(self, event: Event) -> None:
-        self.metrics.event(event.kind.value, event.level or "none")
+        self.metrics.event(event.kind.value, event.level)
 
 
 class Runner:
@@ -252,7 +253,7 @@ class Runner:
             config = await asyncio.to_thread(_load_usable, self.config_path)
         except (ConfigError, OSError) as exc:
             log.error("reload refused, keeping the running configuration:\n%s", exc)
-            self._config_event("warn", f"reload refused: {exc}")
+            self._config_event(Level.WARN, f"reload refused: {exc}")
             return False
         sdnotify.reloading()
         await self.daemon.stop()
@@ -264,10 +265,10 @@ class Runner:
         await self.daemon.start()
         self._start_heartbeat()
         sdnotify.ready()
-        self._config_event("ok", f"configuration reloaded: {len(config.accounts)} accounts")
+        self._config_event(Level.OK, f"configuration reloaded: {len(config.accounts)} accounts")
         return True
 
-    def _config_event(self, level: str, message: str) -> None:
+    def _config_event(self, level: Level, message: str) -> None:
         """A reload's outcome, into the same event stream as everything else."""
         self.sink.emit(Event(EventKind.CONFIG, None, "config", TargetKind.ACCOUNT, level=level,
                              message=message))  # fmt: skip

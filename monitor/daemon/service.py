@@ -26,6 +26,7 @@ from monitor.daemon.account import AccountMonitor
 from monitor.daemon.cadence import RestCadence
 from monitor.daemon.envelopes import Envelopes
 from monitor.daemon.marks import MarkBoard
+from monitor.engine.levels import Level
 from monitor.events import Event, EventKind, TargetKind
 from monitor.events.tracker import LevelTracker
 from monitor.exchange.budget import Budgets
@@ -268,7 +269,7 @@ class Daemon:
                     None,
                     group.target,
                     TargetKind.FEED,
-                    level="unknown",
+                    level=Level.UNKNOWN,
                     message=f"mark prices {status.value}: {reason}",
                 )
             )
@@ -282,7 +283,7 @@ class Daemon:
                     None,
                     group.target,
                     TargetKind.FEED,
-                    level="ok",
+                    level=Level.OK,
                     message="mark prices flowing again",
                 )
             )
@@ -322,7 +323,7 @@ class Daemon:
                             monitor.name,
                             "account",
                             TargetKind.ACCOUNT,
-                            level="unknown",
+                            level=Level.UNKNOWN,
                             message=f"no successful read for {age:.0f} s: {reason}",
                         )
                     )
@@ -334,7 +335,7 @@ class Daemon:
                             monitor.name,
                             "account",
                             TargetKind.ACCOUNT,
-                            level="ok",
+                            level=Level.OK,
                             message="account read again",
                         )
                     )
@@ -345,11 +346,7 @@ class Daemon:
 
     def summary(self) -> str:
         """One line for systemd's STATUS= and the demo's header."""
-        worst = "ok"
-        order = {"ok": 0, "warn": 1, "unknown": 2, "critical": 3, "imminent": 4}
-        for (_, _target), level in self.tracker.items():
-            if order.get(level, 0) > order[worst]:
-                worst = level
+        worst = max((level for _, level in self.tracker.items()), default=Level.OK)
         feeds = sum(1 for g in self.groups.values() if g.feed and not g.blind)
         blind = len(self._blind_accounts) + sum(1 for g in self.groups.values() if g.blind)
         accounts = len(self.monitors)

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import IO, Protocol
 
+from monitor.engine.levels import Level
 from monitor.events import Event, EventKind
 from monitor.formatting import pct, price
 
@@ -43,11 +44,11 @@ class LogSink:
             EventKind.BLIND, EventKind.PROBABLE_LIQUIDATION, EventKind.CLOSED_BY_US,
             EventKind.ERROR,
         )  # fmt: skip
-        loud = loud or (
-            event.kind is EventKind.LEVEL and event.level in ("warn", "critical", "imminent")
-        )
+        level = event.level
+        # Unknown outranks a warning: not seeing is no routine line either.
+        loud = loud or (event.kind is EventKind.LEVEL and level is not None and level >= Level.WARN)
         # A failed or refused action step (the journal's disk full, say) is no routine line.
-        loud = loud or (event.kind is EventKind.ACTION and event.level == "critical")
+        loud = loud or (event.kind is EventKind.ACTION and level is Level.CRITICAL)
         log.log(logging.WARNING if loud else logging.INFO, "%s", describe(event))
 
 

@@ -7,16 +7,58 @@ Our own thresholds are warnings about approaching liquidation, never a liquidati
 from __future__ import annotations
 
 import math
-from enum import IntEnum
+from enum import StrEnum
 from typing import NamedTuple, Protocol
 
 
-class Level(IntEnum):
-    OK = 0
-    WARN = 1
-    CRITICAL = 2
-    IMMINENT = 3
+class Level(StrEnum):
+    """A target's level: the one type from the engine to the pager.
+
+    The members are declared mildest first and that order IS the severity order, defined
+    here once: compare levels (`<`, `>=`, `max`, `sorted`), never their names. The value
+    is the wire name, the lowercase word the JSON events, the SQLite stores and the
+    messages have always carried, so `Level(name)` loads a persisted one. Adding a level
+    touches this class and the presentation tables keyed by it (formatting.SHORT_LEVEL,
+    render.LEVEL_STYLES, alerts.messages.ICONS, the notifiers' severities).
+    """
+
+    OK = "ok"
+    WARN = "warn"
+    UNKNOWN = "unknown"
+    """Neither figure could be computed. Worse than a warning (not seeing is worse than
+    a warning), milder than critical; never reached by crossing a threshold, and holds
+    nothing (a level after it is decided afresh)."""
+    CRITICAL = "critical"
+    IMMINENT = "imminent"
     """Liquidation is imminent (ratio near 1 or the price within a hair of it)."""
+
+    @property
+    def severity(self) -> int:
+        """The rank in the severity order: 0 for OK, rising with danger."""
+        return _SEVERITY[self]
+
+    def __lt__(self, other: object) -> bool:
+        return _SEVERITY[self] < _severity_of(other)
+
+    def __le__(self, other: object) -> bool:
+        return _SEVERITY[self] <= _severity_of(other)
+
+    def __gt__(self, other: object) -> bool:
+        return _SEVERITY[self] > _severity_of(other)
+
+    def __ge__(self, other: object) -> bool:
+        return _SEVERITY[self] >= _severity_of(other)
+
+
+_SEVERITY: dict[Level, int] = {level: rank for rank, level in enumerate(Level)}
+
+
+def _severity_of(other: object) -> int:
+    """A level compares only with a level: as a `str` it would sort by spelling, and
+    "critical" < "warn" is exactly the bug an enum is here to prevent."""
+    if type(other) is not Level:
+        raise TypeError(f"a Level compares only with a Level, not {other!r}")
+    return _SEVERITY[other]
 
 
 class LevelLimits(Protocol):
@@ -34,11 +76,13 @@ class LevelLimits(Protocol):
 
 
 _IMMINENT, _CRITICAL, _WARN, _OK = Level.IMMINENT, Level.CRITICAL, Level.WARN, Level.OK
+_UNKNOWN = Level.UNKNOWN
 """Members read once: an enum member lookup costs a descriptor call on every tick."""
 
 
 def level_thresholds(limits: LevelLimits) -> tuple[tuple[Level, float, float], ...]:
-    """(level, ratio at which it is reached, distance at which it is reached), worst first."""
+    """(level, ratio at which it is reached, distance at which it is reached), worst first:
+    the levels a threshold reaches, in the severity order."""
     return (
         (_IMMINENT, limits.imminent, limits.distance_imminent),
         (_CRITICAL, limits.critical, limits.distance_critical),
@@ -67,8 +111,8 @@ def level_for(
     distance: float | None,
     limits: LevelLimits,
     previous: Level | None = None,
-) -> Level | None:
-    """The worse of the two figures' levels; None when neither is known (unknown, not OK).
+) -> Level:
+    """The worse of the two figures' levels; UNKNOWN when neither is known (never OK).
 
     With `previous`, a level is kept until both figures have moved back past it by the
     clear margins (`cleared_past`): a ratio of 0.74 after critical at 0.75 is still
@@ -77,15 +121,18 @@ def level_for(
     """
     if ratio is None:
         if distance is None:
-            return None
+            return _UNKNOWN
         ratio = -math.inf
     elif distance is None:
         distance = math.inf
-    held = _OK if previous is None else previous
+    # `previous` holds the levels from itself down: worst first, that is from the moment
+    # it is met (identity tests, no rank lookups; OK, UNKNOWN and None hold nothing).
+    holding = False
     for level, ratio_at, distance_at in level_thresholds(limits):
         if ratio >= ratio_at or distance <= distance_at:
             return level
-        if held >= level:
+        holding = holding or level is previous
+        if holding:
             ratio_clear, distance_clear = cleared_past(ratio_at, distance_at, limits)
             if ratio >= ratio_clear or distance <= distance_clear:
                 return level
@@ -106,10 +153,15 @@ class Keeping(NamedTuple):
 
 
 def keeping(level: Level, limits: LevelLimits) -> Keeping:
+    """OK and UNKNOWN hold nothing (as `previous` of `level_for`): the mildest threshold
+    is their next level."""
     next_ratio = next_distance = held_ratio = held_distance = None
-    for at, ratio_at, distance_at in level_thresholds(limits):
-        if at == level + 1:
+    passed = level is _OK or level is _UNKNOWN
+    for at, ratio_at, distance_at in reversed(level_thresholds(limits)):  # mildest first
+        if passed:
             next_ratio, next_distance = ratio_at, distance_at
-        elif at == level:
+            break
+        if at is level:
             held_ratio, held_distance = cleared_past(ratio_at, distance_at, limits)
+            passed = True
     return Keeping(next_ratio, next_distance, held_ratio, held_distance)

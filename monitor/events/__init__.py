@@ -1,7 +1,9 @@
-"""The events the daemon emits: the contract between monitoring and alerting.
+"""The events the daemon emits: the contract between monitoring, its actions and alerting.
 
 Every event is one immutable record with a stable JSON form, so the audit trail
 (`--events FILE`) can be grepped and the alert rules can consume the same objects.
+Outside the daemon (which composes the actions and feeds the alerts), so that all three
+import it and none imports another to get at it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
+
+from monitor.engine.levels import Level
 
 
 class EventKind(StrEnum):
@@ -48,8 +52,11 @@ class Event:
     account: str | None
     target: str
     target_kind: TargetKind
-    level: str | None = None
-    previous_level: str | None = None
+    level: Level | None = None
+    """None where no level applies (an error, a blind feed); unknown figures are
+    `Level.UNKNOWN`."""
+    previous_level: Level | None = None
+    """None when the target is seen for the first time."""
     margin_ratio: float | None = None
     liquidation_distance: float | None = None
     liquidation_price: float | None = None
@@ -61,6 +68,14 @@ class Event:
     order_id: str | None = None
     """The exchange's id of the order the event is about (a liquidation order), when the
     exchange named one: what makes the event itself recognisable after a restart."""
+
+    def __post_init__(self) -> None:
+        """Levels are typed whoever built the event: a wire name (a persisted event, a
+        caller that spelled it) becomes its `Level`; a name that is no level is refused."""
+        for name in ("level", "previous_level"):
+            value = getattr(self, name)
+            if value is not None and type(value) is not Level:
+                object.__setattr__(self, name, Level(value))
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe: infinities (no equity left) become null, as everywhere else.
@@ -74,6 +89,14 @@ class Event:
         itself (fields in order, enums by value, NaN and infinities as null); numpy
         scalars are numbers like any other."""
         return orjson.dumps(self, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Event:
+        """The event `to_json()` wrote (an unfinite figure comes back as None), its kinds
+        typed again from their wire names (its levels type themselves)."""
+        return cls(**{
+            **doc, "kind": EventKind(doc["kind"]), "target_kind": TargetKind(doc["target_kind"])
+        })  # fmt: skip
 
 
 EVENT_FIELDS = tuple(f.name for f in fields(Event))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import repeat
+from operator import is_
 from typing import Any
 
 from monitor.config import Thresholds
@@ -11,14 +13,7 @@ from monitor.engine.levels import Level, level_for
 from monitor.engine.results import PoolRisk, PositionRisk
 from monitor.events import Event, EventKind, TargetKind, pool_target, position_target
 
-_NAMES: dict[Level | None, str] = {level: level.name.lower() for level in Level}
-_NAMES[None] = "unknown"
-_BY_NAME = {name: level for level, name in _NAMES.items() if level is not None}
-_OK = "ok"
-
-
-def level_name(level: Level | None) -> str:
-    return _NAMES[level]
+_OK = Level.OK
 
 
 class LevelTracker:
@@ -26,7 +21,7 @@ class LevelTracker:
     recorded silently; anything else, and every later change, becomes an event."""
 
     def __init__(self) -> None:
-        self._levels: dict[tuple[str, str], str] = {}
+        self._levels: dict[tuple[str, str], Level] = {}
         self._generations: dict[str, int] = {}
 
     def forget(self, account: str, keep: Iterable[str]) -> list[str]:
@@ -39,20 +34,17 @@ class LevelTracker:
             self._bump(account)
         return gone
 
-    def items(self) -> list[tuple[tuple[str, str], str]]:
+    def items(self) -> list[tuple[tuple[str, str], Level]]:
         return list(self._levels.items())
 
-    def last(self, account: str, target: str) -> str | None:
+    def last(self, account: str, target: str) -> Level | None:
+        """The level last reported; None when never seen."""
         return self._levels.get((account, target))
-
-    def held(self, account: str, target: str) -> Level | None:
-        """The level last reported, as a `Level`; None when unknown or never seen."""
-        return _BY_NAME.get(self._levels.get((account, target), ""))
 
     def all_ok(self, keys: list[tuple[str, str]]) -> bool:
         """Whether every (account, target) of `keys` was last reported OK (the quiet-tick
-        test, so in C: no Python frame per target)."""
-        return all(map(_OK.__eq__, map(self._levels.get, keys)))
+        test, so in C: no Python frame per target; a target never seen is not OK)."""
+        return all(map(is_, repeat(_OK), map(self._levels.get, keys)))
 
     def generation(self, account: str) -> int:
         """Bumped whenever a level of `account` changes: a caller that found its targets
@@ -62,7 +54,7 @@ class LevelTracker:
     def _bump(self, account: str) -> None:
         self._generations[account] = self._generations.get(account, 0) + 1
 
-    def _change(self, account: str, target: str, level: str) -> tuple[bool, str | None]:
+    def _change(self, account: str, target: str, level: Level) -> tuple[bool, Level | None]:
         """(worth an event, previous level or None when first seen)."""
         key = (account, target)
         previous = self._levels.get(key)
@@ -70,13 +62,13 @@ class LevelTracker:
             return False, previous
         self._levels[key] = level
         self._bump(account)
-        return not (previous is None and level == "ok"), previous
+        return not (previous is None and level is _OK), previous
 
     def _level(
         self, account: str, target: str, ratio: float | None, distance: float | None, limits: Any
-    ) -> str:
+    ) -> Level:
         """The level now, held by hysteresis against the level last reported."""
-        return _NAMES[level_for(ratio, distance, limits, self.held(account, target))]
+        return level_for(ratio, distance, limits, self._levels.get((account, target)))
 
     def _still_ok(
         self, account: str, target: str, ratio: float | None, distance: float | None, limits: Any
@@ -88,7 +80,7 @@ class LevelTracker:
             and distance is not None
             and ratio < limits.warn
             and distance > limits.distance_warn
-            and self._levels.get((account, target)) == "ok"
+            and self._levels.get((account, target)) is _OK
         )
 
     def pool(self, account: str, risk: PoolRisk, thresholds: Thresholds) -> Event | None:

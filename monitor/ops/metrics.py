@@ -33,6 +33,7 @@ from wsgiref.simple_server import WSGIServer
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from monitor.engine.levels import Level
 from monitor.exchange.errors import ErrorKind, classify
 from monitor.ops.health import Health
 
@@ -324,9 +325,10 @@ class Metrics:
         self.request_weight_used.labels(host).set(used)
         self.request_budget_waits.labels(host).set(waits)
 
-    def event(self, kind: str, level: str) -> None:
-        """Count one emitted event, e.g. event("margin_ratio", "critical")."""
-        self.events.labels(kind, str(level)).inc()
+    def event(self, kind: str, level: Level | None) -> None:
+        """Count one emitted event, e.g. event("level", Level.CRITICAL); "none" for an
+        event no level applies to."""
+        self.events.labels(kind, "none" if level is None else level.value).inc()
 
     def tick(self, latency: float | None = None) -> None:
         """Count one evaluated tick and, when known, its tick-to-evaluation latency."""

@@ -35,13 +35,13 @@ class FundingEffect:
     ratio_after: float | None
     distance_before: float | None
     distance_after: float | None
-    level_before: Level | None
-    level_after: Level | None
+    level_before: Level
+    level_after: Level
 
     @property
     def crosses_level(self) -> bool:
         """The payment alone moves the target to a worse level."""
-        return (self.level_after or 0) > (self.level_before or 0)
+        return self.level_after > self.level_before
 
 
 def after_funding(

@@ -49,6 +49,7 @@ from websockets.asyncio.client import ClientConnection
 from monitor.actions.decision import is_ours
 from monitor.config import AccountConfig
 from monitor.domain import AccountSnapshot, MarginMode, Position, Side
+from monitor.engine.levels import Level
 from monitor.events import Event, EventKind, TargetKind, position_target
 from monitor.exchange.adapters.base import ExchangeAdapter
 from monitor.exchange.clients import secret_values
@@ -451,7 +452,7 @@ class BinanceUserStream(StreamFeed):
                 self.monitor.name,
                 target,
                 TargetKind.POSITION,
-                level="critical",
+                level=Level.CRITICAL,
                 margin_mode=mode.value,
                 mark_price=self.monitor.marks.get(symbol),
                 exchange_liquidation_price=(
