@@ -24,6 +24,7 @@ from monitor.domain import (
     TierTable,
 )
 from monitor.engine.book import AccountBook
+from monitor.engine.levels import Level
 from monitor.events import pool_target
 
 BTC, ETH = "BTC/USD:BTC", "ETH/USD:ETH"
@@ -61,7 +62,7 @@ def test_a_coin_pool_is_cut_in_whole_contracts_counted_at_their_usd_face() -> No
     long = Position(BTC, Side.LONG, MarginMode.CROSS, 300, 100, 60_000, 58_000, "BTC",
                     inverse=True)  # fmt: skip
     b = book(long, pools=(CrossPool("BTC", 0.05),))
-    plan = decide("c", b, {}, {pool_target("BTC"): "critical"}, actions(), ROOMY)
+    plan = decide("c", b, {}, {pool_target("BTC"): Level.CRITICAL}, actions(), ROOMY)
     (cut,) = plan.decisions
     assert (cut.kind, cut.quantity, cut.notional) == ("reduce", 167, pytest.approx(16_700))
     assert cut.reaches_target and not plan.notes
@@ -69,7 +70,7 @@ def test_a_coin_pool_is_cut_in_whole_contracts_counted_at_their_usd_face() -> No
 
     # A cap of 10,000 USD per action allows 100 contracts, whatever a contract is in coin.
     capped = Budget(per_action=10_000, window_left=1e9, actions_left=100, reserve_left=1e9)
-    (small,) = decide("c", b, {}, {pool_target("BTC"): "critical"}, actions(), capped).decisions
+    (small,) = decide("c", b, {}, {pool_target("BTC"): Level.CRITICAL}, actions(), capped).decisions
     assert (small.quantity, small.notional) == (100, pytest.approx(10_000))
 
 
@@ -82,7 +83,7 @@ def test_coin_margin_is_added_in_the_coin_to_eight_decimals() -> None:
                         inverse=True, isolated_margin=0.3)  # fmt: skip
     b = book(position, pools=(CrossPool("ETH", 1.0),))
     target = target_of(position)
-    (add,) = decide("c", b, {}, {target: "critical"}, actions(), ROOMY).decisions
+    (add,) = decide("c", b, {}, {target: Level.CRITICAL}, actions(), ROOMY).decisions
     assert add.kind == "add_margin" and add.asset == "ETH"
     assert add.quantity == pytest.approx(0.236398467, abs=1e-8)
     assert add.quantity == round(add.quantity, 8)
@@ -91,6 +92,6 @@ def test_coin_margin_is_added_in_the_coin_to_eight_decimals() -> None:
 
     # max_add_per_action 300 USD is 300 / 2,900 = 0.10344827 ETH at the mark.
     config = actions(max_add_per_action=300)
-    (part,), notes = decide("c", b, {}, {target: "critical"}, config, ROOMY)
+    (part,), notes = decide("c", b, {}, {target: Level.CRITICAL}, config, ROOMY)
     assert part.quantity == 0.10344827
     assert notes and "only 0.10344827 of the 0.23639847 ETH" in notes[0].message
