@@ -33,7 +33,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.config.secrets import Secret
 
-SECRET_KEYS = ("api_key", "secret", "password")
+SECRET_KEYS = ("api_key", "secret", "password", "private_key")
 """Account keys holding credentials; the loader also accepts a `<key>_file` twin for each."""
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -509,6 +509,10 @@ class AccountConfig(_Frozen):
     api_key: Secret | None = None
     secret: Secret | None = None
     password: Secret | None = None
+    private_key: Secret | None = None
+    """Hyperliquid: the private key of an agent (API) wallet that `wallet_address`
+    approved. It signs orders and margin changes and can never withdraw; the main
+    wallet's own key is refused for actions."""
     wallet_address: Annotated[str, Field(min_length=1)] | None = None
     sandbox: bool = False
     rest_url: HttpOrigin | None = None
@@ -617,6 +621,14 @@ def _credential_issues(data: Any) -> list[InitErrorDetails]:
             )
     if given == {"password"}:
         issues.append(_issue(("password",), "only used together with api_key and secret"))
+    if "private_key" in given and not data.get("wallet_address"):
+        issues.append(
+            _issue(
+                ("wallet_address",),
+                "required when private_key is set: the address of the main wallet that "
+                "approved this agent (API) wallet",
+            )
+        )
     return issues
 
 
