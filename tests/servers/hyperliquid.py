@@ -88,6 +88,7 @@ __all__ = [
     "create_app",
     "hybrid_user",
     "make_trading_client",
+    "move_mark",
     "trading_user",
 ]
 
@@ -485,6 +486,14 @@ def _recompute_user(state: HlState, user: HlUser) -> None:
             available = p.margin_used - abs(p.szi) * marks[p.coin] * rate
         liq = marks[p.coin] - side * available / abs(p.szi) / (1 - rate * side)
         p.liquidation_px = liq if liq > 0 else None
+
+
+def move_mark(state: HlState, coin: str, price: float) -> None:
+    """Move a coin's mark and recompute each holder's figures with the fixture's rules."""
+    state.contexts[coin].mark_px = price
+    for user in state.users.values():
+        if any(p.coin == coin for p in user.positions):
+            _recompute_user(state, user)
 
 
 class ActionError(Exception):

@@ -92,6 +92,7 @@ __all__ = [
     "create_app",
     "hybrid_account",
     "make_client",
+    "move_mark",
     "single_currency_account",
 ]
 
@@ -960,6 +961,17 @@ def _cross_liq_px(state: OkxState, position: OkxPosition, cross_equity: float) -
     if _direction(position) > 0:
         return max(0.0, (coin * mark - cross_equity) / (coin * (1 - cost)))
     return (cross_equity + coin * mark) / (coin * (1 + cost))
+
+
+def move_mark(state: OkxState, inst_id: str, price: float) -> None:
+    """Move a USDT swap's mark and recompute what OKX's risk engine would, with the
+    fixture's formulas (as after a fill): its positions and the USDT figures."""
+    before = _usdt_view(state)
+    state.mark_prices[inst_id] = price
+    for position in _usdt_positions(state):
+        if position.inst_id == inst_id:
+            _reprice(state, position)
+    _refresh_usdt(state, before)
 
 
 class OkxOrderRejected(Exception):
