@@ -116,7 +116,7 @@ async def test_margin_goes_into_the_isolated_position(
 ) -> None:
     executor = await connect()
     add = decision("add_margin", symbol=SOL, margin_mode="isolated", quantity=100, asset="USDC")
-    request, row = sent(journal, executor, add)
+    request, _ = sent(journal, executor, add)
     outcome = await executor.send(request)
     assert outcome.status == "filled", outcome.detail
     assert state.margin_updates == [("SOL", 100.0)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+
 import pytest
 
 from monitor.actions.journal import Journal
