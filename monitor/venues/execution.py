@@ -13,9 +13,15 @@ from __future__ import annotations
 from monitor.actions.executor import VenueExecution
 from monitor.venues.binance import permissions as binance_permissions
 from monitor.venues.binance.executor import BinanceUsdmExecutor
+from monitor.venues.hyperliquid import permissions as hyperliquid_permissions
+from monitor.venues.hyperliquid.executor import HyperliquidExecutor
+from monitor.venues.okx import permissions as okx_permissions
+from monitor.venues.okx.executor import OkxExecutor
 
 EXECUTION: dict[str, VenueExecution] = {
     "binanceusdm": VenueExecution(BinanceUsdmExecutor, binance_permissions.read_permissions),
+    "okx": VenueExecution(OkxExecutor, okx_permissions.read_permissions),
+    "hyperliquid": VenueExecution(HyperliquidExecutor, hyperliquid_permissions.read_permissions),
 }
 
 
