@@ -414,8 +414,8 @@ class KeyInfo:
          (True, False)),
         ("bybit", {"result": {"readOnly": 1, "permissions": {"Wallet": ["Withdraw"]}}},
          (False, True)),
-        ("okx", {"data": [{"perm": "read_only,trade"}]}, (True, False)),
-        ("okx", {"data": [{"perm": "read_only,withdraw,trade"}]}, (True, True)),
+        ("okx", {"data": [{"perm": "read_only,trade"}]}, (True, False, True)),
+        ("okx", {"data": [{"perm": "read_only,withdraw,trade"}]}, (True, True, True)),
     ],
 )  # fmt: skip
 async def test_key_permissions_are_read_from_each_exchange(exchange, reply, expected) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from monitor.actions.journal import Journal
+from monitor.actions.permissions import refusal
 from monitor.config.schema import CrossPolicy
 from monitor.exchange.adapters.hyperliquid import HyperliquidAdapter
 from monitor.simulator.http import LocalServer
@@ -195,11 +196,22 @@ async def test_the_key_must_be_an_agent_of_the_configured_wallet(
     connect: Callable[..., Any], state: hl.HlState
 ) -> None:
     agent = await connect(hl.AGENT_KEY)
-    assert tuple(await read_permissions(agent.client)) == (True, False, True)
+    permissions = await read_permissions(agent.client)
+    assert tuple(permissions)[:3] == (True, False, True)
+    assert refusal("hl", "hyperliquid", permissions, reserve=True) is None
+
     main = await connect(hl.MAIN_KEY)  # the main wallet itself: it can withdraw
-    assert tuple(await read_permissions(main.client)) == (True, True, True)
+    permissions = await read_permissions(main.client)
+    assert tuple(permissions)[:3] == (True, True, True)
+    assert "itself, which can WITHDRAW" in str(refusal("hl", "hyperliquid", permissions))
+
     stranger = await connect("0x" + "5e" * 32)  # approved by nobody
-    assert tuple(await read_permissions(stranger.client)) == (False, False, False)
+    permissions = await read_permissions(stranger.client)
+    assert tuple(permissions)[:3] == (False, False, False)
+    assert "role 'missing'" in str(refusal("hl", "hyperliquid", permissions))
+
     other = "0x" + "77" * 20
     state.agents[address_of_key(hl.AGENT_KEY)] = other  # an agent, of another wallet
-    assert tuple(await read_permissions(agent.client)) == (False, False, False)
+    permissions = await read_permissions(agent.client)
+    assert tuple(permissions)[:3] == (False, False, False)
+    assert f"an agent of {other}" in str(refusal("hl", "hyperliquid", permissions))

@@ -15,6 +15,11 @@ from typing import Any
 
 from monitor.actions.permissions import KeyPermissions
 
+APPROVE = (
+    "approve an agent (API) wallet for wallet_address on Hyperliquid (it can never "
+    "withdraw) and configure its key as private_key"
+)
+
 
 def signer_address(client: Any) -> str:
     """The address of the key ccxt signs with (lower case)."""
@@ -22,13 +27,21 @@ def signer_address(client: Any) -> str:
 
 
 async def read_permissions(client: Any) -> KeyPermissions:
+    wallet = str(client.walletAddress).lower()
     if not client.privateKey:
-        return KeyPermissions(False, False, False)
+        return KeyPermissions(False, False, False, f"no private_key: {APPROVE}")
     signer = signer_address(client)
     reply = await client.publicPostInfo({"type": "userRole", "user": signer})
     role = reply.get("role")
     owner = str((reply.get("data") or {}).get("user") or "").lower()
     if role == "user":  # the main wallet itself: it can withdraw everything
-        return KeyPermissions(True, True, True)
-    mine = role == "agent" and owner == str(client.walletAddress).lower()
-    return KeyPermissions(mine, False, mine)
+        advice = (
+            f"private_key is the key of wallet {signer} itself, which can WITHDRAW funds; "
+            f"{APPROVE} instead"
+        )
+        return KeyPermissions(True, True, True, advice)
+    if role == "agent" and owner == wallet:
+        return KeyPermissions(True, False, True)
+    whose = f"an agent of {owner}" if role == "agent" else f"role {role!r}"
+    advice = f"private_key ({signer}) is not an agent of {wallet} ({whose}): {APPROVE}"
+    return KeyPermissions(False, False, False, advice)
