@@ -7,11 +7,25 @@ then checked against the venue's own records.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, NamedTuple
 
+from monitor.actions.controller import ActionController
 from monitor.actions.decision import Decision, TargetKind, decision_id
 from monitor.actions.executor import Executor
+from monitor.actions.guards import KillSwitch
 from monitor.actions.journal import ActionRow, Journal
+from monitor.config import Config
+from monitor.daemon.account import AccountMonitor
+from monitor.daemon.events import Event
+from monitor.daemon.levels import LevelTracker
+from monitor.daemon.marks import MarkBoard
+from monitor.exchange.markets import SharedMarkets
+from monitor.venues.execution import execution_for
 
 
 def decision(
@@ -64,3 +78,63 @@ def sent(journal: Journal, executor: Executor, made: Decision) -> tuple[dict[str
     row = journal.get(made.id)
     assert row is not None
     return request, row
+
+
+class Controlled(NamedTuple):
+    """One account's monitor and controller against a venue server, without the daemon."""
+
+    monitor: AccountMonitor
+    controller: ActionController
+    journal: Journal
+    events: list[Event]
+
+    def rows(self) -> list[ActionRow]:
+        return self.journal.rows(self.monitor.name)
+
+
+@asynccontextmanager
+async def controlled(
+    account: dict[str, Any], state_dir: Path, actions: dict[str, Any], **daemon: Any
+) -> AsyncIterator[Controlled]:
+    """The account's monitor and its controller, the venue's executor picked from the
+    registry as the daemon picks it; polled by the test (no mark feed runs)."""
+    config = Config.model_validate(
+        {
+            "state_dir": str(state_dir),
+            "daemon": {"poll_interval": 2, "poll_jitter": 0, **daemon},
+            "actions": actions,
+            "accounts": [account],
+        }
+    )
+    (settings,) = config.accounts
+    events: list[Event] = []
+    monitor = AccountMonitor(
+        settings, config.daemon, settings.thresholds, SharedMarkets(state_dir / "cache"),
+        MarkBoard(), LevelTracker(), events.append,
+    )  # fmt: skip
+    monitor.client.enableRateLimit = False  # a local server: no venue budget to respect
+    journal = Journal(state_dir / "actions.sqlite3")
+    controller = ActionController(
+        monitor, journal, KillSwitch(state_dir), execution=execution_for(settings.exchange)
+    )
+    controller.start()
+    try:
+        yield Controlled(monitor, controller, journal, events)
+    finally:
+        await controller.stop()
+        await monitor.close()
+        journal.close()
+
+
+async def settle(
+    harness: Controlled, done: Callable[[list[ActionRow]], bool], timeout: float = 20.0
+) -> list[ActionRow]:
+    """Poll the account until `done(rows)` holds; the rows then."""
+    deadline = time.monotonic() + timeout
+    while not done(harness.rows()):
+        if time.monotonic() > deadline:
+            details = [(r.kind, r.status, r.detail) for r in harness.rows()]
+            raise AssertionError(f"not settled in {timeout} s: {details}")
+        await harness.monitor.poll()
+        await asyncio.sleep(0.1)
+    return harness.rows()
