@@ -123,6 +123,7 @@ async def test_a_cut_whose_reply_is_lost_after_the_fill_is_placed_exactly_once(t
         rows = await settle(harness, lambda rows: any(r.status == "filled" for r in rows))
     (row,) = rows
     assert (row.kind, row.status) == ("reduce", "filled"), row.detail
+    assert state.fail_next_order is None  # the reply of that very order was lost
     (order,) = state.account.orders
     assert order.cl_ord_id == row.request["params"]["clientOrderId"]
     assert _posts(state, "/api/v5/trade/order") == 1  # looked up by clOrdId, not resent

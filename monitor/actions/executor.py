@@ -284,7 +284,9 @@ def order_outcome(order: dict[str, Any]) -> Outcome:
     if filled > 0:
         amount = order.get("amount") or filled
         part = "" if filled >= amount else f" of {amount:g} (partial)"
-        return Outcome("filled", f"filled {filled:g}{part} at {order.get('average')}", summary)
+        average = order.get("average")  # absent from some lookups (Hyperliquid orderStatus)
+        price = f" at {average}" if average is not None else ""
+        return Outcome("filled", f"filled {filled:g}{part}{price}", summary)
     return Outcome("failed", f"{order.get('status')}: nothing filled", summary)
 
 
