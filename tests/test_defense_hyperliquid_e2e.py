@@ -139,3 +139,18 @@ async def test_a_cut_whose_reply_is_lost_after_the_fill_is_placed_exactly_once(t
     assert {r.request["params"]["clientOrderId"] for r in rows} == set(orders)
     assert len(_posts(state, "order")) == len(orders) == len(rows)  # none resent
     assert orders[lost.request["params"]["clientOrderId"]].filled_sz == pytest.approx(lost.quantity)
+
+
+async def test_a_reserve_the_agent_cannot_draw_on_is_refused_at_startup(tmp_path):
+    state = hl.trading_user()
+    reserve = {**RESERVE, "from": "funding"}  # Hyperliquid has no funding wallet
+    async with (
+        LocalServer(hl.create_app(state)) as server,
+        controlled(
+            account(server.base_url), tmp_path, {"mode": "auto", "reserve": reserve}
+        ) as harness,
+    ):
+        await settle(harness, lambda _: harness.controller.refused is not None, timeout=5)
+        refused = str(harness.controller.refused)
+    assert refused.startswith("account 'hl': actions.reserve.from 'funding'")
+    assert any("confirm/auto refused" in e.message for e in harness.events)

@@ -18,7 +18,7 @@ import pytest
 
 from monitor.actions.journal import Journal
 from monitor.actions.permissions import refusal
-from monitor.config.schema import CrossPolicy
+from monitor.config.schema import CrossPolicy, ReserveConfig
 from monitor.exchange.adapters.hyperliquid import HyperliquidAdapter
 from monitor.simulator.http import LocalServer
 from monitor.venues.hyperliquid.executor import HyperliquidExecutor, cloid
@@ -215,3 +215,15 @@ async def test_the_key_must_be_an_agent_of_the_configured_wallet(
     permissions = await read_permissions(agent.client)
     assert tuple(permissions)[:3] == (False, False, False)
     assert f"an agent of {other}" in str(refusal("hl", "hyperliquid", permissions))
+
+
+async def test_a_reserve_is_usdc_on_spot_only(connect: Callable[..., Any]) -> None:
+    executor = await connect()
+    spot = ReserveConfig.model_validate(
+        {"from": "spot", "asset": "USDC", "max_per_action": 1, "max_per_day": 1}
+    )
+    assert executor.reserve_refusal(spot) is None
+    funding = spot.model_copy(update={"from_": "funding"})
+    assert "use 'spot'" in str(executor.reserve_refusal(funding))
+    usdt = spot.model_copy(update={"asset": "USDT"})
+    assert "use 'USDC'" in str(executor.reserve_refusal(usdt))

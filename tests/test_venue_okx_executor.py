@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from monitor.actions.journal import Journal
-from monitor.config.schema import CrossPolicy
+from monitor.config.schema import CrossPolicy, ReserveConfig
 from monitor.exchange.adapters.okx import OkxAdapter
 from monitor.simulator.http import LocalServer
 from monitor.venues.okx.executor import OkxExecutor, okx_client_id
@@ -205,3 +205,12 @@ async def test_the_key_permissions_are_read_from_account_config(
 ) -> None:
     state.account.api_keys[0].perm = perm
     assert tuple(await read_permissions(executor.client))[:3] == expected
+
+
+def test_a_reserve_is_drawn_from_the_funding_account_only(executor: OkxExecutor) -> None:
+    funding = ReserveConfig.model_validate(
+        {"from": "funding", "max_per_action": 1, "max_per_day": 1}
+    )
+    assert executor.reserve_refusal(funding) is None
+    spot = funding.model_copy(update={"from_": "spot"})
+    assert "use 'funding'" in str(executor.reserve_refusal(spot))

@@ -52,6 +52,9 @@ def cloid(decision_id: str) -> str:
 class HyperliquidExecutor(Executor):
     """Builds, sends and looks up one Hyperliquid account's action requests."""
 
+    reserve_sources = tuple(RESERVE_DEXES)
+    reserve_assets = (COLLATERAL,)
+
     def __init__(self, client: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(client, *args, **kwargs)
         client.options.update(CLIENT_OPTIONS)

@@ -56,6 +56,7 @@ class OkxExecutor(Executor):
 
     unknown_codes = ("50004", "51149", "50001", "50013", "50026")
     not_found_codes = ("51603",)
+    reserve_sources = tuple(RESERVE_ACCOUNTS)
 
     def __init__(self, client: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(client, *args, **kwargs)
