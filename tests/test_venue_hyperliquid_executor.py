@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from monitor.actions.journal import Journal
 from monitor.actions.permissions import refusal
-from monitor.config.schema import CrossPolicy, ReserveConfig
+from monitor.config.schema import AccountConfig, CrossPolicy, ReserveConfig
 from monitor.exchange.adapters.hyperliquid import HyperliquidAdapter
+from monitor.exchange.clients import create_client, secret_values
 from monitor.simulator.http import LocalServer
 from monitor.venues.hyperliquid.executor import HyperliquidExecutor, cloid
 from monitor.venues.hyperliquid.permissions import read_permissions
@@ -227,3 +229,21 @@ async def test_a_reserve_is_usdc_on_spot_only(connect: Callable[..., Any]) -> No
     assert "use 'spot'" in str(executor.reserve_refusal(funding))
     usdt = spot.model_copy(update={"asset": "USDT"})
     assert "use 'USDC'" in str(executor.reserve_refusal(usdt))
+
+
+async def test_the_agent_key_is_a_secret_like_any_other(connect: Callable[..., Any]) -> None:
+    settings = {"name": "hl", "exchange": "hyperliquid", "wallet_address": MAIN}
+    account = AccountConfig.model_validate({**settings, "private_key": hl.AGENT_KEY})
+    assert hl.AGENT_KEY not in repr(account) and hl.AGENT_KEY in secret_values(account)
+    client = create_client(account)
+    try:
+        assert client.privateKey == hl.AGENT_KEY
+    finally:
+        await client.close()
+    executor = await connect()  # its secrets are the key it signs with
+    assert executor.scrubbed(RuntimeError(f"signing with {hl.AGENT_KEY} failed")) == (
+        "signing with *** failed"
+    )
+    with pytest.raises(ValidationError, match="wallet_address"):
+        AccountConfig.model_validate({**settings, "wallet_address": None,
+                                      "private_key": hl.AGENT_KEY})  # fmt: skip
