@@ -15,10 +15,11 @@ BTC cross long 0.5 at 58,000 (10x, l 0.0125), ETH cross short 4 at 3,100 (5x, ma
    0.025) / 20 / 0.975 = 114.87, 8.1 % away: warn (isolated: below 10 %).
    BTC's liquidation (other prices fixed) stays 60,000 - 8,785 / 0.5 / 0.9875 = 42,207.6,
    15.6 % away: still ok.
-2. BTC 44,000. Even with the first transfer's rest in the pool, BTC's liquidation is
-   more than 92 % of the mark (the pool gained at most the 2,000 of the reserve:
-   42,207.6 - 2,000 / 0.49375 = 38,157, and the transfer that funded SOL was smaller):
-   critical (cross: below 8 %), so the pool draws on the reserve, then cuts BTC.
+2. BTC 44,000. With X the USDC the first step left in the pool (its transfer less its
+   add), accountValue = -8,600 + X + 22,000 - 12,000 = 1,400 + X and BTC's liquidation
+   (other prices fixed) solves 1,400 + X + 0.5 (P - 44,000) = 0.5 P x 0.0125 + 240:
+   P = (20,840 - X) / 0.49375, within 8 % of the mark (critical) while X < 853. The
+   pool then draws on the reserve, and cuts BTC.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ async def test_auto_transfers_adds_and_cuts_with_the_journal_matching_hyperliqui
         LocalServer(hl.create_app(state)) as server,
         controlled(account(server.base_url), tmp_path, actions) as harness,
     ):
-        await settle(harness, _filled("add_margin"))
+        first = await settle(harness, _filled("add_margin"))
+        left = sum(r.quantity if r.kind == "transfer" else -r.quantity for r in first)
+        assert left < 853  # so that the next move makes the pool critical (see above)
         hl.move_mark(state, "BTC", 44_000)
         rows: list[ActionRow] = await settle(harness, _filled("reduce"))
 
