@@ -89,7 +89,9 @@ class ActionController:
         self.executor = (
             execution.executor(
                 monitor.client, monitor.adapter, self.config.cross,
-                secret_values(monitor.account), recv_window_ms=recv_window_ms, now=now,
+                secret_values(monitor.account), recv_window_ms=recv_window_ms,
+                reserve_asset=self.config.reserve.asset if self.config.reserve else None,
+                now=now,
             )
             if execution is not None
             else None

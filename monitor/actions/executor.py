@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
@@ -79,10 +80,14 @@ class Executor(ABC):
         secrets: Iterable[str] = (),
         *,
         recv_window_ms: int = RECV_WINDOW_MS,
+        reserve_asset: str | None = None,
         now: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
+        self.reserve_asset = reserve_asset
+        """The coin a reserve transfer moves (`actions.reserve.asset`): a transfer
+        decision names the pool it funds, which in a unified account is USD-valued."""
         self.adapter = adapter
         self.cross = cross
         self.secrets = list(secrets)
@@ -166,6 +171,9 @@ class Executor(ABC):
                 f"in; use {' or '.join(map(repr, self.reserve_assets))}"
             )
         return None
+
+    def transfer_coin(self, decision: Decision) -> str:
+        return self.reserve_asset or decision.asset
 
     def validity_window(self) -> float:
         """Seconds a signed request can still execute after it was signed."""
@@ -287,8 +295,10 @@ class Executor(ABC):
 
 
 def _carries(exc: BaseException, codes: Iterable[str]) -> bool:
+    """Whether the error's text names one of `codes` as a whole number (10000 is not
+    found in 100000)."""
     text = str(exc)
-    return any(code in text for code in codes)
+    return any(re.search(rf"(?<![\w.]){re.escape(code)}(?![\w.])", text) for code in codes)
 
 
 def order_outcome(order: dict[str, Any]) -> Outcome:

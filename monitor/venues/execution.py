@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from monitor.actions.executor import VenueExecution
 from monitor.venues.binance import permissions as binance_permissions
-from monitor.venues.binance.executor import BinanceUsdmExecutor
+from monitor.venues.binance.executor import BinanceCoinmExecutor, BinanceUsdmExecutor
+from monitor.venues.bybit import permissions as bybit_permissions
+from monitor.venues.bybit.executor import BybitExecutor
 from monitor.venues.hyperliquid import permissions as hyperliquid_permissions
 from monitor.venues.hyperliquid.executor import HyperliquidExecutor
 from monitor.venues.okx import permissions as okx_permissions
@@ -20,6 +22,8 @@ from monitor.venues.okx.executor import OkxExecutor
 
 EXECUTION: dict[str, VenueExecution] = {
     "binanceusdm": VenueExecution(BinanceUsdmExecutor, binance_permissions.read_permissions),
+    "binancecoinm": VenueExecution(BinanceCoinmExecutor, binance_permissions.read_permissions),
+    "bybit": VenueExecution(BybitExecutor, bybit_permissions.read_permissions),
     "okx": VenueExecution(OkxExecutor, okx_permissions.read_permissions),
     "hyperliquid": VenueExecution(HyperliquidExecutor, hyperliquid_permissions.read_permissions),
 }

@@ -1,4 +1,4 @@
-"""Binance futures execution: USD-M (fapi).
+"""Binance futures execution: USD-M (fapi) and COIN-M (dapi).
 
 Exactly: `POST /sapi/v1/asset/transfer` (ccxt `transfer`, type MAIN_UMFUTURE or
 FUNDING_UMFUTURE) to bring money from the reserve, `POST /fapi/v1/positionMargin`
@@ -41,7 +41,7 @@ class BinanceUsdmExecutor(Executor):
     def transfer_request(self, decision: Decision) -> dict[str, Any]:
         return {
             "kind": "transfer",
-            "asset": decision.asset,
+            "asset": self.transfer_coin(decision),
             "amount": decision.quantity,
             "from": decision.source,
             "params": {"type": self.transfer_types[decision.source],
@@ -139,3 +139,25 @@ class BinanceUsdmExecutor(Executor):
                     {"id": entry.get("id")},
                 )  # fmt: skip
         return self.absent(row, "no matching transfer in the history")
+
+
+class BinanceCoinmExecutor(BinanceUsdmExecutor):
+    """Binance COIN-M (dapi): the same rules on other endpoints and other units.
+
+    Orders are whole contracts of a USD face value (the planner sizes them in contracts
+    of the market's lot step, 1); `POST /dapi/v1/order` and `GET /dapi/v1/order` take the
+    same client id parameters. Margin (`POST /dapi/v1/positionMargin`) and transfers are
+    in the coin, to eight decimals: a reserve comes from spot (MAIN_CMFUTURE) or funding
+    (FUNDING_CMFUTURE) into the coin's futures wallet (ccxt's "inverse" wallet)."""
+
+    futures_wallet: ClassVar[str] = "inverse"
+    transfer_types: ClassVar[dict[str, str]] = {
+        "spot": "MAIN_CMFUTURE",
+        "funding": "FUNDING_CMFUTURE",
+    }
+
+    def margin_amount(self, decision: Decision) -> str:
+        return f"{decision.quantity:.8f}".rstrip("0").rstrip(".")
+
+    async def post_position_margin(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.client.dapiPrivatePostPositionMargin(params)

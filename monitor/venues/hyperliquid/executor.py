@@ -108,7 +108,7 @@ class HyperliquidExecutor(Executor):
     def transfer_request(self, decision: Decision) -> dict[str, Any]:
         return {
             "kind": "transfer",
-            "asset": decision.asset,
+            "asset": self.transfer_coin(decision),
             "amount": decision.quantity,
             "from": decision.source,
             "params": {

@@ -68,13 +68,16 @@ class OkxExecutor(Executor):
     # --- requests --------------------------------------------------------------
 
     def transfer_request(self, decision: Decision) -> dict[str, Any]:
+        """In a multi-currency account the pool is valued in USD: the coin moved is the
+        reserve's (`actions.reserve.asset`)."""
+        coin = self.transfer_coin(decision)
         return {
             "kind": "transfer",
-            "asset": decision.asset,
+            "asset": coin,
             "amount": decision.quantity,
             "from": decision.source,
             "params": {
-                "ccy": decision.asset,
+                "ccy": coin,
                 "amt": f"{decision.quantity:.2f}",
                 "from": RESERVE_ACCOUNTS.get(decision.source, decision.source),
                 "to": TRADING,
