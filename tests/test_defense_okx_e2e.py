@@ -71,10 +71,8 @@ async def test_auto_transfers_adds_and_cuts_with_the_journal_matching_okx(tmp_pa
     ):
         rows = await settle(harness, _all_three)
     filled = [r for r in rows if r.status == "filled"]
-    # every row is final; a refusal is OKX's own (an add beyond availEq: 59301), and the
-    # plan went on to the next rung
-    assert {r.status for r in rows} <= {"filled", "failed"}
-    assert all("59301" in r.detail for r in rows if r.status == "failed")
+    # nothing refused: each add was sized within what OKX lets move (its availEq)
+    assert {r.status for r in rows} == {"filled"}, [(r.kind, r.detail) for r in rows]
 
     # cuts: one order per row, each our clOrdId, reduce-only on the cross ETH short,
     # sent to the single-order endpoint and never to batch-orders
@@ -93,11 +91,11 @@ async def test_auto_transfers_adds_and_cuts_with_the_journal_matching_okx(tmp_pa
     eth = next(p for p in state.account.positions if p.inst_id == "ETH-USDT-SWAP")
     assert -eth.pos == pytest.approx(20 - sum(r.quantity for r in cuts))
 
-    # margin: every add sent is one margin-balance call; those filled moved exactly that
+    # margin: one margin-balance call per add, moving exactly what was journaled
     adds = [r for r in rows if r.kind == "add_margin"]
     assert _posts(state, "/api/v5/account/position/margin-balance") == len(adds)
     assert state.account.margin_moves == [
-        ("BTC-USDT-SWAP", "add", pytest.approx(r.quantity)) for r in adds if r.status == "filled"
+        ("BTC-USDT-SWAP", "add", pytest.approx(r.quantity)) for r in adds
     ]
 
     # transfers: one per row, found by our clientId, the reserve lighter by their sum

@@ -101,9 +101,8 @@ def _add(
     if amount < quantum:
         return [], "the notional caps are used up (per hour or per day)"
     asset = ctx.book.snapshot.unified_pool or leg.position.settle
-    if asset not in allowance.free:
-        allowance.free[asset] = free_balance(ctx, asset)
-    free = allowance.free[asset]  # signed: a pool short of its own needs is below zero
+    # signed: a pool short of its own needs is below zero
+    free = allowance.free_of(asset, lambda: free_balance(ctx, asset))
     if allowance.refuses(target, "balance"):
         free = min(free, 0.0)
     from_balance = max(0.0, min(amount, floor_money(free, quantum)))
