@@ -247,3 +247,38 @@ async def test_the_agent_key_is_a_secret_like_any_other(connect: Callable[..., A
     with pytest.raises(ValidationError, match="wallet_address"):
         AccountConfig.model_validate({**settings, "wallet_address": None,
                                       "private_key": hl.AGENT_KEY})  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["transfer", "add_margin"])
+async def test_money_moved_behind_a_lost_reply_is_found_not_moved_again(
+    connect: Callable[..., Any], state: hl.HlState, journal: Journal, kind: str
+) -> None:
+    executor = await connect()
+    action = "agentSendAsset" if kind == "transfer" else "updateIsolatedMargin"
+    state.fail_next_action[action] = OrderFault.GATEWAY_TIMEOUT  # applied, then a 504
+    made = (
+        decision("transfer", quantity=500, source="spot", asset="USDC")
+        if kind == "transfer"
+        else decision("add_margin", symbol=SOL, margin_mode="isolated", quantity=100,
+                      asset="USDC")
+    )  # fmt: skip
+    request = executor.request(made, None)
+    if kind == "add_margin":  # the fresh read the controller takes before acting:
+        request["isolated_margin_before"] = 560.0  # rawUsd -2,240 + 20 x 140
+    journal.record(made, "auto", "planned", request)
+    journal.advance(made.id, "sent")
+
+    outcome = await executor.send(request)
+    assert outcome.status == "unknown", outcome.detail
+    journal.settle(made.id, outcome)
+    row = journal.get(made.id)
+    assert row is not None
+    settled = await executor.resolve(row)
+
+    assert settled.status == "filled", settled.detail
+    assert len(_exchange_posts(state, action)) == 1
+    if kind == "transfer":
+        assert state.class_transfers == [(MAIN.lower(), 500.0, True)]
+    else:  # the isolated wallet (rawUsd + szi x entry) rose from 560 to 660
+        assert state.margin_updates == [("SOL", 100.0)]
+        assert "660.00" in settled.detail

@@ -214,3 +214,39 @@ def test_a_reserve_is_drawn_from_the_funding_account_only(executor: OkxExecutor)
     assert executor.reserve_refusal(funding) is None
     spot = funding.model_copy(update={"from_": "spot"})
     assert "use 'funding'" in str(executor.reserve_refusal(spot))
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [("transfer", "/api/v5/asset/transfer"),
+     ("add_margin", "/api/v5/account/position/margin-balance")],
+)  # fmt: skip
+async def test_money_moved_behind_a_lost_reply_is_found_not_moved_again(
+    executor: OkxExecutor, state: okx.OkxState, journal: Journal, kind: str, path: str
+) -> None:
+    state.fail_next_post[path] = OrderFault.VENUE_TIMEOUT  # applied, then 50004
+    made = (
+        decision("transfer", quantity=1_000, source="funding")
+        if kind == "transfer"
+        else decision("add_margin", symbol=BTC, margin_mode="isolated", quantity=100)
+    )
+    request = executor.request(made, None)
+    if kind == "add_margin":  # the fresh read the controller takes before acting
+        request["isolated_margin_before"] = 2_900.0
+    journal.record(made, "auto", "planned", request)
+    journal.advance(made.id, "sent")
+
+    outcome = await executor.send(request)
+    assert outcome.status == "unknown" and "50004" in outcome.detail
+    journal.settle(made.id, outcome)
+    row = journal.get(made.id)
+    assert row is not None
+    settled = await executor.resolve(row)
+
+    assert settled.status == "filled", settled.detail
+    assert _calls(state).count(("POST", path)) == 1
+    if kind == "transfer":
+        assert len(state.account.transfers) == 1 and state.account.funding["USDT"] == 4_000
+    else:  # isolated margin 2,900 + 100, read back from the position
+        assert state.account.margin_moves == [("BTC-USDT-SWAP", "add", 100.0)]
+        assert "3,000.00" in settled.detail

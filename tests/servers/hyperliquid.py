@@ -214,6 +214,9 @@ class HlState:
     used_nonces: dict[str, set[int]] = field(default_factory=dict)
     #: Fail the reply of the next `order` action (after it filled); cleared when used.
     fail_next_order: OrderFault | None = None
+    #: Action type -> fail the reply of its next action after it was applied; each
+    #: cleared when used (`fail_next_order` is the same for "order").
+    fail_next_action: dict[str, OrderFault] = field(default_factory=dict)
     taker_fee: float = 0.00045  # Hyperliquid's base-tier taker rate
     mainnet: bool = True  # phantom-agent source "a" (mainnet) or "b" (testnet)
     new_position_leverage_type: Literal["cross", "isolated"] = "cross"
@@ -787,9 +790,10 @@ async def _exchange(request: web.Request) -> web.Response:
         return _text(f"Failed to deserialize the JSON body into the target type: {error}", 422)
     except ActionError as error:
         return _json({"status": "err", "response": str(error)})
-    fault = state.fail_next_order if kind == "order" else None
+    fault = state.fail_next_action.pop(kind, None)
+    if kind == "order" and state.fail_next_order is not None:
+        fault, state.fail_next_order = state.fail_next_order, None
     if fault is not None:
-        state.fail_next_order = None
         # Hyperliquid has no "timeout, outcome unknown" code of its own: that one is a 504.
         if fault is OrderFault.VENUE_TIMEOUT:
             fault = OrderFault.GATEWAY_TIMEOUT

@@ -305,6 +305,9 @@ class OkxState:
     price_history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     #: Fail the reply of the next order request (after it filled); cleared when used.
     fail_next_order: OrderFault | None = None
+    #: POST path (margin-balance, asset/transfer) -> fail the reply of its next request
+    #: after it was applied; each cleared when used.
+    fail_next_post: dict[str, OrderFault] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list, repr=False)
     other_accounts: list[OkxAccount] = field(default_factory=list)
     """More trading accounts on the same venue, each answering to its own keys: private
@@ -1434,13 +1437,15 @@ async def _dispatch(request: web.Request) -> web.Response:
         except orjson.JSONDecodeError:
             raise OkxError("50002", "Json data format error.") from None
         if path in POST_ROUTES:
-            return _ok(POST_ROUTES[path](state, payload, key))
-        _require_perm(key, "trade")
-        bodies = payload if isinstance(payload, list) else [payload]
-        reply = _place(state, [b for b in bodies if isinstance(b, dict)])
+            reply = {"code": "0", "msg": "", "data": POST_ROUTES[path](state, payload, key)}
+            fault = state.fail_next_post.pop(path, None)
+        else:
+            _require_perm(key, "trade")
+            bodies = payload if isinstance(payload, list) else [payload]
+            reply = _place(state, [b for b in bodies if isinstance(b, dict)])
+            fault, state.fail_next_order = state.fail_next_order, None
     except OkxError as error:
         return _json({"code": error.code, "msg": error.msg, "data": []}, status=error.status)
-    fault, state.fail_next_order = state.fail_next_order, None
     if fault is None:
         return _json(reply)
     failed = await transport_fault(request, fault)
