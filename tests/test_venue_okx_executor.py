@@ -250,3 +250,20 @@ async def test_money_moved_behind_a_lost_reply_is_found_not_moved_again(
     else:  # isolated margin 2,900 + 100, read back from the position
         assert state.account.margin_moves == [("BTC-USDT-SWAP", "add", 100.0)]
         assert "3,000.00" in settled.detail
+
+
+async def test_in_long_short_mode_a_cut_closes_its_leg_by_pos_side(
+    executor: OkxExecutor, state: okx.OkxState, journal: Journal
+) -> None:
+    state.account.pos_mode = "long_short_mode"
+    eth = next(p for p in state.account.positions if p.inst_id == "ETH-USDT-SWAP")
+    eth.pos_side, eth.pos = "short", 20.0
+    cut = decision("reduce", symbol=ETH, side="short", position_side="SHORT", quantity=5)
+    request, _ = sent(journal, executor, cut)
+    assert request["params"] == {
+        "clientOrderId": okx_client_id(cut.id), "marginMode": "cross", "positionSide": "short",
+    }  # fmt: skip
+    outcome = await executor.send(request)
+    assert outcome.status == "filled", outcome.detail
+    (order,) = state.account.orders
+    assert (order.pos_side, order.side, eth.pos) == ("short", "buy", 15)
