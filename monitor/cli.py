@@ -67,7 +67,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _secrets(config: Config) -> list[str]:
     """Every secret value in the config, for the log filter that masks them."""
-    values = [s.reveal() for a in config.accounts for s in (a.api_key, a.secret, a.password) if s]
+    from monitor.exchange.clients import secret_values
+
+    values = [value for account in config.accounts for value in secret_values(account)]
     if config.notifiers.telegram is not None:
         values.append(config.notifiers.telegram.bot_token.reveal())
     # A push monitor's URL is its secret: a library logging the URL must not show it.

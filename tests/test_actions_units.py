@@ -12,6 +12,7 @@ from typing import Any
 import ccxt
 import pytest
 
+from monitor.actions.allowance import Allowance
 from monitor.actions.decision import decision_id, describe_plan
 from monitor.actions.journal import ActionRow, Journal, JournalError, Outcome
 from monitor.actions.permissions import KeyPermissions, refusal
@@ -28,6 +29,7 @@ from monitor.venues.binance.executor import BinanceUsdmExecutor
 from monitor.venues.bybit import permissions as bybit_permissions
 from monitor.venues.okx import permissions as okx_permissions
 from tests.sim_snapshot import account_snapshot
+from tests.venue_actions import decision
 
 # Cross: BTC and ETH longs bought 10 % higher, a SOL short from below: a 1,000 USDT
 # pool equity (wallet 8,000) against ~500 of MM is a ratio near 0.5. The isolated DOGE
@@ -419,8 +421,8 @@ class KeyInfo:
          (True, False)),
         ("bybit", {"result": {"readOnly": 1, "permissions": {"Wallet": ["Withdraw"]}}},
          (False, True)),
-        ("okx", {"data": [{"perm": "read_only,trade"}]}, (True, False)),
-        ("okx", {"data": [{"perm": "read_only,withdraw,trade"}]}, (True, True)),
+        ("okx", {"data": [{"perm": "read_only,trade"}]}, (True, False, True)),
+        ("okx", {"data": [{"perm": "read_only,withdraw,trade"}]}, (True, True, True)),
     ],
 )  # fmt: skip
 async def test_key_permissions_are_read_from_each_exchange(exchange, reply, expected) -> None:
@@ -471,3 +473,16 @@ def test_a_journal_from_before_the_distance_columns_is_upgraded_in_place(tmp_pat
     row = journal.get(decision.id)
     assert row is not None and row.distance_expected == pytest.approx(decision.distance_after)
     assert row.distance_after is None
+
+
+def test_a_transfer_planned_before_the_balance_is_estimated_adds_to_it() -> None:
+    """The pool's transfer comes first in a plan; the isolated add estimated after it must
+    see the snapshot's free balance plus that transfer, never the transfer alone (OKX
+    refused such an add, 59301, in the OKX drill: tests/test_defense_okx_e2e.py)."""
+    allowance = Allowance.of(Budget(per_action=1e9, window_left=1e9, actions_left=10,
+                                    reserve_left=5_000))  # fmt: skip
+    transfer = decision("transfer", quantity=500, source="funding")
+    allowance.take(transfer)
+    assert allowance.free_of("USDT", lambda: -2_300.0) == -1_800.0
+    allowance.take(transfer)  # once estimated, moves apply to it directly
+    assert allowance.free_of("USDT", lambda: 0.0) == -1_300.0

@@ -157,3 +157,31 @@ async def test_a_key_that_can_withdraw_is_read_as_such(wire):
     assert (read.can_trade, read.can_withdraw, read.can_transfer) == (True, False, True)
     wire.state.api_keys[TEST_KEY].wallet = ["AccountTransfer", "Withdraw"]
     assert (await permissions.read_permissions(wire.client)).can_withdraw is True
+
+
+async def test_rows_left_sent_by_a_dead_process_are_settled_from_the_venue(wire):
+    """A process journals `sent`, makes the calls and dies before settling; the next one
+    (a fresh executor, its own clock) looks each row up: the order and the transfer that
+    reached Bybit are `filled`, the transfer that never did stays `unknown` while its
+    X-BAPI-RECV-WINDOW (5 s) could still let it land, then is `failed`."""
+    cut = decision("reduce", SOL, 100)
+    made = decision("transfer", "", 500.0, source="funding")
+    lost = decision("transfer", "", 700.0, source="funding")
+    for chosen in (cut, made, lost):
+        assert wire.journal.record(chosen, "auto", "planned", wire.executor.request(chosen, None))
+        wire.journal.advance(chosen.id, "sent")
+    await wire.executor.send(wire.journal.get(cut.id).request)  # type: ignore[union-attr]
+    await wire.executor.send(wire.journal.get(made.id).request)  # type: ignore[union-attr]
+
+    clock = [wire.journal.get(lost.id).updated_at]  # type: ignore[union-attr]
+    restarted = BybitExecutor(
+        wire.client, wire.executor.adapter, CrossPolicy(), reserve_asset="USDT",
+        now=lambda: clock[0],
+    )  # fmt: skip
+    outcomes = {r.id: await restarted.lookup(r) for r in wire.journal.pending("uta")}
+    assert (outcomes[cut.id].status, outcomes[made.id].status) == ("filled", "filled")
+    assert outcomes[lost.id].status == "unknown"
+    clock[0] += 5 + 2 + 0.1  # the window, and the grace for clock skew
+    late = await restarted.lookup(wire.journal.get(lost.id))  # type: ignore[arg-type]
+    assert late.status == "failed" and "validity window expired" in late.detail
+    assert len(wire.state.orders) == 1 and len(wire.state.transfers) == 1

@@ -117,10 +117,10 @@ def test_reserve_on_a_venue_without_transfers_is_refused_at_its_key_and_line(tmp
         tmp_path,
         f"""accounts:
   - name: main
-    exchange: bybit
+    exchange: binanceusdm
     actions: {{mode: auto, reserve: {RESERVE}}}
-  - name: okx-main
-    exchange: okx
+  - name: bx
+    exchange: bingx
     actions:
       reserve: {RESERVE}
 """,
@@ -128,9 +128,9 @@ def test_reserve_on_a_venue_without_transfers_is_refused_at_its_key_and_line(tmp
     load_config(path)  # the file alone is valid
     with pytest.raises(ConfigError) as info:
         load_config(path, venues=lacks)
-    (issue,) = info.value.errors
+    (issue,) = info.value.errors  # a dry run that would draw on a reserve it cannot reach
     assert (issue.path, issue.line) == ("accounts[1].actions.reserve", 8)
-    assert issue.message.startswith("okx: transfers not available")
+    assert issue.message.startswith("bingx: transfers not available")
 
 
 def test_automatic_actions_on_a_venue_that_cannot_execute_are_refused(tmp_path):
@@ -161,29 +161,28 @@ def test_an_inherited_setting_is_placed_at_the_global_key_naming_the_account(tmp
 accounts:
   - name: main
     exchange: binanceusdm
-  - name: hl
-    exchange: hyperliquid
-    wallet_address: "0xabc"
+  - name: mx
+    exchange: mexc
 """,
     )
     with pytest.raises(ConfigError) as info:
         load_config(path, venues=lacks)
     found = {(i.path, i.line): i.message for i in info.value.errors}
     assert set(found) == {("actions.mode", 2), ("actions.reserve", 3)}
-    assert found["actions.mode", 2].startswith("hyperliquid: automatic actions not available")
-    assert found["actions.reserve", 3].endswith("(account 'hl' inherits it)")
+    assert found["actions.mode", 2].startswith("mexc: automatic actions not available")
+    assert found["actions.reserve", 3].endswith("(account 'mx' inherits it)")
 
 
 def test_nothing_is_refused_when_actions_are_off(tmp_path):
     path = _write(
         tmp_path,
         f"""accounts:
-  - name: okx-main
-    exchange: okx
+  - name: bx
+    exchange: bingx
     actions: {{mode: "off", reserve: {RESERVE}}}
 """,
     )
-    assert load_config(path, venues=lacks).accounts[0].exchange == "okx"
+    assert load_config(path, venues=lacks).accounts[0].exchange == "bingx"
 
 
 def test_the_example_configuration_asks_nothing_its_venues_lack(monkeypatch):
@@ -194,15 +193,15 @@ def test_the_example_configuration_asks_nothing_its_venues_lack(monkeypatch):
 
 def test_the_cli_and_the_daemon_reload_refuse_it_without_a_traceback(tmp_path, capsys):
     path = _write(
-        tmp_path, "accounts:\n  - name: okx-main\n    exchange: okx\n    actions: {mode: auto}\n"
+        tmp_path, "accounts:\n  - name: kr\n    exchange: kraken\n    actions: {mode: auto}\n"
     )
     with pytest.raises(SystemExit) as info:
         main(["status", "--config", str(path)])
     assert info.value.code != 0
     err = capsys.readouterr().err
-    assert "accounts[0].actions.mode: okx: automatic actions not available" in err
+    assert "accounts[0].actions.mode: kraken: automatic actions not available" in err
     assert "(config.yaml:4)" in err and "Traceback" not in err
-    with pytest.raises(ConfigError, match="okx: automatic actions not available"):
+    with pytest.raises(ConfigError, match="kraken: automatic actions not available"):
         _load_usable(path)
 
 
@@ -225,5 +224,6 @@ def test_the_screen_lists_every_venue_within_80_columns(capsys):
     assert all(len(line) <= 80 for line in lines)
     rows = {line.split()[0]: line.split()[1:] for line in lines[1 : len(VENUES) + 2]}
     assert rows["binanceusdm"] == ["exact", "websocket", "user", "stream", "yes", "transfers"]
-    assert rows["okx"] == ["exact", "websocket", "polled", "dry", "run", "only", "no"]
+    assert rows["okx"] == ["exact", "websocket", "polled", "yes", "transfers"]
+    assert rows["weex"] == ["generic", "ccxt", "poll", "polled", "dry", "run", "only", "no"]
     assert rows["(any"][:2] == ["other)", "generic"]

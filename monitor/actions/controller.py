@@ -201,6 +201,9 @@ class ActionController:
                 return
             reserve = self.config.reserve is not None
             reason = refusal(self.account, exchange, permissions, reserve)
+            if reason is None and self.executor is not None and self.config.reserve:
+                why = self.executor.reserve_refusal(self.config.reserve)
+                reason = f"account {self.account!r}: {why}" if why else None
         self._verified = True
         if reason is not None:
             self.refused = reason

@@ -30,7 +30,7 @@ import ccxt
 from monitor.actions.journal import ActionRow, Outcome
 from monitor.actions.permissions import PermissionReader
 from monitor.actions.policy import Decision
-from monitor.config.schema import CrossPolicy
+from monitor.config.schema import CrossPolicy, ReserveConfig
 from monitor.domain import Position
 from monitor.exchange.adapters.base import ExchangeAdapter
 from monitor.exchange.errors import scrub
@@ -152,6 +152,25 @@ class Executor(ABC):
         if now - before >= request["amount"] * MARGIN_MATCH:
             return Outcome("filled", f"isolated margin rose from {before:,.2f} to {now:,.2f}")
         return self.absent(row, f"isolated margin still {now:,.2f} (was {before:,.2f})")
+
+    reserve_sources: ClassVar[tuple[str, ...]] = ("spot", "funding")
+    """The wallets `actions.reserve.from` may name on this venue."""
+    reserve_assets: ClassVar[tuple[str, ...] | None] = None
+    """The assets a reserve may hold on this venue (None: any)."""
+
+    def reserve_refusal(self, reserve: ReserveConfig) -> str | None:
+        """Why the configured reserve cannot be drawn on at this venue, or None."""
+        if reserve.from_ not in self.reserve_sources:
+            return (
+                f"actions.reserve.from {reserve.from_!r} is not a wallet this exchange "
+                f"transfers from; use {' or '.join(map(repr, self.reserve_sources))}"
+            )
+        if self.reserve_assets is not None and reserve.asset not in self.reserve_assets:
+            return (
+                f"actions.reserve.asset {reserve.asset!r} is not what this exchange margins "
+                f"in; use {' or '.join(map(repr, self.reserve_assets))}"
+            )
+        return None
 
     def transfer_coin(self, decision: Decision) -> str:
         return self.reserve_asset or decision.asset
@@ -294,7 +313,9 @@ def order_outcome(order: dict[str, Any]) -> Outcome:
     if filled > 0:
         amount = order.get("amount") or filled
         part = "" if filled >= amount else f" of {amount:g} (partial)"
-        return Outcome("filled", f"filled {filled:g}{part} at {order.get('average')}", summary)
+        average = order.get("average")  # absent from some lookups (Hyperliquid orderStatus)
+        price = f" at {average}" if average is not None else ""
+        return Outcome("filled", f"filled {filled:g}{part}{price}", summary)
     return Outcome("failed", f"{order.get('status')}: nothing filled", summary)
 
 

@@ -15,6 +15,7 @@ caps (`max_add_per_*`, the notional windows) stay in USD and are converted at th
 from __future__ import annotations
 
 from monitor.actions.allowance import Allowance, Context, make_decision
+from monitor.actions.cross import UNIFIED_INVERSE
 from monitor.actions.decision import (
     Decision,
     Note,
@@ -47,6 +48,8 @@ def defend_isolated(
     def note(message: str, level: Level = Level.CRITICAL) -> tuple[list[Decision], Note]:
         return [], Note(target, TargetKind.POSITION, message, level)
 
+    if leg.inverse and ctx.book.snapshot.unified_pool is not None:
+        return note(UNIFIED_INVERSE)
     risk = ctx.book.evaluate_isolated(leg, ctx.marks)
     wallet = leg.position.isolated_margin
     if risk.liquidation_distance is None or wallet is None or not leg.has_margin_terms:
@@ -102,9 +105,8 @@ def _add(
     if amount < quantum:
         return [], "the notional caps are used up (per hour or per day)"
     asset = ctx.book.snapshot.unified_pool or leg.position.settle
-    if asset not in allowance.free:
-        allowance.free[asset] = free_balance(ctx, asset)
-    free = allowance.free[asset]  # signed: a pool short of its own needs is below zero
+    # signed: a pool short of its own needs is below zero
+    free = allowance.free_of(asset, lambda: free_balance(ctx, asset))
     if allowance.refuses(target, "balance"):
         free = min(free, 0.0)
     from_balance = max(0.0, min(amount, floor_money(free, quantum)))

@@ -27,6 +27,9 @@ class KeyPermissions(NamedTuple):
     can_withdraw: bool
     can_transfer: bool = False
     """Between the account's own wallets (spot, funding, futures)."""
+    advice: str = ""
+    """The venue's own words on what this key is and what to change, where the generic
+    advice (a key permission to switch) does not fit (Hyperliquid's wallets)."""
 
 
 PermissionReader = Callable[[Any], Awaitable[KeyPermissions]]
@@ -45,6 +48,8 @@ def refusal(
             f"account {account!r}: cannot verify the API key's permissions on {exchange_id}, "
             "so actions.mode confirm/auto is refused; use dry_run for this account"
         )
+    if permissions.advice and (permissions.can_withdraw or not permissions.can_trade):
+        return f"account {account!r}: {permissions.advice}, or set actions.mode to dry_run or off"
     if permissions.can_withdraw:
         return (
             f"account {account!r}: its API key can WITHDRAW funds; create a key without the "
@@ -59,7 +64,8 @@ def refusal(
     if reserve and not permissions.can_transfer:
         return (
             f"account {account!r}: actions.reserve is configured but its API key cannot "
-            "transfer between the account's wallets; enable universal transfer on the key "
-            "(never withdrawals), or remove actions.reserve"
+            "transfer between the account's wallets; enable it on the key (Binance: "
+            "universal transfer; Bybit: Wallet AccountTransfer; never withdrawals), or "
+            "remove actions.reserve"
         )
     return None

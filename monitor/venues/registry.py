@@ -50,9 +50,13 @@ from monitor.venues.bybit.executor import BybitExecutor
 from monitor.venues.bybit.feed import bybit_feed
 from monitor.venues.generic.adapter import BingxAdapter, MexcAdapter, WeexAdapter
 from monitor.venues.generic.feed import PollingMarkFeed, WatchMarkFeed
+from monitor.venues.hyperliquid import permissions as hyperliquid_permissions
 from monitor.venues.hyperliquid.adapter import HyperliquidAdapter
+from monitor.venues.hyperliquid.executor import HyperliquidExecutor
 from monitor.venues.hyperliquid.feed import HyperliquidMarkFeed
+from monitor.venues.okx import permissions as okx_permissions
 from monitor.venues.okx.adapter import OkxAdapter
+from monitor.venues.okx.executor import OkxExecutor
 from monitor.venues.okx.feed import OkxMarkFeed
 
 FeedFactory = Callable[..., MarkFeed]
@@ -153,7 +157,8 @@ VENUES: tuple[Venue, ...] = (
             "OKX-dialect server",
         ),
         exact=True, feed=OkxMarkFeed,
-        execution=None, transfers=False,
+        execution=VenueExecution(OkxExecutor, okx_permissions.read_permissions),
+        transfers=True,
     ),
     Venue(
         "hyperliquid", "Hyperliquid", HyperliquidAdapter,
@@ -164,7 +169,8 @@ VENUES: tuple[Venue, ...] = (
             "e2e status with no API key",
         ),
         exact=True, feed=HyperliquidMarkFeed,
-        execution=None, transfers=False,
+        execution=VenueExecution(HyperliquidExecutor, hyperliquid_permissions.read_permissions),
+        transfers=True,
     ),
     Venue(
         "bingx", "BingX", BingxAdapter,
