@@ -106,7 +106,7 @@ def test_inverse_positions_in_a_unified_usd_pool_are_left_to_the_trader() -> Non
                         inverse=True, isolated_margin=0.3)  # fmt: skip
     b = book(position, pools=(CrossPool("USD", 10_000.0),))
     unified = AccountBook(replace(b.snapshot, unified_pool="USD"))
-    plan = decide("c", unified, {}, {target_of(position): "critical"}, actions(), ROOMY)
+    plan = decide("c", unified, {}, {target_of(position): Level.CRITICAL}, actions(), ROOMY)
     assert not plan.decisions
     (note,) = plan.notes
-    assert "USD-valued unified pool" in note.message and note.level == "critical"
+    assert "USD-valued unified pool" in note.message and note.level is Level.CRITICAL
