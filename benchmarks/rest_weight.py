@@ -51,7 +51,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -61,11 +61,12 @@ from monitor.bus import Polled
 from monitor.config import Config, DaemonConfig
 from monitor.daemon.service import Daemon
 from monitor.events import Event
-from monitor.exchange.budget import WEIGHT_LIMITS, HostBudget
+from monitor.exchange.budget import HostBudget
 from monitor.exchange.urls import rebase_urls
 from monitor.simulator.binance_usdm.weights import IpWeights
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import parse_scenario
+from monitor.venues.binance.adapter import REQUEST_WEIGHT
 
 WEIGHTS: dict[str, int] = {
     "GET /fapi/v3/positionRisk": 5,
@@ -268,9 +269,8 @@ async def fleet(accounts: int, compress: float, windows: int, sample: int) -> Fl
                     for name, c in venue.credentials.items()]}
             )  # fmt: skip
             daemon = Daemon(config, lambda _event: None)
-            limit = WEIGHT_LIMITS["binanceusdm"]
             shared = HostBudget(
-                "binanceusdm sim", type(limit)(limit.header, limit.per_window, minute),
+                "binanceusdm sim", replace(REQUEST_WEIGHT, window_s=minute),
                 config.daemon.request_budget,
             )  # fmt: skip
             for cadence in daemon.cadences.values():  # the compressed window, one budget

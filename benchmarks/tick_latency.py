@@ -62,7 +62,7 @@ from monitor.daemon.service import Daemon, ExchangeGroup
 from monitor.daemon.sinks import JsonLinesSink
 from monitor.engine.levels import Level
 from monitor.feeds import MarkTick
-from monitor.feeds.binance import MANY_STREAMS
+from monitor.venues.binance.feed import MANY_STREAMS
 
 ARRAY_PATH = "/market/ws/!markPrice@arr@1s"
 GOAL_P99_MS = 5.0

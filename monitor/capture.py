@@ -24,12 +24,12 @@ import yaml
 from monitor.collect import fetch_account
 from monitor.config import AccountConfig
 from monitor.domain import AccountSnapshot, MarginMode, Position
-from monitor.exchange.adapters import adapter_for
 from monitor.exchange.clients import create_client, secret_values
 from monitor.exchange.errors import classify
 from monitor.exchange.markets import SharedMarkets
 from monitor.simulator.prices import round_price
 from monitor.simulator.scenario import MARKETS, parse_scenario
+from monitor.venues.registry import adapter_for
 
 HOLD_SECONDS = 60
 """The snapshot's own path: prices stand still this long. Drill it with --paths."""

@@ -32,9 +32,10 @@ if TYPE_CHECKING:
 
 def _load(path: str, exit_code: int) -> Config:
     from monitor.config import ConfigError, load_config
+    from monitor.venues.registry import lacks
 
     try:
-        return load_config(path)
+        return load_config(path, venues=lacks)
     except ConfigError as exc:
         print(f"marginwatch: invalid configuration {path}:\n{exc}", file=sys.stderr)
         raise SystemExit(exit_code) from None
@@ -66,7 +67,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _secrets(config: Config) -> list[str]:
     """Every secret value in the config, for the log filter that masks them."""
-    values = [s.reveal() for a in config.accounts for s in (a.api_key, a.secret, a.password) if s]
+    from monitor.exchange.clients import secret_values
+
+    values = [value for account in config.accounts for value in secret_values(account)]
     if config.notifiers.telegram is not None:
         values.append(config.notifiers.telegram.bot_token.reveal())
     # A push monitor's URL is its secret: a library logging the URL must not show it.
@@ -343,8 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from monitor.daemon.plugins import add_plugin_commands
     from monitor.simulator.cli import add_parser as add_sim_parser
+    from monitor.venues.cli import add_parser as add_venues_parser
 
     add_sim_parser(commands)
+    add_venues_parser(commands)
     add_plugin_commands(commands)
     return parser
 

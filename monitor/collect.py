@@ -19,11 +19,11 @@ from monitor.config import AccountConfig
 from monitor.domain import AccountSnapshot
 from monitor.engine.book import AccountBook
 from monitor.engine.results import AccountRisk
-from monitor.exchange.adapters import adapter_for
 from monitor.exchange.budget import Budgets, HostBudget
 from monitor.exchange.clients import create_client, secret_values
 from monitor.exchange.errors import ErrorKind, ExchangeError, classify
 from monitor.exchange.markets import SharedMarkets
+from monitor.venues.registry import adapter_for, venue_for
 
 DEFAULT_ACCOUNT_TIMEOUT = 30.0
 T = TypeVar("T")
@@ -96,7 +96,13 @@ async def fetch_all(
     return list(
         await asyncio.gather(
             *(
-                fetch_account(a, markets, budget=budgets.for_account(a.exchange, a.rest_url))
+                fetch_account(
+                    a,
+                    markets,
+                    budget=budgets.for_account(
+                        a.exchange, a.rest_url, venue_for(a.exchange).request_limit
+                    ),
+                )
                 for a in accounts
             )
         )

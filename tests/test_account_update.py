@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.daemon.account_update import apply_account_update
 from monitor.domain import (
     AccountSnapshot,
     CrossPool,
@@ -26,6 +25,7 @@ from monitor.domain import (
     TierTable,
 )
 from monitor.engine.book import AccountBook
+from monitor.venues.binance.account_update import apply_account_update
 
 BTC, ETH, SOL, XRP = "BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT"
 MARKETS = {

@@ -33,6 +33,7 @@ from monitor.simulator.binance_usdm import Fault, SimAccount
 from monitor.simulator.binance_usdm.events import LIQUIDATION
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import parse_scenario
+from monitor.venues.registry import execution_for
 
 # --- the harsh crash ---------------------------------------------------------------
 # A hybrid account: a 6x cross core (BTC, ETH) and a 5x isolated DOGE bet. DOGE falls
@@ -246,8 +247,9 @@ async def harness(
     own_journal = journal is None
     journal = journal or Journal(state / "actions.sqlite3")
     controller = ActionController(
-        poller, journal, KillSwitch(state), bus=bus, confirmer=confirmer, recv_window_ms=1000
-    )
+        poller, journal, KillSwitch(state), bus=bus, confirmer=confirmer, recv_window_ms=1000,
+        execution=execution_for(account.exchange),
+    )  # fmt: skip
     controller.start()
     try:
         yield Harness(poller, controller, events)

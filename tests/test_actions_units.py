@@ -12,10 +12,10 @@ from typing import Any
 import ccxt
 import pytest
 
+from monitor.actions.allowance import Allowance
 from monitor.actions.decision import decision_id, describe_plan
-from monitor.actions.executor import Executor
 from monitor.actions.journal import ActionRow, Journal, JournalError, Outcome
-from monitor.actions.permissions import KeyPermissions, read_permissions, refusal
+from monitor.actions.permissions import KeyPermissions, refusal
 from monitor.actions.policy import Budget, Decision, decide
 from monitor.config.schema import ActionsConfig, CrossPolicy
 from monitor.domain import MarketInfo
@@ -24,7 +24,12 @@ from monitor.engine.levels import Level
 from monitor.simulator.binance_usdm.trading import CLIENT_ORDER_ID
 from monitor.simulator.build import build_exchange
 from monitor.simulator.scenario import parse_scenario
+from monitor.venues.binance import permissions as binance_permissions
+from monitor.venues.binance.executor import BinanceUsdmExecutor
+from monitor.venues.bybit import permissions as bybit_permissions
+from monitor.venues.okx import permissions as okx_permissions
 from tests.sim_snapshot import account_snapshot
+from tests.venue_actions import decision
 
 # Cross: BTC and ETH longs bought 10 % higher, a SOL short from below: a 1,000 USDT
 # pool equity (wallet 8,000) against ~500 of MM is a ratio near 0.5. The isolated DOGE
@@ -327,7 +332,7 @@ class FakeClient:
     ],
 )
 async def test_a_failed_call_is_unknown_unless_the_exchange_said_no(failure, status) -> None:
-    executor = Executor(FakeClient(failure), None, CrossPolicy(), secrets=["abc"])  # type: ignore[arg-type]
+    executor = BinanceUsdmExecutor(FakeClient(failure), None, CrossPolicy(), secrets=["abc"])  # type: ignore[arg-type]
     request = {"kind": "reduce", "symbol": "BTC/USDT:USDT", "type": "market", "side": "sell",
                "amount": 0.1, "price": None, "params": {}}  # fmt: skip
     outcome = await executor.send(request)
@@ -345,7 +350,7 @@ async def test_a_failed_call_is_unknown_unless_the_exchange_said_no(failure, sta
     ],
 )
 async def test_an_order_reply_becomes_an_outcome(order, status) -> None:
-    executor = Executor(FakeClient(order=order), None, CrossPolicy())  # type: ignore[arg-type]
+    executor = BinanceUsdmExecutor(FakeClient(order=order), None, CrossPolicy())  # type: ignore[arg-type]
     request = {"kind": "reduce", "symbol": "S", "type": "market", "side": "sell",
                "amount": 0.1, "price": None, "params": {}}  # fmt: skip
     outcome = await executor.send(request)
@@ -366,7 +371,7 @@ def test_requests_are_reduce_only_and_bounded() -> None:
     plan = decide("u", b, {}, {"pool USDT": Level.CRITICAL}, config(order="worst_upnl"), ROOMY)
     cut = replace(plan.decisions[0], mark=60_000.04)  # the BTC long
     position = next(p for p in b.snapshot.positions if p.symbol == cut.symbol)
-    market = Executor(MarketClient(), None, CrossPolicy())  # type: ignore[arg-type]
+    market = BinanceUsdmExecutor(MarketClient(), None, CrossPolicy())  # type: ignore[arg-type]
     request = market.request(cut, position)
     assert (request["type"], request["side"], request["price"]) == ("market", "sell", None)
     assert request["params"]["reduceOnly"] is True
@@ -374,7 +379,9 @@ def test_requests_are_reduce_only_and_bounded() -> None:
     hedged = market.request(replace(cut, position_side="LONG"), position)
     assert "reduceOnly" not in hedged["params"] and hedged["params"]["positionSide"] == "LONG"
 
-    limit = Executor(MarketClient(), None, CrossPolicy(order_type="limit_ioc", max_slippage=0.005))  # type: ignore[arg-type]
+    limit = BinanceUsdmExecutor(
+        MarketClient(), None, CrossPolicy(order_type="limit_ioc", max_slippage=0.005)
+    )  # type: ignore[arg-type]
     request = limit.request(cut, position)
     assert (request["type"], request["params"]["timeInForce"]) == ("limit", "IOC")
     assert 60_000.04 * 0.995 <= request["price"] < 60_000.04 * 0.995 + 0.1  # within the bound
@@ -414,12 +421,17 @@ class KeyInfo:
          (True, False)),
         ("bybit", {"result": {"readOnly": 1, "permissions": {"Wallet": ["Withdraw"]}}},
          (False, True)),
-        ("okx", {"data": [{"perm": "read_only,trade"}]}, (True, False)),
-        ("okx", {"data": [{"perm": "read_only,withdraw,trade"}]}, (True, True)),
+        ("okx", {"data": [{"perm": "read_only,trade"}]}, (True, False, True)),
+        ("okx", {"data": [{"perm": "read_only,withdraw,trade"}]}, (True, True, True)),
     ],
 )  # fmt: skip
 async def test_key_permissions_are_read_from_each_exchange(exchange, reply, expected) -> None:
-    assert await read_permissions(KeyInfo(reply), exchange) == KeyPermissions(*expected)
+    readers = {
+        "binanceusdm": binance_permissions.read_permissions,
+        "bybit": bybit_permissions.read_permissions,
+        "okx": okx_permissions.read_permissions,
+    }
+    assert await readers[exchange](KeyInfo(reply)) == KeyPermissions(*expected)
 
 
 def test_refusals_name_the_account_and_what_to_change() -> None:
@@ -461,3 +473,16 @@ def test_a_journal_from_before_the_distance_columns_is_upgraded_in_place(tmp_pat
     row = journal.get(decision.id)
     assert row is not None and row.distance_expected == pytest.approx(decision.distance_after)
     assert row.distance_after is None
+
+
+def test_a_transfer_planned_before_the_balance_is_estimated_adds_to_it() -> None:
+    """The pool's transfer comes first in a plan; the isolated add estimated after it must
+    see the snapshot's free balance plus that transfer, never the transfer alone (OKX
+    refused such an add, 59301, in the OKX drill: tests/test_defense_okx_e2e.py)."""
+    allowance = Allowance.of(Budget(per_action=1e9, window_left=1e9, actions_left=10,
+                                    reserve_left=5_000))  # fmt: skip
+    transfer = decision("transfer", quantity=500, source="funding")
+    allowance.take(transfer)
+    assert allowance.free_of("USDT", lambda: -2_300.0) == -1_800.0
+    allowance.take(transfer)  # once estimated, moves apply to it directly
+    assert allowance.free_of("USDT", lambda: 0.0) == -1_300.0

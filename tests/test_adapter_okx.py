@@ -15,10 +15,10 @@ import pytest
 
 from monitor.domain import AccountSnapshot, MarginMode, Side, TierTable
 from monitor.engine.book import AccountBook
-from monitor.exchange.adapters import adapter_for
-from monitor.exchange.adapters.okx import OkxAdapter, ours_from_okx_ratio
 from monitor.exchange.urls import rebase_urls
 from monitor.simulator.http import LocalServer
+from monitor.venues.okx.adapter import OkxAdapter, ours_from_okx_ratio
+from monitor.venues.registry import adapter_for
 from tests.servers import okx
 from tests.servers.okx import ETH_USDT, OkxState, OkxTradeFee
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from monitor.exchange.budget import Budgets, HostBudget, WeightLimit
+from monitor.venues.bybit.adapter import REQUEST_ALLOWANCE
+from monitor.venues.registry import venue_for
 
 LIMIT = WeightLimit("x-mbx-used-weight-1m", 100, 60.0)
 
@@ -51,7 +53,9 @@ async def test_a_refusal_holds_every_account_until_retry_after():
 
 async def test_bybit_holds_only_the_account_at_its_last_request():
     clock = FakeClock(1_000.0)
-    shared = HostBudget("bybit h", None, clock=clock, sleep=clock.sleep)
+    shared = HostBudget(
+        "bybit h", None, allowance=REQUEST_ALLOWANCE, clock=clock, sleep=clock.sleep
+    )
     headers = {"X-Bapi-Limit-Status": "1", "X-Bapi-Limit-Reset-Timestamp": "1002500"}
     shared.observe("a", headers)
     assert await shared.acquire("b", 0) == 0
@@ -60,8 +64,14 @@ async def test_bybit_holds_only_the_account_at_its_last_request():
 
 def test_one_budget_per_exchange_and_host_none_for_venues_without_one():
     budgets = Budgets()
-    first = budgets.for_account("binanceusdm", "http://127.0.0.1:9000")
-    assert first is budgets.for_account("binanceusdm", "http://127.0.0.1:9000/")
-    assert first is not budgets.for_account("binanceusdm", "http://127.0.0.1:9001")
-    assert budgets.for_account("okx", None) is None
-    assert budgets.for_account("bybit", None) is not None
+
+    def budget_of(exchange: str, url: str | None) -> HostBudget | None:
+        return budgets.for_account(exchange, url, venue_for(exchange).request_limit)
+
+    first = budget_of("binanceusdm", "http://127.0.0.1:9000")
+    assert first is budget_of("binanceusdm", "http://127.0.0.1:9000/")
+    assert first is not budget_of("binanceusdm", "http://127.0.0.1:9001")
+    assert first is not None and first.limit is not None and first.limit.per_window == 2400
+    assert budget_of("okx", None) is None
+    bybit = budget_of("bybit", None)
+    assert bybit is not None and bybit.limit is None and bybit.allowance == REQUEST_ALLOWANCE

@@ -218,7 +218,7 @@ def test_an_events_file_that_cannot_be_written_is_refused_at_once(
 
 
 HELP = [[], ["status"], ["run"], ["demo"], ["drill"], ["snapshot"], ["stress"], ["sim"],
-        ["telegram"], ["telegram", "setup"], ["telegram", "test"]]  # fmt: skip
+        ["venues"], ["telegram"], ["telegram", "setup"], ["telegram", "test"]]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", HELP, ids=[" ".join(c) or "marginwatch" for c in HELP])
@@ -233,5 +233,6 @@ def test_help_reads_at_80_columns(
     assert [line for line in text.splitlines() if len(line) > 80] == []
     if not command:  # one line per command in the listing: nothing wraps under it
         listing = text.split("\n  COMMAND\n", 1)[1].split("\n\n")[0].splitlines()
-        assert len(listing) == 8, listing  # status run demo drill snapshot stress sim telegram
+        # status run demo drill snapshot stress sim venues telegram
+        assert len(listing) == 9, listing
         assert all(not line.startswith(" " * 6) for line in listing), text

@@ -19,12 +19,12 @@ from monitor.config import Config
 from monitor.daemon.liquidations import LiquidationLedger
 from monitor.daemon.poller import AccountPoller
 from monitor.daemon.service import Daemon
-from monitor.daemon.userstream import BinanceUserStream
 from monitor.events import Event, EventKind
 from monitor.exchange.urls import rebase_urls
 from monitor.feeds import FeedStatus
 from monitor.simulator.binance_usdm.events import margin_call
 from monitor.simulator.runner import SimulatedVenue
+from monitor.venues.binance.userstream import BinanceUserStream
 from tests.test_daemon_e2e import config_for
 from tests.test_feeds_support import eventually
 

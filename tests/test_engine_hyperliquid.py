@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from monitor.domain import AccountSnapshot, CrossPool, MarginMode, Position, Side, TierTable
 from monitor.engine.book import AccountBook
 from monitor.engine.models.hyperliquid import flat_tiers, maintenance_tiers
-from monitor.exchange.adapters.hyperliquid import margin_table
+from monitor.venues.hyperliquid.adapter import margin_table
 from tests.strategies import linear_positions
 
 RATIO_TOLERANCE = 1e-9

@@ -16,8 +16,9 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from monitor.feeds import BybitMarkFeed, CompositeMarkFeed, FeedStatus, feed_for
-from monitor.feeds.bybit import bybit_category
+from monitor.feeds import CompositeMarkFeed, FeedStatus
+from monitor.venues.bybit.feed import BybitMarkFeed, bybit_category
+from monitor.venues.registry import feed_for
 from tests.test_feeds_support import FAST, Recorder, WsServer, eventually, running
 
 BTC, ETH, BTC_INVERSE = "BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"

@@ -13,8 +13,10 @@ import ccxt.pro as ccxt_pro
 import pytest
 
 from monitor.exchange.urls import rebase_urls
-from monitor.feeds import FeedStatus, PollingMarkFeed, WatchMarkFeed, feed_for
+from monitor.feeds import FeedStatus
 from monitor.simulator.http import LocalServer
+from monitor.venues.generic.feed import PollingMarkFeed, WatchMarkFeed
+from monitor.venues.registry import feed_for
 from tests.servers import bybit as bybit_server
 from tests.servers import okx as okx_server
 from tests.test_feeds_okx import OkxPublic

@@ -14,7 +14,9 @@ import json
 
 from websockets.asyncio.server import ServerConnection
 
-from monitor.feeds import FeedStatus, HyperliquidMarkFeed, feed_for
+from monitor.feeds import FeedStatus
+from monitor.venues.hyperliquid.feed import HyperliquidMarkFeed
+from monitor.venues.registry import feed_for
 from tests.test_feeds_support import FAST, Recorder, WsServer, eventually, running
 
 BTC, ETH = "BTC/USDC:USDC", "ETH/USDC:USDC"

@@ -17,7 +17,9 @@ import time
 import pytest
 from websockets.asyncio.server import ServerConnection
 
-from monitor.feeds import FeedStatus, OkxMarkFeed, feed_for
+from monitor.feeds import FeedStatus
+from monitor.venues.okx.feed import OkxMarkFeed
+from monitor.venues.registry import feed_for
 from tests.test_feeds_support import FAST, Recorder, WsServer, eventually, running
 
 BTC, BTC_INVERSE, ETH = "BTC/USDT:USDT", "BTC/USD:BTC", "ETH/USDT:USDT"

@@ -14,7 +14,8 @@ import json
 import pytest
 from websockets.asyncio.server import ServerConnection
 
-from monitor.feeds import BinanceUsdmMarkFeed, FeedStatus
+from monitor.feeds import FeedStatus
+from monitor.venues.binance.feed import BinanceUsdmMarkFeed
 from tests.test_feeds_binance import update
 from tests.test_feeds_support import FAST, LOOPBACK, Recorder, WsServer, eventually, running
 

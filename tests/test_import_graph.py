@@ -67,3 +67,11 @@ def test_a_cycle_is_named_with_the_imports_that_make_it():
         "  c -> a (c.py: a.x)",
     ]
     assert cycles({"a": {"b": ""}, "b": {}}) == []
+
+
+def test_the_actions_never_import_a_venue():
+    """The composer (daemon, drill) hands the venue's executor to the controller."""
+    import monitor.actions
+
+    actions = Path(monitor.actions.__file__).parent
+    assert list(offenders(actions, ["monitor.venues"])) == []

@@ -172,3 +172,57 @@ async def test_timeout_after_fill_then_lookup_finds_one_order(
         sent = next(r.body for r in reversed(state.requests) if r.path == "/exchange")
         await agent.privatePostExchange(dict(sent))
     assert len(state.orders) == 1
+
+
+def _agent_send_asset(amount: str, *, to_perp: bool = True, destination: str = MAIN) -> dict:
+    return {
+        "type": "agentSendAsset", "destination": destination.lower(),
+        "sourceDex": "spot" if to_perp else "", "destinationDex": "" if to_perp else "spot",
+        "token": "USDC:" + hl.USDC_TOKEN["tokenId"], "amount": amount, "fromSubAccount": "",
+    }  # fmt: skip
+
+
+async def _send_l1(client: Any, action: dict[str, Any], expires_after: int | None = None) -> Any:
+    """Sign an L1 action with ccxt's own signer (the agent's key) and post it."""
+    nonce = client.milliseconds()
+    action = {**action, "nonce": nonce} if action["type"] == "agentSendAsset" else action
+    request: dict[str, Any] = {
+        "action": action, "nonce": nonce,
+        "signature": client.sign_l1_action(action, nonce, None, expires_after),
+    }  # fmt: skip
+    if expires_after is not None:
+        request["expiresAfter"] = expires_after
+    return await client.privatePostExchange(request)
+
+
+async def test_agent_moves_usdc_from_spot_to_perp_within_its_own_account(
+    connect: Callable[[str], Any], state: hl.HlState
+) -> None:
+    agent = connect(hl.AGENT_KEY)
+    await agent.load_markets()
+    reply = await _send_l1(agent, _agent_send_asset("500"))
+    assert reply == {"status": "ok", "response": {"type": "default"}}
+    user = state.users[MAIN.lower()]
+    assert user.spot_balances["USDC"] == 1_500  # 2,000 - 500
+    assert (await _clearinghouse(agent))["withdrawable"] == "4500.0"  # 4,000 + 500
+    ledger = await agent.publicPostInfo(
+        {"type": "userNonFundingLedgerUpdates", "user": MAIN, "startTime": 0}
+    )
+    sent = next(r.body["nonce"] for r in state.requests if r.path == "/exchange")
+    assert [(row["delta"]["type"], row["delta"]["amount"], row["delta"]["nonce"])
+            for row in ledger] == [("send", "500.0", sent)]  # fmt: skip
+
+    # Never to another account, whoever signs.
+    with pytest.raises(ccxt.ExchangeError, match="own account"):
+        await _send_l1(agent, _agent_send_asset("1", destination=AGENT))
+    assert user.spot_balances["USDC"] == 1_500
+
+
+async def test_an_expired_action_is_refused_and_changes_nothing(
+    connect: Callable[[str], Any], state: hl.HlState
+) -> None:
+    agent = connect(hl.AGENT_KEY)
+    await agent.load_markets()
+    with pytest.raises(ccxt.ExchangeError, match="expired"):
+        await _send_l1(agent, _agent_send_asset("500"), expires_after=agent.milliseconds() - 1)
+    assert state.class_transfers == [] and state.ledger == []

@@ -35,11 +35,11 @@ import pytest
 
 from monitor.config import Config
 from monitor.daemon.service import Daemon
-from monitor.exchange.adapters import adapter_for
 from monitor.exchange.markets import SharedMarkets
 from monitor.exchange.urls import rebase_urls
 from monitor.simulator.http import LocalServer
 from monitor.simulator.runner import SimulatedVenue
+from monitor.venues.registry import adapter_for
 from tests.e2e import by_symbol, status_json, write_config
 from tests.servers import hyperliquid, okx
 

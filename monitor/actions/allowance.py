@@ -3,14 +3,18 @@ plan's own decisions use them up, in order."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from monitor.actions.decision import Budget, Decision, Kind, Rung, decision_id
-from monitor.config.schema import ActionsConfig
+from monitor.config.schema import ActionsConfig, ReserveConfig
 from monitor.engine.book import AccountBook, Marks
 from monitor.engine.legs import Leg
 from monitor.engine.sizing import mark_of
 from monitor.events import TargetKind
+
+UNIFIED_USD = "USD"
+USD_STABLECOINS = ("USDT", "USDC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +27,20 @@ class Context:
     @property
     def snapshot_at(self) -> float:
         return self.book.snapshot.fetched_at
+
+    def reserve_for(self, asset: str) -> ReserveConfig | None:
+        """The reserve, if it can fund the pool of `asset`: the same asset, or a USD
+        stablecoin moved into a unified account's USD-valued pool (Bybit's UTA counts
+        USDT and USDC at a collateral value ratio of 1)."""
+        reserve = self.config.reserve
+        if reserve is None:
+            return None
+        if reserve.asset == asset:
+            return reserve
+        unified = self.book.snapshot.unified_pool
+        if unified == asset == UNIFIED_USD and reserve.asset in USD_STABLECOINS:
+            return reserve
+        return None
 
 
 @dataclass(slots=True)
@@ -38,6 +56,10 @@ class Allowance:
     refused: dict[str, frozenset[Rung]]
     free: dict[str, float] = field(default_factory=dict)
     """Futures balance an add may use, per asset, once estimated (see isolated.py)."""
+    moved: dict[str, float] = field(default_factory=dict)
+    """What this plan's earlier decisions moved into (+) or out of (-) the futures
+    wallet, per asset, before its free balance was estimated: the estimate reads the
+    snapshot, which does not know them, so they are added to it then (`free_of`)."""
 
     @classmethod
     def of(cls, budget: Budget) -> Allowance:
@@ -53,12 +75,25 @@ class Allowance:
         self.actions_left -= 1
         if decision.kind == "transfer":
             self.reserve_left -= decision.quantity
-            self.free[decision.asset] = self.free.get(decision.asset, 0.0) + decision.quantity
+            self._move(decision.asset, decision.quantity)
             return
         self.window_left -= decision.notional
         if decision.kind == "add_margin":
             self.added[decision.target] = self.added.get(decision.target, 0.0) + decision.quantity
-            self.free[decision.asset] = self.free.get(decision.asset, 0.0) - decision.quantity
+            self._move(decision.asset, -decision.quantity)
+
+    def free_of(self, asset: str, estimate: Callable[[], float]) -> float:
+        """The free balance of `asset` as this plan has left it: estimated once from the
+        snapshot, plus what the plan moved before that."""
+        if asset not in self.free:
+            self.free[asset] = estimate() + self.moved.pop(asset, 0.0)
+        return self.free[asset]
+
+    def _move(self, asset: str, amount: float) -> None:
+        if asset in self.free:
+            self.free[asset] += amount
+        else:  # not estimated yet: a transfer must not stand in for the whole balance
+            self.moved[asset] = self.moved.get(asset, 0.0) + amount
 
 
 def make_decision(

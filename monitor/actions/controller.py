@@ -34,10 +34,10 @@ from collections.abc import Set as AbstractSet
 from typing import Any, NamedTuple
 
 from monitor.actions.decision import Rung, describe_plan, percent
-from monitor.actions.executor import RECV_WINDOW_MS, Executor, find_position, unsupported
+from monitor.actions.executor import RECV_WINDOW_MS, VenueExecution, find_position
 from monitor.actions.guards import Guards, KillSwitch
 from monitor.actions.journal import ActionRow, Journal, Outcome
-from monitor.actions.permissions import read_permissions, refusal
+from monitor.actions.permissions import refusal
 from monitor.actions.policy import Decision, Plan, at_or_above, decide, target_of
 from monitor.actions.watched import AccountReader
 from monitor.bus import Evaluated, EventBus, Subscription
@@ -79,7 +79,10 @@ class ActionController:
         confirmer: Confirmer | None = None,
         recv_window_ms: int = RECV_WINDOW_MS,
         now: Callable[[], float] = time.time,
+        execution: VenueExecution | None = None,
     ) -> None:
+        """`execution`: the venue's executor and key-permission reader, chosen by the
+        composer (`monitor.venues.registry`); None runs dry runs only."""
         self.poller = poller
         self.state = poller.state
         """The account's state: its snapshot, book, marks and levels."""
@@ -88,11 +91,19 @@ class ActionController:
         self.config = poller.account.actions
         self.journal = journal
         self.guards = Guards(self.account, self.config, journal, kill_switch, now)
-        self.executor = Executor(
-            poller.client, poller.adapter, self.config.cross,
-            secret_values(poller.account), recv_window_ms, now,
+        self.execution = execution
+        self.executor = (
+            execution.executor(
+                poller.client, poller.adapter, self.config.cross,
+                secret_values(poller.account), recv_window_ms=recv_window_ms,
+                reserve_asset=self.config.reserve.asset if self.config.reserve else None,
+                now=now,
+            )
+            if execution is not None
+            else None
         )  # fmt: skip
-        self.executor.claimed = journal.transfers_since
+        if self.executor is not None:
+            self.executor.claimed = journal.transfers_since
         self.confirmer = confirmer
         self.refused: str | None = None
         """Why confirm/auto may not run (key permissions, exchange): the account then
@@ -203,16 +214,20 @@ class ActionController:
 
     async def _check_key(self) -> None:
         exchange = self.poller.account.exchange
-        reason = unsupported(exchange)
-        if reason is None:
+        if self.execution is None:
+            reason: str | None = unsupported(exchange)
+        else:
             try:
-                permissions = await read_permissions(self.poller.client, exchange)
+                permissions = await self.execution.read_permissions(self.poller.client)
             except Exception as exc:
                 log.warning("%s: could not read the API key's permissions (%s); will retry "
                             "before acting", self.account, exc)  # fmt: skip
                 return
             reserve = self.config.reserve is not None
             reason = refusal(self.account, exchange, permissions, reserve)
+            if reason is None and self.executor is not None and self.config.reserve:
+                why = self.executor.reserve_refusal(self.config.reserve)
+                reason = f"account {self.account!r}: {why}" if why else None
         self._verified = True
         if reason is not None:
             self.refused = reason
@@ -223,6 +238,8 @@ class ActionController:
     async def _settle_pending(self) -> bool:
         """True when nothing is pending: an unsettled request blocks the whole account,
         because its effect on every figure is unknown."""
+        if self.executor is None:  # nothing is ever sent without one
+            return True
         still = await self.journal.reconcile(self.account, self.executor)
         self._pending = bool(still)
         for row in still:
@@ -411,6 +428,7 @@ class ActionController:
         except Exception as exc:
             checked = [(None, f"could not re-read the position: {exc}")] * len(decisions)
         results: list[Result] = []
+        assert self.executor is not None  # confirm/auto are refused without one
         for decision, (position, changed) in zip(decisions, checked, strict=True):
             request = self.executor.request(decision, position or self._position(decision))
             if not self.journal.record(decision, mode, "planned", request):
@@ -431,6 +449,7 @@ class ActionController:
             outcome = Outcome("aborted" if changed else "refused", f"not sent: {changed or paused}")
             self.journal.settle(decision.id, outcome)
             return outcome
+        assert self.executor is not None
         self.journal.advance(decision.id, "sent")
         outcome = await self.executor.send(request)
         self.journal.settle(decision.id, outcome)
@@ -474,7 +493,11 @@ class ActionController:
         return position
 
     def _preview(self, decision: Decision) -> dict[str, Any]:
-        """The request that would be sent, for rows that send nothing."""
+        """The request that would be sent, for rows that send nothing (on a venue
+        without an executor: what would be asked of it)."""
+        if self.executor is None:
+            return {"kind": decision.kind, "symbol": decision.symbol, "side": decision.order_side,
+                    "amount": decision.quantity, "asset": decision.asset}  # fmt: skip
         return self.executor.request(decision, self._position(decision))
 
     def _steps(self) -> dict[str, float]:
@@ -615,6 +638,14 @@ class ActionController:
         self.bus.publish(
             Event(EventKind.ACTION, self.account, target, kind, level, message=message, **extra)
         )
+
+
+def unsupported(exchange_id: str) -> str:
+    """Why an exchange without an executor cannot be acted on."""
+    return (
+        f"automatic actions are not implemented for {exchange_id}; "
+        "set actions.mode to dry_run for this account"
+    )
 
 
 def _num(value: float | None) -> str:

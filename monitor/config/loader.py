@@ -3,6 +3,10 @@
 Order matters: parse (keeping lines), substitute `${VAR}`, read `*_file` secrets, validate.
 Problems from every stage are collected, placed at `key.path (file:line)` and raised together.
 
+The exchanges' capabilities are checked last, when the caller hands them over (`venues`,
+the venue registry's `lacks`): the configuration cannot import the venues, which build on
+it, so the composers (the CLI, the daemon's reload) pass them in.
+
 Bounded, so a hostile or broken file costs little whoever loads it (the CLI, or a running
 daemon on SIGHUP): at most MAX_BYTES are read, aliases may expand the document to at most
 MAX_NODES values (monitor/config/document.py), and only the first MAX_SHOWN problems are
@@ -12,7 +16,7 @@ described.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from difflib import get_close_matches
 from pathlib import Path
 from types import UnionType
@@ -54,13 +58,39 @@ MAX_BYTES = 1024 * 1024
 
 M = TypeVar("M", bound=BaseModel)
 
-__all__ = ["MAX_BYTES", "MAX_NODES", "MAX_SHOWN", "load_config"]
+VenueCheck = Callable[[AccountConfig], Iterable[tuple[Loc, str]]]
+"""What an account asks of its exchange that the exchange cannot do: (key under the
+account, message) each; nothing when all is possible."""
+
+__all__ = ["MAX_BYTES", "MAX_NODES", "MAX_SHOWN", "VenueCheck", "load_config"]
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Load and validate the configuration at `path`; raises ConfigError on any problem."""
+def load_config(path: str | os.PathLike[str], *, venues: VenueCheck | None = None) -> Config:
+    """Load and validate the configuration at `path`; raises ConfigError on any problem.
+
+    `venues`: also refuse what an account asks of an exchange that cannot do it (the
+    composers pass `monitor.venues.registry.lacks`; without it, only the file is checked).
+    """
     document, data, problems, file = _resolve(Path(path))
-    return _validated(Config, data, problems, document, file, where=())
+    config = _validated(Config, data, problems, document, file, where=())
+    refused = _venue_refusals(config, venues, document) if venues is not None else []
+    if refused:
+        raise _error(refused, document, file)
+    return config
+
+
+def _venue_refusals(config: Config, venues: VenueCheck, document: Document) -> list[Problem]:
+    """Each placed where it is written: at the account's own key, else at the global key
+    the account inherits (naming the account)."""
+    refused: list[Problem] = []
+    for index, account in enumerate(config.accounts):
+        for key, message in venues(account):
+            own: Loc = ("accounts", index, *key)
+            if own not in document.lines and key in document.lines:
+                refused.append((key, f"{message} (account {account.name!r} inherits it)"))
+            else:
+                refused.append((own, message))
+    return refused
 
 
 def load_telegram_access(path: str | os.PathLike[str]) -> TelegramAccess:

@@ -33,7 +33,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.config.secrets import Secret
 
-SECRET_KEYS = ("api_key", "secret", "password")
+SECRET_KEYS = ("api_key", "secret", "password", "private_key")
 """Account keys holding credentials; the loader also accepts a `<key>_file` twin for each."""
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -307,7 +307,8 @@ class IsolatedPolicy(_Frozen):
     """Optionally also a margin ratio to reach (the add then meets both)."""
     max_add_per_action: Annotated[float, Field(gt=0)] = 1_000.0
     max_add_per_position: Annotated[float, Field(gt=0)] = 2_000.0
-    """Margin added to one position in all, per rolling day: the extra risk you accept."""
+    """Margin added to one position in all, per rolling day: the extra risk you accept.
+    Both caps are USD values: a coin-margined position's margin converts at the mark."""
     close_before: Fraction = 0.03
     """Close in full, reduce-only, once the distance falls below this and no margin can
     be added: the liquidation fee and the margin left are kept. A price gap larger than
@@ -509,6 +510,10 @@ class AccountConfig(_Frozen):
     api_key: Secret | None = None
     secret: Secret | None = None
     password: Secret | None = None
+    private_key: Secret | None = None
+    """Hyperliquid: the private key of an agent (API) wallet that `wallet_address`
+    approved. It signs orders and margin changes and can never withdraw; the main
+    wallet's own key is refused for actions."""
     wallet_address: Annotated[str, Field(min_length=1)] | None = None
     sandbox: bool = False
     rest_url: HttpOrigin | None = None
@@ -617,6 +622,14 @@ def _credential_issues(data: Any) -> list[InitErrorDetails]:
             )
     if given == {"password"}:
         issues.append(_issue(("password",), "only used together with api_key and secret"))
+    if "private_key" in given and not data.get("wallet_address"):
+        issues.append(
+            _issue(
+                ("wallet_address",),
+                "required when private_key is set: the address of the main wallet that "
+                "approved this agent (API) wallet",
+            )
+        )
     return issues
 
 

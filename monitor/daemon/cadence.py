@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from monitor.daemon.poller import AccountPoller
-    from monitor.daemon.userstream import BinanceUserStream
+    from monitor.venues.binance.userstream import BinanceUserStream
 
 
 class RestCadence:

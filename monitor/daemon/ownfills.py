@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from monitor.actions.decision import CLIENT_ID_PREFIX
+from monitor.actions.decision import is_ours
 from monitor.domain import Position
 from monitor.engine.levels import Level
 
@@ -72,10 +72,6 @@ class Closure:
             f"closed by marginwatch{at}: our reduce-only order(s) filled "
             f"{self.quantity:g} of {position.contracts:g} ({orders})"
         )
-
-
-def is_ours(client_id: str | None) -> bool:
-    return bool(client_id) and str(client_id).startswith(CLIENT_ID_PREFIX)
 
 
 class OwnFills:

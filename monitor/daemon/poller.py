@@ -21,10 +21,10 @@ from monitor.daemon.account import AccountState
 from monitor.daemon.retry import TRANSIENT, retry_delay
 from monitor.domain import AccountSnapshot, TierTable
 from monitor.events import Event, EventKind, TargetKind
-from monitor.exchange.adapters import adapter_for
 from monitor.exchange.clients import create_client, secret_values
 from monitor.exchange.errors import ErrorKind, ExchangeError, classify
 from monitor.exchange.markets import SharedMarkets
+from monitor.venues.registry import adapter_for
 
 log = logging.getLogger(__name__)
 

@@ -40,6 +40,7 @@ from monitor.ops.health import Health
 from monitor.ops.heartbeat import Heartbeat
 from monitor.ops.metrics import Metrics
 from monitor.ops.state_dir import state_dir_problem
+from monitor.venues.registry import lacks
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ HEALTH_MAX_AGE = 3 * STATUS_PERIOD
 def _load_usable(path: Path) -> Config:
     """The configuration at `path`, refused also when its state_dir is unusable: the
     running daemon is stopped before the new one is built, so the new one must not fail."""
-    config = load_config(path)
+    config = load_config(path, venues=lacks)
     problem = state_dir_problem(config.state_dir)
     if problem is not None:
         raise ConfigError([ConfigIssue("state_dir", f"unusable: {problem}", None, path.name)])

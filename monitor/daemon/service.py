@@ -31,13 +31,14 @@ from monitor.daemon.cadence import RestCadence
 from monitor.daemon.envelopes import Envelopes
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.poller import AccountPoller
-from monitor.daemon.userstream import BinanceUserStream, user_stream_for
 from monitor.engine.levels import Level
 from monitor.events import Event, EventKind, TargetKind
 from monitor.events.tracker import LevelTracker
 from monitor.exchange.budget import Budgets
 from monitor.exchange.markets import SharedMarkets
-from monitor.feeds import FeedStatus, MarkFeed, MarkTick, feed_for
+from monitor.feeds import FeedStatus, MarkFeed, MarkTick
+from monitor.venues.binance.userstream import BinanceUserStream
+from monitor.venues.registry import execution_for, feed_for, user_stream_for, venue_for
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class Daemon:
         self._subscribe(SymbolsChanged, lambda news: self._resubscribe(group_of[news.account]))
         self.first_evaluation = asyncio.Event()
         self._first = self._subscribe(Evaluated, self._first_evaluated)
-        # --- user data streams (monitor/daemon/userstream.py): push-triggered refreshes
+        # --- user data streams (monitor/venues/<venue>/userstream.py): push-triggered refreshes
         # for the accounts that have one; the others are polled only.
         self.user_streams: list[BinanceUserStream] = [
             s
@@ -132,7 +133,11 @@ class Daemon:
         self.cadences: dict[str, RestCadence] = {
             p.name: RestCadence(
                 p,
-                self.budgets.for_account(p.account.exchange, p.account.rest_url),
+                self.budgets.for_account(
+                    p.account.exchange,
+                    p.account.rest_url,
+                    venue_for(p.account.exchange).request_limit,
+                ),
                 config.daemon.reconcile_interval,
                 streams.get(p.name),
             )
@@ -149,7 +154,12 @@ class Daemon:
             self.journal = Journal(config.state_dir / "actions.sqlite3")
             self.controllers = {
                 p.name: ActionController(
-                    p, self.journal, self.kill_switch, bus=self.bus, confirmer=confirmer
+                    p,
+                    self.journal,
+                    self.kill_switch,
+                    bus=self.bus,
+                    confirmer=confirmer,
+                    execution=execution_for(p.account.exchange),
                 )
                 for p in acting
             }

@@ -15,7 +15,8 @@ in `X-Bapi-Limit-Status` with the reset time in `X-Bapi-Limit-Reset-Timestamp`: 
 account down to its last request waits for the reset, alone.
 
 Venues without such figures (OKX, Hyperliquid, ...) get no budget: nothing is read or
-held for them.
+held for them. Which venue counts what is declared by each venue (its `RequestLimit` in
+the venue registry, monitor/venues/registry.py); this module only keeps the accounts.
 """
 
 from __future__ import annotations
@@ -43,13 +44,16 @@ class WeightLimit:
     window_s: float
 
 
-WEIGHT_LIMITS: dict[str, WeightLimit] = {
-    # Binance USD-M and COIN-M "General Info": REQUEST_WEIGHT 2,400 / minute per IP
-    "binanceusdm": WeightLimit("x-mbx-used-weight-1m", 2400, 60.0),
-    "binancecoinm": WeightLimit("x-mbx-used-weight-1m", 2400, 60.0),
-}
-UID_LIMITED = frozenset({"bybit"})
-"""Venues that report a per-account (UID) allowance in `X-Bapi-Limit-Status`."""
+@dataclass(frozen=True, slots=True)
+class AccountAllowance:
+    """A venue's per-account (UID) allowance: the requests left, and when they reset (ms
+    since the epoch), reported on every reply."""
+
+    left_header: str
+    reset_header: str
+
+
+RequestLimit = WeightLimit | AccountAllowance
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
@@ -75,11 +79,13 @@ class HostBudget:
         limit: WeightLimit | None,
         share: float = DEFAULT_SHARE,
         *,
+        allowance: AccountAllowance | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.host = host
         self.limit = limit
+        self.allowance = allowance
         self.cap = int(limit.per_window * share) if limit else None
         self._clock = clock
         self._sleep = sleep
@@ -120,8 +126,10 @@ class HostBudget:
             if used is not None:
                 self._roll(now)
                 self._reported = max(self._reported, int(used))
-        left = _number(_header(headers, "x-bapi-limit-status"))
-        reset_ms = _number(_header(headers, "x-bapi-limit-reset-timestamp"))
+        if self.allowance is None:
+            return
+        left = _number(_header(headers, self.allowance.left_header))
+        reset_ms = _number(_header(headers, self.allowance.reset_header))
         if left is not None and left <= 1 and reset_ms is not None:
             self._account_holds[account] = reset_ms / 1000.0
             reset = time.strftime("%H:%M:%S", time.gmtime(reset_ms / 1000))
@@ -147,7 +155,7 @@ class HostBudget:
     async def acquire(self, account: str, weight: int) -> float:
         """Wait until a read of `weight` fits the budget, then count it; returns the wait."""
         started = self._clock()
-        # an account's own hold (Bybit) is waited out alone, before joining the queue
+        # an account's own hold (its allowance spent) is waited out alone, before queueing
         while (own := self._account_holds.get(account, 0.0) - self._clock()) > 0:
             await self._sleep(own)
         async with self._order:  # first come, first served: no account starves
@@ -195,16 +203,22 @@ class Budgets:
         self.share = share
         self._by_host: dict[tuple[str, str], HostBudget] = {}
 
-    def for_account(self, exchange: str, api_url: str | None) -> HostBudget | None:
-        """The budget of the host an account reads from; None for venues without one."""
-        limit = WEIGHT_LIMITS.get(exchange)
-        if limit is None and exchange not in UID_LIMITED:
+    def for_account(
+        self, exchange: str, api_url: str | None, limit: RequestLimit | None
+    ) -> HostBudget | None:
+        """The budget of the host an account reads from, under its venue's `limit`; None
+        for venues that count nothing."""
+        if limit is None:
             return None
         host = urlsplit(api_url).netloc if api_url else f"{exchange} (production)"
         key = (exchange, host)
         budget = self._by_host.get(key)
         if budget is None:
-            budget = self._by_host[key] = HostBudget(f"{exchange} {host}", limit, self.share)
+            weight = limit if isinstance(limit, WeightLimit) else None
+            allowance = limit if isinstance(limit, AccountAllowance) else None
+            budget = self._by_host[key] = HostBudget(
+                f"{exchange} {host}", weight, self.share, allowance=allowance
+            )
         return budget
 
     def all(self) -> list[HostBudget]:

@@ -24,6 +24,7 @@ class AccountAccess(Protocol):
     api_key: Secretish | None
     secret: Secretish | None
     password: Secretish | None
+    private_key: Secretish | None
     wallet_address: str | None
     sandbox: bool
     rest_url: str | None
@@ -31,7 +32,8 @@ class AccountAccess(Protocol):
 
 def secret_values(account: AccountAccess) -> list[str]:
     """Every secret of the account in clear, for scrubbing error messages and logs."""
-    return [s.reveal() for s in (account.api_key, account.secret, account.password) if s]
+    secrets = (account.api_key, account.secret, account.password, account.private_key)
+    return [s.reveal() for s in secrets if s]
 
 
 def create_client(
@@ -49,6 +51,8 @@ def create_client(
         params["secret"] = account.secret.reveal()
     if account.password is not None:
         params["password"] = account.password.reveal()
+    if account.private_key is not None:
+        params["privateKey"] = account.private_key.reveal()
     if account.wallet_address:
         params["walletAddress"] = account.wallet_address
     client = factory(params)

@@ -1,34 +1,14 @@
 """Push mark prices: one feed per exchange, delivering MarkTicks and a FeedStatus.
 
-Dedicated websocket clients (Binance USD-M/COIN-M, Bybit, OKX, Hyperliquid) share the
-connection loop of `stream.py`; other exchanges fall back to ccxt (`ccxt_feeds.py`).
-`feed_for` picks one.
+Venue-neutral machinery only: the feed contract (`base.py`), the websocket connection
+loop the dedicated clients share (`stream.py`) and the composite of several feeds
+(`composite.py`). Each exchange's client lives in its venue package
+(monitor/venues/<venue>/feed.py; other exchanges fall back to ccxt,
+monitor/venues/generic/feed.py); `monitor.venues.registry.feed_for` picks one.
 """
 
 from monitor.feeds.base import FeedStats, FeedStatus, MarkFeed, MarkTick
-from monitor.feeds.binance import BinanceCoinmMarkFeed, BinanceUsdmMarkFeed
-from monitor.feeds.bybit import BybitMarkFeed, bybit_feed
-from monitor.feeds.ccxt_feeds import PollingMarkFeed, WatchMarkFeed
 from monitor.feeds.composite import CompositeMarkFeed
-from monitor.feeds.factory import feed_for
-from monitor.feeds.hyperliquid import HyperliquidMarkFeed
-from monitor.feeds.okx import OkxMarkFeed
 from monitor.feeds.stream import StreamFeed
 
-__all__ = [
-    "BinanceCoinmMarkFeed",
-    "BinanceUsdmMarkFeed",
-    "BybitMarkFeed",
-    "CompositeMarkFeed",
-    "FeedStats",
-    "FeedStatus",
-    "HyperliquidMarkFeed",
-    "MarkFeed",
-    "MarkTick",
-    "OkxMarkFeed",
-    "PollingMarkFeed",
-    "StreamFeed",
-    "WatchMarkFeed",
-    "bybit_feed",
-    "feed_for",
-]
+__all__ = ["CompositeMarkFeed", "FeedStats", "FeedStatus", "MarkFeed", "MarkTick", "StreamFeed"]

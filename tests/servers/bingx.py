@@ -15,7 +15,7 @@ Wire facts mirrored from ccxt 4.5.90 (`ccxt/async_support/bingx.py`) and BingX's
   before it), the parameters sorted by key and not percent-encoded (ccxt's `rawencode`).
 - Unknown paths get HTTP 404 with an error envelope, never an empty 200.
 
-Client settings (what `monitor.exchange.adapters.generic_venues.BingxAdapter` sets):
+Client settings (what `monitor.venues.generic.adapter.BingxAdapter` sets):
 `options['defaultType'] = 'swap'` (else fetch_balance reads the spot account) and
 `has['fetchCurrencies'] = False` (else load_markets calls the signed
 `/openApi/wallets/v1/capital/config/getall`, not served here). ccxt has no option to skip

@@ -49,6 +49,10 @@ the agent key for the main wallet address):
     add_margin(sym, usd) / reduce_margin(sym, usd)             updateIsolatedMargin
     transfer("USDC", amount, "spot", "swap")                   usdClassTransfer (main key only)
     publicPostInfo({"type": "userRole", "user": agent})       the key's role
+    privatePostExchange({action: agentSendAsset, ...})         spot -> perp by the agent,
+                      signed with ccxt's sign_l1_action; read back with info
+                      `userNonFundingLedgerUpdates` (a `send` delta carrying the nonce)
+An L1 action signed with `expiresAfter` (ms) is refused once that time has passed.
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ __all__ = [
     "create_app",
     "hybrid_user",
     "make_trading_client",
+    "move_mark",
     "trading_user",
 ]
 
@@ -200,12 +205,18 @@ class HlState:
     orders: list[HlOrder] = field(default_factory=list)
     #: Successful updateIsolatedMargin actions: (coin, USD added; negative = removed).
     margin_updates: list[tuple[str, float]] = field(default_factory=list)
-    #: Successful usdClassTransfer actions: (user, amount, toPerp).
+    #: Successful spot <-> perp moves (usdClassTransfer, agentSendAsset): (user, amount,
+    #: toPerp).
     class_transfers: list[tuple[str, float, bool]] = field(default_factory=list)
+    #: Non-funding ledger updates: (user, the row `userNonFundingLedgerUpdates` returns).
+    ledger: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     #: Nonces each signer has used (lower-case address -> nonces).
     used_nonces: dict[str, set[int]] = field(default_factory=dict)
     #: Fail the reply of the next `order` action (after it filled); cleared when used.
     fail_next_order: OrderFault | None = None
+    #: Action type -> fail the reply of its next action after it was applied; each
+    #: cleared when used (`fail_next_order` is the same for "order").
+    fail_next_action: dict[str, OrderFault] = field(default_factory=dict)
     taker_fee: float = 0.00045  # Hyperliquid's base-tier taker rate
     mainnet: bool = True  # phantom-agent source "a" (mainnet) or "b" (testnet)
     new_position_leverage_type: Literal["cross", "isolated"] = "cross"
@@ -480,6 +491,14 @@ def _recompute_user(state: HlState, user: HlUser) -> None:
         p.liquidation_px = liq if liq > 0 else None
 
 
+def move_mark(state: HlState, coin: str, price: float) -> None:
+    """Move a coin's mark and recompute each holder's figures with the fixture's rules."""
+    state.contexts[coin].mark_px = price
+    for user in state.users.values():
+        if any(p.coin == coin for p in user.positions):
+            _recompute_user(state, user)
+
+
 class ActionError(Exception):
     """A whole-action refusal: `{"status": "err", "response": message}` (HTTP 200)."""
 
@@ -624,13 +643,11 @@ def _update_isolated_margin(state: HlState, user: HlUser, action: dict[str, Any]
     return {"type": "default"}
 
 
-def _usd_class_transfer(state: HlState, user: HlUser, action: dict[str, Any]) -> dict[str, Any]:
-    """Spot <-> perp USDC (`toPerp`), signed by the main wallet (checked by the caller)."""
-    try:
-        amount = float(str(action["amount"]).split(" ")[0])
-        to_perp = bool(action["toPerp"])
-    except (KeyError, ValueError) as error:
-        raise DeserializeError(f"usdClassTransfer: {error}") from None
+def _move_usdc(
+    state: HlState, user: HlUser, amount: float, *, to_perp: bool, delta: dict[str, Any]
+) -> dict[str, Any]:
+    """Move USDC between the user's spot and perp ledgers; books `delta` in the user's
+    non-funding ledger (`userNonFundingLedgerUpdates`)."""
     spot = user.spot_balances.get("USDC", 0.0)
     if amount <= 0 or amount > (spot if to_perp else user.withdrawable):
         raise ActionError("Insufficient balance for transfer.")
@@ -639,7 +656,55 @@ def _usd_class_transfer(state: HlState, user: HlUser, action: dict[str, Any]) ->
     user.cross_raw_usd += sign * amount
     _recompute_user(state, user)
     state.class_transfers.append((user.address.lower(), amount, to_perp))
+    at = state.now_ms()
+    state.ledger.append(
+        (user.address.lower(), {"time": at, "hash": f"0x{len(state.ledger) + 1:064x}",
+                                "delta": delta})
+    )  # fmt: skip
     return {"type": "default"}
+
+
+def _usd_class_transfer(state: HlState, user: HlUser, action: dict[str, Any]) -> dict[str, Any]:
+    """Spot <-> perp USDC (`toPerp`), signed by the main wallet (checked by the caller)."""
+    try:
+        amount = float(str(action["amount"]).split(" ")[0])
+        to_perp = bool(action["toPerp"])
+    except (KeyError, ValueError) as error:
+        raise DeserializeError(f"usdClassTransfer: {error}") from None
+    delta = {"type": "accountClassTransfer", "usdc": num(amount), "toPerp": to_perp}
+    return _move_usdc(state, user, amount, to_perp=to_perp, delta=delta)
+
+
+PERP_DEX, SPOT_DEX = "", "spot"
+"""How `sendAsset`/`agentSendAsset` name the main perp dex's balance and the spot balance."""
+
+
+def _agent_send_asset(state: HlState, user: HlUser, action: dict[str, Any]) -> dict[str, Any]:
+    """`agentSendAsset`: the L1 action an approved agent (API) wallet may sign to move a
+    token between its user's own balances (spot and perp dexes), never to another
+    account. Fields (@nktkas/hyperliquid 0.33 and its signing vectors): destination,
+    sourceDex, destinationDex, token ("USDC:0x<tokenId>"), amount, fromSubAccount, nonce.
+    Only USDC between spot and the main perp dex is modelled; the refusal texts are this
+    server's. The ledger row is a `send` delta carrying the action's nonce."""
+    try:
+        destination = str(action["destination"]).lower()
+        source, target = str(action["sourceDex"]), str(action["destinationDex"])
+        token = str(action["token"])
+        amount = float(str(action["amount"]))
+        nonce = int(action["nonce"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise DeserializeError(f"agentSendAsset: {error}") from None
+    if destination != user.address.lower() or action.get("fromSubAccount"):
+        raise ActionError("agentSendAsset may only move funds within the signer's own account.")
+    if token.split(":")[0] != "USDC" or {source, target} != {SPOT_DEX, PERP_DEX}:
+        raise ActionError("Only USDC between spot and the perp dex is modelled.")
+    delta = {
+        "type": "send", "user": user.address.lower(), "destination": destination,
+        "sourceDex": source, "destinationDex": target, "token": token.split(":")[0],
+        "amount": num(amount), "usdcValue": num(amount), "fee": "0.0",
+        "nativeTokenFee": "0.0", "nonce": nonce,
+    }  # fmt: skip
+    return _move_usdc(state, user, amount, to_perp=target == PERP_DEX, delta=delta)
 
 
 def _approve_builder_fee(state: HlState, user: HlUser, action: dict[str, Any]) -> dict[str, Any]:
@@ -650,6 +715,7 @@ def _approve_builder_fee(state: HlState, user: HlUser, action: dict[str, Any]) -
 L1_ACTIONS: dict[str, Callable[[HlState, HlUser, dict[str, Any]], dict[str, Any]]] = {
     "order": _order_action,
     "updateIsolatedMargin": _update_isolated_margin,
+    "agentSendAsset": _agent_send_asset,
     "setReferrer": lambda _state, _user, _action: {"type": "default"},
 }
 USER_SIGNED_ACTIONS: dict[str, Callable[[HlState, HlUser, dict[str, Any]], dict[str, Any]]] = {
@@ -677,6 +743,12 @@ def _signing_user(state: HlState, body: dict[str, Any], action: dict[str, Any]) 
         signer = recover_signer(digest, signature)
     if signer is None:
         raise ActionError("Invalid signature.")
+    expires = body.get("expiresAfter")
+    if kind not in USER_SIGNED_ACTIONS and expires is not None and state.now_ms() > int(expires):
+        # Hyperliquid docs ("Nonces and API wallets", expiresAfter): an action is rejected
+        # once its expiresAfter has passed, so a request lost in flight cannot land later.
+        # The wording is this server's.
+        raise ActionError(f"Action expired: expiresAfter {expires} is in the past.")
     user = state.users.get(signer)
     if user is None and kind not in USER_SIGNED_ACTIONS and signer in state.agents:
         user = state.users.get(state.agents[signer])
@@ -718,9 +790,10 @@ async def _exchange(request: web.Request) -> web.Response:
         return _text(f"Failed to deserialize the JSON body into the target type: {error}", 422)
     except ActionError as error:
         return _json({"status": "err", "response": str(error)})
-    fault = state.fail_next_order if kind == "order" else None
+    fault = state.fail_next_action.pop(kind, None)
+    if kind == "order" and state.fail_next_order is not None:
+        fault, state.fail_next_order = state.fail_next_order, None
     if fault is not None:
-        state.fail_next_order = None
         # Hyperliquid has no "timeout, outcome unknown" code of its own: that one is a 504.
         if fault is OrderFault.VENUE_TIMEOUT:
             fault = OrderFault.GATEWAY_TIMEOUT
@@ -745,6 +818,21 @@ def _order_status(state: HlState, body: dict[str, Any]) -> dict[str, Any]:
     if match is None:
         return {"status": "unknownOid"}
     return {"status": "order", "order": _render_order(match)}
+
+
+def _non_funding_ledger(state: HlState, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Info `userNonFundingLedgerUpdates` {user, startTime, endTime?}: the user's
+    transfers (and other non-funding ledger moves) in the window, oldest first."""
+    user = _user_field(body)
+    try:
+        start = int(body["startTime"])
+        end = int(body["endTime"]) if body.get("endTime") is not None else None
+    except (KeyError, TypeError, ValueError) as error:
+        raise DeserializeError(f"startTime: {error}") from None
+    return [
+        row for owner, row in state.ledger
+        if owner == user and row["time"] >= start and (end is None or row["time"] <= end)
+    ]  # fmt: skip
 
 
 def _user_role(state: HlState, body: dict[str, Any]) -> dict[str, Any]:
@@ -839,6 +927,7 @@ INFO_TYPES: dict[str, InfoHandler] = {
     "exchangeStatus": lambda state, _body: {"specialStatuses": None, "time": state.now_ms()},
     "orderStatus": _order_status,
     "userRole": _user_role,
+    "userNonFundingLedgerUpdates": _non_funding_ledger,
     "extraAgents": _extra_agents,
 }
 

@@ -18,7 +18,7 @@ Wire facts mirrored from ccxt 4.5.90 (`ccxt/async_support/mexc.py`) and MEXC's d
   the "fair price".
 - Unknown paths get HTTP 404 with an error envelope, never an empty 200.
 
-Client settings (what `monitor.exchange.adapters.generic_venues.MexcAdapter` sets):
+Client settings (what `monitor.venues.generic.adapter.MexcAdapter` sets):
 `options['defaultType'] = 'swap'` and `has['fetchCurrencies'] = False` (else load_markets
 calls the signed spot `/api/v3/capital/config/getall`, not served here). ccxt 4.5.90's
 mexc ignores `options['fetchMarkets']` and always loads spot too: the spot exchangeInfo is

@@ -92,6 +92,7 @@ __all__ = [
     "create_app",
     "hybrid_account",
     "make_client",
+    "move_mark",
     "single_currency_account",
 ]
 
@@ -304,6 +305,9 @@ class OkxState:
     price_history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     #: Fail the reply of the next order request (after it filled); cleared when used.
     fail_next_order: OrderFault | None = None
+    #: POST path (margin-balance, asset/transfer) -> fail the reply of its next request
+    #: after it was applied; each cleared when used.
+    fail_next_post: dict[str, OrderFault] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list, repr=False)
     other_accounts: list[OkxAccount] = field(default_factory=list)
     """More trading accounts on the same venue, each answering to its own keys: private
@@ -962,6 +966,17 @@ def _cross_liq_px(state: OkxState, position: OkxPosition, cross_equity: float) -
     return (cross_equity + coin * mark) / (coin * (1 + cost))
 
 
+def move_mark(state: OkxState, inst_id: str, price: float) -> None:
+    """Move a USDT swap's mark and recompute what OKX's risk engine would, with the
+    fixture's formulas (as after a fill): its positions and the USDT figures."""
+    before = _usdt_view(state)
+    state.mark_prices[inst_id] = price
+    for position in _usdt_positions(state):
+        if position.inst_id == inst_id:
+            _reprice(state, position)
+    _refresh_usdt(state, before)
+
+
 class OkxOrderRejected(Exception):
     """A per-order failure: rendered as `sCode`/`sMsg` inside `data` (top-level code 1)."""
 
@@ -1422,13 +1437,15 @@ async def _dispatch(request: web.Request) -> web.Response:
         except orjson.JSONDecodeError:
             raise OkxError("50002", "Json data format error.") from None
         if path in POST_ROUTES:
-            return _ok(POST_ROUTES[path](state, payload, key))
-        _require_perm(key, "trade")
-        bodies = payload if isinstance(payload, list) else [payload]
-        reply = _place(state, [b for b in bodies if isinstance(b, dict)])
+            reply = {"code": "0", "msg": "", "data": POST_ROUTES[path](state, payload, key)}
+            fault = state.fail_next_post.pop(path, None)
+        else:
+            _require_perm(key, "trade")
+            bodies = payload if isinstance(payload, list) else [payload]
+            reply = _place(state, [b for b in bodies if isinstance(b, dict)])
+            fault, state.fail_next_order = state.fail_next_order, None
     except OkxError as error:
         return _json({"code": error.code, "msg": error.msg, "data": []}, status=error.status)
-    fault, state.fail_next_order = state.fail_next_order, None
     if fault is None:
         return _json(reply)
     failed = await transport_fault(request, fault)

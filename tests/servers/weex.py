@@ -17,7 +17,7 @@ Wire facts mirrored from ccxt 4.5.90 (`ccxt/async_support/weex.py`) and WEEX's v
 - A liquidation price of "0" means none was computed (WEEX does so for cross positions).
 - Unknown paths get HTTP 404 with an error body, never an empty 200.
 
-Client settings (what `monitor.exchange.adapters.generic_venues.WeexAdapter` sets):
+Client settings (what `monitor.venues.generic.adapter.WeexAdapter` sets):
 `options['defaultType'] = 'swap'` and `has['fetchCurrencies'] = False` (else load_markets
 calls `/api/v3/coins`, not served here). ccxt always loads spot markets too: the spot
 exchangeInfo is served, empty. WEEX requires a passphrase (`password`).

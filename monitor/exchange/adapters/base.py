@@ -39,7 +39,6 @@ class PoolReading(NamedTuple):
 class ExchangeAdapter:
     """Generic ccxt adapter: unified positions, balance and leverage tiers."""
 
-    exchange_ids: ClassVar[tuple[str, ...]] = ()
     client_options: ClassVar[dict[str, Any]] = {}
     tier_basis: ClassVar[TierBasis] = TierBasis.NOTIONAL
 

@@ -21,6 +21,11 @@ from typing import Any
 from monitor.domain import CrossPool, MarginMode, Position, Tier, TierTable
 from monitor.exchange.adapters.base import ExchangeAdapter, PoolReading
 from monitor.exchange.adapters.parse import number, required
+from monitor.exchange.budget import AccountAllowance
+
+REQUEST_ALLOWANCE = AccountAllowance("x-bapi-limit-status", "x-bapi-limit-reset-timestamp")
+"""Bybit v5 "Rate Limit": per UID and endpoint, the requests left in the window and the
+reset time (ms) on every reply."""
 
 UNIFIED_POOL = "USD"
 """Every cross position of a UTA draws on one USD-valued pool."""
@@ -42,8 +47,6 @@ POSITION_QUERIES: tuple[dict[str, str], ...] = (
 
 
 class BybitAdapter(ExchangeAdapter):
-    exchange_ids = ("bybit",)
-
     def __init__(self) -> None:
         self._fees: dict[str, tuple[float, float | None]] = {}
         """symbol -> (read at, taker rate): the daemon keeps one adapter per account."""

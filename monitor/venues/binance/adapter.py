@@ -15,7 +15,10 @@ from typing import Any, ClassVar
 from monitor.domain import CrossPool, MarginMode, Position, Side, Tier, TierBasis, TierTable
 from monitor.exchange.adapters.base import ExchangeAdapter, PoolReading
 from monitor.exchange.adapters.parse import number, price_or_unknown, required
+from monitor.exchange.budget import WeightLimit
 
+REQUEST_WEIGHT = WeightLimit("x-mbx-used-weight-1m", 2400, 60.0)
+"""Binance USD-M and COIN-M "General Info": REQUEST_WEIGHT 2,400 a minute per IP."""
 MULTI_ASSETS_POOL = "USD"
 MODE_RECHECK_SECONDS = 3600.0
 """The account mode rarely changes: check it hourly."""
@@ -28,7 +31,6 @@ on one IP that alone was 6,000 weight of every restart."""
 
 
 class BinanceUsdMAdapter(ExchangeAdapter):
-    exchange_ids = ("binanceusdm",)
     client_options: ClassVar[dict[str, Any]] = {"fetchCurrencies": False}
 
     def __init__(self) -> None:
@@ -149,7 +151,6 @@ class BinanceUsdMAdapter(ExchangeAdapter):
 class BinanceCoinMAdapter(BinanceUsdMAdapter):
     """COIN-M: brackets by contract count, wallets in coin, one pool per coin."""
 
-    exchange_ids = ("binancecoinm",)
     tier_basis = TierBasis.CONTRACTS
 
     async def fetch_positions(self, client: Any) -> list[dict[str, Any]]:

@@ -116,8 +116,6 @@ class BingxAdapter(_SwapVenueAdapter):
     """BingX USDT-M perpetuals (swap v2/v3). Coin-M positions are not read: ccxt's
     fetch_positions returns them only on request, and BingX publishes no Coin-M tiers."""
 
-    exchange_ids = ("bingx",)
-
     def wallets(self, balance: dict[str, Any]) -> dict[str, float]:
         """The raw `balance` of `/swap/v3/user/balance`; `equity` adds the uPnL."""
         rows = (balance.get("info") or {}).get("data") or []
@@ -140,7 +138,6 @@ class BingxAdapter(_SwapVenueAdapter):
 class MexcAdapter(_SwapVenueAdapter):
     """MEXC perpetuals (contract API v1); risk levels keyed by contract count."""
 
-    exchange_ids = ("mexc",)
     tier_basis = TierBasis.CONTRACTS
 
     def wallets(self, balance: dict[str, Any]) -> dict[str, float]:
@@ -222,8 +219,6 @@ def mexc_risk_levels(detail: dict[str, Any]) -> TierTable | None:
 class WeexAdapter(_SwapVenueAdapter):
     """WEEX perpetuals (contract API v3). ccxt's total is the raw `balance`, so only the
     isolated margins come off it; WEEX publishes no maintenance rate, so MM is unknown."""
-
-    exchange_ids = ("weex",)
 
     async def fetch_marks(self, client: Any, symbols: list[str]) -> dict[str, float]:
         tickers = await client.fetch_mark_prices(symbols)

@@ -39,7 +39,6 @@ def ours_from_okx_ratio(okx_ratio: float | None) -> float | None:
 
 
 class OkxAdapter(ExchangeAdapter):
-    exchange_ids = ("okx",)
     client_options: ClassVar[dict[str, Any]] = {
         "defaultType": "swap",
         "fetchMarkets": {"types": ["swap"]},

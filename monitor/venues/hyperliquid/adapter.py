@@ -67,7 +67,6 @@ def margin_table(
 
 
 class HyperliquidAdapter(ExchangeAdapter):
-    exchange_ids = ("hyperliquid",)
     client_options: ClassVar[dict[str, Any]] = {"fetchMarkets": {"types": ["swap"]}}
 
     def __init__(self) -> None:

@@ -4,7 +4,7 @@ Polling alone leaves positions up to `poll_interval` old and costs request weigh
 Binance counts per IP (monitor/exchange/budget.py). Binance pushes every change of an
 account on a stream opened with a listen key: ACCOUNT_UPDATE carries the changed legs and
 balances themselves, and is applied to the snapshot at once without a REST read
-(monitor/daemon/account_update.py), in order with the REST reads (after any read in
+(monitor/venues/binance/account_update.py), in order with the REST reads (after any read in
 flight). While the stream is live and was synced by a read after it connected, it keeps
 the account current: each sign of life counts as a fresh reading (`last_ok`), and REST
 only reconciles at `daemon.reconcile_interval` (monitor/daemon/cadence.py). A REST read is
@@ -20,7 +20,10 @@ disappearance. A MARGIN_CALL is only logged: Binance may send it after the liqui
 so it never stands in for our own margin ratio.
 
 Other exchanges have no user stream here (Bybit and OKX authenticate over the socket
-itself); their accounts are polled only, and `user_stream_for` returns None for them.
+itself); their accounts are polled only (the venue registry declares none for them).
+
+The stream drives the daemon's account poller through `StreamedAccount`, declared here by
+its user, so that the venues never import the daemon that composes them.
 
 The connection loop is the mark feeds' (`monitor.feeds.stream`), reused through its hooks:
 - the URL carries the listen key, obtained (POST, which returns the live key if there is
@@ -37,24 +40,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from websockets.asyncio.client import ClientConnection
 
-from monitor.daemon.account_update import apply_account_update
-from monitor.daemon.ownfills import is_ours
-from monitor.domain import MarginMode, Position, Side
+from monitor.actions.decision import is_ours
+from monitor.bus import EventBus
+from monitor.config import AccountConfig
+from monitor.domain import AccountSnapshot, MarginMode, Position, Side
 from monitor.engine.levels import Level
 from monitor.events import Event, EventKind, TargetKind, position_target
+from monitor.exchange.adapters.base import ExchangeAdapter
 from monitor.exchange.clients import secret_values
 from monitor.exchange.errors import ErrorKind, classify
 from monitor.feeds.base import FeedStatus, MarkTick, StatusCallback
 from monitor.feeds.stream import Frame, StreamFeed
+from monitor.venues.binance.account_update import apply_account_update
 
 if TYPE_CHECKING:
-    from monitor.daemon.poller import AccountPoller
     from monitor.feeds.stream import _Connection, _Ending
 
 log = logging.getLogger(__name__)
@@ -67,6 +73,47 @@ LIQUIDATION_CLIENT_ID = "autoclose-"
 #: The loop idles without symbols; a user stream watches the whole account, so it has one
 #: fixed pseudo-entry and that rule never applies.
 _WHOLE_ACCOUNT = "<user data>"
+
+
+class OwnFillWitness(Protocol):
+    def heard(self, client_id: str, symbol: str, position_side: str, filled: float) -> None:
+        """A fill of our order `client_id` (`filled` cumulative)."""
+
+
+class LiquidationClaims(Protocol):
+    def claim(self, target: str) -> bool:
+        """True for the first report of this disappearance: the caller reports it."""
+
+
+class StreamedState(Protocol):
+    """The account state the stream keeps current (the daemon's `AccountState`)."""
+
+    snapshot: AccountSnapshot | None
+    marks: Mapping[str, float]
+    liquidations: LiquidationClaims
+    own_fills: OwnFillWitness
+
+    def install(self, snapshot: AccountSnapshot) -> None: ...
+
+
+class StreamedAccount(Protocol):
+    """What the stream reads from, and does to, the account it keeps current (the
+    daemon's account poller satisfies it structurally)."""
+
+    name: str
+    account: AccountConfig
+    client: Any
+    """The account's ccxt client (typed Any like everywhere ccxt is handed around)."""
+    adapter: ExchangeAdapter
+    state: StreamedState
+    bus: EventBus
+    last_ok: float | None
+    last_error: object | None
+
+    def reading(self) -> AbstractAsyncContextManager[None]:
+        """Held by every REST read: an update is applied between reads, never during one."""
+
+    async def poll(self) -> None: ...
 
 
 class BinanceUserStream(StreamFeed):
@@ -100,7 +147,7 @@ class BinanceUserStream(StreamFeed):
 
     def __init__(
         self,
-        poller: AccountPoller,
+        poller: StreamedAccount,
         ws_origin: str | None = None,
         on_status: StatusCallback | None = None,
         stale_after: float = 60.0,
@@ -426,14 +473,14 @@ def _liquidated_side(order_side: str, position_side: str) -> Side:
     return Side.LONG if order_side == "SELL" else Side.SHORT
 
 
-def user_stream_for(
-    poller: AccountPoller,
+def open_user_stream(
+    poller: StreamedAccount,
     ws_origin: str | None = None,
     on_status: StatusCallback | None = None,
 ) -> BinanceUserStream | None:
-    """The account's user data stream, or None where there is none: not binanceusdm, or
-    no API key (a listen key needs one). Those accounts are polled only."""
+    """The account's user data stream, or None without an API key (a listen key needs
+    one): such an account is polled only."""
     account = poller.account
-    if account.exchange != "binanceusdm" or account.api_key is None or account.secret is None:
+    if account.api_key is None or account.secret is None:
         return None
     return BinanceUserStream(poller, ws_origin=ws_origin, on_status=on_status)

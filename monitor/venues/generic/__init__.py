@@ -1,0 +1,1 @@
+"""Every other ccxt exchange: read through ccxt, priced by the generic model."""
