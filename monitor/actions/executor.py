@@ -72,6 +72,10 @@ class Executor(ABC):
     not_found_codes: ClassVar[tuple[str, ...]] = ()
     """Codes a lookup gets for a request the venue does not know (besides ccxt's
     OrderNotFound)."""
+    reserve_sources: ClassVar[tuple[str, ...]] = ("spot", "funding")
+    """The wallets `actions.reserve.from` may name on this venue."""
+    reserve_assets: ClassVar[tuple[str, ...] | None] = None
+    """The assets a reserve may hold on this venue (None: any)."""
 
     def __init__(
         self,
@@ -153,11 +157,6 @@ class Executor(ABC):
         if now - before >= request["amount"] * MARGIN_MATCH:
             return Outcome("filled", f"isolated margin rose from {money(before)} to {money(now)}")
         return self.absent(row, f"isolated margin still {money(now)} (was {money(before)})")
-
-    reserve_sources: ClassVar[tuple[str, ...]] = ("spot", "funding")
-    """The wallets `actions.reserve.from` may name on this venue."""
-    reserve_assets: ClassVar[tuple[str, ...] | None] = None
-    """The assets a reserve may hold on this venue (None: any)."""
 
     def reserve_refusal(self, reserve: ReserveConfig) -> str | None:
         """Why the configured reserve cannot be drawn on at this venue, or None."""
