@@ -111,7 +111,7 @@ async def test_margin_goes_into_the_isolated_position_by_the_raw_endpoint(
     add = decision("add_margin", symbol=BTC, margin_mode="isolated", quantity=100)
     request, _ = sent(journal, executor, add)
     assert request["params"] == {
-        "instId": "BTC-USDT-SWAP", "posSide": "net", "type": "add", "amt": "100.00",
+        "instId": "BTC-USDT-SWAP", "posSide": "net", "type": "add", "amt": "100",
     }  # fmt: skip
     outcome = await executor.send(request)
     assert outcome.status == "filled", outcome.detail
@@ -130,7 +130,7 @@ async def test_a_reserve_transfer_carries_our_client_id_and_is_found_by_it(
     transfer = decision("transfer", quantity=1_000, source="funding")
     request, row = sent(journal, executor, transfer)
     assert request["params"] == {
-        "ccy": "USDT", "amt": "1000.00", "from": "6", "to": "18", "type": "0",
+        "ccy": "USDT", "amt": "1000", "from": "6", "to": "18", "type": "0",
         "clientId": okx_client_id(transfer.id),
     }  # fmt: skip
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import ccxt
 
+from monitor.actions.decision import money
 from monitor.actions.journal import ActionRow, Outcome
 from monitor.actions.permissions import PermissionReader
 from monitor.actions.policy import Decision
@@ -71,6 +72,10 @@ class Executor(ABC):
     not_found_codes: ClassVar[tuple[str, ...]] = ()
     """Codes a lookup gets for a request the venue does not know (besides ccxt's
     OrderNotFound)."""
+    reserve_sources: ClassVar[tuple[str, ...]] = ("spot", "funding")
+    """The wallets `actions.reserve.from` may name on this venue."""
+    reserve_assets: ClassVar[tuple[str, ...] | None] = None
+    """The assets a reserve may hold on this venue (None: any)."""
 
     def __init__(
         self,
@@ -150,13 +155,8 @@ class Executor(ABC):
         before = request["isolated_margin_before"] or 0.0
         now = position.isolated_margin or 0.0
         if now - before >= request["amount"] * MARGIN_MATCH:
-            return Outcome("filled", f"isolated margin rose from {before:,.2f} to {now:,.2f}")
-        return self.absent(row, f"isolated margin still {now:,.2f} (was {before:,.2f})")
-
-    reserve_sources: ClassVar[tuple[str, ...]] = ("spot", "funding")
-    """The wallets `actions.reserve.from` may name on this venue."""
-    reserve_assets: ClassVar[tuple[str, ...] | None] = None
-    """The assets a reserve may hold on this venue (None: any)."""
+            return Outcome("filled", f"isolated margin rose from {money(before)} to {money(now)}")
+        return self.absent(row, f"isolated margin still {money(now)} (was {money(before)})")
 
     def reserve_refusal(self, reserve: ReserveConfig) -> str | None:
         """Why the configured reserve cannot be drawn on at this venue, or None."""

@@ -38,8 +38,9 @@ RESERVE_DEXES = {"spot": SPOT_DEX}
 USD_SCALE = 1_000_000
 """`updateIsolatedMargin` takes USD x 1e6 as an integer (`ntli`)."""
 CLIENT_OPTIONS = {"refSet": True, "approvedBuilderFee": True, "builderFee": False}
-"""Keep ccxt from sending actions nobody asked for: the one-off setReferrer, and the
-approveBuilderFee an agent may not sign (ccxt then attaches its builder at a zero fee)."""
+"""Keep ccxt from sending actions nobody asked for when it initialises the client: the
+one-off setReferrer, and approveBuilderFee, which an agent may not sign. (Our own order
+actions carry no builder at all.)"""
 LEDGER_SKEW_MS = 5_000
 """How long before our nonce a ledger row of the transfer may be stamped (clock skew)."""
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.actions.decision import money
 from monitor.actions.executor import Executor, order_outcome
 from monitor.actions.journal import ActionRow, Outcome
 from monitor.actions.policy import Decision
@@ -44,6 +45,12 @@ there is no separate spot wallet to draw on."""
 CLIENT_ID_LENGTH = 32
 """clOrdId and clientId: case-sensitive letters and digits, up to 32 characters."""
 POSITION_SIDES = {"LONG": "long", "SHORT": "short"}
+
+
+def amount_text(quantity: float) -> str:
+    """An amount as OKX takes it: USDT in cents, a coin (inverse margin, a coin reserve)
+    to the eight decimals it was sized in; no trailing zeros."""
+    return f"{quantity:.8f}".rstrip("0").rstrip(".")
 
 
 def okx_client_id(decision_id: str) -> str:
@@ -78,7 +85,7 @@ class OkxExecutor(Executor):
             "from": decision.source,
             "params": {
                 "ccy": coin,
-                "amt": f"{decision.quantity:.2f}",
+                "amt": amount_text(decision.quantity),
                 "from": RESERVE_ACCOUNTS.get(decision.source, decision.source),
                 "to": TRADING,
                 "type": "0",
@@ -97,7 +104,7 @@ class OkxExecutor(Executor):
                 "instId": self.client.market(decision.symbol)["id"],
                 "posSide": POSITION_SIDES.get(decision.position_side, "net"),
                 "type": "add",
-                "amt": f"{decision.quantity:.2f}",
+                "amt": amount_text(decision.quantity),
             },
         }
 
@@ -122,7 +129,7 @@ class OkxExecutor(Executor):
         row = (reply.get("data") or [{}])[0]
         return Outcome(
             "filled",
-            f"transferred {request['amount']:,.2f} {request['asset']} from "
+            f"transferred {money(request['amount'])} {request['asset']} from "
             f"{request['from']} (transId {row.get('transId')})",
             {"id": row.get("transId"), "clientId": row.get("clientId")},
         )
@@ -130,7 +137,7 @@ class OkxExecutor(Executor):
     async def send_add_margin(self, request: dict[str, Any]) -> Outcome:
         reply = await self.client.privatePostAccountPositionMarginBalance(dict(request["params"]))
         row = (reply.get("data") or [{}])[0]
-        return Outcome("filled", f"added {request['amount']:,.2f} margin", dict(row))
+        return Outcome("filled", f"added {money(request['amount'])} margin", dict(row))
 
     async def send_order(self, request: dict[str, Any]) -> Outcome:
         """OKX's place-order reply carries ids, not the fill: it is read back at once by
