@@ -21,6 +21,7 @@ from monitor.cli_args import (
     positive_float,
     writable_file,
 )
+from monitor.simulator.cli import add_venue_argument
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -111,7 +112,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     _scenario(args.scenario)  # a bad name or file: one clear error before anything starts
     configure_logging("ERROR")  # the live view is the output; errors still show
-    return asyncio.run(run_demo(args.scenario, args.speed))
+    return asyncio.run(run_demo(args.scenario, args.speed, venue_name=args.venue))
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
@@ -139,7 +140,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     output = "json" if args.json else "markdown" if args.markdown else "text"
     request = Request(
         scenarios, args.speed, args.account, suite=args.suite, output=output,
-        reserve=args.reserve,
+        reserve=args.reserve, venue=args.venue,
     )  # fmt: skip
     return asyncio.run(drill(config, request))
 
@@ -239,8 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="watch the daemon live on a simulated crash (no account needed)",
-        description="Start the simulator on 127.0.0.1 with a hybrid account and a flash "
-        "crash, run the real daemon against it and show it live; exit when it ends.",
+        description="Start the simulator on 127.0.0.1 (Binance USD-M, or Bybit v5 with "
+        "--venue bybit) with a hybrid account and a flash crash, run the real daemon "
+        "against it and show it live; exit when it ends.",
     )
     demo.add_argument(
         "--scenario", default="flash-crash", metavar="NAME|FILE",
@@ -250,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=positive_float, default=2.0, metavar="X",
         help="simulated seconds per second (default 2)",
     )  # fmt: skip
+    add_venue_argument(demo)
     demo.set_defaults(handler=cmd_demo)
 
     # --- auto-deleverage rehearsal (monitor/actions/drill.py)
@@ -285,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--reserve", type=amount, metavar="USDT",
         help="give every simulated account this reserve in its spot wallet",
     )  # fmt: skip
+    add_venue_argument(drill)
     output = drill.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON document")
     output.add_argument(

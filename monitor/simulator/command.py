@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"marginwatch sim: invalid scenario {args.scenario}:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        asyncio.run(serve(scenario, args.speed, args.port, sys.stdout))
+        asyncio.run(serve(scenario, args.speed, args.port, sys.stdout, venue=args.venue))
     except KeyboardInterrupt:
         print("marginwatch sim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -50,11 +50,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def serve(scenario: Scenario, speed: float, port: int, out: TextIO) -> None:
+async def serve(
+    scenario: Scenario, speed: float, port: int, out: TextIO, *, venue: str = "binance"
+) -> None:
     """Serve until the scenario's last tick: the banner first, then a line per phase and
     per liquidation as they happen, and a summary last."""
     progress = Progress(scenario, out)
-    async with SimulatedVenue(scenario, speed, port, on_tick=progress.tick) as venue:
+    served = SimulatedVenue(scenario, speed, port, on_tick=progress.tick, venue=venue)
+    async with served as venue:
         progress.venue = venue
         out.write(banner(venue))
         progress.start()
@@ -142,7 +145,7 @@ def _wrap(head: str, items: list[str], width: int = 79) -> str:
 
 def banner(venue: SimulatedVenue) -> str:
     lines = [
-        f"Simulated Binance USD-M on {venue.base_url}",
+        f"Simulated {venue.dialect.label} on {venue.base_url}",
         f"  REST: {venue.base_url}",
         f"  WS:   {venue.ws_url}",
         f"  scenario: {venue.scenario.duration:g}s simulated at {venue.speed:g}x",
@@ -158,7 +161,7 @@ def banner(venue: SimulatedVenue) -> str:
         "accounts": [
             {
                 "name": f"sim-{c.name}",
-                "exchange": "binanceusdm",
+                "exchange": venue.dialect.exchange_id,
                 "api_key": c.api_key,
                 "secret": c.secret,
                 "rest_url": venue.base_url,

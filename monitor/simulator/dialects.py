@@ -1,0 +1,102 @@
+"""The exchange dialects the simulator speaks over one price and risk core.
+
+A dialect turns the shared ledger (`SimExchange`, built from a scenario) into a venue:
+its app (REST and streams on one origin), the stream hub the clock publishes marks on,
+and the risk engine that liquidates by that exchange's own published rules. Everything
+else (scenario, price paths, clock, funding, fills, accounts) is shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import web
+
+from monitor.simulator import binance_usdm, bybit_v5
+from monitor.simulator.binance_usdm.state import SimExchange
+from monitor.simulator.bybit_v5.markets import MAKER_FEE_RATE, TAKER_FEE_RATE
+from monitor.simulator.bybit_v5.rules import fee_to_close
+from monitor.simulator.catalogue import VENUES
+from monitor.simulator.risk import RiskEngine
+from monitor.simulator.scenario import Scenario
+
+
+class Streams(Protocol):
+    """What the clock and the stream-fault tests use of a dialect's stream hub."""
+
+    @property
+    def open_connections(self) -> int: ...
+
+    def publish_marks(self) -> None: ...
+
+    async def drop_all(self, *, graceful: bool = False) -> int: ...
+
+    def refuse(self, seconds: float, *, handshake: bool = True) -> None: ...
+
+
+class RiskCheck(Protocol):
+    def check(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    app: web.Application
+    streams: Streams
+    risk: RiskCheck
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    name: str
+    """The `--venue` value."""
+    label: str
+    """How the banner names the venue."""
+    exchange_id: str
+    """The ccxt id a monitor configures for it."""
+    serve: Callable[[SimExchange], Served]
+    prepare: Callable[[SimExchange, Scenario], None]
+    """Adjust the freshly built ledger to the venue's conventions (fees, wallets)."""
+
+
+def _serve_binance(exchange: SimExchange) -> Served:
+    app = binance_usdm.build_app(exchange)
+    return Served(app, app[binance_usdm.STREAMS_KEY], RiskEngine(exchange))
+
+
+def _serve_bybit(exchange: SimExchange) -> Served:
+    app = bybit_v5.build_app(exchange)
+    return Served(app, app[bybit_v5.STREAMS_KEY], bybit_v5.BybitRiskEngine(exchange))
+
+
+def _as_built(exchange: SimExchange, scenario: Scenario) -> None:
+    """Binance's ledger is the scenario's as built."""
+
+
+def _as_bybit(exchange: SimExchange, scenario: Scenario) -> None:
+    """Bybit's conventions on the scenario's book:
+    - Bybit's base taker and maker fees;
+    - the reserve sits in the Funding account (FUND), the one wallet outside a unified
+      account that an internal transfer moves into it, whichever wallet the scenario
+      named;
+    - an isolated position without an explicit `isolated_margin` holds what Bybit puts
+      in it on opening: IM at entry plus the reserved fee to close."""
+    for spec in scenario.accounts:
+        account = exchange.accounts[spec.credentials[0]]
+        account.taker_fee_rate, account.maker_fee_rate = TAKER_FEE_RATE, MAKER_FEE_RATE
+        for asset, amount in account.spot.items():
+            account.funding[asset] = account.funding.get(asset, 0.0) + amount
+        account.spot = {}
+        defaulted = {p.symbol for p in spec.positions if p.isolated_margin is None}
+        for position in account.positions:
+            if position.is_isolated and position.symbol in defaulted:
+                size = abs(position.amount) * exchange.market(position.symbol).contract_size
+                position.isolated_wallet += fee_to_close(position, size, TAKER_FEE_RATE)
+
+
+DIALECTS: dict[str, Dialect] = {
+    "binance": Dialect("binance", "Binance USD-M", "binanceusdm", _serve_binance, _as_built),
+    "bybit": Dialect("bybit", "Bybit v5 (unified account)", "bybit", _serve_bybit, _as_bybit),
+}
+assert tuple(DIALECTS) == VENUES, "catalogue.VENUES names the dialects for the CLI"
