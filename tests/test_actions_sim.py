@@ -31,6 +31,7 @@ from monitor.simulator.binance_usdm import Fault, SimAccount
 from monitor.simulator.binance_usdm.events import LIQUIDATION
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import parse_scenario
+from monitor.venues.execution import execution_for
 
 # --- the harsh crash ---------------------------------------------------------------
 # A hybrid account: a 6x cross core (BTC, ETH) and a 5x isolated DOGE bet. DOGE falls
@@ -244,8 +245,9 @@ async def harness(
     own_journal = journal is None
     journal = journal or Journal(state / "actions.sqlite3")
     controller = ActionController(
-        monitor, journal, KillSwitch(state), confirmer, recv_window_ms=1000
-    )
+        monitor, journal, KillSwitch(state), confirmer, recv_window_ms=1000,
+        execution=execution_for(account.exchange),
+    )  # fmt: skip
     controller.start()
     try:
         yield Harness(monitor, controller, events)

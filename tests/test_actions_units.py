@@ -13,9 +13,8 @@ import ccxt
 import pytest
 
 from monitor.actions.decision import decision_id, describe_plan
-from monitor.actions.executor import Executor
 from monitor.actions.journal import ActionRow, Journal, JournalError, Outcome
-from monitor.actions.permissions import KeyPermissions, read_permissions, refusal
+from monitor.actions.permissions import KeyPermissions, refusal
 from monitor.actions.policy import Budget, Decision, decide
 from monitor.config.schema import ActionsConfig, CrossPolicy
 from monitor.domain import MarketInfo
@@ -23,6 +22,10 @@ from monitor.engine.book import AccountBook
 from monitor.simulator.binance_usdm.trading import CLIENT_ORDER_ID
 from monitor.simulator.build import build_exchange
 from monitor.simulator.scenario import parse_scenario
+from monitor.venues.binance import permissions as binance_permissions
+from monitor.venues.binance.executor import BinanceUsdmExecutor
+from monitor.venues.bybit import permissions as bybit_permissions
+from monitor.venues.okx import permissions as okx_permissions
 from tests.sim_snapshot import account_snapshot
 
 # Cross: BTC and ETH longs bought 10 % higher, a SOL short from below: a 1,000 USDT
@@ -322,7 +325,7 @@ class FakeClient:
     ],
 )
 async def test_a_failed_call_is_unknown_unless_the_exchange_said_no(failure, status) -> None:
-    executor = Executor(FakeClient(failure), None, CrossPolicy(), secrets=["abc"])  # type: ignore[arg-type]
+    executor = BinanceUsdmExecutor(FakeClient(failure), None, CrossPolicy(), secrets=["abc"])  # type: ignore[arg-type]
     request = {"kind": "reduce", "symbol": "BTC/USDT:USDT", "type": "market", "side": "sell",
                "amount": 0.1, "price": None, "params": {}}  # fmt: skip
     outcome = await executor.send(request)
@@ -340,7 +343,7 @@ async def test_a_failed_call_is_unknown_unless_the_exchange_said_no(failure, sta
     ],
 )
 async def test_an_order_reply_becomes_an_outcome(order, status) -> None:
-    executor = Executor(FakeClient(order=order), None, CrossPolicy())  # type: ignore[arg-type]
+    executor = BinanceUsdmExecutor(FakeClient(order=order), None, CrossPolicy())  # type: ignore[arg-type]
     request = {"kind": "reduce", "symbol": "S", "type": "market", "side": "sell",
                "amount": 0.1, "price": None, "params": {}}  # fmt: skip
     outcome = await executor.send(request)
@@ -361,7 +364,7 @@ def test_requests_are_reduce_only_and_bounded() -> None:
     plan = decide("u", b, {}, {"pool USDT": "critical"}, config(order="worst_upnl"), ROOMY)
     cut = replace(plan.decisions[0], mark=60_000.04)  # the BTC long
     position = next(p for p in b.snapshot.positions if p.symbol == cut.symbol)
-    market = Executor(MarketClient(), None, CrossPolicy())  # type: ignore[arg-type]
+    market = BinanceUsdmExecutor(MarketClient(), None, CrossPolicy())  # type: ignore[arg-type]
     request = market.request(cut, position)
     assert (request["type"], request["side"], request["price"]) == ("market", "sell", None)
     assert request["params"]["reduceOnly"] is True
@@ -369,7 +372,9 @@ def test_requests_are_reduce_only_and_bounded() -> None:
     hedged = market.request(replace(cut, position_side="LONG"), position)
     assert "reduceOnly" not in hedged["params"] and hedged["params"]["positionSide"] == "LONG"
 
-    limit = Executor(MarketClient(), None, CrossPolicy(order_type="limit_ioc", max_slippage=0.005))  # type: ignore[arg-type]
+    limit = BinanceUsdmExecutor(
+        MarketClient(), None, CrossPolicy(order_type="limit_ioc", max_slippage=0.005)
+    )  # type: ignore[arg-type]
     request = limit.request(cut, position)
     assert (request["type"], request["params"]["timeInForce"]) == ("limit", "IOC")
     assert 60_000.04 * 0.995 <= request["price"] < 60_000.04 * 0.995 + 0.1  # within the bound
@@ -414,7 +419,12 @@ class KeyInfo:
     ],
 )  # fmt: skip
 async def test_key_permissions_are_read_from_each_exchange(exchange, reply, expected) -> None:
-    assert await read_permissions(KeyInfo(reply), exchange) == KeyPermissions(*expected)
+    readers = {
+        "binanceusdm": binance_permissions.read_permissions,
+        "bybit": bybit_permissions.read_permissions,
+        "okx": okx_permissions.read_permissions,
+    }
+    assert await readers[exchange](KeyInfo(reply)) == KeyPermissions(*expected)
 
 
 def test_refusals_name_the_account_and_what_to_change() -> None:

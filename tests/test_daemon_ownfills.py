@@ -19,7 +19,6 @@ from typing import Any
 
 from alerts.drill import PageCounter, page_counter
 from monitor.actions.decision import Decision
-from monitor.actions.executor import Executor
 from monitor.actions.journal import Outcome
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.ownfills import OwnFills
@@ -173,7 +172,8 @@ async def close_ourselves(daemon: Daemon, quantity: float, tag: str) -> Outcome:
         distance_after=None, reaches_target=True, snapshot_at=monitor.snapshot.fetched_at,
         closes=quantity == position.contracts,
     )  # fmt: skip
-    executor = Executor(monitor.client, monitor.adapter, controller.config.cross)
+    executor = controller.executor
+    assert executor is not None
     request = executor.request(decision, position)
     assert request["params"]["reduceOnly"] is True
     assert daemon.journal.record(decision, "auto", "planned", request)

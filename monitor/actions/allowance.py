@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from monitor.actions.decision import Budget, Decision, Kind, Rung, decision_id
-from monitor.config.schema import ActionsConfig
+from monitor.config.schema import ActionsConfig, ReserveConfig
 from monitor.daemon.events import TargetKind
 from monitor.engine.book import AccountBook, Marks
 from monitor.engine.legs import Leg
 from monitor.engine.sizing import mark_of
+
+UNIFIED_USD = "USD"
+USD_STABLECOINS = ("USDT", "USDC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,20 @@ class Context:
     @property
     def snapshot_at(self) -> float:
         return self.book.snapshot.fetched_at
+
+    def reserve_for(self, asset: str) -> ReserveConfig | None:
+        """The reserve, if it can fund the pool of `asset`: the same asset, or a USD
+        stablecoin moved into a unified account's USD-valued pool (Bybit's UTA counts
+        USDT and USDC at a collateral value ratio of 1)."""
+        reserve = self.config.reserve
+        if reserve is None:
+            return None
+        if reserve.asset == asset:
+            return reserve
+        unified = self.book.snapshot.unified_pool
+        if unified == asset == UNIFIED_USD and reserve.asset in USD_STABLECOINS:
+            return reserve
+        return None
 
 
 @dataclass(slots=True)

@@ -32,10 +32,10 @@ from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from monitor.actions.decision import Rung, describe_plan, percent
-from monitor.actions.executor import RECV_WINDOW_MS, Executor, find_position, unsupported
+from monitor.actions.executor import RECV_WINDOW_MS, VenueExecution, find_position
 from monitor.actions.guards import Guards, KillSwitch
 from monitor.actions.journal import ActionRow, Journal, Outcome
-from monitor.actions.permissions import read_permissions, refusal
+from monitor.actions.permissions import refusal
 from monitor.actions.policy import Decision, Plan, at_or_above, decide, target_of
 from monitor.daemon.events import Event, EventKind, TargetKind, pool_target
 from monitor.domain import MarginMode, Position
@@ -75,17 +75,29 @@ class ActionController:
         confirmer: Confirmer | None = None,
         recv_window_ms: int = RECV_WINDOW_MS,
         now: Callable[[], float] = time.time,
+        *,
+        execution: VenueExecution | None = None,
     ) -> None:
+        """`execution`: the venue's executor and key-permission reader, chosen by the
+        composer (`monitor.venues.execution`); None runs dry runs only."""
         self.monitor = monitor
         self.account = monitor.name
         self.config = monitor.account.actions
         self.journal = journal
         self.guards = Guards(self.account, self.config, journal, kill_switch, now)
-        self.executor = Executor(
-            monitor.client, monitor.adapter, self.config.cross,
-            secret_values(monitor.account), recv_window_ms, now,
+        self.execution = execution
+        self.executor = (
+            execution.executor(
+                monitor.client, monitor.adapter, self.config.cross,
+                secret_values(monitor.account), recv_window_ms=recv_window_ms,
+                reserve_asset=self.config.reserve.asset if self.config.reserve else None,
+                now=now,
+            )
+            if execution is not None
+            else None
         )  # fmt: skip
-        self.executor.claimed = journal.transfers_since
+        if self.executor is not None:
+            self.executor.claimed = journal.transfers_since
         self.confirmer = confirmer
         self.refused: str | None = None
         """Why confirm/auto may not run (key permissions, exchange): the account then
@@ -179,10 +191,11 @@ class ActionController:
 
     async def _check_key(self) -> None:
         exchange = self.monitor.account.exchange
-        reason = unsupported(exchange)
-        if reason is None:
+        if self.execution is None:
+            reason: str | None = unsupported(exchange)
+        else:
             try:
-                permissions = await read_permissions(self.monitor.client, exchange)
+                permissions = await self.execution.read_permissions(self.monitor.client)
             except Exception as exc:
                 log.warning("%s: could not read the API key's permissions (%s); will retry "
                             "before acting", self.account, exc)  # fmt: skip
@@ -199,6 +212,8 @@ class ActionController:
     async def _settle_pending(self) -> bool:
         """True when nothing is pending: an unsettled request blocks the whole account,
         because its effect on every figure is unknown."""
+        if self.executor is None:  # nothing is ever sent without one
+            return True
         still = await self.journal.reconcile(self.account, self.executor)
         self._pending = bool(still)
         for row in still:
@@ -387,6 +402,7 @@ class ActionController:
         except Exception as exc:
             checked = [(None, f"could not re-read the position: {exc}")] * len(decisions)
         results: list[Result] = []
+        assert self.executor is not None  # confirm/auto are refused without one
         for decision, (position, changed) in zip(decisions, checked, strict=True):
             request = self.executor.request(decision, position or self._position(decision))
             if not self.journal.record(decision, mode, "planned", request):
@@ -407,6 +423,7 @@ class ActionController:
             outcome = Outcome("aborted" if changed else "refused", f"not sent: {changed or paused}")
             self.journal.settle(decision.id, outcome)
             return outcome
+        assert self.executor is not None
         self.journal.advance(decision.id, "sent")
         outcome = await self.executor.send(request)
         self.journal.settle(decision.id, outcome)
@@ -450,7 +467,11 @@ class ActionController:
         return position
 
     def _preview(self, decision: Decision) -> dict[str, Any]:
-        """The request that would be sent, for rows that send nothing."""
+        """The request that would be sent, for rows that send nothing (on a venue
+        without an executor: what would be asked of it)."""
+        if self.executor is None:
+            return {"kind": decision.kind, "symbol": decision.symbol, "side": decision.order_side,
+                    "amount": decision.quantity, "asset": decision.asset}  # fmt: skip
         return self.executor.request(decision, self._position(decision))
 
     def _steps(self) -> dict[str, float]:
@@ -591,6 +612,14 @@ class ActionController:
         self.monitor.emit(
             Event(EventKind.ACTION, self.account, target, kind, level, message=message, **extra)
         )
+
+
+def unsupported(exchange_id: str) -> str:
+    """Why an exchange without an executor cannot be acted on."""
+    return (
+        f"automatic actions are not implemented for {exchange_id}; "
+        "set actions.mode to dry_run for this account"
+    )
 
 
 def _num(value: float | None) -> str:

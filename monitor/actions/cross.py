@@ -8,12 +8,15 @@ Every candidate cut is evaluated with the engine on the book as it would be afte
 so a cut that lowers the distance against that threat, or pulls any other threat's
 below the target, such as the hedge short of a long book during a fall, is never made;
 each cut is the smallest whole number of lots that reaches the target.
+
+A coin-margined (inverse) pool is defended the same way: its cuts are whole contracts,
+counted against the caps at their USD face value, and its collateral is in the coin.
 """
 
 from __future__ import annotations
 
 from monitor.actions.allowance import Allowance, Context, make_decision
-from monitor.actions.decision import MARGIN_QUANTUM, Decision, Note, ceil_money, floor_money
+from monitor.actions.decision import Decision, Note, ceil_money, floor_money, quantum_for
 from monitor.config.schema import CrossPolicy
 from monitor.daemon.events import TargetKind, pool_target
 from monitor.engine.book import Marks
@@ -34,8 +37,6 @@ def defend_pool(
     legs = ctx.book.cross.get(asset, [])
     if pool.maintenance_margin is None:
         return note(f"pool figures unknown ({pool.note}): nothing sized")
-    if any(leg.inverse for leg in legs):
-        return note("coin-margined (inverse) positions are not defended automatically")
     goal = Goal(policy.target_distance, policy.target_ratio)
     try:
         state = pool_state(ctx.book, asset, ctx.marks)
@@ -48,13 +49,16 @@ def defend_pool(
     before = (state.ratio, state.nearest)
     decisions: list[Decision] = []
     collateral = 0.0
-    reserve = ctx.config.reserve
-    if reserve is not None and reserve.asset == asset and not allowance.refuses(target, "reserve"):
-        needed = ceil_money(collateral_for(ctx.book, asset, ctx.marks, goal))
+    reserve = ctx.reserve_for(asset)
+    if reserve is not None and not allowance.refuses(target, "reserve"):
+        quantum = quantum_for(any(leg.inverse for leg in legs))  # a coin pool: coin
+        needed = ceil_money(collateral_for(ctx.book, asset, ctx.marks, goal), quantum)
         collateral = min(
-            needed, floor_money(reserve.max_per_action), floor_money(allowance.reserve_left)
+            needed,
+            floor_money(reserve.max_per_action, quantum),
+            floor_money(allowance.reserve_left, quantum),
         )
-        if collateral >= MARGIN_QUANTUM:
+        if collateral >= quantum:
             after = pool_state(ctx.book, asset, ctx.marks, collateral=collateral)
             decisions.append(make_decision(
                 ctx, target=target, target_kind=TargetKind.POOL, kind="transfer", asset=asset,

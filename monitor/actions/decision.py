@@ -27,6 +27,9 @@ CLIENT_ID_PREFIX = "mw-"
 ID_LENGTH = 32
 MARGIN_QUANTUM = 0.01
 """Margin and transfers are sized in cents of the settlement asset (USDT)."""
+COIN_QUANTUM = 1e-8
+"""...or, for coin-margined (inverse) positions, in the coin to eight decimals (Binance
+COIN-M's margin and transfer precision)."""
 
 
 def target_of(position: Position) -> str:
@@ -79,6 +82,8 @@ class Decision:
     quantity: float
     """Money to move (in `asset`) or contracts to close."""
     notional: float
+    """What the caps count: money moved, or the value closed (quote at the mark; the USD
+    face value for inverse contracts, and the USD value of coin margin)."""
     mark: float
     ratio_before: float | None
     ratio_after: float | None
@@ -120,14 +125,15 @@ class Decision:
     def step(self) -> str:
         """The request in a trader's words, without its effect."""
         if self.kind == "transfer":
-            return f"transfer {self.quantity:,.2f} {self.asset} from {self.source}"
+            return f"transfer {money(self.quantity)} {self.asset} from {self.source}"
         if self.kind == "add_margin":
-            return f"add {self.quantity:,.2f} {self.asset} margin to {self.name}"
+            return f"add {money(self.quantity)} {self.asset} margin to {self.name}"
         verb = "close" if self.closes else "reduce"
+        unit = "USD" if self.inverse else self.asset  # an inverse cut's face value
         return (
             f"{verb} {self.name} {self.side} by "
             f"{size_of(self.symbol, self.quantity, self.contract_size, self.inverse)} "
-            f"(≈ {self.notional:,.0f} {self.asset}, reduce-only)"
+            f"(≈ {self.notional:,.0f} {unit}, reduce-only)"
         )
 
     def describe(self) -> str:
@@ -184,11 +190,27 @@ class Plan(NamedTuple):
     notes: list[Note]
 
 
-def ceil_money(amount: float) -> float:
-    return round(math.ceil(amount / MARGIN_QUANTUM - 1e-9) * MARGIN_QUANTUM, 2)
+def quantum_for(inverse: bool) -> float:
+    return COIN_QUANTUM if inverse else MARGIN_QUANTUM
 
 
-def floor_money(amount: float) -> float:
+def ceil_money(amount: float, quantum: float = MARGIN_QUANTUM) -> float:
+    return round(math.ceil(amount / quantum - 1e-9) * quantum, _decimals(quantum))
+
+
+def floor_money(amount: float, quantum: float = MARGIN_QUANTUM) -> float:
     if not math.isfinite(amount):
         return amount if amount > 0 else 0.0
-    return max(0.0, round(math.floor(amount / MARGIN_QUANTUM + 1e-9) * MARGIN_QUANTUM, 2))
+    return max(0.0, round(math.floor(amount / quantum + 1e-9) * quantum, _decimals(quantum)))
+
+
+def _decimals(quantum: float) -> int:
+    return max(0, -math.floor(math.log10(quantum) + 1e-9))
+
+
+def money(amount: float) -> str:
+    """An amount of money as sized: cents (1,500.00), or a coin's eight decimals
+    (0.01234567) when it has more than two."""
+    if abs(amount * 100 - round(amount * 100)) < 1e-6:
+        return f"{amount:,.2f}"
+    return f"{amount:,.8f}".rstrip("0")

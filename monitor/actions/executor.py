@@ -1,70 +1,50 @@
-"""The exchange calls of auto-deleverage, and what their outcome was.
-
-Binance USD-M only, exactly: `POST /sapi/v1/asset/transfer` (ccxt `transfer`, type
-MAIN_UMFUTURE or FUNDING_UMFUTURE) to bring money from the reserve, `POST
-/fapi/v1/positionMargin` (type 1) to add isolated margin, and reduce-only orders carrying
-our deterministic `newClientOrderId`. Other exchanges are refused with a message rather
-than approximated: an order sent with the wrong position mode or margin semantics is
-worse than none.
+"""Carrying out a decision on an exchange, venue-neutral: send once, and when the outcome
+is unknown, find out what the exchange did.
 
 A request is never sent twice. A timeout, a dropped connection or a 5xx says nothing
-about what the exchange did, so it makes the outcome `unknown`, and the order is then
-looked up by its client id (Binance lets a *filled* order's client id be reused, so
-resending with the same id is not idempotent). "Not found" only becomes "failed" once
-the request's `recvWindow` has expired: after that Binance refuses it even if it is
-still on its way. A margin transfer has no id; its lookup compares the position's
-isolated margin with the value read just before sending. A reserve transfer has no id
-of ours either (Binance takes none): its lookup reads the transfer history and matches
-asset, amount and a time window starting at the journal row, skipping transfers that
-another row already claimed.
+about what the exchange did, so it makes the outcome `unknown`, and the request is then
+looked up (an order by its client id; a margin change by the position's isolated margin
+against the value read just before sending; a transfer by the venue's own means).
+"Not found" only becomes "failed" once the request's validity window has expired: after
+that the exchange refuses it even if it is still on its way.
+
+Each venue subclasses `Executor` in `monitor/venues/<venue>/executor.py` and fills in the
+hooks (how a request is built, sent and looked up, which error codes mean "status
+unknown" or "not found", how long a signed request stays valid). This package never
+imports a venue: the composer (daemon, drill) picks a `VenueExecution` by exchange id and
+hands it to the controller.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 import ccxt
 
 from monitor.actions.journal import ActionRow, Outcome
+from monitor.actions.permissions import PermissionReader
 from monitor.actions.policy import Decision
 from monitor.config.schema import CrossPolicy
 from monitor.domain import Position
 from monitor.exchange.adapters.base import ExchangeAdapter
 from monitor.exchange.errors import scrub
 
-SUPPORTED = ("binanceusdm",)
 RECV_WINDOW_MS = 5_000
-"""Sent with every action request: the exchange refuses the request once this long has
-passed since it was signed, which bounds how long its outcome can stay unknown."""
+"""Sent with every action request where the venue takes one: the exchange refuses the
+request once this long has passed since it was signed, which bounds how long its
+outcome can stay unknown."""
 SETTLE_GRACE = 2.0
-"""Seconds added to the recvWindow for clock skew (Binance accepts 1 s ahead)."""
+"""Seconds added to the validity window for clock skew (Binance accepts 1 s ahead)."""
 LOOKUP_PERIOD = 0.5
 MARGIN_MATCH = 0.99
-"""A transfer counts as applied when the isolated margin rose by this share of it (the
-rest allows for fees or funding booked to the position meanwhile)."""
-UNKNOWN_CODES = ("-1006", "-1007")
-"""Binance: "execution status unknown". ccxt maps them to a plain ExchangeError on
-some hosts, so the code is read from the message."""
-NOT_FOUND_CODE = "-2013"
-TO_FUTURES = "linear"
-"""ccxt's name of the USD-M futures wallet (Binance UMFUTURE)."""
-TRANSFER_TYPES = {"spot": "MAIN_UMFUTURE", "funding": "FUNDING_UMFUTURE"}
-TRANSFER_SKEW = 5.0
-"""Seconds before the journal row a matching transfer may be stamped (clock skew)."""
-
-
-def unsupported(exchange_id: str) -> str | None:
-    """Why this exchange cannot be acted on, or None."""
-    if exchange_id in SUPPORTED:
-        return None
-    return (
-        f"automatic actions are implemented exactly for Binance USD-M only, not {exchange_id}; "
-        "set actions.mode to dry_run for this account"
-    )
+"""A margin change counts as applied when the isolated margin rose by this share of it
+(the rest allows for fees or funding booked to the position meanwhile)."""
 
 
 async def fetch_positions(adapter: ExchangeAdapter, client: Any) -> list[Position]:
@@ -81,21 +61,16 @@ def find_position(
     )
 
 
-def _maybe_executed(exc: BaseException) -> bool:
-    """Whether a failed call may still have been executed by the exchange.
+class Executor(ABC):
+    """Builds, sends and looks up one account's action requests on one venue."""
 
-    A gateway refusal (rate limit, bad timestamp) or an exchange error code is a
-    definite "no"; a timeout, a 5xx, a broken connection or an unreadable reply is not.
-    """
-    if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded | ccxt.InvalidNonce):
-        return False
-    if isinstance(exc, ccxt.ExchangeError):
-        return any(code in str(exc) for code in UNKNOWN_CODES)
-    return True
-
-
-class Executor:
-    """Builds, sends and looks up one account's action requests."""
+    unknown_codes: ClassVar[tuple[str, ...]] = ()
+    """The venue's "execution status unknown" error codes: the request may have been
+    executed although an error came back. Read from the message, since ccxt maps some of
+    them to a plain ExchangeError."""
+    not_found_codes: ClassVar[tuple[str, ...]] = ()
+    """Codes a lookup gets for a request the venue does not know (besides ccxt's
+    OrderNotFound)."""
 
     def __init__(
         self,
@@ -103,11 +78,16 @@ class Executor:
         adapter: ExchangeAdapter,
         cross: CrossPolicy,
         secrets: Iterable[str] = (),
+        *,
         recv_window_ms: int = RECV_WINDOW_MS,
+        reserve_asset: str | None = None,
         now: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
+        self.reserve_asset = reserve_asset
+        """The coin a reserve transfer moves (`actions.reserve.asset`): a transfer
+        decision names the pool it funds, which in a unified account is USD-valued."""
         self.adapter = adapter
         self.cross = cross
         self.secrets = list(secrets)
@@ -119,7 +99,66 @@ class Executor:
         lookup never matches one transfer to two rows."""
         self.started_at = now()
         """A `sent` row found at start was signed before this (the process that sent it
-        is gone), so its recvWindow is counted from here at the latest."""
+        is gone), so its validity window is counted from here at the latest."""
+
+    # --- venue hooks -----------------------------------------------------------
+
+    @abstractmethod
+    def transfer_request(self, decision: Decision) -> dict[str, Any]:
+        """From the reserve wallet into the futures wallet (kind "transfer")."""
+
+    @abstractmethod
+    def add_margin_request(self, decision: Decision, position: Position | None) -> dict[str, Any]:
+        """Into an isolated position (kind "add_margin"); must carry `position_side`,
+        `amount` and the position's `isolated_margin_before` for the lookup."""
+
+    @abstractmethod
+    def order_params(self, decision: Decision) -> dict[str, Any]:
+        """The venue's parameters of a reduce-only order: the client id, reduce-only or
+        the hedge-mode leg, the validity window."""
+
+    @abstractmethod
+    async def send_transfer(self, request: dict[str, Any]) -> Outcome: ...
+
+    @abstractmethod
+    async def send_add_margin(self, request: dict[str, Any]) -> Outcome: ...
+
+    async def send_order(self, request: dict[str, Any]) -> Outcome:
+        order = await self.client.create_order(
+            request["symbol"], request["type"], request["side"], request["amount"],
+            request["price"], dict(request["params"]),
+        )  # fmt: skip
+        return order_outcome(order)
+
+    @abstractmethod
+    async def lookup_order(self, row: ActionRow) -> Outcome:
+        """The order of `row` found by its client id (raise ccxt.OrderNotFound, or an
+        error carrying one of `not_found_codes`, when the venue does not know it)."""
+
+    @abstractmethod
+    async def lookup_transfer(self, row: ActionRow) -> Outcome:
+        """Whether the reserve transfer of `row` happened."""
+
+    async def lookup_margin(self, row: ActionRow) -> Outcome:
+        """A margin change carries no id on most venues: the position's isolated margin
+        is compared with the value read just before sending."""
+        request = row.request
+        positions = await fetch_positions(self.adapter, self.client)
+        position = find_position(positions, row.symbol, request["position_side"])
+        if position is None:
+            return self.absent(row, "position closed since; the transfer cannot be verified")
+        before = request["isolated_margin_before"] or 0.0
+        now = position.isolated_margin or 0.0
+        if now - before >= request["amount"] * MARGIN_MATCH:
+            return Outcome("filled", f"isolated margin rose from {before:,.2f} to {now:,.2f}")
+        return self.absent(row, f"isolated margin still {now:,.2f} (was {before:,.2f})")
+
+    def transfer_coin(self, decision: Decision) -> str:
+        return self.reserve_asset or decision.asset
+
+    def validity_window(self) -> float:
+        """Seconds a signed request can still execute after it was signed."""
+        return self.recv_window_ms / 1000
 
     # --- requests --------------------------------------------------------------
 
@@ -127,42 +166,16 @@ class Executor:
         """The exact call for `decision`, journaled before it is made.
 
         `position` is the fresh read taken right before acting: its isolated margin is
-        the baseline a later lookup of a margin transfer compares against.
+        the baseline a later lookup of a margin change compares against.
         """
         if decision.kind == "transfer":
-            return {
-                "kind": "transfer",
-                "asset": decision.asset,
-                "amount": decision.quantity,
-                "from": decision.source,
-                "params": {"type": TRANSFER_TYPES[decision.source],
-                           "recvWindow": self.recv_window_ms},
-            }  # fmt: skip
+            return self.transfer_request(decision)
         if decision.kind == "add_margin":
-            params: dict[str, Any] = {
-                "symbol": self.client.market(decision.symbol)["id"],
-                "type": 1,
-                "amount": f"{decision.quantity:.2f}",
-                "recvWindow": self.recv_window_ms,
-            }
-            if decision.position_side != "BOTH":
-                params["positionSide"] = decision.position_side
-            return {
-                "kind": "add_margin",
-                "symbol": decision.symbol,
-                "position_side": decision.position_side,
-                "amount": decision.quantity,
-                "isolated_margin_before": position.isolated_margin if position else None,
-                "params": params,
-            }
-        params = {"clientOrderId": decision.client_order_id, "recvWindow": self.recv_window_ms}
-        if decision.position_side == "BOTH":
-            params["reduceOnly"] = True
-        else:  # hedge mode: the leg named can only shrink; Binance rejects reduceOnly here
-            params["positionSide"] = decision.position_side
+            return self.add_margin_request(decision, position)
         order_type, price = "market", None
+        params = self.order_params(decision)
         if self.cross.order_type == "limit_ioc":
-            order_type, price = "limit", self._limit_price(decision)
+            order_type, price = "limit", self.limit_price(decision)
             params["timeInForce"] = "IOC"
         return {
             "kind": "reduce",
@@ -175,7 +188,7 @@ class Executor:
             "params": params,
         }
 
-    def _limit_price(self, decision: Decision) -> float:
+    def limit_price(self, decision: Decision) -> float:
         """The worst price `max_slippage` allows, rounded to the tick inside the bound."""
         tick = self.client.market(decision.symbol)["precision"].get("price")
         slip = self.cross.max_slippage
@@ -190,29 +203,31 @@ class Executor:
         """Make the call once; never retried here."""
         try:
             if request["kind"] == "transfer":
-                reply = await self.client.transfer(
-                    request["asset"], request["amount"], request["from"], TO_FUTURES,
-                    dict(request["params"]),
-                )  # fmt: skip
-                return Outcome(
-                    "filled",
-                    f"transferred {request['amount']:,.2f} {request['asset']} from "
-                    f"{request['from']} (id {reply.get('id')})",
-                    {"id": reply.get("id")},
-                )
+                return await self.send_transfer(request)
             if request["kind"] == "add_margin":
-                reply = await self.client.fapiPrivatePostPositionMargin(dict(request["params"]))
-                return Outcome("filled", f"added {request['amount']:,.2f} margin", dict(reply))
-            order = await self.client.create_order(
-                request["symbol"], request["type"], request["side"], request["amount"],
-                request["price"], dict(request["params"]),
-            )  # fmt: skip
+                return await self.send_add_margin(request)
+            return await self.send_order(request)
         except Exception as exc:
-            text = scrub(str(exc) or type(exc).__name__, self.secrets)
-            if _maybe_executed(exc):
+            text = self.scrubbed(exc)
+            if self.maybe_executed(exc):
                 return Outcome("unknown", f"no definite reply: {text}")
             return Outcome("failed", f"rejected: {text}")
-        return _order_outcome(order)
+
+    def maybe_executed(self, exc: BaseException) -> bool:
+        """Whether a failed call may still have been executed by the exchange.
+
+        A gateway refusal (rate limit, bad timestamp) or an exchange error code is a
+        definite "no"; a timeout, a 5xx, a broken connection, an unreadable reply or one
+        of the venue's "status unknown" codes is not.
+        """
+        if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded | ccxt.InvalidNonce):
+            return False
+        if isinstance(exc, ccxt.ExchangeError):
+            return _carries(exc, self.unknown_codes)
+        return True
+
+    def scrubbed(self, exc: BaseException) -> str:
+        return scrub(str(exc) or type(exc).__name__, self.secrets)
 
     # --- lookups ---------------------------------------------------------------
 
@@ -222,71 +237,25 @@ class Executor:
             return Outcome("aborted", "interrupted before sending (nothing was sent)")
         try:
             if row.kind == "transfer":
-                return await self._lookup_reserve_transfer(row)
+                return await self.lookup_transfer(row)
             if row.kind == "add_margin":
-                return await self._lookup_transfer(row)
-            order = await self.client.fetch_order(
-                None, row.symbol, {"origClientOrderId": row.client_order_id}
-            )
+                return await self.lookup_margin(row)
+            return await self.lookup_order(row)
         except Exception as exc:
-            if isinstance(exc, ccxt.OrderNotFound) or NOT_FOUND_CODE in str(exc):
-                return self._absent(row, f"order {row.client_order_id} not on the exchange")
-            text = scrub(str(exc) or type(exc).__name__, self.secrets)
-            return Outcome("unknown", f"lookup failed: {text}")
-        return _order_outcome(order)
+            if isinstance(exc, ccxt.OrderNotFound) or _carries(exc, self.not_found_codes):
+                return self.absent(row, f"order {row.client_order_id} not on the exchange")
+            return Outcome("unknown", f"lookup failed: {self.scrubbed(exc)}")
 
-    async def _lookup_transfer(self, row: ActionRow) -> Outcome:
-        request = row.request
-        positions = await fetch_positions(self.adapter, self.client)
-        position = find_position(positions, row.symbol, request["position_side"])
-        if position is None:
-            return self._absent(row, "position closed since; the transfer cannot be verified")
-        before = request["isolated_margin_before"] or 0.0
-        now = position.isolated_margin or 0.0
-        if now - before >= request["amount"] * MARGIN_MATCH:
-            return Outcome("filled", f"isolated margin rose from {before:,.2f} to {now:,.2f}")
-        return self._absent(row, f"isolated margin still {now:,.2f} (was {before:,.2f})")
-
-    async def _lookup_reserve_transfer(self, row: ActionRow) -> Outcome:
-        """Find the transfer in the exchange's history: same asset and amount, stamped
-        from (just before) the journal row until the request could no longer land, and
-        not already claimed by another row of ours."""
-        request = row.request
-        since = row.created_at - TRANSFER_SKEW
-        history = await self.client.fetch_transfers(
-            request["asset"], int(since * 1000), None, {"type": request["params"]["type"]}
-        )
-        claimed = {
-            str((other.result or {}).get("id"))
-            for other in self.claimed(row.account, since)
-            if other.id != row.id
-        }
-        until = self._expires(row)
-        for entry in history:
-            stamped = (entry.get("timestamp") or 0) / 1000
-            if (
-                str(entry.get("id")) not in claimed
-                and entry.get("currency") == request["asset"]
-                and abs((entry.get("amount") or 0.0) - request["amount"]) < 0.005
-                and since <= stamped <= until
-                and str(entry.get("status")) in ("ok", "CONFIRMED")
-            ):
-                return Outcome(
-                    "filled", f"found in the transfer history (id {entry.get('id')})",
-                    {"id": entry.get("id")},
-                )  # fmt: skip
-        return self._absent(row, "no matching transfer in the history")
-
-    def _absent(self, row: ActionRow, what: str) -> Outcome:
+    def absent(self, row: ActionRow, what: str) -> Outcome:
         """Not (yet) seen on the exchange: final only when the request can no longer land."""
         if row.status == "planned":
             return Outcome("aborted", f"interrupted before sending: {what}")
-        if self._now() > self._expires(row):
-            return Outcome("failed", f"never executed: {what} after its recvWindow expired")
+        if self._now() > self.expires(row):
+            return Outcome("failed", f"never executed: {what} after its validity window expired")
         return Outcome("unknown", f"{what} yet; the request may still arrive")
 
-    def _expires(self, row: ActionRow) -> float:
-        """When the request can no longer execute: recvWindow after it was signed.
+    def expires(self, row: ActionRow) -> float:
+        """When the request can no longer execute: its validity window after signing.
 
         An `unknown` row was marked after the call ended (signed before that); a `sent`
         row was signed before it was last written, or before this process started.
@@ -294,19 +263,27 @@ class Executor:
         signed_before = (
             row.updated_at if row.status == "unknown" else max(row.updated_at, self.started_at)
         )
-        return signed_before + self.recv_window_ms / 1000 + SETTLE_GRACE
+        return signed_before + self.validity_window() + SETTLE_GRACE
 
     async def resolve(self, row: ActionRow) -> Outcome:
         """Look an `unknown` request up until the exchange's answer is final or the
         request has expired and a last lookup still cannot tell."""
         while True:
             outcome = await self.lookup(row)
-            if outcome.status != "unknown" or self._now() > self._expires(row) + SETTLE_GRACE:
+            if outcome.status != "unknown" or self._now() > self.expires(row) + SETTLE_GRACE:
                 return outcome
             await self._sleep(LOOKUP_PERIOD)
 
 
-def _order_outcome(order: dict[str, Any]) -> Outcome:
+def _carries(exc: BaseException, codes: Iterable[str]) -> bool:
+    """Whether the error's text names one of `codes` as a whole number (10000 is not
+    found in 100000)."""
+    text = str(exc)
+    return any(re.search(rf"(?<![\w.]){re.escape(code)}(?![\w.])", text) for code in codes)
+
+
+def order_outcome(order: dict[str, Any]) -> Outcome:
+    """A ccxt unified order as an outcome: any fill is `filled` (a partial one says so)."""
     filled = order.get("filled") or 0.0
     summary = {
         key: order.get(key)
@@ -319,3 +296,12 @@ def _order_outcome(order: dict[str, Any]) -> Outcome:
         part = "" if filled >= amount else f" of {amount:g} (partial)"
         return Outcome("filled", f"filled {filled:g}{part} at {order.get('average')}", summary)
     return Outcome("failed", f"{order.get('status')}: nothing filled", summary)
+
+
+class VenueExecution(NamedTuple):
+    """What a venue brings to act on it: its executor class and its key-permission
+    reader. The composer looks it up by exchange id (`monitor/venues/execution.py`); a
+    venue without one runs dry runs only."""
+
+    executor: type[Executor]
+    read_permissions: PermissionReader

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from monitor.actions.decision import Budget, Decision, Rung
+from monitor.actions.decision import Budget, Decision, Rung, money
 from monitor.actions.executor import fetch_positions, find_position
 from monitor.actions.journal import Journal
 from monitor.config.schema import ActionsConfig
@@ -147,11 +147,12 @@ class Guards:
             return f"{total:,.2f} exceeds what the hourly/daily notional caps have left"
         limit = self.config.isolated.max_add_per_position
         for d in decisions:
+            usd = d.mark if d.inverse else 1.0  # coin margin counts at its USD value
             if (
                 d.kind == "add_margin"
-                and budget.added.get(d.target, 0.0) + d.quantity > limit + 1e-9
+                and (budget.added.get(d.target, 0.0) + d.quantity) * usd > limit + 1e-9
             ):
-                return f"{d.quantity:,.2f} exceeds what isolated.max_add_per_position has left"
+                return f"{money(d.quantity)} exceeds what isolated.max_add_per_position has left"
         reserve = self.config.reserve
         if transferred and reserve is None:
             return "a transfer without a configured reserve"

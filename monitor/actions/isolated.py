@@ -7,23 +7,34 @@ wallet and releases margin in proportion to the size closed, so the rest of a lo
 position keeps (or worsens) its liquidation price; only added margin or a full close
 changes the outcome. Closing ourselves at `close_before` keeps the liquidation fee and
 whatever margin is left, which the exchange's liquidation would take.
+
+A coin-margined (inverse) position's margin is added in its coin, to eight decimals; the
+caps (`max_add_per_*`, the notional windows) stay in USD and are converted at the mark.
 """
 
 from __future__ import annotations
 
 from monitor.actions.allowance import Allowance, Context, make_decision
 from monitor.actions.decision import (
-    MARGIN_QUANTUM,
     Decision,
     Note,
     ceil_money,
     floor_money,
+    money,
+    quantum_for,
     target_of,
 )
 from monitor.daemon.events import TargetKind
 from monitor.engine.legs import Leg
 from monitor.engine.results import PositionRisk
-from monitor.engine.sizing import Goal, isolated_distance, margin_for, mark_of, required_wallet
+from monitor.engine.sizing import (
+    Goal,
+    cut_value,
+    isolated_distance,
+    margin_for,
+    mark_of,
+    required_wallet,
+)
 
 
 def defend_isolated(
@@ -35,8 +46,6 @@ def defend_isolated(
     def note(message: str, level: str = "critical") -> tuple[list[Decision], Note]:
         return [], Note(target, TargetKind.POSITION, message, level)
 
-    if leg.inverse:
-        return note("coin-margined (inverse) positions are not defended automatically")
     risk = ctx.book.evaluate_isolated(leg, ctx.marks)
     wallet = leg.position.isolated_margin
     if risk.liquidation_distance is None or wallet is None or not leg.has_margin_terms:
@@ -52,11 +61,12 @@ def defend_isolated(
         return [], None
     why_not = "defense: contain"
     if policy.defense == "add_margin":
-        found, why_not = _add(ctx, leg, allowance, target, ceil_money(needed), before)
+        quantum = quantum_for(leg.inverse)
+        found, why_not = _add(ctx, leg, allowance, target, ceil_money(needed, quantum), before)
         if found and (
             distance >= policy.close_before or found[-1].distance_after >= policy.close_before
         ):
-            short = found[-1].quantity < ceil_money(needed) - MARGIN_QUANTUM / 2
+            short = found[-1].quantity < ceil_money(needed, quantum) - quantum / 2
             return found, Note(target, TargetKind.POSITION, why_not, "warn") if short else None
     if distance < policy.close_before:
         return _close(ctx, leg, allowance, target, before, why_not)
@@ -79,13 +89,16 @@ def _add(
     transfer from the reserve; nothing when the position's budget is spent. The reason
     string says why the add falls short (or why there is none)."""
     policy = ctx.config.isolated
+    mark = mark_of(leg, ctx.marks)
+    quantum = quantum_for(leg.inverse)
+    usd = mark if leg.inverse else 1.0  # caps are in USD; coin-margined margin is in coin
     spent = allowance.added.get(target, 0.0)
-    budget_left = policy.max_add_per_position - spent
-    if budget_left < MARGIN_QUANTUM:
-        return [], f"its margin budget is spent ({spent:,.2f} of isolated.max_add_per_position)"
-    cap = min(policy.max_add_per_action, budget_left, allowance.per_action, allowance.window_left)
-    amount = min(needed, floor_money(cap))
-    if amount < MARGIN_QUANTUM:
+    budget_left = policy.max_add_per_position / usd - spent
+    if budget_left < quantum:
+        return [], f"its margin budget is spent ({money(spent)} of isolated.max_add_per_position)"
+    cap = min(policy.max_add_per_action, allowance.per_action, allowance.window_left) / usd
+    amount = min(needed, floor_money(min(cap, budget_left), quantum))
+    if amount < quantum:
         return [], "the notional caps are used up (per hour or per day)"
     asset = ctx.book.snapshot.unified_pool or leg.position.settle
     if asset not in allowance.free:
@@ -93,37 +106,34 @@ def _add(
     free = allowance.free[asset]  # signed: a pool short of its own needs is below zero
     if allowance.refuses(target, "balance"):
         free = min(free, 0.0)
-    from_balance = max(0.0, min(amount, floor_money(free)))
+    from_balance = max(0.0, min(amount, floor_money(free, quantum)))
     transfer = 0.0
-    reserve = ctx.config.reserve
-    reserve_usable = (
-        reserve is not None and reserve.asset == asset and not allowance.refuses(target, "reserve")
-    )
+    reserve = ctx.reserve_for(asset)
+    reserve_usable = reserve is not None and not allowance.refuses(target, "reserve")
     if from_balance < amount and reserve_usable and allowance.actions_left >= 2:
         assert reserve is not None
         # enough to lift what may leave the wallet from `free` to the amount: below zero,
         # Binance's max addable is short by that much before any add is accepted
         transfer = min(
-            ceil_money(amount - free),
-            floor_money(reserve.max_per_action),
-            floor_money(allowance.reserve_left),
+            ceil_money(amount - free, quantum),
+            floor_money(reserve.max_per_action, quantum),
+            floor_money(allowance.reserve_left, quantum),
         )
         transfer = max(0.0, transfer)
-        from_balance = max(0.0, min(amount, floor_money(free + transfer))) - transfer
-    total = floor_money(from_balance + transfer)
-    if total < MARGIN_QUANTUM:
+        from_balance = max(0.0, min(amount, floor_money(free + transfer, quantum))) - transfer
+    total = floor_money(from_balance + transfer, quantum)
+    if total < quantum:
         if not reserve_usable:
             return [], f"no free {asset} in the futures wallet to add and no usable reserve"
         return [], "the reserve caps cannot fund an add (reserve.max_per_action or max_per_day)"
     wallet = leg.position.isolated_margin or 0.0
-    mark = mark_of(leg, ctx.marks)
     after_distance = isolated_distance(leg, mark, wallet + total)
     mm = leg.maintenance_margin(mark)
     equity = wallet + total + leg.unrealized_pnl(mark)
     after = (mm / equity if equity > 0 else None, after_distance)
-    reaches = total >= needed - MARGIN_QUANTUM / 2
+    reaches = total >= needed - quantum / 2
     decisions = []
-    if transfer >= MARGIN_QUANTUM:
+    if transfer >= quantum:
         assert reserve is not None
         decisions.append(make_decision(
             ctx, target=target, target_kind=TargetKind.POSITION, kind="transfer", asset=asset,
@@ -132,12 +142,14 @@ def _add(
         ))  # fmt: skip
     decisions.append(make_decision(
         ctx, target=target, target_kind=TargetKind.POSITION, kind="add_margin", asset=asset,
-        quantity=total, notional=total, leg=leg, before=before, after=after,
+        quantity=total, notional=total * usd, leg=leg, before=before, after=after,
         reaches_target=reaches, variant="funded" if decisions else "",
     ))  # fmt: skip
     return (
         decisions,
-        "" if reaches else f"only {total:,.2f} of the {needed:,.2f} {asset} needed can be added",
+        ""
+        if reaches
+        else f"only {money(total)} of the {money(needed)} {asset} needed can be added",
     )
 
 
@@ -192,7 +204,7 @@ def _close(
     order; if they do not allow it, nothing is sent and the position stays undefended,
     loudly."""
     asset = ctx.book.snapshot.unified_pool or leg.position.settle
-    notional = leg.value(mark_of(leg, ctx.marks))
+    notional = cut_value(leg, mark_of(leg, ctx.marks), leg.contracts)
     if notional > min(allowance.per_action, allowance.window_left) + 1e-9:
         message = f"{why}; and the notional caps do not allow closing it"
         return [], Note(target, TargetKind.POSITION, message, "critical")

@@ -6,14 +6,19 @@ A key that cannot trade is refused too, so that a user who asked for automatic d
 learns it at startup rather than during a crash. Where an exchange has no documented
 way to tell, `confirm` and `auto` are refused: an unverified key is not trusted.
 
+This module is venue-neutral: what a key may do, and when that refuses `confirm`/`auto`.
+Reading it is each venue's business (`PermissionReader`).
+
 A reserve (`actions.reserve`) needs the key to move money between the account's own
-wallets (Binance: "Permits Universal Transfer"); that permission is allowed, while a key
-that can withdraw is still refused. A reserve configured with a key that cannot
-transfer is refused at startup, not discovered in the middle of a crash.
+wallets (Binance: "Permits Universal Transfer"; Bybit: Wallet "AccountTransfer"); that
+permission is allowed, while a key that can withdraw is still refused. A reserve
+configured with a key that cannot transfer is refused at startup, not discovered in the
+middle of a crash.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 
@@ -24,45 +29,10 @@ class KeyPermissions(NamedTuple):
     """Between the account's own wallets (spot, funding, futures)."""
 
 
-async def _binance(client: Any) -> KeyPermissions:
-    reply = await client.sapi_get_account_apirestrictions()
-    return KeyPermissions(
-        bool(reply.get("enableFutures")),
-        bool(reply.get("enableWithdrawals")),
-        bool(reply.get("permitsUniversalTransfer")),
-    )
-
-
-async def _bybit(client: Any) -> KeyPermissions:
-    result = (await client.private_get_v5_user_query_api()).get("result") or {}
-    permissions = result.get("permissions") or {}
-    trades = bool(permissions.get("ContractTrade") or permissions.get("Derivatives"))
-    read_only = str(result.get("readOnly")) != "0"
-    wallet = permissions.get("Wallet") or []
-    transfers = "AccountTransfer" in wallet and not read_only
-    return KeyPermissions(trades and not read_only, "Withdraw" in wallet, transfers)
-
-
-async def _okx(client: Any) -> KeyPermissions:
-    data = (await client.private_get_account_config()).get("data") or [{}]
-    perms = {p.strip() for p in str(data[0].get("perm") or "").split(",")}
-    return KeyPermissions("trade" in perms, "withdraw" in perms)
-
-
-_READERS = {
-    "binanceusdm": _binance,
-    "binancecoinm": _binance,
-    "bybit": _bybit,
-    "okx": _okx,
-}
-
-
-async def read_permissions(client: Any, exchange_id: str) -> KeyPermissions | None:
-    """The key's permissions from the exchange's own endpoint; None if there is none
-    we know. Exchange errors propagate: the caller decides what an unanswered check
-    means (it is never "allowed")."""
-    reader = _READERS.get(exchange_id)
-    return await reader(client) if reader else None
+PermissionReader = Callable[[Any], Awaitable[KeyPermissions]]
+"""Reads a key's permissions from the venue's own endpoint (each venue has one in
+`monitor/venues/<venue>/permissions.py`). Exchange errors propagate: the caller decides
+what an unanswered check means (it is never "allowed")."""
 
 
 def refusal(

@@ -32,6 +32,7 @@ from monitor.daemon.userstream import BinanceUserStream, user_stream_for
 from monitor.exchange.budget import Budgets
 from monitor.exchange.markets import SharedMarkets
 from monitor.feeds import FeedStatus, MarkFeed, MarkTick, feed_for
+from monitor.venues.execution import execution_for
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,13 @@ class Daemon:
         if acting:
             self.journal = Journal(config.state_dir / "actions.sqlite3")
             self.controllers = {
-                m.name: ActionController(m, self.journal, self.kill_switch) for m in acting
+                m.name: ActionController(
+                    m,
+                    self.journal,
+                    self.kill_switch,
+                    execution=execution_for(m.account.exchange),
+                )
+                for m in acting
             }
             for monitor in acting:  # our fills are told apart from liquidations by these rows
                 monitor.own_fills.rows = lambda name=monitor.name: self._journal_rows(name)

@@ -136,8 +136,10 @@ def resized(book: AccountBook, leg: Leg, contracts: float) -> Leg:
 
 
 def cut_value(leg: Leg, mark: float, contracts: float) -> float:
-    """Quote value of `contracts` of a linear leg at `mark`."""
-    return leg.value(mark) * contracts / leg.contracts
+    """What closing `contracts` is counted as against the caps: the quote value at `mark`
+    of a linear leg; the USD face value of an inverse one (its value in coin would make
+    a cap in dollars meaningless)."""
+    return (leg.qty if leg.inverse else leg.value(mark)) * contracts / leg.contracts
 
 
 def pool_state(
@@ -158,8 +160,8 @@ def pool_state(
     wallet = reported.wallet_balance + collateral
     moving: list[MovingLeg] = []
     for leg in book.cross.get(asset, []):
-        if not leg.has_margin_terms or leg.inverse:
-            raise ValueError(f"{leg.symbol}: maintenance tiers unknown or coin-margined")
+        if not leg.has_margin_terms:
+            raise ValueError(f"{leg.symbol}: maintenance tiers unknown")
         mark = mark_of(leg, marks)
         cut = min((cuts or {}).get(key_of(leg), 0.0), leg.contracts)
         if cut > 0:
@@ -265,7 +267,7 @@ class Cut(NamedTuple):
     side: str
     contracts: float
     notional: float
-    """Value closed at the mark, in the pool's asset."""
+    """Value closed, as the caps count it (`cut_value`)."""
     after: PoolState
     reaches: bool
     """The pool meets the goal after this cut."""
@@ -389,7 +391,7 @@ def _candidate(
     the most it may cut; None when no allowed size is acceptable."""
     step = lot_step(book, leg)
     mark = mark_of(leg, marks)
-    unit = leg.value(mark) / leg.contracts * step
+    unit = cut_value(leg, mark, step)
     total = round(leg.contracts / step)
     share = limits.max_share
     allowed = total if share >= 1.0 else math.floor(leg.contracts * share / step + 1e-9)
@@ -455,7 +457,7 @@ def _pro_rata(
             lots = math.floor(leg.contracts * share / step + 1e-9)
             mark = mark_of(leg, marks)
             market = book.snapshot.markets.get(leg.symbol)
-            unit = leg.value(mark) / leg.contracts
+            unit = cut_value(leg, mark, 1.0)
             if lots >= min(min_lots(market, step, unit), round(leg.contracts / step)):
                 out[key_of(leg)] = _tidy(lots * step, step, leg.contracts)
         return out

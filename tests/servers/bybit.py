@@ -1287,6 +1287,17 @@ def _recompute_totals(state: BybitState) -> None:
     usdt.total_position_mm = _fmt(all_mm)
 
 
+def move_marks(state: BybitState, marks: dict[str, str]) -> None:
+    """Set mark prices (market id -> price) and recompute every figure they touch, as the
+    exchange would: each position's uPnL, IM, MM and isolated liquidation price, and the
+    account totals. A test changing sizes, leverage or wallets calls it with `{}`."""
+    for symbol, price in marks.items():
+        state.tickers[symbol].mark_price = price
+    for position in state.account.positions:
+        _reprice_position(state, position)
+    _recompute_totals(state)
+
+
 def _book_usdt(state: BybitState, amount: Decimal, *, realised: bool) -> None:
     """Credit (or debit) the USDT wallet; realised PnL and fees also enter cumRealisedPnl."""
     usdt = next(c for c in state.account.coins if c.coin == "USDT")

@@ -1,0 +1,1 @@
+"""One package per exchange: everything about talking to that venue."""

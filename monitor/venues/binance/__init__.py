@@ -1,0 +1,1 @@
+"""Binance USD-M and COIN-M futures."""

@@ -1,0 +1,1 @@
+"""Bybit v5 (unified trading account)."""
