@@ -14,7 +14,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `sim` on the `marginwatch` subcommands (argparse's add_subparsers result)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "sim",
-        help="run a simulated exchange (Binance USD-M or Bybit v5) playing a market scenario",
+        help="serve a simulated exchange (Binance or Bybit) playing a scenario",
         description="Serve a simulated exchange (Binance USD-M, or Bybit v5 with --venue "
         "bybit: REST and websocket streams) on 127.0.0.1, play a scenario's price path "
         "against its accounts, and liquidate them as that exchange would. Prints the URLs "
