@@ -92,15 +92,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(runner.run())
 
 
-def _scenario(source: str, paths: str | None = None) -> Scenario:
+def _scenario(source: str, paths: str | None = None, venue: str = "binance") -> Scenario:
     """The scenario to play (its accounts), on another scenario's price path if asked;
-    an invalid one exits 78 with every problem listed."""
+    an invalid one, or one the simulated `venue` would refuse, exits 78 with every
+    problem listed."""
+    from monitor.simulator.dialects import DIALECTS
     from monitor.simulator.repath import with_paths
     from monitor.simulator.scenario import ScenarioError, load_scenario
 
     try:
         scenario = load_scenario(source)
-        return scenario if paths is None else with_paths(scenario, load_scenario(paths))
+        if paths is not None:
+            scenario = with_paths(scenario, load_scenario(paths))
+        DIALECTS[venue].check(scenario)
+        return scenario
     except ScenarioError as exc:
         print(f"marginwatch: invalid scenario:\n{exc}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
@@ -110,7 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
     from monitor.logs import configure_logging
 
-    _scenario(args.scenario)  # a bad name or file: one clear error before anything starts
+    _scenario(args.scenario, venue=args.venue)  # one clear error before anything starts
     configure_logging("ERROR")  # the live view is the output; errors still show
     return asyncio.run(run_demo(args.scenario, args.speed, venue_name=args.venue))
 
@@ -129,7 +134,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     if args.suite:
         scenarios = builtin_scenarios()
     else:
-        scenarios = [(args.scenario, _scenario(args.scenario, args.paths))]
+        scenarios = [(args.scenario, _scenario(args.scenario, args.paths, args.venue))]
     if args.account is not None and args.account not in {a.name for a in config.accounts}:
         print(f"marginwatch: no account {args.account!r} in {args.config}", file=sys.stderr)
         return EXIT_CONFIG

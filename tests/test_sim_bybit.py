@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import ccxt
@@ -22,7 +23,7 @@ import websockets
 
 from monitor.simulator.binance_usdm import SimAccount, SimExchange, SimPosition, usdm_markets
 from monitor.simulator.bybit_v5 import STREAMS_KEY, BybitRiskEngine, build_app
-from monitor.simulator.bybit_v5.markets import TAKER_FEE_RATE
+from monitor.simulator.bybit_v5.markets import RISK_LIMITS, TAKER_FEE_RATE
 from monitor.simulator.http import LocalServer
 from tests.servers.bybit import make_client
 
@@ -296,3 +297,19 @@ async def test_tickers_stream_sends_a_snapshot_then_deltas_of_what_changed():
             assert (pong["op"], pong["ret_msg"]) == ("ping", "pong")
             await _send(ws, {"op": "subscribe", "args": ["tickers.NOPEUSDT"]})
             assert orjson.loads(await ws.recv())["success"] is False
+
+
+def test_the_scenario_docs_list_the_simulated_bybits_risk_limits():
+    """docs/scenarios.md's Bybit table is the simulator's (value: rate, max leverage)."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "scenarios.md").read_text("utf-8")
+
+    def amount(value: float) -> str:
+        return f"{value / 1e6:g}M" if value >= 1e6 else f"{value / 1e3:g}k"
+
+    for symbol, tiers in RISK_LIMITS.items():
+        row = "; ".join(
+            f"{amount(t.risk_limit_value)}: {t.maintenance_rate * 100:g} %, {t.max_leverage:g}x"
+            for t in tiers
+        )
+        [line] = [line for line in doc.splitlines() if f"`{symbol}`" in line and " %, " in line]
+        assert line.endswith(f"| {row} |"), (symbol, line, row)

@@ -90,3 +90,23 @@ async def test_demo_on_bybit_fits_80x24_and_shows_the_liquidation():
     [avax] = [line for line in screen if line.startswith("AVAX/USDT long")]
     assert "LIQUIDATED" in avax
     assert any(line.startswith("scenario finished; events:") for line in screen[-3:]), screen
+
+
+def test_a_leverage_bybit_refuses_is_one_clear_error_before_anything_starts(tmp_path, capsys):
+    """125x is within Binance's first BTCUSDT bracket, past Bybit's 100x risk limit."""
+    scenario = tmp_path / "lev.yaml"
+    scenario.write_text(SHORT.replace("leverage: 10", "leverage: 125"))
+    config = write_config(tmp_path / "config.json", CUT)
+    for argv in (
+        ["sim", "--scenario", str(scenario)],
+        ["demo", "--scenario", str(scenario)],
+        ["drill", "--config", str(config), "--scenario", str(scenario)],
+    ):
+        try:
+            code = main([*argv, "--venue", "bybit"])
+        except SystemExit as exc:  # demo and drill exit from their scenario check
+            code = exc.code
+        assert code == 78
+        error = capsys.readouterr().err
+        assert "accounts[0].positions[0].leverage: BTCUSDT allows at most 100x on Bybit" in error
+        assert "Traceback" not in error

@@ -18,6 +18,7 @@ import yaml
 from monitor.cli_args import EXIT_CONFIG, EXIT_INTERRUPTED
 from monitor.simulator.binance_usdm.events import LIQUIDATION
 from monitor.simulator.binance_usdm.state import SimAccount
+from monitor.simulator.dialects import DIALECTS
 from monitor.simulator.prices import Tick
 from monitor.simulator.repath import with_paths
 from monitor.simulator.runner import SimulatedVenue
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario)
         if args.paths is not None:
             scenario = with_paths(scenario, load_scenario(args.paths))
+        DIALECTS[args.venue].check(scenario)
     except ScenarioError as exc:
         print(f"marginwatch sim: invalid scenario {args.scenario}:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG

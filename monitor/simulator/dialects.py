@@ -16,11 +16,11 @@ from aiohttp import web
 
 from monitor.simulator import binance_usdm, bybit_v5
 from monitor.simulator.binance_usdm.state import SimExchange
-from monitor.simulator.bybit_v5.markets import MAKER_FEE_RATE, TAKER_FEE_RATE
+from monitor.simulator.bybit_v5.markets import MAKER_FEE_RATE, TAKER_FEE_RATE, risk_tiers
 from monitor.simulator.bybit_v5.rules import fee_to_close
 from monitor.simulator.catalogue import VENUES
 from monitor.simulator.risk import RiskEngine
-from monitor.simulator.scenario import Scenario
+from monitor.simulator.scenario import Scenario, ScenarioError
 
 
 class Streams(Protocol):
@@ -58,6 +58,14 @@ class Dialect:
     serve: Callable[[SimExchange], Served]
     prepare: Callable[[SimExchange, Scenario], None]
     """Adjust the freshly built ledger to the venue's conventions (fees, wallets)."""
+    problems: Callable[[Scenario], list[str]]
+    """What in a valid scenario this venue would refuse (one line each, with its path)."""
+
+    def check(self, scenario: Scenario) -> None:
+        """Raise ScenarioError listing every problem of `scenario` on this venue."""
+        problems = self.problems(scenario)
+        if problems:
+            raise ScenarioError(problems)
 
 
 def _serve_binance(exchange: SimExchange) -> Served:
@@ -74,6 +82,22 @@ def _as_built(exchange: SimExchange, scenario: Scenario) -> None:
     """Binance's ledger is the scenario's as built."""
 
 
+def _binance_problems(scenario: Scenario) -> list[str]:
+    """None: scenarios are validated against Binance's markets when they load."""
+    return []
+
+
+def _bybit_problems(scenario: Scenario) -> list[str]:
+    """Leverage past the symbol's lowest risk-limit tier, which Bybit refuses."""
+    return [
+        f"accounts[{a}].positions[{p}].leverage: {position.symbol} allows at most "
+        f"{limit:g}x on Bybit"
+        for a, account in enumerate(scenario.accounts)
+        for p, position in enumerate(account.positions)
+        if position.leverage > (limit := risk_tiers(position.symbol)[0].max_leverage)
+    ]
+
+
 def _as_bybit(exchange: SimExchange, scenario: Scenario) -> None:
     """Bybit's conventions on the scenario's book:
     - Bybit's base taker and maker fees;
@@ -82,6 +106,7 @@ def _as_bybit(exchange: SimExchange, scenario: Scenario) -> None:
       named;
     - an isolated position without an explicit `isolated_margin` holds what Bybit puts
       in it on opening: IM at entry plus the reserved fee to close."""
+    DIALECTS["bybit"].check(scenario)
     for spec in scenario.accounts:
         account = exchange.accounts[spec.credentials[0]]
         account.taker_fee_rate, account.maker_fee_rate = TAKER_FEE_RATE, MAKER_FEE_RATE
@@ -96,7 +121,11 @@ def _as_bybit(exchange: SimExchange, scenario: Scenario) -> None:
 
 
 DIALECTS: dict[str, Dialect] = {
-    "binance": Dialect("binance", "Binance USD-M", "binanceusdm", _serve_binance, _as_built),
-    "bybit": Dialect("bybit", "Bybit v5 (unified account)", "bybit", _serve_bybit, _as_bybit),
+    "binance": Dialect(
+        "binance", "Binance USD-M", "binanceusdm", _serve_binance, _as_built, _binance_problems
+    ),
+    "bybit": Dialect(
+        "bybit", "Bybit v5 (unified account)", "bybit", _serve_bybit, _as_bybit, _bybit_problems
+    ),
 }
 assert tuple(DIALECTS) == VENUES, "catalogue.VENUES names the dialects for the CLI"
