@@ -8,6 +8,8 @@ figure below is that formula solved by hand; no taker fee is known, so none is c
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from monitor.actions.policy import Budget, decide, target_of
@@ -94,3 +96,16 @@ def test_coin_margin_is_added_in_the_coin_to_eight_decimals() -> None:
     (part,), notes = decide("c", b, {}, {target: "critical"}, config, ROOMY)
     assert part.quantity == 0.10344827
     assert notes and "only 0.10344827 of the 0.23639847 ETH" in notes[0].message
+
+
+def test_inverse_positions_in_a_unified_usd_pool_are_left_to_the_trader() -> None:
+    """Bybit's unified account values everything in one USD pool, but an inverse
+    position's margin is in the coin: no figure of ours would be in one unit."""
+    position = Position(ETH, Side.LONG, MarginMode.ISOLATED, 1_000, 10, 3_000, 2_900, "ETH",
+                        inverse=True, isolated_margin=0.3)  # fmt: skip
+    b = book(position, pools=(CrossPool("USD", 10_000.0),))
+    unified = AccountBook(replace(b.snapshot, unified_pool="USD"))
+    plan = decide("c", unified, {}, {target_of(position): "critical"}, actions(), ROOMY)
+    assert not plan.decisions
+    (note,) = plan.notes
+    assert "USD-valued unified pool" in note.message and note.level == "critical"

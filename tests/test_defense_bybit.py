@@ -31,7 +31,7 @@ import pytest
 
 from monitor.actions.journal import ActionRow, Journal
 from monitor.config import Config
-from monitor.daemon.events import Event
+from monitor.daemon.events import Event, EventKind
 from monitor.daemon.service import Daemon
 from monitor.simulator.http import LocalServer
 from tests.servers.bybit import (
@@ -194,3 +194,18 @@ async def test_an_order_whose_reply_is_lost_after_it_filled_is_placed_once(tmp_p
     creates = [r for r in state.called() if r == ("POST", "/v5/order/create")]
     assert len(creates) == 1
     assert ("GET", "/v5/order/realtime") in state.called()  # looked up, not resent
+
+
+async def test_a_key_that_can_withdraw_is_refused_and_only_dry_runs(tmp_path):
+    state = endangered()
+    state.api_keys[TEST_KEY].wallet = ["AccountTransfer", "Withdraw"]
+    async with defended(tmp_path, state, DEFENSE) as venue:
+
+        def said() -> list[Event]:
+            return [e for e in venue.events if e.kind is EventKind.ACTION]
+
+        await until(lambda: len(said()) >= 2, 20, "the refusal, then a dry run")
+    refusal, *later = said()
+    assert refusal.level == "critical" and "can WITHDRAW funds" in refusal.message
+    assert later[0].message.startswith("dry run, would")
+    assert not state.orders and not state.transfers and not state.margin_adjustments

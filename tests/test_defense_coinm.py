@@ -1,7 +1,5 @@
-"""Auto-deleverage end to end on Binance COIN-M, on loopback: the account's real poller
-(AccountMonitor, unmodified ccxt `binancecoinm`) and its controller against the dapi
-server (tests/servers/binance_coinm.py), the test standing in for the mark stream by
-publishing the server's marks every 50 ms (there is no COIN-M stream server yet).
+"""Auto-deleverage end to end on Binance COIN-M, on loopback: the daemon, unmodified ccxt
+`binancecoinm`, the dapi server and its mark-price stream (tests/servers/binance_coinm.py).
 
 The account (hand figures, Binance's COIN-M formula LP = N cs (1 + MMR) / (N cs / EP + WB)):
 - BTC pool: cross long 300 x 100 USD at 60,000, mark 58,000, MMR 0.5 %, cross wallet
@@ -15,9 +13,6 @@ The account (hand figures, Binance's COIN-M formula LP = N cs (1 + MMR) / (N cs 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -26,28 +21,23 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from monitor.actions.controller import ActionController
-from monitor.actions.guards import KillSwitch
 from monitor.actions.journal import ActionRow, Journal
 from monitor.config import Config
-from monitor.daemon.account import AccountMonitor
 from monitor.daemon.events import Event
-from monitor.daemon.levels import LevelTracker
-from monitor.daemon.marks import MarkBoard
-from monitor.exchange.markets import SharedMarkets
+from monitor.daemon.service import Daemon
 from monitor.simulator.http import LocalServer
-from monitor.venues.execution import execution_for
 from tests.servers.binance_coinm import (
     TEST_KEY,
     TEST_SECRET,
     CoinmState,
+    MarkStream,
     btc_account,
     create_app,
 )
 from tests.servers.faults import OrderFault
 from tests.test_actions_sim import until
+from tests.test_feeds_support import WsServer
 
-SYMBOLS = {"BTCUSD_PERP": "BTC/USD:BTC", "ETHUSD_PERP": "ETH/USD:ETH"}
 DEFENSE = {
     "mode": "auto",
     "isolated": {"trigger": "critical", "target_distance": 0.10},
@@ -67,6 +57,7 @@ class Defended(NamedTuple):
     state: CoinmState
     journal: Journal
     events: list[Event]
+    stream: WsServer
 
 
 @asynccontextmanager
@@ -74,48 +65,22 @@ async def defended(
     tmp_path: Path, state: CoinmState, actions: dict[str, Any], **daemon: float
 ) -> AsyncIterator[Defended]:
     events: list[Event] = []
-    async with LocalServer(create_app(state)) as server:
+    async with LocalServer(create_app(state)) as rest, WsServer(MarkStream(state)) as ws:
         config = Config.model_validate({
             "state_dir": str(tmp_path),
             "daemon": {"poll_interval": 1, "poll_jitter": 0, **daemon},
             "accounts": [{"name": "coin", "exchange": "binancecoinm", "api_key": TEST_KEY,
-                          "secret": TEST_SECRET, "rest_url": server.base_url}],
+                          "secret": TEST_SECRET, "rest_url": rest.base_url,
+                          "ws_url": ws.origin}],
             "actions": actions,
         })  # fmt: skip
-        account = config.accounts[0]
-        marks = MarkBoard()
-        monitor = AccountMonitor(
-            account, config.daemon, account.thresholds, SharedMarkets(tmp_path / "cache"),
-            marks, LevelTracker(), events.append,
-        )  # fmt: skip
-        journal = Journal(tmp_path / "actions.sqlite3")
-        controller = ActionController(
-            monitor, journal, KillSwitch(tmp_path), recv_window_ms=1000,
-            execution=execution_for("binancecoinm"),
-        )  # fmt: skip
-
-        async def stream() -> None:
-            """The mark stream: every 50 ms, the server's marks, then the tick path."""
-            while True:
-                now = time.time()
-                for market_id, price in state.marks.items():
-                    marks.update(SYMBOLS[market_id], float(price), now)
-                if monitor.book is not None:
-                    monitor.on_marks(set(SYMBOLS.values()))
-                await asyncio.sleep(0.05)
-
-        await monitor.poll()
-        ticker = asyncio.create_task(stream())
-        controller.start()
+        service = Daemon(config, events.append)
+        await service.start()
         try:
-            yield Defended(state, journal, events)
+            assert service.journal is not None
+            yield Defended(state, service.journal, events, ws)
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
-            await controller.stop()
-            await monitor.close()
-            journal.close()
+            await service.stop()
 
 
 def filled(rows: list[ActionRow], kind: str) -> list[ActionRow]:
@@ -138,6 +103,8 @@ async def test_auto_defense_adds_transfers_and_cuts_one_to_one_with_the_venue(tm
         await until(both, 30, "an add to ETH and a cut of BTC")
         await until(lambda: settled(run.journal), 10, "every row settled")
         rows = run.journal.rows("coin")
+    # The marks came from the COIN-M stream (dstream's combined endpoint).
+    assert any("btcusd_perp@markPrice@1s" in path for path in run.stream.paths)
 
     # One to one: each filled cut is one reduce-only dapi order with our client id, in
     # whole contracts, filled in full; no order of anyone else.

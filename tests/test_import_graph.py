@@ -26,3 +26,11 @@ def test_the_engine_imports_only_the_domain_and_itself():
 
 def test_the_monitor_never_imports_the_alerts():
     assert list(offenders(MONITOR, ["alerts"])) == []
+
+
+def test_the_actions_never_import_a_venue():
+    """The composer (daemon, drill) hands the venue's executor to the controller."""
+    import monitor.actions
+
+    actions = Path(monitor.actions.__file__).parent
+    assert list(offenders(actions, ["monitor.venues"])) == []

@@ -23,6 +23,11 @@ from monitor.engine.book import Marks
 from monitor.engine.legs import Leg
 from monitor.engine.sizing import Goal, collateral_for, mark_of, plan_cuts, pool_state
 
+UNIFIED_INVERSE = (
+    "coin-margined (inverse) positions in a USD-valued unified pool are not defended "
+    "automatically: their margin is in the coin, the pool's figures in USD"
+)
+
 
 def defend_pool(
     ctx: Context, asset: str, allowance: Allowance
@@ -37,6 +42,8 @@ def defend_pool(
     legs = ctx.book.cross.get(asset, [])
     if pool.maintenance_margin is None:
         return note(f"pool figures unknown ({pool.note}): nothing sized")
+    if any(leg.inverse and leg.position.settle != asset for leg in legs):
+        return note(UNIFIED_INVERSE)
     goal = Goal(policy.target_distance, policy.target_ratio)
     try:
         state = pool_state(ctx.book, asset, ctx.marks)

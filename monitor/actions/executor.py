@@ -27,6 +27,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import ccxt
 
+from monitor.actions.decision import money
 from monitor.actions.journal import ActionRow, Outcome
 from monitor.actions.permissions import PermissionReader
 from monitor.actions.policy import Decision
@@ -150,8 +151,8 @@ class Executor(ABC):
         before = request["isolated_margin_before"] or 0.0
         now = position.isolated_margin or 0.0
         if now - before >= request["amount"] * MARGIN_MATCH:
-            return Outcome("filled", f"isolated margin rose from {before:,.2f} to {now:,.2f}")
-        return self.absent(row, f"isolated margin still {now:,.2f} (was {before:,.2f})")
+            return Outcome("filled", f"isolated margin rose from {money(before)} to {money(now)}")
+        return self.absent(row, f"isolated margin still {money(now)} (was {money(before)})")
 
     def transfer_coin(self, decision: Decision) -> str:
         return self.reserve_asset or decision.asset

@@ -15,6 +15,7 @@ caps (`max_add_per_*`, the notional windows) stay in USD and are converted at th
 from __future__ import annotations
 
 from monitor.actions.allowance import Allowance, Context, make_decision
+from monitor.actions.cross import UNIFIED_INVERSE
 from monitor.actions.decision import (
     Decision,
     Note,
@@ -46,6 +47,8 @@ def defend_isolated(
     def note(message: str, level: str = "critical") -> tuple[list[Decision], Note]:
         return [], Note(target, TargetKind.POSITION, message, level)
 
+    if leg.inverse and ctx.book.snapshot.unified_pool is not None:
+        return note(UNIFIED_INVERSE)
     risk = ctx.book.evaluate_isolated(leg, ctx.marks)
     wallet = leg.position.isolated_margin
     if risk.liquidation_distance is None or wallet is None or not leg.has_margin_terms:

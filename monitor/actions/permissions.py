@@ -59,7 +59,8 @@ def refusal(
     if reserve and not permissions.can_transfer:
         return (
             f"account {account!r}: actions.reserve is configured but its API key cannot "
-            "transfer between the account's wallets; enable universal transfer on the key "
-            "(never withdrawals), or remove actions.reserve"
+            "transfer between the account's wallets; enable it on the key (Binance: "
+            "universal transfer; Bybit: Wallet AccountTransfer; never withdrawals), or "
+            "remove actions.reserve"
         )
     return None

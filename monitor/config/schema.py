@@ -307,7 +307,8 @@ class IsolatedPolicy(_Frozen):
     """Optionally also a margin ratio to reach (the add then meets both)."""
     max_add_per_action: Annotated[float, Field(gt=0)] = 1_000.0
     max_add_per_position: Annotated[float, Field(gt=0)] = 2_000.0
-    """Margin added to one position in all, per rolling day: the extra risk you accept."""
+    """Margin added to one position in all, per rolling day: the extra risk you accept.
+    Both caps are USD values: a coin-margined position's margin converts at the mark."""
     close_before: Fraction = 0.03
     """Close in full, reduce-only, once the distance falls below this and no margin can
     be added: the liquidation fee and the margin left are kept. A price gap larger than

@@ -26,6 +26,8 @@ Endpoints (ccxt method in brackets):
   "Asset transfer failed: insufficient balance".
 - GET /sapi/v1/account/apiRestrictions [sapi_get_account_apirestrictions]
 
+`MarkStream` serves the COIN-M mark-price stream (dstream's combined `/stream`).
+
 `fail_next_order` applies a tests.servers.faults fault to the next order's reply after
 it filled (VENUE_TIMEOUT is Binance's -1007 "Timeout waiting for response from backend
 server. Send status unknown; execution status unknown.").
@@ -33,6 +35,8 @@ server. Send status unknown; execution status unknown.").
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -467,6 +471,33 @@ def create_app(state: CoinmState) -> web.Application:
     app[STATE] = state
     app.router.add_route("*", "/{tail:.*}", _dispatch)
     return app
+
+
+class MarkStream:
+    """The COIN-M mark-price stream (`wss://dstream.binance.com/stream?streams=
+    btcusd_perp@markPrice@1s/...`): a websockets handler (tests/test_feeds_support.py
+    `WsServer`) sending, for every stream named in the URL, Binance's combined-stream frame
+    `{"stream", "data": {"e": "markPriceUpdate", "E", "s", "p", "P", "r", "T"}}` of the
+    server's current mark, every `period` seconds (Binance: every second)."""
+
+    def __init__(self, state: CoinmState, period: float = 0.05) -> None:
+        self.state = state
+        self.period = period
+
+    async def __call__(self, ws: Any) -> None:
+        query = dict(parse_qsl(ws.request.path.partition("?")[2]))
+        streams = [s for s in query.get("streams", "").split("/") if s]
+        ids = {s.partition("@")[0].upper(): s for s in streams}
+        with contextlib.suppress(Exception):
+            while True:
+                for market_id, stream in ids.items():
+                    mark = self.state.marks.get(market_id)
+                    if mark is None:
+                        continue
+                    data = {"e": "markPriceUpdate", "E": _now_ms(), "s": market_id,
+                            "p": str(mark), "P": str(mark), "r": "0.0001", "T": 0}  # fmt: skip
+                    await ws.send(orjson.dumps({"stream": stream, "data": data}).decode())
+                await asyncio.sleep(self.period)
 
 
 def make_client(base_url: str) -> Any:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from monitor.actions.decision import money
 from monitor.actions.executor import Executor, order_outcome
 from monitor.actions.journal import ActionRow, Outcome
 from monitor.actions.policy import Decision
@@ -90,14 +91,14 @@ class BinanceUsdmExecutor(Executor):
         )  # fmt: skip
         return Outcome(
             "filled",
-            f"transferred {request['amount']:,.2f} {request['asset']} from "
+            f"transferred {money(request['amount'])} {request['asset']} from "
             f"{request['from']} (id {reply.get('id')})",
             {"id": reply.get("id")},
         )
 
     async def send_add_margin(self, request: dict[str, Any]) -> Outcome:
         reply = await self.post_position_margin(dict(request["params"]))
-        return Outcome("filled", f"added {request['amount']:,.2f} margin", dict(reply))
+        return Outcome("filled", f"added {money(request['amount'])} margin", dict(reply))
 
     async def post_position_margin(self, params: dict[str, Any]) -> dict[str, Any]:
         return await self.client.fapiPrivatePostPositionMargin(params)

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 import ccxt
 
+from monitor.actions.decision import money
 from monitor.actions.executor import RECV_WINDOW_MS, Executor, order_outcome
 from monitor.actions.journal import ActionRow, Outcome
 from monitor.actions.policy import Decision
@@ -47,10 +48,10 @@ class BybitExecutor(Executor):
     transfer id already exists: it was made (the lookup confirms it by that id)."""
     not_found_codes = ("110001", "170213")
     futures_wallet: ClassVar[str] = "unified"
-    """ccxt's name of the unified trading account (UNIFIED)."""
-    reserve_wallets: ClassVar[dict[str, str]] = {"funding": "funding", "spot": "spot"}
-    """FUND, and SPOT where a classic account still has one (a unified account holds spot
-    inside UNIFIED: Bybit refuses SPOT as a source there, and that rung is then skipped)."""
+    """ccxt's name of the unified trading account (UNIFIED). The reserve's `from` is
+    ccxt's too: funding (FUND), or spot (SPOT) where a classic account still has one; a
+    unified account holds spot inside UNIFIED, Bybit refuses SPOT as a source there, and
+    that rung is then skipped."""
 
     def validity_window(self) -> float:
         return float(self.client.options.get("recvWindow") or RECV_WINDOW_MS) / 1000
@@ -93,8 +94,8 @@ class BybitExecutor(Executor):
 
     async def send_transfer(self, request: dict[str, Any]) -> Outcome:
         reply = await self.client.transfer(
-            request["asset"], request["amount"], self.reserve_wallets[request["from"]],
-            self.futures_wallet, dict(request["params"]),
+            request["asset"], request["amount"], request["from"], self.futures_wallet,
+            dict(request["params"]),
         )  # fmt: skip
         transfer_id = request["params"]["transferId"]
         status = str((reply.get("info") or {}).get("status") or "SUCCESS")
@@ -105,12 +106,10 @@ class BybitExecutor(Executor):
         result = reply.get("result") or {}
         return Outcome(
             "filled",
-            f"added {request['amount']:,.2f} margin (position margin now "
+            f"added {money(request['amount'])} margin (position margin now "
             f"{result.get('positionBalance')})",
             {"positionBalance": result.get("positionBalance")},
         )
-
-    # --- lookups ---------------------------------------------------------------
 
     async def send_order(self, request: dict[str, Any]) -> Outcome:
         """Bybit's reply to an order is an acknowledgement (`orderId`, `orderLinkId`), not
@@ -128,6 +127,8 @@ class BybitExecutor(Executor):
                 "unknown", f"acknowledged (id {ack.get('id')}), fill not read yet: "
                 f"{self.scrubbed(exc)}", {"id": ack.get("id"), "clientOrderId": link_id},
             )  # fmt: skip
+
+    # --- lookups ---------------------------------------------------------------
 
     async def lookup_order(self, row: ActionRow) -> Outcome:
         return await self.find_order(row.symbol, row.client_order_id or "")
@@ -165,7 +166,9 @@ class BybitExecutor(Executor):
 
 def _transfer_outcome(status: str, transfer_id: str, request: dict[str, Any]) -> Outcome:
     """inter-transfer statuses: SUCCESS, PENDING, FAILED."""
-    what = f"{request['amount']:,.2f} {request['asset']} from {request['from']} (id {transfer_id})"
+    what = (
+        f"{money(request['amount'])} {request['asset']} from {request['from']} (id {transfer_id})"
+    )
     result = {"id": transfer_id}
     if status == "SUCCESS":
         return Outcome("filled", f"transferred {what}", result)
