@@ -48,6 +48,7 @@ from monitor.simulator.binance_usdm.accounting import (
 )
 from monitor.simulator.binance_usdm.events import LIQUIDATION
 from monitor.simulator.binance_usdm.state import SimAccount, SimExchange
+from monitor.simulator.dialects import DIALECTS
 from monitor.simulator.prices import price_ticks
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import Scenario, builtin_names, load_scenario
@@ -655,7 +656,8 @@ async def drill(config: Config, request: Request, console: Console | None = None
         what = "every built-in scenario" if request.suite else what
         console.print(
             f"[bold]marginwatch drill[/]: policy of {source.name!r} "
-            f"({rehearsed_mode(source)}) against {what}, and with actions off"
+            f"({rehearsed_mode(source)}) against {what} on a simulated "
+            f"{DIALECTS[request.venue].label}, and with actions off"
         )
     started = time.monotonic()
     if request.suite:
