@@ -313,3 +313,45 @@ def test_the_scenario_docs_list_the_simulated_bybits_risk_limits():
         )
         [line] = [line for line in doc.splitlines() if f"`{symbol}`" in line and " %, " in line]
         assert line.endswith(f"| {row} |"), (symbol, line, row)
+
+
+async def test_hedge_legs_by_position_idx_and_liquidations_in_the_order_history():
+    """Hedge mode: the long leg is positionIdx 1, the short 2; 0 is refused (10001). A
+    reduce-only sell on leg 1 closes only the long. The exchange's liquidation of SOL
+    (at 112, above) is in the order history with no orderLinkId, CreateByLiq."""
+    exchange = hybrid_book()
+    account = exchange.accounts[KEY]
+    account.dual_side_position = True
+    btc = account.position("BTCUSDT")
+    assert btc is not None
+    btc.position_side = "LONG"
+    account.positions.append(SimPosition("BTCUSDT", -0.2, 64_000.0, "SHORT", leverage=10))
+    for leg in account.positions[1:]:
+        leg.position_side = "SHORT" if leg.amount < 0 else "LONG"
+    async with LocalServer(build_app(exchange)) as server:
+        client = make_client(server.base_url, KEY, SECRET)
+        try:
+            await client.load_markets()
+            with pytest.raises(ccxt.ExchangeError, match="10001"):
+                await client.create_order(BTC, "market", "sell", 0.1, None, {"reduceOnly": True})
+            await client.create_order(
+                BTC, "market", "sell", 0.5, None, {"reduceOnly": True, "positionIdx": 1}
+            )
+            btc_legs = [
+                (p.position_side, p.amount) for p in account.positions if p.symbol == "BTCUSDT"
+            ]
+            assert btc_legs == [("SHORT", -0.2)]
+            exchange.mark_prices["SOLUSDT"] = 112.0
+            BybitRiskEngine(exchange).check()
+            history = await client.privateGetV5OrderHistory({"category": "linear"})
+            newest, ours = history["result"]["list"][:2]
+        finally:
+            await client.close()
+    assert (newest["symbol"], newest["orderLinkId"], newest["createType"]) == (
+        "SOLUSDT", "", "CreateByLiq"
+    )  # fmt: skip
+    assert (ours["positionIdx"], ours["cumExecQty"], ours["createType"]) == (
+        1,
+        "0.5",
+        "CreateByUser",
+    )
