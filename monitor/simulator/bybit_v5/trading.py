@@ -136,6 +136,8 @@ def place_order(exchange: SimExchange, account: SimAccount, request: OrderReques
     if hedge_leg and current * delta < 0 and abs(delta) > abs(current) + 1e-12:
         raise BybitError(110017, "Reduce-only rule not satisfied")
     opening = abs(delta) - closing
+    if hedge_leg and opening and request.buy != (request.position_side == "LONG"):
+        raise param_error("position idx not match position mode")  # a leg opens one way
     if opening:
         _check_open(exchange, account, market, opening, price)
     now = exchange.clock_ms()
