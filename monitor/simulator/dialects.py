@@ -3,7 +3,9 @@
 A dialect turns the shared ledger (`SimExchange`, built from a scenario) into a venue:
 its app (REST and streams on one origin), the stream hub the clock publishes marks on,
 and the risk engine that liquidates by that exchange's own published rules. Everything
-else (scenario, price paths, clock, funding, fills, accounts) is shared.
+else (scenario, price paths, clock, funding, fills, accounts) is shared. The ledger's
+classes and the websocket gate were written with the Binance dialect and still live in
+`binance_usdm/state.py` and `binance_usdm/sockets.py`; every dialect uses them.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ from aiohttp import web
 
 from monitor.simulator import binance_usdm, bybit_v5
 from monitor.simulator.binance_usdm.state import SimExchange
-from monitor.simulator.bybit_v5.markets import MAKER_FEE_RATE, TAKER_FEE_RATE, risk_tiers
-from monitor.simulator.bybit_v5.rules import fee_to_close
+from monitor.simulator.bybit_v5.conventions import adopt, scenario_problems
 from monitor.simulator.catalogue import VENUES
 from monitor.simulator.risk import RiskEngine
 from monitor.simulator.scenario import Scenario, ScenarioError
@@ -87,45 +88,12 @@ def _binance_problems(scenario: Scenario) -> list[str]:
     return []
 
 
-def _bybit_problems(scenario: Scenario) -> list[str]:
-    """Leverage past the symbol's lowest risk-limit tier, which Bybit refuses."""
-    return [
-        f"accounts[{a}].positions[{p}].leverage: {position.symbol} allows at most "
-        f"{limit:g}x on Bybit"
-        for a, account in enumerate(scenario.accounts)
-        for p, position in enumerate(account.positions)
-        if position.leverage > (limit := risk_tiers(position.symbol)[0].max_leverage)
-    ]
-
-
-def _as_bybit(exchange: SimExchange, scenario: Scenario) -> None:
-    """Bybit's conventions on the scenario's book:
-    - Bybit's base taker and maker fees;
-    - the reserve sits in the Funding account (FUND), the one wallet outside a unified
-      account that an internal transfer moves into it, whichever wallet the scenario
-      named;
-    - an isolated position without an explicit `isolated_margin` holds what Bybit puts
-      in it on opening: IM at entry plus the reserved fee to close."""
-    DIALECTS["bybit"].check(scenario)
-    for spec in scenario.accounts:
-        account = exchange.accounts[spec.credentials[0]]
-        account.taker_fee_rate, account.maker_fee_rate = TAKER_FEE_RATE, MAKER_FEE_RATE
-        for asset, amount in account.spot.items():
-            account.funding[asset] = account.funding.get(asset, 0.0) + amount
-        account.spot = {}
-        defaulted = {p.symbol for p in spec.positions if p.isolated_margin is None}
-        for position in account.positions:
-            if position.is_isolated and position.symbol in defaulted:
-                size = abs(position.amount) * exchange.market(position.symbol).contract_size
-                position.isolated_wallet += fee_to_close(position, size, TAKER_FEE_RATE)
-
-
 DIALECTS: dict[str, Dialect] = {
     "binance": Dialect(
         "binance", "Binance USD-M", "binanceusdm", _serve_binance, _as_built, _binance_problems
     ),
     "bybit": Dialect(
-        "bybit", "Bybit v5 (unified account)", "bybit", _serve_bybit, _as_bybit, _bybit_problems
+        "bybit", "Bybit v5 (unified account)", "bybit", _serve_bybit, adopt, scenario_problems
     ),
 }
 assert tuple(DIALECTS) == VENUES, "catalogue.VENUES names the dialects for the CLI"
