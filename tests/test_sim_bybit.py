@@ -25,6 +25,7 @@ from monitor.simulator.binance_usdm import SimAccount, SimExchange, SimPosition,
 from monitor.simulator.bybit_v5 import STREAMS_KEY, BybitRiskEngine, build_app
 from monitor.simulator.bybit_v5.markets import RISK_LIMITS, TAKER_FEE_RATE
 from monitor.simulator.http import LocalServer
+from tests.e2e import by_symbol, status_json, write_config
 from tests.servers.bybit import make_client
 
 KEY, SECRET = "sim-bybit-key", "sim-bybit-secret"
@@ -355,3 +356,32 @@ async def test_hedge_legs_by_position_idx_and_liquidations_in_the_order_history(
         "0.5",
         "CreateByUser",
     )
+
+
+@pytest.mark.parametrize(
+    "marks",
+    [
+        {"BTCUSDT": 58_000.0, "ETHUSDT": 3_450.0, "SOLUSDT": 121.37},
+        {"BTCUSDT": 71_250.5, "ETHUSDT": 2_810.25, "SOLUSDT": 215.0},  # SOL in tier 3
+    ],
+)
+async def test_the_monitor_and_the_simulated_bybit_agree_on_its_figures(tmp_path, marks):
+    """Two implementations of Bybit's rules, neither the expected value: the monitor's
+    engine (`marginwatch status`, through ccxt) and the simulated exchange's own figures
+    on the wire, on the hybrid book at marks away from the fixture's."""
+    exchange = hybrid_book()
+    exchange.mark_prices.update(marks)
+    async with LocalServer(build_app(exchange)) as server:
+        account = {"name": "uta", "exchange": "bybit", "api_key": KEY, "secret": SECRET,
+                   "rest_url": server.base_url}  # fmt: skip
+        config = write_config(tmp_path / "config.yaml", [account])
+        _, document, err = await status_json(config)
+    [uta] = document["accounts"]
+    assert uta["error"] is None, err
+    for row in by_symbol(uta).values():
+        assert row["maintenance_margin"] == pytest.approx(row["exchange_maintenance_margin"])
+    sol = by_symbol(uta)[SOL]
+    assert sol["liquidation_price"] == pytest.approx(sol["exchange_liquidation_price"], abs=0.01)
+    assert sol["margin_ratio"] == pytest.approx(sol["exchange_margin_ratio"])
+    [pool] = uta["pools"]
+    assert pool["margin_ratio"] == pytest.approx(pool["exchange_margin_ratio"], abs=1e-4)
