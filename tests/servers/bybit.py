@@ -112,6 +112,8 @@ from monitor.simulator.bybit_v5.wire import (
     BybitError,
     check_signature,
     instrument_row,
+    order_row,
+    position_row,
     risk_limit_row,
     ticker_row,
 )
@@ -251,46 +253,19 @@ class Position:
     position_mm_by_mp: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "positionIdx": self.position_idx,
-            "riskId": self.risk_id,
-            "riskLimitValue": self.risk_limit_value,
-            "symbol": self.symbol,
-            "side": self.side,
-            "size": self.size,
-            "avgPrice": self.avg_price,
-            "positionValue": self.position_value,
-            "tradeMode": self.trade_mode,
-            "autoAddMargin": self.auto_add_margin,
-            "positionStatus": self.position_status,
-            "leverage": self.leverage,
-            "markPrice": self.mark_price,
-            "liqPrice": self.liq_price,
-            "bustPrice": self.bust_price,
-            "positionIM": self.position_im,
-            "positionMM": self.position_mm,
-            "positionBalance": self.position_balance,
-            "tpslMode": "Full",
-            "takeProfit": "",
-            "stopLoss": "",
-            "trailingStop": "0",
-            "sessionAvgPrice": "",
-            "unrealisedPnl": self.unrealised_pnl,
-            "curRealisedPnl": self.cur_realised_pnl,
-            "cumRealisedPnl": self.cum_realised_pnl,
-            "adlRankIndicator": 2,
-            "isReduceOnly": False,
-            "mmrSysUpdatedTime": "",
-            "leverageSysUpdatedTime": "",
-            "createdTime": self.created_time,
-            "updatedTime": self.updated_time,
-            "seq": self.seq,
-        }
-        if self.position_im_by_mp is not None:
-            row["positionIMByMp"] = self.position_im_by_mp
-        if self.position_mm_by_mp is not None:
-            row["positionMMByMp"] = self.position_mm_by_mp
-        return row
+        return position_row(
+            symbol=self.symbol, side=self.side, size=self.size, avg_price=self.avg_price,
+            position_value=self.position_value, leverage=self.leverage,
+            trade_mode=self.trade_mode, mark_price=self.mark_price, liq_price=self.liq_price,
+            position_im=self.position_im, position_mm=self.position_mm,
+            position_balance=self.position_balance, unrealised_pnl=self.unrealised_pnl,
+            cur_realised_pnl=self.cur_realised_pnl, cum_realised_pnl=self.cum_realised_pnl,
+            position_idx=self.position_idx, risk_id=self.risk_id,
+            risk_limit_value=self.risk_limit_value, position_status=self.position_status,
+            auto_add_margin=self.auto_add_margin, created_time=self.created_time,
+            updated_time=self.updated_time, seq=self.seq,
+            position_im_by_mp=self.position_im_by_mp, position_mm_by_mp=self.position_mm_by_mp,
+        )  # fmt: skip
 
 
 @dataclass
@@ -474,53 +449,14 @@ class Order:
     created_time: str
 
     def to_wire(self) -> dict[str, Any]:
-        leaves = "0"
-        return {
-            "orderId": self.order_id,
-            "orderLinkId": self.order_link_id,
-            "blockTradeId": "",
-            "symbol": self.symbol,
-            "price": self.price,
-            "qty": self.qty,
-            "side": self.side,
-            "isLeverage": "",
-            "positionIdx": self.position_idx,
-            "orderStatus": self.status,
-            "createType": "CreateByUser",
-            "cancelType": "UNKNOWN" if self.status == "Filled" else "CancelByUser",
-            "rejectReason": "EC_NoError",
-            "avgPrice": self.avg_price,
-            "leavesQty": leaves,
-            "leavesValue": leaves,
-            "cumExecQty": self.cum_exec_qty,
-            "cumExecValue": self.cum_exec_value,
-            "cumExecFee": self.cum_exec_fee,
-            "timeInForce": self.time_in_force,
-            "orderType": self.order_type,
-            "stopOrderType": "",
-            "orderIv": "",
-            "marketUnit": "",
-            "triggerPrice": "",
-            "takeProfit": "",
-            "stopLoss": "",
-            "tpslMode": "",
-            "ocoTriggerBy": "",
-            "tpLimitPrice": "",
-            "slLimitPrice": "",
-            "tpTriggerBy": "",
-            "slTriggerBy": "",
-            "triggerDirection": 0,
-            "triggerBy": "",
-            "lastPriceOnCreated": "",
-            "reduceOnly": self.reduce_only,
-            "closeOnTrigger": False,
-            "placeType": "",
-            "smpType": "None",
-            "smpGroup": 0,
-            "smpOrderId": "",
-            "createdTime": self.created_time,
-            "updatedTime": self.created_time,
-        }
+        return order_row(
+            order_id=self.order_id, order_link_id=self.order_link_id, symbol=self.symbol,
+            side=self.side, order_type=self.order_type, qty=self.qty, price=self.price,
+            time_in_force=self.time_in_force, reduce_only=self.reduce_only,
+            position_idx=self.position_idx, status=self.status, avg_price=self.avg_price,
+            cum_exec_qty=self.cum_exec_qty, cum_exec_value=self.cum_exec_value,
+            cum_exec_fee=self.cum_exec_fee, created_time=self.created_time,
+        )  # fmt: skip
 
 
 @dataclass
