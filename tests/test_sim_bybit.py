@@ -385,3 +385,19 @@ async def test_the_monitor_and_the_simulated_bybit_agree_on_its_figures(tmp_path
     assert sol["margin_ratio"] == pytest.approx(sol["exchange_margin_ratio"])
     [pool] = uta["pools"]
     assert pool["margin_ratio"] == pytest.approx(pool["exchange_margin_ratio"], abs=1e-4)
+
+
+async def test_tickers_stream_keeps_sending_while_the_market_holds():
+    """After a scenario's last tick the marks hold; the stream still sends a delta per
+    tick (the symbol alone), so the monitor's feed is not taken for dead."""
+    exchange = hybrid_book()
+    app = build_app(exchange)
+    async with LocalServer(app) as server:
+        url = f"ws://127.0.0.1:{server.port}/v5/public/linear"
+        async with websockets.connect(url) as ws:
+            await _send(ws, {"op": "subscribe", "args": ["tickers.ETHUSDT"]})
+            for _ in ("acknowledgement", "snapshot"):
+                await ws.recv()
+            app[STREAMS_KEY].publish_marks()
+            held = orjson.loads(await ws.recv())
+    assert (held["type"], held["data"]) == ("delta", {"symbol": "ETHUSDT"})

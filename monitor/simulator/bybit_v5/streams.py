@@ -7,7 +7,8 @@ message of a topic is a `snapshot` with every ticker field, then `delta`s carry 
 fields that changed (a client merges them). `{"op":"ping"}` is answered with
 `{"success":true,"ret_msg":"pong",..,"op":"ping"}`; an unknown topic fails the whole
 request with `success: false`. `/v5/public/inverse` is served too but lists no market.
-Every simulator tick sends each subscriber one delta per topic whose fields moved.
+Every simulator tick sends each subscriber one delta per topic with the fields that
+moved (just the symbol when none did).
 """
 
 from __future__ import annotations
@@ -70,11 +71,13 @@ class Subscriber:
                 self._send(symbol, "snapshot", ticker(self._exchange, symbol))
 
     def publish(self) -> None:
+        """One delta per topic, even when nothing moved: a live ticker always has
+        something new (book, volume), so the stream never goes quiet while the market
+        holds, and a monitor must not call a flat market a dead feed."""
         for symbol, last in list(self._sent.items()):
             current = ticker(self._exchange, symbol)
             changed = {k: v for k, v in current.items() if last.get(k) != v}
-            if changed:
-                self._send(symbol, "delta", {"symbol": symbol, **changed})
+            self._send(symbol, "delta", {"symbol": symbol, **changed})
 
     def _send(self, symbol: str, kind: str, data: dict[str, Any]) -> None:
         self._sent[symbol] = {**self._sent.get(symbol, {}), **data}
