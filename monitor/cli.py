@@ -21,6 +21,7 @@ from monitor.cli_args import (
     positive_float,
     writable_file,
 )
+from monitor.simulator.cli import add_venue_argument
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -94,15 +95,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(runner.run())
 
 
-def _scenario(source: str, paths: str | None = None) -> Scenario:
+def _scenario(source: str, paths: str | None = None, venue: str = "binance") -> Scenario:
     """The scenario to play (its accounts), on another scenario's price path if asked;
-    an invalid one exits 78 with every problem listed."""
+    an invalid one, or one the simulated `venue` would refuse, exits 78 with every
+    problem listed."""
+    from monitor.simulator.dialects import DIALECTS
     from monitor.simulator.repath import with_paths
     from monitor.simulator.scenario import ScenarioError, load_scenario
 
     try:
         scenario = load_scenario(source)
-        return scenario if paths is None else with_paths(scenario, load_scenario(paths))
+        if paths is not None:
+            scenario = with_paths(scenario, load_scenario(paths))
+        DIALECTS[venue].check(scenario)
+        return scenario
     except ScenarioError as exc:
         print(f"marginwatch: invalid scenario:\n{exc}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
@@ -112,9 +118,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
     from monitor.logs import configure_logging
 
-    _scenario(args.scenario)  # a bad name or file: one clear error before anything starts
+    _scenario(args.scenario, venue=args.venue)  # one clear error before anything starts
     configure_logging("ERROR")  # the live view is the output; errors still show
-    return asyncio.run(run_demo(args.scenario, args.speed))
+    return asyncio.run(run_demo(args.scenario, args.speed, venue_name=args.venue))
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
@@ -131,7 +137,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     if args.suite:
         scenarios = builtin_scenarios()
     else:
-        scenarios = [(args.scenario, _scenario(args.scenario, args.paths))]
+        scenarios = [(args.scenario, _scenario(args.scenario, args.paths, args.venue))]
     if args.account is not None and args.account not in {a.name for a in config.accounts}:
         print(f"marginwatch: no account {args.account!r} in {args.config}", file=sys.stderr)
         return EXIT_CONFIG
@@ -142,7 +148,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     output = "json" if args.json else "markdown" if args.markdown else "text"
     request = Request(
         scenarios, args.speed, args.account, suite=args.suite, output=output,
-        reserve=args.reserve,
+        reserve=args.reserve, venue=args.venue,
     )  # fmt: skip
     return asyncio.run(drill(config, request))
 
@@ -242,8 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="watch the daemon live on a simulated crash (no account needed)",
-        description="Start the simulator on 127.0.0.1 with a hybrid account and a flash "
-        "crash, run the real daemon against it and show it live; exit when it ends.",
+        description="Start the simulator on 127.0.0.1 (Binance USD-M, or Bybit v5 with "
+        "--venue bybit) with a hybrid account and a flash crash, run the real daemon "
+        "against it and show it live; exit when it ends.",
     )
     demo.add_argument(
         "--scenario", default="flash-crash", metavar="NAME|FILE",
@@ -253,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=positive_float, default=2.0, metavar="X",
         help="simulated seconds per second (default 2)",
     )  # fmt: skip
+    add_venue_argument(demo)
     demo.set_defaults(handler=cmd_demo)
 
     # --- auto-deleverage rehearsal (monitor/drill.py)
@@ -288,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--reserve", type=amount, metavar="USDT",
         help="give every simulated account this reserve in its spot wallet",
     )  # fmt: skip
+    add_venue_argument(drill)
     output = drill.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON document")
     output.add_argument(

@@ -1,8 +1,9 @@
 """`marginwatch demo`: the real daemon against the simulated exchange, in one process.
 
-Nothing is mocked: the simulator serves Binance's REST and stream dialects on
-127.0.0.1, the daemon talks to it through unmodified ccxt and its own websocket client,
-and the scenario's flash crash drives real level changes and a real liquidation.
+Nothing is mocked: the simulator serves an exchange's REST and stream dialects (Binance
+USD-M, or Bybit v5 with `--venue bybit`) on 127.0.0.1, the daemon talks to it through
+unmodified ccxt and its own websocket client, and the scenario's flash crash drives real
+level changes and a real liquidation.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def demo_config(venue: SimulatedVenue, state_dir: Path) -> Config:
     accounts = [
         {
             "name": name,
-            "exchange": "binanceusdm",
+            "exchange": venue.dialect.exchange_id,
             "api_key": creds.api_key,
             "secret": creds.secret,
             "rest_url": venue.base_url,
@@ -67,14 +68,19 @@ def phase_line(venue: SimulatedVenue, name: str) -> str:
 
 
 async def run_demo(
-    scenario: str = DEFAULT_SCENARIO, speed: float = DEFAULT_SPEED, console: Console | None = None
+    scenario: str = DEFAULT_SCENARIO,
+    speed: float = DEFAULT_SPEED,
+    console: Console | None = None,
+    *,
+    venue_name: str = "binance",
 ) -> int:
     console = console or Console()
     with tempfile.TemporaryDirectory(prefix="marginwatch-demo-") as state:
-        async with SimulatedVenue(scenario, speed=speed) as venue:
+        async with SimulatedVenue(scenario, speed=speed, venue=venue_name) as venue:
             console.print(
                 f"[bold]marginwatch demo[/]: scenario [cyan]{scenario}[/] at {speed:g}x on "
-                f"{venue.base_url} — {venue.scenario.description}"
+                f"simulated {venue.dialect.label} {venue.base_url} — "
+                f"{venue.scenario.description}"
             )
             config = demo_config(venue, Path(state))
             daemon = Daemon(config)

@@ -51,6 +51,7 @@ from monitor.simulator.binance_usdm.accounting import (
 )
 from monitor.simulator.binance_usdm.events import LIQUIDATION
 from monitor.simulator.binance_usdm.state import SimAccount, SimExchange
+from monitor.simulator.dialects import DIALECTS
 from monitor.simulator.prices import price_ticks
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import Scenario, builtin_names, load_scenario
@@ -77,8 +78,9 @@ UNPAGED_DROP = AlertsConfig().group_wait
 message goes out with the level it ends at): the figures passing through the legs of
 one liquidation, milliseconds apart, are not a flap."""
 PAGES_GROUP = "marginwatch.drill"
-TO_FUTURES = "_UMFUTURE"
-"""Binance's transfer types into the USD-M futures wallet end so (MAIN_UMFUTURE, ...)."""
+TO_FUTURES = ("_UMFUTURE", "_UNIFIED")
+"""Transfer types into the futures wallet end so: Binance's MAIN_UMFUTURE, ..., the
+simulated Bybit's FUND_UNIFIED."""
 GAP_LOOKBACK = 3.0
 """Simulated seconds before a liquidation searched for the price move that beat the
 defense: the contract allows a liquidation in auto only to a gap within one tick."""
@@ -196,7 +198,8 @@ def drill_config(
     actions = source.actions.model_dump(by_alias=True)
     actions["mode"] = mode
     accounts = [
-        {"name": name, "exchange": "binanceusdm", "api_key": c.api_key, "secret": c.secret,
+        {"name": name, "exchange": venue.dialect.exchange_id, "api_key": c.api_key,
+         "secret": c.secret,
          "rest_url": venue.base_url, "ws_url": venue.ws_url}
         for name, c in venue.credentials.items()
     ]  # fmt: skip
@@ -243,13 +246,20 @@ async def _always(decisions: Sequence[Decision]) -> bool:
 
 
 async def play(
-    scenario: Scenario, speed: float, *, source: AccountConfig, base: Config, mode: str
+    scenario: Scenario,
+    speed: float,
+    *,
+    source: AccountConfig,
+    base: Config,
+    mode: str,
+    venue_name: str = "binance",
 ) -> Run:
-    """One pass of the scenario with actions in `mode`: events, timeline and end state."""
+    """One pass of the scenario with actions in `mode` on the simulated `venue_name`
+    (a `--venue` dialect): events, timeline and end state."""
     run = Run(mode)
     factory = _page_counter_factory()
     with tempfile.TemporaryDirectory(prefix="marginwatch-drill-") as state:
-        async with SimulatedVenue(scenario, speed=speed) as venue:
+        async with SimulatedVenue(scenario, speed=speed, venue=venue_name) as venue:
             started = time.time()
 
             def simulated(at: float | None = None) -> float:
@@ -295,12 +305,19 @@ async def play(
 
 
 async def rehearse(
-    name: str, scenario: Scenario, speed: float, *, source: AccountConfig, base: Config
+    name: str,
+    scenario: Scenario,
+    speed: float,
+    *,
+    source: AccountConfig,
+    base: Config,
+    venue_name: str = "binance",
 ) -> Drill:
     """Both passes of one scenario, played at the same time on their own venues."""
+    mode = rehearsed_mode(source)
     actions, off = await asyncio.gather(
-        play(scenario, speed, source=source, base=base, mode=rehearsed_mode(source)),
-        play(scenario, speed, source=source, base=base, mode="off"),
+        play(scenario, speed, source=source, base=base, mode=mode, venue_name=venue_name),
+        play(scenario, speed, source=source, base=base, mode="off", venue_name=venue_name),
     )
     gaps = {
         key: move
@@ -332,11 +349,17 @@ async def rehearse_suite(
     base: Config,
     *,
     wall_seconds: float = SUITE_WALL_SECONDS,
+    venue_name: str = "binance",
 ) -> list[Drill]:
     """Every scenario at once (see `suite_speed`), in the order given."""
     plays = (
         rehearse(
-            name, scenario, suite_speed(scenario, speed, wall_seconds), source=source, base=base
+            name,
+            scenario,
+            suite_speed(scenario, speed, wall_seconds),
+            source=source,
+            base=base,
+            venue_name=venue_name,
         )
         for name, scenario in scenarios
     )
@@ -616,6 +639,8 @@ class Request:
     output: str = "text"
     """text, json or markdown."""
     reserve: float | None = None
+    venue: str = "binance"
+    """The simulated exchange's dialect (`--venue`)."""
 
 
 async def drill(config: Config, request: Request, console: Console | None = None) -> int:
@@ -633,14 +658,21 @@ async def drill(config: Config, request: Request, console: Console | None = None
         what = "every built-in scenario" if request.suite else what
         console.print(
             f"[bold]marginwatch drill[/]: policy of {source.name!r} "
-            f"({rehearsed_mode(source)}) against {what}, and with actions off"
+            f"({rehearsed_mode(source)}) against {what} on a simulated "
+            f"{DIALECTS[request.venue].label}, and with actions off"
         )
     started = time.monotonic()
     if request.suite:
-        drills = await rehearse_suite(scenarios, request.speed, source, config)
+        drills = await rehearse_suite(
+            scenarios, request.speed, source, config, venue_name=request.venue
+        )
     else:
         (name, scenario), speed = scenarios[0], request.speed or DEFAULT_SPEED
-        drills = [await rehearse(name, scenario, speed, source=source, base=config)]
+        drills = [
+            await rehearse(
+                name, scenario, speed, source=source, base=config, venue_name=request.venue
+            )
+        ]
     report(drills, request, source=source, console=console, took=time.monotonic() - started)
     return 0
 

@@ -12,3 +12,8 @@ def builtin_names() -> list[str]:
     return sorted(
         e.name.removesuffix(".yaml") for e in folder.iterdir() if e.name.endswith(".yaml")
     )
+
+
+VENUES = ("binance", "bybit")
+"""The exchange dialects the simulator speaks (`--venue`); the first is the default.
+Kept here, beside the scenario names, so the CLI's parser needs no simulator import."""

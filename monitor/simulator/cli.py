@@ -7,17 +7,18 @@ import argparse
 from typing import Any
 
 from monitor.cli_args import deferred, port_number, positive_float
-from monitor.simulator.catalogue import builtin_names
+from monitor.simulator.catalogue import VENUES, builtin_names
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `sim` on the `marginwatch` subcommands (argparse's add_subparsers result)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "sim",
-        help="run a simulated Binance USD-M exchange playing a market scenario",
-        description="Serve a simulated Binance USD-M exchange (REST and websocket streams) "
-        "on 127.0.0.1, play a scenario's price path against its accounts, and liquidate "
-        "them as Binance would. Prints the URLs and test credentials to configure.",
+        help="serve a simulated exchange (Binance or Bybit) playing a scenario",
+        description="Serve a simulated exchange (Binance USD-M, or Bybit v5 with --venue "
+        "bybit: REST and websocket streams) on 127.0.0.1, play a scenario's price path "
+        "against its accounts, and liquidate them as that exchange would. Prints the URLs "
+        "and test credentials to configure.",
     )
     parser.add_argument(
         "--scenario",
@@ -41,5 +42,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="X",
         help="simulated seconds per wall-clock second (default 1)",
     )
+    add_venue_argument(parser)
     parser.set_defaults(handler=deferred("monitor.simulator.command:run"))
     return parser
+
+
+def add_venue_argument(parser: argparse.ArgumentParser) -> None:
+    """`--venue`: which exchange the simulator speaks (sim, demo and drill alike)."""
+    parser.add_argument(
+        "--venue",
+        choices=VENUES,
+        default=VENUES[0],
+        help="the simulated exchange's dialect: binance (USD-M, the default) or bybit "
+        "(v5 unified account)",
+    )

@@ -18,6 +18,7 @@ import yaml
 from monitor.cli_args import EXIT_CONFIG, EXIT_INTERRUPTED
 from monitor.simulator.binance_usdm.events import LIQUIDATION
 from monitor.simulator.binance_usdm.state import SimAccount
+from monitor.simulator.dialects import DIALECTS
 from monitor.simulator.prices import Tick
 from monitor.simulator.repath import with_paths
 from monitor.simulator.runner import SimulatedVenue
@@ -36,11 +37,12 @@ def run(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario)
         if args.paths is not None:
             scenario = with_paths(scenario, load_scenario(args.paths))
+        DIALECTS[args.venue].check(scenario)
     except ScenarioError as exc:
         print(f"marginwatch sim: invalid scenario {args.scenario}:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        asyncio.run(serve(scenario, args.speed, args.port, sys.stdout))
+        asyncio.run(serve(scenario, args.speed, args.port, sys.stdout, venue=args.venue))
     except KeyboardInterrupt:
         print("marginwatch sim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -50,11 +52,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def serve(scenario: Scenario, speed: float, port: int, out: TextIO) -> None:
+async def serve(
+    scenario: Scenario, speed: float, port: int, out: TextIO, *, venue: str = "binance"
+) -> None:
     """Serve until the scenario's last tick: the banner first, then a line per phase and
     per liquidation as they happen, and a summary last."""
     progress = Progress(scenario, out)
-    async with SimulatedVenue(scenario, speed, port, on_tick=progress.tick) as venue:
+    served = SimulatedVenue(scenario, speed, port, on_tick=progress.tick, venue=venue)
+    async with served as venue:
         progress.venue = venue
         out.write(banner(venue))
         progress.start()
@@ -142,7 +147,7 @@ def _wrap(head: str, items: list[str], width: int = 79) -> str:
 
 def banner(venue: SimulatedVenue) -> str:
     lines = [
-        f"Simulated Binance USD-M on {venue.base_url}",
+        f"Simulated {venue.dialect.label} on {venue.base_url}",
         f"  REST: {venue.base_url}",
         f"  WS:   {venue.ws_url}",
         f"  scenario: {venue.scenario.duration:g}s simulated at {venue.speed:g}x",
@@ -158,7 +163,7 @@ def banner(venue: SimulatedVenue) -> str:
         "accounts": [
             {
                 "name": f"sim-{c.name}",
-                "exchange": "binanceusdm",
+                "exchange": venue.dialect.exchange_id,
                 "api_key": c.api_key,
                 "secret": c.secret,
                 "rest_url": venue.base_url,

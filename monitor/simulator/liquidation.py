@@ -31,9 +31,10 @@ def bankruptcy_price(market: SimMarket, position: SimPosition) -> float:
     return max(0.0, position.entry_price - sign * position.isolated_wallet / size)
 
 
-def _record(
+def record_liquidation(
     account: SimAccount, position: SimPosition, price: float, realized: float, now: int
 ) -> SimOrder:
+    """Book the exchange's close of `position` as a LIQUIDATION order (any dialect)."""
     order_id = account.next_order_id
     order = SimOrder(
         order_id=order_id,
@@ -54,7 +55,8 @@ def _record(
     return order
 
 
-def _close(account: SimAccount, position: SimPosition, realized: float, now: int) -> None:
+def close_out(account: SimAccount, position: SimPosition, realized: float, now: int) -> None:
+    """Drop the liquidated leg from the ledger, its realized PnL booked on it."""
     position.realized_pnl += realized
     position.amount = 0.0
     position.update_time_ms = account.update_time_ms = now
@@ -67,9 +69,9 @@ def liquidate_isolated(
     market = exchange.market(position.symbol)
     now = exchange.clock_ms()
     realized = -position.isolated_wallet
-    order = _record(account, position, bankruptcy_price(market, position), realized, now)
+    order = record_liquidation(account, position, bankruptcy_price(market, position), realized, now)
     position.isolated_wallet = 0.0
-    _close(account, position, realized, now)
+    close_out(account, position, realized, now)
     events.publish_fill(exchange, account, order)
     return order
 
@@ -90,9 +92,9 @@ def liquidate_cross(
         realized = unrealized_pnl(market, position, mark)
         fee = abs(position_notional(market, position, mark)) * market.liquidation_fee_rate
         clearance[asset] = clearance.get(asset, 0.0) + fee
-        orders.append(_record(account, position, mark, realized, now))
+        orders.append(record_liquidation(account, position, mark, realized, now))
         account.cross_wallet[asset] = account.cross_wallet.get(asset, 0.0) + realized
-        _close(account, position, realized, now)
+        close_out(account, position, realized, now)
         events.publish_fill(exchange, account, orders[-1])
     for asset, fee in clearance.items():
         wallet = account.cross_wallet.get(asset, 0.0)

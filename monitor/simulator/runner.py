@@ -20,12 +20,12 @@ from pathlib import Path
 from types import TracebackType
 
 from monitor.aio import cancel_and_wait
-from monitor.simulator.binance_usdm import STREAMS_KEY, SimExchange, StreamHub, build_app
+from monitor.simulator.binance_usdm import SimExchange
 from monitor.simulator.build import build_exchange
+from monitor.simulator.dialects import DIALECTS, RiskCheck, Streams
 from monitor.simulator.funding import settle_funding
 from monitor.simulator.http import LOOPBACK, LocalServer
 from monitor.simulator.prices import Tick, price_ticks
-from monitor.simulator.risk import RiskEngine
 from monitor.simulator.scenario import Scenario, load_scenario
 
 log = logging.getLogger(__name__)
@@ -50,16 +50,21 @@ class SimulatedVenue:
         port: int = 0,
         *,
         on_tick: Callable[[Tick], None] | None = None,
+        venue: str = "binance",
     ) -> None:
-        """`on_tick` hears every tick once it is applied (marks, funding, liquidations)."""
+        """`on_tick` hears every tick once it is applied (marks, funding, liquidations);
+        `venue` is the dialect served (`dialects.DIALECTS`: binance, bybit)."""
         if speed <= 0:
             raise ValueError(f"speed must be positive, not {speed}")
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         self.speed = speed
+        self.dialect = DIALECTS[venue]
         self.exchange: SimExchange = build_exchange(self.scenario)
-        app = build_app(self.exchange)
-        self.streams: StreamHub = app[STREAMS_KEY]
-        self.risk = RiskEngine(self.exchange)
+        self.dialect.prepare(self.exchange, self.scenario)
+        served = self.dialect.serve(self.exchange)
+        app = served.app
+        self.streams: Streams = served.streams
+        self.risk: RiskCheck = served.risk
         self.credentials: dict[str, Credentials] = {
             spec.name: Credentials(spec.name, *spec.credentials) for spec in self.scenario.accounts
         }

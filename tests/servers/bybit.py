@@ -95,8 +95,6 @@ isolated MM, at the mark price; isolated IM and the fee to close at entry. `posi
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -110,16 +108,24 @@ import orjson
 from aiohttp import web
 
 from monitor.exchange.urls import rebase_urls
+from monitor.simulator.bybit_v5.wire import (
+    BybitError,
+    check_signature,
+    instrument_row,
+    order_row,
+    position_row,
+    risk_limit_row,
+    ticker_row,
+)
+from monitor.simulator.bybit_v5.wire import error_reply as _error
+from monitor.simulator.bybit_v5.wire import param_error as _param_error
+from monitor.simulator.bybit_v5.wire import reply as _ok
 from monitor.simulator.candles import candles, window
 from tests.servers.faults import OrderFault, transport_fault
 
 # --------------------------------------------------------------------------------------
 # State
 # --------------------------------------------------------------------------------------
-
-DEFAULT_RECV_WINDOW_MS = 5000
-#: Bybit accepts `server_time - recv_window <= timestamp < server_time + 1000`.
-FUTURE_TOLERANCE_MS = 1000
 
 
 @dataclass
@@ -144,44 +150,14 @@ class Instrument:
     funding_interval: int = 480
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "symbol": self.symbol,
-            "contractType": self.contract_type,
-            "status": self.status,
-            "baseCoin": self.base_coin,
-            "quoteCoin": self.quote_coin,
-            "launchTime": self.launch_time,
-            "deliveryTime": "0",
-            "deliveryFeeRate": "",
-            "priceScale": self.price_scale,
-            "leverageFilter": {
-                "minLeverage": "1",
-                "maxLeverage": self.max_leverage,
-                "leverageStep": "0.01",
-            },
-            "priceFilter": {
-                "minPrice": self.tick_size,
-                "maxPrice": "1999999.80",
-                "tickSize": self.tick_size,
-            },
-            "lotSizeFilter": {
-                "maxOrderQty": self.max_order_qty,
-                "minOrderQty": self.min_order_qty,
-                "qtyStep": self.qty_step,
-                "postOnlyMaxOrderQty": self.max_order_qty,
-                "maxMktOrderQty": self.max_order_qty,
-                "minNotionalValue": self.min_notional_value,
-            },
-            "unifiedMarginTrade": True,
-            "fundingInterval": self.funding_interval,
-            "settleCoin": self.settle_coin,
-            "copyTrading": "both",
-            "upperFundingRate": "0.005",
-            "lowerFundingRate": "-0.005",
-            "isPreListing": False,
-            "preListingInfo": None,
-            "displayName": "",
-        }
+        return instrument_row(
+            symbol=self.symbol, base=self.base_coin, quote=self.quote_coin,
+            tick_size=self.tick_size, qty_step=self.qty_step, min_qty=self.min_order_qty,
+            max_qty=self.max_order_qty, max_leverage=self.max_leverage,
+            price_scale=self.price_scale, min_notional=self.min_notional_value,
+            contract_type=self.contract_type, settle=self.settle_coin, status=self.status,
+            launch_time=self.launch_time, funding_interval=self.funding_interval,
+        )  # fmt: skip
 
 
 @dataclass
@@ -198,16 +174,12 @@ class RiskTier:
     is_lowest_risk: int = 0
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "symbol": self.symbol,
-            "riskLimitValue": self.risk_limit_value,
-            "maintenanceMargin": self.maintenance_margin,
-            "initialMargin": self.initial_margin,
-            "isLowestRisk": self.is_lowest_risk,
-            "maxLeverage": self.max_leverage,
-            "mmDeduction": self.mm_deduction,
-        }
+        row = risk_limit_row(
+            tier_id=self.id, symbol=self.symbol, risk_limit_value=self.risk_limit_value,
+            maintenance_margin=self.maintenance_margin, initial_margin=self.initial_margin,
+            max_leverage=self.max_leverage, mm_deduction=self.mm_deduction,
+        )  # fmt: skip
+        return {**row, "isLowestRisk": self.is_lowest_risk, "mmDeduction": self.mm_deduction}
 
 
 @dataclass
@@ -224,34 +196,12 @@ class Ticker:
     open_interest_value: str = "0"
 
     def to_wire(self) -> dict[str, Any]:
-        # `openInterestValue` must be present: ccxt's parse_ticker treats a ticker without
-        # it as a spot ticker.
-        return {
-            "symbol": self.symbol,
-            "lastPrice": self.last_price,
-            "indexPrice": self.index_price,
-            "markPrice": self.mark_price,
-            "prevPrice24h": self.last_price,
-            "price24hPcnt": "0",
-            "highPrice24h": self.last_price,
-            "lowPrice24h": self.last_price,
-            "prevPrice1h": self.last_price,
-            "openInterest": self.open_interest,
-            "openInterestValue": self.open_interest_value,
-            "turnover24h": "0",
-            "volume24h": "0",
-            "fundingRate": self.funding_rate,
-            "nextFundingTime": self.next_funding_time,
-            "predictedDeliveryPrice": "",
-            "basisRate": "",
-            "deliveryFeeRate": "",
-            "deliveryTime": "0",
-            "ask1Size": "1",
-            "bid1Price": self.last_price,
-            "ask1Price": self.last_price,
-            "bid1Size": "1",
-            "basis": "",
-        }
+        return ticker_row(
+            symbol=self.symbol, mark=self.mark_price, index=self.index_price,
+            last=self.last_price, funding_rate=self.funding_rate,
+            next_funding_time=self.next_funding_time, open_interest=self.open_interest,
+            open_interest_value=self.open_interest_value,
+        )  # fmt: skip
 
 
 @dataclass
@@ -303,46 +253,19 @@ class Position:
     position_mm_by_mp: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "positionIdx": self.position_idx,
-            "riskId": self.risk_id,
-            "riskLimitValue": self.risk_limit_value,
-            "symbol": self.symbol,
-            "side": self.side,
-            "size": self.size,
-            "avgPrice": self.avg_price,
-            "positionValue": self.position_value,
-            "tradeMode": self.trade_mode,
-            "autoAddMargin": self.auto_add_margin,
-            "positionStatus": self.position_status,
-            "leverage": self.leverage,
-            "markPrice": self.mark_price,
-            "liqPrice": self.liq_price,
-            "bustPrice": self.bust_price,
-            "positionIM": self.position_im,
-            "positionMM": self.position_mm,
-            "positionBalance": self.position_balance,
-            "tpslMode": "Full",
-            "takeProfit": "",
-            "stopLoss": "",
-            "trailingStop": "0",
-            "sessionAvgPrice": "",
-            "unrealisedPnl": self.unrealised_pnl,
-            "curRealisedPnl": self.cur_realised_pnl,
-            "cumRealisedPnl": self.cum_realised_pnl,
-            "adlRankIndicator": 2,
-            "isReduceOnly": False,
-            "mmrSysUpdatedTime": "",
-            "leverageSysUpdatedTime": "",
-            "createdTime": self.created_time,
-            "updatedTime": self.updated_time,
-            "seq": self.seq,
-        }
-        if self.position_im_by_mp is not None:
-            row["positionIMByMp"] = self.position_im_by_mp
-        if self.position_mm_by_mp is not None:
-            row["positionMMByMp"] = self.position_mm_by_mp
-        return row
+        return position_row(
+            symbol=self.symbol, side=self.side, size=self.size, avg_price=self.avg_price,
+            position_value=self.position_value, leverage=self.leverage,
+            trade_mode=self.trade_mode, mark_price=self.mark_price, liq_price=self.liq_price,
+            position_im=self.position_im, position_mm=self.position_mm,
+            position_balance=self.position_balance, unrealised_pnl=self.unrealised_pnl,
+            cur_realised_pnl=self.cur_realised_pnl, cum_realised_pnl=self.cum_realised_pnl,
+            position_idx=self.position_idx, risk_id=self.risk_id,
+            risk_limit_value=self.risk_limit_value, position_status=self.position_status,
+            auto_add_margin=self.auto_add_margin, created_time=self.created_time,
+            updated_time=self.updated_time, seq=self.seq,
+            position_im_by_mp=self.position_im_by_mp, position_mm_by_mp=self.position_mm_by_mp,
+        )  # fmt: skip
 
 
 @dataclass
@@ -526,53 +449,14 @@ class Order:
     created_time: str
 
     def to_wire(self) -> dict[str, Any]:
-        leaves = "0"
-        return {
-            "orderId": self.order_id,
-            "orderLinkId": self.order_link_id,
-            "blockTradeId": "",
-            "symbol": self.symbol,
-            "price": self.price,
-            "qty": self.qty,
-            "side": self.side,
-            "isLeverage": "",
-            "positionIdx": self.position_idx,
-            "orderStatus": self.status,
-            "createType": "CreateByUser",
-            "cancelType": "UNKNOWN" if self.status == "Filled" else "CancelByUser",
-            "rejectReason": "EC_NoError",
-            "avgPrice": self.avg_price,
-            "leavesQty": leaves,
-            "leavesValue": leaves,
-            "cumExecQty": self.cum_exec_qty,
-            "cumExecValue": self.cum_exec_value,
-            "cumExecFee": self.cum_exec_fee,
-            "timeInForce": self.time_in_force,
-            "orderType": self.order_type,
-            "stopOrderType": "",
-            "orderIv": "",
-            "marketUnit": "",
-            "triggerPrice": "",
-            "takeProfit": "",
-            "stopLoss": "",
-            "tpslMode": "",
-            "ocoTriggerBy": "",
-            "tpLimitPrice": "",
-            "slLimitPrice": "",
-            "tpTriggerBy": "",
-            "slTriggerBy": "",
-            "triggerDirection": 0,
-            "triggerBy": "",
-            "lastPriceOnCreated": "",
-            "reduceOnly": self.reduce_only,
-            "closeOnTrigger": False,
-            "placeType": "",
-            "smpType": "None",
-            "smpGroup": 0,
-            "smpOrderId": "",
-            "createdTime": self.created_time,
-            "updatedTime": self.created_time,
-        }
+        return order_row(
+            order_id=self.order_id, order_link_id=self.order_link_id, symbol=self.symbol,
+            side=self.side, order_type=self.order_type, qty=self.qty, price=self.price,
+            time_in_force=self.time_in_force, reduce_only=self.reduce_only,
+            position_idx=self.position_idx, status=self.status, avg_price=self.avg_price,
+            cum_exec_qty=self.cum_exec_qty, cum_exec_value=self.cum_exec_value,
+            cum_exec_fee=self.cum_exec_fee, created_time=self.created_time,
+        )  # fmt: skip
 
 
 @dataclass
@@ -890,41 +774,6 @@ def hybrid_unified_account() -> BybitState:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-class BybitError(Exception):
-    """Raised by handlers; rendered as Bybit's error envelope."""
-
-    def __init__(self, ret_code: int, ret_msg: str, http_status: int = 200) -> None:
-        super().__init__(f"{ret_code}: {ret_msg}")
-        self.ret_code = ret_code
-        self.ret_msg = ret_msg
-        self.http_status = http_status
-
-
-def _json(body: dict[str, Any], status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
-
-
-def _ok(result: dict[str, Any]) -> web.Response:
-    return _json(
-        {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": _now_ms()}
-    )
-
-
-def _error(err: BybitError) -> web.Response:
-    body = {
-        "retCode": err.ret_code,
-        "retMsg": err.ret_msg,
-        "result": {},
-        "retExtInfo": {},
-        "time": _now_ms(),
-    }
-    return _json(body, err.http_status)
-
-
-def _param_error(msg: str) -> BybitError:
-    return BybitError(10001, msg)
 
 
 def _decimal(value: Any, name: str) -> Decimal:
@@ -1651,35 +1500,13 @@ PRIVATE: dict[tuple[str, str], Handler] = {
 # --------------------------------------------------------------------------------------
 
 
-def sign(secret: str, timestamp: str, api_key: str, recv_window: str, payload: str) -> str:
-    """Bybit v5 HMAC signature (what ccxt's `sign()` computes for `v5` URLs)."""
-    message = f"{timestamp}{api_key}{recv_window}{payload}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-def _authenticate(state: BybitState, request: web.Request, payload: str) -> ApiKey:
+def _authenticate(state: BybitState, request: web.Request, raw: str) -> ApiKey:
     headers = request.headers
     api_key = headers.get("X-BAPI-API-KEY", "")
     key = state.api_keys.get(api_key)
     if key is None:
         raise BybitError(10003, "API key is invalid.", http_status=401)
-    timestamp = headers.get("X-BAPI-TIMESTAMP", "")
-    recv_window = headers.get("X-BAPI-RECV-WINDOW", str(DEFAULT_RECV_WINDOW_MS))
-    try:
-        ts, window = int(timestamp), int(recv_window)
-    except ValueError as exc:
-        raise _param_error("params error: X-BAPI-TIMESTAMP or X-BAPI-RECV-WINDOW invalid") from exc
-    now = _now_ms()
-    if not now - window <= ts < now + FUTURE_TOLERANCE_MS:
-        raise BybitError(
-            10002,
-            "invalid request, please check your server timestamp or recv_window param. "
-            f"req_timestamp[{ts}],server_timestamp[{now}],recv_window[{window}]",
-        )
-    expected = sign(key.secret, timestamp, api_key, recv_window, payload)
-    if not hmac.compare_digest(expected, headers.get("X-BAPI-SIGN", "")):
-        origin = f"{timestamp}{api_key}{recv_window}{payload}"
-        raise BybitError(10004, f"error sign! origin_string[{origin}]")
+    check_signature(headers, secret=key.secret, api_key=api_key, payload=raw, now=_now_ms())
     return key
 
 

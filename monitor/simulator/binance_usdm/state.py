@@ -189,6 +189,9 @@ class SimTransfer:
     """Binance's transfer type, source_destination: MAIN_UMFUTURE, UMFUTURE_FUNDING, ..."""
     time_ms: int
     status: str = "CONFIRMED"
+    client_id: str = ""
+    """The caller's own id of the transfer where the venue takes one (Bybit's
+    `transferId`, which makes a retried transfer idempotent); Binance's carry none."""
 
 
 @dataclass(slots=True)

@@ -1,7 +1,8 @@
 """Account mutations behind Binance's signed write endpoints.
 
 Only MARKET orders exist here: they fill in full at the mark price, which is all the
-monitor ever sends (emergency reduce-only closes). The simulator's settlement model:
+monitor ever sends (emergency reduce-only closes). The simulator's settlement model,
+shared with the Bybit dialect (`monitor/simulator/fills.py`):
 - a cross leg's realized PnL and the taker fee settle into the cross wallet;
 - closing part of an isolated leg: the closed slice takes its own share of the isolated
   wallet (wallet x closed / size) and its own realized PnL and fee, and all of that goes
@@ -55,8 +56,8 @@ from monitor.simulator.binance_usdm.state import (
     SimExchange,
     SimMarket,
     SimOrder,
-    SimPosition,
 )
+from monitor.simulator.fills import close_slice, open_slice
 
 CLIENT_ORDER_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 SUCCESS = {"code": 200, "msg": "success"}
@@ -182,10 +183,19 @@ def place_market_order(
     realized = 0.0
     if closing:
         assert position is not None
-        realized = _close(exchange, account, position, closing, price, now)
+        realized = close_slice(account, market, position, quantity=closing, price=price, now=now)
         position = account.position(symbol, request.position_side)
     if opening:
-        _open(exchange, account, request, position, opening, price, now)
+        open_slice(
+            account,
+            market,
+            position,
+            position_side=request.position_side,
+            buy=request.side == "BUY",
+            quantity=opening,
+            price=price,
+            now=now,
+        )
     account.update_time_ms = now
     order = SimOrder(
         order_id=account.next_order_id,
@@ -206,34 +216,6 @@ def place_market_order(
     return order
 
 
-def _close(
-    exchange: SimExchange,
-    account: SimAccount,
-    position: SimPosition,
-    quantity: float,
-    price: float,
-    now: int,
-) -> float:
-    market = exchange.market(position.symbol)
-    asset = market.margin_asset
-    direction = 1.0 if position.amount > 0 else -1.0
-    pnl = quantity * market.contract_size * (price - position.entry_price) * direction
-    fee = quantity * market.contract_size * price * account.taker_fee_rate
-    released = 0.0
-    if position.is_isolated:  # the closed slice's share of the wallet (module docstring)
-        released = position.isolated_wallet * quantity / abs(position.amount)
-        position.isolated_wallet -= released
-    account.cross_wallet[asset] = account.cross_wallet.get(asset, 0.0) + released + pnl - fee
-    position.amount = round(position.amount - direction * quantity, market.quantity_precision)
-    position.realized_pnl += pnl
-    position.update_time_ms = now
-    if position.amount == 0:
-        if position.is_isolated:
-            account.cross_wallet[asset] += position.isolated_wallet
-        account.remove_position(position)
-    return pnl
-
-
 def _check_open(
     exchange: SimExchange,
     account: SimAccount,
@@ -251,41 +233,6 @@ def _check_open(
     fee = quantity * market.contract_size * price * account.taker_fee_rate
     if added_margin + fee > available_for(exchange, account, market.margin_asset):
         raise errors.margin_insufficient()
-
-
-def _open(
-    exchange: SimExchange,
-    account: SimAccount,
-    request: OrderRequest,
-    position: SimPosition | None,
-    quantity: float,
-    price: float,
-    now: int,
-) -> None:
-    market = request.market
-    asset = market.margin_asset
-    settings = account.settings(market.symbol)
-    if position is None:
-        position = SimPosition(
-            symbol=market.symbol,
-            amount=0.0,
-            entry_price=price,
-            position_side=request.position_side,
-            margin_type=settings.margin_type,
-            leverage=settings.leverage,
-        )
-        account.positions.append(position)
-    held = abs(position.amount)
-    direction = 1.0 if request.side == "BUY" else -1.0
-    position.entry_price = (held * position.entry_price + quantity * price) / (held + quantity)
-    position.amount = round(position.amount + direction * quantity, market.quantity_precision)
-    position.update_time_ms = now
-    fee = quantity * market.contract_size * price * account.taker_fee_rate
-    account.cross_wallet[asset] = account.cross_wallet.get(asset, 0.0) - fee
-    if position.is_isolated:
-        added_margin = quantity * market.contract_size * price / settings.leverage
-        account.cross_wallet[asset] -= added_margin
-        position.isolated_wallet += added_margin
 
 
 def modify_isolated_margin(
