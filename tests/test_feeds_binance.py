@@ -20,6 +20,7 @@ from websockets.asyncio.server import ServerConnection
 
 from monitor.feeds import BinanceCoinmMarkFeed, BinanceUsdmMarkFeed, FeedStatus, feed_for
 from monitor.feeds.binance import MANY_STREAMS
+from tests.simclock import on_simulated_clock
 from tests.test_feeds_support import FAST, Recorder, WsServer, eventually, running
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
@@ -183,6 +184,7 @@ async def test_set_symbols_reconnects_with_the_new_streams_without_reporting_dow
     assert feed.stats.reconnects == 1
 
 
+@on_simulated_clock
 async def test_connection_is_replaced_before_the_24h_limit() -> None:
     rec = Recorder()
     async with WsServer(BinanceStreams({"BTCUSDT": 65_000.0})) as server:
@@ -197,6 +199,7 @@ async def test_connection_is_replaced_before_the_24h_limit() -> None:
     assert rec.statuses[-1] == (FeedStatus.DOWN, "stopped")  # cancelled by the test
 
 
+@on_simulated_clock
 async def test_binance_keepalive_is_the_server_ping_answered_by_the_client() -> None:
     pong_latencies: list[float] = []
 

@@ -18,6 +18,7 @@ from websockets.asyncio.server import ServerConnection
 
 from monitor.feeds import BybitMarkFeed, CompositeMarkFeed, FeedStatus, feed_for
 from monitor.feeds.bybit import bybit_category
+from tests.simclock import on_simulated_clock
 from tests.test_feeds_support import FAST, Recorder, WsServer, eventually, running
 
 BTC, ETH, BTC_INVERSE = "BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"
@@ -155,6 +156,7 @@ async def test_more_than_ten_symbols_are_subscribed_in_batches_of_ten() -> None:
     assert sizes == [10, 10, 3]
 
 
+@on_simulated_clock
 async def test_ping_every_interval_and_pong_is_not_a_parse_error() -> None:
     dialect = BybitPublic({"BTCUSDT": snapshot_state("BTCUSDT", "65000")})
     rec = Recorder()
@@ -170,6 +172,7 @@ async def test_ping_every_interval_and_pong_is_not_a_parse_error() -> None:
             assert feed.status is FeedStatus.LIVE
 
 
+@on_simulated_clock
 async def test_set_symbols_unsubscribes_and_subscribes_on_the_same_connection() -> None:
     tickers = {m: snapshot_state(m, p) for m, p in [("BTCUSDT", "65000"), ("ETHUSDT", "3200")]}
     dialect = BybitPublic(tickers)
