@@ -123,6 +123,7 @@ async def test_usdm_marks_arrive_on_the_market_route_with_unified_symbols() -> N
     assert feed.stats.parse_errors == 0 and feed.stats.ticks == len(rec.ticks)
 
 
+@on_simulated_clock
 async def test_usdm_old_unrouted_path_gets_no_marks_so_the_client_must_use_market() -> None:
     """The pitfall itself: a client on the pre-2026 path connects fine and stays silent."""
 

@@ -221,6 +221,7 @@ async def test_linear_and_inverse_symbols_share_one_feed_on_two_endpoints() -> N
     assert rec.statuses[-1][0] is FeedStatus.DOWN  # stopped
 
 
+@on_simulated_clock
 async def test_composite_status_is_the_worst_child_with_symbols() -> None:
     """One live endpoint must not hide a silent one."""
     tickers = {"BTCUSDT": snapshot_state("BTCUSDT", "65000")}
