@@ -161,18 +161,12 @@ async def _status_of_four_accounts(tmp_path: Path) -> list[Assessed]:
         return [assess(r, config.thresholds_for(r.account.name)) for r in results]
 
 
-SHARES_FOUR_ACCOUNTS = pytest.mark.xdist_group("screens-four-accounts")
-"""The tests reading `four_accounts` (a module fixture: four accounts read once) run on
-one worker, one after the other, so the accounts are read once there."""
-
-
 @pytest.fixture(scope="module")
 def four_accounts(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("status")
     return asyncio.run(_status_of_four_accounts(tmp))
 
 
-@SHARES_FOUR_ACCOUNTS
 @pytest.mark.parametrize(("width", "height"), SIZES)
 def test_status_fits_the_terminal_without_splitting_a_figure(four_accounts, width, height):
     assessed = four_accounts
@@ -214,7 +208,6 @@ def test_status_fits_the_terminal_without_splitting_a_figure(four_accounts, widt
     assert text.index("SOL/USDT short") < text.index("BTC/USDT long")
 
 
-@SHARES_FOUR_ACCOUNTS
 def test_status_on_a_terminal_wraps_long_lines_at_words(four_accounts):
     console = Console(record=True, width=80, height=24, force_terminal=True, color_system=None)
     print_status(four_accounts, console)
@@ -225,7 +218,6 @@ def test_status_on_a_terminal_wraps_long_lines_at_words(four_accounts):
     assert lines[0].startswith("MARGINWATCH CRITICAL") and lines[1].startswith("distance 4.61%")
 
 
-@SHARES_FOUR_ACCOUNTS
 def test_status_wide_shows_the_exchange_figures_and_contracts(four_accounts):
     assessed = four_accounts
     console = recorded(160, 48)
