@@ -186,7 +186,10 @@ async def start_daemon(config: Path, events: Path, notify: NotifySocket):
 async def test_daemon_process_refuses_a_bad_reload_and_keeps_monitoring(tmp_path):
     notify = NotifySocket(tmp_path / "notify")
     events_file = tmp_path / "events.jsonl"
-    async with SimulatedVenue("whipsaw", speed=4) as venue:
+    # Speed 2: the whipsaw's 60 s last 30 s of wall time, longer than READY may take
+    # (20 s) on a loaded machine; at 4 the market could be over, with no event left to
+    # show that monitoring goes on after the refused reload.
+    async with SimulatedVenue("whipsaw", speed=2) as venue:
         creds = next(iter(venue.credentials.values()))
         good = {
             "state_dir": str(tmp_path / "state"),

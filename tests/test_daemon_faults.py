@@ -234,7 +234,11 @@ async def test_an_account_is_read_at_once_when_its_venues_stream_recovers(tmp_pa
         runner.bus.subscribe(Polled, lambda read: polls.record(read.account, read.error))
         # Without user data streams, as on every venue but Binance: a Binance account's
         # own stream also reads the account when it reconnects, which would hide this.
+        # The cadences forget them too, or the first read waits a whole poll interval
+        # for a stream that never connects.
         runner.daemon.user_streams = []
+        for cadence in runner.daemon.cadences.values():
+            cadence.stream = None
         await runner.daemon.start()
         try:
             await until(lambda: victim.last_ok is not None, 20)

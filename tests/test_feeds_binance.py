@@ -21,6 +21,7 @@ from websockets.asyncio.server import ServerConnection
 from monitor.feeds import FeedStatus
 from monitor.venues.binance.feed import MANY_STREAMS, BinanceCoinmMarkFeed, BinanceUsdmMarkFeed
 from monitor.venues.registry import feed_for
+from tests.simclock import on_simulated_clock
 from tests.test_feeds_support import FAST, Recorder, WsServer, eventually, running
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
@@ -123,6 +124,7 @@ async def test_usdm_marks_arrive_on_the_market_route_with_unified_symbols() -> N
     assert feed.stats.parse_errors == 0 and feed.stats.ticks == len(rec.ticks)
 
 
+@on_simulated_clock
 async def test_usdm_old_unrouted_path_gets_no_marks_so_the_client_must_use_market() -> None:
     """The pitfall itself: a client on the pre-2026 path connects fine and stays silent."""
 
@@ -184,6 +186,7 @@ async def test_set_symbols_reconnects_with_the_new_streams_without_reporting_dow
     assert feed.stats.reconnects == 1
 
 
+@on_simulated_clock
 async def test_connection_is_replaced_before_the_24h_limit() -> None:
     rec = Recorder()
     async with WsServer(BinanceStreams({"BTCUSDT": 65_000.0})) as server:
@@ -198,6 +201,7 @@ async def test_connection_is_replaced_before_the_24h_limit() -> None:
     assert rec.statuses[-1] == (FeedStatus.DOWN, "stopped")  # cancelled by the test
 
 
+@on_simulated_clock
 async def test_binance_keepalive_is_the_server_ping_answered_by_the_client() -> None:
     pong_latencies: list[float] = []
 

@@ -19,6 +19,7 @@ from websockets.asyncio.server import ServerConnection
 from monitor.feeds import CompositeMarkFeed, FeedStatus
 from monitor.venues.bybit.feed import BybitMarkFeed, bybit_category
 from monitor.venues.registry import feed_for
+from tests.simclock import on_simulated_clock
 from tests.test_feeds_support import FAST, Recorder, WsServer, eventually, running
 
 BTC, ETH, BTC_INVERSE = "BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"
@@ -156,6 +157,7 @@ async def test_more_than_ten_symbols_are_subscribed_in_batches_of_ten() -> None:
     assert sizes == [10, 10, 3]
 
 
+@on_simulated_clock
 async def test_ping_every_interval_and_pong_is_not_a_parse_error() -> None:
     dialect = BybitPublic({"BTCUSDT": snapshot_state("BTCUSDT", "65000")})
     rec = Recorder()
@@ -171,6 +173,7 @@ async def test_ping_every_interval_and_pong_is_not_a_parse_error() -> None:
             assert feed.status is FeedStatus.LIVE
 
 
+@on_simulated_clock
 async def test_set_symbols_unsubscribes_and_subscribes_on_the_same_connection() -> None:
     tickers = {m: snapshot_state(m, p) for m, p in [("BTCUSDT", "65000"), ("ETHUSDT", "3200")]}
     dialect = BybitPublic(tickers)
@@ -219,6 +222,7 @@ async def test_linear_and_inverse_symbols_share_one_feed_on_two_endpoints() -> N
     assert rec.statuses[-1][0] is FeedStatus.DOWN  # stopped
 
 
+@on_simulated_clock
 async def test_composite_status_is_the_worst_child_with_symbols() -> None:
     """One live endpoint must not hide a silent one."""
     tickers = {"BTCUSDT": snapshot_state("BTCUSDT", "65000")}

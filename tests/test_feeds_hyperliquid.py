@@ -17,6 +17,7 @@ from websockets.asyncio.server import ServerConnection
 from monitor.feeds import FeedStatus
 from monitor.venues.hyperliquid.feed import HyperliquidMarkFeed
 from monitor.venues.registry import feed_for
+from tests.simclock import on_simulated_clock
 from tests.test_feeds_support import FAST, Recorder, WsServer, eventually, running
 
 BTC, ETH = "BTC/USDC:USDC", "ETH/USDC:USDC"
@@ -111,6 +112,7 @@ async def test_marks_come_from_the_asset_context_not_the_mids() -> None:
     assert stats.parse_errors > 0  # the allMids broadcast is not ours: counted, not used
 
 
+@on_simulated_clock
 async def test_ping_and_pong() -> None:
     dialect = HyperliquidWs({"BTC": 65_000.0})
     rec = Recorder()

@@ -20,6 +20,7 @@ from websockets.asyncio.server import ServerConnection
 from monitor.feeds import FeedStatus
 from monitor.venues.okx.feed import OkxMarkFeed
 from monitor.venues.registry import feed_for
+from tests.simclock import on_simulated_clock
 from tests.test_feeds_support import FAST, Recorder, WsServer, eventually, running
 
 BTC, BTC_INVERSE, ETH = "BTC/USDT:USDT", "BTC/USD:BTC", "ETH/USDT:USDT"
@@ -126,6 +127,7 @@ async def test_marks_arrive_for_linear_and_inverse_swaps_on_one_connection() -> 
     assert feed.stats.parse_errors == 0
 
 
+@on_simulated_clock
 async def test_text_ping_after_idle_pong_understood_and_no_protocol_ping(caplog) -> None:
     caplog.set_level(logging.DEBUG, logger="websockets.server")
     dialect = OkxPublic({"BTC-USDT-SWAP": 65_000.0}, pushes=1)  # one mark, then quiet
@@ -145,6 +147,7 @@ async def test_text_ping_after_idle_pong_understood_and_no_protocol_ping(caplog)
     assert not [line for line in server_log if line.startswith("< PING")]
 
 
+@on_simulated_clock
 async def test_no_ping_while_marks_keep_flowing() -> None:
     dialect = OkxPublic({"BTC-USDT-SWAP": 65_000.0}, interval=0.02)
     rec = Recorder()

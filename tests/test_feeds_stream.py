@@ -16,6 +16,7 @@ from websockets.asyncio.server import ServerConnection
 
 from monitor.feeds import FeedStatus
 from monitor.venues.binance.feed import BinanceUsdmMarkFeed
+from tests.simclock import on_simulated_clock
 from tests.test_feeds_binance import update
 from tests.test_feeds_support import FAST, LOOPBACK, Recorder, WsServer, eventually, running
 
@@ -40,6 +41,7 @@ async def stream_marks(ws: ServerConnection, price: float = 65_000.0, every: flo
             await asyncio.sleep(every)
 
 
+@on_simulated_clock
 async def test_accept_and_close_at_once_is_bounded_by_a_growing_backoff() -> None:
     """websockets' own reconnect loop made hundreds of attempts a second against this."""
 
@@ -66,6 +68,7 @@ async def test_accept_and_close_at_once_is_bounded_by_a_growing_backoff() -> Non
     assert "closed by server" in rec.statuses[1][1]
 
 
+@on_simulated_clock
 async def test_refused_connections_back_off_too() -> None:
     async with WsServer(stream_marks) as server:
         origin = server.origin  # the port is closed after the block
@@ -78,6 +81,7 @@ async def test_refused_connections_back_off_too() -> None:
     assert rec.statuses[1][0] is FeedStatus.DOWN and "connect failed" in rec.statuses[1][1]
 
 
+@on_simulated_clock
 async def test_backoff_resets_only_after_a_connection_delivered_marks() -> None:
     async def one_mark_then_close(ws: ServerConnection) -> None:
         await ws.send(mark_frame(1.0))
@@ -92,6 +96,7 @@ async def test_backoff_resets_only_after_a_connection_delivered_marks() -> None:
     assert all(0.08 <= gap < 0.3 for gap in gaps), gaps  # flat at the minimum, never 0
 
 
+@on_simulated_clock
 async def test_silent_server_goes_stale_reconnects_and_recovers_when_marks_flow() -> None:
     connections = 0
 
@@ -115,6 +120,7 @@ async def test_silent_server_goes_stale_reconnects_and_recovers_when_marks_flow(
     assert server.connections == 2
 
 
+@on_simulated_clock
 async def test_marks_stopping_mid_connection_is_stale_then_live_again() -> None:
     connections = 0
 
@@ -139,6 +145,7 @@ async def test_marks_stopping_mid_connection_is_stale_then_live_again() -> None:
     assert last == rec.ticks[-1].received
 
 
+@on_simulated_clock
 async def test_parse_errors_are_counted_and_survived() -> None:
     async def garbage_then_marks(ws: ServerConnection) -> None:
         for junk in (
@@ -166,6 +173,7 @@ async def test_parse_errors_are_counted_and_survived() -> None:
     assert stats.messages >= 9
 
 
+@on_simulated_clock
 async def test_failing_callbacks_do_not_stop_the_feed() -> None:
     calls = []
 
@@ -186,6 +194,7 @@ async def test_failing_callbacks_do_not_stop_the_feed() -> None:
     assert server.connections == 1
 
 
+@on_simulated_clock
 async def test_no_symbols_means_no_connection_until_some_are_set() -> None:
     rec = Recorder()
     async with WsServer(stream_marks) as server:
@@ -204,6 +213,7 @@ async def test_no_symbols_means_no_connection_until_some_are_set() -> None:
             assert server.connections == 1
 
 
+@on_simulated_clock
 async def test_cancelling_run_closes_the_connection_and_reports_stopped() -> None:
     closed = asyncio.Event()
 
@@ -238,6 +248,7 @@ def test_ws_origin_swaps_scheme_host_and_port_only() -> None:
     assert f._target_url() == f"ws://{LOOPBACK}:9/market/stream?streams=btcusdt@markPrice@1s"
 
 
+@on_simulated_clock
 async def test_a_dialect_bug_costs_a_reconnect_not_the_feed() -> None:
     class Buggy(BinanceUsdmMarkFeed):
         calls = 0

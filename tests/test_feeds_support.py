@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any
@@ -56,7 +55,7 @@ class WsServer:
     async def _handle(self, ws: ServerConnection) -> None:
         assert ws.request is not None
         self.paths.append(ws.request.path)
-        self.connected_at.append(time.monotonic())
+        self.connected_at.append(asyncio.get_running_loop().time())
         await self.handler(ws)
 
     async def __aenter__(self) -> WsServer:
@@ -107,10 +106,12 @@ class Recorder:
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
-    """Wait until `predicate()` holds; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+    """Wait until `predicate()` holds; fail the test after `timeout` seconds of the loop's
+    clock (simulated ones under tests/simclock.py)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     while not predicate():
-        if time.monotonic() > deadline:
+        if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout:.1f}s")
         await asyncio.sleep(0.01)
 

@@ -27,7 +27,7 @@ class MarkTick:
     symbol: str  # ccxt unified symbol, e.g. "BTC/USDT:USDT"
     price: float
     event_time: float | None  # exchange timestamp, seconds since epoch
-    received: float  # time.monotonic() when the frame arrived
+    received: float  # time.monotonic() when the frame arrived (the event loop's clock)
     funding_rate: float | None = None
     next_funding_time: float | None = None  # seconds since epoch
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -138,7 +137,7 @@ class StreamFeed(LoopingFeed):
             raise
         except Exception as exc:
             return _Ending(f"connect failed: {_describe(exc)}", FeedStatus.DOWN)
-        now = time.monotonic()
+        now = _now()
         conn = _Connection(ws, url, opened=now, last_frame_at=now, last_ping_at=now)
         conn.subscribed = set(self._symbols)
         self._connection_started()
@@ -161,7 +160,7 @@ class StreamFeed(LoopingFeed):
         return _Ending(f"closed by server ({_close_text(ws)})", FeedStatus.DOWN)
 
     def _on_frame(self, raw: Frame, conn: _Connection) -> None:
-        received = time.monotonic()
+        received = _now()
         conn.last_frame_at = received
         self._stats.messages += 1
         try:
@@ -182,7 +181,7 @@ class StreamFeed(LoopingFeed):
                     conn.ending = ending
                     await conn.ws.close()
                     return
-                await self._wait_wake(self._next_deadline(conn) - time.monotonic())
+                await self._wait_wake(self._next_deadline(conn) - _now())
         except asyncio.CancelledError:
             raise
         except ConnectionClosed:
@@ -194,7 +193,7 @@ class StreamFeed(LoopingFeed):
 
     async def _check(self, conn: _Connection) -> _Ending | None:
         """One pass over the timers and the symbol set; an _Ending closes the connection."""
-        now = time.monotonic()
+        now = _now()
         if not self._symbols:
             return _Ending("no symbols left", None, retry_now=True)
         if self._target_url() != conn.url:
@@ -236,6 +235,13 @@ class StreamFeed(LoopingFeed):
         if self.max_connection_age is not None:
             deadlines.append(conn.opened + self.max_connection_age)
         return min(d for d in deadlines if d is not None)
+
+
+def _now() -> float:
+    """The feed's clock is its event loop's: the sleeps and timeouts that wait for its
+    deadlines run on the same clock, and a test loop may simulate it. On asyncio's loops
+    it is time.monotonic(), which the daemon compares the ticks' `received` with."""
+    return asyncio.get_running_loop().time()
 
 
 def _describe(exc: BaseException) -> str:
