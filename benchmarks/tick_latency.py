@@ -237,7 +237,8 @@ async def _storm(
         monitor.thresholds = storm
     (group,) = daemon.groups.values()
     rng = random.Random(11)
-    moves = _walk({s: group.marks[s] for s in group.holders}, args.frames + 5, args.step, rng)
+    held = group.evaluation.engine.layout.symbols
+    moves = _walk({s: group.marks[s] for s in held}, args.frames + 5, args.step, rng)
     frames = [array_frame(m, unheld) for m in moves]
     await measure(server, frames[:5], done, samples)  # every target moves up to WARN
     half = 5 + args.frames // 2

@@ -3,7 +3,8 @@
 Wiring only: each part (account polling, feeds, level tracking, sinks) has its own module.
 APScheduler drives the REST work (never overlapping, misfires coalesced; an account that
 failed is read again at the next poll, and at once when its venue's stream recovers); feeds push
-marks; every tick recomputes only the targets holding the ticked symbols.
+marks; every frame evaluates every target of the group's accounts exactly, at once
+(daemon/evaluation.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from monitor.actions.journal import Journal
 from monitor.config import AccountConfig, Config
 from monitor.daemon.account import AccountMonitor
 from monitor.daemon.cadence import RestCadence
-from monitor.daemon.envelopes import Envelopes
+from monitor.daemon.evaluation import GroupEvaluation
 from monitor.daemon.events import Event, EventKind, TargetKind
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
@@ -44,13 +45,10 @@ class ExchangeGroup:
 
     exchange: str
     ws_origin: str | None
-    marks: MarkBoard = field(default_factory=MarkBoard)
+    marks: MarkBoard
+    evaluation: GroupEvaluation
+    """Every target of these accounts, evaluated on every mark frame."""
     monitors: list[AccountMonitor] = field(default_factory=list)
-    holders: dict[str, list[AccountMonitor]] = field(default_factory=dict)
-    """symbol -> the accounts holding it: a tick visits only those."""
-    envelopes: Envelopes | None = None
-    """What settles a whole-market frame (daemon/envelopes.py); None until the next one
-    after the accounts' symbols changed."""
     feed: MarkFeed | None = None
     task: asyncio.Task[None] | None = None
     blind: bool = False
@@ -86,14 +84,21 @@ class Daemon:
         )
         self.groups: dict[tuple[str, str | None, str | None, bool], ExchangeGroup] = {}
         for account in config.accounts:
-            key = _group_key(account)
-            group = self.groups.setdefault(key, ExchangeGroup(account.exchange, account.ws_url))
+            group = self.groups.get(key := _group_key(account))
+            if group is None:
+                marks = MarkBoard()
+                evaluation = GroupEvaluation(marks, self.tracker, emit)
+                group = self.groups[key] = ExchangeGroup(
+                    account.exchange, account.ws_url, marks, evaluation
+                )
             monitor = AccountMonitor(
                 account, config.daemon, config.thresholds_for(account.name), self.markets,
                 group.marks, self.tracker, emit,
             )  # fmt: skip
             monitor.on_symbols = lambda g=group: self._resubscribe(g)
+            monitor.frame_figures = group.evaluation.risk
             group.monitors.append(monitor)
+            group.evaluation.add(monitor)
         self.monitors = [m for g in self.groups.values() for m in g.monitors]
         # --- user data streams (monitor/daemon/userstream.py): push-triggered refreshes
         # for the accounts that have one; the others are polled only.
@@ -203,12 +208,6 @@ class Daemon:
         return ids
 
     def _resubscribe(self, group: ExchangeGroup) -> None:
-        holders: dict[str, list[AccountMonitor]] = {}
-        for monitor in group.monitors:
-            for symbol in monitor.symbols():
-                holders.setdefault(symbol, []).append(monitor)
-        group.holders = holders
-        group.envelopes = None
         symbols = self._symbol_ids(group)
         if group.feed is None:
             if not symbols:
@@ -227,23 +226,17 @@ class Daemon:
             group.feed.set_symbols(symbols)
 
     def _on_ticks(self, group: ExchangeGroup, ticks: list[MarkTick]) -> None:
-        """The hot path: record marks, recompute what holds them, emit level changes."""
+        """The hot path: record marks, evaluate every target, emit level changes, and
+        tell the actions controller of every account with a target above OK."""
         now = time.time()
-        changed = [t.symbol for t in ticks if group.marks.update(t.symbol, t.price, now)]
-        if not changed:
+        moved = [t.symbol for t in ticks if group.marks.update(t.symbol, t.price, now)]
+        if not moved:
             return
-        symbols = set(changed)
-        if len(changed) == 1:  # one symbol: only its holders
-            evaluated = sum(m.on_marks(symbols) for m in group.holders.get(changed[0], ()))
-        else:  # several: only the accounts whose envelope a mark left
-            if group.envelopes is None:
-                group.envelopes = Envelopes(group.monitors)
-            visit, settled_alarmed = group.envelopes.settle(group.marks.prices)
-            evaluated = sum(monitor.on_marks(symbols) for monitor in visit)
-            for monitor in settled_alarmed:
-                monitor.on_evaluated(monitor)
+        outcome = group.evaluation.evaluate()
+        for monitor in outcome.alarmed:
+            monitor.on_evaluated(monitor)
         if self.on_tick_done is not None:
-            self.on_tick_done(min(t.received for t in ticks), evaluated)
+            self.on_tick_done(min(t.received for t in ticks), outcome.targets)
 
     def _on_feed_status(self, group: ExchangeGroup, status: FeedStatus, reason: str) -> None:
         if self._stopping:
