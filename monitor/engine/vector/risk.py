@@ -1,8 +1,9 @@
-"""A frame's rows as the scalar engine's records (AccountRisk), for one account.
+"""A frame's rows as the scalar engine's records: one row, or a whole account.
 
 For the readers that want records (status, alerts, the equivalence tests); the tick path
-reads the arrays. NaN becomes None (unknown), except a pool's wallet and balance, which
-the scalar book also reports as NaN when the exchange gave no wallet.
+reads the arrays and builds records only for the rows whose level moved. NaN becomes
+None (unknown), except a pool's wallet and balance, which the scalar book also reports
+as NaN when the exchange gave no wallet.
 """
 
 from __future__ import annotations
