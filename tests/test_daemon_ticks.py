@@ -8,10 +8,10 @@ exchange model (linear, inverse, cross, isolated, hedge-mode pairs, unified pool
 the unknowns: no tiers, no wallet, no isolated margin), with each account's own
 thresholds, on random price paths (one symbol per frame or the whole market, drifting
 through every level and back), with accounts re-read mid-walk (same positions, new
-figures; and a new shape), both must emit the same level changes with the same figures,
-frame by frame; every account with a target above OK must be heard by the actions
-controller after every frame; and the figures people read (`current()`) are the
-scalar book's.
+figures; and a new shape) and an account's thresholds changed at run time, both must
+emit the same level changes with the same figures, frame by frame; every account with a
+target above OK must be heard by the actions controller after every frame; and the
+figures people read (`current()`) are the scalar book's.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import Config
+from monitor.config import Config, Thresholds
 from monitor.daemon.account import AccountMonitor
 from monitor.daemon.events import Event, EventKind
 from monitor.daemon.levels import LevelTracker
@@ -172,6 +172,11 @@ async def walk(
                     assert_same_events(events, reference.events, frame)
                     events.clear()
                     reference.events.clear()
+                if frame == 60:  # new thresholds at run time (the storm benchmark does it)
+                    retuned = rng.choice(daemon.monitors)
+                    retuned.thresholds = Thresholds.model_validate(
+                        {"cross": TIGHT, "isolated": STORM}
+                    )
                 whole = frame % 5 == 0
                 moved = symbols if whole else [rng.choice(symbols)]
                 drift = 0.01 if (frame // 30) % 2 else -0.01
