@@ -19,7 +19,7 @@ positions' shape re-joins the layout; the row tables below are then rebuilt.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -28,7 +28,6 @@ from monitor.config import Thresholds
 from monitor.daemon.events import Event, pool_target
 from monitor.daemon.levels import LevelTracker
 from monitor.daemon.marks import MarkBoard
-from monitor.domain import MarginMode
 from monitor.engine.book import AccountBook
 from monitor.engine.levels import Level
 from monitor.engine.results import AccountRisk
@@ -134,7 +133,10 @@ class GroupEvaluation:
         for monitor in fresh:
             book = monitor.book
             assert book is not None
-            self.engine.load(book.snapshot, book.model)
+            snapshot = book.snapshot
+            if snapshot.name != monitor.name:  # rows are keyed by the account's own name
+                snapshot = replace(snapshot, name=monitor.name)
+            self.engine.load(snapshot, book.model)
             loaded[monitor.name] = book
         if not loaded:
             return None
@@ -142,41 +144,64 @@ class GroupEvaluation:
         rows = self._rows
         retuned = any(seen.get(m.name) is not m.thresholds for m in self.monitors)
         if rows is None or rows.accounts is not layout.accounts or retuned:
-            rows = self._rows = self._build_rows(layout)
+            rows = self._rows = self._build_rows(layout, rows, {m.name for m in fresh})
         else:
             for monitor in fresh:
                 self._read_levels(rows, monitor.name, layout.accounts[monitor.name])
         return rows
 
-    def _build_rows(self, layout: Layout) -> _Rows:
+    def _build_rows(self, layout: Layout, old: _Rows | None, fresh: set[str]) -> _Rows:
+        """The row tables of a new layout. An account whose rows are unchanged (not
+        loaded since `old` was built) keeps its keys and reported levels from `old`;
+        the others are read afresh (keys from its monitor, levels from the tracker)."""
         by_name = {m.name: m for m in self.monitors}
         monitors = [by_name[name] for name in layout.accounts]
-        pool_limits = [by_name[name].thresholds.cross for name, _ in layout.pool_rows]
         self._thresholds = {m.name: m.thresholds for m in monitors}
-        sizes = [(r.positions.stop - r.positions.start, r.pools.stop - r.pools.start)
-                 for r in layout.accounts.values()]  # fmt: skip
+        spans = list(layout.accounts.values())
         index = np.arange(len(monitors))
-        position_keys, position_limits = [], []
-        for name, position in layout.position_rows:
-            monitor = by_name[name]
-            position_keys.append(monitor.target_key(position))
-            isolated = position.margin_mode is MarginMode.ISOLATED
-            limits = monitor.thresholds.isolated if isolated else monitor.thresholds.cross
-            position_limits.append(limits)
+        position_account = np.repeat(index, [r.positions.stop - r.positions.start for r in spans])
+        pool_account = np.repeat(index, [r.pools.stop - r.pools.start for r in spans])
+        # Per row, its account's cross limits, or its isolated ones (isolated legs have
+        # no pool row): every column gathered from a per-account table.
+        cross = level_columns([m.thresholds.cross for m in monitors])
+        isolated = level_columns([m.thresholds.isolated for m in monitors])
+        alone = layout.leg_cols["pool"] < 0
+        position_columns = LevelColumns(
+            *(
+                np.where(alone, apart[:, position_account], shared[:, position_account])
+                for shared, apart in zip(cross, isolated, strict=True)
+            )
+        )
+        pool_columns = LevelColumns(*(table[:, pool_account] for table in cross))
+        position_keys: list[str] = []
+        position_level = np.full(position_account.size, UNSEEN, np.int8)
+        pool_level = np.full(pool_account.size, UNSEEN, np.int8)
+        rows_of = layout.position_rows
+        unread = []
+        for name, span in layout.accounts.items():
+            before = old.accounts.get(name) if old is not None and name not in fresh else None
+            if before is not None and old is not None:
+                position_keys += old.position_keys[before.positions]
+                position_level[span.positions] = old.position_level[before.positions]
+                pool_level[span.pools] = old.pool_level[before.pools]
+            else:
+                key = by_name[name].target_key
+                position_keys += [key(position) for _, position in rows_of[span.positions]]
+                unread.append((name, span))
         rows = _Rows(
             accounts=layout.accounts,
             monitors=monitors,
-            position_account=np.repeat(index, [p for p, _ in sizes]),
-            pool_account=np.repeat(index, [q for _, q in sizes]),
+            position_account=position_account,
+            pool_account=pool_account,
             position_keys=position_keys,
             pool_keys=[pool_target(asset) for _, asset in layout.pool_rows],
-            position_columns=level_columns(position_limits),
-            pool_columns=level_columns(pool_limits),
-            position_level=np.full(len(position_keys), UNSEEN, np.int8),
-            pool_level=np.full(len(layout.pool_rows), UNSEEN, np.int8),
+            position_columns=position_columns,
+            pool_columns=pool_columns,
+            position_level=position_level,
+            pool_level=pool_level,
         )
-        for name, account_rows in layout.accounts.items():
-            self._read_levels(rows, name, account_rows)
+        for name, span in unread:
+            self._read_levels(rows, name, span)
         return rows
 
     def _read_levels(self, rows: _Rows, name: str, account: AccountRows) -> None:

@@ -19,7 +19,7 @@ thresholds and previous levels.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -37,8 +37,7 @@ def level_code(level: Level | None) -> int:
     return UNKNOWN if level is None else int(level)
 
 
-@dataclass(frozen=True, slots=True)
-class LevelColumns:
+class LevelColumns(NamedTuple):
     """Per level above OK (rows of these 2-D arrays, WARN first) and per target row
     (columns): where the level is reached and where a held one clears."""
 
