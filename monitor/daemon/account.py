@@ -1,7 +1,8 @@
-"""One watched account: its REST polling, its compiled book, its per-tick recompute.
+"""One watched account: its REST polling, its compiled book, its figures.
 
 Each account fails alone: its errors back it off without delaying any other account,
-and its book keeps being re-evaluated on new marks between polls.
+and its book keeps being evaluated on every mark frame between polls, with its exchange
+group's other accounts (daemon/evaluation.py).
 """
 
 from __future__ import annotations
