@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import tempfile
 import time
@@ -152,6 +153,7 @@ async def run(args: argparse.Namespace) -> None:
             for monitor, snapshot in zip(daemon.monitors, snapshots, strict=True):
                 monitor.client.set_markets(markets)
                 monitor._succeeded(snapshot)  # the book a successful poll would build
+            gc.freeze()  # as the daemon does after its first evaluation (runner.py)
             try:
                 await asyncio.wait_for(server.connected.wait(), 10)
                 if server.path != ARRAY_PATH:
