@@ -29,8 +29,8 @@ UNKNOWN = -1
 """Code of level_for's None: neither figure known."""
 UNSEEN = -2
 """Code of a target never reported: every level, UNKNOWN included, differs from it."""
-_ASCENDING = tuple(sorted(Level))[1:]
-"""WARN, CRITICAL, IMMINENT: assigned in this order, so the worst level reached wins."""
+_ASCENDING = (Level.WARN, Level.CRITICAL, Level.IMMINENT)
+"""The levels above OK, assigned in this order, so the worst level reached wins."""
 
 
 def level_code(level: Level | None) -> int:
