@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from monitor.daemon.account import AccountMonitor
 
 _OK = int(Level.OK)
+_BOOK = attrgetter("book")
+_THRESHOLDS = attrgetter("thresholds")
 
 
 class FrameOutcome(NamedTuple):
@@ -73,6 +76,8 @@ class _Rows:
     pool_columns: LevelColumns
     position_level: np.ndarray
     pool_level: np.ndarray
+    alarmed: list[AccountMonitor] | None = None
+    """The accounts with a target above OK, kept until a level in these rows moves."""
 
 
 class GroupEvaluation:
@@ -91,6 +96,10 @@ class GroupEvaluation:
         self._thresholds: dict[str, Thresholds] = {}
         """Per account, the thresholds its rows' columns were built from."""
         self._rows: _Rows | None = None
+        self._books: list[AccountBook | None] = []
+        self._tuned: list[Thresholds] = []
+        """Every monitor's book and thresholds at the last frame: a frame with neither
+        changed (the usual one) skips the per-account checks."""
         self.frame: Frame | None = None
         self._frame_at = -1
         """The mark board's version `frame` was computed at."""
@@ -126,7 +135,12 @@ class GroupEvaluation:
     def _follow_accounts(self) -> _Rows | None:
         """Load the books installed since the last frame; rebuild the row tables when
         the layout's shape or an account's thresholds changed."""
-        loaded, seen = self._loaded, self._thresholds
+        books = list(map(_BOOK, self.monitors))
+        tuned = list(map(_THRESHOLDS, self.monitors))
+        if self._rows is not None and books == self._books and tuned == self._tuned:
+            return self._rows  # nothing installed or retuned since the last frame
+        self._books, self._tuned = books, tuned
+        loaded = self._loaded
         fresh = [
             m for m in self.monitors if m.book is not None and loaded.get(m.name) is not m.book
         ]
@@ -142,6 +156,7 @@ class GroupEvaluation:
             return None
         layout = self.engine.layout
         rows = self._rows
+        seen = self._thresholds
         retuned = any(seen.get(m.name) is not m.thresholds for m in self.monitors)
         if rows is None or rows.accounts is not layout.accounts or retuned:
             rows = self._rows = self._build_rows(layout, rows, {m.name for m in fresh})
@@ -206,6 +221,7 @@ class GroupEvaluation:
 
     def _read_levels(self, rows: _Rows, name: str, account: AccountRows) -> None:
         """Copy the tracker's last reported levels of one account's rows."""
+        rows.alarmed = None
         for row in range(account.positions.start, account.positions.stop):
             rows.position_level[row] = self._reported(name, rows.position_keys[row])
         for row in range(account.pools.start, account.pools.stop):
@@ -227,6 +243,7 @@ class GroupEvaluation:
         )  # fmt: skip
         for row in np.flatnonzero(pool_now != rows.pool_level).tolist():
             monitor = rows.monitors[rows.pool_account[row]]
+            rows.alarmed = None
             event = tracker.pool(monitor.name, pool_risk(frame, row), monitor.thresholds)
             if event is not None:
                 emit(event)
@@ -237,6 +254,7 @@ class GroupEvaluation:
         )  # fmt: skip
         for row in np.flatnonzero(position_now != rows.position_level).tolist():
             monitor, key = rows.monitors[rows.position_account[row]], rows.position_keys[row]
+            rows.alarmed = None
             risk = position_risk(frame, row)
             event = tracker.position(monitor.name, risk, monitor.thresholds, key)
             if event is not None:
@@ -245,7 +263,9 @@ class GroupEvaluation:
 
     @staticmethod
     def _alarmed(rows: _Rows) -> list[AccountMonitor]:
-        hot = np.zeros(len(rows.monitors), bool)
-        hot[rows.position_account[rows.position_level != _OK]] = True
-        hot[rows.pool_account[rows.pool_level != _OK]] = True
-        return [rows.monitors[i] for i in np.flatnonzero(hot).tolist()]
+        if rows.alarmed is None:
+            hot = np.zeros(len(rows.monitors), bool)
+            hot[rows.position_account[rows.position_level != _OK]] = True
+            hot[rows.pool_account[rows.pool_level != _OK]] = True
+            rows.alarmed = [rows.monitors[i] for i in np.flatnonzero(hot).tolist()]
+        return rows.alarmed
