@@ -1,16 +1,15 @@
-"""One watched account's state: its snapshot, its compiled book, its per-tick recompute.
+"""One watched account's state: its snapshot, its compiled book, its figures.
 
 No I/O here: the REST reads (monitor/daemon/poller.py) and the user data stream
 (monitor/daemon/userstream.py) install snapshots, the mark feed moves marks, and this
-evaluates and reports. What it has to say goes on the bus (monitor/bus.py): level
+evaluates and reports; on every mark frame its book is evaluated with its exchange group's
+other accounts (daemon/evaluation.py). What it has to say goes on the bus (monitor/bus.py): level
 events, and `Evaluated` / `SymbolsChanged` for whoever acts on them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 
 from monitor.bus import Evaluated, EventBus, SymbolsChanged
 from monitor.config import AccountConfig, Thresholds
@@ -18,19 +17,14 @@ from monitor.daemon.liquidations import LiquidationLedger
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.ownfills import OwnFills
 from monitor.domain import AccountSnapshot, MarginMode, Position
-from monitor.engine.band import LevelBand
 from monitor.engine.book import AccountBook
-from monitor.engine.hold import LevelHold
-from monitor.engine.legs import Leg
-from monitor.engine.levels import Level, LevelLimits
+from monitor.engine.levels import Level
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
-from monitor.events import Event, EventKind, TargetKind, pool_target, position_target
+from monitor.events import Event, EventKind, TargetKind, position_target
 from monitor.events.tracker import LevelTracker
 
 NEAR_LIQUIDATION = Level.CRITICAL
 """A position that vanishes at this level or worse is reported as a probable liquidation."""
-_REBUILD = LevelBand(0.0, 0.0, Level.OK)
-"""An empty band: the next tick evaluates its position exactly and solves its band."""
 
 
 class Figures:
@@ -44,25 +38,6 @@ class Figures:
         self.positions = {
             keys.get(id(p.position)) or _position_key(p.position): p for p in risk.positions
         }
-
-
-@dataclass(slots=True)
-class SymbolTargets:
-    """What a mark-price change of one symbol forces us to recompute."""
-
-    pools: set[str] = field(default_factory=set)
-    isolated: list[Leg] = field(default_factory=list)
-
-
-def _narrow(
-    bounds: dict[str, tuple[float, float]], more: Iterable[tuple[str, float, float]]
-) -> None:
-    """Intersect each symbol's interval in `bounds` with (low, high) from `more`."""
-    for symbol, low, high in more:
-        known = bounds.get(symbol)
-        if known is not None:
-            low, high = max(low, known[0]), min(high, known[1])
-        bounds[symbol] = (low, high)
 
 
 def _position_key(p: Position) -> str:
@@ -82,34 +57,22 @@ class AccountState:
     ) -> None:
         self.account = account
         self.name = account.name
-        self.envelope_version = 0
-        """Bumped whenever `envelope()` may have changed (a new book, new thresholds, a
-        tick that evaluated or re-proved something)."""
-        self._holds: dict[str, LevelHold | None] = {}
-        """Per cross pool above OK, the proof that it and its members keep their levels
-        (engine/hold.py), built at its last exact evaluation."""
-        self._bands: dict[Leg, LevelBand] = {}
-        """Per bandable isolated position (engine/band.py), the marks between which it
-        keeps its level; `_REBUILD` until its next exact evaluation."""
         self.thresholds = thresholds
+        """Read on every frame (daemon/evaluation.py): a new object takes effect there."""
         self.marks = marks
         self.tracker = tracker
         self.bus = bus
         self.snapshot: AccountSnapshot | None = None
         self.book: AccountBook | None = None
-        self.by_symbol: dict[str, SymbolTargets] = {}
+        self._symbols: frozenset[str] = frozenset()
         self._keys: dict[int, str] = {}
         """Target key per position of the current snapshot (by identity): built once."""
-        self._screened: dict[str | Leg, list[tuple[str, str]]] = {}
-        """Per cross pool (by asset) and isolated position (by leg), the tracker keys of
-        the targets its screen answers for: what a quiet tick must find OK."""
-        self._ok_at: dict[str | Leg, tuple[int, bool]] = {}
-        """Per screen: (tracker generation, whether all its targets were OK then)."""
         self._figures: Figures | None = None
         self._figures_at = -1
         """The mark board's version `_figures` were computed at."""
-        """The whole book at the marks of the last evaluation; None once a tick moved a
-        mark (`current()` then evaluates again, exactly, when somebody reads it)."""
+        self.frame_figures: Callable[[AccountState], AccountRisk | None] = lambda state: None
+        """This account's figures from its group's last frame, when that frame is at the
+        current marks and of the current book (daemon/evaluation.py); else None."""
         self._evaluated = Evaluated(self.name)
         """What an evaluation that may concern the controller publishes (one object:
         the tick path allocates nothing for it)."""
@@ -141,37 +104,16 @@ class AccountState:
         previous_started, self._read_started = self._read_started, read_started
         if previous is not None:
             self._reconcile(previous, snapshot, previous_started)
-        symbols_before = set(self.by_symbol)
+        symbols_before = self._symbols
         self.book = AccountBook(snapshot)
         self._keys = {id(p): _position_key(p) for p in snapshot.positions}
-        self._screened = {
-            asset: [(self.name, pool_target(asset))]
-            + [(self.name, self._keys[id(leg.position)]) for leg in legs]
-            for asset, legs in self.book.cross.items()
-        }
-        for leg in self.book.isolated:
-            self._screened[leg] = [(self.name, self._keys[id(leg.position)])]
-        self._ok_at.clear()
-        self._holds = {}
-        self._bands = dict.fromkeys(filter(self.book.bandable, self.book.isolated), _REBUILD)
-        self.by_symbol = self._index(self.book)
+        self._symbols = frozenset(p.symbol for p in snapshot.positions)
         risk = self.book.evaluate(self.marks)
         self._figures, self._figures_at = Figures(risk, self._keys), self.marks.version
-        self.envelope_version += 1
         self._report(risk.pools, risk.positions)
         self.bus.publish(self._evaluated)
-        if set(self.by_symbol) != symbols_before:
+        if self._symbols != symbols_before:
             self.bus.publish(SymbolsChanged(self.name))
-
-    @staticmethod
-    def _index(book: AccountBook) -> dict[str, SymbolTargets]:
-        index: dict[str, SymbolTargets] = {}
-        for asset, legs in book.cross.items():
-            for leg in legs:
-                index.setdefault(leg.symbol, SymbolTargets()).pools.add(asset)
-        for leg in book.isolated:
-            index.setdefault(leg.symbol, SymbolTargets()).isolated.append(leg)
-        return index
 
     def _reconcile(
         self, before: AccountSnapshot, after: AccountSnapshot, before_started: float
@@ -230,23 +172,10 @@ class AccountState:
             if p.margin_mode is MarginMode.CROSS:
                 yield f"pool {p.settle}"
 
-    # --- ticks ---------------------------------------------------------------
+    # --- figures (the tick path itself is daemon/evaluation.py) ---------------
 
     def symbols(self) -> set[str]:
-        return set(self.by_symbol)
-
-    @property
-    def thresholds(self) -> Thresholds:
-        return self._thresholds
-
-    @thresholds.setter
-    def thresholds(self, thresholds: Thresholds) -> None:
-        """New thresholds void every band (they were solved for the old ones); each is
-        rebuilt at its position's next exact evaluation, which its next tick forces."""
-        self._thresholds = thresholds
-        self._bands = dict.fromkeys(self._bands, _REBUILD)
-        self._holds = {}
-        self.envelope_version += 1
+        return set(self._symbols)
 
     @property
     def isolated_targets(self) -> list[str]:
@@ -254,139 +183,18 @@ class AccountState:
         book = self.book
         return [self._keys[id(leg.position)] for leg in book.isolated] if book else []
 
-    def on_marks(self, symbols: AbstractSet[str]) -> int:
-        """Recompute only the pools and isolated positions holding `symbols`; returns how
-        many targets were looked at (the hot path of every mark-price tick).
-
-        Most targets are settled without the exact liquidation search or the level
-        machinery: an isolated position whose mark stays inside its level band
-        (monitor/engine/band.py) keeps its level, whatever it is; a pool whose targets
-        were all OK stays so while the quiet-tick screen (monitor/engine/screen.py)
-        proves it short of its warning, and a pool above OK keeps its and its members'
-        levels while their level hold (monitor/engine/hold.py) proves it. Only the rest
-        are evaluated exactly and reported.
-        """
-        book = self.book
-        if book is None:
-            return 0
-        by_symbol = self.by_symbol
-        if len(symbols) >= len(by_symbol) and symbols >= by_symbol.keys():
-            pools, isolated = book.cross.keys(), book.isolated  # a whole-market frame
-        else:
-            hit = [t for s in symbols if (t := by_symbol.get(s)) is not None]
-            pools = {asset for targets in hit for asset in targets.pools}
-            isolated = [leg for targets in hit for leg in targets.isolated]
-        if not pools and not isolated:
-            return 0
-        self.envelope_version += 1
-        marks, get, limits = self.marks, self.marks.prices.get, self.thresholds.cross
-        alarmed, holds = False, self._holds
-        for asset in pools:
-            if self._all_ok(asset):
-                if book.quiet_pool(asset, get, limits):
-                    continue
-            elif (hold := holds.get(asset)) is not None and hold.holds(get):
-                alarmed = True
-                continue
-            pool, members = book.evaluate_pool(asset, marks)
-            self._report((pool,), members)
-            holds[asset] = self._hold(asset, limits)
-            alarmed = True
-        limits, bands = self.thresholds.isolated, self._bands
-        for leg in isolated:
-            band = bands.get(leg)
-            if band is not None:
-                mark = get(leg.symbol)
-                if mark is not None and band.low < mark < band.high:
-                    alarmed = alarmed or band.level is not Level.OK
-                    continue
-            elif self._all_ok(leg) and book.quiet_isolated(leg, get, limits):
-                continue
-            risk = book.evaluate_isolated(leg, marks)
-            self._report((), (risk,))
-            if band is not None:
-                bands[leg] = self._band(leg, risk.mark_price, limits)
-            alarmed = True
-        if alarmed:  # a tick that only confirmed OK levels has nothing for the controller
-            self.bus.publish(self._evaluated)
-        return len(pools) + len(isolated)
-
-    def envelope(self) -> tuple[dict[str, tuple[float, float]], bool] | None:
-        """Per held symbol, the open interval of marks inside which `on_marks` would
-        settle every target without evaluating any (the intersection of the level
-        bands and the standing quiet-tick and level-hold proofs), and whether a target
-        so settled is above OK; None while some target can only be evaluated exactly.
-        Lets a whole-market frame settle this account without a visit
-        (daemon/envelopes.py)."""
-        book = self.book
-        if book is None:
-            return None
-        bounds: dict[str, tuple[float, float]] = {}
-        limits = self.thresholds.cross
-        alarmed = False
-        for asset in book.cross:
-            if self._all_ok(asset):
-                proven = book.quiet_bounds(asset, limits)
-            else:
-                hold, alarmed = self._holds.get(asset), True
-                proven = hold.bounds() if hold is not None else None
-            if proven is None:
-                return None
-            _narrow(bounds, proven)
-        limits = self.thresholds.isolated
-        for leg in book.isolated:
-            band = self._bands.get(leg)
-            if band is not None:
-                _narrow(bounds, ((leg.symbol, band.low, band.high),))
-                alarmed = alarmed or band.level is not Level.OK
-                continue
-            proven = book.quiet_bounds(leg, limits) if self._all_ok(leg) else None
-            if proven is None:
-                return None
-            _narrow(bounds, proven)
-        return bounds, alarmed
-
-    def _all_ok(self, screened: str | Leg) -> bool:
-        """Whether every target a screen answers for was last reported OK: only then can
-        a proof that they are still short of a warning settle a tick. The answer is kept
-        until the tracker's generation for this account moves."""
-        generation = self.tracker.generation(self.name)
-        known = self._ok_at.get(screened)
-        if known is not None and known[0] == generation:
-            return known[1]
-        ok = self.tracker.all_ok(self._screened[screened])
-        self._ok_at[screened] = (generation, ok)
-        return ok
-
-    def _hold(self, asset: str, limits: LevelLimits) -> LevelHold | None:
-        """The level hold of pool `asset` at the levels just reported for it and its
-        members; None when all are OK (the quiet-tick screen's case) or one is unknown."""
-        levels = [self.tracker.last(*key) for key in self._screened[asset]]
-        if (
-            self.book is None
-            or None in levels
-            or Level.UNKNOWN in levels
-            or all(level is Level.OK for level in levels)
-        ):
-            return None
-        pool_level, *leg_levels = levels
-        return self.book.level_hold(asset, pool_level, leg_levels, limits)  # type: ignore[arg-type]
-
-    def _band(self, leg: Leg, mark: float, limits: LevelLimits) -> LevelBand:
-        """The band of `leg` at the level just reported for it at `mark`."""
-        level = self.tracker.last(self.name, self._keys[id(leg.position)])
-        if level is None or level is Level.UNKNOWN or self.book is None:
-            return _REBUILD
-        return self.book.isolated_band(leg, mark, level, limits)
+    def target_key(self, position: Position) -> str:
+        """The tracker's key of a position of the current snapshot (built once per
+        snapshot)."""
+        return self._keys.get(id(position)) or _position_key(position)
 
     def _report(self, pools: Iterable[PoolRisk], positions: Iterable[PositionRisk]) -> None:
         for pool in pools:
             event = self.tracker.pool(self.name, pool, self.thresholds)
             if event is not None:
                 self.bus.publish(event)
-        keys = self._keys
         for position in positions:
-            key = keys.get(id(position.position)) or _position_key(position.position)
+            key = self.target_key(position.position)
             event = self.tracker.position(self.name, position, self.thresholds, key)
             if event is not None:
                 self.bus.publish(event)
@@ -395,12 +203,13 @@ class AccountState:
         if self.book is None:
             return None
         if self._figures is None or self._figures_at != self.marks.version:
-            self._figures = Figures(self.book.evaluate(self.marks), self._keys)
-            self._figures_at = self.marks.version
+            risk = self.frame_figures(self) or self.book.evaluate(self.marks)
+            self._figures, self._figures_at = Figures(risk, self._keys), self.marks.version
         return self._figures
 
     def current(self) -> AccountRisk | None:
-        """Every target's figures at the latest marks, exact (evaluated when read)."""
+        """Every target's figures at the latest marks, exact: the last frame's when it is
+        at these marks, else the book evaluated when read."""
         figures = self._current_figures()
         return figures.risk if figures is not None else None
 

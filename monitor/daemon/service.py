@@ -3,10 +3,10 @@
 Wiring only: each part (account polling, feeds, level tracking, sinks) has its own module.
 APScheduler drives the REST work (never overlapping, misfires coalesced; an account that
 failed is read again at the next poll, and at once when its venue's stream recovers); feeds push
-marks; every tick recomputes only the targets holding the ticked symbols. What happens is
-published on the bus (monitor/bus.py), which the runner may own across reloads: the daemon
-subscribes what it wires (feeds following symbols, the controllers) and unsubscribes all
-of it when it stops.
+marks; every frame evaluates every target of the group's accounts exactly, at once
+(daemon/evaluation.py). What happens is published on the bus (monitor/bus.py), which the
+runner may own across reloads: the daemon subscribes what it wires (feeds following
+symbols, the controllers) and unsubscribes all of it when it stops.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from monitor.bus import Evaluated, EventBus, M, Subscription, SymbolsChanged
 from monitor.config import AccountConfig, Config
 from monitor.daemon.account import AccountState
 from monitor.daemon.cadence import RestCadence
-from monitor.daemon.envelopes import Envelopes
+from monitor.daemon.evaluation import GroupEvaluation
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.poller import AccountPoller
 from monitor.engine.levels import Level
@@ -51,13 +51,10 @@ class ExchangeGroup:
 
     exchange: str
     ws_origin: str | None
-    marks: MarkBoard = field(default_factory=MarkBoard)
+    marks: MarkBoard
+    evaluation: GroupEvaluation
+    """Every target of these accounts, evaluated on every mark frame."""
     monitors: list[AccountState] = field(default_factory=list)
-    holders: dict[str, list[AccountState]] = field(default_factory=dict)
-    """symbol -> the accounts holding it: a tick visits only those."""
-    envelopes: Envelopes | None = None
-    """What settles a whole-market frame (daemon/envelopes.py); None until the next one
-    after the accounts' symbols changed."""
     feed: MarkFeed | None = None
     task: asyncio.Task[None] | None = None
     blind: bool = False
@@ -106,15 +103,22 @@ class Daemon:
         self.pollers: dict[str, AccountPoller] = {}
         group_of: dict[str, ExchangeGroup] = {}
         for account in config.accounts:
-            key = _group_key(account)
-            group = self.groups.setdefault(key, ExchangeGroup(account.exchange, account.ws_url))
+            group = self.groups.get(key := _group_key(account))
+            if group is None:
+                marks = MarkBoard()
+                evaluation = GroupEvaluation(marks, self.tracker, self.bus.publish)
+                group = self.groups[key] = ExchangeGroup(
+                    account.exchange, account.ws_url, marks, evaluation
+                )
             state = AccountState(
                 account, config.thresholds_for(account.name), group.marks, self.tracker,
                 self.bus,
             )  # fmt: skip
+            state.frame_figures = group.evaluation.risk
             self.pollers[account.name] = AccountPoller(state, config.daemon, self.markets, self.bus)
             group_of[account.name] = group
             group.monitors.append(state)
+            group.evaluation.add(state)
         self.monitors = [m for g in self.groups.values() for m in g.monitors]
         self._subscribe(SymbolsChanged, lambda news: self._resubscribe(group_of[news.account]))
         self.first_evaluation = asyncio.Event()
@@ -250,12 +254,6 @@ class Daemon:
         return ids
 
     def _resubscribe(self, group: ExchangeGroup) -> None:
-        holders: dict[str, list[AccountState]] = {}
-        for monitor in group.monitors:
-            for symbol in monitor.symbols():
-                holders.setdefault(symbol, []).append(monitor)
-        group.holders = holders
-        group.envelopes = None
         symbols = self._symbol_ids(group)
         if group.feed is None:
             if not symbols:
@@ -274,23 +272,17 @@ class Daemon:
             group.feed.set_symbols(symbols)
 
     def _on_ticks(self, group: ExchangeGroup, ticks: list[MarkTick]) -> None:
-        """The hot path: record marks, recompute what holds them, emit level changes."""
+        """The hot path: record marks, evaluate every target, emit level changes, and
+        tell the actions controller of every account with a target above OK."""
         now = time.time()
-        changed = [t.symbol for t in ticks if group.marks.update(t.symbol, t.price, now)]
-        if not changed:
+        moved = [t.symbol for t in ticks if group.marks.update(t.symbol, t.price, now)]
+        if not moved:
             return
-        symbols = set(changed)
-        if len(changed) == 1:  # one symbol: only its holders
-            evaluated = sum(m.on_marks(symbols) for m in group.holders.get(changed[0], ()))
-        else:  # several: only the accounts whose envelope a mark left
-            if group.envelopes is None:
-                group.envelopes = Envelopes(group.monitors)
-            visit, settled_alarmed = group.envelopes.settle(group.marks.prices)
-            evaluated = sum(monitor.on_marks(symbols) for monitor in visit)
-            for monitor in settled_alarmed:
-                self.bus.publish(Evaluated(monitor.name))
+        outcome = group.evaluation.evaluate()
+        for monitor in outcome.alarmed:
+            self.bus.publish(Evaluated(monitor.name))
         if self.on_tick_done is not None:
-            self.on_tick_done(min(t.received for t in ticks), evaluated)
+            self.on_tick_done(min(t.received for t in ticks), outcome.targets)
 
     def _on_feed_status(self, group: ExchangeGroup, status: FeedStatus, reason: str) -> None:
         if self._stopping:

@@ -1,23 +1,20 @@
 """An account compiled for repeated evaluation at new mark prices.
 
 `AccountBook(snapshot)` does the per-snapshot work once (model terms, pool grouping);
-`evaluate(marks)` does only arithmetic, so the daemon can call it on every tick, and
-`evaluate_pool` / `evaluate_isolated` let it recompute just what a symbol touches.
+`evaluate(marks)` does only arithmetic. It is the reference engine: `status`, a daemon
+install (a new snapshot) and the tests evaluate with it; the daemon's frames go through
+the vectorised engine (monitor/engine/vector), which compiles its columns from this book
+and is held to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 from monitor.domain import AccountSnapshot, CrossPool, MarginMode
-from monitor.engine.band import LevelBand, level_band
-from monitor.engine.hold import LevelHold, holdable
 from monitor.engine.legs import Leg
-from monitor.engine.levels import Level, LevelLimits
 from monitor.engine.models import MarginModel, model_for
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk, margin_ratio
-from monitor.engine.screen import MarkLookup, QuietTest, screenable
 from monitor.engine.solver import (
     MovingLeg,
     bracket_root_price,
@@ -28,7 +25,6 @@ from monitor.engine.solver import (
 )
 
 Marks = Mapping[str, float]
-_UNBUILT = object()
 
 NO_TIERS = "no maintenance tiers published for {symbol}"
 NO_ISOLATED_MARGIN = "exchange did not report the isolated margin"
@@ -80,72 +76,8 @@ class AccountBook:
         self._mixed_pools = {
             a for a, legs in self.cross.items() if len({g.inverse for g in legs}) > 1
         }
-        self._quiet_tests: dict[tuple[object, float, float], QuietTest | None] = {}
         self._roots: dict[Leg, float] = {}
         """Isolated leg -> its liquidation price, where it is mark-independent."""
-
-    def quiet_pool(self, asset: str, get: MarkLookup, limits: LevelLimits) -> bool:
-        """True when the pool's ratio is provably below `limits.warn` and its distance
-        and every member's provably above `limits.distance_warn` (engine/screen.py);
-        False means only `evaluate_pool` can say. `get` is `dict.get` on the marks."""
-        key = (asset, limits.warn, limits.distance_warn)
-        return self._holds(key, self._pool_test, asset, limits, get)
-
-    def quiet_isolated(self, leg: Leg, get: MarkLookup, limits: LevelLimits) -> bool:
-        """As `quiet_pool`, for an isolated position and its own margin."""
-        key = (leg, limits.warn, limits.distance_warn)
-        return self._holds(key, self._isolated_test, leg, limits, get)
-
-    def level_hold(
-        self, asset: str, pool_level: Level, leg_levels: list[Level], limits: LevelLimits
-    ) -> LevelHold | None:
-        """A proof, re-made as the marks move, that the pool and its members (levels
-        in `book.cross[asset]` order) keep the levels just reported (engine/hold.py);
-        None for a pool it cannot cover (inverse, mixed, jumping tables, no wallet)."""
-        reported = self.snapshot.pool(asset)
-        legs = self.cross[asset]
-        if reported is None or asset in self._mixed_pools or not holdable(legs):
-            return None
-        wallet = reported.wallet_balance
-        return LevelHold(legs, self._groups[asset], wallet, limits, pool_level, leg_levels)
-
-    def quiet_bounds(
-        self, target: str | Leg, limits: LevelLimits
-    ) -> Iterable[tuple[str, float, float]] | None:
-        """The standing proof of `quiet_pool(target)` (an asset) or `quiet_isolated(target)`
-        (a leg) under `limits`, as (symbol, floor, ceiling) per leg; None without one."""
-        test = self._quiet_tests.get((target, limits.warn, limits.distance_warn))
-        return test.bounds() if test is not None else None
-
-    def _holds(
-        self,
-        key: tuple[object, float, float],
-        build: Callable[[Any, LevelLimits], QuietTest | None],
-        target: object,
-        limits: LevelLimits,
-        get: MarkLookup,
-    ) -> bool:
-        """Run the target's test, built on first use (it keeps state between ticks)."""
-        test = self._quiet_tests.get(key, _UNBUILT)
-        if test is _UNBUILT:
-            test = self._quiet_tests[key] = build(target, limits)
-        return test is not None and test.holds(get)  # type: ignore[union-attr]
-
-    def _pool_test(self, asset: str, limits: LevelLimits) -> QuietTest | None:
-        """A test for a pool whose figures are summable and bounded; None otherwise."""
-        reported = self.snapshot.pool(asset)
-        legs = self.cross[asset]
-        if reported is None or asset in self._mixed_pools or not all(map(screenable, legs)):
-            return None
-        group_size = max(len(group) for group in self._groups[asset])
-        return QuietTest(legs, reported.wallet_balance, group_size, limits)
-
-    @staticmethod
-    def _isolated_test(leg: Leg, limits: LevelLimits) -> QuietTest | None:
-        wallet = leg.position.isolated_margin
-        if wallet is None or not screenable(leg):
-            return None
-        return QuietTest([leg], wallet, 1, limits)
 
     def symbols(self) -> set[str]:
         return {p.symbol for p in self.snapshot.positions}
@@ -209,19 +141,6 @@ class AccountBook:
             far_side = len(leg.tiers.tiers) - 1 if leg.sign > 0 else 0  # type: ignore[union-attr]
             root = self._roots[leg] = bracket_root_price(leg, far_side, wallet)
         return root
-
-    @staticmethod
-    def bandable(leg: Leg) -> bool:
-        """Whether `isolated_band` applies: a liquidation price that does not move with
-        the mark (engine/band.py), and a known margin."""
-        return leg.position.isolated_margin is not None and has_bracket_root(leg)
-
-    def isolated_band(self, leg: Leg, mark: float, level: Level, limits: LevelLimits) -> LevelBand:
-        """The marks around `mark` between which the `bandable` isolated `leg` stays at
-        `level`, the level its exact evaluation at `mark` was reported at."""
-        wallet = leg.position.isolated_margin
-        assert wallet is not None
-        return level_band(leg, wallet, self._root(leg, wallet), mark, level, limits)
 
     def evaluate_pool(
         self, asset: str, marks: Marks | None = None

@@ -76,20 +76,14 @@ OKX coin-margined cross in a USD pool: NaN in every figure that needs them, neve
 with a note code per row (`Frame.note`, `Frame.pool_note`) and the scalar book's text
 (`Frame.position_note(row)`, `Frame.pool_note_text(row)`).
 
-Daemon integration (the next step)
-----------------------------------
-One engine for the daemon: `engine.load(snapshot)` whenever an account's snapshot
-changes (poll, user-stream update), `engine.remove(name)` when one goes away, and on each
-mark frame `frame = engine.update(marks)` (or a mark vector the daemon keeps in
-`engine.layout.symbols` order, updated in place per tick). Targets map to rows through
-`engine.layout` (rebuilt only after load/remove, so the mapping is cached per layout):
-`layout.position_rows[row] -> (account, Position)` (events.position_target of
-it), `layout.pool_rows[row] -> (account, asset)` (pool_target), and
-`layout.accounts[name]` gives an account's row slices. Each target's level then reads
-`frame.margin_ratio` / `frame.liquidation_distance` (positions) and `frame.pool_margin_ratio`
-/ `frame.pool_liquidation_distance` (pools) at its row, NaN meaning unknown; only rows
-whose level changes need records (`account_risk`). That replaces band, hold, screen and
-the envelopes in the tick path, which can then be deleted.
+Daemon integration
+------------------
+monitor/daemon/evaluation.py: one engine per exchange group (accounts sharing marks).
+An account's newly installed book (poll, user-stream update) is loaded before the next
+frame; each mark frame is one `update` of the board's marks; `levels.py` classifies every
+row's level at once against per-row threshold columns, and only rows whose level moved
+become records (`pool_risk`, `position_risk`) for the daemon's level tracker. Band, hold,
+screen and the envelopes, which used to decide what a tick could skip, are gone.
 """
 
 from monitor.engine.vector.engine import VectorEngine

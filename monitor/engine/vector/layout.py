@@ -169,7 +169,24 @@ def replace_blocks(layout: Layout, changed: Mapping[str, AccountBlock]) -> Layou
             layout.tier_cols[key][rows.positions] = _padded(table, width, key == "floors")
         for key, table in block.pool_cols.items():
             layout.pool_cols[key][rows.pools] = table
-    return dataclasses.replace(layout, blocks=tuple(blocks))
+    replaced = dataclasses.replace(layout, blocks=tuple(blocks))
+    _carry_views(layout, replaced, changed)
+    return replaced
+
+
+def _carry_views(old: Layout, new: Layout, changed: Mapping[str, AccountBlock]) -> None:
+    """Give `new` the Python views `old` had built, patched for the changed accounts
+    (pool rows and notes are structural: the same), so a poll does not cost a rebuild
+    of every row's view on the next frame (the daemon reads them per event)."""
+    views = old.__dict__
+    for name in ("pool_rows", "pool_notes"):
+        if name in views:
+            new.__dict__[name] = views[name]
+    if "position_rows" in views:
+        rows = list(views["position_rows"])
+        for name, block in changed.items():
+            rows[old.accounts[name].positions] = [(name, leg.position) for leg in block.legs]
+        new.__dict__["position_rows"] = tuple(rows)
 
 
 def _padded(table: np.ndarray, width: int, floors: bool) -> np.ndarray:

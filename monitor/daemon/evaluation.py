@@ -1,0 +1,270 @@
+"""Every target of one exchange group's accounts, evaluated exactly on every mark frame.
+
+The accounts of a group share marks, so one vectorised engine (monitor/engine/vector)
+holds all their positions and pools as rows, and each frame computes every row's figures
+in one `update`, with no proof, band or screen deciding what may be skipped. The levels
+of all rows are then classified at once (engine/vector/levels.py, `level_for` over
+arrays) against per-row threshold columns (each account's own, cross or isolated) and
+each row's last reported level; only the rows whose level moved become records and go
+through the `LevelTracker`, which decides and words the event exactly as it does for a
+scalar evaluation.
+
+The engine follows the accounts rather than being told: before a frame, an account whose
+book was replaced since the last one (a REST read or a user-stream update installed a new
+snapshot) is loaded, and its rows' reported levels are read back from the tracker (the
+install reported them from its own scalar evaluation). A change of an account's
+positions' shape re-joins the layout; the row tables below are then rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from operator import attrgetter
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from monitor.config import Thresholds
+from monitor.daemon.marks import MarkBoard
+from monitor.engine.book import AccountBook
+from monitor.engine.levels import Level
+from monitor.engine.results import AccountRisk
+from monitor.engine.vector import Frame, VectorEngine, account_risk
+from monitor.engine.vector.layout import AccountRows, Layout
+from monitor.engine.vector.levels import (
+    UNSEEN,
+    LevelColumns,
+    level_code,
+    level_columns,
+    levels,
+)
+from monitor.engine.vector.risk import pool_risk, position_risk
+from monitor.events import Event, pool_target
+from monitor.events.tracker import LevelTracker
+
+if TYPE_CHECKING:
+    from monitor.daemon.account import AccountState
+
+_OK = level_code(Level.OK)
+_BOOK = attrgetter("book")
+_THRESHOLDS = attrgetter("thresholds")
+
+
+class FrameOutcome(NamedTuple):
+    targets: int
+    """Targets evaluated (every pool and position of every loaded account)."""
+    alarmed: list[AccountState]
+    """Accounts with a target above OK (or unknown) after the frame: the actions
+    controller must hear about them."""
+
+
+@dataclass(slots=True)
+class _Rows:
+    """What each row of one layout shape is for the tracker: its account, target key,
+    thresholds and the level last reported for it."""
+
+    accounts: dict[str, AccountRows]
+    """The layout's account table these rows were built for (its identity marks the
+    shape: an in-place reload keeps it, a re-join makes a new one)."""
+    monitors: list[AccountState]
+    position_account: np.ndarray
+    pool_account: np.ndarray
+    position_keys: list[str]
+    pool_keys: list[str]
+    position_columns: LevelColumns
+    pool_columns: LevelColumns
+    position_level: np.ndarray
+    pool_level: np.ndarray
+    alarmed: list[AccountState] | None = None
+    """The accounts with a target above OK, kept until a level in these rows moves."""
+
+
+class GroupEvaluation:
+    """One exchange group's engine, its rows' targets, and the frame last computed."""
+
+    def __init__(
+        self, marks: MarkBoard, tracker: LevelTracker, emit: Callable[[Event], None]
+    ) -> None:
+        self.engine = VectorEngine()
+        self.marks = marks
+        self.tracker = tracker
+        self.emit = emit
+        self.monitors: list[AccountState] = []
+        self._loaded: dict[str, AccountBook] = {}
+        """Per account, the book whose snapshot the engine holds."""
+        self._thresholds: dict[str, Thresholds] = {}
+        """Per account, the thresholds its rows' columns were built from."""
+        self._rows: _Rows | None = None
+        self._books: list[AccountBook | None] = []
+        self._tuned: list[Thresholds] = []
+        """Every monitor's book and thresholds at the last frame: a frame with neither
+        changed (the usual one) skips the per-account checks."""
+        self.frame: Frame | None = None
+        self._frame_at = -1
+        """The mark board's version `frame` was computed at."""
+
+    def add(self, monitor: AccountState) -> None:
+        self.monitors.append(monitor)
+
+    def evaluate(self) -> FrameOutcome:
+        """Evaluate every target at the board's marks; emit the level changes."""
+        rows = self._follow_accounts()
+        if rows is None:
+            return FrameOutcome(0, [])
+        frame = self.engine.update(self.engine.mark_vector(self.marks.prices))
+        self.frame, self._frame_at = frame, self.marks.version
+        self._report(frame, rows)
+        return FrameOutcome(len(rows.pool_keys) + len(rows.position_keys), self._alarmed(rows))
+
+    def risk(self, monitor: AccountState) -> AccountRisk | None:
+        """`monitor`'s figures from the last frame, if it is at the board's current marks
+        and of the account's current book; None otherwise (evaluate the book instead)."""
+        frame = self.frame
+        if (
+            frame is None
+            or self._frame_at != self.marks.version
+            or monitor.book is None
+            or self._loaded.get(monitor.name) is not monitor.book
+        ):
+            return None
+        return account_risk(frame, monitor.name)
+
+    # --- keeping up with the accounts -------------------------------------------
+
+    def _follow_accounts(self) -> _Rows | None:
+        """Load the books installed since the last frame; rebuild the row tables when
+        the layout's shape or an account's thresholds changed."""
+        books = list(map(_BOOK, self.monitors))
+        tuned = list(map(_THRESHOLDS, self.monitors))
+        if self._rows is not None and books == self._books and tuned == self._tuned:
+            return self._rows  # nothing installed or retuned since the last frame
+        self._books, self._tuned = books, tuned
+        loaded = self._loaded
+        fresh = [
+            m for m in self.monitors if m.book is not None and loaded.get(m.name) is not m.book
+        ]
+        for monitor in fresh:
+            book = monitor.book
+            assert book is not None
+            snapshot = book.snapshot
+            if snapshot.name != monitor.name:  # rows are keyed by the account's own name
+                snapshot = replace(snapshot, name=monitor.name)
+            self.engine.load(snapshot, book.model)
+            loaded[monitor.name] = book
+        if not loaded:
+            return None
+        layout = self.engine.layout
+        rows = self._rows
+        seen = self._thresholds
+        retuned = any(seen.get(m.name) is not m.thresholds for m in self.monitors)
+        if rows is None or rows.accounts is not layout.accounts or retuned:
+            rows = self._rows = self._build_rows(layout, rows, {m.name for m in fresh})
+        else:
+            for monitor in fresh:
+                self._read_levels(rows, monitor.name, layout.accounts[monitor.name])
+        return rows
+
+    def _build_rows(self, layout: Layout, old: _Rows | None, fresh: set[str]) -> _Rows:
+        """The row tables of a new layout. An account whose rows are unchanged (not
+        loaded since `old` was built) keeps its keys and reported levels from `old`;
+        the others are read afresh (keys from its monitor, levels from the tracker)."""
+        by_name = {m.name: m for m in self.monitors}
+        monitors = [by_name[name] for name in layout.accounts]
+        self._thresholds = {m.name: m.thresholds for m in monitors}
+        spans = list(layout.accounts.values())
+        index = np.arange(len(monitors))
+        position_account = np.repeat(index, [r.positions.stop - r.positions.start for r in spans])
+        pool_account = np.repeat(index, [r.pools.stop - r.pools.start for r in spans])
+        # Per row, its account's cross limits, or its isolated ones (isolated legs have
+        # no pool row): every column gathered from a per-account table.
+        cross = level_columns([m.thresholds.cross for m in monitors])
+        isolated = level_columns([m.thresholds.isolated for m in monitors])
+        alone = layout.leg_cols["pool"] < 0
+        position_columns = LevelColumns(
+            *(
+                np.where(alone, apart[:, position_account], shared[:, position_account])
+                for shared, apart in zip(cross, isolated, strict=True)
+            )
+        )
+        pool_columns = LevelColumns(*(table[:, pool_account] for table in cross))
+        position_keys: list[str] = []
+        position_level = np.full(position_account.size, UNSEEN, np.int8)
+        pool_level = np.full(pool_account.size, UNSEEN, np.int8)
+        rows_of = layout.position_rows
+        unread = []
+        for name, span in layout.accounts.items():
+            before = old.accounts.get(name) if old is not None and name not in fresh else None
+            if before is not None and old is not None:
+                position_keys += old.position_keys[before.positions]
+                position_level[span.positions] = old.position_level[before.positions]
+                pool_level[span.pools] = old.pool_level[before.pools]
+            else:
+                key = by_name[name].target_key
+                position_keys += [key(position) for _, position in rows_of[span.positions]]
+                unread.append((name, span))
+        rows = _Rows(
+            accounts=layout.accounts,
+            monitors=monitors,
+            position_account=position_account,
+            pool_account=pool_account,
+            position_keys=position_keys,
+            pool_keys=[pool_target(asset) for _, asset in layout.pool_rows],
+            position_columns=position_columns,
+            pool_columns=pool_columns,
+            position_level=position_level,
+            pool_level=pool_level,
+        )
+        for name, span in unread:
+            self._read_levels(rows, name, span)
+        return rows
+
+    def _read_levels(self, rows: _Rows, name: str, account: AccountRows) -> None:
+        """Copy the tracker's last reported levels of one account's rows."""
+        rows.alarmed = None
+        for row in range(account.positions.start, account.positions.stop):
+            rows.position_level[row] = self._reported(name, rows.position_keys[row])
+        for row in range(account.pools.start, account.pools.stop):
+            rows.pool_level[row] = self._reported(name, rows.pool_keys[row])
+
+    def _reported(self, account: str, key: str) -> int:
+        level = self.tracker.last(account, key)
+        return UNSEEN if level is None else level_code(level)
+
+    # --- the frame's events ------------------------------------------------------
+
+    def _report(self, frame: Frame, rows: _Rows) -> None:
+        """Classify every row; the rows whose level moved go through the tracker."""
+        tracker, emit = self.tracker, self.emit
+        pool_now = levels(
+            frame.pool_margin_ratio, frame.pool_liquidation_distance,
+            rows.pool_columns, rows.pool_level,
+        )  # fmt: skip
+        for row in np.flatnonzero(pool_now != rows.pool_level).tolist():
+            monitor = rows.monitors[rows.pool_account[row]]
+            rows.alarmed = None
+            event = tracker.pool(monitor.name, pool_risk(frame, row), monitor.thresholds)
+            if event is not None:
+                emit(event)
+            rows.pool_level[row] = self._reported(monitor.name, rows.pool_keys[row])
+        position_now = levels(
+            frame.margin_ratio, frame.liquidation_distance,
+            rows.position_columns, rows.position_level,
+        )  # fmt: skip
+        for row in np.flatnonzero(position_now != rows.position_level).tolist():
+            monitor, key = rows.monitors[rows.position_account[row]], rows.position_keys[row]
+            rows.alarmed = None
+            risk = position_risk(frame, row)
+            event = tracker.position(monitor.name, risk, monitor.thresholds, key)
+            if event is not None:
+                emit(event)
+            rows.position_level[row] = self._reported(monitor.name, key)
+
+    @staticmethod
+    def _alarmed(rows: _Rows) -> list[AccountState]:
+        if rows.alarmed is None:
+            hot = np.zeros(len(rows.monitors), bool)
+            hot[rows.position_account[rows.position_level != _OK]] = True
+            hot[rows.pool_account[rows.pool_level != _OK]] = True
+            rows.alarmed = [rows.monitors[i] for i in np.flatnonzero(hot).tolist()]
+        return rows.alarmed
