@@ -152,13 +152,17 @@ def test_an_isolated_bet_gets_margin_from_the_balance_when_the_pool_can_spare_it
 def test_without_free_balance_the_reserve_funds_the_add() -> None:
     # The pool's margin balance is 8,000 - 7,000 = 1,000 against 75,000 / 20 = 3,750 of
     # initial margin: Binance's available balance is -2,750, so it accepts no add until
-    # 2,750 more is in the wallet; the transfer brings that and the 910 for DOGE.
+    # 2,750 more is in the wallet. The add must still be accepted after a move of
+    # close_before (3 %) either way before it lands. 3 % lower: PnL -3,900 - 3,900 - 550
+    # = -8,350, IM 72,750 / 20 = 3,637.50, available 8,000 - 8,350 - 3,637.50 = -3,987.50
+    # (3 % higher: -5,650 and 3,862.50 give -1,512.50; wallet - MM is ~7,500 either way).
+    # The transfer brings 3,987.50 + the 910 for DOGE = 4,897.50.
     plan = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(RESERVE), ROOMY)
     transfer, add = plan.decisions
-    assert (transfer.kind, transfer.quantity, transfer.source) == ("transfer", 3_660, "spot")
+    assert (transfer.kind, transfer.quantity, transfer.source) == ("transfer", 4_897.5, "spot")
     assert (add.kind, add.quantity) == ("add_margin", NEEDED)
     assert describe_plan(plan.decisions) == (
-        "transfer 3,660.00 USDT from spot, then add 910.00 USDT margin to DOGEUSDT → "
+        "transfer 4,897.50 USDT from spot, then add 910.00 USDT margin to DOGEUSDT → "
         "distance 10.0 %"
     )
     # a reserve capped below the shortfall cannot fund any add: DOGE, 0.76 % from

@@ -55,6 +55,8 @@ class Allowance:
     refused: dict[str, frozenset[Rung]]
     free: dict[str, float] = field(default_factory=dict)
     """Futures balance an add may use, per asset, once estimated (see isolated.py)."""
+    headroom: dict[str, float] = field(default_factory=dict)
+    """What of it a move may take before an add lands, per asset (see isolated.py)."""
 
     @classmethod
     def of(cls, budget: Budget) -> Allowance:
