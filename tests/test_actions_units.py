@@ -153,23 +153,30 @@ def test_without_free_balance_the_reserve_funds_the_add() -> None:
     # The pool's margin balance is 8,000 - 7,000 = 1,000 against 75,000 / 20 = 3,750 of
     # initial margin: Binance's available balance is -2,750, so it accepts no add until
     # 2,750 more is in the wallet. The add must still be accepted after a move of
-    # close_before (3 %) either way before it lands. 3 % lower: PnL -3,900 - 3,900 - 550
-    # = -8,350, IM 72,750 / 20 = 3,637.50, available 8,000 - 8,350 - 3,637.50 = -3,987.50
-    # (3 % higher: -5,650 and 3,862.50 give -1,512.50; wallet - MM is ~7,500 either way).
-    # The transfer brings 3,987.50 + the 910 for DOGE = 4,897.50.
-    plan = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(RESERVE), ROOMY)
+    # close_before (here 0.3 %) either way before it lands. 0.3 % lower: PnL falls by
+    # 0.003 x (30,000 + 30,000 - 15,000) = 135, IM by 0.003 x 75,000 / 20 = 11.25, so the
+    # available balance is -2,873.75 (0.3 % higher it rises; wallet - MM is ~7,500 either
+    # way). The transfer brings 2,873.75 + the 910 for DOGE = 3,783.75. DOGE is 0.76 %
+    # from liquidation: at least two close buffers (0.6 %), so a transfer may still go.
+    near = isolated(RESERVE, close_before=0.003)
+    plan = decide("u", book(8000), {}, {DOGE: "critical"}, near, ROOMY)
     transfer, add = plan.decisions
-    assert (transfer.kind, transfer.quantity, transfer.source) == ("transfer", 4_897.5, "spot")
+    assert (transfer.kind, transfer.quantity, transfer.source) == ("transfer", 3_783.75, "spot")
     assert (add.kind, add.quantity) == ("add_margin", NEEDED)
     assert describe_plan(plan.decisions) == (
-        "transfer 4,897.50 USDT from spot, then add 910.00 USDT margin to DOGEUSDT → "
+        "transfer 3,783.75 USDT from spot, then add 910.00 USDT margin to DOGEUSDT → "
         "distance 10.0 %"
     )
-    # a reserve capped below the shortfall cannot fund any add: DOGE, 0.76 % from
-    # liquidation, is closed
-    small = {**RESERVE, "max_per_action": 2_000}
-    (close,) = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(small), ROOMY).decisions
+    # with the default 3 % buffer DOGE is far inside two buffers: a transfer and an add
+    # could land after the close is due, so it is closed at once
+    (close,) = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(RESERVE), ROOMY).decisions
     assert close.kind == "reduce" and close.closes
+    # a reserve capped below the shortfall (or spent) cannot fund any add: DOGE, 0.76 %
+    # from liquidation, waits for the 0.3 % close, or is closed at once below 3 %
+    small = {**RESERVE, "max_per_action": 2_000}
+    plan = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(small, close_before=0.003),
+                  ROOMY)  # fmt: skip
+    assert not plan.decisions and "reserve caps cannot fund" in plan.notes[0].message
     spent = replace(ROOMY, reserve_left=0.0)
     (close,) = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(RESERVE), spent).decisions
     assert close.kind == "reduce" and close.closes
@@ -177,7 +184,8 @@ def test_without_free_balance_the_reserve_funds_the_add() -> None:
 
 def test_a_refused_rung_goes_to_the_next_at_once() -> None:
     refused = replace(ROOMY, refused={DOGE: frozenset({"balance"})})
-    plan = decide("u", book(20_000), {}, {DOGE: "critical"}, isolated(RESERVE), refused)
+    near = isolated(RESERVE, close_before=0.003)  # DOGE, 0.76 % away, may still be funded
+    plan = decide("u", book(20_000), {}, {DOGE: "critical"}, near, refused)
     assert [d.kind for d in plan.decisions] == ["transfer", "add_margin"]
     both = replace(ROOMY, refused={DOGE: frozenset({"balance", "reserve"})})
     (close,) = decide("u", book(20_000), {}, {DOGE: "critical"}, isolated(RESERVE), both).decisions
