@@ -13,6 +13,7 @@ import ccxt
 import pytest
 
 from monitor.actions.decision import decision_id, describe_plan
+from monitor.actions.guards import Guards, KillSwitch
 from monitor.actions.journal import ActionRow, Journal, JournalError, Outcome
 from monitor.actions.permissions import KeyPermissions, refusal
 from monitor.actions.policy import Budget, Decision, decide
@@ -478,3 +479,17 @@ def test_a_journal_from_before_the_distance_columns_is_upgraded_in_place(tmp_pat
     row = journal.get(decision.id)
     assert row is not None and row.distance_expected == pytest.approx(decision.distance_after)
     assert row.distance_after is None
+
+
+def test_a_refused_rung_is_tried_once_more_on_a_fresh_read_then_skipped(tmp_path) -> None:
+    clock = [1_000.0]
+    journal = Journal(tmp_path / "j.sqlite3", now=lambda: clock[0])
+    guards = Guards("u", isolated(), journal, KillSwitch(tmp_path), now=lambda: clock[0])
+    guards.refuse(DOGE, "balance")
+    assert guards.refused(read_at=999.0)[DOGE] == {"balance"}  # the read it was sized on
+    assert guards.refused(read_at=1_000.5)[DOGE] == frozenset()  # a read after it
+    clock[0] = 1_001.0
+    guards.refuse(DOGE, "balance")  # refused again: the exchange judges otherwise
+    assert guards.refused(read_at=1_001.5)[DOGE] == {"balance"}
+    clock[0] = 1_001.0 + 60.0  # one cooldown (60 s by default) after the second
+    assert guards.refused(read_at=1_061.5)[DOGE] == frozenset()
