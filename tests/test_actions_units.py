@@ -493,3 +493,15 @@ def test_a_refused_rung_is_tried_once_more_on_a_fresh_read_then_skipped(tmp_path
     assert guards.refused(read_at=1_001.5)[DOGE] == {"balance"}
     clock[0] = 1_001.0 + 60.0  # one cooldown (60 s by default) after the second
     assert guards.refused(read_at=1_061.5)[DOGE] == frozenset()
+
+
+def test_a_pool_collateral_is_not_spent_on_an_isolated_add_in_the_same_plan() -> None:
+    # The pool (served first, more severe) takes its 4,835.20 (above) from the reserve;
+    # DOGE's add is then funded exactly as if the pool had asked for nothing (3,783.75,
+    # above): the pool's collateral brings the pool to its target and is not DOGE's.
+    near = isolated(RESERVE, close_before=0.003)
+    levels_ = {"pool USDT": "imminent", DOGE: "critical"}
+    pool, transfer, add = decide("u", book(8000), {}, levels_, near, ROOMY).decisions
+    assert (pool.target, pool.kind, pool.quantity) == ("pool USDT", "transfer", 4_835.20)
+    assert (transfer.target, transfer.quantity) == (DOGE, 3_783.75)
+    assert (add.kind, add.quantity) == ("add_margin", NEEDED)

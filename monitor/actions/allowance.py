@@ -72,7 +72,8 @@ class Allowance:
         self.actions_left -= 1
         if decision.kind == "transfer":
             self.reserve_left -= decision.quantity
-            self.free[decision.asset] = self.free.get(decision.asset, 0.0) + decision.quantity
+            if decision.target_kind is not TargetKind.POOL:  # a pool's collateral is its own
+                self.free[decision.asset] = self.free.get(decision.asset, 0.0) + decision.quantity
             return
         self.window_left -= decision.notional
         if decision.kind == "add_margin":

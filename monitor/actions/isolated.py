@@ -114,8 +114,9 @@ def _add(
     if amount < quantum:
         return [], "the notional caps are used up (per hour or per day)"
     asset = ctx.book.snapshot.unified_pool or leg.position.settle
-    if asset not in allowance.free:
-        allowance.free[asset], allowance.headroom[asset] = free_balance(ctx, asset)
+    if asset not in allowance.headroom:  # what this plan moved already comes on top
+        now, allowance.headroom[asset] = free_balance(ctx, asset)
+        allowance.free[asset] = now + allowance.free.get(asset, 0.0)
     free = allowance.free[asset]  # signed: a pool short of its own needs is below zero
     if allowance.refuses(target, "balance"):
         free = min(free, 0.0)
