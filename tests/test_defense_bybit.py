@@ -49,9 +49,7 @@ from tests.test_feeds_support import WsServer
 
 DEFENSE = {
     "mode": "auto",
-    # close_before 1 %: SOL starts 4.13 % from liquidation, past two default 3 % buffers,
-    # where no transfer is made for an add any more (the close would come first)
-    "isolated": {"trigger": "warn", "target_distance": 0.15, "close_before": 0.01,
+    "isolated": {"trigger": "warn", "target_distance": 0.15,
                  "max_add_per_action": 2000, "max_add_per_position": 3000},
     "reserve": {"from": "funding", "max_per_action": 1500, "max_per_day": 5000},
     "caps": {"cooldown": 1},
