@@ -65,11 +65,7 @@ def small_book() -> AccountBook:
     return AccountBook(snapshot)
 
 
-# SOL is 0.54 % from liquidation: within two default close buffers (3 %) no transfer is
-# made for an add (it is closed instead; tests/test_actions_units.py). A 0.2 % buffer
-# keeps the transfer and the add, whose arithmetic these tests check.
-NEAR = {"isolated": {"close_before": 0.002}}
-POLICY = advice_policy(ActionsConfig.model_validate(NEAR), AlertsConfig())
+POLICY = advice_policy(ActionsConfig(), AlertsConfig())
 
 
 def test_defenses_match_hand_arithmetic():
@@ -253,9 +249,7 @@ def fake_runner(book: AccountBook) -> SimpleNamespace:
         target="feed binanceusdm", monitors=[monitor], blind=False,
         feed=SimpleNamespace(status=FeedStatus.LIVE),
     )  # fmt: skip
-    config = Config.model_validate(
-        {"actions": NEAR, "accounts": [{"name": "a", "exchange": "binanceusdm"}]}
-    )
+    config = Config.model_validate({"accounts": [{"name": "a", "exchange": "binanceusdm"}]})
     daemon = SimpleNamespace(monitors=[monitor], groups={"binanceusdm": group})
     return SimpleNamespace(daemon=daemon, tracker=tracker, config=config)
 
