@@ -168,10 +168,11 @@ def test_without_free_balance_the_reserve_funds_the_add() -> None:
         "transfer 3,783.75 USDT from spot, then add 910.00 USDT margin to DOGEUSDT → "
         "distance 10.0 %"
     )
-    # with the default 3 % buffer DOGE is far inside two buffers: a transfer and an add
-    # could land after the close is due, so it is closed at once
-    (close,) = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(RESERVE), ROOMY).decisions
-    assert close.kind == "reduce" and close.closes
+    # with the default 3 % buffer the add must outlast a 3 % move: 3 % lower, PnL falls by
+    # 0.03 x 45,000 = 1,350 and IM by 0.03 x 75,000 / 20 = 112.50, so the available
+    # balance is -2,750 - 1,237.50 = -3,987.50 and the transfer 3,987.50 + 910 = 4,897.50
+    plan = decide("u", book(8000), {}, {DOGE: "critical"}, isolated(RESERVE), ROOMY)
+    assert [d.quantity for d in plan.decisions] == [4_897.5, NEEDED]
     # a reserve capped below the shortfall (or spent) cannot fund any add: DOGE, 0.76 %
     # from liquidation, waits for the 0.3 % close, or is closed at once below 3 %
     small = {**RESERVE, "max_per_action": 2_000}

@@ -39,14 +39,6 @@ from monitor.engine.sizing import (
     required_wallet,
 )
 
-FUNDED_ADD_BUFFERS = 2.0
-"""Close buffers (`isolated.close_before`) from liquidation below which no transfer is
-made for an add. A transfer and the add it funds are two requests, with the venue's
-pacing between them (ccxt waits some 0.3 s after Binance's universal transfer) and the
-free balance to re-check if the add is refused: nearer than one buffer from the close,
-they could land after the move they were sized for, and the close, the last rung, would
-then come too late. An add from the futures balance alone (one request) still goes."""
-
 
 def defend_isolated(
     ctx: Context, leg: Leg, allowance: Allowance
@@ -125,9 +117,7 @@ def _add(
     transfer = 0.0
     reserve = ctx.reserve_for(asset)
     reserve_usable = reserve is not None and not allowance.refuses(target, "reserve")
-    distance = before[1] if before[1] is not None else 0.0
-    in_time = distance >= FUNDED_ADD_BUFFERS * policy.close_before
-    if safe < amount and reserve_usable and in_time and allowance.actions_left >= 2:
+    if safe < amount and reserve_usable and allowance.actions_left >= 2:
         assert reserve is not None
         # enough to lift what may leave the wallet once the add lands from `safe` to the
         # amount: below zero, Binance's max addable is short by that much before any add
@@ -143,11 +133,6 @@ def _add(
         from_balance = max(0.0, min(amount, floor_money(fundable, quantum))) - transfer
     total = floor_money(from_balance + transfer, quantum)
     if total < quantum:
-        if reserve_usable and not in_time:
-            return [], (
-                f"no free {asset} in the futures wallet to add, and at {distance:.2%} a "
-                "transfer and an add could land after the close is due"
-            )
         if not reserve_usable:
             return [], f"no free {asset} in the futures wallet to add and no usable reserve"
         return [], "the reserve caps cannot fund an add (reserve.max_per_action or max_per_day)"
