@@ -12,8 +12,8 @@ from typing import Any
 import ccxt
 import pytest
 
-from monitor.actions.allowance import Allowance
 from monitor.actions.decision import decision_id, describe_plan
+from monitor.actions.guards import Guards, KillSwitch
 from monitor.actions.journal import ActionRow, Journal, JournalError, Outcome
 from monitor.actions.permissions import KeyPermissions, refusal
 from monitor.actions.policy import Budget, Decision, decide
@@ -29,7 +29,6 @@ from monitor.venues.binance.executor import BinanceUsdmExecutor
 from monitor.venues.bybit import permissions as bybit_permissions
 from monitor.venues.okx import permissions as okx_permissions
 from tests.sim_snapshot import account_snapshot
-from tests.venue_actions import decision
 
 # Cross: BTC and ETH longs bought 10 % higher, a SOL short from below: a 1,000 USDT
 # pool equity (wallet 8,000) against ~500 of MM is a ratio near 0.5. The isolated DOGE
@@ -155,20 +154,32 @@ def test_an_isolated_bet_gets_margin_from_the_balance_when_the_pool_can_spare_it
 def test_without_free_balance_the_reserve_funds_the_add() -> None:
     # The pool's margin balance is 8,000 - 7,000 = 1,000 against 75,000 / 20 = 3,750 of
     # initial margin: Binance's available balance is -2,750, so it accepts no add until
-    # 2,750 more is in the wallet; the transfer brings that and the 910 for DOGE.
-    plan = decide("u", book(8000), {}, {DOGE: Level.CRITICAL}, isolated(RESERVE), ROOMY)
+    # 2,750 more is in the wallet. The add must still be accepted after a move of
+    # close_before (here 0.3 %) either way before it lands. 0.3 % lower: PnL falls by
+    # 0.003 x (30,000 + 30,000 - 15,000) = 135, IM by 0.003 x 75,000 / 20 = 11.25, so the
+    # available balance is -2,873.75 (0.3 % higher it rises; wallet - MM is ~7,500 either
+    # way). The transfer brings 2,873.75 + the 910 for DOGE = 3,783.75. DOGE is 0.76 %
+    # from liquidation: at least two close buffers (0.6 %), so a transfer may still go.
+    near = isolated(RESERVE, close_before=0.003)
+    plan = decide("u", book(8000), {}, {DOGE: Level.CRITICAL}, near, ROOMY)
     transfer, add = plan.decisions
-    assert (transfer.kind, transfer.quantity, transfer.source) == ("transfer", 3_660, "spot")
+    assert (transfer.kind, transfer.quantity, transfer.source) == ("transfer", 3_783.75, "spot")
     assert (add.kind, add.quantity) == ("add_margin", NEEDED)
     assert describe_plan(plan.decisions) == (
-        "transfer 3,660.00 USDT from spot, then add 910.00 USDT margin to DOGEUSDT → "
+        "transfer 3,783.75 USDT from spot, then add 910.00 USDT margin to DOGEUSDT → "
         "distance 10.0 %"
     )
-    # a reserve capped below the shortfall cannot fund any add: DOGE, 0.76 % from
-    # liquidation, is closed
+    # with the default 3 % buffer the add must outlast a 3 % move: 3 % lower, PnL falls by
+    # 0.03 x 45,000 = 1,350 and IM by 0.03 x 75,000 / 20 = 112.50, so the available
+    # balance is -2,750 - 1,237.50 = -3,987.50 and the transfer 3,987.50 + 910 = 4,897.50
+    plan = decide("u", book(8000), {}, {DOGE: Level.CRITICAL}, isolated(RESERVE), ROOMY)
+    assert [d.quantity for d in plan.decisions] == [4_897.5, NEEDED]
+    # a reserve capped below the shortfall (or spent) cannot fund any add: DOGE, 0.76 %
+    # from liquidation, waits for the 0.3 % close, or is closed at once below 3 %
     small = {**RESERVE, "max_per_action": 2_000}
-    (close,) = decide("u", book(8000), {}, {DOGE: Level.CRITICAL}, isolated(small), ROOMY).decisions
-    assert close.kind == "reduce" and close.closes
+    plan = decide("u", book(8000), {}, {DOGE: Level.CRITICAL}, isolated(small, close_before=0.003),
+                  ROOMY)  # fmt: skip
+    assert not plan.decisions and "reserve caps cannot fund" in plan.notes[0].message
     spent = replace(ROOMY, reserve_left=0.0)
     (close,) = decide(
         "u", book(8000), {}, {DOGE: Level.CRITICAL}, isolated(RESERVE), spent
@@ -178,7 +189,8 @@ def test_without_free_balance_the_reserve_funds_the_add() -> None:
 
 def test_a_refused_rung_goes_to_the_next_at_once() -> None:
     refused = replace(ROOMY, refused={DOGE: frozenset({"balance"})})
-    plan = decide("u", book(20_000), {}, {DOGE: Level.CRITICAL}, isolated(RESERVE), refused)
+    near = isolated(RESERVE, close_before=0.003)  # DOGE, 0.76 % away, may still be funded
+    plan = decide("u", book(20_000), {}, {DOGE: Level.CRITICAL}, near, refused)
     assert [d.kind for d in plan.decisions] == ["transfer", "add_margin"]
     both = replace(ROOMY, refused={DOGE: frozenset({"balance", "reserve"})})
     (close,) = decide(
@@ -475,14 +487,27 @@ def test_a_journal_from_before_the_distance_columns_is_upgraded_in_place(tmp_pat
     assert row.distance_after is None
 
 
-def test_a_transfer_planned_before_the_balance_is_estimated_adds_to_it() -> None:
-    """The pool's transfer comes first in a plan; the isolated add estimated after it must
-    see the snapshot's free balance plus that transfer, never the transfer alone (OKX
-    refused such an add, 59301, in the OKX drill: tests/test_defense_okx_e2e.py)."""
-    allowance = Allowance.of(Budget(per_action=1e9, window_left=1e9, actions_left=10,
-                                    reserve_left=5_000))  # fmt: skip
-    transfer = decision("transfer", quantity=500, source="funding")
-    allowance.take(transfer)
-    assert allowance.free_of("USDT", lambda: -2_300.0) == -1_800.0
-    allowance.take(transfer)  # once estimated, moves apply to it directly
-    assert allowance.free_of("USDT", lambda: 0.0) == -1_300.0
+def test_a_refused_rung_is_tried_once_more_on_a_fresh_read_then_skipped(tmp_path) -> None:
+    clock = [1_000.0]
+    journal = Journal(tmp_path / "j.sqlite3", now=lambda: clock[0])
+    guards = Guards("u", isolated(), journal, KillSwitch(tmp_path), now=lambda: clock[0])
+    guards.refuse(DOGE, "balance")
+    assert guards.refused(read_at=999.0)[DOGE] == {"balance"}  # the read it was sized on
+    assert guards.refused(read_at=1_000.5)[DOGE] == frozenset()  # a read after it
+    clock[0] = 1_001.0
+    guards.refuse(DOGE, "balance")  # refused again: the exchange judges otherwise
+    assert guards.refused(read_at=1_001.5)[DOGE] == {"balance"}
+    clock[0] = 1_001.0 + 60.0  # one cooldown (60 s by default) after the second
+    assert guards.refused(read_at=1_061.5)[DOGE] == frozenset()
+
+
+def test_a_pool_collateral_is_not_spent_on_an_isolated_add_in_the_same_plan() -> None:
+    # The pool (served first, more severe) takes its 4,835.20 (above) from the reserve;
+    # DOGE's add is then funded exactly as if the pool had asked for nothing (3,783.75,
+    # above): the pool's collateral brings the pool to its target and is not DOGE's.
+    near = isolated(RESERVE, close_before=0.003)
+    levels_ = {"pool USDT": Level.IMMINENT, DOGE: Level.CRITICAL}
+    pool, transfer, add = decide("u", book(8000), {}, levels_, near, ROOMY).decisions
+    assert (pool.target, pool.kind, pool.quantity) == ("pool USDT", "transfer", 4_835.20)
+    assert (transfer.target, transfer.quantity) == (DOGE, 3_783.75)
+    assert (add.kind, add.quantity) == ("add_margin", NEEDED)

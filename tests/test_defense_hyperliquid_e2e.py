@@ -15,11 +15,14 @@ BTC cross long 0.5 at 58,000 (10x, l 0.0125), ETH cross short 4 at 3,100 (5x, ma
    0.025) / 20 / 0.975 = 114.87, 8.1 % away: warn (isolated: below 10 %).
    BTC's liquidation (other prices fixed) stays 60,000 - 8,785 / 0.5 / 0.9875 = 42,207.6,
    15.6 % away: still ok.
-2. BTC 44,000. With X the USDC the first step left in the pool (its transfer less its
-   add), accountValue = -8,600 + X + 22,000 - 12,000 = 1,400 + X and BTC's liquidation
-   (other prices fixed) solves 1,400 + X + 0.5 (P - 44,000) = 0.5 P x 0.0125 + 240:
-   P = (20,840 - X) / 0.49375, within 8 % of the mark (critical) while X < 853. The
-   pool then draws on the reserve, and cuts BTC.
+2. BTC 43,500. With X the USDC the first step left in the pool (its transfer, which
+   carries headroom for the move an add must outlast, less its add), accountValue =
+   -8,600 + X + 0.5 x 43,500 - 12,000 and BTC's liquidation (other prices fixed) solves
+   -20,600 + X + 0.5 P = 0.5 P x 0.0125 + 240: P = (20,840 - X) / 0.49375, whatever
+   BTC's mark. It is within 8 % of 43,500 (critical: P > 40,020) while X < 1,080, and
+   reaches the cross target of 12 % (P <= 38,280) only with X >= 1,939.25. One reserve
+   transfer (at most 1,000) cannot bring X there while the first step left under 939,
+   so the pool draws on the reserve and cuts BTC.
 """
 
 from __future__ import annotations
@@ -80,8 +83,8 @@ async def test_auto_transfers_adds_and_cuts_with_the_journal_matching_hyperliqui
     ):
         first = await settle(harness, _filled("add_margin"))
         left = sum(r.quantity if r.kind == "transfer" else -r.quantity for r in first)
-        assert left < 853  # so that the next move makes the pool critical (see above)
-        hl.move_mark(state, "BTC", 44_000)
+        assert left < 939  # so that the next move needs a cut (see above)
+        hl.move_mark(state, "BTC", 43_500)
         rows: list[ActionRow] = await settle(harness, _filled("reduce"))
 
     assert {r.status for r in rows} == {"filled"}, [(r.kind, r.detail) for r in rows]

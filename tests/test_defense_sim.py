@@ -114,22 +114,25 @@ async def test_an_empty_futures_wallet_is_topped_up_from_the_reserve_then_added(
     assert transfer.result and int(transfer.result["id"]) == account.transfers[0].tran_id
 
 
-async def test_a_rejected_add_falls_through_to_the_reserve_at_once(tmp_path):
+async def test_a_rejected_add_is_sized_again_on_a_fresh_read_then_falls_through(tmp_path):
     async with SimulatedVenue(still(wallet=5000), speed=1) as venue:
         venue.exchange.faults["/fapi/v1/positionMargin"] = Fault(
-            status=400, body={"code": -4050, "msg": "Cross balance insufficient."}, times=1
+            status=400, body={"code": -4050, "msg": "Cross balance insufficient."}, times=2
         )
         actions = {"mode": "auto", "reserve": RESERVE, "caps": {"cooldown": 600}}
         async with harness(venue, tmp_path, actions) as h:
             await h.poller.poll()
             await until(done(h, "transfer", "add_margin"), 10, "the next rung")
             rows = rows_of(h)
-    # the refusal and the next rung in the same step, although the cooldown is long
+    # all in the same step, although the cooldown is long: the refused add once more on
+    # the read taken after the refusal (a fast market had moved the balance it was sized
+    # on), then, refused again, the reserve's rung
     assert [(r.kind, r.status) for r in rows] == [
-        ("add_margin", "failed"), ("transfer", "filled"), ("add_margin", "filled"),
+        ("add_margin", "failed"), ("add_margin", "failed"), ("transfer", "filled"),
+        ("add_margin", "filled"),
     ]  # fmt: skip
-    assert "-4050" in rows[0].detail
-    assert rows[2].created_at - rows[0].created_at < 5
+    assert "-4050" in rows[0].detail and "-4050" in rows[1].detail
+    assert rows[3].created_at - rows[0].created_at < 5
     assert sim_account(venue).positions[0].isolated_wallet == pytest.approx(700 + NEEDED)
 
 

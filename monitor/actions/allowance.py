@@ -3,7 +3,6 @@ plan's own decisions use them up, in order."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from monitor.actions.decision import Budget, Decision, Kind, Rung, decision_id
@@ -56,10 +55,8 @@ class Allowance:
     refused: dict[str, frozenset[Rung]]
     free: dict[str, float] = field(default_factory=dict)
     """Futures balance an add may use, per asset, once estimated (see isolated.py)."""
-    moved: dict[str, float] = field(default_factory=dict)
-    """What this plan's earlier decisions moved into (+) or out of (-) the futures
-    wallet, per asset, before its free balance was estimated: the estimate reads the
-    snapshot, which does not know them, so they are added to it then (`free_of`)."""
+    headroom: dict[str, float] = field(default_factory=dict)
+    """What of it a move may take before an add lands, per asset (see isolated.py)."""
 
     @classmethod
     def of(cls, budget: Budget) -> Allowance:
@@ -75,25 +72,13 @@ class Allowance:
         self.actions_left -= 1
         if decision.kind == "transfer":
             self.reserve_left -= decision.quantity
-            self._move(decision.asset, decision.quantity)
+            if decision.target_kind is not TargetKind.POOL:  # a pool's collateral is its own
+                self.free[decision.asset] = self.free.get(decision.asset, 0.0) + decision.quantity
             return
         self.window_left -= decision.notional
         if decision.kind == "add_margin":
             self.added[decision.target] = self.added.get(decision.target, 0.0) + decision.quantity
-            self._move(decision.asset, -decision.quantity)
-
-    def free_of(self, asset: str, estimate: Callable[[], float]) -> float:
-        """The free balance of `asset` as this plan has left it: estimated once from the
-        snapshot, plus what the plan moved before that."""
-        if asset not in self.free:
-            self.free[asset] = estimate() + self.moved.pop(asset, 0.0)
-        return self.free[asset]
-
-    def _move(self, asset: str, amount: float) -> None:
-        if asset in self.free:
-            self.free[asset] += amount
-        else:  # not estimated yet: a transfer must not stand in for the whole balance
-            self.moved[asset] = self.moved.get(asset, 0.0) + amount
+            self.free[decision.asset] = self.free.get(decision.asset, 0.0) - decision.quantity
 
 
 def make_decision(

@@ -16,8 +16,9 @@ one task, so steps never overlap and a burst of ticks coalesces into one step. A
 A step only acts on a snapshot taken after this controller's last action, so it never
 answers its own order's effect with a second order; a filled action is followed by
 that fresh read at once, and the next action needs nothing else. When the exchange
-refuses a rung (an add refused with -4050, a failed transfer), the same step plans
-again without it and goes to the next rung at once.
+refuses a rung (an add refused with -4050, a failed transfer), the same step reads the
+account at once and plans again: the rung once more, sized on what is there now, or,
+refused twice, without it (the next rung, down to the close).
 """
 
 from __future__ import annotations
@@ -293,7 +294,12 @@ class ActionController:
             and (guarded in also or not self.guards.cooling(guarded))
         }
         plan = decide(
-            self.account, state.book, state.marks, levels, self.config, self.guards.budget()
+            self.account,
+            state.book,
+            state.marks,
+            levels,
+            self.config,
+            self.guards.budget(self._snapshot_at()),
         )
         acted_on = {d.target for d in plan.decisions}
         self._forget_said(acted_on | {n.target for n in plan.notes})
@@ -392,10 +398,14 @@ class ActionController:
             # a refused rung is skipped for a cooldown instead: the target itself is not
             # cooled, or the close (the last rung) could not follow in time
             self.guards.acted(target)
-        if any(r.outcome.status in ("filled", "unknown") for r in results):
+        acted = any(r.outcome.status in ("filled", "unknown") for r in results)
+        if acted:
             self._acted_at = self._now()
-            if not refused:  # a refused rung falls through at once: the read comes after
-                await self.poller.poll()
+        if acted or refused:
+            # the next rung (or the next step) is planned on what the exchange holds
+            # now: a refused add is sized again on the fresh balance, or gives way to
+            # the close if the position has come that near its liquidation meanwhile
+            await self.poller.poll()
         self._report(target, decisions, results, note)
         return refused
 
@@ -482,15 +492,14 @@ class ActionController:
         return yes
 
     def _position(self, decision: Decision) -> Position | None:
-        """The decision's position as the snapshot it was made on has it (a transfer
-        has none)."""
-        if decision.kind == "transfer":
-            return None
+        """The decision's position as the latest snapshot has it: None for a transfer,
+        and for a position gone since the plan (the poller reads on its own schedule,
+        and a fast market liquidates between two reads); the re-read then aborts the
+        decision as "the position is gone"."""
         snapshot = self.state.snapshot
-        assert snapshot is not None
-        position = find_position(snapshot.positions, decision.symbol, decision.position_side)
-        assert position is not None, f"{decision.symbol} is not in the snapshot"
-        return position
+        if decision.kind == "transfer" or snapshot is None:
+            return None
+        return find_position(snapshot.positions, decision.symbol, decision.position_side)
 
     def _preview(self, decision: Decision) -> dict[str, Any]:
         """The request that would be sent, for rows that send nothing (on a venue
@@ -552,9 +561,9 @@ class ActionController:
             lines.append(note)
         if self._snapshot_at() > self._acted_at:
             ratio, distance, liquidation, mark, figures = self._figures(first)
-        else:  # not re-read: it failed, or a refused rung falls through first
+        else:  # not re-read: the read failed
             ratio = distance = liquidation = mark = None
-            figures = "not re-read (the read failed, or a refused rung falls through first)"
+            figures = "not re-read (the read failed)"
         for result in results:
             if result.outcome.status == "filled":
                 self.journal.observed(result.decision.id, ratio, liquidation, distance)

@@ -8,6 +8,7 @@ afresh from the exchange and must still be the one decided on.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -26,6 +27,9 @@ COOLED = ("failed", "refused", "aborted")
 HOUR = 3600.0
 DAY = 24 * HOUR
 PAUSE_FILE = "PAUSE"
+REFUSALS_TO_SKIP = 2
+"""Refusals of one rung within the cooldown after which it is skipped even on a fresh
+read (see `Guards.refused`)."""
 
 
 class KillSwitch:
@@ -75,8 +79,8 @@ class Guards:
         self._last: dict[str, float] = journal.last_acted(account, cooled)
         """target -> when it last started a cooldown (dry runs count in dry_run mode, so
         that the "would" messages come at the pace real actions would)."""
-        self._refused: dict[str, dict[Rung, float]] = {}
-        """target -> rung -> when the exchange refused it (see `refuse`)."""
+        self._refused: dict[str, dict[Rung, list[float]]] = {}
+        """target -> rung -> when the exchange refused it, within the cooldown (`refuse`)."""
 
     def paused(self) -> str | None:
         return self.kill_switch.reason(self.config)
@@ -94,20 +98,36 @@ class Guards:
 
     def refuse(self, target: str, rung: Rung) -> None:
         """The exchange refused this rung for `target` (a -4050 on an add, a failed
-        transfer): the next plans skip it for one cooldown and go to the next rung."""
-        self._refused.setdefault(target, {})[rung] = self._now()
-
-    def refused(self) -> dict[str, frozenset[Rung]]:
+        transfer): plans on the read it was sized on skip it and go to the next rung."""
         now, cooldown = self._now(), self.config.caps.cooldown
-        return {
-            target: frozenset(r for r, at in rungs.items() if now - at < cooldown)
-            for target, rungs in self._refused.items()
-        }
+        rungs = self._refused.setdefault(target, {})
+        rungs[rung] = [at for at in rungs.get(rung, []) if now - at < cooldown] + [now]
+
+    def refused(self, read_at: float = math.inf) -> dict[str, frozenset[Rung]]:
+        """target -> the rungs its plans on a read taken at `read_at` must skip.
+
+        A rung refused once is tried again on a read taken after the refusal: in a fast
+        market a -4050 usually means the add was sized on a balance the market has
+        since moved, and the fresh read sizes it on what is there now. Refused twice
+        within the cooldown, it is skipped for the cooldown: the exchange judges the
+        balance otherwise than we do, and asking again would only cost the time the
+        next rung (the close) needs."""
+        now, cooldown = self._now(), self.config.caps.cooldown
+        skipped: dict[str, frozenset[Rung]] = {}
+        for target, rungs in self._refused.items():
+            skip = set()
+            for rung, times in rungs.items():
+                recent = [at for at in times if now - at < cooldown]
+                if len(recent) >= REFUSALS_TO_SKIP or any(at >= read_at for at in recent):
+                    skip.add(rung)
+            skipped[target] = frozenset(skip)
+        return skipped
 
     # --- caps ------------------------------------------------------------------
 
-    def budget(self) -> Budget:
-        """What the caps leave, from the journal's rolling hour and day."""
+    def budget(self, read_at: float = math.inf) -> Budget:
+        """What the caps leave, from the journal's rolling hour and day, for a plan on
+        a read taken at `read_at` (see `refused`)."""
         caps = self.config.caps
         now = self._now()
         hour = self.journal.totals(self.account, now - HOUR)
@@ -130,7 +150,7 @@ class Guards:
             ),
             added=self.journal.added(self.account, now - DAY),
             reserve_left=max(0.0, reserve.max_per_day - day.transferred) if reserve else 0.0,
-            refused=self.refused(),
+            refused=self.refused(read_at),
         )
 
     def over_caps(self, decisions: list[Decision]) -> str | None:

@@ -14,6 +14,8 @@ caps (`max_add_per_*`, the notional windows) stay in USD and are converted at th
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from monitor.actions.allowance import Allowance, Context, make_decision
 from monitor.actions.cross import UNIFIED_INVERSE
 from monitor.actions.decision import (
@@ -105,25 +107,31 @@ def _add(
     if amount < quantum:
         return [], "the notional caps are used up (per hour or per day)"
     asset = ctx.book.snapshot.unified_pool or leg.position.settle
-    # signed: a pool short of its own needs is below zero
-    free = allowance.free_of(asset, lambda: free_balance(ctx, asset))
+    if asset not in allowance.headroom:  # what this plan moved already comes on top
+        now, allowance.headroom[asset] = free_balance(ctx, asset)
+        allowance.free[asset] = now + allowance.free.get(asset, 0.0)
+    free = allowance.free[asset]  # signed: a pool short of its own needs is below zero
     if allowance.refuses(target, "balance"):
         free = min(free, 0.0)
+    safe = free - allowance.headroom[asset]  # what is still addable after the move
     from_balance = max(0.0, min(amount, floor_money(free, quantum)))
     transfer = 0.0
     reserve = ctx.reserve_for(asset)
     reserve_usable = reserve is not None and not allowance.refuses(target, "reserve")
-    if from_balance < amount and reserve_usable and allowance.actions_left >= 2:
+    if safe < amount and reserve_usable and allowance.actions_left >= 2:
         assert reserve is not None
-        # enough to lift what may leave the wallet from `free` to the amount: below zero,
-        # Binance's max addable is short by that much before any add is accepted
+        # enough to lift what may leave the wallet once the add lands from `safe` to the
+        # amount: below zero, Binance's max addable is short by that much before any add
+        # is accepted, and the headroom keeps it accepted after the move
         transfer = min(
-            ceil_money(amount - free, quantum),
+            ceil_money(amount - safe, quantum),
             floor_money(reserve.max_per_action, quantum),
             floor_money(allowance.reserve_left, quantum),
         )
         transfer = max(0.0, transfer)
-        from_balance = max(0.0, min(amount, floor_money(free + transfer, quantum))) - transfer
+        # a transfer capped below the headroom funds a smaller add that still lands
+        fundable = safe + transfer if safe + transfer >= quantum else free + transfer
+        from_balance = max(0.0, min(amount, floor_money(fundable, quantum))) - transfer
     total = floor_money(from_balance + transfer, quantum)
     if total < quantum:
         if not reserve_usable:
@@ -156,42 +164,75 @@ def _add(
     )
 
 
-def free_balance(ctx: Context, asset: str) -> float:
-    """Futures balance an isolated add may take without endangering the cross pool.
+class Free(NamedTuple):
+    """The futures balance an isolated add may take (`free_balance`): `now`, at the
+    marks, and `headroom`, by how much the move the add must outlast may shrink it."""
+
+    now: float
+    headroom: float
+
+
+def free_balance(ctx: Context, asset: str) -> Free:
+    """Futures balance an isolated add may take without endangering the cross pool, and
+    what of it the market may take away before the add lands.
 
     Binance lets at most min(cross wallet - the cross positions' MM, available balance)
     move into an isolated position (its -4050 otherwise); the available balance subtracts
-    every cross position's initial margin (reported in Binance's v3 rows). Without it
-    the exchange judges, and its refusal sends the plan to the next rung at once. Never so
-    much that the pool itself would
-    fall short of its own target distance: rescuing one bet must not push the rest of
-    the account toward liquidation (a pool already short of it gives nothing, and an add
-    funded by a transfer then leaves it as it was). Signed: below zero, Binance would
-    refuse any add until a transfer makes that up. An unknown pool spends nothing."""
+    every cross position's initial margin (reported in Binance's v3 rows) and moves with
+    their unrealised PnL. An add (and the transfer that funds it) is sized on a read that
+    is already a round trip old and lands one or two round trips later: in a fast market
+    the cross PnL has moved by then, and an add sized to the last cent is refused while
+    the position it was for runs to liquidation. The headroom is what a move of
+    `isolated.close_before` either way would take from it (the move the policy already
+    allows for between deciding and the exchange acting: it closes at that distance for
+    the same reason); a transfer brings it along with the add's amount.
+
+    Never so much that the pool itself would fall short of its own target distance:
+    rescuing one bet must not push the rest of the account toward liquidation (a pool
+    already short of it gives nothing, and an add funded by a transfer then leaves it as
+    it was). Signed: below zero, Binance would refuse any add until a transfer makes that
+    up. An unknown pool spends nothing."""
     reported = ctx.book.snapshot.pool(asset)
     if reported is None:
-        return 0.0
+        return Free(0.0, 0.0)
     policy = ctx.config.cross
     goal = Goal(policy.target_distance, policy.target_ratio)
     try:
         required = required_wallet(ctx.book, asset, ctx.marks, goal)
     except ValueError:
-        return 0.0
-    pool, members = ctx.book.evaluate_pool(asset, ctx.marks)
-    wallet = reported.wallet_balance
+        return Free(0.0, 0.0)
+    kept = max(0.0, reported.wallet_balance - required)
+    move = ctx.config.isolated.close_before
+    now = min(_max_addable(ctx, asset, reported.wallet_balance, 1.0), kept)
+    after = min(
+        [_max_addable(ctx, asset, reported.wallet_balance, 1.0 + side * move) for side in (-1, 1)]
+        + [kept]
+    )
+    return Free(now, max(0.0, now - after))
+
+
+def _max_addable(ctx: Context, asset: str, wallet: float, factor: float) -> float:
+    """Binance's max addable (above) with every mark of the pool times `factor`."""
+    legs = ctx.book.cross.get(asset, [])
+    marks = {leg.symbol: mark_of(leg, ctx.marks) * factor for leg in legs}
+    pool, members = ctx.book.evaluate_pool(asset, marks)
     addable = wallet - (pool.maintenance_margin or 0.0)
     initial = [_initial_margin(member) for member in members]
     if all(im is not None for im in initial):  # Binance's "available for order"
         addable = min(addable, pool.margin_balance - sum(im or 0.0 for im in initial))
-    return min(addable, max(0.0, wallet - required))
+    return addable
 
 
 def _initial_margin(risk: PositionRisk) -> float | None:
-    """A cross position's initial margin: as the exchange reports it (Binance v3 rows),
-    else its notional over its leverage; None when neither is known."""
+    """A cross position's initial margin at its evaluated mark: as the exchange reports
+    it (Binance v3 rows, at the read's mark; it follows the notional), else its notional
+    over its leverage; None when neither is known."""
     position = risk.position
     if position.initial_margin is not None:
-        return position.initial_margin
+        scale = risk.mark_price / position.mark_price if position.mark_price else 1.0
+        if position.inverse and scale:  # a coin notional falls as the price rises
+            scale = 1.0 / scale
+        return position.initial_margin * scale
     return risk.notional / position.leverage if position.leverage else None
 
 
