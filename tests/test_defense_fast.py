@@ -10,9 +10,8 @@ position it was for runs on toward liquidation.
 
 from __future__ import annotations
 
-from monitor.drill import play
-
 from monitor.config import Config
+from monitor.drill import play
 from monitor.simulator.scenario import parse_scenario
 
 # A cross BTC long, 1 @ 60,000 at 2x: initial margin 30,000 against a wallet of 30,000
