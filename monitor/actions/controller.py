@@ -482,15 +482,14 @@ class ActionController:
         return yes
 
     def _position(self, decision: Decision) -> Position | None:
-        """The decision's position as the snapshot it was made on has it (a transfer
-        has none)."""
-        if decision.kind == "transfer":
-            return None
+        """The decision's position as the latest snapshot has it; None for a transfer,
+        and for a position gone since the plan (closed or liquidated meanwhile: a read
+        can land between plan and act). The re-read's verdict then aborts the step, and
+        the request is still built, so that the journal says what was not sent."""
         snapshot = self.state.snapshot
-        assert snapshot is not None
-        position = find_position(snapshot.positions, decision.symbol, decision.position_side)
-        assert position is not None, f"{decision.symbol} is not in the snapshot"
-        return position
+        if decision.kind == "transfer" or snapshot is None:
+            return None
+        return find_position(snapshot.positions, decision.symbol, decision.position_side)
 
     def _preview(self, decision: Decision) -> dict[str, Any]:
         """The request that would be sent, for rows that send nothing (on a venue
