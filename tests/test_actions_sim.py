@@ -345,6 +345,31 @@ async def test_a_position_changed_before_acting_aborts_and_sends_nothing(tmp_pat
     assert sim_account(venue).positions[0].amount == 0.4
 
 
+async def test_a_position_gone_between_plan_and_act_aborts_the_step_cleanly(tmp_path):
+    """Closed (or liquidated) while the decision waited, and a newer read already in the
+    account's state: the step ends as `aborted` in the journal, nothing is sent, and the
+    controller lives on (it once died here on an assertion)."""
+    async with SimulatedVenue(parse_scenario(STILL.format(wallet=1000)), speed=1) as venue:
+        polled: list[AccountPoller] = []
+
+        async def closed_meanwhile(decisions: Sequence[Decision]) -> bool:
+            sim_account(venue).positions[0].amount = 0.0  # closed by hand
+            await polled[0].poll()  # and read again before the step acts
+            return True
+
+        actions = {**CUT, "mode": "confirm"}
+        async with harness(venue, tmp_path, actions, confirmer=closed_meanwhile) as h:
+            polled.append(h.poller)
+            await h.poller.poll()
+            await until(settled(h.controller.journal, "lev"), 10, "a settled decision")
+            (row,) = h.controller.journal.rows("lev")
+            task = h.controller._task
+            assert task is not None and not task.done()
+    assert row.status == "aborted"
+    assert "the position is gone" in row.detail
+    assert posts(venue, "/fapi/v1/order") == 0
+
+
 @pytest.mark.parametrize("switch", ["config", "file", "runtime"])
 async def test_the_kill_switch_stops_everything(tmp_path, switch):
     actions = {**CUT, "paused": switch == "config"}

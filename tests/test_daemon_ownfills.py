@@ -84,8 +84,21 @@ def test_only_our_orders_that_may_have_traded_on_that_leg_count():
     assert fills(Row("mw-a", 100_000, symbol="BTC/USDT:USDT")).closure(DOGE, READ) is None
     hedge = Row("mw-a", 100_000, request={"position_side": "SHORT"})
     assert fills(hedge).closure(DOGE, READ) is None
-    # sent, or unknown: it may have filled in full
-    assert fills(Row("mw-a", 100_000, status="sent")).closure(DOGE, READ) is not None
+
+
+def test_an_order_not_confirmed_filled_is_no_closure():
+    """A close still `sent` (or `unknown`) in the journal, with no fill heard, proves
+    nothing: in the Bybit crash-revert drill such a close was refused with 110017 because
+    the exchange had already liquidated the position, and it was once reported as
+    "closed by marginwatch". The position must be paged as a probable liquidation."""
+    for status in ("sent", "unknown"):
+        assert fills(Row("mw-a", 100_000, status=status)).closure(DOGE, READ) is None
+    # the same order confirmed by the stream is ours
+    heard = fills(Row("mw-a", 100_000, status="sent"))
+    heard.heard("mw-a", "DOGE/USDT:USDT", "BOTH", 100_000)
+    assert heard.closure(DOGE, READ) is not None
+    # and confirmed by the journal
+    assert fills(Row("mw-a", 100_000, status="filled")).closure(DOGE, READ) is not None
 
 
 def test_the_stream_alone_is_a_witness_and_its_quantity_wins():

@@ -10,8 +10,12 @@ witnesses say an order was ours (client id `mw-...`) and how much of it filled:
 - Binance's user stream: ORDER_TRADE_UPDATE carries the client id (`c`) and the
   cumulative filled quantity (`z`) of every fill, often before the order's reply.
 
-A vanished position is "closed by marginwatch" only when our fills on its leg that the
-previous read cannot have seen add up to its whole size. An order that had settled before
+A vanished position is "closed by marginwatch" only when our confirmed fills on its leg
+that the previous read cannot have seen add up to its whole size. A fill is confirmed by
+the journal (`filled`, with what the exchange's reply said filled) or by the stream; an
+order still `sent` or `unknown` is not one: the exchange may have refused it because the
+position was already liquidated (Bybit's 110017 "reduce-only rule not satisfied"), and
+calling that closure ours would hide the liquidation from the user. An order that had settled before
 that read began is already in it and counts for nothing, so a partial cut followed by a
 liquidation of the rest is still a liquidation; and the exchange's own liquidation order
 is reported by the stream whatever this says.
@@ -29,7 +33,8 @@ from monitor.domain import Position
 from monitor.engine.levels import Level
 
 SENT = ("sent", "filled", "unknown")
-"""Journal statuses of orders that may have traded."""
+"""Journal statuses of orders that may have traded: only `filled` is a fill by itself;
+the others count when the stream heard one."""
 KEEP_STREAM_FILLS = 3600.0
 """Seconds a fill heard on the stream is remembered: far beyond any two reads."""
 SIZE_TOLERANCE = 1e-9
@@ -105,7 +110,10 @@ class OwnFills:
                 continue  # settled before that read began: already in it
             assert row.client_order_id is not None
             heard = self._stream.get(row.client_order_id)
-            counted[row.client_order_id] = heard.filled if heard else _filled(row)
+            if heard is not None:
+                counted[row.client_order_id] = heard.filled
+            elif row.status == "filled":
+                counted[row.client_order_id] = _filled(row)
         for fill in self._stream.values():
             if fill.client_id in counted or (fill.symbol, fill.position_side) != leg:
                 continue
@@ -118,7 +126,7 @@ class OwnFills:
 
 
 def _filled(row: JournalRow) -> float:
-    """What filled as the exchange's reply said; the whole order while that is unknown."""
+    """What a `filled` row's reply said filled; the whole order when it names no amount."""
     if row.result is not None and row.result.get("filled") is not None:
         return float(row.result["filled"])
     return row.quantity
