@@ -110,12 +110,16 @@ from aiohttp import web
 from monitor.exchange.urls import rebase_urls
 from monitor.simulator.bybit_v5.wire import (
     BybitError,
+    api_key_row,
     check_signature,
+    fund_coins_balance,
     instrument_row,
+    new_transfer_id,
     order_row,
     position_row,
     risk_limit_row,
     ticker_row,
+    transfer_row,
 )
 from monitor.simulator.bybit_v5.wire import error_reply as _error
 from monitor.simulator.bybit_v5.wire import param_error as _param_error
@@ -361,44 +365,15 @@ class ApiKey:
     wallet: list[str] = field(default_factory=list)
 
     def to_wire(self) -> dict[str, Any]:
-        write = [] if self.read_only else ["Order", "Position"]
-        return {
-            "id": "1",
-            "note": "marginwatch test key",
-            "apiKey": self.key,
-            "readOnly": 1 if self.read_only else 0,
-            "secret": "",
-            "permissions": {
-                "ContractTrade": write,
-                "Spot": [],
-                "Wallet": list(self.wallet),
-                "Options": [],
-                "Derivatives": [],
-                "CopyTrading": [],
-                "BlockTrade": [],
-                "Exchange": [],
-                "NFT": [],
-                "Affiliate": [],
-            },
-            "ips": ["*"],
-            "type": 1,
-            "deadlineDay": -1,
-            "expiredAt": "",
-            "createdAt": "2025-01-01T00:00:00Z",
-            # `uta == 1` is what ccxt's is_unified_enabled looks at.
-            "unified": 0,
-            "uta": 1,
-            "userID": self.user_id,
-            "inviterID": 0,
-            "vipLevel": "No VIP",
-            "mktMakerLevel": "0",
-            "affiliateID": 0,
-            "rsaPublicKey": "",
-            "isMaster": True,
-            "parentUid": "0",
-            "kycLevel": "LEVEL_DEFAULT",
-            "kycRegion": "",
-        }
+        return api_key_row(
+            key_id="1",
+            api_key=self.key,
+            user_id=self.user_id,
+            note="marginwatch test key",
+            read_only=self.read_only,
+            contract_trade=[] if self.read_only else ["Order", "Position"],
+            wallet=list(self.wallet),
+        )
 
 
 @dataclass
@@ -471,15 +446,14 @@ class InterTransfer:
     timestamp: str
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "transferId": self.transfer_id,
-            "coin": self.coin,
-            "amount": self.amount,
-            "fromAccountType": self.from_account_type,
-            "toAccountType": self.to_account_type,
-            "timestamp": self.timestamp,
-            "status": "SUCCESS",
-        }
+        return transfer_row(
+            transfer_id=self.transfer_id,
+            coin=self.coin,
+            amount=self.amount,
+            from_account_type=self.from_account_type,
+            to_account_type=self.to_account_type,
+            timestamp=self.timestamp,
+        )
 
 
 @dataclass
@@ -1414,13 +1388,7 @@ async def _inter_transfer(state: BybitState, params: dict[str, Any], key: ApiKey
     131212 insufficient balance, 131211 from == to.
     """
     _require_wallet(key, "AccountTransfer")
-    transfer_id = str(params.get("transferId") or "")
-    try:
-        uuid.UUID(transfer_id)
-    except ValueError as exc:
-        raise BybitError(131203, "Request parameter error: transferId must be a UUID") from exc
-    if any(t.transfer_id == transfer_id for t in state.transfers):
-        raise BybitError(131214, "TransferId exist")
+    transfer_id = new_transfer_id(params, {t.transfer_id for t in state.transfers})
     coin = str(params.get("coin") or "")
     amount = _decimal(params.get("amount"), "amount")
     source, target = params.get("fromAccountType"), params.get("toAccountType")
@@ -1460,15 +1428,8 @@ async def _account_coins_balance(
     state: BybitState, params: dict[str, Any], key: ApiKey | None
 ) -> dict:
     """`GET /v5/asset/transfer/query-account-coins-balance?accountType=FUND`: the reserve."""
-    if params.get("accountType") != "FUND":
-        raise BybitError(131203, "Request parameter error: only accountType FUND is served")
-    wanted = set(str(params["coin"]).split(",")) if params.get("coin") else None
-    rows = [
-        {"coin": coin, "walletBalance": _fmt(amount), "transferBalance": _fmt(amount), "bonus": "0"}
-        for coin, amount in state.funding.items()
-        if wanted is None or coin in wanted
-    ]
-    return {"accountType": "FUND", "bizType": 1, "accountId": "", "memberId": "", "balance": rows}
+    balances = {coin: _fmt(amount) for coin, amount in state.funding.items()}
+    return fund_coins_balance(params, balances)
 
 
 PUBLIC: dict[tuple[str, str], Handler] = {

@@ -28,6 +28,7 @@ from monitor.simulator.bybit_v5.wire import (
     BybitError,
     check_signature,
     error_reply,
+    fund_coins_balance,
     now_ms,
     order_number,
     param_error,
@@ -249,16 +250,8 @@ def _transfer_list(call: Call) -> dict[str, Any]:
 
 def _coins_balance(call: Call) -> dict[str, Any]:
     """`query-account-coins-balance?accountType=FUND`: the reserve outside the UTA."""
-    if call.params.get("accountType") != "FUND":
-        raise BybitError(131203, "Request parameter error: only accountType FUND is served")
-    wanted = set(str(call.params["coin"]).split(",")) if call.params.get("coin") else None
-    rows = [
-        {"coin": coin, "walletBalance": text(amount),
-         "transferBalance": text(amount), "bonus": "0"}
-        for coin, amount in call.me.funding.items()
-        if wanted is None or coin in wanted
-    ]  # fmt: skip
-    return {"accountType": "FUND", "bizType": 1, "accountId": "", "memberId": "", "balance": rows}
+    balances = {coin: text(amount) for coin, amount in call.me.funding.items()}
+    return fund_coins_balance(call.params, balances)
 
 
 # --- private: writes -------------------------------------------------------------------
