@@ -11,6 +11,7 @@ import math
 import time
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from aiohttp import web
@@ -87,6 +88,35 @@ def check_signature(headers: Any, *, secret: str, api_key: str, payload: str, no
     if not hmac.compare_digest(expected, headers.get("X-BAPI-SIGN", "")):
         origin = f"{timestamp}{api_key}{recv_window}{payload}"
         raise BybitError(10004, f"error sign! origin_string[{origin}]")
+
+
+def limit(params: dict[str, Any], default: int, maximum: int) -> int:
+    """A request's `limit`: the endpoint's default when absent, 10001 outside [1, maximum]."""
+    raw = params.get("limit")
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise param_error("params error: limit invalid") from None
+    if not 1 <= value <= maximum:
+        raise param_error(f"params error: limit must be in [1, {maximum}]")
+    return value
+
+
+def paginate(rows: list[Any], size: int, cursor: str | None) -> tuple[list[Any], str]:
+    """Bybit's cursor pagination: one page and the `nextPageCursor`, "" at the end. The
+    cursor is opaque and URL-encoded like Bybit's ("0%3A1657711949945"): a client must send
+    it back verbatim, which also exercises signing of an encoded query value."""
+    offset = 0
+    if cursor:
+        try:
+            offset = int(cursor.split(":", 1)[0])
+        except ValueError:
+            raise param_error("params error: cursor invalid") from None
+    following = offset + size
+    more = following < len(rows)
+    return rows[offset:following], (quote(f"{following}:{following}", safe="") if more else "")
 
 
 def text(value: float, places: int = 8) -> str:
