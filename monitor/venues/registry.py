@@ -104,7 +104,12 @@ class Venue:
     funding) into futures."""
 
 
-_UNIFIED_CHECKED = "hand derivations, e2e status against its dialect; marked `model: generic`"
+_UNIFIED_TIERS = About(
+    "cross and isolated",
+    " (tiers at face value, no deduction: errs toward danger)",
+    "hand derivations, e2e status against its dialect; marked `model: generic`",
+)
+"""What the README says of a generic venue priced from ccxt's unified tiers (BingX, MEXC)."""
 
 # The capabilities a defense needs (`execution`, `transfers`) are the last two keywords of
 # each entry: set them there when a venue's executor lands (monitor/venues/<v>/executor.py).
@@ -174,20 +179,12 @@ VENUES: tuple[Venue, ...] = (
     ),
     Venue(
         "bingx", "BingX", BingxAdapter,
-        About(
-            "cross and isolated",
-            " (tiers at face value, no deduction: errs toward danger)",
-            _UNIFIED_CHECKED,
-        ),
+        _UNIFIED_TIERS,
         execution=None, transfers=False,
     ),
     Venue(
         "mexc", "MEXC", MexcAdapter,
-        About(
-            "cross and isolated",
-            " (tiers at face value, no deduction: errs toward danger)",
-            _UNIFIED_CHECKED,
-        ),
+        _UNIFIED_TIERS,
         execution=None, transfers=False,
     ),
     Venue(

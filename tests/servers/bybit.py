@@ -101,7 +101,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import quote
 
 import ccxt.async_support as ccxt_async
 import orjson
@@ -110,12 +109,18 @@ from aiohttp import web
 from monitor.exchange.urls import rebase_urls
 from monitor.simulator.bybit_v5.wire import (
     BybitError,
+    api_key_row,
     check_signature,
+    fund_coins_balance,
     instrument_row,
+    limit,
+    new_transfer_id,
     order_row,
+    paginate,
     position_row,
     risk_limit_row,
     ticker_row,
+    transfer_row,
 )
 from monitor.simulator.bybit_v5.wire import error_reply as _error
 from monitor.simulator.bybit_v5.wire import param_error as _param_error
@@ -361,44 +366,15 @@ class ApiKey:
     wallet: list[str] = field(default_factory=list)
 
     def to_wire(self) -> dict[str, Any]:
-        write = [] if self.read_only else ["Order", "Position"]
-        return {
-            "id": "1",
-            "note": "marginwatch test key",
-            "apiKey": self.key,
-            "readOnly": 1 if self.read_only else 0,
-            "secret": "",
-            "permissions": {
-                "ContractTrade": write,
-                "Spot": [],
-                "Wallet": list(self.wallet),
-                "Options": [],
-                "Derivatives": [],
-                "CopyTrading": [],
-                "BlockTrade": [],
-                "Exchange": [],
-                "NFT": [],
-                "Affiliate": [],
-            },
-            "ips": ["*"],
-            "type": 1,
-            "deadlineDay": -1,
-            "expiredAt": "",
-            "createdAt": "2025-01-01T00:00:00Z",
-            # `uta == 1` is what ccxt's is_unified_enabled looks at.
-            "unified": 0,
-            "uta": 1,
-            "userID": self.user_id,
-            "inviterID": 0,
-            "vipLevel": "No VIP",
-            "mktMakerLevel": "0",
-            "affiliateID": 0,
-            "rsaPublicKey": "",
-            "isMaster": True,
-            "parentUid": "0",
-            "kycLevel": "LEVEL_DEFAULT",
-            "kycRegion": "",
-        }
+        return api_key_row(
+            key_id="1",
+            api_key=self.key,
+            user_id=self.user_id,
+            note="marginwatch test key",
+            read_only=self.read_only,
+            contract_trade=[] if self.read_only else ["Order", "Position"],
+            wallet=list(self.wallet),
+        )
 
 
 @dataclass
@@ -471,15 +447,14 @@ class InterTransfer:
     timestamp: str
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "transferId": self.transfer_id,
-            "coin": self.coin,
-            "amount": self.amount,
-            "fromAccountType": self.from_account_type,
-            "toAccountType": self.to_account_type,
-            "timestamp": self.timestamp,
-            "status": "SUCCESS",
-        }
+        return transfer_row(
+            transfer_id=self.transfer_id,
+            coin=self.coin,
+            amount=self.amount,
+            from_account_type=self.from_account_type,
+            to_account_type=self.to_account_type,
+            timestamp=self.timestamp,
+        )
 
 
 @dataclass
@@ -789,37 +764,6 @@ def _fmt(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _cursor_for(offset: int) -> str:
-    # Opaque, URL-encoded like Bybit's ("0%3A1657711949945"): the client must send it back
-    # verbatim, which also exercises signing of an encoded query value.
-    return quote(f"{offset}:{offset}", safe="")
-
-
-def _paginate(items: list[Any], limit: int, cursor: str | None) -> tuple[list[Any], str]:
-    offset = 0
-    if cursor:
-        try:
-            offset = int(cursor.split(":", 1)[0])
-        except ValueError as exc:
-            raise _param_error("params error: cursor invalid") from exc
-    page = items[offset : offset + limit]
-    nxt = offset + limit
-    return page, (_cursor_for(nxt) if nxt < len(items) else "")
-
-
-def _limit(params: dict[str, Any], default: int, maximum: int) -> int:
-    raw = params.get("limit")
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise _param_error("params error: limit invalid") from exc
-    if not 1 <= value <= maximum:
-        raise _param_error(f"params error: limit must be in [1, {maximum}]")
-    return value
-
-
 def _category(params: dict[str, Any], allowed: tuple[str, ...] = ("linear", "inverse")) -> str:
     category = params.get("category")
     if not category:
@@ -849,8 +793,8 @@ async def _instruments_info(state: BybitState, params: dict[str, Any], key: ApiK
     # Without `status`, Bybit lists trading instruments; ccxt asks for PreLaunch separately.
     status = params.get("status", "Trading")
     rows = [i for i in rows if i.status == status]
-    page, nxt = _paginate(
-        [i.to_wire() for i in rows], _limit(params, 500, 1000), params.get("cursor")
+    page, nxt = paginate(
+        [i.to_wire() for i in rows], limit(params, 500, 1000), params.get("cursor")
     )
     return {"category": category, "list": page, "nextPageCursor": nxt}
 
@@ -874,7 +818,7 @@ async def _risk_limit(state: BybitState, params: dict[str, Any], key: ApiKey | N
             raise _param_error("Not supported symbols")
         symbols = [params["symbol"]]
     rows = [t.to_wire() for s in symbols for t in state.risk_limits.get(s, [])]
-    page, nxt = _paginate(rows, state.risk_limit_page_size, params.get("cursor"))
+    page, nxt = paginate(rows, state.risk_limit_page_size, params.get("cursor"))
     return {"category": category, "list": page, "nextPageCursor": nxt}
 
 
@@ -898,7 +842,7 @@ async def _kline(state: BybitState, params: dict[str, Any], key: ApiKey | None) 
     start = int(params["start"]) if params.get("start") else None
     end = int(params["end"]) if params.get("end") else None
     rows = window(
-        candles(state.price_history.get(symbol, []), step), start, end, _limit(params, 200, 1000)
+        candles(state.price_history.get(symbol, []), step), start, end, limit(params, 200, 1000)
     )
     wire = [
         [str(at), *(_fmt(Decimal(repr(x))) for x in (o, h, lo, c)), "0", "0"]
@@ -998,7 +942,7 @@ async def _position_list(state: BybitState, params: dict[str, Any], key: ApiKey 
             if Decimal(p.size) != 0:
                 open_rows.append(p.to_wire())
         rows = open_rows
-    page, nxt = _paginate(rows, _limit(params, 20, 200), params.get("cursor"))
+    page, nxt = paginate(rows, limit(params, 20, 200), params.get("cursor"))
     return {"category": category, "list": page, "nextPageCursor": nxt}
 
 
@@ -1393,7 +1337,7 @@ def _order_query(*, history: bool) -> Handler:
         elif params.get("symbol"):
             rows = [o for o in rows if o.symbol == params["symbol"]]
         newest_first = [o.to_wire() for o in reversed(rows)]
-        page, nxt = _paginate(newest_first, _limit(params, 20, 50), params.get("cursor"))
+        page, nxt = paginate(newest_first, limit(params, 20, 50), params.get("cursor"))
         return {"category": category, "list": page, "nextPageCursor": nxt}
 
     return handler
@@ -1414,13 +1358,7 @@ async def _inter_transfer(state: BybitState, params: dict[str, Any], key: ApiKey
     131212 insufficient balance, 131211 from == to.
     """
     _require_wallet(key, "AccountTransfer")
-    transfer_id = str(params.get("transferId") or "")
-    try:
-        uuid.UUID(transfer_id)
-    except ValueError as exc:
-        raise BybitError(131203, "Request parameter error: transferId must be a UUID") from exc
-    if any(t.transfer_id == transfer_id for t in state.transfers):
-        raise BybitError(131214, "TransferId exist")
+    transfer_id = new_transfer_id(params, {t.transfer_id for t in state.transfers})
     coin = str(params.get("coin") or "")
     amount = _decimal(params.get("amount"), "amount")
     source, target = params.get("fromAccountType"), params.get("toAccountType")
@@ -1452,7 +1390,7 @@ async def _transfer_list(state: BybitState, params: dict[str, Any], key: ApiKey 
         rows = [t for t in rows if t.transfer_id == params["transferId"]]
     if params.get("coin"):
         rows = [t for t in rows if t.coin == params["coin"]]
-    page, nxt = _paginate([t.to_wire() for t in rows], _limit(params, 20, 50), params.get("cursor"))
+    page, nxt = paginate([t.to_wire() for t in rows], limit(params, 20, 50), params.get("cursor"))
     return {"list": page, "nextPageCursor": nxt}
 
 
@@ -1460,15 +1398,8 @@ async def _account_coins_balance(
     state: BybitState, params: dict[str, Any], key: ApiKey | None
 ) -> dict:
     """`GET /v5/asset/transfer/query-account-coins-balance?accountType=FUND`: the reserve."""
-    if params.get("accountType") != "FUND":
-        raise BybitError(131203, "Request parameter error: only accountType FUND is served")
-    wanted = set(str(params["coin"]).split(",")) if params.get("coin") else None
-    rows = [
-        {"coin": coin, "walletBalance": _fmt(amount), "transferBalance": _fmt(amount), "bonus": "0"}
-        for coin, amount in state.funding.items()
-        if wanted is None or coin in wanted
-    ]
-    return {"accountType": "FUND", "bizType": 1, "accountId": "", "memberId": "", "balance": rows}
+    balances = {coin: _fmt(amount) for coin, amount in state.funding.items()}
+    return fund_coins_balance(params, balances)
 
 
 PUBLIC: dict[tuple[str, str], Handler] = {

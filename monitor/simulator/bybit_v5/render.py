@@ -29,6 +29,7 @@ from monitor.simulator.bybit_v5.rules import (
     truncate_rate,
 )
 from monitor.simulator.bybit_v5.wire import (
+    api_key_row,
     instrument_row,
     order_row,
     order_uuid,
@@ -36,6 +37,7 @@ from monitor.simulator.bybit_v5.wire import (
     risk_limit_row,
     text,
     ticker_row,
+    transfer_row,
 )
 
 POSITION_INDEX = {"BOTH": 0, "LONG": 1, "SHORT": 2}
@@ -211,15 +213,14 @@ def order(order: SimOrder) -> dict[str, Any]:
 def transfer(record: SimTransfer) -> dict[str, Any]:
     """One row of `/v5/asset/transfer/query-inter-transfer-list`."""
     source, target = record.type.split("_")
-    return {
-        "transferId": record.client_id,
-        "coin": record.asset,
-        "amount": text(record.amount),
-        "fromAccountType": source,
-        "toAccountType": target,
-        "timestamp": str(record.time_ms),
-        "status": "SUCCESS",
-    }
+    return transfer_row(
+        transfer_id=record.client_id,
+        coin=record.asset,
+        amount=text(record.amount),
+        from_account_type=source,
+        to_account_type=target,
+        timestamp=str(record.time_ms),
+    )
 
 
 def api_key(account: SimAccount, user_id: int) -> dict[str, Any]:
@@ -228,40 +229,12 @@ def api_key(account: SimAccount, user_id: int) -> dict[str, Any]:
     wallet_rights = ["AccountTransfer"] if account.can_transfer else []
     if account.can_withdraw:
         wallet_rights.append("Withdraw")
-    trade = ["Order", "Position"] if account.can_trade else []
-    return {
-        "id": str(user_id),
-        "note": "marginwatch simulator key",
-        "apiKey": account.api_key,
-        "readOnly": 0 if account.can_trade else 1,
-        "secret": "",
-        "permissions": {
-            "ContractTrade": trade,
-            "Spot": [],
-            "Wallet": wallet_rights,
-            "Options": [],
-            "Derivatives": [],
-            "CopyTrading": [],
-            "BlockTrade": [],
-            "Exchange": [],
-            "NFT": [],
-            "Affiliate": [],
-        },
-        "ips": ["*"],
-        "type": 1,
-        "deadlineDay": -1,
-        "expiredAt": "",
-        "createdAt": "2025-01-01T00:00:00Z",
-        "unified": 0,
-        "uta": 1,
-        "userID": user_id,
-        "inviterID": 0,
-        "vipLevel": "No VIP",
-        "mktMakerLevel": "0",
-        "affiliateID": 0,
-        "rsaPublicKey": "",
-        "isMaster": True,
-        "parentUid": "0",
-        "kycLevel": "LEVEL_DEFAULT",
-        "kycRegion": "",
-    }
+    return api_key_row(
+        key_id=str(user_id),
+        api_key=account.api_key,
+        user_id=user_id,
+        note="marginwatch simulator key",
+        read_only=not account.can_trade,
+        contract_trade=["Order", "Position"] if account.can_trade else [],
+        wallet=wallet_rights,
+    )

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 from aiohttp import web
@@ -28,8 +27,11 @@ from monitor.simulator.bybit_v5.wire import (
     BybitError,
     check_signature,
     error_reply,
+    fund_coins_balance,
+    limit,
     now_ms,
     order_number,
+    paginate,
     param_error,
     reply,
     text,
@@ -84,30 +86,10 @@ def _symbols(call: Call, category: str) -> list[str]:
     return symbols
 
 
-def _limit(params: dict[str, Any], default: int, maximum: int) -> int:
-    try:
-        value = int(params.get("limit", default))
-    except (TypeError, ValueError):
-        raise param_error("params error: limit invalid") from None
-    if not 1 <= value <= maximum:
-        raise param_error(f"params error: limit must be in [1, {maximum}]")
-    return value
-
-
 def _page(rows: list[Any], params: dict[str, Any], default: int, maximum: int) -> dict[str, Any]:
-    """Bybit's cursor pagination: an opaque URL-encoded `nextPageCursor`, "" at the end."""
-    limit = _limit(params, default, maximum)
-    cursor = str(params.get("cursor") or "")
-    try:
-        offset = int(cursor.split(":", 1)[0]) if cursor else 0
-    except ValueError:
-        raise param_error("params error: cursor invalid") from None
-    following = offset + limit
-    more = following < len(rows)
-    return {
-        "list": rows[offset:following],
-        "nextPageCursor": quote(f"{following}:{following}", safe="") if more else "",
-    }
+    """One page of a list reply, sized by the request's `limit`."""
+    page, following = paginate(rows, limit(params, default, maximum), params.get("cursor"))
+    return {"list": page, "nextPageCursor": following}
 
 
 # --- public ----------------------------------------------------------------------------
@@ -149,7 +131,7 @@ def _kline(call: Call) -> dict[str, Any]:
     start = int(call.params["start"]) if call.params.get("start") else None
     end = int(call.params["end"]) if call.params.get("end") else None
     history = call.exchange.price_history.get(symbol, [])
-    rows = window(candles(history, step), start, end, _limit(call.params, 200, 1000))
+    rows = window(candles(history, step), start, end, limit(call.params, 200, 1000))
 
     wire = [[str(at), *(text(x) for x in (o, h, lo, c)), "0", "0"] for at, o, h, lo, c in rows]
     return {"category": category, "symbol": symbol, "list": wire[::-1]}
@@ -249,16 +231,8 @@ def _transfer_list(call: Call) -> dict[str, Any]:
 
 def _coins_balance(call: Call) -> dict[str, Any]:
     """`query-account-coins-balance?accountType=FUND`: the reserve outside the UTA."""
-    if call.params.get("accountType") != "FUND":
-        raise BybitError(131203, "Request parameter error: only accountType FUND is served")
-    wanted = set(str(call.params["coin"]).split(",")) if call.params.get("coin") else None
-    rows = [
-        {"coin": coin, "walletBalance": text(amount),
-         "transferBalance": text(amount), "bonus": "0"}
-        for coin, amount in call.me.funding.items()
-        if wanted is None or coin in wanted
-    ]  # fmt: skip
-    return {"accountType": "FUND", "bizType": 1, "accountId": "", "memberId": "", "balance": rows}
+    balances = {coin: text(amount) for coin, amount in call.me.funding.items()}
+    return fund_coins_balance(call.params, balances)
 
 
 # --- private: writes -------------------------------------------------------------------

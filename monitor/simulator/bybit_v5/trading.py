@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,12 @@ from monitor.simulator.binance_usdm.state import (
 )
 from monitor.simulator.bybit_v5.render import SETTLE_COIN
 from monitor.simulator.bybit_v5.rules import account_figures, position_figures
-from monitor.simulator.bybit_v5.wire import BybitError, param_error, permission_denied
+from monitor.simulator.bybit_v5.wire import (
+    BybitError,
+    new_transfer_id,
+    param_error,
+    permission_denied,
+)
 from monitor.simulator.fills import close_slice, open_slice
 
 ORDER_LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
@@ -224,13 +228,7 @@ def inter_transfer(
     idempotent by the caller's UUID `transferId` (131214 when it was used before)."""
     if not account.can_transfer:
         raise permission_denied()
-    transfer_id = str(params.get("transferId") or "")
-    try:
-        uuid.UUID(transfer_id)
-    except ValueError:
-        raise BybitError(131203, "Request parameter error: transferId must be a UUID") from None
-    if any(t.client_id == transfer_id for t in account.transfers):
-        raise BybitError(131214, "TransferId exist")
+    transfer_id = new_transfer_id(params, {t.client_id for t in account.transfers})
     coin = str(params.get("coin") or "")
     amount = _number(params, "amount")
     source, target = params.get("fromAccountType"), params.get("toAccountType")

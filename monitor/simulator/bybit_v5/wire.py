@@ -11,6 +11,7 @@ import math
 import time
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from aiohttp import web
@@ -87,6 +88,35 @@ def check_signature(headers: Any, *, secret: str, api_key: str, payload: str, no
     if not hmac.compare_digest(expected, headers.get("X-BAPI-SIGN", "")):
         origin = f"{timestamp}{api_key}{recv_window}{payload}"
         raise BybitError(10004, f"error sign! origin_string[{origin}]")
+
+
+def limit(params: dict[str, Any], default: int, maximum: int) -> int:
+    """A request's `limit`: the endpoint's default when absent, 10001 outside [1, maximum]."""
+    raw = params.get("limit")
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise param_error("params error: limit invalid") from None
+    if not 1 <= value <= maximum:
+        raise param_error(f"params error: limit must be in [1, {maximum}]")
+    return value
+
+
+def paginate(rows: list[Any], size: int, cursor: str | None) -> tuple[list[Any], str]:
+    """Bybit's cursor pagination: one page and the `nextPageCursor`, "" at the end. The
+    cursor is opaque and URL-encoded like Bybit's ("0%3A1657711949945"): a client must send
+    it back verbatim, which also exercises signing of an encoded query value."""
+    offset = 0
+    if cursor:
+        try:
+            offset = int(cursor.split(":", 1)[0])
+        except ValueError:
+            raise param_error("params error: cursor invalid") from None
+    following = offset + size
+    more = following < len(rows)
+    return rows[offset:following], (quote(f"{following}:{following}", safe="") if more else "")
 
 
 def text(value: float, places: int = 8) -> str:
@@ -368,3 +398,101 @@ def order_row(
         "createdTime": created_time,
         "updatedTime": created_time,
     }
+
+
+def api_key_row(
+    *,
+    key_id: str,
+    api_key: str,
+    user_id: int,
+    note: str,
+    read_only: bool,
+    contract_trade: list[str],
+    wallet: list[str],
+) -> dict[str, Any]:
+    """The result of `/v5/user/query-api`: the key's rights by product. `uta == 1` is
+    what ccxt's is_unified_enabled looks at."""
+    return {
+        "id": key_id,
+        "note": note,
+        "apiKey": api_key,
+        "readOnly": 1 if read_only else 0,
+        "secret": "",
+        "permissions": {
+            "ContractTrade": contract_trade,
+            "Spot": [],
+            "Wallet": wallet,
+            "Options": [],
+            "Derivatives": [],
+            "CopyTrading": [],
+            "BlockTrade": [],
+            "Exchange": [],
+            "NFT": [],
+            "Affiliate": [],
+        },
+        "ips": ["*"],
+        "type": 1,
+        "deadlineDay": -1,
+        "expiredAt": "",
+        "createdAt": "2025-01-01T00:00:00Z",
+        "unified": 0,
+        "uta": 1,
+        "userID": user_id,
+        "inviterID": 0,
+        "vipLevel": "No VIP",
+        "mktMakerLevel": "0",
+        "affiliateID": 0,
+        "rsaPublicKey": "",
+        "isMaster": True,
+        "parentUid": "0",
+        "kycLevel": "LEVEL_DEFAULT",
+        "kycRegion": "",
+    }
+
+
+def new_transfer_id(params: dict[str, Any], used: Any) -> str:
+    """The caller's `transferId` of an inter-transfer: a UUID (131203 otherwise) not used
+    before (131214 "TransferId exist": a second request with the same id moves nothing)."""
+    transfer_id = str(params.get("transferId") or "")
+    try:
+        uuid.UUID(transfer_id)
+    except ValueError:
+        raise BybitError(131203, "Request parameter error: transferId must be a UUID") from None
+    if transfer_id in used:
+        raise BybitError(131214, "TransferId exist")
+    return transfer_id
+
+
+def transfer_row(
+    *,
+    transfer_id: str,
+    coin: str,
+    amount: str,
+    from_account_type: str,
+    to_account_type: str,
+    timestamp: str,
+) -> dict[str, Any]:
+    """One row of `/v5/asset/transfer/query-inter-transfer-list`."""
+    return {
+        "transferId": transfer_id,
+        "coin": coin,
+        "amount": amount,
+        "fromAccountType": from_account_type,
+        "toAccountType": to_account_type,
+        "timestamp": timestamp,
+        "status": "SUCCESS",
+    }
+
+
+def fund_coins_balance(params: dict[str, Any], balances: dict[str, str]) -> dict[str, Any]:
+    """`query-account-coins-balance?accountType=FUND`: the reserve outside the UTA, from
+    each coin's balance as wire text; `coin` may name several, comma-separated."""
+    if params.get("accountType") != "FUND":
+        raise BybitError(131203, "Request parameter error: only accountType FUND is served")
+    wanted = set(str(params["coin"]).split(",")) if params.get("coin") else None
+    rows = [
+        {"coin": coin, "walletBalance": amount, "transferBalance": amount, "bonus": "0"}
+        for coin, amount in balances.items()
+        if wanted is None or coin in wanted
+    ]
+    return {"accountType": "FUND", "bizType": 1, "accountId": "", "memberId": "", "balance": rows}
