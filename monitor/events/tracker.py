@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import repeat
-from operator import is_
 from typing import Any
 
 from monitor.config import Thresholds
@@ -41,14 +39,9 @@ class LevelTracker:
         """The level last reported; None when never seen."""
         return self._levels.get((account, target))
 
-    def all_ok(self, keys: list[tuple[str, str]]) -> bool:
-        """Whether every (account, target) of `keys` was last reported OK (the quiet-tick
-        test, so in C: no Python frame per target; a target never seen is not OK)."""
-        return all(map(is_, repeat(_OK), map(self._levels.get, keys)))
-
     def generation(self, account: str) -> int:
-        """Bumped whenever a level of `account` changes: a caller that found its targets
-        all OK may trust that answer until this moves."""
+        """Bumped whenever a level of `account` changes: a caller may keep what it
+        derived from the account's levels until this moves."""
         return self._generations.get(account, 0)
 
     def _bump(self, account: str) -> None:
