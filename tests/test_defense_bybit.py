@@ -29,9 +29,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from monitor.actions.journal import ActionRow, Journal
-from monitor.config import Config
-from monitor.daemon.service import Daemon
+from monitor.actions.journal import Journal
 from monitor.events import Event, EventKind
 from monitor.simulator.http import LocalServer
 from tests.servers.bybit import (
@@ -46,6 +44,7 @@ from tests.servers.faults import OrderFault
 from tests.test_actions_sim import until
 from tests.test_feeds_bybit import BybitPublic, snapshot_state
 from tests.test_feeds_support import WsServer
+from tests.venue_actions import defending, filled
 
 DEFENSE = {
     "mode": "auto",
@@ -72,7 +71,6 @@ def endangered() -> BybitState:
 
 class Venue(NamedTuple):
     state: BybitState
-    daemon: Daemon
     events: list[Event]
     journal: Journal
 
@@ -87,25 +85,16 @@ async def defended(
     }
     events: list[Event] = []
     async with LocalServer(create_app(state)) as rest, WsServer(BybitPublic(tickers)) as ws:
-        config = Config.model_validate({
-            "state_dir": str(tmp_path),
-            "daemon": {"poll_interval": 1, "poll_jitter": 0, **daemon},
-            "accounts": [{"name": "uta", "exchange": "bybit", "api_key": TEST_KEY,
-                          "secret": TEST_SECRET, "rest_url": rest.base_url,
-                          "ws_url": ws.origin}],
-            "actions": actions,
-        })  # fmt: skip
-        service = Daemon(config, events.append)
-        await service.start()
-        try:
-            assert service.journal is not None
-            yield Venue(state, service, events, service.journal)
-        finally:
-            await service.stop()
-
-
-def filled(rows: list[ActionRow], kind: str) -> list[ActionRow]:
-    return [r for r in rows if r.kind == kind and r.status == "filled"]
+        account = {
+            "name": "uta",
+            "exchange": "bybit",
+            "api_key": TEST_KEY,
+            "secret": TEST_SECRET,
+            "rest_url": rest.base_url,
+            "ws_url": ws.origin,
+        }
+        async with defending(tmp_path, account, actions, emit=events.append, **daemon) as journal:
+            yield Venue(state, events, journal)
 
 
 def settled(journal: Journal) -> bool:

@@ -21,9 +21,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from monitor.actions.journal import ActionRow, Journal
-from monitor.config import Config
-from monitor.daemon.service import Daemon
+from monitor.actions.journal import Journal
 from monitor.events import Event
 from monitor.simulator.http import LocalServer
 from tests.servers.binance_coinm import (
@@ -37,6 +35,7 @@ from tests.servers.binance_coinm import (
 from tests.servers.faults import OrderFault
 from tests.test_actions_sim import until
 from tests.test_feeds_support import WsServer
+from tests.venue_actions import defending, filled
 
 DEFENSE = {
     "mode": "auto",
@@ -66,25 +65,16 @@ async def defended(
 ) -> AsyncIterator[Defended]:
     events: list[Event] = []
     async with LocalServer(create_app(state)) as rest, WsServer(MarkStream(state)) as ws:
-        config = Config.model_validate({
-            "state_dir": str(tmp_path),
-            "daemon": {"poll_interval": 1, "poll_jitter": 0, **daemon},
-            "accounts": [{"name": "coin", "exchange": "binancecoinm", "api_key": TEST_KEY,
-                          "secret": TEST_SECRET, "rest_url": rest.base_url,
-                          "ws_url": ws.origin}],
-            "actions": actions,
-        })  # fmt: skip
-        service = Daemon(config, events.append)
-        await service.start()
-        try:
-            assert service.journal is not None
-            yield Defended(state, service.journal, events, ws)
-        finally:
-            await service.stop()
-
-
-def filled(rows: list[ActionRow], kind: str) -> list[ActionRow]:
-    return [r for r in rows if r.kind == kind and r.status == "filled"]
+        account = {
+            "name": "coin",
+            "exchange": "binancecoinm",
+            "api_key": TEST_KEY,
+            "secret": TEST_SECRET,
+            "rest_url": rest.base_url,
+            "ws_url": ws.origin,
+        }
+        async with defending(tmp_path, account, actions, emit=events.append, **daemon) as journal:
+            yield Defended(state, journal, events, ws)
 
 
 def settled(journal: Journal) -> bool:

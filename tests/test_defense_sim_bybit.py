@@ -20,14 +20,13 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from monitor.actions.journal import ActionRow, Journal
-from monitor.config import Config
-from monitor.daemon.service import Daemon
+from monitor.actions.journal import Journal
 from monitor.simulator.binance_usdm import Fault, SimAccount
 from monitor.simulator.bybit_v5.rules import position_figures
 from monitor.simulator.runner import SimulatedVenue
 from monitor.simulator.scenario import parse_scenario
 from tests.test_actions_sim import until
+from tests.venue_actions import defending, filled
 
 ENDANGERED = """
 seed: 1
@@ -70,26 +69,18 @@ async def defended(
 ) -> AsyncIterator[Defended]:
     async with SimulatedVenue(parse_scenario(scenario), speed=1, venue="bybit") as venue:
         (creds,) = venue.credentials.values()
-        config = Config.model_validate({
-            "state_dir": str(tmp_path),
-            "daemon": {"poll_interval": 1, "poll_jitter": 0, **daemon},
-            "accounts": [{"name": "uta", "exchange": "bybit", "api_key": creds.api_key,
-                          "secret": creds.secret, "rest_url": venue.base_url,
-                          "ws_url": venue.ws_url}],
-            "actions": actions,
-        })  # fmt: skip
-        service = Daemon(config, lambda _event: None)
-        await service.start()
-        try:
-            assert service.journal is not None
-            account = venue.exchange.accounts[creds.api_key]
-            yield Defended(venue, account, service.journal)
-        finally:
-            await service.stop()
-
-
-def filled(rows: list[ActionRow], kind: str) -> list[ActionRow]:
-    return [r for r in rows if r.kind == kind and r.status == "filled"]
+        account = {
+            "name": "uta",
+            "exchange": "bybit",
+            "api_key": creds.api_key,
+            "secret": creds.secret,
+            "rest_url": venue.base_url,
+            "ws_url": venue.ws_url,
+        }
+        async with defending(
+            tmp_path, account, actions, emit=lambda _event: None, **daemon
+        ) as journal:
+            yield Defended(venue, venue.exchange.accounts[creds.api_key], journal)
 
 
 def settled(journal: Journal) -> bool:

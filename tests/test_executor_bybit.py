@@ -25,6 +25,7 @@ from monitor.venues.bybit.executor import BybitExecutor
 from monitor.venues.registry import adapter_for
 from tests.servers.bybit import TEST_KEY, BybitState, create_app, hybrid_unified_account
 from tests.servers.bybit import make_client as bybit_client
+from tests.venue_actions import act_on_venue
 
 ETH, SOL = "ETH/USDT:USDT", "SOL/USDT:USDT"
 
@@ -69,23 +70,13 @@ def decision(kind: str, symbol: str, quantity: float, **extra: Any) -> Decision:
 
 
 async def act(wire: Wire, chosen: Decision) -> Outcome:
-    """The controller's sequence for one decision (controller._act / _send)."""
+    """The position read as the controller reads it, then its sequence for one decision."""
     positions = [
         p for raw in await wire.executor.adapter.fetch_positions(wire.client)
         if (p := wire.executor.adapter.parse_position(raw, wire.client)) is not None
     ]  # fmt: skip
     position = next((p for p in positions if p.symbol == chosen.symbol), None)
-    request = wire.executor.request(chosen, position)
-    assert wire.journal.record(chosen, "auto", "planned", request)
-    wire.journal.advance(chosen.id, "sent")
-    outcome = await wire.executor.send(request)
-    wire.journal.settle(chosen.id, outcome)
-    if outcome.status == "unknown":
-        row = wire.journal.get(chosen.id)
-        assert row is not None
-        outcome = await wire.executor.resolve(row)
-        wire.journal.settle(chosen.id, outcome)
-    return outcome
+    return await act_on_venue(wire.journal, wire.executor, chosen, position=position)
 
 
 async def test_a_hedge_leg_is_cut_by_its_position_idx_and_read_back_by_link_id(wire):

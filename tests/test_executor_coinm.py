@@ -25,6 +25,7 @@ from monitor.venues.binance.executor import BinanceCoinmExecutor
 from monitor.venues.registry import adapter_for
 from tests.servers.binance_coinm import CoinmState, btc_account, create_app, make_client
 from tests.servers.faults import OrderFault
+from tests.venue_actions import act_on_venue
 
 BTC, ETH = "BTC/USD:BTC", "ETH/USD:ETH"
 
@@ -68,23 +69,13 @@ def decision(kind: str, symbol: str, quantity: float, *, source: str = "") -> De
 
 
 async def act(wire: Wire, chosen: Decision) -> Outcome:
-    """The controller's sequence for one decision (controller._act / _send)."""
+    """The position read as the controller reads it, then its sequence for one decision."""
     positions = await wire.client.dapiPrivateGetPositionRisk()
     row = next((p for p in positions if p["symbol"].startswith(chosen.name)), None)
     position = (
         wire.executor.adapter.parse_position(row, wire.client) if row and chosen.symbol else None
     )
-    request = wire.executor.request(chosen, position)
-    assert wire.journal.record(chosen, "auto", "planned", request)
-    wire.journal.advance(chosen.id, "sent")
-    outcome = await wire.executor.send(request)
-    wire.journal.settle(chosen.id, outcome)
-    if outcome.status == "unknown":
-        row_ = wire.journal.get(chosen.id)
-        assert row_ is not None
-        outcome = await wire.executor.resolve(row_)
-        wire.journal.settle(chosen.id, outcome)
-    return outcome
+    return await act_on_venue(wire.journal, wire.executor, chosen, position=position)
 
 
 async def test_a_cut_is_whole_contracts_reduce_only_and_read_back_by_client_id(wire):

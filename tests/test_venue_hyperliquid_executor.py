@@ -9,7 +9,6 @@ mark 60,000; SOL isolated long 20 at mark 150; withdrawable 4,000; 2,000 USDC on
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -28,21 +27,11 @@ from monitor.venues.hyperliquid.permissions import read_permissions
 from tests.servers import hyperliquid as hl
 from tests.servers.faults import OrderFault
 from tests.servers.hl_signing import address_of_key
-from tests.venue_actions import decision, sent
+from tests.venue_actions import Clock, decision, sent
 
 BTC = "BTC/USDC:USDC"
 SOL = "SOL/USDC:USDC"
 MAIN = address_of_key(hl.MAIN_KEY)
-
-
-class Clock:
-    """Wall time, which a test moves forward past a request's expiry."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ contracts at mark 3,000; BTC-USDT-SWAP isolated long 50 contracts, margin 2,900,
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,20 +22,10 @@ from monitor.venues.okx.executor import OkxExecutor, okx_client_id
 from monitor.venues.okx.permissions import read_permissions
 from tests.servers import okx
 from tests.servers.faults import OrderFault
-from tests.venue_actions import decision, sent
+from tests.venue_actions import Clock, decision, sent
 
 ETH = "ETH/USDT:USDT"
 BTC = "BTC/USDT:USDT"
-
-
-class Clock:
-    """Wall time, which a test moves forward past a request's expiry."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
-"""Decisions and journal rows for the venue executors' tests, made by hand.
+"""Decisions, journal rows and harnesses for the venue executors' and defenses' tests.
 
 An executor test states one exchange request exactly (its kind, symbol, size), so the
 decision is written here rather than planned by the policy; what a venue answers is
-then checked against the venue's own records.
+then checked against the venue's own records. The harnesses (the controller's order
+for one decision, a daemon defending one account) are written once here so that each
+venue's test keeps only its own book and expectations.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from monitor.actions.controller import ActionController
 from monitor.actions.decision import Decision, TargetKind, decision_id
 from monitor.actions.executor import Executor
 from monitor.actions.guards import KillSwitch
-from monitor.actions.journal import ActionRow, Journal
+from monitor.actions.journal import ActionRow, Journal, Outcome
 from monitor.bus import EventBus
 from monitor.config import Config
 from monitor.daemon.account import AccountState
 from monitor.daemon.marks import MarkBoard
 from monitor.daemon.poller import AccountPoller
+from monitor.daemon.service import Daemon
+from monitor.domain import Position
 from monitor.events import Event
 from monitor.events.tracker import LevelTracker
 from monitor.exchange.markets import SharedMarkets
@@ -80,6 +84,65 @@ def sent(journal: Journal, executor: Executor, made: Decision) -> tuple[dict[str
     row = journal.get(made.id)
     assert row is not None
     return request, row
+
+
+async def act_on_venue(
+    journal: Journal, executor: Executor, chosen: Decision, *, position: Position | None
+) -> Outcome:
+    """The controller's sequence for one decision (controller._act / _send): journal
+    `planned`, then `sent`, send once, settle, and resolve an unknown outcome by lookup."""
+    request = executor.request(chosen, position)
+    assert journal.record(chosen, "auto", "planned", request)
+    journal.advance(chosen.id, "sent")
+    outcome = await executor.send(request)
+    journal.settle(chosen.id, outcome)
+    if outcome.status == "unknown":
+        row = journal.get(chosen.id)
+        assert row is not None
+        outcome = await executor.resolve(row)
+        journal.settle(chosen.id, outcome)
+    return outcome
+
+
+class Clock:
+    """Wall time, which a test moves forward past a request's expiry."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def filled(rows: list[ActionRow], kind: str) -> list[ActionRow]:
+    """The rows of one kind that the venue carried out: what a test matches one to one
+    against the venue's own records."""
+    return [r for r in rows if r.kind == kind and r.status == "filled"]
+
+
+@asynccontextmanager
+async def defending(
+    state_dir: Path,
+    account: dict[str, Any],
+    actions: dict[str, Any],
+    *,
+    emit: Callable[[Event], None],
+    **daemon: float,
+) -> AsyncIterator[Journal]:
+    """The daemon, unmodified, defending one account (polled every second); its journal."""
+    config = Config.model_validate({
+        "state_dir": str(state_dir),
+        "daemon": {"poll_interval": 1, "poll_jitter": 0, **daemon},
+        "accounts": [account],
+        "actions": actions,
+    })  # fmt: skip
+    service = Daemon(config, emit)
+    await service.start()
+    try:
+        assert service.journal is not None
+        yield service.journal
+    finally:
+        await service.stop()
 
 
 class Controlled(NamedTuple):
