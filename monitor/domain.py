@@ -176,6 +176,11 @@ class AccountSnapshot:
     unified_pool: str | None = None
     """When set, every cross position draws on this one pool whatever its settlement
     asset (Bybit unified account, OKX multi-currency cross, Binance Multi-Assets)."""
+    margin_available: dict[str, float] = field(default_factory=dict)
+    """Per margin coin, what the venue lets move into an isolated position now, where it
+    checks the coin itself rather than the pool (OKX: the coin's availEq, availBal):
+    an isolated add sized on the pool alone is refused beyond it. A coin not listed is
+    bounded by its pool's estimate only."""
 
     def pool(self, asset: str) -> CrossPool | None:
         return next((p for p in self.pools if p.asset == asset), None)

@@ -179,6 +179,11 @@ class Executor(ABC):
         """Seconds a signed request can still execute after it was signed."""
         return self.recv_window_ms / 1000
 
+    def request_validity(self, row: ActionRow) -> float:
+        """`validity_window` for the request of `row`: a venue whose requests differ in
+        how long they stay executable (OKX's order deadline) tells them apart here."""
+        return self.validity_window()
+
     # --- requests --------------------------------------------------------------
 
     def request(self, decision: Decision, position: Position | None) -> dict[str, Any]:
@@ -282,7 +287,7 @@ class Executor(ABC):
         signed_before = (
             row.updated_at if row.status == "unknown" else max(row.updated_at, self.started_at)
         )
-        return signed_before + self.validity_window() + SETTLE_GRACE
+        return signed_before + self.request_validity(row) + SETTLE_GRACE
 
     async def resolve(self, row: ActionRow) -> Outcome:
         """Look an `unknown` request up until the exchange's answer is final or the

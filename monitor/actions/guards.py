@@ -150,8 +150,19 @@ class Guards:
             ),
             added=self.journal.added(self.account, now - DAY),
             reserve_left=max(0.0, reserve.max_per_day - day.transferred) if reserve else 0.0,
-            refused=self.refused(read_at),
+            refused=self._with_stranded(self.refused(read_at), now - DAY),
         )
+
+    def _with_stranded(
+        self, refused: dict[str, frozenset[Rung]], since: float
+    ) -> dict[str, frozenset[Rung]]:
+        """`refused`, with the reserve ruled out for targets whose last transfer funded an
+        add the exchange refused (`Journal.stranded`): from the journal, so it holds
+        across a restart, for as long as the reserve's own daily window. Their next add
+        is sized on the balance the transfer left in the futures wallet."""
+        for target in self.journal.stranded(self.account, since):
+            refused[target] = refused.get(target, frozenset()) | {"reserve"}
+        return refused
 
     def over_caps(self, decisions: list[Decision]) -> str | None:
         """The final check of decisions taken together against the caps as they stand."""

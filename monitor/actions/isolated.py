@@ -106,9 +106,13 @@ def _add(
     amount = min(needed, floor_money(min(cap, budget_left), quantum))
     if amount < quantum:
         return [], "the notional caps are used up (per hour or per day)"
-    asset = ctx.book.snapshot.unified_pool or leg.position.settle
+    pool = ctx.book.snapshot.unified_pool or leg.position.settle
+    # where the venue checks the margin coin itself (OKX), the add and its transfer are
+    # sized in that coin, within the pool's estimate and the coin's own availability
+    coin = leg.position.settle
+    asset = coin if coin in ctx.book.snapshot.margin_available else pool
     if asset not in allowance.headroom:  # what this plan moved already comes on top
-        now, allowance.headroom[asset] = free_balance(ctx, asset)
+        now, allowance.headroom[asset] = addable(ctx, pool, coin)
         allowance.free[asset] = now + allowance.free.get(asset, 0.0)
     free = allowance.free[asset]  # signed: a pool short of its own needs is below zero
     if allowance.refuses(target, "balance"):
@@ -162,6 +166,40 @@ def _add(
         if reaches
         else f"only {money(total)} of the {money(needed)} {asset} needed can be added",
     )
+
+
+def addable(ctx: Context, pool: str, coin: str) -> Free:
+    """What an isolated add in `coin` may take from `pool`: the pool's estimate
+    (`free_balance`), and where the venue also checks the coin itself
+    (`AccountSnapshot.margin_available`), no more than the coin's own availability."""
+    estimate = free_balance(ctx, pool)
+    reported = ctx.book.snapshot.margin_available.get(coin)
+    if reported is None:
+        return estimate
+    own = coin_available(ctx, coin, reported)
+    return Free(min(estimate.now, own.now), max(estimate.headroom, own.headroom))
+
+
+def coin_available(ctx: Context, coin: str, reported: float) -> Free:
+    """The venue's figure for a coin (read at the snapshot's marks) at the current marks,
+    and what a move of `isolated.close_before` either way may take from it: it moves with
+    the unrealised PnL of the cross positions margined in the coin, less the initial
+    margin their notional holds (OKX's availEq, or availBal once a profit is realised)."""
+    legs = [leg for legs in ctx.book.cross.values() for leg in legs if leg.position.settle == coin]
+
+    def change(factor: float) -> float:
+        total = 0.0
+        for leg in legs:
+            then, mark = leg.position.mark_price, mark_of(leg, ctx.marks) * factor
+            total += leg.unrealized_pnl(mark) - leg.unrealized_pnl(then)
+            if leg.position.leverage:
+                total -= (leg.value(mark) - leg.value(then)) / leg.position.leverage
+        return total
+
+    move = ctx.config.isolated.close_before
+    now = reported + change(1.0)
+    after = min(reported + change(1.0 + side * move) for side in (-1, 1))
+    return Free(now, max(0.0, now - after))
 
 
 class Free(NamedTuple):

@@ -295,6 +295,26 @@ class Journal:
         )
         return [_row(r) for r in cursor]
 
+    def stranded(self, account: str, since: float) -> set[str]:
+        """Targets whose last reserve transfer (filled since `since`) funded an add the
+        exchange refused, with no add of theirs filled after it: the money is in the
+        futures wallet already, and another transfer for the same shortfall would only
+        move more for nothing (see `Guards.budget`)."""
+        cursor = self._db.execute(
+            "SELECT t.target FROM decisions t WHERE t.account = ? AND t.kind = 'transfer'"
+            " AND t.status = 'filled' AND t.created_at >= ?"
+            " AND t.created_at = (SELECT MAX(created_at) FROM decisions WHERE account ="
+            "   t.account AND target = t.target AND kind = 'transfer' AND status = 'filled')"
+            " AND EXISTS (SELECT 1 FROM decisions a WHERE a.account = t.account"
+            "   AND a.target = t.target AND a.kind = 'add_margin' AND a.status = 'failed'"
+            "   AND a.created_at >= t.created_at)"
+            " AND NOT EXISTS (SELECT 1 FROM decisions a WHERE a.account = t.account"
+            "   AND a.target = t.target AND a.kind = 'add_margin' AND a.status = 'filled'"
+            "   AND a.created_at >= t.created_at)",
+            (account, since),
+        )
+        return {target for (target,) in cursor}
+
     def last_acted(self, account: str, statuses: Iterable[Status]) -> dict[str, float]:
         """target -> time of its latest row in `statuses` (the cooldowns after a restart)."""
         wanted = tuple(statuses)

@@ -51,7 +51,11 @@ class AccountPoller:
         self.markets = markets
         self.bus = bus
         self.adapter = adapter_for(self.account.exchange)
-        self.client = create_client(self.account, timeout_ms=int(settings.request_timeout * 1000))
+        self.client = create_client(
+            self.account,
+            timeout_ms=int(settings.request_timeout * 1000),
+            mixins=self.adapter.client_mixins,
+        )
         self.adapter.configure(self.client)
         self.markets_key = SharedMarkets.key(
             self.account.exchange, self.account.rest_url, self.account.sandbox

@@ -40,10 +40,12 @@ def create_client(
     account: AccountAccess,
     options: dict[str, Any] | None = None,
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    mixins: tuple[type, ...] = (),
 ) -> Any:
     """A ccxt asyncio client for the account, pointed at `rest_url` when one is set; its
-    broken replies (HTML, truncated JSON, 5xx) raise typed errors (exchange/replies.py)."""
-    factory = checked_client_class(getattr(ccxt_async, account.exchange))
+    broken replies (HTML, truncated JSON, 5xx) raise typed errors (exchange/replies.py).
+    `mixins`: what the venue's adapter puts in front of ccxt's class (`client_mixins`)."""
+    factory = checked_client_class(getattr(ccxt_async, account.exchange), mixins)
     params: dict[str, Any] = {"enableRateLimit": True, "timeout": timeout_ms}
     if account.api_key is not None:
         params["apiKey"] = account.api_key.reveal()

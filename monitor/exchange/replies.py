@@ -91,6 +91,7 @@ class CheckedReplies:
 
 
 @cache
-def checked_client_class(factory: type) -> type:
-    """`factory` (a ccxt exchange class) with CheckedReplies in front; one per class."""
-    return type(factory.__name__, (CheckedReplies, factory), {})
+def checked_client_class(factory: type, mixins: tuple[type, ...] = ()) -> type:
+    """`factory` (a ccxt exchange class) with CheckedReplies and a venue's own `mixins`
+    in front; one per combination."""
+    return type(factory.__name__, (CheckedReplies, *mixins, factory), {})

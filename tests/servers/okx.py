@@ -58,6 +58,7 @@ parameter errors), and the body OKX sends for an unknown path (a JSON 404 here).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -93,6 +94,7 @@ __all__ = [
     "hybrid_account",
     "make_client",
     "move_mark",
+    "multi_currency_account",
     "single_currency_account",
 ]
 
@@ -290,6 +292,8 @@ class RecordedRequest:
     query: dict[str, str]
     body: str
     signed: bool
+    exp_time: str | None = None
+    """The `expTime` header (OKX's request deadline, Unix ms), when the client sent one."""
 
 
 @dataclass(slots=True)
@@ -308,6 +312,14 @@ class OkxState:
     #: POST path (margin-balance, asset/transfer) -> fail the reply of its next request
     #: after it was applied; each cleared when used.
     fail_next_post: dict[str, OrderFault] = field(default_factory=dict)
+    #: Refuse the next isolated add with 59301 although the balance allows it (OKX
+    #: judging the balance otherwise than it reports it); cleared when used.
+    refuse_next_add: bool = False
+    #: Hold the next order request this long before it is processed (stuck in transit):
+    #: by then its `expTime` may have passed; cleared when used.
+    delay_next_order_s: float = 0.0
+    #: Order requests refused because they arrived after their `expTime`.
+    expired_requests: int = 0
     requests: list[RecordedRequest] = field(default_factory=list, repr=False)
     other_accounts: list[OkxAccount] = field(default_factory=list)
     """More trading accounts on the same venue, each answering to its own keys: private
@@ -1221,8 +1233,12 @@ def _margin_balance(state: OkxState, body: dict[str, Any], key: OkxApiKey | None
     """`POST /api/v5/account/position/margin-balance` (OKX "Increase/decrease margin").
 
     Reply `[{"amt", "ccy", "instId", "leverage", "posSide", "type"}]`. 59300: no isolated
-    position for instId/posSide; 59301: more than the available (add) or than the position
-    can release above its MM (reduce).
+    position for instId/posSide; 59301: more than the position's margin currency has
+    available (`availEq` of that currency in the balance `details`, in every account
+    mode: the USD-valued equity of a multi-currency account does not count) on an add,
+    or more than the position can release above its MM on a reduce. Errors come back as
+    OKX lists them (www.okx.com/docs-v5/en/#error-code-rest-api-account): HTTP 200, the
+    code in the envelope, `data` empty. Only USDT-margined positions move here.
     """
     _require_perm(key, "trade")
     inst_id = str(body.get("instId") or "")
@@ -1238,16 +1254,19 @@ def _margin_balance(state: OkxState, body: dict[str, Any], key: OkxApiKey | None
         raise OkxError("51000", "Parameter amt error")
     position = _find_okx_position(state, inst_id, pos_side, "isolated")
     if position is None or position.ccy != "USDT":
-        raise OkxError("59300", "Margin call failed. Position does not exist.")
+        raise OkxError("59300", "Margin call failed. Position does not exist.", 200)
     before = _usdt_view(state)
     margin = position.margin or 0.0
+    too_much = OkxError("59301", "Margin adjustment failed for exceeding the max limit.", 200)
     if kind == "add":
-        if amount > _usdt_detail(state).avail_eq:
-            raise OkxError("59301", "Margin adjustment failed for exceeding the max limit")
+        coin = next(d for d in state.account.balance.details if d.ccy == position.ccy)
+        if amount > coin.avail_eq or state.refuse_next_add:
+            state.refuse_next_add = False
+            raise too_much
         position.margin = margin + amount
     else:
         if margin + position.upl - amount < position.mmr:
-            raise OkxError("59301", "Margin adjustment failed for exceeding the max limit")
+            raise too_much
         position.margin = margin - amount
     _reprice(state, position)
     _refresh_usdt(state, before)
@@ -1354,6 +1373,29 @@ POST_ROUTES: dict[str, PostHandler] = {
     "/api/v5/asset/transfer": _funds_transfer,
 }
 ORDER_ROUTES = ("/api/v5/trade/order", "/api/v5/trade/batch-orders")
+EXPIRED_MSG = (
+    "The expTime can't be earlier than the current system time. Please adjust the expTime "
+    "and try again."
+)
+
+
+def _before_deadline(state: OkxState, exp_time: str | None) -> None:
+    """OKX's request deadline, the `expTime` header (Unix ms) of Place (multiple) orders
+    and Amend (multiple) orders (www.okx.com/docs-v5/en/#overview-transaction-timeouts):
+    "the request will not be processed if the current system time of the server is
+    after the expTime". Refused with 50036 (its text above; OKX also lists 50037 "Order
+    expired."), HTTP 200, nothing placed."""
+    if exp_time is None:
+        return
+    try:
+        deadline = int(exp_time)
+    except ValueError:
+        raise OkxError("51000", "Parameter expTime error") from None
+    if time.time() * 1000 > deadline:
+        state.expired_requests += 1
+        raise OkxError("50036", EXPIRED_MSG, 200)
+
+
 """Place one order (a JSON object) or several (a JSON array: ccxt's default createOrder)."""
 
 
@@ -1419,7 +1461,8 @@ async def _dispatch(request: web.Request) -> web.Response:
     query = dict(request.query)
     post = request.method == "POST"
     private = path in PRIVATE_ROUTES or path in POST_ROUTES or path in ORDER_ROUTES
-    state.requests.append(RecordedRequest(request.method, path, query, body, private))
+    exp_time = request.headers.get("expTime")
+    state.requests.append(RecordedRequest(request.method, path, query, body, private, exp_time))
     handler = PRIVATE_ROUTES.get(path) or PUBLIC_ROUTES.get(path)
     if handler is None and path not in POST_ROUTES and path not in ORDER_ROUTES:
         return _json({"code": "404", "msg": f"Not Found: {path}", "data": []}, status=404)
@@ -1441,6 +1484,10 @@ async def _dispatch(request: web.Request) -> web.Response:
             fault = state.fail_next_post.pop(path, None)
         else:
             _require_perm(key, "trade")
+            if state.delay_next_order_s:
+                delay, state.delay_next_order_s = state.delay_next_order_s, 0.0
+                await asyncio.sleep(delay)
+            _before_deadline(state, exp_time)
             bodies = payload if isinstance(payload, list) else [payload]
             reply = _place(state, [b for b in bodies if isinstance(b, dict)])
             fault, state.fail_next_order = state.fail_next_order, None
@@ -1627,6 +1674,45 @@ def single_currency_account(perm: str = "read_only") -> OkxState:
     eth = next(position for position in state.account.positions if position.inst_id == ETH_USDT)
     eth.mgn_ratio = 7_300 / 33
     eth.liq_px = 13_300 / 2.011
+    return state
+
+
+def multi_currency_account(perm: str = "read_only") -> OkxState:
+    """Multi-currency margin (acctLv 3) with BTC as collateral and little free USDT: the
+    hybrid account's two USDT swaps, 5,000 USDT cash and 1 BTC (no inverse position).
+
+    The account's USD-valued equity is large, the USDT margin currency's own
+    availability small: an isolated add is checked against the latter. Hand-derived
+    with the marks of `hybrid_account` (BTC-USDT 60,000, ETH-USDT 3,000; BTC valued at
+    60,000 USD, discount 1):
+      USDT: cash 5,000, of which 2,900 isolated margin (frozen); upl = 1,000 (BTC
+        isolated) + 200 (ETH cross) = 1,200; eq = 6,200; isoEq = 2,900 + 1,000 = 3,900;
+        cross imr 1,200; availEq = 6,200 - 3,900 - 1,200 = 1,100; availBal = 5,000 -
+        2,900 = 2,100.
+      BTC: cash = eq = availEq = availBal = 1; eqUsd = disEq = 60,000.
+      Account: totalEq = 6,200 + 60,000 = 66,200; isoEq 3,900; adjEq = (6,200 - 3,900)
+        + 60,000 = 62,300; imr 1,200, mmr 30 (the ETH short); mgnRatio = 62,300 / 33;
+        notionalUsd = 30,000 + 6,000; upl 1,200.
+      ETH liqPx (other prices fixed): 62,300 - 2 (P - 3,000) = 2 P x 0.0055
+        => P = 68,300 / 2.011 = 33,963.2024...
+    """
+    state = hybrid_account(perm)
+    account = state.account
+    account.positions = [p for p in account.positions if p.inst_id != BTC_USD]
+    eth = next(p for p in account.positions if p.inst_id == ETH_USDT)
+    eth.mgn_ratio, eth.liq_px = 62_300 / 33, 68_300 / 2.011
+    usdt = OkxBalanceDetail(
+        "USDT", eq=6_200, cash_bal=5_000, avail_eq=1_100, avail_bal=2_100, frozen_bal=2_900,
+        upl=1_200, iso_eq=3_900, eq_usd=6_200, dis_eq=6_200, imr=1_200, mmr=30,
+    )  # fmt: skip
+    btc = OkxBalanceDetail(
+        "BTC", eq=1, cash_bal=1, avail_eq=1, avail_bal=1, frozen_bal=0, upl=0, iso_eq=0,
+        eq_usd=60_000, dis_eq=60_000,
+    )  # fmt: skip
+    account.balance = OkxBalance(
+        total_eq=66_200, adj_eq=62_300, iso_eq=3_900, imr=1_200, mmr=30,
+        mgn_ratio=62_300 / 33, notional_usd=36_000, upl=1_200, details=[usdt, btc],
+    )  # fmt: skip
     return state
 
 

@@ -34,12 +34,17 @@ class PoolReading(NamedTuple):
 
     pools: tuple[CrossPool, ...]
     unified_pool: str | None = None
+    margin_available: dict[str, float] | None = None
+    """Per coin, what an isolated add may take (`AccountSnapshot.margin_available`)."""
 
 
 class ExchangeAdapter:
     """Generic ccxt adapter: unified positions, balance and leverage tiers."""
 
     client_options: ClassVar[dict[str, Any]] = {}
+    client_mixins: ClassVar[tuple[type, ...]] = ()
+    """Classes put in front of ccxt's exchange class when the account's client is made
+    (what ccxt cannot be told by options, e.g. a request header it never sends)."""
     tier_basis: ClassVar[TierBasis] = TierBasis.NOTIONAL
 
     def configure(self, client: Any) -> None:
@@ -76,6 +81,7 @@ class ExchangeAdapter:
             taker_fee_rate=await self.fetch_taker_fee(client, symbols),
             fetched_at=time.time(),
             unified_pool=reading.unified_pool,
+            margin_available=dict(reading.margin_available or {}),
         )
 
     async def fetch_positions(self, client: Any) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from monitor.domain import CrossPool, MarginMode, Position, Side, Tier, TierBasis, TierTable
 from monitor.exchange.adapters.base import ExchangeAdapter, PoolReading
 from monitor.exchange.adapters.parse import number, price_or_unknown, required
+from monitor.venues.okx.client import OrderDeadline
 
 UNIFIED_POOL = "USD"
 UNIFIED_LEVELS = frozenset({"3", "4"})
@@ -44,6 +45,7 @@ class OkxAdapter(ExchangeAdapter):
         "fetchMarkets": {"types": ["swap"]},
     }
     tier_basis = TierBasis.CONTRACTS
+    client_mixins = (OrderDeadline,)
 
     def configure(self, client: Any) -> None:
         """Swaps only; no signed currency list (load_markets would call /asset/currencies)."""
@@ -94,6 +96,7 @@ class OkxAdapter(ExchangeAdapter):
         )
         level = str(config["data"][0].get("acctLv"))
         account = balance["info"]["data"][0]
+        available = margin_available(account.get("details") or [])
         cross = [p for p in positions if p.margin_mode is MarginMode.CROSS]
         if level in UNIFIED_LEVELS:
             equity = required(account.get("adjEq"), "adjEq")
@@ -104,7 +107,7 @@ class OkxAdapter(ExchangeAdapter):
                 ours_from_okx_ratio(number(account.get("mgnRatio"))),
                 number(account.get("mmr")),
             )
-            return PoolReading((pool,), UNIFIED_POOL)
+            return PoolReading((pool,), UNIFIED_POOL, available)
         pools = []
         for detail in account.get("details") or []:
             ccy = detail["ccy"]
@@ -120,7 +123,7 @@ class OkxAdapter(ExchangeAdapter):
                     number(detail.get("mmr")),
                 )
             )
-        return PoolReading(tuple(pools))
+        return PoolReading(tuple(pools), margin_available=available)
 
     async def fetch_tiers(
         self, client: Any, symbols: list[str], raw_positions: Iterable[dict[str, Any]]
@@ -177,3 +180,23 @@ class OkxAdapter(ExchangeAdapter):
 def _reported_pnl(position: Position) -> float:
     """OKX's own uPnL of a position: it is what its reported equity contains."""
     return required(position.exchange_unrealized_pnl, f"upl of {position.symbol}")
+
+
+def margin_available(details: Iterable[dict[str, Any]]) -> dict[str, float]:
+    """Per currency, what OKX lets move into an isolated position now: the lower of the
+    currency's `availEq` and `availBal` (a currency without either is left out).
+
+    OKX checks an isolated add (`margin-balance` type add) against the margin currency's
+    own available balance and refuses more with 59301 "Margin adjustment failed for
+    exceeding the max limit", whatever the account's USD-valued equity in multi-currency
+    (acctLv 3) or portfolio (4) margin: BTC collateral backs cross positions there but
+    never becomes USDT in an isolated one. `availBal` leaves out unrealised profit,
+    `availEq` the cross positions' initial margin; the lower is what is safe to ask for.
+    """
+    available: dict[str, float] = {}
+    for detail in details:
+        figures = [number(detail.get(key)) for key in ("availEq", "availBal")]
+        known = [figure for figure in figures if figure is not None]
+        if known and detail.get("ccy"):
+            available[str(detail["ccy"])] = min(known)
+    return available

@@ -21,8 +21,13 @@ the busy / unavailable / system-error codes 50001, 50013, 50026 (ccxt raises the
 RequestTimeout or ExchangeNotAvailable); a timeout, a dropped connection or a 5xx. Not
 found: 51603 "Order does not exist". OKX refuses a request whose OK-ACCESS-TIMESTAMP is
 more than 30 s off its clock (50102), so a request signed then can no longer execute
-after `REQUEST_EXPIRY_MS` plus the grace for clock skew: only then does "not found"
-become "failed".
+after `REQUEST_EXPIRY_S` plus the grace for clock skew: only then does "not found"
+become "failed". An order request carries a deadline of its own, the `expTime` header
+(monitor/venues/okx/client.py), when the client sends one: OKX discards it once the
+deadline has passed (50036 or 50037, both definite refusals), so a lost order reply is
+settled after `recv_window_ms` (5 s) plus the grace instead of 30 s. The journaled
+request says which deadline it was sent with (`valid_ms`), so a row left by a process
+that sent none keeps the 30 s window.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from monitor.actions.executor import Executor, order_outcome
 from monitor.actions.journal import ActionRow, Outcome
 from monitor.actions.policy import Decision
 from monitor.domain import Position
+from monitor.venues.okx.client import VALIDITY_OPTION, OrderDeadline
 
 REQUEST_EXPIRY_S = 30.0
 """OKX rejects a signed request whose timestamp is more than 30 s old (code 50102)."""
@@ -68,9 +74,27 @@ class OkxExecutor(Executor):
     def __init__(self, client: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(client, *args, **kwargs)
         client.options["createOrder"] = "privatePostTradeOrder"
+        self.order_deadline = isinstance(client, OrderDeadline)
+        """Whether the client sends `expTime` on order requests (a client made for the
+        account by the daemon does; a bare ccxt client cannot)."""
+        if self.order_deadline:
+            client.options[VALIDITY_OPTION] = self.recv_window_ms
 
     def validity_window(self) -> float:
         return REQUEST_EXPIRY_S
+
+    def request_validity(self, row: ActionRow) -> float:
+        """An order sent with a deadline: that deadline; anything else: 30 s."""
+        valid_ms = row.request.get("valid_ms")
+        return float(valid_ms) / 1000 if valid_ms else REQUEST_EXPIRY_S
+
+    def request(self, decision: Decision, position: Position | None) -> dict[str, Any]:
+        """The request; an order's says how long OKX may still execute it (`valid_ms`),
+        which is what its `expTime` header will say."""
+        made = super().request(decision, position)
+        if made["kind"] == "reduce" and self.order_deadline:
+            made["valid_ms"] = self.recv_window_ms
+        return made
 
     # --- requests --------------------------------------------------------------
 
