@@ -30,7 +30,7 @@ from monitor.actions.journal import ActionRow
 from monitor.simulator.http import LocalServer
 from tests.servers import okx
 from tests.servers.faults import OrderFault
-from tests.venue_actions import controlled, settle
+from tests.venue_actions import controlled, filled, settle
 
 RESERVE = {"from": "funding", "asset": "USDT", "max_per_action": 500, "max_per_day": 5_000}
 AUTO = {"mode": "auto", "reserve": RESERVE, "caps": {"cooldown": 1}}
@@ -126,3 +126,99 @@ async def test_a_cut_whose_reply_is_lost_after_the_fill_is_placed_exactly_once(t
     assert order.cl_ord_id == row.request["params"]["clientOrderId"]
     assert _posts(state, "/api/v5/trade/order") == 1  # looked up by clOrdId, not resent
     assert order.fill_sz == pytest.approx(row.quantity)
+
+
+# --- multi-currency margin (acctLv 3): the add is OKX's to allow in USDT ------------------
+#
+# `multi_currency_account` with BTC-USDT marked at 57,000: the isolated long's liquidation
+# is 52,436.0 as above, 8.0 % away (warn), and USDT's own availEq stays 1,100 (its
+# isolated equity and its cash fall together), while the account's USD-valued adjEq is
+# 62,300 (1 BTC of collateral): the pool could fund any add, USDT cannot.
+# The add to 15 % (the isolated policy's default target), P = 57,000 x 0.85 = 48,450:
+#   MM + fee at P = 0.5 x 48,450 x (0.004 + 0.0005) = 109.0125
+#   uPnL at P = 0.5 x (48,450 - 58,000) = -4,775
+#   add = 109.0125 + 4,775 - 2,900 = 1,984.0125 -> 1,984.02 (cents, up)
+# USDT's availEq moves with the ETH cross short (2 ETH at 3,000, 5x): a 3 % move
+# (isolated.close_before) against it takes 2 x 90 of uPnL and 2 x 90 / 5 more initial
+# margin: 216 of headroom. The transfer lifts what is left after that move to the add:
+#   transfer = 1,984.02 - (1,100 - 216) = 1,100.02, within reserve.max_per_action.
+MULTI = {
+    "mode": "auto",
+    "reserve": {"from": "funding", "asset": "USDT", "max_per_action": 1_500, "max_per_day": 5_000},
+    "isolated": {"max_add_per_action": 2_000},
+}
+ADD, TRANSFER = 1_984.02, 1_100.02
+
+
+def multi_currency() -> okx.OkxState:
+    state = okx.multi_currency_account(perm="read_only,trade")
+    state.account.funding["USDT"] = 5_000.0
+    okx.move_mark(state, okx.BTC_USDT, 57_000)
+    return state
+
+
+def _filled(kind: str) -> Any:
+    return lambda rows: any(r.kind == kind and r.status == "filled" for r in rows)
+
+
+def _failed_adds(rows: list[ActionRow]) -> bool:
+    return sum(r.kind == "add_margin" and r.status == "failed" for r in rows) == 2
+
+
+def _matches_okx(state: okx.OkxState, rows: list[ActionRow]) -> None:
+    """Every transfer and margin move OKX made is one filled journal row, and back."""
+    transfers = filled(rows, "transfer")
+    assert [(t.client_id, t.amt) for t in state.account.transfers] == [
+        (r.request["params"]["clientId"], pytest.approx(r.quantity)) for r in transfers
+    ]
+    assert state.account.margin_moves == [
+        ("BTC-USDT-SWAP", "add", pytest.approx(r.quantity)) for r in filled(rows, "add_margin")
+    ]
+
+
+async def test_a_multi_currency_add_is_sized_within_usdt_and_funded_once(tmp_path):
+    state = multi_currency()
+    async with (
+        LocalServer(okx.create_app(state)) as server,
+        controlled(account(server.base_url), tmp_path, MULTI) as harness,
+    ):
+        rows = await settle(harness, _filled("add_margin"))
+        for _ in range(3):  # more reads: the position is where it was sent, nothing follows
+            await harness.poller.poll()
+        rows = harness.rows()
+    assert [(r.kind, r.status) for r in rows] == [("transfer", "filled"), ("add_margin", "filled")]
+    transfer, add = rows
+    assert (transfer.quantity, add.quantity) == (pytest.approx(TRANSFER), pytest.approx(ADD))
+    assert "USDT" in add.description and "USDT" in transfer.description  # sized in the coin
+    _matches_okx(state, rows)
+    assert state.account.funding["USDT"] == pytest.approx(5_000 - TRANSFER)
+    btc = next(p for p in state.account.positions if p.inst_id == okx.BTC_USDT)
+    assert btc.margin == pytest.approx(2_900 + ADD)
+
+
+async def test_a_refused_funded_add_never_draws_the_reserve_again_even_after_a_restart(tmp_path):
+    """OKX refuses the add the transfer funded (59301), and the add sized again on the
+    fresh read from the USDT the transfer left: both rungs are refused in this process.
+    After a restart the journal still rules the reserve out; the add is made from that
+    USDT, and the reserve is drawn on once in all."""
+    state = multi_currency()
+    state.refuse_adds = 2
+    async with LocalServer(okx.create_app(state)) as server:
+        # a long cooldown: the refused rungs stay refused in this process
+        first = MULTI | {"caps": {"cooldown": 600}}
+        async with controlled(account(server.base_url), tmp_path, first) as harness:
+            rows = await settle(harness, _failed_adds)
+            assert all("59301" in r.detail for r in rows if r.kind == "add_margin")
+        assert len(state.account.transfers) == 1 and state.account.margin_moves == []
+
+        # the restart; its cooldown ends at once, and nothing of the first run's memory
+        second = MULTI | {"caps": {"cooldown": 1}}
+        async with controlled(account(server.base_url), tmp_path, second) as harness:
+            rows = await settle(harness, _filled("add_margin"))
+    assert [(r.kind, r.status) for r in rows] == [
+        ("transfer", "filled"), ("add_margin", "failed"), ("add_margin", "failed"),
+        ("add_margin", "filled"),
+    ]  # fmt: skip
+    assert len(state.account.transfers) == 1
+    assert rows[-1].quantity == pytest.approx(ADD)  # 1,100 + 1,100.02 of USDT allows it
+    _matches_okx(state, rows)

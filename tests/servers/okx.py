@@ -312,9 +312,9 @@ class OkxState:
     #: POST path (margin-balance, asset/transfer) -> fail the reply of its next request
     #: after it was applied; each cleared when used.
     fail_next_post: dict[str, OrderFault] = field(default_factory=dict)
-    #: Refuse the next isolated add with 59301 although the balance allows it (OKX
-    #: judging the balance otherwise than it reports it); cleared when used.
-    refuse_next_add: bool = False
+    #: Refuse this many isolated adds with 59301 although the balance allows them (OKX
+    #: judging the balance otherwise than it reports it); counted down as used.
+    refuse_adds: int = 0
     #: Hold the next order request this long before it is processed (stuck in transit):
     #: by then its `expTime` may have passed; cleared when used.
     delay_next_order_s: float = 0.0
@@ -1260,8 +1260,8 @@ def _margin_balance(state: OkxState, body: dict[str, Any], key: OkxApiKey | None
     too_much = OkxError("59301", "Margin adjustment failed for exceeding the max limit.", 200)
     if kind == "add":
         coin = next(d for d in state.account.balance.details if d.ccy == position.ccy)
-        if amount > coin.avail_eq or state.refuse_next_add:
-            state.refuse_next_add = False
+        if amount > coin.avail_eq or state.refuse_adds:
+            state.refuse_adds = max(0, state.refuse_adds - 1)
             raise too_much
         position.margin = margin + amount
     else:
