@@ -9,11 +9,14 @@ contracts at mark 3,000; BTC-USDT-SWAP isolated long 50 contracts, margin 2,900,
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from monitor.actions.executor import SETTLE_GRACE
 from monitor.actions.journal import Journal
 from monitor.config.schema import CrossPolicy, ReserveConfig
 from monitor.simulator.http import LocalServer
@@ -26,6 +29,7 @@ from tests.venue_actions import Clock, decision, sent
 
 ETH = "ETH/USDT:USDT"
 BTC = "BTC/USDT:USDT"
+ORDER_PATH = "/api/v5/trade/order"
 
 
 @pytest.fixture
@@ -256,3 +260,90 @@ async def test_in_long_short_mode_a_cut_closes_its_leg_by_pos_side(
     assert outcome.status == "filled", outcome.detail
     (order,) = state.account.orders
     assert (order.pos_side, order.side, eth.pos) == ("short", "buy", 15)
+
+
+# --- OKX's order deadline (expTime) ------------------------------------------------------
+
+VALID_MS = 300
+"""The validity the executor gives orders here (5 s in the daemon), short for the test."""
+
+
+@pytest.fixture
+async def deadline_executor(state: okx.OkxState, clock: Clock) -> AsyncIterator[OkxExecutor]:
+    """The executor on a client made as the daemon makes it: `OkxAdapter.client_mixins`
+    in front of ccxt's okx, so order requests carry `expTime`."""
+    async with LocalServer(okx.create_app(state)) as server:
+        client = okx.make_client(server.base_url, mixins=OkxAdapter.client_mixins)
+        await client.load_markets()
+        try:
+            yield OkxExecutor(
+                client, OkxAdapter(), CrossPolicy(), [okx.FIXTURE_SECRET],
+                recv_window_ms=VALID_MS, now=clock,
+            )  # fmt: skip
+        finally:
+            await client.close()
+
+
+async def test_only_order_requests_carry_a_deadline_from_their_own_timestamp(
+    deadline_executor: OkxExecutor, state: okx.OkxState, journal: Journal
+) -> None:
+    cut = decision("reduce", symbol=ETH, side="short", quantity=1, mark=3_000)
+    request, _ = sent(journal, deadline_executor, cut)
+    assert request["valid_ms"] == VALID_MS  # journaled: the lookup's window
+    assert (await deadline_executor.send(request)).status == "filled"
+    add = decision("add_margin", symbol=BTC, margin_mode="isolated", quantity=10)
+    margin, _ = sent(journal, deadline_executor, add)
+    assert "valid_ms" not in margin
+    assert (await deadline_executor.send(margin)).status == "filled"
+
+    (placed,) = [r for r in state.requests if (r.method, r.path) == ("POST", ORDER_PATH)]
+    assert placed.exp_time is not None and placed.stamp is not None
+    stamp_ms = datetime.fromisoformat(placed.stamp).timestamp() * 1000
+    assert int(placed.exp_time) - round(stamp_ms) == VALID_MS
+    assert [r.path for r in state.requests if r.exp_time is not None] == [ORDER_PATH]
+
+
+async def test_an_order_stuck_past_its_deadline_is_refused_and_settled_after_it(
+    deadline_executor: OkxExecutor, state: okx.OkxState, journal: Journal, clock: Clock
+) -> None:
+    """The request reaches OKX after its expTime (held 1 s in transit, the client gave up
+    after 0.2 s): OKX discards it (50036). The lookup finds nothing; that is final only
+    once the deadline and the grace for clock skew have passed, not OKX's 30 s."""
+    state.delay_next_order_s = 1.0
+    deadline_executor.client.timeout = 200  # ms
+    cut = decision("reduce", symbol=ETH, side="short", quantity=2, mark=3_000)
+    request, _ = sent(journal, deadline_executor, cut)
+
+    outcome = await deadline_executor.send(request)
+    assert outcome.status == "unknown", outcome.detail
+    journal.settle(cut.id, outcome)
+    row = journal.get(cut.id)
+    assert row is not None
+    clock.now = row.updated_at
+    assert (await deadline_executor.lookup(row)).status == "unknown"
+    for _ in range(300):  # the held request reaches the server's order handler
+        if state.expired_requests:
+            break
+        await asyncio.sleep(0.01)
+    assert state.expired_requests == 1 and state.account.orders == []
+
+    clock.now = row.updated_at + VALID_MS / 1000 + SETTLE_GRACE - 0.1
+    found = await deadline_executor.lookup(row)
+    assert found.status == "unknown" and "may still arrive" in found.detail
+    clock.now = row.updated_at + VALID_MS / 1000 + SETTLE_GRACE + 0.1
+    found = await deadline_executor.lookup(row)
+    assert found.status == "failed" and "never executed" in found.detail
+    assert _calls(state).count(("POST", ORDER_PATH)) == 1
+    assert state.account.orders == []
+
+
+async def test_an_expired_order_request_is_a_definite_refusal(
+    deadline_executor: OkxExecutor, state: okx.OkxState, journal: Journal
+) -> None:
+    """OKX's answer to a request past its expTime (50036) says it was not executed."""
+    state.delay_next_order_s = 0.5  # past the 0.3 s deadline, within ccxt's timeout
+    cut = decision("reduce", symbol=ETH, side="short", quantity=2, mark=3_000)
+    request, _ = sent(journal, deadline_executor, cut)
+    outcome = await deadline_executor.send(request)
+    assert outcome.status == "failed" and "50036" in outcome.detail
+    assert state.account.orders == []

@@ -294,6 +294,8 @@ class RecordedRequest:
     signed: bool
     exp_time: str | None = None
     """The `expTime` header (OKX's request deadline, Unix ms), when the client sent one."""
+    stamp: str | None = None
+    """The OK-ACCESS-TIMESTAMP header of a signed request."""
 
 
 @dataclass(slots=True)
@@ -1462,7 +1464,10 @@ async def _dispatch(request: web.Request) -> web.Response:
     post = request.method == "POST"
     private = path in PRIVATE_ROUTES or path in POST_ROUTES or path in ORDER_ROUTES
     exp_time = request.headers.get("expTime")
-    state.requests.append(RecordedRequest(request.method, path, query, body, private, exp_time))
+    stamp = request.headers.get("OK-ACCESS-TIMESTAMP")
+    state.requests.append(
+        RecordedRequest(request.method, path, query, body, private, exp_time, stamp)
+    )
     handler = PRIVATE_ROUTES.get(path) or PUBLIC_ROUTES.get(path)
     if handler is None and path not in POST_ROUTES and path not in ORDER_ROUTES:
         return _json({"code": "404", "msg": f"Not Found: {path}", "data": []}, status=404)
@@ -1723,12 +1728,15 @@ def make_client(
     secret: str = FIXTURE_SECRET,
     password: str = FIXTURE_PASSPHRASE,
     minimal: bool = True,
+    mixins: tuple[type, ...] = (),
 ) -> Any:
     """The client settings the monitor should use: swap only, no currency list.
+    `mixins`: classes in front of ccxt's okx, as the daemon puts `OkxAdapter.client_mixins`.
 
     The rate limiter is off only because the server is local; against OKX keep it on.
     """
-    client = ccxt_async.okx(
+    factory = type("okx", (*mixins, ccxt_async.okx), {}) if mixins else ccxt_async.okx
+    client = factory(
         {"apiKey": api_key, "secret": secret, "password": password, "enableRateLimit": False}
     )
     client.urls["api"] = rebase_urls(client.urls["api"], base_url)
