@@ -291,6 +291,36 @@ def test_journal_totals_read_the_rolling_window(tmp_path: Path) -> None:
     assert set(journal.last_acted("u", ("sent", "failed"))) == {"pool USDT"}
 
 
+def test_a_transfer_stranded_by_a_refused_add_rules_the_reserve_out(tmp_path: Path) -> None:
+    """Transfer filled, then the add it funded refused: the reserve is ruled out for the
+    target, by the journal (a fresh Guards, as after a restart), until an add of it fills;
+    and for a day at most."""
+    clock = [1_000.0]
+    journal = Journal(tmp_path / "j.sqlite3", now=lambda: clock[0])
+    target = "AVAX/USDT:USDT long isolated"
+    made = a_decision(target=target)
+
+    def settled(name: str, kind: str, status: str) -> None:
+        row = replace(made, id=name.ljust(32, "0"), kind=kind)
+        journal.record(row, "auto", "planned", {})
+        journal.advance(row.id, "sent")
+        journal.settle(row.id, Outcome(status, ""))  # type: ignore[arg-type]
+
+    def reserve_refused() -> bool:
+        guards = Guards("u", config(), journal, KillSwitch(tmp_path), now=lambda: clock[0])
+        return "reserve" in guards.budget().refused.get(target, frozenset())
+
+    settled("t1", "transfer", "filled")
+    assert not reserve_refused()  # its add has not been tried yet
+    settled("a1", "add_margin", "failed")
+    assert journal.stranded("u", 0.0) == {target} and reserve_refused()
+    clock[0] += 90_000  # past the reserve's daily window
+    assert not reserve_refused()
+    clock[0] = 1_000.0
+    settled("a2", "add_margin", "filled")  # the stranded money went in
+    assert not reserve_refused()
+
+
 async def test_reconcile_settles_what_the_exchange_can_tell(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
     rows = {}

@@ -148,6 +148,18 @@ async def test_multi_currency_account_has_one_usd_pool(server, state):
     assert "/api/v5/asset/currencies" not in state.paths_called()
 
 
+async def test_each_currency_carries_what_an_isolated_add_may_take(server, state):
+    """The lower of availEq and availBal per currency (`multi_currency_account`): USDT
+    availEq 1,100, availBal 2,100; BTC 1 and 1. The USD pool is far larger (adjEq 62,300)."""
+    state.account = okx.multi_currency_account().account
+
+    snapshot = await read_snapshot(server)
+
+    assert snapshot.unified_pool == "USD"
+    assert snapshot.margin_available == {"USDT": 1_100, "BTC": 1}
+    assert snapshot.pools[0].wallet_balance == pytest.approx(62_300 - 200)
+
+
 async def test_single_currency_account_has_a_pool_per_currency(server, state):
     single = okx.single_currency_account()
     state.account = single.account
