@@ -10,6 +10,9 @@ whatever margin is left, which the exchange's liquidation would take.
 
 A coin-margined (inverse) position's margin is added in its coin, to eight decimals; the
 caps (`max_add_per_*`, the notional windows) stay in USD and are converted at the mark.
+Where the venue checks the margin coin's own balance rather than the pool's
+(`AccountSnapshot.margin_available`, OKX), the add and its transfer are sized in that
+coin, within both.
 """
 
 from __future__ import annotations
