@@ -125,6 +125,9 @@ async def test_a_cut_whose_reply_is_lost_after_the_fill_is_placed_exactly_once(t
     (order,) = state.account.orders
     assert order.cl_ord_id == row.request["params"]["clientOrderId"]
     assert _posts(state, "/api/v5/trade/order") == 1  # looked up by clOrdId, not resent
+    (placed,) = [r for r in state.requests if (r.method, r.path) == ("POST", "/api/v5/trade/order")]
+    assert placed.exp_time is not None  # the daemon's client sends OKX's order deadline
+    assert row.request["valid_ms"] == 5_000
     assert order.fill_sz == pytest.approx(row.quantity)
 
 
