@@ -10,6 +10,9 @@ whatever margin is left, which the exchange's liquidation would take.
 
 A coin-margined (inverse) position's margin is added in its coin, to eight decimals; the
 caps (`max_add_per_*`, the notional windows) stay in USD and are converted at the mark.
+That holds in a unified account too (Bybit's UTA): an isolated inverse position's margin
+is its coin, drawn from the coin's balance (or moved in from a reserve of that coin),
+never from the USD-valued pool.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from monitor.actions.allowance import Allowance, Context, make_decision
-from monitor.actions.cross import UNIFIED_INVERSE
 from monitor.actions.decision import (
     Decision,
     Note,
@@ -50,8 +52,6 @@ def defend_isolated(
     def note(message: str, level: Level = Level.CRITICAL) -> tuple[list[Decision], Note]:
         return [], Note(target, TargetKind.POSITION, message, level)
 
-    if leg.inverse and ctx.book.snapshot.unified_pool is not None:
-        return note(UNIFIED_INVERSE)
     risk = ctx.book.evaluate_isolated(leg, ctx.marks)
     wallet = leg.position.isolated_margin
     if risk.liquidation_distance is None or wallet is None or not leg.has_margin_terms:
@@ -106,7 +106,7 @@ def _add(
     amount = min(needed, floor_money(min(cap, budget_left), quantum))
     if amount < quantum:
         return [], "the notional caps are used up (per hour or per day)"
-    asset = ctx.book.snapshot.unified_pool or leg.position.settle
+    asset = margin_asset(ctx, leg)
     if asset not in allowance.headroom:  # what this plan moved already comes on top
         now, allowance.headroom[asset] = free_balance(ctx, asset)
         allowance.free[asset] = now + allowance.free.get(asset, 0.0)
@@ -162,6 +162,14 @@ def _add(
         if reaches
         else f"only {money(total)} of the {money(needed)} {asset} needed can be added",
     )
+
+
+def margin_asset(ctx: Context, leg: Leg) -> str:
+    """What an isolated position's margin is in: its coin for an inverse contract, else
+    the unified pool where there is one, else its settlement asset."""
+    if leg.inverse:
+        return leg.position.settle
+    return ctx.book.snapshot.unified_pool or leg.position.settle
 
 
 class Free(NamedTuple):
@@ -247,7 +255,7 @@ def _close(
     """Close the whole position, reduce-only. Bounded by the notional caps like any
     order; if they do not allow it, nothing is sent and the position stays undefended,
     loudly."""
-    asset = ctx.book.snapshot.unified_pool or leg.position.settle
+    asset = margin_asset(ctx, leg)
     notional = cut_value(leg, mark_of(leg, ctx.marks), leg.contracts)
     if notional > min(allowance.per_action, allowance.window_left) + 1e-9:
         message = f"{why}; and the notional caps do not allow closing it"

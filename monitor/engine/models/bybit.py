@@ -15,11 +15,24 @@ cancels out of the help centre's liquidation formula but not out of the ratio.
 Before 2 Sep 2025 isolated MM was priced at entry, and the help centre's worked examples
 (LP = entry - (IM - MM)/size - extra/size, MM = entry value x MMR - deduction) still use
 that rule: `BybitModel(isolated_mm_at_entry=True)` reproduces them exactly.
+
+Inverse (coin-settled) contracts, by account mode (v5 docs, "Different Account Modes"):
+- isolated, every mode: the position's own coin margin (`positionBalance`, BTC for
+  BTCUSD) against its own MM in the coin: exact, as above;
+- cross in a classic account or a UTA 1.0's inverse derivatives wallet (CONTRACT): one
+  pool per coin, the coin's wallet against its positions' MM in the coin, as Binance
+  COIN-M: exact (the adapter reports those pools by coin);
+- cross in a UTA 2.0 (margin shared among all trades): the coin PnL enters the account's
+  USD margin balance at the coin's USD price, after the collateral value ratio when the
+  coin's equity is positive, and the MM is converted the same way. A leg in one unit
+  cannot express that, so such a leg has no margin terms here: its pool reads unknown
+  rather than summing BTC with USD. This is the model's explicit gap.
 """
 
 from __future__ import annotations
 
 from monitor.domain import AccountSnapshot, MarginMode, Position, TierTable
+from monitor.engine.legs import Leg
 from monitor.engine.models.base import MarginModel
 
 
@@ -57,6 +70,15 @@ class BybitModel(MarginModel):
 
     def mm_constant(self, position: Position, tiers: TierTable, snapshot: AccountSnapshot) -> float:
         return fee_to_close(position, snapshot.taker_fee_rate)
+
+    def compile(self, position: Position, snapshot: AccountSnapshot) -> Leg:
+        if (
+            position.inverse
+            and position.margin_mode is MarginMode.CROSS
+            and snapshot.unified_pool is not None
+        ):
+            return Leg(position, None)  # coin PnL in the USD pool: unknown, never mis-summed
+        return super().compile(position, snapshot)
 
     def mm_fixed(
         self, position: Position, tiers: TierTable | None, snapshot: AccountSnapshot
