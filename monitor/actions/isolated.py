@@ -67,7 +67,7 @@ def defend_isolated(
         return [], None
     why_not = "defense: contain"
     if policy.defense == "add_margin":
-        quantum = quantum_for(leg.inverse)
+        quantum = quantum_for(leg.inverse, ctx.book.model.coin_margin_step)
         found, why_not = _add(ctx, leg, allowance, target, ceil_money(needed, quantum), before)
         if found and (
             distance >= policy.close_before or found[-1].distance_after >= policy.close_before
@@ -96,7 +96,7 @@ def _add(
     string says why the add falls short (or why there is none)."""
     policy = ctx.config.isolated
     mark = mark_of(leg, ctx.marks)
-    quantum = quantum_for(leg.inverse)
+    quantum = quantum_for(leg.inverse, ctx.book.model.coin_margin_step)
     usd = mark if leg.inverse else 1.0  # caps are in USD; coin-margined margin is in coin
     spent = allowance.added.get(target, 0.0)
     budget_left = policy.max_add_per_position / usd - spent

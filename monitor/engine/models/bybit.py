@@ -64,6 +64,8 @@ class BybitModel(MarginModel):
 
     name = "bybit"
     exact = True
+    coin_margin_step = 1e-4
+    """`POST /v5/position/add-margin` takes `margin` to four decimals (v5 docs)."""
 
     def __init__(self, isolated_mm_at_entry: bool = False) -> None:
         self.isolated_mm_at_entry = isolated_mm_at_entry
