@@ -36,6 +36,8 @@ from decimal import Decimal
 import pytest
 
 from monitor.actions.journal import ActionRow
+from monitor.simulator.http import LocalServer
+from monitor.venues.bybit.adapter import BybitAdapter
 from tests.servers.bybit import (
     TAKER_FEE,
     TEST_KEY,
@@ -45,7 +47,9 @@ from tests.servers.bybit import (
     Position,
     RiskTier,
     Ticker,
+    create_app,
     hybrid_unified_account,
+    make_client,
     move_marks,
 )
 from tests.servers.faults import OrderFault
@@ -114,6 +118,37 @@ def btc_liquidation(state: BybitState) -> Decimal:
     q = Decimal(btc.size)
     fee = q / 60_000 * Decimal("1.1") * Decimal(TAKER_FEE)
     return q * Decimal("1.005") / (state.contract["BTC"] + q / 60_000 - fee)
+
+
+@pytest.mark.parametrize(
+    ("status", "pools", "unified", "wallet"),
+    [  # UTA 1.0: coin pools, the isolated 0.3 ETH out of ETH's 1.3; UTA 2.0: one USD pool
+        (3, {"BTC": 0.05, "ETH": 1.0}, None, "contract"),
+        (6, {"USD": 50_000}, "USD", "unified"),
+    ],
+)
+async def test_the_pools_of_inverse_contracts_follow_the_account_mode(
+    status, pools, unified, wallet
+):
+    """A UTA 2.0's inverse cross position shares the unified USD pool (whose figures the
+    engine then leaves unknown); a UTA 1.0 keeps it in the CONTRACT wallet, a pool per
+    coin. (50,000: the fixture's USDT wallet, with no linear position to count; this
+    server keeps inverse PnL out of the USD totals, see its docstring.)"""
+    state = inverse_account()
+    state.account.unified_margin_status = status
+    async with LocalServer(create_app(state)) as server:
+        client = make_client(server.base_url)
+        adapter = BybitAdapter()
+        adapter.configure(client)
+        try:
+            snapshot = await adapter.fetch_snapshot(client, "uta")
+        finally:
+            await client.close()
+    assert {p.asset: p.wallet_balance for p in snapshot.pools} == pytest.approx(pools)
+    assert snapshot.unified_pool == unified
+    assert adapter.wallet_of("BTC") == wallet and adapter.wallet_of("USD") == "unified"
+    wallets = {r.params.get("accountType") for r in state.requests if "wallet" in r.path}
+    assert wallets == ({"CONTRACT"} if status == 3 else {"UNIFIED"})
 
 
 async def test_inverse_defense_adds_coin_transfers_coin_and_cuts_contracts(tmp_path):

@@ -25,14 +25,13 @@ Inverse (coin-settled) contracts, by account mode (v5 docs, "Different Account M
 - cross in a UTA 2.0 (margin shared among all trades): the coin PnL enters the account's
   USD margin balance at the coin's USD price, after the collateral value ratio when the
   coin's equity is positive, and the MM is converted the same way. A leg in one unit
-  cannot express that, so such a leg has no margin terms here: its pool reads unknown
+  cannot express that, so the book reads such a pool unknown (its MIXED_POOL note)
   rather than summing BTC with USD. This is the model's explicit gap.
 """
 
 from __future__ import annotations
 
 from monitor.domain import AccountSnapshot, MarginMode, Position, TierTable
-from monitor.engine.legs import Leg
 from monitor.engine.models.base import MarginModel
 
 
@@ -72,15 +71,6 @@ class BybitModel(MarginModel):
 
     def mm_constant(self, position: Position, tiers: TierTable, snapshot: AccountSnapshot) -> float:
         return fee_to_close(position, snapshot.taker_fee_rate)
-
-    def compile(self, position: Position, snapshot: AccountSnapshot) -> Leg:
-        if (
-            position.inverse
-            and position.margin_mode is MarginMode.CROSS
-            and snapshot.unified_pool is not None
-        ):
-            return Leg(position, None)  # coin PnL in the USD pool: unknown, never mis-summed
-        return super().compile(position, snapshot)
 
     def mm_fixed(
         self, position: Position, tiers: TierTable | None, snapshot: AccountSnapshot

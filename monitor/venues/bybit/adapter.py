@@ -165,7 +165,9 @@ class BybitAdapter(ExchangeAdapter):
         reply = await client.privateGetV5AccountWalletBalance({"accountType": "UNIFIED"})
         totals = reply["result"]["list"][0]
         balance = required(totals.get("totalMarginBalance"), "totalMarginBalance")
-        counted = sum(required(p.exchange_unrealized_pnl, "unrealisedPnl") for p in cross)
+        counted = sum(  # an inverse uPnL is in its coin: the pool then reads unknown anyway
+            required(p.exchange_unrealized_pnl, "unrealisedPnl") for p in cross if not p.inverse
+        )
         pool = CrossPool(
             UNIFIED_POOL,
             balance - counted,
