@@ -81,11 +81,14 @@ ccxt parsing facts a consumer of this account must know:
 Inverse contracts (v5 docs, "Different Account Modes"): a classic (unifiedMarginStatus 1)
 or UTA 1.0 (3, 4) account keeps them in the inverse derivatives wallet, accountType
 CONTRACT (`BybitState.contract`, coin -> walletBalance), each coin margining its own
-contracts; `/v5/account/wallet-balance?accountType=CONTRACT` lists it there. Quantities are
-contracts of 1 USD; value, IM, MM, PnL, margin and fees are in the coin. add-margin takes
-`margin` in the coin to at most four decimals; inter-transfer moves the coin FUND <->
-CONTRACT. Only reduce-only inverse orders are served (opening one is not modelled), and a
-UTA 2.0's inverse positions (margined in the USD pool) are not traded here.
+contracts; `/v5/account/wallet-balance?accountType=CONTRACT` lists it there. A UTA 2.0
+keeps the coin in the unified wallet (its `coins` row). Quantities are contracts of 1 USD;
+value, IM, MM, PnL, margin and fees are in the coin. add-margin takes `margin` in the coin
+to at most four decimals, from the coin's wallet less what its positions hold;
+inter-transfer moves the coin FUND <-> CONTRACT (UTA 1.0) or FUND <-> UNIFIED (UTA 2.0).
+Only reduce-only inverse orders are served (opening one is not modelled), and a UTA 2.0's
+coin balances and inverse PnL stay out of its USD totals (its collateral value ratios
+are not modelled): a UTA 2.0 cross inverse position's figures here are its own only.
 
 Semantics chosen where Bybit is ambiguous (documented, not verified against the live API):
 this server lets one UTA hold cross and isolated positions at once, `tradeMode` per position.
@@ -909,7 +912,7 @@ def _contract_wallet(state: BybitState, coins: set[str] | None) -> dict[str, Any
             continue
         held = [p for p in _inverse_positions(state) if _settle(state, p) == coin]
         upl = sum((Decimal(p.unrealised_pnl) for p in held), Decimal(0))
-        im = sum((Decimal(_margin_held(p)) for p in held), Decimal(0))
+        im = _coin_held(state, coin)
         mm = sum((Decimal(p.position_mm) for p in held), Decimal(0))
         row = CoinBalance(
             coin=coin, wallet_balance=_fmt(wallet), equity=_fmt(wallet + upl), usd_value="",
@@ -1241,15 +1244,8 @@ async def _add_margin(state: BybitState, params: dict[str, Any], key: ApiKey | N
     if margin == 0:
         raise BybitError(110027, "Margin is not modified")
     if category == "inverse":
-        if not state.inverse_apart:
-            raise _param_error("params error: UTA 2.0 inverse margin is not served here")
         coin = _settle(state, position)
-        held = sum(
-            (Decimal(_margin_held(p)) for p in _inverse_positions(state)
-             if _settle(state, p) == coin),
-            Decimal(0),
-        )  # fmt: skip
-        available = state.contract.get(coin, Decimal(0)) - held
+        available = _coin_wallet(state, coin) - _coin_held(state, coin)
     else:
         available = Decimal(state.account.total_available_balance)
     if margin > available:
@@ -1361,9 +1357,8 @@ async def _order_create(state: BybitState, params: dict[str, Any], key: ApiKey |
     if instrument is None or instrument.category != category:
         raise _param_error("Not supported symbols")
     inverse = category == "inverse"
-    if inverse and not (state.inverse_apart and params.get("reduceOnly") in (True, "true")):
-        raise _param_error("params error: only reduce-only inverse orders of a classic or UTA 1.0 "
-                           "account are served by this test server")  # fmt: skip
+    if inverse and params.get("reduceOnly") not in (True, "true"):
+        raise _param_error("params error: only reduce-only inverse orders are served here")
     side = params.get("side")
     if side not in ("Buy", "Sell"):
         raise _param_error("params error: side invalid")
@@ -1427,10 +1422,9 @@ async def _order_create(state: BybitState, params: dict[str, Any], key: ApiKey |
         realised = _reduce(state, position, close_qty) if position and close_qty else Decimal(0)
         if open_qty:
             _open_or_increase(state, instrument=instrument, side=str(side), idx=idx, qty=open_qty)
-        if inverse:  # in the coin, into the CONTRACT wallet
+        if inverse:  # in the coin, into the wallet that margins it
             fee, realised = _coin(fee), _coin(realised)
-            coin = instrument.settle_coin
-            state.contract[coin] = state.contract.get(coin, Decimal(0)) + realised - fee
+            _credit_coin(state, instrument.settle_coin, realised - fee)
         else:
             _book_usdt(state, realised - fee, realised=True)
         touched = _find_position(state, category, symbol, idx)
@@ -1505,16 +1499,20 @@ async def _inter_transfer(state: BybitState, params: dict[str, Any], key: ApiKey
     source, target = params.get("fromAccountType"), params.get("toAccountType")
     if source == target:
         raise BybitError(131211, "fromAccountType can't be the same as toAccountType")
-    contract = "CONTRACT" in (source, target)
-    if contract and state.inverse_apart and {source, target} == {"FUND", "CONTRACT"}:
+    coin_wallet = "CONTRACT" if state.inverse_apart else "UNIFIED"
+    if coin != "USDT" and {source, target} == {"FUND", coin_wallet}:
         if amount <= 0 or amount != amount.quantize(Decimal("1e-8")):
             raise BybitError(131203, "Request parameter error")
-        wallets = (state.funding, state.contract)
-        origin, destination = wallets if source == "FUND" else wallets[::-1]
-        if amount > origin.get(coin, Decimal(0)) - _contract_held(state, coin, source):
-            raise BybitError(131212, "Insufficient balance")
-        origin[coin] -= amount
-        destination[coin] = destination.get(coin, Decimal(0)) + amount
+        if source == "FUND":
+            if amount > state.funding.get(coin, Decimal(0)):
+                raise BybitError(131212, "Insufficient balance")
+            state.funding[coin] -= amount
+            _credit_coin(state, coin, amount)
+        else:
+            if amount > _coin_wallet(state, coin) - _coin_held(state, coin):
+                raise BybitError(131212, "Insufficient balance")
+            _credit_coin(state, coin, -amount)
+            state.funding[coin] = state.funding.get(coin, Decimal(0)) + amount
         state.transfers.append(
             InterTransfer(transfer_id, coin, _fmt(amount), str(source), str(target),
                           str(_now_ms()))
@@ -1539,10 +1537,29 @@ async def _inter_transfer(state: BybitState, params: dict[str, Any], key: ApiKey
     return {"transferId": transfer_id, "status": "SUCCESS"}
 
 
-def _contract_held(state: BybitState, coin: str, source: Any) -> Decimal:
-    """What of the CONTRACT wallet's coin its positions hold (nothing leaves FUND so)."""
-    if source != "CONTRACT":
-        return Decimal(0)
+def _coin_wallet(state: BybitState, coin: str) -> Decimal:
+    """walletBalance of the coin where it margins inverse contracts: CONTRACT on a classic
+    or UTA 1.0 account, the unified wallet's coin row on a UTA 2.0."""
+    if state.inverse_apart:
+        return state.contract.get(coin, Decimal(0))
+    row = next((c for c in state.account.coins if c.coin == coin), None)
+    return Decimal(row.wallet_balance) if row is not None else Decimal(0)
+
+
+def _credit_coin(state: BybitState, coin: str, amount: Decimal) -> None:
+    """Credit (or debit) that wallet; a UTA 2.0 coin row is made when first credited."""
+    if state.inverse_apart:
+        state.contract[coin] = state.contract.get(coin, Decimal(0)) + amount
+        return
+    row = next((c for c in state.account.coins if c.coin == coin), None)
+    if row is None:
+        row = CoinBalance(coin, "0", "0", "", "0", "0", "0", "0")
+        state.account.coins.append(row)
+    row.wallet_balance = row.equity = _fmt(Decimal(row.wallet_balance) + amount)
+
+
+def _coin_held(state: BybitState, coin: str) -> Decimal:
+    """What of that wallet the coin's inverse positions hold (margin or IM)."""
     return sum(
         (Decimal(_margin_held(p)) for p in _inverse_positions(state) if _settle(state, p) == coin),
         Decimal(0),

@@ -13,7 +13,8 @@ Exactly (Bybit v5 API docs; ccxt 4.5 calls in brackets):
   compares the position's margin with the value read before sending (the base's rule);
   `margin` takes at most four decimals ("Add Or Reduce Margin"), so an add, in USDT or
   in the coin of an inverse contract (BTC for BTCUSD), is rounded down to them;
-- reserve transfer `POST /v5/asset/transfer/inter-transfer` FUND -> UNIFIED [transfer]
+- reserve transfer `POST /v5/asset/transfer/inter-transfer` FUND -> UNIFIED [raw
+  privatePostV5AssetTransferInterTransfer: ccxt's transfer rounds the amount]
   (FUND -> CONTRACT for the coin of inverse contracts a classic or UTA 1.0 account keeps
   in its inverse derivatives wallet)
   with a `transferId` of ours: a UUID derived from the decision id, so the request is
@@ -67,17 +68,30 @@ class BybitExecutor(Executor):
     # --- requests --------------------------------------------------------------
 
     def transfer_request(self, decision: Decision) -> dict[str, Any]:
+        """The inter-transfer body exactly as sent: ccxt's `transfer` would round the
+        amount to the currency precision it derives from the markets when currencies are
+        not loaded (ccxt 4.5.90: BTC to 0.001, 0.0378 sent as 0.038), moving more than
+        was decided."""
+        target = (
+            self.adapter.wallet_of(decision.asset)
+            if isinstance(self.adapter, BybitAdapter)
+            else self.futures_wallet
+        )
+        accounts = self.client.options["accountsByType"]
+        coin = self.transfer_coin(decision)
         return {
             "kind": "transfer",
-            "asset": self.transfer_coin(decision),
+            "asset": coin,
             "amount": decision.quantity,
             "from": decision.source,
-            "to": (
-                self.adapter.wallet_of(decision.asset)
-                if isinstance(self.adapter, BybitAdapter)
-                else self.futures_wallet
-            ),
-            "params": {"transferId": str(uuid.UUID(hex=decision.id, version=4))},
+            "to": target,
+            "params": {
+                "transferId": str(uuid.UUID(hex=decision.id, version=4)),
+                "coin": coin,
+                "amount": f"{decision.quantity:.8f}".rstrip("0").rstrip("."),
+                "fromAccountType": accounts[decision.source],
+                "toAccountType": accounts[target],
+            },
         }
 
     def add_margin_request(self, decision: Decision, position: Position | None) -> dict[str, Any]:
@@ -108,12 +122,9 @@ class BybitExecutor(Executor):
     # --- sending ---------------------------------------------------------------
 
     async def send_transfer(self, request: dict[str, Any]) -> Outcome:
-        reply = await self.client.transfer(
-            request["asset"], request["amount"], request["from"],
-            request.get("to", self.futures_wallet), dict(request["params"]),
-        )  # fmt: skip
+        reply = await self.client.privatePostV5AssetTransferInterTransfer(dict(request["params"]))
         transfer_id = request["params"]["transferId"]
-        status = str((reply.get("info") or {}).get("status") or "SUCCESS")
+        status = str((reply.get("result") or {}).get("status") or "SUCCESS")
         return _transfer_outcome(status, transfer_id, request)
 
     async def send_add_margin(self, request: dict[str, Any]) -> Outcome:
