@@ -147,7 +147,8 @@ async def test_the_pools_of_inverse_contracts_follow_the_account_mode(
             await client.close()
     assert {p.asset: p.wallet_balance for p in snapshot.pools} == pytest.approx(pools)
     assert snapshot.unified_pool == unified
-    assert adapter.wallet_of("BTC") == wallet and adapter.wallet_of("USD") == "unified"
+    assert adapter.wallet_of("BTC") == adapter.wallet_of("ETH") == wallet
+    assert adapter.wallet_of("USD") == adapter.wallet_of("USDT") == "unified"
     wallets = {r.params.get("accountType") for r in state.requests if "wallet" in r.path}
     assert wallets == ({"CONTRACT"} if status == 3 else {"UNIFIED"})
 

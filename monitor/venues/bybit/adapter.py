@@ -63,6 +63,8 @@ class BybitAdapter(ExchangeAdapter):
         self.inverse_apart = False
         """Whether this account keeps inverse contracts in the CONTRACT wallet (classic,
         UTA 1.0), as the last read of `/v5/account/info` said."""
+        self.contract_coins: frozenset[str] = frozenset()
+        """The coins margining those contracts at the last read (BTC for BTCUSD)."""
 
     def configure(self, client: Any) -> None:
         """Load derivatives markets only, and skip the signed currency list we never use."""
@@ -116,12 +118,14 @@ class BybitAdapter(ExchangeAdapter):
 
     def wallet_of(self, asset: str) -> str:
         """ccxt's name of the wallet margining `asset` (a transfer's destination): the
-        CONTRACT wallet for the coins of inverse contracts kept apart, else UNIFIED."""
-        return "contract" if self.inverse_apart and asset != UNIFIED_POOL else "unified"
+        CONTRACT wallet for the coins of inverse contracts kept apart, else UNIFIED (where
+        a UTA 1.0 keeps its USDT and USDC contracts)."""
+        return "contract" if asset in self.contract_coins else "unified"
 
     async def fetch_pools(self, client: Any, positions: tuple[Position, ...]) -> PoolReading:
         """The unified cross pool, and the coin pools of inverse contracts kept apart."""
         apart = [p for p in positions if p.inverse and self.inverse_apart]
+        self.contract_coins = frozenset(p.settle for p in apart)
         unified = await self._unified_pool(
             client, [p for p in positions if p.margin_mode is MarginMode.CROSS and p not in apart]
         )
