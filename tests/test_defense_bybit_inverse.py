@@ -207,31 +207,32 @@ async def test_inverse_defense_adds_coin_transfers_coin_and_cuts_contracts(tmp_p
     assert btc_liquidation(state) <= Decimal("51040")
 
 
-def uta2_isolated() -> BybitState:
+def uta2_isolated(free: str = "0") -> BybitState:
     """A UTA 2.0 in isolated margin mode (the account-wide marginMode of UTA 2.0): one
     BTCUSD isolated long 30,000 @ 60,000, 10x, mark 57,000, no margin added:
-    positionBalance = IM at entry 0.05 + fee to close 0.0003025 = 0.0503025 BTC, which
-    is all the BTC the unified wallet holds. The reserve: 0.2 BTC in FUND.
+    positionBalance = IM at entry 0.05 + fee to close 0.0003025 = 0.0503025 BTC; the
+    unified wallet's BTC row holds that and `free` BTC more. The reserve: 0.2 BTC in FUND.
     P = 30,150 / (0.0503025 + 0.5 - 0.0003025) = 54,818.2, 3.8 % below 57,000. Surviving
     10 % lower (51,300) wants a positionBalance of 30,150 / 51,300 - 0.4996975 = 0.0880215:
     0.037719 BTC more, 0.0378 in Bybit's four decimals (2,155 USD at the mark, within the
     test's caps). With no free BTC in the wallet it all comes from the reserve, FUND ->
-    UNIFIED first; then P = 30,150 / (0.0881025 + 0.4996975) = 51,293.0."""
+    UNIFIED first; with 0.1 free it comes from the wallet. Then P = 30,150 / (0.0881025
+    + 0.4996975) = 51,293.0."""
     state = inverse_account()
     state.account.unified_margin_status = 6
     state.account.margin_mode = "ISOLATED_MARGIN"
     btc = inverse_position("BTCUSD", "30000", "60000", "10", "0.0503025")
     state.account.positions = [btc]
-    state.account.coins.append(
-        CoinBalance("BTC", "0.0503025", "0.0503025", "", "0", "0", "0.0503025", "0")
-    )
+    wallet = str(Decimal("0.0503025") + Decimal(free))
+    state.account.coins.append(CoinBalance("BTC", wallet, wallet, "", "0", "0", "0.0503025", "0"))
     state.contract = {}
     move_marks(state, {"BTCUSD": "57000"})
     return state
 
 
-async def test_a_uta2_isolated_inverse_position_is_funded_in_its_coin(tmp_path):
-    state = uta2_isolated()
+@pytest.mark.parametrize("free", ["0", "0.1"])
+async def test_a_uta2_isolated_inverse_position_is_funded_in_its_coin(tmp_path, free):
+    state = uta2_isolated(free)
     assert state.account.positions[0].liq_price == "54818.18"  # the server agrees by hand
     defense = {
         **DEFENSE,
@@ -244,16 +245,22 @@ async def test_a_uta2_isolated_inverse_position_is_funded_in_its_coin(tmp_path):
         await until(lambda: bool(filled(venue.journal.rows("uta"), "add_margin")), 30, "an add")
         await until(lambda: settled(venue.journal), 10, "every row settled")
         rows = venue.journal.rows("uta")
-    assert [(r.kind, r.status) for r in rows] == [("transfer", "filled"), ("add_margin", "filled")]
-    transfer_row, add = rows
-    (transfer,) = state.transfers
-    assert transfer.transfer_id == transfer_row.request["params"]["transferId"]
-    assert (transfer.coin, transfer.amount, transfer.from_account_type) == ("BTC", "0.0378", "FUND")
-    assert transfer.to_account_type == "UNIFIED"
+    if free == "0":  # all of it from the reserve, moved first
+        assert [(r.kind, r.status) for r in rows] == [
+            ("transfer", "filled"), ("add_margin", "filled"),
+        ]  # fmt: skip
+        (transfer,) = state.transfers
+        assert transfer.transfer_id == rows[0].request["params"]["transferId"]
+        assert (transfer.coin, transfer.amount) == ("BTC", "0.0378")
+        assert (transfer.from_account_type, transfer.to_account_type) == ("FUND", "UNIFIED")
+        assert state.funding["BTC"] == Decimal("0.1622")
+    else:  # from the wallet's free BTC, the reserve untouched
+        assert [(r.kind, r.status) for r in rows] == [("add_margin", "filled")]
+        assert not state.transfers and state.funding["BTC"] == Decimal("0.2")
     assert [(a.symbol, a.category, a.margin) for a in state.margin_adjustments] == [
         ("BTCUSD", "inverse", "0.0378")
     ]
-    assert add.request["params"]["margin"] == "0.0378" and not state.orders
+    assert rows[-1].request["params"]["margin"] == "0.0378" and not state.orders
     btc = state.account.positions[0]
     assert Decimal(btc.position_balance) == Decimal("0.0881025")
     assert Decimal(btc.liq_price) <= Decimal("51300")

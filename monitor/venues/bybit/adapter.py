@@ -14,7 +14,10 @@ Inverse contracts (v5 docs, "Different Account Modes"; `unifiedMarginStatus` of
 shared; a UTA 1.0 (3, 4) and a classic account (1) keep them in the inverse derivatives
 wallet (accountType CONTRACT), where each coin margins its own contracts and cross
 positions of one coin share that coin's wallet, as on Binance COIN-M. Those pools are
-read per coin from `/v5/account/wallet-balance?accountType=CONTRACT`.
+read per coin from `/v5/account/wallet-balance?accountType=CONTRACT`. A UTA 2.0 in
+isolated margin mode margins each contract in its settlement coin ("single asset mode"),
+so the free coin of its unified wallet (the coin's row) is what an isolated inverse add
+draws on: reported as that coin's pool too.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ class BybitAdapter(ExchangeAdapter):
         UTA 1.0), as the last read of `/v5/account/info` said."""
         self.contract_coins: frozenset[str] = frozenset()
         """The coins margining those contracts at the last read (BTC for BTCUSD)."""
+        self.isolated_account = False
+        """Whether the account is a UTA in isolated margin mode (at the last read)."""
 
     def configure(self, client: Any) -> None:
         """Load derivatives markets only, and skip the signed currency list we never use."""
@@ -82,6 +87,7 @@ class BybitAdapter(ExchangeAdapter):
         info = account.get("result") or {}
         account_mode = info.get("marginMode")
         self.inverse_apart = info.get("unifiedMarginStatus") in INVERSE_APART
+        self.isolated_account = account_mode == ISOLATED_ACCOUNT
         if account_mode == PORTFOLIO_ACCOUNT:
             raise ValueError("Bybit portfolio margin: MM comes from stress tests, not modelled")
         positions = []
@@ -123,22 +129,27 @@ class BybitAdapter(ExchangeAdapter):
         return "contract" if asset in self.contract_coins else "unified"
 
     async def fetch_pools(self, client: Any, positions: tuple[Position, ...]) -> PoolReading:
-        """The unified cross pool, and the coin pools of inverse contracts kept apart."""
-        apart = [p for p in positions if p.inverse and self.inverse_apart]
-        self.contract_coins = frozenset(p.settle for p in apart)
+        """The unified cross pool, and the coin pools of inverse contracts margined in
+        their coin: kept apart (CONTRACT), or in a UTA 2.0 in isolated margin mode."""
+        by_coin = self.inverse_apart or self.isolated_account
+        in_coin = [p for p in positions if p.inverse and by_coin]
+        self.contract_coins = frozenset(p.settle for p in in_coin if self.inverse_apart)
         unified = await self._unified_pool(
-            client, [p for p in positions if p.margin_mode is MarginMode.CROSS and p not in apart]
+            client, [p for p in positions if p.margin_mode is MarginMode.CROSS and p not in in_coin]
         )
-        coins = await self._coin_pools(client, apart) if apart else ()
+        wallet = "CONTRACT" if self.inverse_apart else "UNIFIED"
+        coins = await self._coin_pools(client, in_coin, wallet) if in_coin else ()
         return PoolReading(unified + coins, UNIFIED_POOL if unified else None)
 
-    async def _coin_pools(self, client: Any, positions: list[Position]) -> tuple[CrossPool, ...]:
-        """One pool per coin of the CONTRACT wallet: its walletBalance (deposits plus
-        realised PnL, no uPnL) holds the isolated positions' margin too, which is not
-        the cross pool's, so that is taken out (Binance's crossWalletBalance)."""
+    async def _coin_pools(
+        self, client: Any, positions: list[Position], account_type: str
+    ) -> tuple[CrossPool, ...]:
+        """One pool per coin of that wallet: its walletBalance (deposits plus realised
+        PnL, no uPnL) holds the isolated positions' margin too, which is not the cross
+        pool's, so that is taken out (Binance's crossWalletBalance)."""
         settles = sorted({p.settle for p in positions})
         reply = await client.privateGetV5AccountWalletBalance(
-            {"accountType": "CONTRACT", "coin": ",".join(settles)}
+            {"accountType": account_type, "coin": ",".join(settles)}
         )
         rows = {row.get("coin"): row for row in reply["result"]["list"][0].get("coin") or []}
         pools = []
