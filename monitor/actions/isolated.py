@@ -8,8 +8,9 @@ position keeps (or worsens) its liquidation price; only added margin or a full c
 changes the outcome. Closing ourselves at `close_before` keeps the liquidation fee and
 whatever margin is left, which the exchange's liquidation would take.
 
-A coin-margined (inverse) position's margin is added in its coin, to eight decimals; the
-caps (`max_add_per_*`, the notional windows) stay in USD and are converted at the mark.
+A coin-margined (inverse) position's margin is added in its coin, to eight decimals (or
+the venue's coarser step: Bybit's four, `MarginModel.coin_margin_step`); the caps
+(`max_add_per_*`, the notional windows) stay in USD and are converted at the mark.
 That holds in a unified account too (Bybit's UTA): an isolated inverse position's margin
 is its coin, drawn from the coin's balance (or moved in from a reserve of that coin),
 never from the USD-valued pool.
