@@ -99,14 +99,45 @@ def test_coin_margin_is_added_in_the_coin_to_eight_decimals() -> None:
     assert notes and "only 0.10344827 of the 0.23639847 ETH" in notes[0].message
 
 
-def test_inverse_positions_in_a_unified_usd_pool_are_left_to_the_trader() -> None:
-    """Bybit's unified account values everything in one USD pool, but an inverse
-    position's margin is in the coin: no figure of ours would be in one unit."""
+def test_an_isolated_inverse_position_in_a_unified_account_is_funded_in_its_coin() -> None:
+    """Bybit's unified account values its cross pool in USD, but an isolated inverse
+    position's margin is its coin: the add is in ETH, never from the USD pool. With no ETH
+    balance reported, all of it comes from a reserve of ETH (the 0.23639847 ETH derived
+    above), moved first; without such a reserve nothing can be added, and the ladder's
+    last rung (a reduce-only close near liquidation) is what is left."""
     position = Position(ETH, Side.LONG, MarginMode.ISOLATED, 1_000, 10, 3_000, 2_900, "ETH",
                         inverse=True, isolated_margin=0.3)  # fmt: skip
     b = book(position, pools=(CrossPool("USD", 10_000.0),))
     unified = AccountBook(replace(b.snapshot, unified_pool="USD"))
-    plan = decide("c", unified, {}, {target_of(position): Level.CRITICAL}, actions(), ROOMY)
+    target = {target_of(position): Level.CRITICAL}
+    reserve = {"from": "funding", "asset": "ETH", "max_per_action": 1, "max_per_day": 5}
+    config = ActionsConfig.model_validate(
+        {**actions().model_dump(by_alias=True), "reserve": reserve}
+    )
+    transfer, add = decide("c", unified, {}, target, config, ROOMY).decisions
+    assert (transfer.kind, transfer.asset, transfer.quantity) == ("transfer", "ETH", 0.23639847)
+    assert (add.kind, add.asset, add.quantity) == ("add_margin", "ETH", 0.23639847)
+
+    plan = decide("c", unified, {}, target, actions(), ROOMY)
     assert not plan.decisions
     (note,) = plan.notes
-    assert "USD-valued unified pool" in note.message and note.level is Level.CRITICAL
+    assert note.message.startswith("no free ETH in the futures wallet to add")
+    assert "closed reduce-only once its distance falls below" in note.message
+
+
+def test_inverse_cross_positions_in_a_unified_usd_pool_are_left_to_the_trader() -> None:
+    """In a UTA 2.0 cross pool an inverse position's coin PnL is valued in USD (with the
+    coin's collateral ratio): the Bybit model has no exact rule for it, so the pool's
+    figures are unknown and nothing is sized."""
+    position = Position(BTC, Side.LONG, MarginMode.CROSS, 300, 100, 60_000, 58_000, "BTC",
+                        inverse=True)  # fmt: skip
+    snapshot = replace(
+        book(position, pools=(CrossPool("USD", 10_000.0),)).snapshot,
+        exchange="bybit", unified_pool="USD",
+    )  # fmt: skip
+    plan = decide(
+        "c", AccountBook(snapshot), {}, {pool_target("USD"): Level.CRITICAL}, actions(), ROOMY
+    )
+    assert not plan.decisions
+    (note,) = plan.notes
+    assert "pool figures unknown" in note.message and note.level is Level.CRITICAL

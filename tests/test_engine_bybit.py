@@ -271,3 +271,43 @@ def test_cross_ratio_is_one_at_each_liquidation_price(snapshot, leverage, taker)
             for p in snapshot.positions
         )
         assert mm / equity == pytest.approx(1.0, abs=RATIO_TOLERANCE)
+
+
+# ---------------------------------------------------------------------------------------
+# Inverse cross positions: a coin pool is exact, a USD-valued unified pool is not modelled.
+# ---------------------------------------------------------------------------------------
+
+
+def inverse_cross() -> Position:
+    # BTCUSD cross long 30,000 @ 60,000, 10x, mark 58,000 (test_defense_bybit_inverse.py).
+    return Position(
+        INVERSE, Side.LONG, MarginMode.CROSS, 30_000, 1, 60_000.0, 58_000.0, "BTC",
+        inverse=True, leverage=10,
+    )  # fmt: skip
+
+
+def test_an_inverse_cross_pool_of_its_own_coin_is_priced_in_the_coin():
+    """A UTA 1.0 / classic inverse derivatives wallet: 0.05 BTC backs the long. Fee to
+    close 0.5 x 1.1 x 0.00055 = 0.0003025; P = 30,150 / (0.05 + 0.5 - 0.0003025)."""
+    snapshot = AccountSnapshot(
+        "a", "bybit", (CrossPool("BTC", 0.05),), (inverse_cross(),),
+        {INVERSE: TierTable.flat(0.005)}, taker_fee_rate=0.00055,
+    )  # fmt: skip
+    pool = AccountBook(snapshot).evaluate().pools[0]
+    assert pool.maintenance_margin == pytest.approx(30_000 / 58_000 * 0.005 + 0.0003025)
+    assert pool.liquidation_move is not None
+    assert 58_000 * (1 + pool.liquidation_move) == pytest.approx(30_150 / 0.5496975, rel=1e-9)
+
+
+def test_an_inverse_cross_position_in_the_unified_usd_pool_leaves_it_unknown():
+    """UTA 2.0 cross: the coin PnL would enter the USD margin balance at the coin's USD
+    value and collateral ratio; nothing here models that, so nothing is summed."""
+    snapshot = AccountSnapshot(
+        "a", "bybit", (CrossPool("USD", 10_000.0),), (inverse_cross(),),
+        {INVERSE: TierTable.flat(0.005)}, taker_fee_rate=0.00055, unified_pool="USD",
+    )  # fmt: skip
+    risk = AccountBook(snapshot).evaluate()
+    (pool,) = risk.pools
+    assert pool.margin_ratio is None and pool.maintenance_margin is None
+    assert pool.note is not None and "coin-settled (inverse)" in pool.note
+    assert risk.positions[0].liquidation_price is None

@@ -11,6 +11,8 @@ each cut is the smallest whole number of lots that reaches the target.
 
 A coin-margined (inverse) pool is defended the same way: its cuts are whole contracts,
 counted against the caps at their USD face value, and its collateral is in the coin.
+Inverse contracts in a USD-valued unified pool (Bybit UTA 2.0 cross) leave the pool's
+figures unknown (engine/book.py, MIXED_POOL), so nothing is sized there.
 """
 
 from __future__ import annotations
@@ -23,11 +25,6 @@ from monitor.engine.legs import Leg
 from monitor.engine.levels import Level
 from monitor.engine.sizing import Goal, collateral_for, mark_of, plan_cuts, pool_state
 from monitor.events import TargetKind, pool_target
-
-UNIFIED_INVERSE = (
-    "coin-margined (inverse) positions in a USD-valued unified pool are not defended "
-    "automatically: their margin is in the coin, the pool's figures in USD"
-)
 
 
 def defend_pool(
@@ -43,8 +40,6 @@ def defend_pool(
     legs = ctx.book.cross.get(asset, [])
     if pool.maintenance_margin is None:
         return note(f"pool figures unknown ({pool.note}): nothing sized")
-    if any(leg.inverse and leg.position.settle != asset for leg in legs):
-        return note(UNIFIED_INVERSE)
     goal = Goal(policy.target_distance, policy.target_ratio)
     try:
         state = pool_state(ctx.book, asset, ctx.marks)

@@ -196,8 +196,10 @@ class Plan(NamedTuple):
     notes: list[Note]
 
 
-def quantum_for(inverse: bool) -> float:
-    return COIN_QUANTUM if inverse else MARGIN_QUANTUM
+def quantum_for(inverse: bool, coin_step: float | None = None) -> float:
+    """Money's sizing step: cents, or a coin's eight decimals unless the venue moves coin
+    margin in coarser steps (`coin_step`, Bybit's four decimals)."""
+    return (coin_step or COIN_QUANTUM) if inverse else MARGIN_QUANTUM
 
 
 def ceil_money(amount: float, quantum: float = MARGIN_QUANTUM) -> float:

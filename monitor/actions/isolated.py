@@ -8,11 +8,14 @@ position keeps (or worsens) its liquidation price; only added margin or a full c
 changes the outcome. Closing ourselves at `close_before` keeps the liquidation fee and
 whatever margin is left, which the exchange's liquidation would take.
 
-A coin-margined (inverse) position's margin is added in its coin, to eight decimals; the
-caps (`max_add_per_*`, the notional windows) stay in USD and are converted at the mark.
-Where the venue checks the margin coin's own balance rather than the pool's
-(`AccountSnapshot.margin_available`, OKX), the add and its transfer are sized in that
-coin, within both.
+A coin-margined (inverse) position's margin is added in its coin, to eight decimals (or
+the venue's coarser step: Bybit's four, `MarginModel.coin_margin_step`); the caps
+(`max_add_per_*`, the notional windows) stay in USD and are converted at the mark.
+That holds in a unified account too (Bybit's UTA): an isolated inverse position's margin
+is its coin, drawn from the coin's balance (or moved in from a reserve of that coin),
+never from the USD-valued pool. Where the venue checks the margin coin's own balance
+rather than the pool's (`AccountSnapshot.margin_available`, OKX), the add and its
+transfer are sized in that coin, within both.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from monitor.actions.allowance import Allowance, Context, make_decision
-from monitor.actions.cross import UNIFIED_INVERSE
 from monitor.actions.decision import (
     Decision,
     Note,
@@ -53,8 +55,6 @@ def defend_isolated(
     def note(message: str, level: Level = Level.CRITICAL) -> tuple[list[Decision], Note]:
         return [], Note(target, TargetKind.POSITION, message, level)
 
-    if leg.inverse and ctx.book.snapshot.unified_pool is not None:
-        return note(UNIFIED_INVERSE)
     risk = ctx.book.evaluate_isolated(leg, ctx.marks)
     wallet = leg.position.isolated_margin
     if risk.liquidation_distance is None or wallet is None or not leg.has_margin_terms:
@@ -70,7 +70,7 @@ def defend_isolated(
         return [], None
     why_not = "defense: contain"
     if policy.defense == "add_margin":
-        quantum = quantum_for(leg.inverse)
+        quantum = quantum_for(leg.inverse, ctx.book.model.coin_margin_step)
         found, why_not = _add(ctx, leg, allowance, target, ceil_money(needed, quantum), before)
         if found and (
             distance >= policy.close_before or found[-1].distance_after >= policy.close_before
@@ -99,7 +99,7 @@ def _add(
     string says why the add falls short (or why there is none)."""
     policy = ctx.config.isolated
     mark = mark_of(leg, ctx.marks)
-    quantum = quantum_for(leg.inverse)
+    quantum = quantum_for(leg.inverse, ctx.book.model.coin_margin_step)
     usd = mark if leg.inverse else 1.0  # caps are in USD; coin-margined margin is in coin
     spent = allowance.added.get(target, 0.0)
     budget_left = policy.max_add_per_position / usd - spent
@@ -109,7 +109,7 @@ def _add(
     amount = min(needed, floor_money(min(cap, budget_left), quantum))
     if amount < quantum:
         return [], "the notional caps are used up (per hour or per day)"
-    pool = ctx.book.snapshot.unified_pool or leg.position.settle
+    pool = margin_asset(ctx, leg)
     # where the venue checks the margin coin itself (OKX), the add and its transfer are
     # sized in that coin, within the pool's estimate and the coin's own availability
     coin = leg.position.settle
@@ -205,6 +205,14 @@ def coin_available(ctx: Context, coin: str, reported: float) -> Free:
     return Free(now, max(0.0, now - after))
 
 
+def margin_asset(ctx: Context, leg: Leg) -> str:
+    """What an isolated position's margin is in: its coin for an inverse contract, else
+    the unified pool where there is one, else its settlement asset."""
+    if leg.inverse:
+        return leg.position.settle
+    return ctx.book.snapshot.unified_pool or leg.position.settle
+
+
 class Free(NamedTuple):
     """The futures balance an isolated add may take (`free_balance`): `now`, at the
     marks, and `headroom`, by how much the move the add must outlast may shrink it."""
@@ -288,7 +296,7 @@ def _close(
     """Close the whole position, reduce-only. Bounded by the notional caps like any
     order; if they do not allow it, nothing is sent and the position stays undefended,
     loudly."""
-    asset = ctx.book.snapshot.unified_pool or leg.position.settle
+    asset = margin_asset(ctx, leg)
     notional = cut_value(leg, mark_of(leg, ctx.marks), leg.contracts)
     if notional > min(allowance.per_action, allowance.window_left) + 1e-9:
         message = f"{why}; and the notional caps do not allow closing it"

@@ -30,7 +30,10 @@ NO_TIERS = "no maintenance tiers published for {symbol}"
 NO_ISOLATED_MARGIN = "exchange did not report the isolated margin"
 NO_POOL = "exchange did not report a {asset} cross wallet"
 UNREACHABLE = "no price liquidates this position"
-MIXED_POOL = "pool mixes coin-settled (inverse) and USD-settled contracts: not summed"
+MIXED_POOL = "pool mixes coin-settled (inverse) contracts with USD figures: not summed"
+"""A pool holding inverse contracts beside USD-settled ones, or in a USD-valued unified
+pool (Bybit UTA 2.0 cross): the coin PnL would enter it at the coin's USD value and
+collateral ratio, which no leg in one unit expresses."""
 
 
 def _liquidation(
@@ -74,7 +77,10 @@ class AccountBook:
             asset: _symbol_groups(legs) for asset, legs in self.cross.items()
         }
         self._mixed_pools = {
-            a for a, legs in self.cross.items() if len({g.inverse for g in legs}) > 1
+            a
+            for a, legs in self.cross.items()
+            if len({g.inverse for g in legs}) > 1
+            or any(g.inverse and g.position.settle != a for g in legs)
         }
         self._roots: dict[Leg, float] = {}
         """Isolated leg -> its liquidation price, where it is mark-independent."""

@@ -78,6 +78,18 @@ ccxt parsing facts a consumer of this account must know:
 - `info` of fetch_balance is the whole response: the totals are under
   `info['result']['list'][0]`.
 
+Inverse contracts (v5 docs, "Different Account Modes"): a classic (unifiedMarginStatus 1)
+or UTA 1.0 (3, 4) account keeps them in the inverse derivatives wallet, accountType
+CONTRACT (`BybitState.contract`, coin -> walletBalance), each coin margining its own
+contracts; `/v5/account/wallet-balance?accountType=CONTRACT` lists it there. A UTA 2.0
+keeps the coin in the unified wallet (its `coins` row). Quantities are contracts of 1 USD;
+value, IM, MM, PnL, margin and fees are in the coin. add-margin takes `margin` in the coin
+to at most four decimals, from the coin's wallet less what its positions hold;
+inter-transfer moves the coin FUND <-> CONTRACT (UTA 1.0) or FUND <-> UNIFIED (UTA 2.0).
+Only reduce-only inverse orders are served (opening one is not modelled), and a UTA 2.0's
+coin balances and inverse PnL stay out of its USD totals (its collateral value ratios
+are not modelled): a UTA 2.0 cross inverse position's figures here are its own only.
+
 Semantics chosen where Bybit is ambiguous (documented, not verified against the live API):
 this server lets one UTA hold cross and isolated positions at once, `tradeMode` per position.
 On the live UTA 2.0 the margin mode is account-wide (`/v5/account/info` `marginMode`:
@@ -472,6 +484,9 @@ class BybitState:
     margin_adjustments: list[MarginAdjustment] = field(default_factory=list)
     #: The FUND (funding) wallet by coin: the reserve that inter-transfer draws on.
     funding: dict[str, Decimal] = field(default_factory=dict)
+    #: The inverse derivatives wallet (accountType CONTRACT) by coin: walletBalance, which
+    #: holds the isolated positions' margin too; classic and UTA 1.0 accounts only.
+    contract: dict[str, Decimal] = field(default_factory=dict)
     transfers: list[InterTransfer] = field(default_factory=list)
     #: Symbols in hedge mode (positionIdx 1 = long leg, 2 = short leg); others are one-way.
     hedge_symbols: set[str] = field(default_factory=set)
@@ -485,6 +500,11 @@ class BybitState:
 
     def instrument(self, symbol: str) -> Instrument | None:
         return next((i for i in self.instruments if i.symbol == symbol), None)
+
+    @property
+    def inverse_apart(self) -> bool:
+        """Whether inverse contracts live in the CONTRACT wallet (classic, UTA 1.0)."""
+        return self.account.unified_margin_status in (1, 3, 4)
 
     def called(self) -> list[tuple[str, str]]:
         """(method, path) of every request so far, in arrival order."""
@@ -873,11 +893,54 @@ async def _wallet_balance(state: BybitState, params: dict[str, Any], key: ApiKey
     account_type = params.get("accountType")
     if not account_type:
         raise _param_error("params error: accountType is required")
+    coins = set(str(params["coin"]).split(",")) if params.get("coin") else None
+    if account_type == "CONTRACT" and state.inverse_apart:
+        return {"list": [_contract_wallet(state, coins)]}
     if account_type != "UNIFIED":
         # A UTA 2.0 has no separate CONTRACT/SPOT wallets.
         raise _param_error("accountType only support UNIFIED.")
-    coins = set(str(params["coin"]).split(",")) if params.get("coin") else None
     return {"list": [state.account.wallet_to_wire(coins)]}
+
+
+def _contract_wallet(state: BybitState, coins: set[str] | None) -> dict[str, Any]:
+    """The CONTRACT wallet as a classic account lists it: account totals empty, one row
+    per coin. equity = walletBalance + uPnL; the positions' IM (an isolated position's
+    positionBalance) and MM in the coin; availableToWithdraw = walletBalance - IM."""
+    rows = []
+    for coin, wallet in sorted(state.contract.items()):
+        if coins is not None and coin not in coins:
+            continue
+        held = [p for p in _inverse_positions(state) if _settle(state, p) == coin]
+        upl = sum((Decimal(p.unrealised_pnl) for p in held), Decimal(0))
+        im = _coin_held(state, coin)
+        mm = sum((Decimal(p.position_mm) for p in held), Decimal(0))
+        row = CoinBalance(
+            coin=coin, wallet_balance=_fmt(wallet), equity=_fmt(wallet + upl), usd_value="",
+            unrealised_pnl=_fmt(upl), cum_realised_pnl="0", total_position_im=_fmt(im),
+            total_position_mm=_fmt(mm), available_to_withdraw=_fmt(wallet - im),
+        )  # fmt: skip
+        rows.append(row.to_wire())
+    empty = dict.fromkeys(
+        ("totalEquity", "accountIMRate", "totalMarginBalance", "totalInitialMargin",
+         "totalAvailableBalance", "accountMMRate", "totalPerpUPL", "totalWalletBalance",
+         "accountLTV", "totalMaintenanceMargin"), "",
+    )  # fmt: skip
+    return {**empty, "accountType": "CONTRACT", "coin": rows}
+
+
+def _inverse_positions(state: BybitState) -> list[Position]:
+    return [p for p in state.account.positions if p.category == "inverse" and Decimal(p.size) != 0]
+
+
+def _settle(state: BybitState, position: Position) -> str:
+    instrument = state.instrument(position.symbol)
+    assert instrument is not None
+    return instrument.settle_coin
+
+
+def _margin_held(position: Position) -> str:
+    """What a position holds of its wallet: its positionBalance if isolated, else its IM."""
+    return position.position_balance if position.trade_mode == 1 else position.position_im
 
 
 async def _fee_rate(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:
@@ -1017,6 +1080,9 @@ def _isolated_liq_price(
 
 def _reprice_position(state: BybitState, position: Position) -> None:
     """Recompute one position's exchange figures from its size, entry, leverage and mark."""
+    if position.category == "inverse":
+        _reprice_inverse(state, position)
+        return
     mark = Decimal(state.tickers[position.symbol].mark_price)
     taker = Decimal(state.fee_rates[position.symbol].taker)
     q, entry, leverage = (
@@ -1044,12 +1110,65 @@ def _reprice_position(state: BybitState, position: Position) -> None:
     position.seq += 1
 
 
+def _reprice_inverse(state: BybitState, position: Position) -> None:
+    """An inverse position's figures, in the coin, by the same rules (since 2 Sep 2025):
+    value = size / mark and its tier; fee to close = size / bankruptcy price x taker,
+    the long's bankruptcy price entry x L / (L + 1) ("Order Cost", inverse), so
+    size / entry x (1 + side / L) x taker; MM = value x MMR - mmDeduction + fee;
+    IM = (size / entry if isolated else value) / L + fee; uPnL = side x size x
+    (1/entry - 1/mark). An isolated liqPrice solves positionBalance + uPnL(P) = MM(P):
+      long:  P = size (1 + MMR) / (positionBalance + size/entry + deduction - fee)
+      short: P = size (1 - MMR) / (size/entry - positionBalance - deduction + fee)."""
+    mark = Decimal(state.tickers[position.symbol].mark_price)
+    taker = Decimal(state.fee_rates[position.symbol].taker)
+    q, entry, leverage = (
+        Decimal(position.size),
+        Decimal(position.avg_price),
+        Decimal(position.leverage),
+    )
+    sign = 1 if position.side == "Buy" else -1
+    value = q / mark
+    tier = _tier_at(state, position.symbol, value)
+    fee = q / entry * (1 + sign / leverage) * taker
+    mm = value * Decimal(tier.maintenance_margin) - Decimal(tier.mm_deduction or "0") + fee
+    im = (q / entry if position.trade_mode == 1 else value) / leverage + fee
+    position.mark_price = _fmt(mark)
+    position.position_value = _fmt(_coin(q / entry))
+    position.unrealised_pnl = _fmt(_coin(sign * q * (1 / entry - 1 / mark)))
+    position.risk_id = tier.id
+    position.risk_limit_value = tier.risk_limit_value
+    position.position_mm = _fmt(_coin(mm))
+    position.position_im = _fmt(_coin(im))
+    if position.trade_mode == 1:
+        balance = Decimal(position.position_balance)
+        price = Decimal(0)
+        for tier in state.risk_limits[position.symbol]:  # the tier of the value at P
+            rate, deduction = Decimal(tier.maintenance_margin), Decimal(tier.mm_deduction or "0")
+            if sign > 0:
+                price = q * (1 + rate) / (balance + q / entry + deduction - fee)
+            else:
+                price = q * (1 - rate) / (q / entry - balance - deduction + fee)
+            if price > 0 and q / price <= Decimal(tier.risk_limit_value):
+                break
+        position.liq_price = _fmt(max(price, Decimal(0)).quantize(Decimal("0.01")))
+    position.updated_time = str(_now_ms())
+    position.seq += 1
+
+
+def _coin(amount: Decimal) -> Decimal:
+    """A coin amount as Bybit shows it: eight decimals."""
+    return amount.quantize(Decimal("1e-8"))
+
+
 def _recompute_totals(state: BybitState) -> None:
-    """Account totals from the USDT wallet and the positions (the fixture's relations)."""
+    """Account totals from the USDT wallet and the positions (the fixture's relations).
+    Inverse positions are the CONTRACT wallet's, in their coin: not counted here."""
     account = state.account
     usdt = next(c for c in account.coins if c.coin == "USDT")
     wallet = Decimal(usdt.wallet_balance)
-    open_positions = [p for p in account.positions if Decimal(p.size) != 0]
+    open_positions = [
+        p for p in account.positions if Decimal(p.size) != 0 and p.category == "linear"
+    ]
     cross = [p for p in open_positions if p.trade_mode == 0]
     isolated = [p for p in open_positions if p.trade_mode == 1]
     upl = sum((Decimal(p.unrealised_pnl) for p in open_positions), Decimal(0))
@@ -1114,6 +1233,8 @@ async def _add_margin(state: BybitState, params: dict[str, Any], key: ApiKey | N
     if state.instrument(symbol) is None:
         raise _param_error("Not supported symbols")
     margin = _decimal(params.get("margin"), "margin")
+    if margin != margin.quantize(Decimal("1e-4")):
+        raise _param_error("params error: margin supports at most 4 decimal places")
     idx = _position_idx(params)
     position = _find_position(state, category, symbol, idx)
     if position is None:
@@ -1122,7 +1243,12 @@ async def _add_margin(state: BybitState, params: dict[str, Any], key: ApiKey | N
         raise BybitError(110015, "the position is in cross_margin")
     if margin == 0:
         raise BybitError(110027, "Margin is not modified")
-    if margin > Decimal(state.account.total_available_balance):
+    if category == "inverse":
+        coin = _settle(state, position)
+        available = _coin_wallet(state, coin) - _coin_held(state, coin)
+    else:
+        available = Decimal(state.account.total_available_balance)
+    if margin > available:
         raise BybitError(110014, "Available balance not enough to add margin")
     position.position_balance = _fmt(Decimal(position.position_balance) + margin)
     _reprice_position(state, position)
@@ -1194,7 +1320,11 @@ def _reduce(state: BybitState, position: Position, qty: Decimal) -> Decimal:
     mark = Decimal(state.tickers[position.symbol].mark_price)
     sign = 1 if position.side == "Buy" else -1
     old = Decimal(position.size)
-    realised = sign * (mark - Decimal(position.avg_price)) * qty
+    entry = Decimal(position.avg_price)
+    if position.category == "inverse":  # coin PnL of `qty` USD contracts
+        realised = sign * qty * (1 / entry - 1 / mark)
+    else:
+        realised = sign * (mark - entry) * qty
     remaining = old - qty
     position.size = _fmt(remaining)
     if position.trade_mode == 1:
@@ -1226,8 +1356,9 @@ async def _order_create(state: BybitState, params: dict[str, Any], key: ApiKey |
     instrument = state.instrument(symbol)
     if instrument is None or instrument.category != category:
         raise _param_error("Not supported symbols")
-    if category != "linear":
-        raise _param_error("params error: only linear orders are served by this test server")
+    inverse = category == "inverse"
+    if inverse and params.get("reduceOnly") not in (True, "true"):
+        raise _param_error("params error: only reduce-only inverse orders are served here")
     side = params.get("side")
     if side not in ("Buy", "Sell"):
         raise _param_error("params error: side invalid")
@@ -1287,11 +1418,15 @@ async def _order_create(state: BybitState, params: dict[str, Any], key: ApiKey |
         created_time=str(_now_ms()),
     )
     if filled:
-        fee = fill_qty * mark * taker
+        fee = fill_qty / mark * taker if inverse else fill_qty * mark * taker
         realised = _reduce(state, position, close_qty) if position and close_qty else Decimal(0)
         if open_qty:
             _open_or_increase(state, instrument=instrument, side=str(side), idx=idx, qty=open_qty)
-        _book_usdt(state, realised - fee, realised=True)
+        if inverse:  # in the coin, into the wallet that margins it
+            fee, realised = _coin(fee), _coin(realised)
+            _credit_coin(state, instrument.settle_coin, realised - fee)
+        else:
+            _book_usdt(state, realised - fee, realised=True)
         touched = _find_position(state, category, symbol, idx)
         if touched is not None:
             touched.cur_realised_pnl = _fmt(Decimal(touched.cur_realised_pnl) + realised - fee)
@@ -1301,7 +1436,7 @@ async def _order_create(state: BybitState, params: dict[str, Any], key: ApiKey |
         order.status = "Filled"
         order.avg_price = _fmt(mark)
         order.cum_exec_qty = _fmt(fill_qty)
-        order.cum_exec_value = _fmt(fill_qty * mark)
+        order.cum_exec_value = _fmt(_coin(fill_qty / mark) if inverse else fill_qty * mark)
         order.cum_exec_fee = _fmt(fee)
     state.orders.append(order)
     return {"orderId": order.order_id, "orderLinkId": order.order_link_id}
@@ -1364,6 +1499,25 @@ async def _inter_transfer(state: BybitState, params: dict[str, Any], key: ApiKey
     source, target = params.get("fromAccountType"), params.get("toAccountType")
     if source == target:
         raise BybitError(131211, "fromAccountType can't be the same as toAccountType")
+    coin_wallet = "CONTRACT" if state.inverse_apart else "UNIFIED"
+    if coin != "USDT" and {source, target} == {"FUND", coin_wallet}:
+        if amount <= 0 or amount != amount.quantize(Decimal("1e-8")):
+            raise BybitError(131203, "Request parameter error")
+        if source == "FUND":
+            if amount > state.funding.get(coin, Decimal(0)):
+                raise BybitError(131212, "Insufficient balance")
+            state.funding[coin] -= amount
+            _credit_coin(state, coin, amount)
+        else:
+            if amount > _coin_wallet(state, coin) - _coin_held(state, coin):
+                raise BybitError(131212, "Insufficient balance")
+            _credit_coin(state, coin, -amount)
+            state.funding[coin] = state.funding.get(coin, Decimal(0)) + amount
+        state.transfers.append(
+            InterTransfer(transfer_id, coin, _fmt(amount), str(source), str(target),
+                          str(_now_ms()))
+        )  # fmt: skip
+        return {"transferId": transfer_id, "status": "SUCCESS"}
     if {source, target} != {"FUND", "UNIFIED"} or coin != "USDT" or amount <= 0:
         raise BybitError(131203, "Request parameter error")
     if source == "FUND":
@@ -1381,6 +1535,35 @@ async def _inter_transfer(state: BybitState, params: dict[str, Any], key: ApiKey
         InterTransfer(transfer_id, coin, _fmt(amount), str(source), str(target), str(_now_ms()))
     )
     return {"transferId": transfer_id, "status": "SUCCESS"}
+
+
+def _coin_wallet(state: BybitState, coin: str) -> Decimal:
+    """walletBalance of the coin where it margins inverse contracts: CONTRACT on a classic
+    or UTA 1.0 account, the unified wallet's coin row on a UTA 2.0."""
+    if state.inverse_apart:
+        return state.contract.get(coin, Decimal(0))
+    row = next((c for c in state.account.coins if c.coin == coin), None)
+    return Decimal(row.wallet_balance) if row is not None else Decimal(0)
+
+
+def _credit_coin(state: BybitState, coin: str, amount: Decimal) -> None:
+    """Credit (or debit) that wallet; a UTA 2.0 coin row is made when first credited."""
+    if state.inverse_apart:
+        state.contract[coin] = state.contract.get(coin, Decimal(0)) + amount
+        return
+    row = next((c for c in state.account.coins if c.coin == coin), None)
+    if row is None:
+        row = CoinBalance(coin, "0", "0", "", "0", "0", "0", "0")
+        state.account.coins.append(row)
+    row.wallet_balance = row.equity = _fmt(Decimal(row.wallet_balance) + amount)
+
+
+def _coin_held(state: BybitState, coin: str) -> Decimal:
+    """What of that wallet the coin's inverse positions hold (margin or IM)."""
+    return sum(
+        (Decimal(_margin_held(p)) for p in _inverse_positions(state) if _settle(state, p) == coin),
+        Decimal(0),
+    )
 
 
 async def _transfer_list(state: BybitState, params: dict[str, Any], key: ApiKey | None) -> dict:

@@ -18,6 +18,9 @@ class MarginModel:
 
     name: ClassVar[str] = "base"
     exact: ClassVar[bool] = False
+    coin_margin_step: ClassVar[float | None] = None
+    """The smallest amount of coin an exchange moves into an inverse position's margin,
+    where it is coarser than the eight decimals sizing uses by default."""
 
     def tiers(self, position: Position, snapshot: AccountSnapshot) -> TierTable | None:
         """The tier table that prices this position's MM; None when nobody published one."""

@@ -15,6 +15,18 @@ cancels out of the help centre's liquidation formula but not out of the ratio.
 Before 2 Sep 2025 isolated MM was priced at entry, and the help centre's worked examples
 (LP = entry - (IM - MM)/size - extra/size, MM = entry value x MMR - deduction) still use
 that rule: `BybitModel(isolated_mm_at_entry=True)` reproduces them exactly.
+
+Inverse (coin-settled) contracts, by account mode (v5 docs, "Different Account Modes"):
+- isolated, every mode: the position's own coin margin (`positionBalance`, BTC for
+  BTCUSD) against its own MM in the coin: exact, as above;
+- cross in a classic account or a UTA 1.0's inverse derivatives wallet (CONTRACT): one
+  pool per coin, the coin's wallet against its positions' MM in the coin, as Binance
+  COIN-M: exact (the adapter reports those pools by coin);
+- cross in a UTA 2.0 (margin shared among all trades): the coin PnL enters the account's
+  USD margin balance at the coin's USD price, after the collateral value ratio when the
+  coin's equity is positive, and the MM is converted the same way. A leg in one unit
+  cannot express that, so the book reads such a pool unknown (its MIXED_POOL note)
+  rather than summing BTC with USD. This is the model's explicit gap.
 """
 
 from __future__ import annotations
@@ -51,6 +63,8 @@ class BybitModel(MarginModel):
 
     name = "bybit"
     exact = True
+    coin_margin_step = 1e-4
+    """`POST /v5/position/add-margin` takes `margin` to four decimals (v5 docs)."""
 
     def __init__(self, isolated_mm_at_entry: bool = False) -> None:
         self.isolated_mm_at_entry = isolated_mm_at_entry

@@ -8,6 +8,16 @@ What ccxt 4.5.90 leaves to us (see tests/servers/bybit.py for the wire):
 - ccxt's `free` is not Bybit's available balance: the pool comes from the raw
   wallet-balance totals.
 - Portfolio margin prices MM by stress scenarios, not by tiers: refused, not guessed.
+
+Inverse contracts (v5 docs, "Different Account Modes"; `unifiedMarginStatus` of
+`/v5/account/info`): a UTA 2.0 (5, 6) trades them inside the unified account, margin
+shared; a UTA 1.0 (3, 4) and a classic account (1) keep them in the inverse derivatives
+wallet (accountType CONTRACT), where each coin margins its own contracts and cross
+positions of one coin share that coin's wallet, as on Binance COIN-M. Those pools are
+read per coin from `/v5/account/wallet-balance?accountType=CONTRACT`. A UTA 2.0 in
+isolated margin mode margins each contract in its settlement coin ("single asset mode"),
+so the free coin of its unified wallet (the coin's row) is what an isolated inverse add
+draws on: reported as that coin's pool too.
 """
 
 from __future__ import annotations
@@ -30,6 +40,9 @@ reset time (ms) on every reply."""
 UNIFIED_POOL = "USD"
 """Every cross position of a UTA draws on one USD-valued pool."""
 
+INVERSE_APART = (1, 3, 4)
+"""unifiedMarginStatus of accounts whose inverse contracts live in the CONTRACT wallet:
+classic (1), UTA 1.0 (3) and UTA 1.0 Pro (4)."""
 ISOLATED_ACCOUNT = "ISOLATED_MARGIN"
 PORTFOLIO_ACCOUNT = "PORTFOLIO_MARGIN"
 ISOLATED_TRADE_MODE = 1
@@ -50,6 +63,13 @@ class BybitAdapter(ExchangeAdapter):
     def __init__(self) -> None:
         self._fees: dict[str, tuple[float, float | None]] = {}
         """symbol -> (read at, taker rate): the daemon keeps one adapter per account."""
+        self.inverse_apart = False
+        """Whether this account keeps inverse contracts in the CONTRACT wallet (classic,
+        UTA 1.0), as the last read of `/v5/account/info` said."""
+        self.contract_coins: frozenset[str] = frozenset()
+        """The coins margining those contracts at the last read (BTC for BTCUSD)."""
+        self.isolated_account = False
+        """Whether the account is a UTA in isolated margin mode (at the last read)."""
 
     def configure(self, client: Any) -> None:
         """Load derivatives markets only, and skip the signed currency list we never use."""
@@ -64,7 +84,10 @@ class BybitAdapter(ExchangeAdapter):
             client.privateGetV5AccountInfo(),
             *(client.fetch_positions(None, {**q, "paginate": True}) for q in POSITION_QUERIES),
         )
-        account_mode = (account.get("result") or {}).get("marginMode")
+        info = account.get("result") or {}
+        account_mode = info.get("marginMode")
+        self.inverse_apart = info.get("unifiedMarginStatus") in INVERSE_APART
+        self.isolated_account = account_mode == ISOLATED_ACCOUNT
         if account_mode == PORTFOLIO_ACCOUNT:
             raise ValueError("Bybit portfolio margin: MM comes from stress tests, not modelled")
         positions = []
@@ -99,7 +122,51 @@ class BybitAdapter(ExchangeAdapter):
             exchange_margin_ratio=ratio,
         )
 
+    def wallet_of(self, asset: str) -> str:
+        """ccxt's name of the wallet margining `asset` (a transfer's destination): the
+        CONTRACT wallet for the coins of inverse contracts kept apart, else UNIFIED (where
+        a UTA 1.0 keeps its USDT and USDC contracts)."""
+        return "contract" if asset in self.contract_coins else "unified"
+
     async def fetch_pools(self, client: Any, positions: tuple[Position, ...]) -> PoolReading:
+        """The unified cross pool, and the coin pools of inverse contracts margined in
+        their coin: kept apart (CONTRACT), or in a UTA 2.0 in isolated margin mode."""
+        by_coin = self.inverse_apart or self.isolated_account
+        in_coin = [p for p in positions if p.inverse and by_coin]
+        self.contract_coins = frozenset(p.settle for p in in_coin if self.inverse_apart)
+        unified = await self._unified_pool(
+            client, [p for p in positions if p.margin_mode is MarginMode.CROSS and p not in in_coin]
+        )
+        wallet = "CONTRACT" if self.inverse_apart else "UNIFIED"
+        coins = await self._coin_pools(client, in_coin, wallet) if in_coin else ()
+        return PoolReading(unified + coins, UNIFIED_POOL if unified else None)
+
+    async def _coin_pools(
+        self, client: Any, positions: list[Position], account_type: str
+    ) -> tuple[CrossPool, ...]:
+        """One pool per coin of that wallet: its walletBalance (deposits plus realised
+        PnL, no uPnL) holds the isolated positions' margin too, which is not the cross
+        pool's, so that is taken out (Binance's crossWalletBalance)."""
+        settles = sorted({p.settle for p in positions})
+        reply = await client.privateGetV5AccountWalletBalance(
+            {"accountType": account_type, "coin": ",".join(settles)}
+        )
+        rows = {row.get("coin"): row for row in reply["result"]["list"][0].get("coin") or []}
+        pools = []
+        for coin in settles:
+            row = rows.get(coin)
+            if row is None:
+                continue  # no wallet row: the pool stays unknown
+            isolated = sum(
+                p.isolated_margin or 0.0
+                for p in positions
+                if p.settle == coin and p.margin_mode is MarginMode.ISOLATED
+            )
+            wallet = required(row.get("walletBalance"), "walletBalance") - isolated
+            pools.append(CrossPool(coin, wallet))
+        return tuple(pools)
+
+    async def _unified_pool(self, client: Any, cross: list[Position]) -> tuple[CrossPool, ...]:
         """The unified cross pool, from the raw wallet-balance totals.
 
         Bybit's totalMarginBalance is the cross margin balance in USD (wallet plus the
@@ -108,20 +175,21 @@ class BybitAdapter(ExchangeAdapter):
         accountMMRate = totalMaintenanceMargin / totalMarginBalance, liquidation at 1:
         already our direction (Bybit truncates it to 4 decimals).
         """
-        cross = [p for p in positions if p.margin_mode is MarginMode.CROSS]
         if not cross:
-            return PoolReading(())
+            return ()
         reply = await client.privateGetV5AccountWalletBalance({"accountType": "UNIFIED"})
         totals = reply["result"]["list"][0]
         balance = required(totals.get("totalMarginBalance"), "totalMarginBalance")
-        counted = sum(required(p.exchange_unrealized_pnl, "unrealisedPnl") for p in cross)
+        counted = sum(  # an inverse uPnL is in its coin: the pool then reads unknown anyway
+            required(p.exchange_unrealized_pnl, "unrealisedPnl") for p in cross if not p.inverse
+        )
         pool = CrossPool(
             UNIFIED_POOL,
             balance - counted,
             number(totals.get("accountMMRate")),
             number(totals.get("totalMaintenanceMargin")),
         )
-        return PoolReading((pool,), UNIFIED_POOL)
+        return (pool,)
 
     async def fetch_tiers(
         self, client: Any, symbols: list[str], raw_positions: Iterable[dict[str, Any]]

@@ -11,7 +11,12 @@ Exactly (Bybit v5 API docs; ccxt 4.5 calls in brackets):
 - add isolated margin `POST /v5/position/add-margin` [raw privatePostV5PositionAddMargin;
   ccxt's add_margin is not implemented for bybit]; it carries no id, so its lookup
   compares the position's margin with the value read before sending (the base's rule);
-- reserve transfer `POST /v5/asset/transfer/inter-transfer` FUND -> UNIFIED [transfer]
+  `margin` takes at most four decimals ("Add Or Reduce Margin"), so an add, in USDT or
+  in the coin of an inverse contract (BTC for BTCUSD), is rounded down to them;
+- reserve transfer `POST /v5/asset/transfer/inter-transfer` FUND -> UNIFIED [raw
+  privatePostV5AssetTransferInterTransfer: ccxt's transfer rounds the amount]
+  (FUND -> CONTRACT for the coin of inverse contracts a classic or UTA 1.0 account keeps
+  in its inverse derivatives wallet)
   with a `transferId` of ours: a UUID derived from the decision id, so the request is
   idempotent (a second one is refused with 131214 "TransferId exist") and is looked up by
   that id with `GET /v5/asset/transfer/query-inter-transfer-list`.
@@ -24,6 +29,7 @@ default): past it Bybit refuses it (10002), which bounds how long an outcome sta
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any, ClassVar
 
@@ -34,10 +40,13 @@ from monitor.actions.executor import RECV_WINDOW_MS, Executor, order_outcome
 from monitor.actions.journal import ActionRow, Outcome
 from monitor.actions.policy import Decision
 from monitor.domain import Position
+from monitor.venues.bybit.adapter import BybitAdapter
 
 POSITION_IDX = {"BOTH": 0, "LONG": 1, "SHORT": 2}
 """Our position side -> Bybit's positionIdx (0 one-way; 1 buy side, 2 sell side of a
 hedge-mode pair)."""
+MARGIN_DECIMALS = 4
+"""add-margin's `margin`: "up to 4 decimal places"."""
 TRANSFER_DONE = "131214"
 """inter-transfer: "TransferId exist": a transfer with our id was already made."""
 
@@ -59,26 +68,46 @@ class BybitExecutor(Executor):
     # --- requests --------------------------------------------------------------
 
     def transfer_request(self, decision: Decision) -> dict[str, Any]:
+        """The inter-transfer body exactly as sent: ccxt's `transfer` would round the
+        amount to the currency precision it derives from the markets when currencies are
+        not loaded (ccxt 4.5.90: BTC to 0.001, 0.0378 sent as 0.038), moving more than
+        was decided."""
+        target = (
+            self.adapter.wallet_of(decision.asset)
+            if isinstance(self.adapter, BybitAdapter)
+            else self.futures_wallet
+        )
+        accounts = self.client.options["accountsByType"]
+        coin = self.transfer_coin(decision)
         return {
             "kind": "transfer",
-            "asset": self.transfer_coin(decision),
+            "asset": coin,
             "amount": decision.quantity,
             "from": decision.source,
-            "params": {"transferId": str(uuid.UUID(hex=decision.id, version=4))},
+            "to": target,
+            "params": {
+                "transferId": str(uuid.UUID(hex=decision.id, version=4)),
+                "coin": coin,
+                "amount": f"{decision.quantity:.8f}".rstrip("0").rstrip("."),
+                "fromAccountType": accounts[decision.source],
+                "toAccountType": accounts[target],
+            },
         }
 
     def add_margin_request(self, decision: Decision, position: Position | None) -> dict[str, Any]:
         market = self.client.market(decision.symbol)
+        scale = 10**MARGIN_DECIMALS
+        amount = math.floor(decision.quantity * scale + 1e-6) / scale  # never above the plan
         return {
             "kind": "add_margin",
             "symbol": decision.symbol,
             "position_side": decision.position_side,
-            "amount": decision.quantity,
+            "amount": amount,
             "isolated_margin_before": position.isolated_margin if position else None,
             "params": {
                 "category": "inverse" if market.get("inverse") else "linear",
                 "symbol": market["id"],
-                "margin": f"{decision.quantity:.4f}".rstrip("0").rstrip("."),
+                "margin": f"{amount:.{MARGIN_DECIMALS}f}".rstrip("0").rstrip("."),
                 "positionIdx": POSITION_IDX[decision.position_side],
             },
         }
@@ -93,12 +122,9 @@ class BybitExecutor(Executor):
     # --- sending ---------------------------------------------------------------
 
     async def send_transfer(self, request: dict[str, Any]) -> Outcome:
-        reply = await self.client.transfer(
-            request["asset"], request["amount"], request["from"], self.futures_wallet,
-            dict(request["params"]),
-        )  # fmt: skip
+        reply = await self.client.privatePostV5AssetTransferInterTransfer(dict(request["params"]))
         transfer_id = request["params"]["transferId"]
-        status = str((reply.get("info") or {}).get("status") or "SUCCESS")
+        status = str((reply.get("result") or {}).get("status") or "SUCCESS")
         return _transfer_outcome(status, transfer_id, request)
 
     async def send_add_margin(self, request: dict[str, Any]) -> Outcome:
