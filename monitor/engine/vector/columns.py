@@ -62,7 +62,10 @@ class AccountBlock:
     """The static note of each pool that cannot be summed (None where it can)."""
     leg_cols: Columns
     tier_cols: Columns
-    """2-D, one row per leg, padded to the block's widest table (floors with +inf)."""
+    """2-D, one row per leg, padded to the block's widest table (floors with +inf);
+    `bounds` is each row's tier edges, one column wider: tier k holds a key in
+    [bounds[k], bounds[k + 1]) (-inf below the first tier, +inf past the last), so a
+    guessed tier is checked with two reads and no test of the row's ends."""
     pool_cols: Columns
     problem_cols: Columns
     member_cols: Columns
@@ -228,8 +231,12 @@ def _leg_columns(legs: list[Leg], symbol_id: dict[str, int]) -> tuple[Columns, C
             ]
         ),
     }
+    bounds = np.full((len(legs), width + 1), np.inf)
+    bounds[:, :width] = floors
+    bounds[:, 0] = -np.inf
     tier_cols = {
         "floors": floors,
+        "bounds": bounds,
         "rates": rates,
         "amounts": amounts,
         "slopes": slopes,

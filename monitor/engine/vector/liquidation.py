@@ -20,17 +20,19 @@ import numpy as np
 from monitor.engine.solver import nearest_liquidation_move, single_leg_move
 from monitor.engine.vector import newton, walk
 from monitor.engine.vector.bracket import bracket_price, move_to
-from monitor.engine.vector.columns import ProblemKind
 from monitor.engine.vector.layout import Layout
+from monitor.engine.vector.plan import Plan
 from monitor.engine.vector.rows import SearchRows
 from monitor.engine.vector.state import LegState, PoolState
 
 
 @dataclass(slots=True)
 class WarmStart:
-    """Where last frame's searches ended, for a layout: Newton members' tiers and the
-    closed-form brackets. Only a starting point: the answers never depend on it."""
+    """Where last frame's searches ended, for a layout: each position's tier, Newton
+    members' tiers and the closed-form brackets. Only a starting point: the answers
+    never depend on it."""
 
+    tier: np.ndarray | None = None
     newton: np.ndarray | None = None
     bracket: np.ndarray | None = None
 
@@ -45,31 +47,24 @@ class Moves:
 
 
 def liquidation_moves(
-    layout: Layout, legs: LegState, pools: PoolState, warm: WarmStart | None = None
+    layout: Layout, plan: Plan, legs: LegState, pools: PoolState, warm: WarmStart | None = None
 ) -> Moves:
     """Every problem's move; `warm` (if given) is read and then updated in place."""
     warm = warm if warm is not None else WarmStart()
-    routes, problems = layout.routes, layout.problem_cols
-    kind, pool = problems["kind"], problems["pool"]
-    members = layout.member_cols
+    routes = layout.routes
     held = np.bincount(
-        members["problem"],
-        (legs.pnl - legs.requirement)[members["leg"]],
-        minlength=kind.size,
+        plan.group_member_slot,
+        (legs.pnl - legs.requirement).take(plan.group_member_leg),
+        minlength=plan.group_problems.size,
     )
-    # Isolated problems have pool -1: a trailing NaN gives them something to index.
-    wallet = np.append(layout.pool_cols["wallet"], np.nan)[pool]
-    free = np.append(pools.free, np.nan)[pool]
-    constant = np.where(
-        kind == ProblemKind.POOL,
-        wallet,
-        np.where(
-            kind == ProblemKind.GROUP,
-            free - held,
-            layout.leg_cols["isolated_wallet"][routes.first_leg],
-        ),
+    # Per kind of problem: a pool's wallet; free - held for a group; an isolated wallet.
+    constant = np.empty(layout.problem_cols["kind"].size)
+    constant[plan.pool_problems] = layout.pool_cols["wallet"].take(plan.pool_problem_pool)
+    constant[plan.group_problems] = pools.free.take(plan.group_problem_pool) - held
+    constant[plan.isolated_problems] = layout.leg_cols["isolated_wallet"].take(
+        plan.isolated_problem_leg
     )
-    move = np.full(kind.size, np.nan)
+    move = np.full(constant.size, np.nan)
 
     closed = routes.closed_form
     if closed.size:
@@ -87,15 +82,17 @@ def liquidation_moves(
     )  # fmt: skip
     _keep_nearer(move, rows, t)
     rows = routes.walk
-    t = walk.solve(
-        rows, constant[rows.problem], legs.mark, legs.tier, layout.leg_cols, layout.tier_cols
-    )
-    _keep_nearer(move, rows, t)
+    if rows.size:
+        t = walk.solve(
+            rows, constant[rows.problem], legs.mark, legs.tier, layout.leg_cols, layout.tier_cols
+        )
+        _keep_nearer(move, rows, t)
 
-    for problem in np.unique(routes.newton.problem[~converged]):
-        move[problem] = _scalar_move(layout, legs, int(problem), float(constant[problem]))
+    if not converged.all():
+        for problem in np.unique(routes.newton.problem[~converged]):
+            move[problem] = _scalar_move(layout, legs, int(problem), float(constant[problem]))
 
-    return Moves(legs=_leg_moves(layout, legs, move), pools=_pool_moves(layout, move))
+    return Moves(legs=_leg_moves(layout, plan, legs, move), pools=_pool_moves(layout, plan, move))
 
 
 def _keep_nearer(move: np.ndarray, rows: SearchRows, t: np.ndarray) -> None:
@@ -125,22 +122,18 @@ def _scalar_move(layout: Layout, legs: LegState, problem: int, constant: float) 
     return np.nan if found is None else found
 
 
-def _leg_moves(layout: Layout, legs: LegState, move: np.ndarray) -> np.ndarray:
+def _leg_moves(layout: Layout, plan: Plan, legs: LegState, move: np.ndarray) -> np.ndarray:
     """Each position's own move: its group's (cross), its own problem's or its fixed
     closed-form price's (isolated)."""
-    cols, members = layout.leg_cols, layout.member_cols
+    cols = layout.leg_cols
     result = np.full(legs.mark.size, np.nan)
-    kind = layout.problem_cols["kind"][members["problem"]]
-    own = kind != ProblemKind.POOL
-    result[members["leg"][own]] = move[members["problem"][own]]
-    fixed = np.flatnonzero(~np.isnan(cols["isolated_root"]))
+    result[plan.own_legs] = move.take(plan.own_problems)
+    fixed = plan.fixed_roots
     result[fixed] = move_to(cols["isolated_root"][fixed], legs.mark[fixed], cols["sign"][fixed])
     return result
 
 
-def _pool_moves(layout: Layout, move: np.ndarray) -> np.ndarray:
+def _pool_moves(layout: Layout, plan: Plan, move: np.ndarray) -> np.ndarray:
     result = np.full(layout.pool_count, np.nan)
-    kind, pool = layout.problem_cols["kind"], layout.problem_cols["pool"]
-    whole = kind == ProblemKind.POOL
-    result[pool[whole]] = move[whole]
+    result[plan.pool_problem_pool] = move.take(plan.pool_problems)
     return result

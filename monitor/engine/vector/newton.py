@@ -37,6 +37,7 @@ import numpy as np
 
 from monitor.engine.solver import AT_BOUND
 from monitor.engine.vector.rows import SearchRows
+from monitor.engine.vector.state import tier_search
 
 Columns = dict[str, np.ndarray]
 MAX_STEPS = 64
@@ -62,53 +63,51 @@ def solve(
     direction = rows.direction
     static = rows.members
     moving, first, offset = static["moving"], static["first"], static["offset"]
-    leg_mark = mark[leg]
-    qty = leg_cols["qty"][leg]
+    all_moving = bool(static["all_moving"])
+    linear = not static["any_inverse"]
+    leg_mark = mark.take(leg)
+    qty = leg_cols["qty"].take(leg)
     # A leg's line in tier k is a = alpha x slope_k + const_k, b = beta x slope_k
     # (linear: alpha = beta = mark; inverse: alpha = 0, beta = 1 / mark), and its value at
     # t is gamma x (offset + t) (linear: qty x mark x (1 + t); inverse: qty / mark x t).
-    if static["any_inverse"]:
+    if linear:
+        alpha = beta = leg_mark
+        gamma = qty * leg_mark
+    else:
         inverse = static["inverse"]
         alpha = np.where(inverse, 0.0, leg_mark)
         beta = np.where(inverse, 1.0 / leg_mark, leg_mark)
         gamma = np.where(inverse, qty / leg_mark, qty * leg_mark)
-    else:
-        alpha = beta = leg_mark
-        gamma = qty * leg_mark
     slopes, consts = tier_cols["slopes"].ravel(), tier_cols["consts"].ravel()
-    floors = tier_cols["floors"]
-    flat_floors = floors.ravel()
-    last = leg_cols["tier_count"][leg] - 1
+    floors, bounds = tier_cols["floors"], tier_cols["bounds"].ravel()
+    bounds_first = static["bounds_first"]
 
-    def tier_of(
-        value: np.ndarray, guess: np.ndarray, legs: np.ndarray, starts: np.ndarray,
-        tops: np.ndarray,
-    ) -> np.ndarray:  # fmt: skip
-        """The tier holding `value` (floor <= value < next floor; the first tier below
-        its floor too): `guess` where it holds, a full search of the row elsewhere."""
-        low = flat_floors.take(starts + guess)
-        high = np.where(
-            guess < tops, flat_floors.take(starts + np.minimum(guess + 1, tops)), np.inf
-        )
-        holds = ((value >= low) | (guess == 0)) & (value < high)
-        if holds.all():
-            return guess
-        found = guess.copy()
-        off = np.flatnonzero(~holds)
-        found[off] = np.maximum((floors[legs[off]] <= value[off, None]).sum(axis=1) - 1, 0)
-        return found
-
-    def line(members: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per row, (a, b) of constant + the sum of `members`' lines at tiers `index`."""
-        at = first[members] + index
+    def line(at: np.ndarray, members: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, (a, b) of constant + the sum of `members`' lines (every member's when
+        None) at the flat tier indices `at`."""
         s = slopes.take(at)
-        target = row[members]
-        a = np.bincount(target, alpha[members] * s + consts.take(at), minlength=count)
-        return a + constant, np.bincount(target, beta[members] * s, minlength=count)
+        if members is None:
+            b_terms = beta * s
+            a_terms = b_terms if linear else alpha * s
+            target = row
+        else:
+            b_terms = beta[members] * s
+            a_terms = b_terms if linear else alpha[members] * s
+            target = row[members]
+        a = np.bincount(target, a_terms + consts.take(at), minlength=count)
+        return a + constant, np.bincount(target, b_terms, minlength=count)
 
-    every = np.arange(leg.size)
-    index = tier_now[leg]
-    a, b = line(every, index)
+    # The line at the tiers in force now: the same for every row of a problem, so
+    # summed once per problem (its first row's members, in the same order).
+    index = tier_now.take(leg)
+    primary, slot = static["primary"], static["primary_slot"]
+    at = static["primary_first"] + tier_now.take(static["primary_leg"])
+    s = slopes.take(at)
+    b_terms = (leg_mark if linear else beta).take(primary) * s
+    a_terms = b_terms if linear else alpha.take(primary) * s
+    slots, row_slot = int(static["slots"]), static["row_slot"]
+    a = (np.bincount(slot, a_terms + consts.take(at), minlength=slots)).take(row_slot) + constant
+    b = np.bincount(slot, b_terms, minlength=slots).take(row_slot)
     start = np.where(rows.inverse, 1.0, 0.0)
     lower = np.where(rows.inverse, 0.0, -1.0)
     at_start = a + b * start <= 0.0
@@ -118,41 +117,47 @@ def solve(
     # zero), going up only when the current segment does not descend (its last slope).
     descending = b * direction < 0.0
     rising = direction > 0
-    far_index = np.where(moving, static["far"], index)
-    wants_far = every[(~at_start & (~rising | ~descending))[row]]
-    far_a, far_b = line(wants_far, far_index[wants_far])
+    far_index = static["far"] if all_moving else np.where(moving, static["far"], index)
+    far_a, far_b = line(static["far_at"] if all_moving else first + far_index)
     no_root = np.where(rising, ~descending & (far_b >= 0.0), far_a + far_b * lower > 0.0)
     active = ~at_start & ~no_root
     a = np.where(descending, a, far_a)
     b = np.where(descending, b, far_b)
-    held = np.where(descending[row], index, far_index)
+    held = np.where(descending.take(row), index, far_index)
     """Per member, the tier whose line its row's (a, b) sums."""
-    members = every[active[row]]
-    if warm is not None and members.size:
+    if warm is not None and active.any():
         # Any segment's line lies on or above the function: the segment of last frame's
         # root is as valid a start as the far one, and usually the answer already.
-        warm_index = np.where(moving, warm, index)
-        warm_a, warm_b = line(members, warm_index[members])
+        warm_index = warm if all_moving else np.where(moving, warm, index)
+        warm_a, warm_b = line(first + warm_index)
         better = active & (warm_b * direction < 0.0)
         a = np.where(better, warm_a, a)
         b = np.where(better, warm_b, b)
-        held = np.where(better[row], warm_index, held)
+        held = np.where(better.take(row), warm_index, held)
+    members = np.flatnonzero(active.take(row))
     for _ in range(MAX_STEPS):
         if not members.size:
             break
         with np.errstate(divide="ignore", invalid="ignore"):
             root = -a / b
-        tiered = members[moving[members]]
+        tiered = members if all_moving else members[moving[members]]
         value = gamma[tiered] * (offset[tiered] + root[row[tiered]])
-        found = tier_of(value, held[tiered], leg[tiered], first[tiered], last[tiered])
-        moved = np.bincount(row[tiered], found != held[tiered], minlength=count) > 0
+        guess = held[tiered]
+        edge = bounds_first[tiered] + guess
+        off = np.flatnonzero(~((value >= bounds.take(edge)) & (value < bounds.take(edge + 1))))
         # No member's tier changed: the root lies on the line that gave it, exactly.
+        moved = np.zeros(count, dtype=bool)
+        moved[row[tiered[off]]] = True
         settled = active & ~moved
         t[settled] = root[settled]
-        held[tiered] = found
+        if off.size:
+            changed = tiered[off]
+            held[changed] = tier_search(floors[leg[changed]], value[off])
         active &= moved
+        if not off.size:
+            break
         members = members[active[row[members]]]
-        a_next, b_next = line(members, held[members])
+        a_next, b_next = line(first[members] + held[members], members)
         a = np.where(active, a_next, a)
         b = np.where(active, b_next, b)
         active &= b != 0.0

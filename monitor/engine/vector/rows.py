@@ -41,19 +41,42 @@ def member_columns(
 ) -> Columns:  # fmt: skip
     """The members' structural terms, gathered once per layout (a reload of the same
     structure keeps them; sizes and figures are read per frame): kind, tier movement,
-    where each leg's tier row starts in the flattened tables, and the far-side tier (the
-    last one going up, the first going down, for legs whose tier moves)."""
+    where each leg's tier row starts in the flattened tables (`first`) and its tier
+    edges in the flattened `bounds` (`bounds_first`), and the far-side tier (the last one
+    going up, the first going down, for legs whose tier moves) as a flat index
+    (`far_at`). Rows of one problem share their members and their tiers now, so the
+    line at the current tiers is summed once per problem: `primary` are the members of
+    each problem's first row, `primary_slot` their problem's place among the rows'
+    problems and `row_slot` each row's."""
     moving = leg_cols["moving"][member_leg]
     rising = direction[member_row] > 0
     far = np.where(rising, leg_cols["tier_count"][member_leg] - 1, 0)
     inverse = leg_cols["inverse"][member_leg]
+    first = member_leg * width
     return {
         "inverse": inverse,
         "moving": moving,
-        "first": member_leg * width,
+        "first": first,
+        "bounds_first": member_leg * (width + 1),
         "offset": np.where(inverse, 0.0, 1.0),
         "far": far,
+        "far_at": first + far,
         "any_inverse": np.array(bool(inverse.any())),
+        "all_moving": np.array(bool(moving.all())),
+    }
+
+
+def _slots(row_problem: np.ndarray, member_row: np.ndarray) -> Columns:
+    """Which rows search the same problem (rows are grouped by problem)."""
+    opens = np.ones(row_problem.size, dtype=bool)
+    opens[1:] = row_problem[1:] != row_problem[:-1]
+    row_slot = np.cumsum(opens) - 1
+    primary = np.flatnonzero(opens[member_row])
+    return {
+        "row_slot": row_slot,
+        "primary": primary,
+        "primary_slot": row_slot[member_row[primary]],
+        "slots": np.array(int(opens.sum())),
     }
 
 
@@ -76,6 +99,10 @@ def search_rows(
     offsets = np.arange(member_row.size) - np.repeat(np.cumsum(counts) - counts, counts)
     legs = member_leg[np.repeat(start[row_problem], counts) + offsets]
     direction = np.where(row_inverse, -price_direction, price_direction)
+    members = member_columns(direction, member_row, legs, leg_cols, width)
+    members |= _slots(row_problem, member_row)
+    members["primary_leg"] = legs[members["primary"]]
+    members["primary_first"] = members["first"][members["primary"]]
     return SearchRows(
         problem=row_problem,
         price_direction=price_direction,
@@ -83,5 +110,5 @@ def search_rows(
         inverse=row_inverse,
         member_row=member_row,
         member_leg=legs,
-        members=member_columns(direction, member_row, legs, leg_cols, width),
+        members=members,
     )

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monitor.engine.vector.columns import PoolStatus
+from monitor.engine.vector.columns import Columns
 from monitor.engine.vector.layout import Layout
+from monitor.engine.vector.plan import Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,47 +40,81 @@ class PoolState:
     has_legs: np.ndarray
 
 
-def leg_state(layout: Layout, symbol_marks: np.ndarray) -> LegState:
+def leg_state(
+    layout: Layout, plan: Plan, symbol_marks: np.ndarray, guess: np.ndarray | None = None
+) -> LegState:
     """`symbol_marks` is per layout symbol; NaN (or a non-positive mark) falls back to the
-    snapshot's mark, as the scalar book does for a symbol without a tick."""
+    snapshot's mark, as the scalar book does for a symbol without a tick. `guess` (last
+    frame's tiers, if any) only saves the search: a row whose key left its tier is
+    searched in full."""
     cols, tiers = layout.leg_cols, layout.tier_cols
-    mark = symbol_marks[cols["symbol"]]
+    mark = symbol_marks.take(cols["symbol"])
     mark = np.where(mark > 0.0, mark, cols["snapshot_mark"])
-    inverse, qty, sign = cols["inverse"], cols["qty"], cols["sign"]
-    value = np.where(inverse, qty / mark, qty * mark)
-    pnl = np.where(
-        inverse,
-        sign * qty * (1.0 / cols["entry"] - 1.0 / mark),
-        sign * (value - qty * cols["entry"]),
-    )
-    key = np.where(cols["by_contracts"], cols["contracts"], value)
-    floors = tiers["floors"]
-    tier = np.maximum((floors <= key[:, None]).sum(axis=1) - 1, 0)
-    at = np.arange(0, floors.size, floors.shape[1]) + tier
+    qty, sign = cols["qty"], cols["sign"]
+    if plan.any_inverse:
+        inverse = cols["inverse"]
+        value = np.where(inverse, qty / mark, qty * mark)
+        pnl = np.where(
+            inverse,
+            sign * qty * (1.0 / cols["entry"] - 1.0 / mark),
+            sign * (value - qty * cols["entry"]),
+        )
+    else:
+        value = qty * mark
+        pnl = sign * (value - qty * cols["entry"])
+    key = value
+    if plan.any_by_contracts:
+        key = np.where(cols["by_contracts"], cols["contracts"], value)
+    tier = tier_of(key, guess, plan.bounds_first, tiers)
+    at = plan.tier_first + tier
     extra = cols["rate_extra"]
-    priced = value * (tiers["rates"].ravel().take(at) + extra) - tiers["amounts"].ravel().take(at)
-    requirement = np.where(cols["fixed"], cols["mm_fixed"], priced + cols["mm_constant"])
-    known = cols["has_terms"]
-    return LegState(
-        mark=mark,
-        value=value,
-        pnl=pnl,
-        tier=tier,
-        requirement=np.where(known, requirement, np.nan),
-        fees=np.where(known, value * extra, np.nan),
-    )
+    priced = value * (tiers["rates"].take(at) + extra) - tiers["amounts"].take(at)
+    if plan.any_fixed:
+        requirement = np.where(cols["fixed"], cols["mm_fixed"], priced + cols["mm_constant"])
+    else:
+        requirement = priced + cols["mm_constant"]
+    fees = value * extra
+    if plan.no_terms.size:
+        requirement[plan.no_terms] = np.nan
+        fees[plan.no_terms] = np.nan
+    return LegState(mark=mark, value=value, pnl=pnl, tier=tier, requirement=requirement, fees=fees)
 
 
-def pool_state(layout: Layout, legs: LegState) -> PoolState:
-    pool = layout.leg_cols["pool"]
-    cross = np.flatnonzero(pool >= 0)
-    members, count = pool[cross], layout.pool_count
+def tier_of(
+    key: np.ndarray, guess: np.ndarray | None, bounds_first: np.ndarray, tier_cols: Columns
+) -> np.ndarray:
+    """Each row's tier at `key` (floor <= key < next floor; the first tier below its
+    floor too, as `bisect_right - 1` clipped at 0): `guess` where it holds (two reads of
+    the row's `bounds`), a search of the whole row elsewhere."""
+    floors = tier_cols["floors"]
+    if guess is None:
+        return tier_search(floors, key)
+    at = bounds_first + guess
+    bounds = tier_cols["bounds"]
+    holds = (key >= bounds.take(at)) & (key < bounds.take(at + 1))
+    if holds.all():
+        return guess
+    found = guess.copy()
+    off = np.flatnonzero(~holds)
+    found[off] = tier_search(floors[off], key[off])
+    return found
+
+
+def tier_search(floors: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """The tier holding each key in its row of `floors`, searched in full."""
+    return np.maximum((floors <= key[:, None]).sum(axis=1) - 1, 0)
+
+
+def pool_state(layout: Layout, plan: Plan, legs: LegState) -> PoolState:
+    count = layout.pool_count
     wallet = layout.pool_cols["wallet"]
-    known = layout.pool_cols["status"] == PoolStatus.OK
-    pnl = np.bincount(members, legs.pnl[cross], minlength=count)
-    requirement = np.bincount(members, legs.requirement[cross], minlength=count)
-    requirement = np.where(known, requirement, np.nan)
-    fees = np.where(known, np.bincount(members, legs.fees[cross], minlength=count), np.nan)
+    members, cross = plan.cross_pool, plan.cross
+    pnl = np.bincount(members, legs.pnl.take(cross), minlength=count)
+    requirement = np.bincount(members, legs.requirement.take(cross), minlength=count)
+    fees = np.bincount(members, legs.fees.take(cross), minlength=count)
+    if plan.pool_unknown.size:
+        requirement[plan.pool_unknown] = np.nan
+        fees[plan.pool_unknown] = np.nan
     balance = wallet + pnl
     return PoolState(
         pnl=pnl,
@@ -87,8 +122,8 @@ def pool_state(layout: Layout, legs: LegState) -> PoolState:
         fees=fees,
         balance=balance,
         ratio=margin_ratio(requirement, balance),
-        free=wallet + pnl - requirement,
-        has_legs=np.bincount(members, minlength=count) > 0,
+        free=balance - requirement,
+        has_legs=plan.has_legs,
     )
 
 
