@@ -22,7 +22,7 @@ from monitor.engine.book import MIXED_POOL, NO_POOL, NO_TIERS, AccountBook
 from monitor.engine.legs import Leg
 from monitor.engine.models import MarginModel
 from monitor.engine.solver import has_bracket_root
-from monitor.engine.vector.bracket import bracket_price
+from monitor.engine.vector.bracket import bracket_price, gather
 
 Columns = dict[str, np.ndarray]
 
@@ -267,7 +267,9 @@ def _isolated_roots(leg_cols: Columns, tier_cols: Columns) -> np.ndarray:
     )
     if rows.size:
         far_side = np.where(leg_cols["sign"][rows] > 0, leg_cols["tier_count"][rows] - 1, 0)
-        roots[rows], _ = bracket_price(
-            leg_cols, tier_cols, rows, leg_cols["isolated_wallet"][rows], far_side
-        )
+        legs = gather(leg_cols, tier_cols, rows)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            roots[rows], _ = bracket_price(
+                legs, tier_cols, leg_cols["isolated_wallet"][rows], far_side
+            )
     return roots

@@ -82,10 +82,15 @@ class VectorEngine:
         """Every position and pool at `marks` (a mapping symbol -> mark, or a vector in
         `layout.symbols` order), each figure exact."""
         layout = self.layout
-        plan = self._plan
-        assert plan is not None  # built with the layout
         vector = marks if isinstance(marks, np.ndarray) else self.mark_vector(marks)
-        warm = self._warm
+        # One error state for the whole frame (entering one costs a microsecond): NaN
+        # and inf are figures here (unknowns, unreachable prices), not errors.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self._frame(layout, vector)
+
+    def _frame(self, layout: Layout, vector: np.ndarray) -> Frame:
+        plan, warm = self._plan, self._warm
+        assert plan is not None  # built with the layout
         legs = leg_state(layout, plan, vector, warm.tier)
         warm.tier = legs.tier
         pools = pool_state(layout, plan, legs)

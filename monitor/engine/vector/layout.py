@@ -17,6 +17,7 @@ import numpy as np
 
 from monitor.domain import AccountSnapshot, Position
 from monitor.engine.legs import Leg
+from monitor.engine.vector import bracket
 from monitor.engine.vector.columns import AccountBlock, Columns, compile_account
 from monitor.engine.vector.rows import SearchRows, search_rows
 
@@ -90,6 +91,13 @@ class Layout:
     @cached_property
     def pool_notes(self) -> tuple[str | None, ...]:
         return tuple(note for block in self.blocks for note in block.pool_notes)
+
+    @cached_property
+    def closed_form(self) -> bracket.Legs:
+        """The closed-form problems' legs, gathered for the bracket search: figures, so
+        gathered again for each layout (a poll makes a new one)."""
+        rows = self.routes.first_leg[self.routes.closed_form]
+        return bracket.gather(self.leg_cols, self.tier_cols, rows)
 
     @property
     def pool_count(self) -> int:

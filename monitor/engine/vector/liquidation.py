@@ -68,18 +68,16 @@ def liquidation_moves(
 
     closed = routes.closed_form
     if closed.size:
-        rows = routes.first_leg[closed]
+        gathered = layout.closed_form
+        rows = gathered.rows
         start = warm.bracket if warm.bracket is not None else legs.tier[rows]
-        price, warm.bracket = bracket_price(
-            layout.leg_cols, layout.tier_cols, rows, constant[closed], start
-        )
-        move[closed] = move_to(price, legs.mark[rows], layout.leg_cols["sign"][rows])
+        price, warm.bracket = bracket_price(gathered, layout.tier_cols, constant[closed], start)
+        move[closed] = move_to(price, legs.mark[rows], gathered.sign)
 
     rows = routes.newton
     t, converged, warm.newton = newton.solve(
-        rows, constant[rows.problem], legs.mark, legs.tier, layout.leg_cols, layout.tier_cols,
-        warm.newton,
-    )  # fmt: skip
+        rows, constant[rows.problem], legs, tier_cols=layout.tier_cols, warm=warm.newton
+    )
     _keep_nearer(move, rows, t)
     rows = routes.walk
     if rows.size:
@@ -97,8 +95,7 @@ def liquidation_moves(
 
 def _keep_nearer(move: np.ndarray, rows: SearchRows, t: np.ndarray) -> None:
     """Per problem the smaller adverse move of its rows' roots; the fall wins a tie."""
-    with np.errstate(divide="ignore"):
-        row_move = np.where(rows.inverse, 1.0 / t - 1.0, t)
+    row_move = np.where(rows.inverse, 1.0 / t - 1.0, t)
     problem = rows.problem
     up = rows.price_direction > 0
     move[problem[up]] = row_move[up]

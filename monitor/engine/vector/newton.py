@@ -37,7 +37,7 @@ import numpy as np
 
 from monitor.engine.solver import AT_BOUND
 from monitor.engine.vector.rows import SearchRows
-from monitor.engine.vector.state import tier_search
+from monitor.engine.vector.state import LegState, tier_search
 
 Columns = dict[str, np.ndarray]
 MAX_STEPS = 64
@@ -46,14 +46,14 @@ MAX_STEPS = 64
 def solve(
     rows: SearchRows,
     constant: np.ndarray,
-    mark: np.ndarray,
-    tier_now: np.ndarray,
-    leg_cols: Columns,
+    legs: LegState,
+    *,
     tier_cols: Columns,
     warm: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(t per row, NaN where no root; converged flag per row; each member's tier at its
-    row's root, to pass back as `warm` on the next frame)."""
+    row's root, to pass back as `warm` on the next frame, which then owns it: `warm` is
+    written over)."""
     count = rows.size
     t = np.full(count, np.nan)
     converged = np.ones(count, dtype=bool)
@@ -65,19 +65,18 @@ def solve(
     moving, first, offset = static["moving"], static["first"], static["offset"]
     all_moving = bool(static["all_moving"])
     linear = not static["any_inverse"]
-    leg_mark = mark.take(leg)
-    qty = leg_cols["qty"].take(leg)
+    leg_mark = legs.mark.take(leg)
     # A leg's line in tier k is a = alpha x slope_k + const_k, b = beta x slope_k
     # (linear: alpha = beta = mark; inverse: alpha = 0, beta = 1 / mark), and its value at
-    # t is gamma x (offset + t) (linear: qty x mark x (1 + t); inverse: qty / mark x t).
+    # t is gamma x (offset + t) (linear: qty x mark x (1 + t); inverse: qty / mark x t),
+    # gamma being the leg's value now.
+    gamma = legs.value.take(leg)
     if linear:
         alpha = beta = leg_mark
-        gamma = qty * leg_mark
     else:
         inverse = static["inverse"]
         alpha = np.where(inverse, 0.0, leg_mark)
         beta = np.where(inverse, 1.0 / leg_mark, leg_mark)
-        gamma = np.where(inverse, qty / leg_mark, qty * leg_mark)
     slopes, consts = tier_cols["slopes"].ravel(), tier_cols["consts"].ravel()
     floors, bounds = tier_cols["floors"], tier_cols["bounds"].ravel()
     bounds_first = static["bounds_first"]
@@ -99,14 +98,14 @@ def solve(
 
     # The line at the tiers in force now: the same for every row of a problem, so
     # summed once per problem (its first row's members, in the same order).
-    index = tier_now.take(leg)
+    index = legs.tier.take(leg)
     primary, slot = static["primary"], static["primary_slot"]
-    at = static["primary_first"] + tier_now.take(static["primary_leg"])
+    at = static["primary_first"] + legs.tier.take(static["primary_leg"])
     s = slopes.take(at)
-    b_terms = (leg_mark if linear else beta).take(primary) * s
+    b_terms = beta.take(primary) * s
     a_terms = b_terms if linear else alpha.take(primary) * s
     slots, row_slot = int(static["slots"]), static["row_slot"]
-    a = (np.bincount(slot, a_terms + consts.take(at), minlength=slots)).take(row_slot) + constant
+    a = np.bincount(slot, a_terms + consts.take(at), minlength=slots).take(row_slot) + constant
     b = np.bincount(slot, b_terms, minlength=slots).take(row_slot)
     start = np.where(rows.inverse, 1.0, 0.0)
     lower = np.where(rows.inverse, 0.0, -1.0)
@@ -123,40 +122,56 @@ def solve(
     active = ~at_start & ~no_root
     a = np.where(descending, a, far_a)
     b = np.where(descending, b, far_b)
-    held = np.where(descending.take(row), index, far_index)
-    """Per member, the tier whose line its row's (a, b) sums."""
-    if warm is not None and active.any():
+    if warm is None:
+        held = np.where(descending.take(row), index, far_index)
+        """Per member, the tier whose line its row's (a, b) sums."""
+    else:
         # Any segment's line lies on or above the function: the segment of last frame's
-        # root is as valid a start as the far one, and usually the answer already.
-        warm_index = warm if all_moving else np.where(moving, warm, index)
-        warm_a, warm_b = line(first + warm_index)
+        # root is as valid a start as the far one, and usually the answer already. Rows
+        # that are not searched keep it too: any tier is a valid start next frame.
+        held = warm if all_moving else np.where(moving, warm, index)
+        warm_a, warm_b = line(first + held)
         better = active & (warm_b * direction < 0.0)
         a = np.where(better, warm_a, a)
         b = np.where(better, warm_b, b)
-        held = np.where(better.take(row), warm_index, held)
-    members = np.flatnonzero(active.take(row))
+        other = np.flatnonzero(active & ~better)
+        if other.size:
+            members = rows.members_of(other)
+            held[members] = np.where(
+                descending.take(row[members]), index[members], far_index[members]
+            )
+    members = None
+    """The members of the rows still searched; None: every member (the first step)."""
     for _ in range(MAX_STEPS):
-        if not members.size:
-            break
-        with np.errstate(divide="ignore", invalid="ignore"):
-            root = -a / b
-        tiered = members if all_moving else members[moving[members]]
-        value = gamma[tiered] * (offset[tiered] + root[row[tiered]])
-        guess = held[tiered]
-        edge = bounds_first[tiered] + guess
-        off = np.flatnonzero(~((value >= bounds.take(edge)) & (value < bounds.take(edge + 1))))
+        root = -a / b
+        if members is None:
+            value = gamma * (offset + root.take(row))
+            edge = bounds_first + held
+            holds = value >= bounds.take(edge)
+            holds &= value < bounds.take(edge + 1)
+            stale = ~holds
+            stale &= active.take(row)
+            if not all_moving:
+                stale &= moving
+            off = changed = np.flatnonzero(stale)
+        else:
+            tiered = members if all_moving else members[moving[members]]
+            value = gamma[tiered] * (offset[tiered] + root[row[tiered]])
+            edge = bounds_first[tiered] + held[tiered]
+            holds = (value >= bounds.take(edge)) & (value < bounds.take(edge + 1))
+            off = np.flatnonzero(~holds)
+            changed = tiered[off]
         # No member's tier changed: the root lies on the line that gave it, exactly.
         moved = np.zeros(count, dtype=bool)
-        moved[row[tiered[off]]] = True
+        moved[row[changed]] = True
         settled = active & ~moved
         t[settled] = root[settled]
-        if off.size:
-            changed = tiered[off]
-            held[changed] = tier_search(floors[leg[changed]], value[off])
-        active &= moved
-        if not off.size:
+        if not changed.size:
+            active[:] = False
             break
-        members = members[active[row[members]]]
+        held[changed] = tier_search(floors[leg[changed]], value[off])
+        active &= moved
+        members = rows.members_of(np.flatnonzero(active))
         a_next, b_next = line(first[members] + held[members], members)
         a = np.where(active, a_next, a)
         b = np.where(active, b_next, b)

@@ -34,6 +34,15 @@ class SearchRows:
     def size(self) -> int:
         return int(self.direction.size)
 
+    def members_of(self, rows: np.ndarray) -> np.ndarray:
+        """The members of `rows` (row indices, ascending), in member order: a few small
+        operations for a few rows, where a mask over every member costs a pass."""
+        sizes = self.members["row_size"][rows]
+        ends = np.cumsum(sizes)
+        return np.repeat(self.members["row_start"][rows] - (ends - sizes), sizes) + np.arange(
+            ends[-1] if ends.size else 0
+        )
+
 
 def member_columns(
     direction: np.ndarray, member_row: np.ndarray, member_leg: np.ndarray, leg_cols: Columns,
@@ -103,6 +112,8 @@ def search_rows(
     members |= _slots(row_problem, member_row)
     members["primary_leg"] = legs[members["primary"]]
     members["primary_first"] = members["first"][members["primary"]]
+    members["row_start"] = np.cumsum(counts) - counts
+    members["row_size"] = counts
     return SearchRows(
         problem=row_problem,
         price_direction=price_direction,

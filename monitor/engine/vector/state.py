@@ -130,8 +130,7 @@ def pool_state(layout: Layout, plan: Plan, legs: LegState) -> PoolState:
 def margin_ratio(requirement: np.ndarray, balance: np.ndarray) -> np.ndarray:
     """results.margin_ratio per row: infinite without equity left (0 for nothing against
     nothing), NaN where either side is unknown."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = requirement / balance
+    ratio = requirement / balance
     broke = np.where((requirement <= 0.0) & (balance == 0.0), 0.0, np.inf)
     ratio = np.where(balance <= 0.0, broke, ratio)
     return np.where(np.isnan(requirement) | np.isnan(balance), np.nan, ratio)
