@@ -107,7 +107,8 @@ def move_to(price: np.ndarray, mark: np.ndarray, sign: np.ndarray) -> np.ndarray
     """The adverse fractional move from `mark` to `price` (solver.move_to): 0 when already
     there or past it, NaN where a long's price is zero (nothing liquidates it)."""
     move = price / mark - 1.0
-    long = sign > 0
-    past = np.where(long, price >= mark, price <= mark)
-    unreachable = long & ~past & ~(price > AT_BOUND * mark)
-    return np.where(past, 0.0, np.where(unreachable | np.isnan(price), np.nan, move))
+    # Past it: price >= mark for a long, <= for a short (a difference keeps its sign).
+    move[(price - mark) * sign >= 0.0] = 0.0
+    # A long's price at zero (or NaN); never one past its mark, which is above zero.
+    move[(sign > 0) & ~(price > AT_BOUND * mark)] = np.nan
+    return move

@@ -99,6 +99,13 @@ class Layout:
         rows = self.routes.first_leg[self.routes.closed_form]
         return bracket.gather(self.leg_cols, self.tier_cols, rows)
 
+    @cached_property
+    def far_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per Newton member, (slope, const) of its far-side tier (its table's last going
+        up, its first going down): figures, gathered again for each layout."""
+        at = self.routes.newton.members["far_at"]
+        return self.tier_cols["slopes"].take(at), self.tier_cols["consts"].take(at)
+
     @property
     def pool_count(self) -> int:
         return int(self.pool_cols["wallet"].size)

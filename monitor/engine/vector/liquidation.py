@@ -52,11 +52,9 @@ def liquidation_moves(
     """Every problem's move; `warm` (if given) is read and then updated in place."""
     warm = warm if warm is not None else WarmStart()
     routes = layout.routes
-    held = np.bincount(
-        plan.group_member_slot,
-        (legs.pnl - legs.requirement).take(plan.group_member_leg),
-        minlength=plan.group_problems.size,
-    )
+    held = (legs.pnl - legs.requirement).take(plan.group_member_leg)
+    if plan.group_member_slot.size > plan.group_problems.size:  # not all single legs
+        held = np.bincount(plan.group_member_slot, held, minlength=plan.group_problems.size)
     # Per kind of problem: a pool's wallet; free - held for a group; an isolated wallet.
     constant = np.empty(layout.problem_cols["kind"].size)
     constant[plan.pool_problems] = layout.pool_cols["wallet"].take(plan.pool_problem_pool)
@@ -76,8 +74,9 @@ def liquidation_moves(
 
     rows = routes.newton
     t, converged, warm.newton = newton.solve(
-        rows, constant[rows.problem], legs, tier_cols=layout.tier_cols, warm=warm.newton
-    )
+        rows, constant[rows.problem], legs, tier_cols=layout.tier_cols, warm=warm.newton,
+        far_terms=layout.far_terms,
+    )  # fmt: skip
     _keep_nearer(move, rows, t)
     rows = routes.walk
     if rows.size:
@@ -95,12 +94,11 @@ def liquidation_moves(
 
 def _keep_nearer(move: np.ndarray, rows: SearchRows, t: np.ndarray) -> None:
     """Per problem the smaller adverse move of its rows' roots; the fall wins a tie."""
-    row_move = np.where(rows.inverse, 1.0 / t - 1.0, t)
-    problem = rows.problem
-    up = rows.price_direction > 0
-    move[problem[up]] = row_move[up]
-    down_problem, down_move = problem[~up], row_move[~up]
-    current = move[down_problem]
+    row_move = np.where(rows.inverse, 1.0 / t - 1.0, t) if rows.members["any_inverse"] else t
+    static = rows.members
+    move[static["up_problem"]] = row_move.take(static["up"])
+    down_problem, down_move = static["down_problem"], row_move.take(static["down"])
+    current = move.take(down_problem)
     take = ~np.isnan(down_move) & (np.isnan(current) | ~(np.abs(current) < np.abs(down_move)))
     move[down_problem[take]] = down_move[take]
 

@@ -50,10 +50,13 @@ def solve(
     *,
     tier_cols: Columns,
     warm: np.ndarray | None = None,
+    far_terms: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(t per row, NaN where no root; converged flag per row; each member's tier at its
     row's root, to pass back as `warm` on the next frame, which then owns it: `warm` is
-    written over)."""
+    written over). `far_terms` are the members' far-side (slope, const), if gathered
+    (`Layout.far_terms`). Called under the engine's error state (NaN and inf are
+    figures)."""
     count = rows.size
     t = np.full(count, np.nan)
     converged = np.ones(count, dtype=bool)
@@ -84,7 +87,12 @@ def solve(
     def line(at: np.ndarray, members: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per row, (a, b) of constant + the sum of `members`' lines (every member's when
         None) at the flat tier indices `at`."""
-        s = slopes.take(at)
+        return summed(slopes.take(at), consts.take(at), members)
+
+    def summed(
+        s: np.ndarray, c: np.ndarray, members: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The same, from the members' slopes `s` and constants `c` there."""
         if members is None:
             b_terms = beta * s
             a_terms = b_terms if linear else alpha * s
@@ -93,7 +101,7 @@ def solve(
             b_terms = beta[members] * s
             a_terms = b_terms if linear else alpha[members] * s
             target = row[members]
-        a = np.bincount(target, a_terms + consts.take(at), minlength=count)
+        a = np.bincount(target, a_terms + c, minlength=count)
         return a + constant, np.bincount(target, b_terms, minlength=count)
 
     # The line at the tiers in force now: the same for every row of a problem, so
@@ -117,7 +125,10 @@ def solve(
     descending = b * direction < 0.0
     rising = direction > 0
     far_index = static["far"] if all_moving else np.where(moving, static["far"], index)
-    far_a, far_b = line(static["far_at"] if all_moving else first + far_index)
+    if all_moving:
+        far_a, far_b = summed(*far_terms) if far_terms else line(static["far_at"])
+    else:
+        far_a, far_b = line(first + far_index)
     no_root = np.where(rising, ~descending & (far_b >= 0.0), far_a + far_b * lower > 0.0)
     active = ~at_start & ~no_root
     a = np.where(descending, a, far_a)

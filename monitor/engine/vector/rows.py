@@ -113,6 +113,10 @@ def search_rows(
     members["primary_leg"] = legs[members["primary"]]
     members["primary_first"] = members["first"][members["primary"]]
     members["row_start"] = np.cumsum(counts) - counts
+    up = np.flatnonzero(price_direction > 0)
+    down = np.flatnonzero(price_direction < 0)
+    members |= {"up": up, "down": down, "up_problem": row_problem[up]}
+    members["down_problem"] = row_problem[down]
     members["row_size"] = counts
     return SearchRows(
         problem=row_problem,

@@ -49,7 +49,9 @@ def leg_state(
     searched in full."""
     cols, tiers = layout.leg_cols, layout.tier_cols
     mark = symbol_marks.take(cols["symbol"])
-    mark = np.where(mark > 0.0, mark, cols["snapshot_mark"])
+    ticked = mark > 0.0
+    if not ticked.all():
+        mark = np.where(ticked, mark, cols["snapshot_mark"])
     qty, sign = cols["qty"], cols["sign"]
     if plan.any_inverse:
         inverse = cols["inverse"]
