@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from monitor.engine.solver import AT_BOUND
+from monitor.engine.vector.carry import Carried, carried_at
 
 Columns = dict[str, np.ndarray]
 
@@ -53,54 +54,60 @@ def gather(leg_cols: Columns, tier_cols: Columns, rows: np.ndarray) -> Legs:
 
 
 def bracket_price(
-    legs: Legs, tier_cols: Columns, constant: np.ndarray, start: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(liquidation price, its bracket) of each of `legs` with `constant` (its wallet,
-    plus PnL minus MM of whatever is held still), the search starting at bracket `start`.
+    legs: Legs, tier_cols: Columns, constant: np.ndarray, start: np.ndarray | Carried
+) -> tuple[np.ndarray, Carried]:
+    """(liquidation price, its bracket with the bracket's terms) of each of `legs` with
+    `constant` (its wallet, plus PnL minus MM of whatever is held still), the search
+    starting at bracket `start` (or last frame's brackets, carried with their terms).
 
     A single leg's equity - MM is strictly monotone in the price (slope q x (1 - rate)
     for a long, -q x (1 + rate) for a short), so exactly one bracket holds its own
     candidate price: the one the scalar walk stops at. Testing both edges lets the search
     start anywhere (the previous frame's answer, usually right) and step towards it. The
-    first pass reads every leg in place; later ones only the legs still moving.
+    first pass reads every leg's carried terms; later ones only the legs still moving.
     """
     base = constant - legs.held - legs.mm_constant
     rates, amounts = tier_cols["rates"].ravel(), tier_cols["amounts"].ravel()
     bounds = tier_cols["bounds"].ravel()
-    index = np.minimum(np.asarray(start, dtype=np.intp), legs.last)
-    price, below, above = _try(
-        base, index, legs.qty, legs.sign, legs.extra, legs.first + index,
-        legs.bounds_first + index, rates=rates, amounts=amounts, bounds=bounds,
-    )  # fmt: skip
+    tables = [
+        (amounts, legs.first), (rates, legs.first),
+        (bounds, legs.bounds_first), (bounds[1:], legs.bounds_first),
+    ]  # fmt: skip
+    if isinstance(start, Carried):
+        carried = carried_at(start, start.index, tables)
+    else:
+        carried = carried_at(None, np.minimum(np.asarray(start, dtype=np.intp), legs.last), tables)
+    amount, rate, low, high = carried.values
+    index = carried.index.copy()
+    price, below, above = _try(base, amount, legs.qty, legs.sign, legs.extra, rate, low, high)
     above &= index < legs.last
     pending = np.flatnonzero(below | above)
     step = np.where(below, -1, 0) + above
     while pending.size:
         index[pending] += step[pending]
         at = index[pending]
+        flat, edge = legs.first[pending] + at, legs.bounds_first[pending] + at
         found, below, above = _try(
-            base[pending], at, legs.qty[pending], legs.sign[pending], legs.extra[pending],
-            legs.first[pending] + at, legs.bounds_first[pending] + at,
-            rates=rates, amounts=amounts, bounds=bounds,
+            base[pending], amounts.take(flat), legs.qty[pending], legs.sign[pending],
+            legs.extra[pending], rates.take(flat), bounds.take(edge), bounds.take(edge + 1),
         )  # fmt: skip
         above &= at < legs.last[pending]
         done = ~(below | above)
         price[pending[done]] = found[done]
         step[pending] = np.where(below, -1, 0) + above
         pending = pending[~done]
-    return price, index
+    return price, carried_at(carried, index, tables)
 
 
 def _try(
-    base: np.ndarray, index: np.ndarray, q: np.ndarray, s: np.ndarray, extra: np.ndarray,
-    flat: np.ndarray, edge: np.ndarray, *, rates: np.ndarray, amounts: np.ndarray,
-    bounds: np.ndarray,
+    base: np.ndarray, amount: np.ndarray, q: np.ndarray, s: np.ndarray, extra: np.ndarray,
+    rate: np.ndarray, low: np.ndarray, high: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Each leg's candidate price in bracket `index` (flat tier index `flat`, flat edge
-    index `edge`), and whether it lies below or at/above the bracket."""
-    found = (base + amounts.take(flat)) / (q * (rates.take(flat) + extra - s))
+    """Each leg's candidate price in the bracket whose deduction, rate and edges are
+    given, and whether it lies below the bracket or at or above its end."""
+    found = (base + amount) / (q * (rate + extra - s))
     key = found * q
-    return found, key < bounds.take(edge), key >= bounds.take(edge + 1)
+    return found, key < low, key >= high
 
 
 def move_to(price: np.ndarray, mark: np.ndarray, sign: np.ndarray) -> np.ndarray:

@@ -91,8 +91,8 @@ class VectorEngine:
     def _frame(self, layout: Layout, vector: np.ndarray) -> Frame:
         plan, warm = self._plan, self._warm
         assert plan is not None  # built with the layout
-        legs = leg_state(layout, plan, vector, warm.tier)
-        warm.tier = legs.tier
+        warm.read_from(layout)
+        legs, warm.tier = leg_state(layout, plan, vector, warm.tier)
         pools = pool_state(layout, plan, legs)
         moves = liquidation_moves(layout, plan, legs, pools, warm)
         isolated = plan.isolated

@@ -20,6 +20,7 @@ import numpy as np
 from monitor.engine.solver import nearest_liquidation_move, single_leg_move
 from monitor.engine.vector import newton, walk
 from monitor.engine.vector.bracket import bracket_price, move_to
+from monitor.engine.vector.carry import Carried
 from monitor.engine.vector.layout import Layout
 from monitor.engine.vector.plan import Plan
 from monitor.engine.vector.rows import SearchRows
@@ -28,13 +29,24 @@ from monitor.engine.vector.state import LegState, PoolState
 
 @dataclass(slots=True)
 class WarmStart:
-    """Where last frame's searches ended, for a layout: each position's tier, Newton
-    members' tiers and the closed-form brackets. Only a starting point: the answers
-    never depend on it."""
+    """Where last frame's searches ended, for a layout shape: each position's tier,
+    Newton members' tiers and the closed-form brackets, each with the table entries
+    there (`carry.py`). Only a starting point: the answers never depend on it."""
 
-    tier: np.ndarray | None = None
-    newton: np.ndarray | None = None
-    bracket: np.ndarray | None = None
+    tier: Carried | None = None
+    newton: Carried | None = None
+    bracket: Carried | None = None
+    layout: Layout | None = None
+    """The layout whose tables the entries were read from."""
+
+    def read_from(self, layout: Layout) -> None:
+        """Forget the entries read from another layout's tables (a poll rewrites them in
+        place, making a new layout object); the places stay as starting points."""
+        if layout is not self.layout:
+            for carried in (self.tier, self.newton, self.bracket):
+                if carried is not None:
+                    carried.values = []
+            self.layout = layout
 
 
 @dataclass(frozen=True, slots=True)

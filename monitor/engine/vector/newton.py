@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from monitor.engine.solver import AT_BOUND
+from monitor.engine.vector.carry import Carried, carried_at, move
 from monitor.engine.vector.rows import SearchRows
 from monitor.engine.vector.state import LegState, tier_search
 
@@ -49,7 +50,7 @@ def solve(
     legs: LegState,
     *,
     tier_cols: Columns,
-    warm: np.ndarray | None = None,
+    warm: Carried | None = None,
     far_terms: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(t per row, NaN where no root; converged flag per row; each member's tier at its
@@ -61,7 +62,7 @@ def solve(
     t = np.full(count, np.nan)
     converged = np.ones(count, dtype=bool)
     if count == 0:
-        return t, converged, np.zeros(0, dtype=np.intp)
+        return t, converged, Carried(np.zeros(0, dtype=np.intp), [])
     row, leg = rows.member_row, rows.member_leg
     direction = rows.direction
     static = rows.members
@@ -108,12 +109,12 @@ def solve(
     # summed once per problem (its first row's members, in the same order).
     index = legs.tier.take(leg)
     primary, slot = static["primary"], static["primary_slot"]
-    at = static["primary_first"] + legs.tier.take(static["primary_leg"])
-    s = slopes.take(at)
+    s = legs.slope.take(static["primary_leg"])
     b_terms = beta.take(primary) * s
     a_terms = b_terms if linear else alpha.take(primary) * s
+    c = legs.const.take(static["primary_leg"])
     slots, row_slot = int(static["slots"]), static["row_slot"]
-    a = np.bincount(slot, a_terms + consts.take(at), minlength=slots).take(row_slot) + constant
+    a = np.bincount(slot, a_terms + c, minlength=slots).take(row_slot) + constant
     b = np.bincount(slot, b_terms, minlength=slots).take(row_slot)
     start = np.where(rows.inverse, 1.0, 0.0)
     lower = np.where(rows.inverse, 0.0, -1.0)
@@ -133,33 +134,37 @@ def solve(
     active = ~at_start & ~no_root
     a = np.where(descending, a, far_a)
     b = np.where(descending, b, far_b)
+    # Per member, the tier whose line its row's (a, b) sums, and that tier's terms.
+    tables = [(slopes, first), (consts, first), (bounds, bounds_first), (bounds[1:], bounds_first)]
     if warm is None:
-        held = np.where(descending.take(row), index, far_index)
-        """Per member, the tier whose line its row's (a, b) sums."""
+        carried = carried_at(None, np.where(descending.take(row), index, far_index), tables)
     else:
         # Any segment's line lies on or above the function: the segment of last frame's
         # root is as valid a start as the far one, and usually the answer already. Rows
         # that are not searched keep it too: any tier is a valid start next frame.
-        held = warm if all_moving else np.where(moving, warm, index)
-        warm_a, warm_b = line(first + held)
+        held = warm.index if all_moving else np.where(moving, warm.index, index)
+        carried = carried_at(warm, held, tables)
+        warm_a, warm_b = summed(carried.values[0], carried.values[1])
         better = active & (warm_b * direction < 0.0)
         a = np.where(better, warm_a, a)
         b = np.where(better, warm_b, b)
         other = np.flatnonzero(active & ~better)
         if other.size:
             members = rows.members_of(other)
-            held[members] = np.where(
+            start_index = np.where(
                 descending.take(row[members]), index[members], far_index[members]
             )
+            move(carried, members, start_index, tables)
+    held = carried.index
+    line_s, line_c, low, high = carried.values
     members = None
     """The members of the rows still searched; None: every member (the first step)."""
     for _ in range(MAX_STEPS):
         root = -a / b
         if members is None:
             value = gamma * (offset + root.take(row))
-            edge = bounds_first + held
-            holds = value >= bounds.take(edge)
-            holds &= value < bounds.take(edge + 1)
+            holds = value >= low
+            holds &= value < high
             stale = ~holds
             stale &= active.take(row)
             if not all_moving:
@@ -168,8 +173,7 @@ def solve(
         else:
             tiered = members if all_moving else members[moving[members]]
             value = gamma[tiered] * (offset[tiered] + root[row[tiered]])
-            edge = bounds_first[tiered] + held[tiered]
-            holds = (value >= bounds.take(edge)) & (value < bounds.take(edge + 1))
+            holds = (value >= low[tiered]) & (value < high[tiered])
             off = np.flatnonzero(~holds)
             changed = tiered[off]
         # No member's tier changed: the root lies on the line that gave it, exactly.
@@ -180,14 +184,14 @@ def solve(
         if not changed.size:
             active[:] = False
             break
-        held[changed] = tier_search(floors[leg[changed]], value[off])
+        move(carried, changed, tier_search(floors[leg[changed]], value[off]), tables)
         active &= moved
         members = rows.members_of(np.flatnonzero(active))
-        a_next, b_next = line(first[members] + held[members], members)
+        a_next, b_next = summed(line_s[members], line_c[members], members)
         a = np.where(active, a_next, a)
         b = np.where(active, b_next, b)
         active &= b != 0.0
         members = members[active[row[members]]]
     converged[active] = False
     t[(t <= lower + AT_BOUND)] = np.nan
-    return t, converged, held
+    return t, converged, carried

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.engine.vector.carry import Carried, Table, carried_at, move
 from monitor.engine.vector.columns import Columns
 from monitor.engine.vector.layout import Layout
 from monitor.engine.vector.plan import Plan
@@ -26,6 +27,10 @@ class LegState:
     """MM plus any fees the exchange keeps apart (what equity must stay above); NaN
     where the leg has no margin terms."""
     fees: np.ndarray
+    slope: np.ndarray
+    const: np.ndarray
+    """The solver's line in the tier in force (legs.Leg.slopes, consts): read for this
+    frame only (the arrays are carried, and rewritten, frame to frame)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +46,13 @@ class PoolState:
 
 
 def leg_state(
-    layout: Layout, plan: Plan, symbol_marks: np.ndarray, guess: np.ndarray | None = None
-) -> LegState:
+    layout: Layout, plan: Plan, symbol_marks: np.ndarray, carried: Carried | None = None
+) -> tuple[LegState, Carried]:
     """`symbol_marks` is per layout symbol; NaN (or a non-positive mark) falls back to the
-    snapshot's mark, as the scalar book does for a symbol without a tick. `guess` (last
-    frame's tiers, if any) only saves the search: a row whose key left its tier is
-    searched in full."""
+    snapshot's mark, as the scalar book does for a symbol without a tick. `carried` (last
+    frame's tiers and their terms, if any; `carry.py`) saves the search and the reads: a
+    row whose key left its tier is searched in full and read again. Returns the state
+    and what to carry to the next frame."""
     cols, tiers = layout.leg_cols, layout.tier_cols
     mark = symbol_marks.take(cols["symbol"])
     ticked = mark > 0.0
@@ -67,10 +73,20 @@ def leg_state(
     key = value
     if plan.any_by_contracts:
         key = np.where(cols["by_contracts"], cols["contracts"], value)
-    tier = tier_of(key, guess, plan.bounds_first, tiers)
-    at = plan.tier_first + tier
+    tables = _tier_tables(tiers, plan)
+    if carried is None:
+        carried = carried_at(None, tier_search(tiers["floors"], key), tables)
+    else:
+        carried = carried_at(carried, carried.index, tables)
+        low, high = carried.values[4], carried.values[5]
+        holds = key >= low
+        holds &= key < high
+        if not holds.all():
+            off = np.flatnonzero(~holds)
+            move(carried, off, tier_search(tiers["floors"][off], key[off]), tables)
+    rate, amount, slope, const = carried.values[:4]
     extra = cols["rate_extra"]
-    priced = value * (tiers["rates"].take(at) + extra) - tiers["amounts"].take(at)
+    priced = value * (rate + extra) - amount
     if plan.any_fixed:
         requirement = np.where(cols["fixed"], cols["mm_fixed"], priced + cols["mm_constant"])
     else:
@@ -79,27 +95,32 @@ def leg_state(
     if plan.no_terms.size:
         requirement[plan.no_terms] = np.nan
         fees[plan.no_terms] = np.nan
-    return LegState(mark=mark, value=value, pnl=pnl, tier=tier, requirement=requirement, fees=fees)
+    state = LegState(
+        mark=mark,
+        value=value,
+        pnl=pnl,
+        tier=carried.index.copy(),
+        requirement=requirement,
+        fees=fees,
+        slope=slope,
+        const=const,
+    )
+    return state, carried
 
 
-def tier_of(
-    key: np.ndarray, guess: np.ndarray | None, bounds_first: np.ndarray, tier_cols: Columns
-) -> np.ndarray:
-    """Each row's tier at `key` (floor <= key < next floor; the first tier below its
-    floor too, as `bisect_right - 1` clipped at 0): `guess` where it holds (two reads of
-    the row's `bounds`), a search of the whole row elsewhere."""
-    floors = tier_cols["floors"]
-    if guess is None:
-        return tier_search(floors, key)
-    at = bounds_first + guess
-    bounds = tier_cols["bounds"]
-    holds = (key >= bounds.take(at)) & (key < bounds.take(at + 1))
-    if holds.all():
-        return guess
-    found = guess.copy()
-    off = np.flatnonzero(~holds)
-    found[off] = tier_search(floors[off], key[off])
-    return found
+def _tier_tables(tier_cols: Columns, plan: Plan) -> list[Table]:
+    """What a row reads at its tier: rate, deduction, the solver's line (slope, const)
+    and the tier's edges (from, to)."""
+    bounds = tier_cols["bounds"].ravel()
+    at, edge = plan.tier_first, plan.bounds_first
+    return [
+        (tier_cols["rates"].ravel(), at),
+        (tier_cols["amounts"].ravel(), at),
+        (tier_cols["slopes"].ravel(), at),
+        (tier_cols["consts"].ravel(), at),
+        (bounds, edge),
+        (bounds[1:], edge),
+    ]
 
 
 def tier_search(floors: np.ndarray, key: np.ndarray) -> np.ndarray:
