@@ -37,6 +37,14 @@ class Legs:
     flattened `bounds`."""
     bounds_first: np.ndarray
 
+    def refresh(self, leg_cols: Columns, at: np.ndarray) -> None:
+        """Read the figures of legs `at` (indices into `rows`) again: a poll rewrote them."""
+        rows = self.rows[at]
+        self.qty[at] = leg_cols["qty"][rows]
+        self.extra[at] = leg_cols["rate_extra"][rows]
+        self.held[at] = self.sign[at] * self.qty[at] * leg_cols["entry"][rows]
+        self.mm_constant[at] = leg_cols["mm_constant"][rows]
+
 
 def gather(leg_cols: Columns, tier_cols: Columns, rows: np.ndarray) -> Legs:
     sign, qty = leg_cols["sign"][rows], leg_cols["qty"][rows]

@@ -5,9 +5,9 @@ microseconds and, at a thousand accounts, mostly cache misses. Between two frame
 every row keeps its place (a position's tier, a Newton member's tier at its row's root,
 a closed-form leg's bracket), so the entries read last frame are kept with the places
 they were read at and only rows whose place moved are read again. The entries are the
-tables' own values, so nothing depends on the history but the cost: a `Carried` is
-dropped whenever the tables may have been rewritten (a new layout object: a poll
-writes figures in place).
+tables' own values, so nothing depends on the history but the cost; where a poll
+rewrites some rows of the tables in place, those rows are marked `stale` and read again
+on the next use (a re-joined layout starts from nothing).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ class Carried:
     values: list[np.ndarray]
     """Per table, each row's entry at its place (empty: not read yet from the current
     tables)."""
+    stale: np.ndarray | None = None
+    """Rows whose entries the tables no longer hold (rewritten since they were read)."""
 
 
 def carried_at(previous: Carried | None, index: np.ndarray, tables: Sequence[Table]) -> Carried:
@@ -35,6 +37,9 @@ def carried_at(previous: Carried | None, index: np.ndarray, tables: Sequence[Tab
     must have been read from these tables), read again elsewhere. Takes `index` over."""
     if previous is None or not previous.values or previous.index.size != index.size:
         return Carried(index, [table.take(first + index) for table, first in tables])
+    if previous.stale is not None:
+        _read(previous, previous.stale, tables)
+        previous.stale = None
     if index is previous.index:
         return previous
     moved = np.flatnonzero(index != previous.index)

@@ -38,6 +38,9 @@ class VectorEngine:
         self._warm = WarmStart()
         self._plan: Plan | None = None
         """The current layout shape's masks and index lists (kept across polls)."""
+        self._written: list[slice] = []
+        """Position rows written over since the last frame (what the warm state read
+        from them is stale)."""
 
     def load(self, snapshot: AccountSnapshot, model: MarginModel | None = None) -> None:
         """Add or replace the account named `snapshot.name`."""
@@ -64,10 +67,17 @@ class VectorEngine:
             self._layout = build_layout(list(self._blocks.values()), list(self._symbol_id))
             self._warm = WarmStart()
             self._plan = build_plan(self._layout)
+            self._written = []
         elif self._pending:
             self._layout = replace_blocks(self._layout, self._pending)
+            self._written.extend(self._layout.accounts[name].positions for name in self._pending)
         self._pending = {}
         return self._layout
+
+    def _rewritten(self) -> np.ndarray:
+        rows = [np.arange(span.start, span.stop) for span in self._written]
+        self._written = []
+        return np.concatenate(rows) if rows else np.zeros(0, dtype=np.intp)
 
     def mark_vector(self, marks: Mapping[str, float] | None) -> np.ndarray:
         """Marks by `layout.symbols` index, NaN where none is given (the snapshot's mark
@@ -91,7 +101,7 @@ class VectorEngine:
     def _frame(self, layout: Layout, vector: np.ndarray) -> Frame:
         plan, warm = self._plan, self._warm
         assert plan is not None  # built with the layout
-        warm.read_from(layout)
+        warm.read_from(layout, self._rewritten())
         legs, warm.tier = leg_state(layout, plan, vector, warm.tier)
         pools = pool_state(layout, plan, legs)
         moves = liquidation_moves(layout, plan, legs, pools, warm)

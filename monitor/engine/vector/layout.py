@@ -17,7 +17,6 @@ import numpy as np
 
 from monitor.domain import AccountSnapshot, Position
 from monitor.engine.legs import Leg
-from monitor.engine.vector import bracket
 from monitor.engine.vector.columns import AccountBlock, Columns, compile_account
 from monitor.engine.vector.rows import SearchRows, search_rows
 
@@ -91,20 +90,6 @@ class Layout:
     @cached_property
     def pool_notes(self) -> tuple[str | None, ...]:
         return tuple(note for block in self.blocks for note in block.pool_notes)
-
-    @cached_property
-    def closed_form(self) -> bracket.Legs:
-        """The closed-form problems' legs, gathered for the bracket search: figures, so
-        gathered again for each layout (a poll makes a new one)."""
-        rows = self.routes.first_leg[self.routes.closed_form]
-        return bracket.gather(self.leg_cols, self.tier_cols, rows)
-
-    @cached_property
-    def far_terms(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per Newton member, (slope, const) of its far-side tier (its table's last going
-        up, its first going down): figures, gathered again for each layout."""
-        at = self.routes.newton.members["far_at"]
-        return self.tier_cols["slopes"].take(at), self.tier_cols["consts"].take(at)
 
     @property
     def pool_count(self) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 
 from monitor.engine.solver import nearest_liquidation_move, single_leg_move
 from monitor.engine.vector import newton, walk
-from monitor.engine.vector.bracket import bracket_price, move_to
+from monitor.engine.vector.bracket import Legs, bracket_price, gather, move_to
 from monitor.engine.vector.carry import Carried
 from monitor.engine.vector.layout import Layout
 from monitor.engine.vector.plan import Plan
@@ -29,24 +29,41 @@ from monitor.engine.vector.state import LegState, PoolState
 
 @dataclass(slots=True)
 class WarmStart:
-    """Where last frame's searches ended, for a layout shape: each position's tier,
-    Newton members' tiers and the closed-form brackets, each with the table entries
-    there (`carry.py`). Only a starting point: the answers never depend on it."""
+    """What one layout shape carries from frame to frame: where last frame's searches
+    ended (each position's tier, Newton members' tiers, the closed-form brackets) with
+    the table entries there (`carry.py`), the Newton members' far-side entries and the
+    closed-form legs' terms. The places are only starting points: the answers never
+    depend on them; the entries are re-read wherever a poll rewrote their rows."""
 
     tier: Carried | None = None
     newton: Carried | None = None
     bracket: Carried | None = None
+    far: Carried | None = None
+    closed: Legs | None = None
     layout: Layout | None = None
     """The layout whose tables the entries were read from."""
 
-    def read_from(self, layout: Layout) -> None:
-        """Forget the entries read from another layout's tables (a poll rewrites them in
-        place, making a new layout object); the places stay as starting points."""
-        if layout is not self.layout:
-            for carried in (self.tier, self.newton, self.bracket):
-                if carried is not None:
-                    carried.values = []
-            self.layout = layout
+    def read_from(self, layout: Layout, rewritten: np.ndarray) -> None:
+        """Mark stale what was read from the position rows `rewritten` (a poll wrote its
+        account's figures over them, making `layout` a new object)."""
+        if layout is self.layout:
+            return
+        self.layout = layout
+        if not rewritten.size:
+            return
+        if self.tier is not None:
+            self.tier.stale = rewritten
+        hit = np.zeros(layout.leg_cols["pool"].size, dtype=bool)
+        hit[rewritten] = True
+        members = np.flatnonzero(hit.take(layout.routes.newton.member_leg))
+        for carried in (self.newton, self.far):
+            if carried is not None:
+                carried.stale = members
+        if self.closed is not None:
+            closed = np.flatnonzero(hit.take(self.closed.rows))
+            self.closed.refresh(layout.leg_cols, closed)
+            if self.bracket is not None:
+                self.bracket.stale = closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +95,18 @@ def liquidation_moves(
 
     closed = routes.closed_form
     if closed.size:
-        gathered = layout.closed_form
+        if warm.closed is None:
+            warm.closed = gather(layout.leg_cols, layout.tier_cols, routes.first_leg[closed])
+        gathered = warm.closed
         rows = gathered.rows
         start = warm.bracket if warm.bracket is not None else legs.tier[rows]
         price, warm.bracket = bracket_price(gathered, layout.tier_cols, constant[closed], start)
         move[closed] = move_to(price, legs.mark[rows], gathered.sign)
 
     rows = routes.newton
-    t, converged, warm.newton = newton.solve(
+    t, converged, warm.newton, warm.far = newton.solve(
         rows, constant[rows.problem], legs, tier_cols=layout.tier_cols, warm=warm.newton,
-        far_terms=layout.far_terms,
+        far=warm.far,
     )  # fmt: skip
     _keep_nearer(move, rows, t)
     rows = routes.walk

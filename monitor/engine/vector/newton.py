@@ -51,18 +51,17 @@ def solve(
     *,
     tier_cols: Columns,
     warm: Carried | None = None,
-    far_terms: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    far: Carried | None = None,
+) -> tuple[np.ndarray, np.ndarray, Carried, Carried | None]:
     """(t per row, NaN where no root; converged flag per row; each member's tier at its
-    row's root, to pass back as `warm` on the next frame, which then owns it: `warm` is
-    written over). `far_terms` are the members' far-side (slope, const), if gathered
-    (`Layout.far_terms`). Called under the engine's error state (NaN and inf are
-    figures)."""
+    row's root and the far-side tier's slope and const, carried to pass back as `warm`
+    and `far` on the next frame, which then owns them: they are written over). Called
+    under the engine's error state (NaN and inf are figures)."""
     count = rows.size
     t = np.full(count, np.nan)
     converged = np.ones(count, dtype=bool)
     if count == 0:
-        return t, converged, Carried(np.zeros(0, dtype=np.intp), [])
+        return t, converged, Carried(np.zeros(0, dtype=np.intp), []), far
     row, leg = rows.member_row, rows.member_leg
     direction = rows.direction
     static = rows.members
@@ -127,7 +126,8 @@ def solve(
     rising = direction > 0
     far_index = static["far"] if all_moving else np.where(moving, static["far"], index)
     if all_moving:
-        far_a, far_b = summed(*far_terms) if far_terms else line(static["far_at"])
+        far = carried_at(far, static["far"], [(slopes, first), (consts, first)])
+        far_a, far_b = summed(*far.values)
     else:
         far_a, far_b = line(first + far_index)
     no_root = np.where(rising, ~descending & (far_b >= 0.0), far_a + far_b * lower > 0.0)
@@ -194,4 +194,4 @@ def solve(
         members = members[active[row[members]]]
     converged[active] = False
     t[(t <= lower + AT_BOUND)] = np.nan
-    return t, converged, carried
+    return t, converged, carried, far
