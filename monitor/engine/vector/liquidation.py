@@ -105,7 +105,8 @@ def liquidation_moves(
 
     rows = routes.newton
     t, converged, warm.newton, warm.far = newton.solve(
-        rows, constant[rows.problem], legs, tier_cols=layout.tier_cols, warm=warm.newton,
+        rows, constant[rows.problem], legs, tier_cols=layout.tier_cols,
+        tier_count=layout.leg_cols["tier_count"], warm=warm.newton,
         far=warm.far,
     )  # fmt: skip
     _keep_nearer(move, rows, t)

@@ -38,7 +38,7 @@ import numpy as np
 from monitor.engine.solver import AT_BOUND
 from monitor.engine.vector.carry import Carried, carried_at, move
 from monitor.engine.vector.rows import SearchRows
-from monitor.engine.vector.state import LegState, tier_search
+from monitor.engine.vector.state import LegState, tier_near
 
 Columns = dict[str, np.ndarray]
 MAX_STEPS = 64
@@ -50,6 +50,7 @@ def solve(
     legs: LegState,
     *,
     tier_cols: Columns,
+    tier_count: np.ndarray,
     warm: Carried | None = None,
     far: Carried | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Carried, Carried | None]:
@@ -81,7 +82,7 @@ def solve(
         alpha = np.where(inverse, 0.0, leg_mark)
         beta = np.where(inverse, 1.0 / leg_mark, leg_mark)
     slopes, consts = tier_cols["slopes"].ravel(), tier_cols["consts"].ravel()
-    floors, bounds = tier_cols["floors"], tier_cols["bounds"].ravel()
+    bounds = tier_cols["bounds"].ravel()
     bounds_first = static["bounds_first"]
 
     def line(at: np.ndarray, members: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +159,8 @@ def solve(
     held = carried.index
     line_s, line_c, low, high = carried.values
     members = None
-    """The members of the rows still searched; None: every member (the first step)."""
+    """The members of the rows still searched; None: every member, masked by row (the
+    first step, and any step whose rows hold many members: cheaper than gathering)."""
     for _ in range(MAX_STEPS):
         root = -a / b
         if members is None:
@@ -184,14 +186,24 @@ def solve(
         if not changed.size:
             active[:] = False
             break
-        move(carried, changed, tier_search(floors[leg[changed]], value[off]), tables)
+        tier = tier_near(
+            value[off], held[changed], low[changed], high[changed], rows=leg[changed],
+            tier_cols=tier_cols, tier_count=tier_count,
+        )  # fmt: skip
+        move(carried, changed, tier, tables)
         active &= moved
-        members = rows.members_of(np.flatnonzero(active))
-        a_next, b_next = summed(line_s[members], line_c[members], members)
+        searched = np.flatnonzero(active)
+        if 4 * int(static["row_size"][searched].sum()) > leg.size:
+            members = None
+            a_next, b_next = summed(line_s, line_c)
+        else:
+            members = rows.members_of(searched)
+            a_next, b_next = summed(line_s[members], line_c[members], members)
         a = np.where(active, a_next, a)
         b = np.where(active, b_next, b)
         active &= b != 0.0
-        members = members[active[row[members]]]
+        if members is not None:
+            members = members[active[row[members]]]
     converged[active] = False
     t[(t <= lower + AT_BOUND)] = np.nan
     return t, converged, carried, far

@@ -83,7 +83,11 @@ def leg_state(
         holds &= key < high
         if not holds.all():
             off = np.flatnonzero(~holds)
-            move(carried, off, tier_search(tiers["floors"][off], key[off]), tables)
+            tier = tier_near(
+                key[off], carried.index[off], low[off], high[off], rows=off, tier_cols=tiers,
+                tier_count=cols["tier_count"],
+            )  # fmt: skip
+            move(carried, off, tier, tables)
     rate, amount, slope, const = carried.values[:4]
     extra = cols["rate_extra"]
     priced = value * (rate + extra) - amount
@@ -121,6 +125,26 @@ def _tier_tables(tier_cols: Columns, plan: Plan) -> list[Table]:
         (bounds, edge),
         (bounds[1:], edge),
     ]
+
+
+def tier_near(
+    key: np.ndarray, guess: np.ndarray, low: np.ndarray, high: np.ndarray, *,
+    rows: np.ndarray, tier_cols: Columns, tier_count: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """The tier holding each key of table rows `rows`, which left tier `guess` (whose
+    edges are `low`, `high`): the next tier up or down where it holds (a key usually
+    moves one tier), a search of the whole row elsewhere (two tiers or more, NaN)."""
+    near = guess + (key >= high) - (key < low)
+    last = tier_count[rows] - 1
+    edges = tier_cols["bounds"]
+    width = edges.shape[1]
+    at = rows * width + np.minimum(near, last)
+    bounds = edges.ravel()
+    holds = (near <= last) & (key >= bounds.take(at)) & (key < bounds.take(at + 1))
+    if not holds.all():
+        far = np.flatnonzero(~holds)
+        near[far] = tier_search(tier_cols["floors"][rows[far]], key[far])
+    return near
 
 
 def tier_search(floors: np.ndarray, key: np.ndarray) -> np.ndarray:
