@@ -300,3 +300,65 @@ def test_a_new_snapshot_of_the_same_positions_is_written_over_its_rows(
         assert_same(account_risk(frame, snapshot.name), scalar, scale_of(snapshot))
     assert engine.layout.accounts is rows_before  # written over, not re-joined
     assert repr(account_risk(earlier, first.name)) == earlier_figures  # a frame keeps its own
+
+
+def scaled(table: TierTable, factor: float) -> TierTable:
+    """The same brackets at `factor` times the floors and deductions (rates kept): a
+    venue's table after a change that keeps its shape."""
+    return replace(
+        table,
+        tiers=tuple(
+            replace(t, floor=t.floor * factor, cap=t.cap * factor,
+                    maintenance_amount=t.maintenance_amount * factor)
+            for t in table.tiers
+        ),
+    )  # fmt: skip
+
+
+def polled(snapshot: AccountSnapshot, factor: float) -> AccountSnapshot:
+    """A poll of the same positions: wallets, sizes, entries and tier tables changed."""
+    return replace(
+        snapshot,
+        pools=tuple(replace(p, wallet_balance=p.wallet_balance * factor) for p in snapshot.pools),
+        positions=tuple(
+            replace(p, contracts=p.contracts * factor, entry_price=p.entry_price / factor)
+            for p in snapshot.positions
+        ),
+        tiers={symbol: scaled(table, factor) for symbol, table in snapshot.tiers.items()},
+    )
+
+
+STEPS = st.lists(
+    st.tuples(
+        st.one_of(st.floats(-0.002, 0.002), st.floats(-0.3, 0.3)),  # calm or a crash
+        st.booleans(),
+        st.floats(0.5, 2.0),
+    ),
+    min_size=2,
+    max_size=8,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(model_accounts(), min_size=1, max_size=4, unique_by=lambda s: s.name), STEPS)
+def test_a_walk_of_marks_with_polls_between_frames_matches(snapshots, steps):
+    """Frame after frame, marks walking in calm and crash-sized steps (symbols apart),
+    a poll of the first account before some frames (new wallets, sizes, entries and
+    tier tables of the same shape): what the engine carries from frame to frame (tiers,
+    brackets and roots, and the tables' entries there) never shows in a figure."""
+    engine = VectorEngine()
+    for snapshot in snapshots:
+        engine.load(snapshot)
+    marks = {p.symbol: p.mark_price for s in snapshots for p in s.positions}
+    for step, poll, factor in steps:
+        marks = {
+            symbol: mark * (1.0 + (step if i % 2 else -0.5 * step))
+            for i, (symbol, mark) in enumerate(sorted(marks.items()))
+        }
+        if poll:
+            snapshots[0] = polled(snapshots[0], factor)
+            engine.load(snapshots[0])
+        frame = engine.update(marks)
+        for snapshot in snapshots:
+            scalar = AccountBook(snapshot).evaluate(marks)
+            assert_same(account_risk(frame, snapshot.name), scalar, scale_of(snapshot))

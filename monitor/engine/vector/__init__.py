@@ -49,6 +49,22 @@ as the scalar loop adds them), balance, ratio, free margin -> per problem: its c
 The result is a `Frame` of arrays (frame.py); `account_risk(frame, name)` turns one
 account's rows back into the scalar records for readers that want them.
 
+What a frame does not redo
+--------------------------
+A frame is a few hundred numpy calls over thousands of rows, and each call costs
+microseconds of its own, so what does not change between frames is not recomputed:
+- per layout shape (plan.py): masks, index lists and the notes that need no figure;
+  rows.py's per-member and per-row statics of the searches (kept across polls);
+- per frame to frame (carry.py, held in liquidation.WarmStart): each position's tier,
+  each Newton member's tier at its row's root and each closed-form leg's bracket, with
+  the tier tables' entries read there (rate, deduction, line, edges), the Newton
+  members' far-side entries and the closed-form legs' terms. Only rows whose tier or
+  bracket moved are read again, and a poll marks stale only the rows it rewrote. A
+  tier that moved is tried at its neighbour before a search of the whole row.
+The entries are the tables' own values, read at the same places, so every figure is
+what a frame computed from nothing would give (tests/test_engine_vector.py walks marks
+in calm and crash-sized steps with polls between frames against the scalar engine).
+
 What is exact
 -------------
 Everything: there is no tolerance anywhere. Within a run of unchanged tiers equity - MM is

@@ -9,64 +9,121 @@ its table has brackets, and a warm start (last frame's bracket) usually takes on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from monitor.engine.solver import AT_BOUND
+from monitor.engine.vector.carry import Carried, carried_at
 
 Columns = dict[str, np.ndarray]
 
 
+@dataclass(frozen=True, slots=True)
+class Legs:
+    """The terms of the legs a bracket search solves, gathered once per layout (a poll
+    rewrites figures, so a new layout gathers them again) rather than per frame."""
+
+    rows: np.ndarray
+    sign: np.ndarray
+    qty: np.ndarray
+    extra: np.ndarray
+    held: np.ndarray
+    """side x q x EP + c: what the formula takes off the constant, in its order."""
+    mm_constant: np.ndarray
+    last: np.ndarray
+    first: np.ndarray
+    """Where each leg's tiers start in the flattened tier tables, and its edges in the
+    flattened `bounds`."""
+    bounds_first: np.ndarray
+
+    def refresh(self, leg_cols: Columns, at: np.ndarray) -> None:
+        """Read the figures of legs `at` (indices into `rows`) again: a poll rewrote them."""
+        rows = self.rows[at]
+        self.qty[at] = leg_cols["qty"][rows]
+        self.extra[at] = leg_cols["rate_extra"][rows]
+        self.held[at] = self.sign[at] * self.qty[at] * leg_cols["entry"][rows]
+        self.mm_constant[at] = leg_cols["mm_constant"][rows]
+
+
+def gather(leg_cols: Columns, tier_cols: Columns, rows: np.ndarray) -> Legs:
+    sign, qty = leg_cols["sign"][rows], leg_cols["qty"][rows]
+    return Legs(
+        rows=rows,
+        sign=sign,
+        qty=qty,
+        extra=leg_cols["rate_extra"][rows],
+        held=sign * qty * leg_cols["entry"][rows],
+        mm_constant=leg_cols["mm_constant"][rows],
+        last=leg_cols["tier_count"][rows] - 1,
+        first=rows * tier_cols["rates"].shape[1],
+        bounds_first=rows * tier_cols["bounds"].shape[1],
+    )
+
+
 def bracket_price(
-    leg_cols: Columns,
-    tier_cols: Columns,
-    rows: np.ndarray,
-    constant: np.ndarray,
-    start: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(liquidation price, its bracket) of each leg in `rows` with `constant` (its wallet,
-    plus PnL minus MM of whatever is held still), the search starting at bracket `start`.
+    legs: Legs, tier_cols: Columns, constant: np.ndarray, start: np.ndarray | Carried
+) -> tuple[np.ndarray, Carried]:
+    """(liquidation price, its bracket with the bracket's terms) of each of `legs` with
+    `constant` (its wallet, plus PnL minus MM of whatever is held still), the search
+    starting at bracket `start` (or last frame's brackets, carried with their terms).
 
     A single leg's equity - MM is strictly monotone in the price (slope q x (1 - rate)
     for a long, -q x (1 + rate) for a short), so exactly one bracket holds its own
     candidate price: the one the scalar walk stops at. Testing both edges lets the search
-    start anywhere (the previous frame's answer, usually right) and step towards it.
+    start anywhere (the previous frame's answer, usually right) and step towards it. The
+    first pass reads every leg's carried terms; later ones only the legs still moving.
     """
-    sign = leg_cols["sign"][rows]
-    qty = leg_cols["qty"][rows]
-    extra = leg_cols["rate_extra"][rows]
-    last = leg_cols["tier_count"][rows] - 1
-    base = constant - sign * qty * leg_cols["entry"][rows] - leg_cols["mm_constant"][rows]
-    width = tier_cols["rates"].shape[1]
+    base = constant - legs.held - legs.mm_constant
     rates, amounts = tier_cols["rates"].ravel(), tier_cols["amounts"].ravel()
-    floors = tier_cols["floors"].ravel()
-    first = rows * width
-    price = np.empty(rows.size)
-    index = np.minimum(np.asarray(start, dtype=np.intp), last)
-    pending = np.arange(rows.size)
+    bounds = tier_cols["bounds"].ravel()
+    tables = [
+        (amounts, legs.first), (rates, legs.first),
+        (bounds, legs.bounds_first), (bounds[1:], legs.bounds_first),
+    ]  # fmt: skip
+    if isinstance(start, Carried):
+        carried = carried_at(start, start.index, tables)
+    else:
+        carried = carried_at(None, np.minimum(np.asarray(start, dtype=np.intp), legs.last), tables)
+    amount, rate, low, high = carried.values
+    index = carried.index.copy()
+    price, below, above = _try(base, amount, legs.qty, legs.sign, legs.extra, rate, low, high)
+    above &= index < legs.last
+    pending = np.flatnonzero(below | above)
+    step = np.where(below, -1, 0) + above
     while pending.size:
-        at, top = index[pending], last[pending]
-        flat = first[pending] + at
-        q, s = qty[pending], sign[pending]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            found = (base[pending] + amounts.take(flat)) / (
-                q * (rates.take(flat) + extra[pending] - s)
-            )
-        key = found * q
-        below = (at > 0) & (key < floors.take(flat))
-        above = (at < top) & (key >= floors.take(flat + (at < top)))
-        done = ~below & ~above
+        index[pending] += step[pending]
+        at = index[pending]
+        flat, edge = legs.first[pending] + at, legs.bounds_first[pending] + at
+        found, below, above = _try(
+            base[pending], amounts.take(flat), legs.qty[pending], legs.sign[pending],
+            legs.extra[pending], rates.take(flat), bounds.take(edge), bounds.take(edge + 1),
+        )  # fmt: skip
+        above &= at < legs.last[pending]
+        done = ~(below | above)
         price[pending[done]] = found[done]
-        index[pending] += np.where(below, -1, 0) + np.where(above, 1, 0)
+        step[pending] = np.where(below, -1, 0) + above
         pending = pending[~done]
-    return price, index
+    return price, carried_at(carried, index, tables)
+
+
+def _try(
+    base: np.ndarray, amount: np.ndarray, q: np.ndarray, s: np.ndarray, extra: np.ndarray,
+    rate: np.ndarray, low: np.ndarray, high: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Each leg's candidate price in the bracket whose deduction, rate and edges are
+    given, and whether it lies below the bracket or at or above its end."""
+    found = (base + amount) / (q * (rate + extra - s))
+    key = found * q
+    return found, key < low, key >= high
 
 
 def move_to(price: np.ndarray, mark: np.ndarray, sign: np.ndarray) -> np.ndarray:
     """The adverse fractional move from `mark` to `price` (solver.move_to): 0 when already
     there or past it, NaN where a long's price is zero (nothing liquidates it)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        move = price / mark - 1.0
-    long = sign > 0
-    past = np.where(long, price >= mark, price <= mark)
-    unreachable = long & ~past & ~(price > AT_BOUND * mark)
-    return np.where(past, 0.0, np.where(unreachable | np.isnan(price), np.nan, move))
+    move = price / mark - 1.0
+    # Past it: price >= mark for a long, <= for a short (a difference keeps its sign).
+    move[(price - mark) * sign >= 0.0] = 0.0
+    # A long's price at zero (or NaN); never one past its mark, which is above zero.
+    move[(sign > 0) & ~(price > AT_BOUND * mark)] = np.nan
+    return move

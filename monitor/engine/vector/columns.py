@@ -22,7 +22,7 @@ from monitor.engine.book import MIXED_POOL, NO_POOL, NO_TIERS, AccountBook
 from monitor.engine.legs import Leg
 from monitor.engine.models import MarginModel
 from monitor.engine.solver import has_bracket_root
-from monitor.engine.vector.bracket import bracket_price
+from monitor.engine.vector.bracket import bracket_price, gather
 
 Columns = dict[str, np.ndarray]
 
@@ -62,7 +62,10 @@ class AccountBlock:
     """The static note of each pool that cannot be summed (None where it can)."""
     leg_cols: Columns
     tier_cols: Columns
-    """2-D, one row per leg, padded to the block's widest table (floors with +inf)."""
+    """2-D, one row per leg, padded to the block's widest table (floors with +inf);
+    `bounds` is each row's tier edges, one column wider: tier k holds a key in
+    [bounds[k], bounds[k + 1]) (-inf below the first tier, +inf past the last), so a
+    guessed tier is checked with two reads and no test of the row's ends."""
     pool_cols: Columns
     problem_cols: Columns
     member_cols: Columns
@@ -228,8 +231,12 @@ def _leg_columns(legs: list[Leg], symbol_id: dict[str, int]) -> tuple[Columns, C
             ]
         ),
     }
+    bounds = np.full((len(legs), width + 1), np.inf)
+    bounds[:, :width] = floors
+    bounds[:, 0] = -np.inf
     tier_cols = {
         "floors": floors,
+        "bounds": bounds,
         "rates": rates,
         "amounts": amounts,
         "slopes": slopes,
@@ -260,7 +267,9 @@ def _isolated_roots(leg_cols: Columns, tier_cols: Columns) -> np.ndarray:
     )
     if rows.size:
         far_side = np.where(leg_cols["sign"][rows] > 0, leg_cols["tier_count"][rows] - 1, 0)
-        roots[rows], _ = bracket_price(
-            leg_cols, tier_cols, rows, leg_cols["isolated_wallet"][rows], far_side
-        )
+        legs = gather(leg_cols, tier_cols, rows)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            roots[rows], _ = bracket_price(
+                legs, tier_cols, leg_cols["isolated_wallet"][rows], far_side
+            )
     return roots

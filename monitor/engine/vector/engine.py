@@ -8,10 +8,11 @@ import numpy as np
 
 from monitor.domain import AccountSnapshot
 from monitor.engine.models import MarginModel
-from monitor.engine.vector.columns import AccountBlock, PoolStatus, compile_account
+from monitor.engine.vector.columns import AccountBlock, compile_account
 from monitor.engine.vector.frame import Frame, Note
 from monitor.engine.vector.layout import Layout, build_layout, replace_blocks
 from monitor.engine.vector.liquidation import WarmStart, liquidation_moves
+from monitor.engine.vector.plan import Plan, build_plan
 from monitor.engine.vector.state import leg_state, margin_ratio, pool_state
 
 Marks = Mapping[str, float] | np.ndarray
@@ -35,6 +36,11 @@ class VectorEngine:
         self._pending: dict[str, AccountBlock] = {}
         """Blocks of the same structure as the ones in the layout, not yet written."""
         self._warm = WarmStart()
+        self._plan: Plan | None = None
+        """The current layout shape's masks and index lists (kept across polls)."""
+        self._written: list[slice] = []
+        """Position rows written over since the last frame (what the warm state read
+        from them is stale)."""
 
     def load(self, snapshot: AccountSnapshot, model: MarginModel | None = None) -> None:
         """Add or replace the account named `snapshot.name`."""
@@ -60,10 +66,18 @@ class VectorEngine:
         if self._layout is None:
             self._layout = build_layout(list(self._blocks.values()), list(self._symbol_id))
             self._warm = WarmStart()
+            self._plan = build_plan(self._layout)
+            self._written = []
         elif self._pending:
             self._layout = replace_blocks(self._layout, self._pending)
+            self._written.extend(self._layout.accounts[name].positions for name in self._pending)
         self._pending = {}
         return self._layout
+
+    def _rewritten(self) -> np.ndarray:
+        rows = [np.arange(span.start, span.stop) for span in self._written]
+        self._written = []
+        return np.concatenate(rows) if rows else np.zeros(0, dtype=np.intp)
 
     def mark_vector(self, marks: Mapping[str, float] | None) -> np.ndarray:
         """Marks by `layout.symbols` index, NaN where none is given (the snapshot's mark
@@ -79,45 +93,52 @@ class VectorEngine:
         `layout.symbols` order), each figure exact."""
         layout = self.layout
         vector = marks if isinstance(marks, np.ndarray) else self.mark_vector(marks)
-        legs = leg_state(layout, vector)
-        pools = pool_state(layout, legs)
-        moves = liquidation_moves(layout, legs, pools, self._warm)
-        cols = layout.leg_cols
-        pool = cols["pool"]
-        cross = pool >= 0
-        pool_ok = np.append(layout.pool_cols["status"] == PoolStatus.OK, False)[pool]
-        isolated_wallet = cols["isolated_wallet"]
-        solved_isolated = ~cross & cols["has_terms"] & ~np.isnan(isolated_wallet)
-        solved = (cross & pool_ok) | solved_isolated
-        shown = (cross & pool_ok) | (~cross & cols["has_terms"])
-        ratio = np.where(
-            cross,
-            np.append(pools.ratio, np.nan)[pool],
-            margin_ratio(legs.requirement, isolated_wallet + legs.pnl),
+        # One error state for the whole frame (entering one costs a microsecond): NaN
+        # and inf are figures here (unknowns, unreachable prices), not errors.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self._frame(layout, vector)
+
+    def _frame(self, layout: Layout, vector: np.ndarray) -> Frame:
+        plan, warm = self._plan, self._warm
+        assert plan is not None  # built with the layout
+        warm.read_from(layout, self._rewritten())
+        legs, warm.tier = leg_state(layout, plan, vector, warm.tier)
+        pools = pool_state(layout, plan, legs)
+        moves = liquidation_moves(layout, plan, legs, pools, warm)
+        isolated = plan.isolated
+        ratio = np.empty(legs.mark.size)
+        ratio[plan.cross] = pools.ratio.take(plan.cross_pool)
+        ratio[isolated] = margin_ratio(
+            legs.requirement.take(isolated),
+            layout.leg_cols["isolated_wallet"].take(isolated) + legs.pnl.take(isolated),
         )
-        note = np.select(
-            [cross & ~pool_ok, ~cross & ~cols["has_terms"], ~cross & np.isnan(isolated_wallet)],
-            [Note.POOL, Note.NO_TIERS, Note.NO_ISOLATED_MARGIN],
-            np.where(np.isnan(moves.legs), Note.UNREACHABLE, Note.NONE),
-        ).astype(np.int8)
-        pool_status = layout.pool_cols["status"]
-        pool_note = np.where(
-            pool_status != PoolStatus.OK,
-            Note.POOL,
-            np.where(pools.has_legs & np.isnan(moves.pools), Note.UNREACHABLE, Note.NONE),
-        ).astype(np.int8)
-        fees = np.where(shown, legs.fees, np.nan)
+        # Notes: the shape's where it decides them, else unreachable where no move is.
+        note = np.isnan(moves.legs).astype(np.int8) * np.int8(Note.UNREACHABLE)
+        note[plan.noted] = plan.note[plan.noted]
+        pool_note = (pools.has_legs & np.isnan(moves.pools)).astype(np.int8) * np.int8(
+            Note.UNREACHABLE
+        )
+        pool_note[plan.pool_unknown] = Note.POOL
+        maintenance = legs.requirement - legs.fees
+        fees = legs.fees
+        if plan.hidden.size:
+            fees = fees.copy()
+            maintenance[plan.hidden] = fees[plan.hidden] = np.nan
+        price = legs.mark * (1.0 + moves.legs)
+        distance = np.abs(moves.legs)
+        for figures in (ratio, price, distance):
+            figures[plan.unsolved] = np.nan
         return Frame(
             layout=layout,
             mark=legs.mark,
             notional=legs.value,
             unrealized_pnl=legs.pnl,
             tier=legs.tier,
-            maintenance_margin=np.where(shown, legs.requirement - legs.fees, np.nan),
+            maintenance_margin=maintenance,
             liquidation_fees=fees,
-            margin_ratio=np.where(solved, ratio, np.nan),
-            liquidation_price=np.where(solved, legs.mark * (1.0 + moves.legs), np.nan),
-            liquidation_distance=np.where(solved, np.abs(moves.legs), np.nan),
+            margin_ratio=ratio,
+            liquidation_price=price,
+            liquidation_distance=distance,
             note=note,
             pool_wallet=layout.pool_cols["wallet"].copy(),
             pool_exchange_ratio=layout.pool_cols["exchange_ratio"].copy(),

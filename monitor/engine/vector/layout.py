@@ -108,9 +108,7 @@ def build_layout(blocks: Sequence[AccountBlock], symbols: Sequence[str]) -> Layo
     problem_cols = joined([block.problem_cols for block in every])
     member_cols = joined([block.member_cols for block in every])
     tier_cols = {
-        key: np.concatenate(
-            [_padded(block.tier_cols[key], width, key == "floors") for block in every]
-        )
+        key: np.concatenate([_padded(block.tier_cols[key], width, key) for block in every])
         for key in every[0].tier_cols
     }
     # Block-local indices -> global: each row gets its block's offset (-1 stays -1).
@@ -166,7 +164,7 @@ def replace_blocks(layout: Layout, changed: Mapping[str, AccountBlock]) -> Layou
             if key != "pool":  # structural, and global in the layout
                 layout.leg_cols[key][rows.positions] = table
         for key, table in block.tier_cols.items():
-            layout.tier_cols[key][rows.positions] = _padded(table, width, key == "floors")
+            layout.tier_cols[key][rows.positions] = _padded(table, width, key)
         for key, table in block.pool_cols.items():
             layout.pool_cols[key][rows.pools] = table
     replaced = dataclasses.replace(layout, blocks=tuple(blocks))
@@ -189,13 +187,14 @@ def _carry_views(old: Layout, new: Layout, changed: Mapping[str, AccountBlock]) 
         new.__dict__["position_rows"] = tuple(rows)
 
 
-def _padded(table: np.ndarray, width: int, floors: bool) -> np.ndarray:
-    """Widen a block's tier table: floors with +inf (never reached), the rest with the
-    last column (never read, but finite)."""
-    extra = width - table.shape[1]
+def _padded(table: np.ndarray, width: int, key: str) -> np.ndarray:
+    """Widen a block's tier table `key` to `width` tiers: floors and bounds (one column
+    wider) with +inf (never reached), the rest with the last column (never read, but
+    finite)."""
+    extra = width + (key == "bounds") - table.shape[1]
     if extra == 0:
         return table
-    if floors:
+    if key in ("floors", "bounds"):
         return np.hstack([table, np.full((table.shape[0], extra), np.inf)])
     fill = np.repeat(table[:, -1:], extra, axis=1)
     return np.hstack([table, fill])

@@ -19,20 +19,51 @@ import numpy as np
 
 from monitor.engine.solver import nearest_liquidation_move, single_leg_move
 from monitor.engine.vector import newton, walk
-from monitor.engine.vector.bracket import bracket_price, move_to
-from monitor.engine.vector.columns import ProblemKind
+from monitor.engine.vector.bracket import Legs, bracket_price, gather, move_to
+from monitor.engine.vector.carry import Carried
 from monitor.engine.vector.layout import Layout
+from monitor.engine.vector.plan import Plan
 from monitor.engine.vector.rows import SearchRows
 from monitor.engine.vector.state import LegState, PoolState
 
 
 @dataclass(slots=True)
 class WarmStart:
-    """Where last frame's searches ended, for a layout: Newton members' tiers and the
-    closed-form brackets. Only a starting point: the answers never depend on it."""
+    """What one layout shape carries from frame to frame: where last frame's searches
+    ended (each position's tier, Newton members' tiers, the closed-form brackets) with
+    the table entries there (`carry.py`), the Newton members' far-side entries and the
+    closed-form legs' terms. The places are only starting points: the answers never
+    depend on them; the entries are re-read wherever a poll rewrote their rows."""
 
-    newton: np.ndarray | None = None
-    bracket: np.ndarray | None = None
+    tier: Carried | None = None
+    newton: Carried | None = None
+    bracket: Carried | None = None
+    far: Carried | None = None
+    closed: Legs | None = None
+    layout: Layout | None = None
+    """The layout whose tables the entries were read from."""
+
+    def read_from(self, layout: Layout, rewritten: np.ndarray) -> None:
+        """Mark stale what was read from the position rows `rewritten` (a poll wrote its
+        account's figures over them, making `layout` a new object)."""
+        if layout is self.layout:
+            return
+        self.layout = layout
+        if not rewritten.size:
+            return
+        if self.tier is not None:
+            self.tier.stale = rewritten
+        hit = np.zeros(layout.leg_cols["pool"].size, dtype=bool)
+        hit[rewritten] = True
+        members = np.flatnonzero(hit.take(layout.routes.newton.member_leg))
+        for carried in (self.newton, self.far):
+            if carried is not None:
+                carried.stale = members
+        if self.closed is not None:
+            closed = np.flatnonzero(hit.take(self.closed.rows))
+            self.closed.refresh(layout.leg_cols, closed)
+            if self.bracket is not None:
+                self.bracket.stale = closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,68 +76,61 @@ class Moves:
 
 
 def liquidation_moves(
-    layout: Layout, legs: LegState, pools: PoolState, warm: WarmStart | None = None
+    layout: Layout, plan: Plan, legs: LegState, pools: PoolState, warm: WarmStart | None = None
 ) -> Moves:
     """Every problem's move; `warm` (if given) is read and then updated in place."""
     warm = warm if warm is not None else WarmStart()
-    routes, problems = layout.routes, layout.problem_cols
-    kind, pool = problems["kind"], problems["pool"]
-    members = layout.member_cols
-    held = np.bincount(
-        members["problem"],
-        (legs.pnl - legs.requirement)[members["leg"]],
-        minlength=kind.size,
+    routes = layout.routes
+    held = (legs.pnl - legs.requirement).take(plan.group_member_leg)
+    if plan.group_member_slot.size > plan.group_problems.size:  # not all single legs
+        held = np.bincount(plan.group_member_slot, held, minlength=plan.group_problems.size)
+    # Per kind of problem: a pool's wallet; free - held for a group; an isolated wallet.
+    constant = np.empty(layout.problem_cols["kind"].size)
+    constant[plan.pool_problems] = layout.pool_cols["wallet"].take(plan.pool_problem_pool)
+    constant[plan.group_problems] = pools.free.take(plan.group_problem_pool) - held
+    constant[plan.isolated_problems] = layout.leg_cols["isolated_wallet"].take(
+        plan.isolated_problem_leg
     )
-    # Isolated problems have pool -1: a trailing NaN gives them something to index.
-    wallet = np.append(layout.pool_cols["wallet"], np.nan)[pool]
-    free = np.append(pools.free, np.nan)[pool]
-    constant = np.where(
-        kind == ProblemKind.POOL,
-        wallet,
-        np.where(
-            kind == ProblemKind.GROUP,
-            free - held,
-            layout.leg_cols["isolated_wallet"][routes.first_leg],
-        ),
-    )
-    move = np.full(kind.size, np.nan)
+    move = np.full(constant.size, np.nan)
 
     closed = routes.closed_form
     if closed.size:
-        rows = routes.first_leg[closed]
+        if warm.closed is None:
+            warm.closed = gather(layout.leg_cols, layout.tier_cols, routes.first_leg[closed])
+        gathered = warm.closed
+        rows = gathered.rows
         start = warm.bracket if warm.bracket is not None else legs.tier[rows]
-        price, warm.bracket = bracket_price(
-            layout.leg_cols, layout.tier_cols, rows, constant[closed], start
-        )
-        move[closed] = move_to(price, legs.mark[rows], layout.leg_cols["sign"][rows])
+        price, warm.bracket = bracket_price(gathered, layout.tier_cols, constant[closed], start)
+        move[closed] = move_to(price, legs.mark[rows], gathered.sign)
 
     rows = routes.newton
-    t, converged, warm.newton = newton.solve(
-        rows, constant[rows.problem], legs.mark, legs.tier, layout.leg_cols, layout.tier_cols,
-        warm.newton,
+    t, converged, warm.newton, warm.far = newton.solve(
+        rows, constant[rows.problem], legs, tier_cols=layout.tier_cols,
+        tier_count=layout.leg_cols["tier_count"], warm=warm.newton,
+        far=warm.far,
     )  # fmt: skip
     _keep_nearer(move, rows, t)
     rows = routes.walk
-    t = walk.solve(
-        rows, constant[rows.problem], legs.mark, legs.tier, layout.leg_cols, layout.tier_cols
-    )
-    _keep_nearer(move, rows, t)
+    if rows.size:
+        t = walk.solve(
+            rows, constant[rows.problem], legs.mark, legs.tier, layout.leg_cols, layout.tier_cols
+        )
+        _keep_nearer(move, rows, t)
 
-    for problem in np.unique(routes.newton.problem[~converged]):
-        move[problem] = _scalar_move(layout, legs, int(problem), float(constant[problem]))
+    if not converged.all():
+        for problem in np.unique(routes.newton.problem[~converged]):
+            move[problem] = _scalar_move(layout, legs, int(problem), float(constant[problem]))
 
-    return Moves(legs=_leg_moves(layout, legs, move), pools=_pool_moves(layout, move))
+    return Moves(legs=_leg_moves(layout, plan, legs, move), pools=_pool_moves(layout, plan, move))
 
 
 def _keep_nearer(move: np.ndarray, rows: SearchRows, t: np.ndarray) -> None:
     """Per problem the smaller adverse move of its rows' roots; the fall wins a tie."""
-    with np.errstate(divide="ignore"):
-        row_move = np.where(rows.inverse, 1.0 / t - 1.0, t)
-    problem = rows.problem
-    up = rows.price_direction > 0
-    move[problem[up]] = row_move[up]
-    down_problem, down_move = problem[~up], row_move[~up]
-    current = move[down_problem]
+    row_move = np.where(rows.inverse, 1.0 / t - 1.0, t) if rows.members["any_inverse"] else t
+    static = rows.members
+    move[static["up_problem"]] = row_move.take(static["up"])
+    down_problem, down_move = static["down_problem"], row_move.take(static["down"])
+    current = move.take(down_problem)
     take = ~np.isnan(down_move) & (np.isnan(current) | ~(np.abs(current) < np.abs(down_move)))
     move[down_problem[take]] = down_move[take]
 
@@ -125,22 +149,18 @@ def _scalar_move(layout: Layout, legs: LegState, problem: int, constant: float) 
     return np.nan if found is None else found
 
 
-def _leg_moves(layout: Layout, legs: LegState, move: np.ndarray) -> np.ndarray:
+def _leg_moves(layout: Layout, plan: Plan, legs: LegState, move: np.ndarray) -> np.ndarray:
     """Each position's own move: its group's (cross), its own problem's or its fixed
     closed-form price's (isolated)."""
-    cols, members = layout.leg_cols, layout.member_cols
+    cols = layout.leg_cols
     result = np.full(legs.mark.size, np.nan)
-    kind = layout.problem_cols["kind"][members["problem"]]
-    own = kind != ProblemKind.POOL
-    result[members["leg"][own]] = move[members["problem"][own]]
-    fixed = np.flatnonzero(~np.isnan(cols["isolated_root"]))
+    result[plan.own_legs] = move.take(plan.own_problems)
+    fixed = plan.fixed_roots
     result[fixed] = move_to(cols["isolated_root"][fixed], legs.mark[fixed], cols["sign"][fixed])
     return result
 
 
-def _pool_moves(layout: Layout, move: np.ndarray) -> np.ndarray:
+def _pool_moves(layout: Layout, plan: Plan, move: np.ndarray) -> np.ndarray:
     result = np.full(layout.pool_count, np.nan)
-    kind, pool = layout.problem_cols["kind"], layout.problem_cols["pool"]
-    whole = kind == ProblemKind.POOL
-    result[pool[whole]] = move[whole]
+    result[plan.pool_problem_pool] = move.take(plan.pool_problems)
     return result

@@ -36,7 +36,9 @@ from __future__ import annotations
 import numpy as np
 
 from monitor.engine.solver import AT_BOUND
+from monitor.engine.vector.carry import Carried, carried_at, move
 from monitor.engine.vector.rows import SearchRows
+from monitor.engine.vector.state import LegState, tier_near
 
 Columns = dict[str, np.ndarray]
 MAX_STEPS = 64
@@ -45,70 +47,75 @@ MAX_STEPS = 64
 def solve(
     rows: SearchRows,
     constant: np.ndarray,
-    mark: np.ndarray,
-    tier_now: np.ndarray,
-    leg_cols: Columns,
+    legs: LegState,
+    *,
     tier_cols: Columns,
-    warm: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    tier_count: np.ndarray,
+    warm: Carried | None = None,
+    far: Carried | None = None,
+) -> tuple[np.ndarray, np.ndarray, Carried, Carried | None]:
     """(t per row, NaN where no root; converged flag per row; each member's tier at its
-    row's root, to pass back as `warm` on the next frame)."""
+    row's root and the far-side tier's slope and const, carried to pass back as `warm`
+    and `far` on the next frame, which then owns them: they are written over). Called
+    under the engine's error state (NaN and inf are figures)."""
     count = rows.size
     t = np.full(count, np.nan)
     converged = np.ones(count, dtype=bool)
     if count == 0:
-        return t, converged, np.zeros(0, dtype=np.intp)
+        return t, converged, Carried(np.zeros(0, dtype=np.intp), []), far
     row, leg = rows.member_row, rows.member_leg
     direction = rows.direction
     static = rows.members
     moving, first, offset = static["moving"], static["first"], static["offset"]
-    leg_mark = mark[leg]
-    qty = leg_cols["qty"][leg]
+    all_moving = bool(static["all_moving"])
+    linear = not static["any_inverse"]
+    leg_mark = legs.mark.take(leg)
     # A leg's line in tier k is a = alpha x slope_k + const_k, b = beta x slope_k
     # (linear: alpha = beta = mark; inverse: alpha = 0, beta = 1 / mark), and its value at
-    # t is gamma x (offset + t) (linear: qty x mark x (1 + t); inverse: qty / mark x t).
-    if static["any_inverse"]:
+    # t is gamma x (offset + t) (linear: qty x mark x (1 + t); inverse: qty / mark x t),
+    # gamma being the leg's value now.
+    gamma = legs.value.take(leg)
+    if linear:
+        alpha = beta = leg_mark
+    else:
         inverse = static["inverse"]
         alpha = np.where(inverse, 0.0, leg_mark)
         beta = np.where(inverse, 1.0 / leg_mark, leg_mark)
-        gamma = np.where(inverse, qty / leg_mark, qty * leg_mark)
-    else:
-        alpha = beta = leg_mark
-        gamma = qty * leg_mark
     slopes, consts = tier_cols["slopes"].ravel(), tier_cols["consts"].ravel()
-    floors = tier_cols["floors"]
-    flat_floors = floors.ravel()
-    last = leg_cols["tier_count"][leg] - 1
+    bounds = tier_cols["bounds"].ravel()
+    bounds_first = static["bounds_first"]
 
-    def tier_of(
-        value: np.ndarray, guess: np.ndarray, legs: np.ndarray, starts: np.ndarray,
-        tops: np.ndarray,
-    ) -> np.ndarray:  # fmt: skip
-        """The tier holding `value` (floor <= value < next floor; the first tier below
-        its floor too): `guess` where it holds, a full search of the row elsewhere."""
-        low = flat_floors.take(starts + guess)
-        high = np.where(
-            guess < tops, flat_floors.take(starts + np.minimum(guess + 1, tops)), np.inf
-        )
-        holds = ((value >= low) | (guess == 0)) & (value < high)
-        if holds.all():
-            return guess
-        found = guess.copy()
-        off = np.flatnonzero(~holds)
-        found[off] = np.maximum((floors[legs[off]] <= value[off, None]).sum(axis=1) - 1, 0)
-        return found
+    def line(at: np.ndarray, members: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, (a, b) of constant + the sum of `members`' lines (every member's when
+        None) at the flat tier indices `at`."""
+        return summed(slopes.take(at), consts.take(at), members)
 
-    def line(members: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per row, (a, b) of constant + the sum of `members`' lines at tiers `index`."""
-        at = first[members] + index
-        s = slopes.take(at)
-        target = row[members]
-        a = np.bincount(target, alpha[members] * s + consts.take(at), minlength=count)
-        return a + constant, np.bincount(target, beta[members] * s, minlength=count)
+    def summed(
+        s: np.ndarray, c: np.ndarray, members: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The same, from the members' slopes `s` and constants `c` there."""
+        if members is None:
+            b_terms = beta * s
+            a_terms = b_terms if linear else alpha * s
+            target = row
+        else:
+            b_terms = beta[members] * s
+            a_terms = b_terms if linear else alpha[members] * s
+            target = row[members]
+        a = np.bincount(target, a_terms + c, minlength=count)
+        return a + constant, np.bincount(target, b_terms, minlength=count)
 
-    every = np.arange(leg.size)
-    index = tier_now[leg]
-    a, b = line(every, index)
+    # The line at the tiers in force now: the same for every row of a problem, so
+    # summed once per problem (its first row's members, in the same order).
+    index = legs.tier.take(leg)
+    primary, slot = static["primary"], static["primary_slot"]
+    s = legs.slope.take(static["primary_leg"])
+    b_terms = beta.take(primary) * s
+    a_terms = b_terms if linear else alpha.take(primary) * s
+    c = legs.const.take(static["primary_leg"])
+    slots, row_slot = int(static["slots"]), static["row_slot"]
+    a = np.bincount(slot, a_terms + c, minlength=slots).take(row_slot) + constant
+    b = np.bincount(slot, b_terms, minlength=slots).take(row_slot)
     start = np.where(rows.inverse, 1.0, 0.0)
     lower = np.where(rows.inverse, 0.0, -1.0)
     at_start = a + b * start <= 0.0
@@ -118,45 +125,85 @@ def solve(
     # zero), going up only when the current segment does not descend (its last slope).
     descending = b * direction < 0.0
     rising = direction > 0
-    far_index = np.where(moving, static["far"], index)
-    wants_far = every[(~at_start & (~rising | ~descending))[row]]
-    far_a, far_b = line(wants_far, far_index[wants_far])
+    far_index = static["far"] if all_moving else np.where(moving, static["far"], index)
+    if all_moving:
+        far = carried_at(far, static["far"], [(slopes, first), (consts, first)])
+        far_a, far_b = summed(*far.values)
+    else:
+        far_a, far_b = line(first + far_index)
     no_root = np.where(rising, ~descending & (far_b >= 0.0), far_a + far_b * lower > 0.0)
     active = ~at_start & ~no_root
     a = np.where(descending, a, far_a)
     b = np.where(descending, b, far_b)
-    held = np.where(descending[row], index, far_index)
-    """Per member, the tier whose line its row's (a, b) sums."""
-    members = every[active[row]]
-    if warm is not None and members.size:
+    # Per member, the tier whose line its row's (a, b) sums, and that tier's terms.
+    tables = [(slopes, first), (consts, first), (bounds, bounds_first), (bounds[1:], bounds_first)]
+    if warm is None:
+        carried = carried_at(None, np.where(descending.take(row), index, far_index), tables)
+    else:
         # Any segment's line lies on or above the function: the segment of last frame's
-        # root is as valid a start as the far one, and usually the answer already.
-        warm_index = np.where(moving, warm, index)
-        warm_a, warm_b = line(members, warm_index[members])
+        # root is as valid a start as the far one, and usually the answer already. Rows
+        # that are not searched keep it too: any tier is a valid start next frame.
+        held = warm.index if all_moving else np.where(moving, warm.index, index)
+        carried = carried_at(warm, held, tables)
+        warm_a, warm_b = summed(carried.values[0], carried.values[1])
         better = active & (warm_b * direction < 0.0)
         a = np.where(better, warm_a, a)
         b = np.where(better, warm_b, b)
-        held = np.where(better[row], warm_index, held)
+        other = np.flatnonzero(active & ~better)
+        if other.size:
+            members = rows.members_of(other)
+            start_index = np.where(
+                descending.take(row[members]), index[members], far_index[members]
+            )
+            move(carried, members, start_index, tables)
+    held = carried.index
+    line_s, line_c, low, high = carried.values
+    members = None
+    """The members of the rows still searched; None: every member, masked by row (the
+    first step, and any step whose rows hold many members: cheaper than gathering)."""
     for _ in range(MAX_STEPS):
-        if not members.size:
-            break
-        with np.errstate(divide="ignore", invalid="ignore"):
-            root = -a / b
-        tiered = members[moving[members]]
-        value = gamma[tiered] * (offset[tiered] + root[row[tiered]])
-        found = tier_of(value, held[tiered], leg[tiered], first[tiered], last[tiered])
-        moved = np.bincount(row[tiered], found != held[tiered], minlength=count) > 0
+        root = -a / b
+        if members is None:
+            value = gamma * (offset + root.take(row))
+            holds = value >= low
+            holds &= value < high
+            stale = ~holds
+            stale &= active.take(row)
+            if not all_moving:
+                stale &= moving
+            off = changed = np.flatnonzero(stale)
+        else:
+            tiered = members if all_moving else members[moving[members]]
+            value = gamma[tiered] * (offset[tiered] + root[row[tiered]])
+            holds = (value >= low[tiered]) & (value < high[tiered])
+            off = np.flatnonzero(~holds)
+            changed = tiered[off]
         # No member's tier changed: the root lies on the line that gave it, exactly.
+        moved = np.zeros(count, dtype=bool)
+        moved[row[changed]] = True
         settled = active & ~moved
         t[settled] = root[settled]
-        held[tiered] = found
+        if not changed.size:
+            active[:] = False
+            break
+        tier = tier_near(
+            value[off], held[changed], low[changed], high[changed], rows=leg[changed],
+            tier_cols=tier_cols, tier_count=tier_count,
+        )  # fmt: skip
+        move(carried, changed, tier, tables)
         active &= moved
-        members = members[active[row[members]]]
-        a_next, b_next = line(members, held[members])
+        searched = np.flatnonzero(active)
+        if 4 * int(static["row_size"][searched].sum()) > leg.size:
+            members = None
+            a_next, b_next = summed(line_s, line_c)
+        else:
+            members = rows.members_of(searched)
+            a_next, b_next = summed(line_s[members], line_c[members], members)
         a = np.where(active, a_next, a)
         b = np.where(active, b_next, b)
         active &= b != 0.0
-        members = members[active[row[members]]]
+        if members is not None:
+            members = members[active[row[members]]]
     converged[active] = False
     t[(t <= lower + AT_BOUND)] = np.nan
-    return t, converged, held
+    return t, converged, carried, far

@@ -28,11 +28,21 @@ class SearchRows:
     """Per member (sorted by row): its row."""
     member_leg: np.ndarray
     members: Columns
-    """Per member, what does not change between frames (`member_columns`)."""
+    """Per member and per row, what does not change between frames (`member_columns`,
+    `_row_columns`)."""
 
     @property
     def size(self) -> int:
         return int(self.direction.size)
+
+    def members_of(self, rows: np.ndarray) -> np.ndarray:
+        """The members of `rows` (row indices, ascending), in member order: a few small
+        operations for a few rows, where a mask over every member costs a pass."""
+        sizes = self.members["row_size"][rows]
+        ends = np.cumsum(sizes)
+        return np.repeat(self.members["row_start"][rows] - (ends - sizes), sizes) + np.arange(
+            ends[-1] if ends.size else 0
+        )
 
 
 def member_columns(
@@ -41,8 +51,9 @@ def member_columns(
 ) -> Columns:  # fmt: skip
     """The members' structural terms, gathered once per layout (a reload of the same
     structure keeps them; sizes and figures are read per frame): kind, tier movement,
-    where each leg's tier row starts in the flattened tables, and the far-side tier (the
-    last one going up, the first going down, for legs whose tier moves)."""
+    where each leg's tier row starts in the flattened tables (`first`) and its tier
+    edges in the flattened `bounds` (`bounds_first`), and the far-side tier (the last one
+    going up, the first going down, for legs whose tier moves)."""
     moving = leg_cols["moving"][member_leg]
     rising = direction[member_row] > 0
     far = np.where(rising, leg_cols["tier_count"][member_leg] - 1, 0)
@@ -51,9 +62,42 @@ def member_columns(
         "inverse": inverse,
         "moving": moving,
         "first": member_leg * width,
+        "bounds_first": member_leg * (width + 1),
         "offset": np.where(inverse, 0.0, 1.0),
         "far": far,
         "any_inverse": np.array(bool(inverse.any())),
+        "all_moving": np.array(bool(moving.all())),
+    }
+
+
+def _row_columns(
+    row_problem: np.ndarray, price_direction: np.ndarray, counts: np.ndarray,
+    member_row: np.ndarray, member_leg: np.ndarray,
+) -> Columns:  # fmt: skip
+    """Per row, what does not change between frames: where its members start and how
+    many there are; the rising and falling rows and their problems. Rows of one problem
+    (adjacent) share their members and their tiers now, so the line at the current
+    tiers is summed once per problem: `primary` are the members of each problem's first
+    row (and their legs), `primary_slot` their problem's place among the rows' problems,
+    `row_slot` each row's, `slots` how many."""
+    opens = np.ones(row_problem.size, dtype=bool)
+    opens[1:] = row_problem[1:] != row_problem[:-1]
+    row_slot = np.cumsum(opens) - 1
+    primary = np.flatnonzero(opens[member_row])
+    up = np.flatnonzero(price_direction > 0)
+    down = np.flatnonzero(price_direction < 0)
+    return {
+        "row_start": np.cumsum(counts) - counts,
+        "row_size": counts,
+        "up": up,
+        "down": down,
+        "up_problem": row_problem[up],
+        "down_problem": row_problem[down],
+        "row_slot": row_slot,
+        "primary": primary,
+        "primary_leg": member_leg[primary],
+        "primary_slot": row_slot[member_row[primary]],
+        "slots": np.array(int(opens.sum())),
     }
 
 
@@ -76,6 +120,8 @@ def search_rows(
     offsets = np.arange(member_row.size) - np.repeat(np.cumsum(counts) - counts, counts)
     legs = member_leg[np.repeat(start[row_problem], counts) + offsets]
     direction = np.where(row_inverse, -price_direction, price_direction)
+    members = member_columns(direction, member_row, legs, leg_cols, width)
+    members |= _row_columns(row_problem, price_direction, counts, member_row, legs)
     return SearchRows(
         problem=row_problem,
         price_direction=price_direction,
@@ -83,5 +129,5 @@ def search_rows(
         inverse=row_inverse,
         member_row=member_row,
         member_leg=legs,
-        members=member_columns(direction, member_row, legs, leg_cols, width),
+        members=members,
     )

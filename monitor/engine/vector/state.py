@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monitor.engine.vector.columns import PoolStatus
+from monitor.engine.vector.carry import Carried, Table, carried_at, move
+from monitor.engine.vector.columns import Columns
 from monitor.engine.vector.layout import Layout
+from monitor.engine.vector.plan import Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,10 @@ class LegState:
     """MM plus any fees the exchange keeps apart (what equity must stay above); NaN
     where the leg has no margin terms."""
     fees: np.ndarray
+    slope: np.ndarray
+    const: np.ndarray
+    """The solver's line in the tier in force (legs.Leg.slopes, consts): read for this
+    frame only (the arrays are carried, and rewritten, frame to frame)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,47 +45,123 @@ class PoolState:
     has_legs: np.ndarray
 
 
-def leg_state(layout: Layout, symbol_marks: np.ndarray) -> LegState:
+def leg_state(
+    layout: Layout, plan: Plan, symbol_marks: np.ndarray, carried: Carried | None = None
+) -> tuple[LegState, Carried]:
     """`symbol_marks` is per layout symbol; NaN (or a non-positive mark) falls back to the
-    snapshot's mark, as the scalar book does for a symbol without a tick."""
+    snapshot's mark, as the scalar book does for a symbol without a tick. `carried` (last
+    frame's tiers and their terms, if any; `carry.py`) saves the search and the reads: a
+    row whose key left its tier is searched in full and read again. Returns the state
+    and what to carry to the next frame."""
     cols, tiers = layout.leg_cols, layout.tier_cols
-    mark = symbol_marks[cols["symbol"]]
-    mark = np.where(mark > 0.0, mark, cols["snapshot_mark"])
-    inverse, qty, sign = cols["inverse"], cols["qty"], cols["sign"]
-    value = np.where(inverse, qty / mark, qty * mark)
-    pnl = np.where(
-        inverse,
-        sign * qty * (1.0 / cols["entry"] - 1.0 / mark),
-        sign * (value - qty * cols["entry"]),
-    )
-    key = np.where(cols["by_contracts"], cols["contracts"], value)
-    floors = tiers["floors"]
-    tier = np.maximum((floors <= key[:, None]).sum(axis=1) - 1, 0)
-    at = np.arange(0, floors.size, floors.shape[1]) + tier
+    mark = symbol_marks.take(cols["symbol"])
+    ticked = mark > 0.0
+    if not ticked.all():
+        mark = np.where(ticked, mark, cols["snapshot_mark"])
+    qty, sign = cols["qty"], cols["sign"]
+    if plan.any_inverse:
+        inverse = cols["inverse"]
+        value = np.where(inverse, qty / mark, qty * mark)
+        pnl = np.where(
+            inverse,
+            sign * qty * (1.0 / cols["entry"] - 1.0 / mark),
+            sign * (value - qty * cols["entry"]),
+        )
+    else:
+        value = qty * mark
+        pnl = sign * (value - qty * cols["entry"])
+    key = value
+    if plan.any_by_contracts:
+        key = np.where(cols["by_contracts"], cols["contracts"], value)
+    tables = _tier_tables(tiers, plan)
+    if carried is None:
+        carried = carried_at(None, tier_search(tiers["floors"], key), tables)
+    else:
+        carried = carried_at(carried, carried.index, tables)
+        low, high = carried.values[4], carried.values[5]
+        holds = key >= low
+        holds &= key < high
+        if not holds.all():
+            off = np.flatnonzero(~holds)
+            tier = tier_near(
+                key[off], carried.index[off], low[off], high[off], rows=off, tier_cols=tiers,
+                tier_count=cols["tier_count"],
+            )  # fmt: skip
+            move(carried, off, tier, tables)
+    rate, amount, slope, const = carried.values[:4]
     extra = cols["rate_extra"]
-    priced = value * (tiers["rates"].ravel().take(at) + extra) - tiers["amounts"].ravel().take(at)
-    requirement = np.where(cols["fixed"], cols["mm_fixed"], priced + cols["mm_constant"])
-    known = cols["has_terms"]
-    return LegState(
+    priced = value * (rate + extra) - amount
+    if plan.any_fixed:
+        requirement = np.where(cols["fixed"], cols["mm_fixed"], priced + cols["mm_constant"])
+    else:
+        requirement = priced + cols["mm_constant"]
+    fees = value * extra
+    if plan.no_terms.size:
+        requirement[plan.no_terms] = np.nan
+        fees[plan.no_terms] = np.nan
+    state = LegState(
         mark=mark,
         value=value,
         pnl=pnl,
-        tier=tier,
-        requirement=np.where(known, requirement, np.nan),
-        fees=np.where(known, value * extra, np.nan),
+        tier=carried.index.copy(),
+        requirement=requirement,
+        fees=fees,
+        slope=slope,
+        const=const,
     )
+    return state, carried
 
 
-def pool_state(layout: Layout, legs: LegState) -> PoolState:
-    pool = layout.leg_cols["pool"]
-    cross = np.flatnonzero(pool >= 0)
-    members, count = pool[cross], layout.pool_count
+def _tier_tables(tier_cols: Columns, plan: Plan) -> list[Table]:
+    """What a row reads at its tier: rate, deduction, the solver's line (slope, const)
+    and the tier's edges (from, to)."""
+    bounds = tier_cols["bounds"].ravel()
+    at, edge = plan.tier_first, plan.bounds_first
+    return [
+        (tier_cols["rates"].ravel(), at),
+        (tier_cols["amounts"].ravel(), at),
+        (tier_cols["slopes"].ravel(), at),
+        (tier_cols["consts"].ravel(), at),
+        (bounds, edge),
+        (bounds[1:], edge),
+    ]
+
+
+def tier_near(
+    key: np.ndarray, guess: np.ndarray, low: np.ndarray, high: np.ndarray, *,
+    rows: np.ndarray, tier_cols: Columns, tier_count: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """The tier holding each key of table rows `rows`, which left tier `guess` (whose
+    edges are `low`, `high`): the next tier up or down where it holds (a key usually
+    moves one tier), a search of the whole row elsewhere (two tiers or more, NaN)."""
+    near = guess + (key >= high) - (key < low)
+    last = tier_count[rows] - 1
+    edges = tier_cols["bounds"]
+    width = edges.shape[1]
+    at = rows * width + np.minimum(near, last)
+    bounds = edges.ravel()
+    holds = (near <= last) & (key >= bounds.take(at)) & (key < bounds.take(at + 1))
+    if not holds.all():
+        far = np.flatnonzero(~holds)
+        near[far] = tier_search(tier_cols["floors"][rows[far]], key[far])
+    return near
+
+
+def tier_search(floors: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """The tier holding each key in its row of `floors`, searched in full."""
+    return np.maximum((floors <= key[:, None]).sum(axis=1) - 1, 0)
+
+
+def pool_state(layout: Layout, plan: Plan, legs: LegState) -> PoolState:
+    count = layout.pool_count
     wallet = layout.pool_cols["wallet"]
-    known = layout.pool_cols["status"] == PoolStatus.OK
-    pnl = np.bincount(members, legs.pnl[cross], minlength=count)
-    requirement = np.bincount(members, legs.requirement[cross], minlength=count)
-    requirement = np.where(known, requirement, np.nan)
-    fees = np.where(known, np.bincount(members, legs.fees[cross], minlength=count), np.nan)
+    members, cross = plan.cross_pool, plan.cross
+    pnl = np.bincount(members, legs.pnl.take(cross), minlength=count)
+    requirement = np.bincount(members, legs.requirement.take(cross), minlength=count)
+    fees = np.bincount(members, legs.fees.take(cross), minlength=count)
+    if plan.pool_unknown.size:
+        requirement[plan.pool_unknown] = np.nan
+        fees[plan.pool_unknown] = np.nan
     balance = wallet + pnl
     return PoolState(
         pnl=pnl,
@@ -87,16 +169,15 @@ def pool_state(layout: Layout, legs: LegState) -> PoolState:
         fees=fees,
         balance=balance,
         ratio=margin_ratio(requirement, balance),
-        free=wallet + pnl - requirement,
-        has_legs=np.bincount(members, minlength=count) > 0,
+        free=balance - requirement,
+        has_legs=plan.has_legs,
     )
 
 
 def margin_ratio(requirement: np.ndarray, balance: np.ndarray) -> np.ndarray:
     """results.margin_ratio per row: infinite without equity left (0 for nothing against
     nothing), NaN where either side is unknown."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = requirement / balance
+    ratio = requirement / balance
     broke = np.where((requirement <= 0.0) & (balance == 0.0), 0.0, np.inf)
     ratio = np.where(balance <= 0.0, broke, ratio)
     return np.where(np.isnan(requirement) | np.isnan(balance), np.nan, ratio)

@@ -1,0 +1,126 @@
+"""What a frame reads that only the layout's shape decides, built once per shape.
+
+Masks, index lists and the notes that need no figure (a pool without a wallet, a leg
+without tiers) depend only on the columns `columns._STRUCTURAL` names, the pools'
+statuses and the problem and member tables: a poll written over its rows keeps them, so
+the engine builds a `Plan` when the layout is joined and keeps it until the shape
+changes. A frame then does arithmetic and a few scatters instead of re-deriving them at
+every row (each numpy call costs microseconds of its own at thousands of rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from monitor.engine.vector.columns import PoolStatus, ProblemKind
+from monitor.engine.vector.frame import Note
+from monitor.engine.vector.layout import Layout
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    # per position row
+    tier_first: np.ndarray
+    """Where each row's tiers start in the flattened tier tables."""
+    bounds_first: np.ndarray
+    """Where each row's tier edges start in the flattened `bounds` table."""
+    any_inverse: bool
+    any_fixed: bool
+    any_by_contracts: bool
+    no_terms: np.ndarray
+    """Rows without margin terms: NaN MM and fees."""
+    cross: np.ndarray
+    """Cross rows, in row order, and each one's pool."""
+    cross_pool: np.ndarray
+    isolated: np.ndarray
+    hidden: np.ndarray
+    """Rows whose MM and fees are not shown (a cross row of a pool that cannot be
+    summed, an isolated row without tiers)."""
+    unsolved: np.ndarray
+    """Rows without a ratio or a liquidation price (hidden, or no isolated margin)."""
+    note: np.ndarray
+    """Each row's note where the shape decides it, NONE elsewhere (then UNREACHABLE
+    where the frame finds no move)."""
+    noted: np.ndarray
+    """The rows whose note the shape decides."""
+    fixed_roots: np.ndarray
+    """Isolated rows whose liquidation price is found once per snapshot."""
+    own_legs: np.ndarray
+    """Each row that has a problem of its own (a group or an isolated leg), and that
+    problem: the row's move is the problem's."""
+    own_problems: np.ndarray
+    # per pool row
+    pool_unknown: np.ndarray
+    """Pools that cannot be summed (no wallet, no tiers, mixed)."""
+    has_legs: np.ndarray
+    # per liquidation problem
+    pool_problems: np.ndarray
+    """POOL problems and their pools: the constant is the wallet, the move the pool's."""
+    pool_problem_pool: np.ndarray
+    group_problems: np.ndarray
+    """GROUP problems and their pools, with their members (each a problem's index
+    among `group_problems`, and a leg): the constant is free - held."""
+    group_problem_pool: np.ndarray
+    group_member_slot: np.ndarray
+    group_member_leg: np.ndarray
+    isolated_problems: np.ndarray
+    """ISOLATED problems and their legs: the constant is the leg's isolated wallet."""
+    isolated_problem_leg: np.ndarray
+
+
+def build_plan(layout: Layout) -> Plan:
+    cols, problems, members = layout.leg_cols, layout.problem_cols, layout.member_cols
+    count = cols["pool"].size
+    width = layout.tier_cols["floors"].shape[1]
+    pool = cols["pool"]
+    cross = pool >= 0
+    status = layout.pool_cols["status"]
+    pool_ok = np.append(status == PoolStatus.OK, False)[pool]
+    has_terms = cols["has_terms"]
+    no_wallet = np.isnan(cols["isolated_wallet"])
+    shown = (cross & pool_ok) | (~cross & has_terms)
+    solved = (cross & pool_ok) | (~cross & has_terms & ~no_wallet)
+    note = np.select(
+        [cross & ~pool_ok, ~cross & ~has_terms, ~cross & no_wallet],
+        [Note.POOL, Note.NO_TIERS, Note.NO_ISOLATED_MARGIN],
+        Note.NONE,
+    ).astype(np.int8)
+    kind, problem_pool = problems["kind"], problems["pool"]
+    member_kind = kind[members["problem"]]
+    own = member_kind != ProblemKind.POOL
+    group_problems = np.flatnonzero(kind == ProblemKind.GROUP)
+    slot = np.full(kind.size, -1)
+    slot[group_problems] = np.arange(group_problems.size)
+    in_group = member_kind == ProblemKind.GROUP
+    isolated_problems = np.flatnonzero(kind == ProblemKind.ISOLATED)
+    pool_problems = np.flatnonzero(kind == ProblemKind.POOL)
+    return Plan(
+        tier_first=np.arange(count) * width,
+        bounds_first=np.arange(count) * (width + 1),
+        any_inverse=bool(cols["inverse"].any()),
+        any_fixed=bool(cols["fixed"].any()),
+        any_by_contracts=bool(cols["by_contracts"].any()),
+        no_terms=np.flatnonzero(~has_terms),
+        cross=np.flatnonzero(cross),
+        cross_pool=pool[cross],
+        isolated=np.flatnonzero(~cross),
+        hidden=np.flatnonzero(~shown),
+        unsolved=np.flatnonzero(~solved),
+        note=note,
+        noted=np.flatnonzero(note != Note.NONE),
+        fixed_roots=np.flatnonzero(cols["bracket"] & ~cross & ~no_wallet),
+        own_legs=members["leg"][own],
+        own_problems=members["problem"][own],
+        pool_unknown=np.flatnonzero(status != PoolStatus.OK),
+        has_legs=np.bincount(pool[cross], minlength=status.size) > 0,
+        pool_problems=pool_problems,
+        pool_problem_pool=problem_pool[pool_problems],
+        group_problems=group_problems,
+        group_problem_pool=problem_pool[group_problems],
+        group_member_slot=slot[members["problem"][in_group]],
+        group_member_leg=members["leg"][in_group],
+        isolated_problems=isolated_problems,
+        isolated_problem_leg=layout.routes.first_leg[isolated_problems],
+    )
