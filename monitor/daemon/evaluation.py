@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from operator import attrgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -47,8 +46,6 @@ if TYPE_CHECKING:
     from monitor.daemon.account import AccountState
 
 _OK = level_code(Level.OK)
-_BOOK = attrgetter("book")
-_THRESHOLDS = attrgetter("thresholds")
 
 
 class FrameOutcome(NamedTuple):
@@ -96,16 +93,21 @@ class GroupEvaluation:
         self._thresholds: dict[str, Thresholds] = {}
         """Per account, the thresholds its rows' columns were built from."""
         self._rows: _Rows | None = None
-        self._books: list[AccountBook | None] = []
-        self._tuned: list[Thresholds] = []
-        """Every monitor's book and thresholds at the last frame: a frame with neither
-        changed (the usual one) skips the per-account checks."""
+        self._stale = True
+        """An account's book or thresholds were replaced since the last frame (each
+        account's `changed` hook says so): the usual frame, with none, skips the
+        per-account checks."""
         self.frame: Frame | None = None
         self._frame_at = -1
         """The mark board's version `frame` was computed at."""
 
     def add(self, monitor: AccountState) -> None:
         self.monitors.append(monitor)
+        monitor.changed = self._changed
+        self._stale = True
+
+    def _changed(self) -> None:
+        self._stale = True
 
     def evaluate(self) -> FrameOutcome:
         """Evaluate every target at the board's marks; emit the level changes."""
@@ -135,11 +137,9 @@ class GroupEvaluation:
     def _follow_accounts(self) -> _Rows | None:
         """Load the books installed since the last frame; rebuild the row tables when
         the layout's shape or an account's thresholds changed."""
-        books = list(map(_BOOK, self.monitors))
-        tuned = list(map(_THRESHOLDS, self.monitors))
-        if self._rows is not None and books == self._books and tuned == self._tuned:
+        if self._rows is not None and not self._stale:
             return self._rows  # nothing installed or retuned since the last frame
-        self._books, self._tuned = books, tuned
+        self._stale = False
         loaded = self._loaded
         fresh = [
             m for m in self.monitors if m.book is not None and loaded.get(m.name) is not m.book

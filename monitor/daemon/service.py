@@ -280,7 +280,7 @@ class Daemon:
             return
         outcome = group.evaluation.evaluate()
         for monitor in outcome.alarmed:
-            self.bus.publish(Evaluated(monitor.name))
+            self.bus.publish(monitor.evaluated_news)
         if self.on_tick_done is not None:
             self.on_tick_done(min(t.received for t in ticks), outcome.targets)
 
