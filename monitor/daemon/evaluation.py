@@ -28,7 +28,7 @@ from monitor.config import Thresholds
 from monitor.daemon.marks import MarkBoard
 from monitor.engine.book import AccountBook
 from monitor.engine.levels import Level
-from monitor.engine.results import AccountRisk
+from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
 from monitor.engine.vector import Frame, VectorEngine, account_risk
 from monitor.engine.vector.layout import AccountRows, Layout
 from monitor.engine.vector.levels import (
@@ -38,7 +38,7 @@ from monitor.engine.vector.levels import (
     level_columns,
     levels,
 )
-from monitor.engine.vector.risk import pool_risk, position_risk
+from monitor.engine.vector.risk import pool_risks, position_risks
 from monitor.events import Event, pool_target
 from monitor.events.tracker import LevelTracker
 
@@ -234,31 +234,53 @@ class GroupEvaluation:
     # --- the frame's events ------------------------------------------------------
 
     def _report(self, frame: Frame, rows: _Rows) -> None:
-        """Classify every row; the rows whose level moved go through the tracker."""
-        tracker, emit = self.tracker, self.emit
+        """Classify every row; the rows whose level moved go through the tracker, their
+        records built together (risk.py), in row order as ever: pools, then positions."""
         pool_now = levels(
             frame.pool_margin_ratio, frame.pool_liquidation_distance,
             rows.pool_columns, rows.pool_level,
         )  # fmt: skip
-        for row in np.flatnonzero(pool_now != rows.pool_level).tolist():
-            monitor = rows.monitors[rows.pool_account[row]]
-            rows.alarmed = None
-            event = tracker.pool(monitor.name, pool_risk(frame, row), monitor.thresholds)
-            if event is not None:
-                emit(event)
-            rows.pool_level[row] = self._reported(monitor.name, rows.pool_keys[row])
+        moved = np.flatnonzero(pool_now != rows.pool_level).tolist()
+        if moved:
+            risks = pool_risks(frame, moved)
+            self._track(rows, rows.pool_account, rows.pool_keys, rows.pool_level, moved, risks)
         position_now = levels(
             frame.margin_ratio, frame.liquidation_distance,
             rows.position_columns, rows.position_level,
         )  # fmt: skip
-        for row in np.flatnonzero(position_now != rows.position_level).tolist():
-            monitor, key = rows.monitors[rows.position_account[row]], rows.position_keys[row]
-            rows.alarmed = None
-            risk = position_risk(frame, row)
-            event = tracker.position(monitor.name, risk, monitor.thresholds, key)
+        moved = np.flatnonzero(position_now != rows.position_level).tolist()
+        if moved:
+            risks = position_risks(frame, moved)
+            self._track(
+                rows, rows.position_account, rows.position_keys, rows.position_level, moved, risks
+            )
+
+    def _track(
+        self,
+        rows: _Rows,
+        accounts: np.ndarray,
+        keys: list[str],
+        reported: np.ndarray,
+        moved: list[int],
+        risks: list[PoolRisk] | list[PositionRisk],
+    ) -> None:
+        """Each moved row through the tracker, its event emitted, and the level the
+        tracker now holds for it kept as the row's reported level."""
+        rows.alarmed = None
+        emit, reported_now, monitors = self.emit, self._reported, rows.monitors
+        tracker = self.tracker
+        held = []
+        for row, account, risk in zip(moved, accounts.take(moved).tolist(), risks, strict=True):
+            monitor, key = monitors[account], keys[row]
+            event = (
+                tracker.pool(monitor.name, risk, monitor.thresholds, key)
+                if type(risk) is PoolRisk
+                else tracker.position(monitor.name, risk, monitor.thresholds, key)
+            )
             if event is not None:
                 emit(event)
-            rows.position_level[row] = self._reported(monitor.name, key)
+            held.append(reported_now(monitor.name, key))
+        reported[moved] = held
 
     @staticmethod
     def _alarmed(rows: _Rows) -> list[AccountState]:
