@@ -18,7 +18,7 @@ positions' shape re-joins the layout; the row tables below are then rebuilt.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -97,6 +97,12 @@ class GroupEvaluation:
         """An account's book or thresholds were replaced since the last frame (each
         account's `changed` hook says so): the usual frame, with none, skips the
         per-account checks."""
+        self._vector = np.empty(0)
+        self._slots: dict[str, int] = {}
+        self._symbols: tuple[str, ...] | None = None
+        self._vector_at = -1
+        """The mark vector, each symbol's slot in it, the layout symbols it follows and
+        the board's version it holds (`_mark_vector`)."""
         self.frame: Frame | None = None
         self._frame_at = -1
         """The mark board's version `frame` was computed at."""
@@ -109,12 +115,17 @@ class GroupEvaluation:
     def _changed(self) -> None:
         self._stale = True
 
-    def evaluate(self) -> FrameOutcome:
-        """Evaluate every target at the board's marks; emit the level changes."""
+    def evaluate(self, moved: Sequence[str] = ()) -> FrameOutcome:
+        """Evaluate every target at the board's marks; emit the level changes.
+
+        `moved`: the symbols whose marks this frame moved, one per move (what
+        `MarkBoard.update_all` returned), so that only their slots of the mark vector
+        are written; the vector is read from the board afresh whenever other moves came
+        between (a snapshot's marks) or the layout's symbols changed."""
         rows = self._follow_accounts()
         if rows is None:
             return FrameOutcome(0, [])
-        frame = self.engine.update(self.engine.mark_vector(self.marks.prices))
+        frame = self.engine.update(self._mark_vector(moved))
         self.frame, self._frame_at = frame, self.marks.version
         self._report(frame, rows)
         return FrameOutcome(len(rows.pool_keys) + len(rows.position_keys), self._alarmed(rows))
@@ -131,6 +142,23 @@ class GroupEvaluation:
         ):
             return None
         return account_risk(frame, monitor.name)
+
+    def _mark_vector(self, moved: Sequence[str]) -> np.ndarray:
+        """The board's marks in `layout.symbols` order (NaN where none), kept between
+        frames; the engine gets a copy, never the vector kept here."""
+        symbols, board = self.engine.layout.symbols, self.marks
+        if symbols is not self._symbols or board.version != self._vector_at + len(moved):
+            self._vector = self.engine.mark_vector(board.prices)
+            self._slots = {symbol: i for i, symbol in enumerate(symbols)}
+            self._symbols = symbols
+        else:
+            prices, slots, vector = board.prices, self._slots, self._vector
+            for symbol in moved:
+                slot = slots.get(symbol)
+                if slot is not None:
+                    vector[slot] = prices[symbol]
+        self._vector_at = board.version
+        return self._vector.copy()
 
     # --- keeping up with the accounts -------------------------------------------
 
