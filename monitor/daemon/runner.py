@@ -79,7 +79,7 @@ class Runner:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.bus = EventBus()
         """One for the process: every daemon publishes here, every subscriber stays."""
-        self._jsonl = JsonLinesSink(events_path) if events_path else None
+        self._jsonl = JsonLinesSink(events_path, self.bus) if events_path else None
         sinks: list[EventSink] = [LogSink(), *(extra_sinks or [])]
         for sink in [*sinks, self._jsonl] if self._jsonl else sinks:
             self.bus.subscribe(Event, sink.emit)

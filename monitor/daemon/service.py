@@ -277,7 +277,8 @@ class Daemon:
         moved = group.marks.update_all(ticks, time.time())
         if not moved:
             return
-        outcome = group.evaluation.evaluate(moved)
+        with self.bus.burst:  # the frame's events written out together, before the news
+            outcome = group.evaluation.evaluate(moved)
         for monitor in outcome.alarmed:
             self.bus.publish(monitor.evaluated_news)
         if self.on_tick_done is not None:
