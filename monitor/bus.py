@@ -180,6 +180,12 @@ class EventBus:
             except Exception:
                 self._failed(handler, message)
 
+    def listens(self, kind: type) -> bool:
+        """Whether anyone (for any account) hears messages of `kind`: a publisher of
+        many (a frame's `Evaluated` news, one per account above OK) skips them all when
+        nobody does."""
+        return bool(self._handlers.get(kind))
+
     def flush_after(self, flush: Callable[[], None]) -> None:
         """For a subscriber that buffers what it was handed: `flush` runs now, or, inside
         a burst, once when it ends."""

@@ -145,3 +145,15 @@ def test_a_burst_delivers_at_once_and_flushes_once_at_its_end(
     assert story == ["got ok", "flush a"]
     assert bus.failed == 2
     assert "its flush" in caplog.records[0].getMessage()
+
+
+def test_a_kind_is_listened_to_while_anyone_is_subscribed_to_it() -> None:
+    bus = EventBus()
+    assert not bus.listens(Evaluated)
+    one = bus.subscribe(Evaluated, lambda _: None, account="a")
+    everyone = bus.subscribe(Evaluated, lambda _: None)
+    assert bus.listens(Evaluated) and not bus.listens(Polled)
+    one.cancel()
+    assert bus.listens(Evaluated)
+    everyone.cancel()
+    assert not bus.listens(Evaluated)

@@ -279,8 +279,9 @@ class Daemon:
             return
         with self.bus.burst:  # the frame's events written out together, before the news
             outcome = group.evaluation.evaluate(moved)
-        for monitor in outcome.alarmed:
-            self.bus.publish(monitor.evaluated_news)
+        if self.bus.listens(Evaluated):
+            for monitor in outcome.alarmed:
+                self.bus.publish(monitor.evaluated_news)
         if self.on_tick_done is not None:
             self.on_tick_done(min(t.received for t in ticks), outcome.targets)
 
