@@ -73,8 +73,11 @@ class _Rows:
     pool_columns: LevelColumns
     position_level: np.ndarray
     pool_level: np.ndarray
+    hot: np.ndarray | None = None
+    """Per account (of `monitors`), its rows not at OK (None: to count afresh)."""
     alarmed: list[AccountState] | None = None
-    """The accounts with a target above OK, kept until a level in these rows moves."""
+    """The accounts with a target above OK, kept until one of them has none left or
+    another gets one (None: to list afresh)."""
 
 
 class GroupEvaluation:
@@ -249,7 +252,7 @@ class GroupEvaluation:
 
     def _read_levels(self, rows: _Rows, name: str, account: AccountRows) -> None:
         """Copy the tracker's last reported levels of one account's rows."""
-        rows.alarmed = None
+        rows.hot = rows.alarmed = None
         for row in range(account.positions.start, account.positions.stop):
             rows.position_level[row] = self._reported(name, rows.position_keys[row])
         for row in range(account.pools.start, account.pools.stop):
@@ -294,7 +297,6 @@ class GroupEvaluation:
     ) -> None:
         """Each moved row through the tracker, its event emitted, and the level the
         tracker now holds for it kept as the row's reported level."""
-        rows.alarmed = None
         emit, reported_now, monitors = self.emit, self._reported, rows.monitors
         tracker = self.tracker
         held = []
@@ -308,13 +310,29 @@ class GroupEvaluation:
             if event is not None:
                 emit(event)
             held.append(reported_now(monitor.name, key))
+        before = reported[moved] != _OK
         reported[moved] = held
+        hot = rows.hot
+        if hot is not None:
+            change = (reported[moved] != _OK).astype(np.intp) - before
+            if change.any():
+                was = hot > 0
+                np.add.at(hot, accounts.take(moved), change)
+                if not np.array_equal(was, hot > 0):
+                    rows.alarmed = None
 
     @staticmethod
     def _alarmed(rows: _Rows) -> list[AccountState]:
+        """The accounts with a row not at OK: counted once per layout (or an account's
+        reload), then kept up to date row by row as levels move (`_track`)."""
+        if rows.hot is None:
+            size = len(rows.monitors)
+            rows.hot = np.bincount(
+                rows.position_account, rows.position_level != _OK, minlength=size
+            ).astype(np.intp) + np.bincount(
+                rows.pool_account, rows.pool_level != _OK, minlength=size
+            ).astype(np.intp)
+            rows.alarmed = None
         if rows.alarmed is None:
-            hot = np.zeros(len(rows.monitors), bool)
-            hot[rows.position_account[rows.position_level != _OK]] = True
-            hot[rows.pool_account[rows.pool_level != _OK]] = True
-            rows.alarmed = [rows.monitors[i] for i in np.flatnonzero(hot).tolist()]
+            rows.alarmed = [rows.monitors[i] for i in np.flatnonzero(rows.hot).tolist()]
         return rows.alarmed
