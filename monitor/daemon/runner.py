@@ -175,7 +175,8 @@ class Runner:
     async def _announce_ready(self) -> None:
         await self.daemon.first_evaluation.wait()
         # Markets, modules and the first books live as long as the process: keep the
-        # collector from rescanning them on every tick's allocations (tail latency).
+        # collector from rescanning them on every tick's allocations (tail latency; the
+        # other half of the policy, no collection inside a frame: monitor/gcpolicy.py).
         gc.freeze()
         sdnotify.ready()
         sdnotify.status(self.daemon.summary())
