@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from monitor.daemon.account import AccountState
 
 _OK = level_code(Level.OK)
+_Risk = TypeVar("_Risk", PoolRisk, PositionRisk)
 
 
 class FrameOutcome(NamedTuple):
@@ -273,40 +274,41 @@ class GroupEvaluation:
         )  # fmt: skip
         moved = np.flatnonzero(pool_now != rows.pool_level).tolist()
         if moved:
-            risks = pool_risks(frame, moved)
-            self._track(rows, rows.pool_account, rows.pool_keys, rows.pool_level, moved, risks)
+            self._track(
+                rows, moved, pool_risks(frame, moved), track=self.tracker.pool,
+                accounts=rows.pool_account, keys=rows.pool_keys, reported=rows.pool_level,
+            )  # fmt: skip
         position_now = levels(
             frame.margin_ratio, frame.liquidation_distance,
             rows.position_columns, rows.position_level,
         )  # fmt: skip
         moved = np.flatnonzero(position_now != rows.position_level).tolist()
         if moved:
-            risks = position_risks(frame, moved)
             self._track(
-                rows, rows.position_account, rows.position_keys, rows.position_level, moved, risks
-            )
+                rows, moved, position_risks(frame, moved), track=self.tracker.position,
+                accounts=rows.position_account, keys=rows.position_keys,
+                reported=rows.position_level,
+            )  # fmt: skip
 
     def _track(
         self,
         rows: _Rows,
+        moved: list[int],
+        risks: list[_Risk],
+        *,
+        track: Callable[[str, _Risk, Thresholds, str], Event | None],
         accounts: np.ndarray,
         keys: list[str],
         reported: np.ndarray,
-        moved: list[int],
-        risks: list[PoolRisk] | list[PositionRisk],
     ) -> None:
-        """Each moved row through the tracker, its event emitted, and the level the
-        tracker now holds for it kept as the row's reported level."""
+        """Each moved row (its record in `risks`) through the tracker (`track`), its
+        event emitted, and the level the tracker now holds for it kept as the row's
+        reported level; the count of each account's rows above OK follows."""
         emit, reported_now, monitors = self.emit, self._reported, rows.monitors
-        tracker = self.tracker
         held = []
         for row, account, risk in zip(moved, accounts.take(moved).tolist(), risks, strict=True):
             monitor, key = monitors[account], keys[row]
-            event = (
-                tracker.pool(monitor.name, risk, monitor.thresholds, key)
-                if type(risk) is PoolRisk
-                else tracker.position(monitor.name, risk, monitor.thresholds, key)
-            )
+            event = track(monitor.name, risk, monitor.thresholds, key)
             if event is not None:
                 emit(event)
             held.append(reported_now(monitor.name, key))
