@@ -12,7 +12,8 @@ p99 <= 10 ms at `--accounts 1000`. Real parts, over loopback:
 * a real `Daemon` (not started: no scheduler, no REST) whose `AccountState`s get
   their books from `_succeeded(snapshot)` with snapshots of `common.synthetic_book`;
   their ccxt clients get a synthetic market table so the daemon maps ids itself;
-* events go to a `JsonLinesSink` (flushed per event), as with `run --events`.
+* events go to a `JsonLinesSink` on the daemon's bus, as with `run --events`: flushed
+  once per frame, after the frame's events (per event for the naive handlers below).
 
 Latency is read in `Daemon.on_tick_done` (called after the frame's evaluation, and so
 after emission). Every frame that moves a mark evaluates every target of the group
@@ -57,6 +58,7 @@ import orjson
 from common import market_id, summary, synthetic_book
 from websockets.asyncio.server import ServerConnection, serve
 
+from monitor.bus import EventBus
 from monitor.config import Config, Thresholds
 from monitor.daemon.service import Daemon, ExchangeGroup
 from monitor.daemon.sinks import JsonLinesSink
@@ -132,7 +134,8 @@ async def run(args: argparse.Namespace) -> None:
 
     server = MarkServer()
     with tempfile.TemporaryDirectory() as tmp:
-        sink = JsonLinesSink(Path(tmp) / "events.jsonl")
+        bus = EventBus()
+        sink = JsonLinesSink(Path(tmp) / "events.jsonl", bus)
         async with serve(server.handler, "127.0.0.1", 0, max_size=None) as ws_server:
             port = ws_server.sockets[0].getsockname()[1]
             samples: list[float] = []
@@ -149,7 +152,7 @@ async def run(args: argparse.Namespace) -> None:
                     {"name": s.name, "exchange": "binanceusdm", "rest_url": "http://127.0.0.1:9",
                      "ws_url": f"ws://127.0.0.1:{port}"} for s in snapshots]}
             )  # fmt: skip
-            daemon = Daemon(config, sink.emit, on_tick_done=tick_done)
+            daemon = Daemon(config, sink.emit, bus=bus, on_tick_done=tick_done)
             (group,) = daemon.groups.values()
             for poller, snapshot in zip(daemon.pollers.values(), snapshots, strict=True):
                 poller.client.set_markets(markets)

@@ -105,3 +105,55 @@ def test_cancelling_during_a_delivery_spares_that_delivery() -> None:
     bus.publish(Evaluated("a"))  # under way when cancelled: still delivered this once
     bus.publish(Evaluated("a"))
     assert heard == ["canceller", "victim", "canceller"]
+
+
+def test_a_burst_delivers_at_once_and_flushes_once_at_its_end(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A frame's events reach every subscriber as they are published; a buffering
+    subscriber's flush runs once when the burst (nested or not) ends, where one that
+    raises is logged and the others still run; outside a burst it runs at once, as part
+    of the delivery (its failure is the subscriber's)."""
+    bus = EventBus()
+    story: list[str] = []
+
+    def flush_a() -> None:
+        story.append("flush a")
+
+    def flush_b() -> None:
+        story.append("flush b")
+
+    def broken() -> None:
+        raise OSError("disk full")
+
+    def buffering(event: Event) -> None:
+        story.append(f"got {event.level}")
+        bus.flush_after(flush_a)
+        bus.flush_after(broken)
+        bus.flush_after(flush_b)
+
+    bus.subscribe(Event, buffering)
+    with caplog.at_level(logging.ERROR, logger="monitor.bus"):
+        with bus.burst:
+            bus.publish(level(value="warn"))
+            with bus.burst:
+                bus.publish(level(value="critical"))
+            assert story == ["got warn", "got critical"]
+        assert story == ["got warn", "got critical", "flush a", "flush b"]
+        story.clear()
+        bus.publish(level(value="ok"))
+    assert story == ["got ok", "flush a"]
+    assert bus.failed == 2
+    assert "its flush" in caplog.records[0].getMessage()
+
+
+def test_a_kind_is_listened_to_while_anyone_is_subscribed_to_it() -> None:
+    bus = EventBus()
+    assert not bus.listens(Evaluated)
+    one = bus.subscribe(Evaluated, lambda _: None, account="a")
+    everyone = bus.subscribe(Evaluated, lambda _: None)
+    assert bus.listens(Evaluated) and not bus.listens(Polled)
+    one.cancel()
+    assert bus.listens(Evaluated)
+    everyone.cancel()
+    assert not bus.listens(Evaluated)

@@ -22,14 +22,16 @@ import random
 import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.bus import Evaluated
+from monitor.bus import Evaluated, EventBus
 from monitor.config import Config, Thresholds
 from monitor.daemon.account import AccountState
 from monitor.daemon.service import Daemon
+from monitor.daemon.sinks import JsonLinesSink
 from monitor.domain import AccountSnapshot, CrossPool, MarginMode, Position, Side, Tier, TierTable
 from monitor.engine.book import AccountBook
 from monitor.events import Event, EventKind
@@ -263,3 +265,53 @@ def test_many_accounts_on_one_set_of_symbols_report_every_change():
     snapshots = [binance_account(rng, f"a{i}", marks) for i in range(12)]
     seen = asyncio.run(walk(snapshots, [i % len(THRESHOLDS) for i in range(12)], rng))
     assert {"ok", "warn", "critical", "imminent"} <= seen, seen
+
+
+def test_a_frames_events_are_on_disk_before_its_news_reaches_the_controllers():
+    """With the audit file on the daemon's bus (as `run --events` wires it), a frame's
+    events are written out together, once the frame is evaluated: every one of them is
+    in the file, in order, by the time an account's `Evaluated` news is heard."""
+    rng = random.Random(11)
+    marks = {s: rng.uniform(1, 50_000) for s in SYMBOLS}
+    snapshots = [binance_account(rng, f"a{i}", marks) for i in range(6)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.jsonl"
+        events = asyncio.run(crash(snapshots, path))
+        assert path.read_bytes().splitlines() == [e.to_json_bytes() for e in events]
+
+
+async def crash(snapshots: list[AccountSnapshot], path: Path) -> list[Event]:
+    """Every mark down 6 % a frame, ten frames, on tight thresholds (every level crossed);
+    returns the events published."""
+    bus = EventBus()
+    sink = JsonLinesSink(path, bus)
+    accounts = [{"name": s.name, "exchange": "binanceusdm", "rest_url": "http://127.0.0.1:9",
+                 "thresholds": {"cross": TIGHT, "isolated": TIGHT},
+                 "actions": TIGHT_AIM} for s in snapshots]  # fmt: skip
+    config = Config.model_validate({"state_dir": path.parent, "accounts": accounts})
+    events: list[Event] = []
+    daemon = Daemon(config, sink.emit, bus=bus)
+    bus.subscribe(Event, events.append)
+    on_disk: list[tuple[int, int]] = []  # (lines in the file, events published so far)
+    bus.subscribe(
+        Evaluated, lambda _: on_disk.append((len(path.read_bytes().splitlines()), len(events)))
+    )
+    (group,) = daemon.groups.values()
+    try:
+        for snapshot in snapshots:
+            daemon.pollers[snapshot.name]._succeeded(snapshot)
+        for frame in range(10):
+            before = len(events)
+            on_disk.clear()
+            prices = group.marks.prices
+            ticks = [MarkTick("binanceusdm", s, prices[s] * 0.94, time.time(), time.monotonic())
+                     for s in SYMBOLS]  # fmt: skip
+            daemon._on_ticks(group, ticks)
+            assert on_disk, f"frame {frame}: no account above OK heard"
+            assert all(lines == published for lines, published in on_disk), on_disk
+            if frame == 0:
+                assert len(events) > before + 1  # several events in one frame
+    finally:
+        await daemon.stop()
+        sink.close()
+    return events

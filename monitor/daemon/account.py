@@ -40,6 +40,10 @@ class Figures:
         }
 
 
+def _nothing() -> None:
+    """`AccountState.changed` until an evaluation hooks it."""
+
+
 def _position_key(p: Position) -> str:
     return position_target(p.symbol, p.side.value, p.margin_mode.value, p.position_side)
 
@@ -57,13 +61,16 @@ class AccountState:
     ) -> None:
         self.account = account
         self.name = account.name
-        self.thresholds = thresholds
-        """Read on every frame (daemon/evaluation.py): a new object takes effect there."""
+        self.changed: Callable[[], None] = _nothing
+        """Called whenever `book` or `thresholds` is replaced: the group's evaluation
+        (daemon/evaluation.py) hooks it to re-read its accounts on the next frame only
+        then, instead of comparing every account's on every frame."""
+        self._thresholds = thresholds
         self.marks = marks
         self.tracker = tracker
         self.bus = bus
         self.snapshot: AccountSnapshot | None = None
-        self.book: AccountBook | None = None
+        self._book: AccountBook | None = None
         self._symbols: frozenset[str] = frozenset()
         self._keys: dict[int, str] = {}
         """Target key per position of the current snapshot (by identity): built once."""
@@ -73,7 +80,7 @@ class AccountState:
         self.frame_figures: Callable[[AccountState], AccountRisk | None] = lambda state: None
         """This account's figures from its group's last frame, when that frame is at the
         current marks and of the current book (daemon/evaluation.py); else None."""
-        self._evaluated = Evaluated(self.name)
+        self.evaluated_news = Evaluated(self.name)
         """What an evaluation that may concern the controller publishes (one object:
         the tick path allocates nothing for it)."""
         # One PROBABLE_LIQUIDATION per disappearance, whether the stream or _reconcile
@@ -83,6 +90,26 @@ class AccountState:
         self.own_fills = OwnFills()
         self._read_started = 0.0
         """Wall time the read behind `snapshot` began (what it can have seen)."""
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """Read on every frame (daemon/evaluation.py): a new object takes effect there."""
+        return self._thresholds
+
+    @thresholds.setter
+    def thresholds(self, thresholds: Thresholds) -> None:
+        self._thresholds = thresholds
+        self.changed()
+
+    @property
+    def book(self) -> AccountBook | None:
+        """The compiled book of `snapshot` (None before the first read)."""
+        return self._book
+
+    @book.setter
+    def book(self, book: AccountBook | None) -> None:
+        self._book = book
+        self.changed()
 
     @property
     def evaluated(self) -> bool:
@@ -111,7 +138,7 @@ class AccountState:
         risk = self.book.evaluate(self.marks)
         self._figures, self._figures_at = Figures(risk, self._keys), self.marks.version
         self._report(risk.pools, risk.positions)
-        self.bus.publish(self._evaluated)
+        self.bus.publish(self.evaluated_news)
         if self._symbols != symbols_before:
             self.bus.publish(SymbolsChanged(self.name))
 

@@ -18,10 +18,9 @@ positions' shape re-joins the layout; the row tables below are then rebuilt.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from operator import attrgetter
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -29,7 +28,7 @@ from monitor.config import Thresholds
 from monitor.daemon.marks import MarkBoard
 from monitor.engine.book import AccountBook
 from monitor.engine.levels import Level
-from monitor.engine.results import AccountRisk
+from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
 from monitor.engine.vector import Frame, VectorEngine, account_risk
 from monitor.engine.vector.layout import AccountRows, Layout
 from monitor.engine.vector.levels import (
@@ -39,7 +38,7 @@ from monitor.engine.vector.levels import (
     level_columns,
     levels,
 )
-from monitor.engine.vector.risk import pool_risk, position_risk
+from monitor.engine.vector.risk import pool_risks, position_risks
 from monitor.events import Event, pool_target
 from monitor.events.tracker import LevelTracker
 
@@ -47,8 +46,7 @@ if TYPE_CHECKING:
     from monitor.daemon.account import AccountState
 
 _OK = level_code(Level.OK)
-_BOOK = attrgetter("book")
-_THRESHOLDS = attrgetter("thresholds")
+_Risk = TypeVar("_Risk", PoolRisk, PositionRisk)
 
 
 class FrameOutcome(NamedTuple):
@@ -76,8 +74,11 @@ class _Rows:
     pool_columns: LevelColumns
     position_level: np.ndarray
     pool_level: np.ndarray
+    hot: np.ndarray | None = None
+    """Per account (of `monitors`), its rows not at OK (None: to count afresh)."""
     alarmed: list[AccountState] | None = None
-    """The accounts with a target above OK, kept until a level in these rows moves."""
+    """The accounts with a target above OK, kept until one of them has none left or
+    another gets one (None: to list afresh)."""
 
 
 class GroupEvaluation:
@@ -96,23 +97,39 @@ class GroupEvaluation:
         self._thresholds: dict[str, Thresholds] = {}
         """Per account, the thresholds its rows' columns were built from."""
         self._rows: _Rows | None = None
-        self._books: list[AccountBook | None] = []
-        self._tuned: list[Thresholds] = []
-        """Every monitor's book and thresholds at the last frame: a frame with neither
-        changed (the usual one) skips the per-account checks."""
+        self._stale = True
+        """An account's book or thresholds were replaced since the last frame (each
+        account's `changed` hook says so): the usual frame, with none, skips the
+        per-account checks."""
+        self._vector = np.empty(0)
+        self._slots: dict[str, int] = {}
+        self._symbols: tuple[str, ...] | None = None
+        self._vector_at = -1
+        """The mark vector, each symbol's slot in it, the layout symbols it follows and
+        the board's version it holds (`_mark_vector`)."""
         self.frame: Frame | None = None
         self._frame_at = -1
         """The mark board's version `frame` was computed at."""
 
     def add(self, monitor: AccountState) -> None:
         self.monitors.append(monitor)
+        monitor.changed = self._changed
+        self._stale = True
 
-    def evaluate(self) -> FrameOutcome:
-        """Evaluate every target at the board's marks; emit the level changes."""
+    def _changed(self) -> None:
+        self._stale = True
+
+    def evaluate(self, moved: Sequence[str] = ()) -> FrameOutcome:
+        """Evaluate every target at the board's marks; emit the level changes.
+
+        `moved`: the symbols whose marks this frame moved, one per move (what
+        `MarkBoard.update_all` returned), so that only their slots of the mark vector
+        are written; the vector is read from the board afresh whenever other moves came
+        between (a snapshot's marks) or the layout's symbols changed."""
         rows = self._follow_accounts()
         if rows is None:
             return FrameOutcome(0, [])
-        frame = self.engine.update(self.engine.mark_vector(self.marks.prices))
+        frame = self.engine.update(self._mark_vector(moved))
         self.frame, self._frame_at = frame, self.marks.version
         self._report(frame, rows)
         return FrameOutcome(len(rows.pool_keys) + len(rows.position_keys), self._alarmed(rows))
@@ -130,16 +147,31 @@ class GroupEvaluation:
             return None
         return account_risk(frame, monitor.name)
 
+    def _mark_vector(self, moved: Sequence[str]) -> np.ndarray:
+        """The board's marks in `layout.symbols` order (NaN where none), kept between
+        frames; the engine gets a copy, never the vector kept here."""
+        symbols, board = self.engine.layout.symbols, self.marks
+        if symbols is not self._symbols or board.version != self._vector_at + len(moved):
+            self._vector = self.engine.mark_vector(board.prices)
+            self._slots = {symbol: i for i, symbol in enumerate(symbols)}
+            self._symbols = symbols
+        else:
+            prices, slots, vector = board.prices, self._slots, self._vector
+            for symbol in moved:
+                slot = slots.get(symbol)
+                if slot is not None:
+                    vector[slot] = prices[symbol]
+        self._vector_at = board.version
+        return self._vector.copy()
+
     # --- keeping up with the accounts -------------------------------------------
 
     def _follow_accounts(self) -> _Rows | None:
         """Load the books installed since the last frame; rebuild the row tables when
         the layout's shape or an account's thresholds changed."""
-        books = list(map(_BOOK, self.monitors))
-        tuned = list(map(_THRESHOLDS, self.monitors))
-        if self._rows is not None and books == self._books and tuned == self._tuned:
+        if self._rows is not None and not self._stale:
             return self._rows  # nothing installed or retuned since the last frame
-        self._books, self._tuned = books, tuned
+        self._stale = False
         loaded = self._loaded
         fresh = [
             m for m in self.monitors if m.book is not None and loaded.get(m.name) is not m.book
@@ -221,7 +253,7 @@ class GroupEvaluation:
 
     def _read_levels(self, rows: _Rows, name: str, account: AccountRows) -> None:
         """Copy the tracker's last reported levels of one account's rows."""
-        rows.alarmed = None
+        rows.hot = rows.alarmed = None
         for row in range(account.positions.start, account.positions.stop):
             rows.position_level[row] = self._reported(name, rows.position_keys[row])
         for row in range(account.pools.start, account.pools.stop):
@@ -234,37 +266,75 @@ class GroupEvaluation:
     # --- the frame's events ------------------------------------------------------
 
     def _report(self, frame: Frame, rows: _Rows) -> None:
-        """Classify every row; the rows whose level moved go through the tracker."""
-        tracker, emit = self.tracker, self.emit
+        """Classify every row; the rows whose level moved go through the tracker, their
+        records built together (risk.py), in row order as ever: pools, then positions."""
         pool_now = levels(
             frame.pool_margin_ratio, frame.pool_liquidation_distance,
             rows.pool_columns, rows.pool_level,
         )  # fmt: skip
-        for row in np.flatnonzero(pool_now != rows.pool_level).tolist():
-            monitor = rows.monitors[rows.pool_account[row]]
-            rows.alarmed = None
-            event = tracker.pool(monitor.name, pool_risk(frame, row), monitor.thresholds)
-            if event is not None:
-                emit(event)
-            rows.pool_level[row] = self._reported(monitor.name, rows.pool_keys[row])
+        moved = np.flatnonzero(pool_now != rows.pool_level).tolist()
+        if moved:
+            self._track(
+                rows, moved, pool_risks(frame, moved), track=self.tracker.pool,
+                accounts=rows.pool_account, keys=rows.pool_keys, reported=rows.pool_level,
+            )  # fmt: skip
         position_now = levels(
             frame.margin_ratio, frame.liquidation_distance,
             rows.position_columns, rows.position_level,
         )  # fmt: skip
-        for row in np.flatnonzero(position_now != rows.position_level).tolist():
-            monitor, key = rows.monitors[rows.position_account[row]], rows.position_keys[row]
-            rows.alarmed = None
-            risk = position_risk(frame, row)
-            event = tracker.position(monitor.name, risk, monitor.thresholds, key)
+        moved = np.flatnonzero(position_now != rows.position_level).tolist()
+        if moved:
+            self._track(
+                rows, moved, position_risks(frame, moved), track=self.tracker.position,
+                accounts=rows.position_account, keys=rows.position_keys,
+                reported=rows.position_level,
+            )  # fmt: skip
+
+    def _track(
+        self,
+        rows: _Rows,
+        moved: list[int],
+        risks: list[_Risk],
+        *,
+        track: Callable[[str, _Risk, Thresholds, str], Event | None],
+        accounts: np.ndarray,
+        keys: list[str],
+        reported: np.ndarray,
+    ) -> None:
+        """Each moved row (its record in `risks`) through the tracker (`track`), its
+        event emitted, and the level the tracker now holds for it kept as the row's
+        reported level; the count of each account's rows above OK follows."""
+        emit, reported_now, monitors = self.emit, self._reported, rows.monitors
+        held = []
+        for row, account, risk in zip(moved, accounts.take(moved).tolist(), risks, strict=True):
+            monitor, key = monitors[account], keys[row]
+            event = track(monitor.name, risk, monitor.thresholds, key)
             if event is not None:
                 emit(event)
-            rows.position_level[row] = self._reported(monitor.name, key)
+            held.append(reported_now(monitor.name, key))
+        before = reported[moved] != _OK
+        reported[moved] = held
+        hot = rows.hot
+        if hot is not None:
+            change = (reported[moved] != _OK).astype(np.intp) - before
+            if change.any():
+                was = hot > 0
+                np.add.at(hot, accounts.take(moved), change)
+                if not np.array_equal(was, hot > 0):
+                    rows.alarmed = None
 
     @staticmethod
     def _alarmed(rows: _Rows) -> list[AccountState]:
+        """The accounts with a row not at OK: counted once per layout (or an account's
+        reload), then kept up to date row by row as levels move (`_track`)."""
+        if rows.hot is None:
+            size = len(rows.monitors)
+            rows.hot = np.bincount(
+                rows.position_account, rows.position_level != _OK, minlength=size
+            ).astype(np.intp) + np.bincount(
+                rows.pool_account, rows.pool_level != _OK, minlength=size
+            ).astype(np.intp)
+            rows.alarmed = None
         if rows.alarmed is None:
-            hot = np.zeros(len(rows.monitors), bool)
-            hot[rows.position_account[rows.position_level != _OK]] = True
-            hot[rows.pool_account[rows.pool_level != _OK]] = True
-            rows.alarmed = [rows.monitors[i] for i in np.flatnonzero(hot).tolist()]
+            rows.alarmed = [rows.monitors[i] for i in np.flatnonzero(rows.hot).tolist()]
         return rows.alarmed

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Iterable, Iterator, Mapping
+
+from monitor.feeds import MarkTick
 
 
 class MarkBoard(Mapping[str, float]):
@@ -25,14 +28,25 @@ class MarkBoard(Mapping[str, float]):
         A repeated price still counts as fresh (its time is kept), but recomputing the
         book for it would change nothing: Binance's all-market frame repeats most marks.
         """
-        if at < self._times.get(symbol, float("-inf")) or price <= 0:
-            return False
-        self._times[symbol] = at
-        if self.prices.get(symbol) == price:
-            return False
-        self.prices[symbol] = price
-        self.version += 1
-        return True
+        return bool(self._record([(symbol, price)], at))
+
+    def update_all(self, ticks: Iterable[MarkTick], at: float) -> list[str]:
+        """`update` for each tick of a frame, observed at wall time `at`: the symbols
+        whose marks moved, in order."""
+        return self._record([(tick.symbol, tick.price) for tick in ticks], at)
+
+    def _record(self, marks: list[tuple[str, float]], at: float) -> list[str]:
+        times, prices = self._times, self.prices
+        moved = []
+        for symbol, price in marks:
+            if at < times.get(symbol, -math.inf) or price <= 0:
+                continue  # older than the mark held, or no price at all
+            times[symbol] = at
+            if prices.get(symbol) != price:
+                prices[symbol] = price
+                moved.append(symbol)
+        self.version += len(moved)
+        return moved
 
     def observed_at(self, symbol: str) -> float | None:
         return self._times.get(symbol)

@@ -79,7 +79,7 @@ class Runner:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.bus = EventBus()
         """One for the process: every daemon publishes here, every subscriber stays."""
-        self._jsonl = JsonLinesSink(events_path) if events_path else None
+        self._jsonl = JsonLinesSink(events_path, self.bus) if events_path else None
         sinks: list[EventSink] = [LogSink(), *(extra_sinks or [])]
         for sink in [*sinks, self._jsonl] if self._jsonl else sinks:
             self.bus.subscribe(Event, sink.emit)
@@ -175,7 +175,8 @@ class Runner:
     async def _announce_ready(self) -> None:
         await self.daemon.first_evaluation.wait()
         # Markets, modules and the first books live as long as the process: keep the
-        # collector from rescanning them on every tick's allocations (tail latency).
+        # collector from rescanning them on every tick's allocations (tail latency; the
+        # other half of the policy, no collection inside a frame: monitor/gcpolicy.py).
         gc.freeze()
         sdnotify.ready()
         sdnotify.status(self.daemon.summary())

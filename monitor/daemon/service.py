@@ -274,13 +274,14 @@ class Daemon:
     def _on_ticks(self, group: ExchangeGroup, ticks: list[MarkTick]) -> None:
         """The hot path: record marks, evaluate every target, emit level changes, and
         tell the actions controller of every account with a target above OK."""
-        now = time.time()
-        moved = [t.symbol for t in ticks if group.marks.update(t.symbol, t.price, now)]
+        moved = group.marks.update_all(ticks, time.time())
         if not moved:
             return
-        outcome = group.evaluation.evaluate()
-        for monitor in outcome.alarmed:
-            self.bus.publish(Evaluated(monitor.name))
+        with self.bus.burst:  # the frame's events written out together, before the news
+            outcome = group.evaluation.evaluate(moved)
+        if self.bus.listens(Evaluated):
+            for monitor in outcome.alarmed:
+                self.bus.publish(monitor.evaluated_news)
         if self.on_tick_done is not None:
             self.on_tick_done(min(t.received for t in ticks), outcome.targets)
 

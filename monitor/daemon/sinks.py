@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import IO, Protocol
 
+from monitor.bus import EventBus
 from monitor.engine.levels import Level
 from monitor.events import Event, EventKind
 from monitor.formatting import pct, price
@@ -54,15 +55,22 @@ class LogSink:
 
 
 class JsonLinesSink:
-    """Append-only audit trail, one JSON object per line, flushed per event."""
+    """Append-only audit trail, one JSON object per line, flushed per event, or, given
+    the bus it is subscribed to, once per burst of events (`EventBus.flush_after`: a
+    mark frame's, before anything else happens)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, bus: EventBus | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[bytes] = path.open("ab")
+        self._bus = bus
+        self._flush = self._file.flush
 
     def emit(self, event: Event) -> None:
         self._file.write(event.to_json_bytes() + b"\n")
-        self._file.flush()
+        if self._bus is not None:
+            self._bus.flush_after(self._flush)
+        else:
+            self._flush()
 
     def close(self) -> None:
         self._file.close()

@@ -76,8 +76,12 @@ class LevelTracker:
             and self._levels.get((account, target)) is _OK
         )
 
-    def pool(self, account: str, risk: PoolRisk, thresholds: Thresholds) -> Event | None:
-        target = pool_target(risk.asset)
+    def pool(
+        self, account: str, risk: PoolRisk, thresholds: Thresholds, target: str | None = None
+    ) -> Event | None:
+        """`target` is the pool's key when the caller already built it (per tick)."""
+        if target is None:
+            target = pool_target(risk.asset)
         ratio, distance = risk.margin_ratio, risk.liquidation_distance
         if self._still_ok(account, target, ratio, distance, thresholds.cross):
             return None

@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from monitor.aio import cancel_and_wait
 from monitor.exchange.urls import replace_origin
 from monitor.feeds.base import FeedStatus, LoopingFeed, MarkTick
+from monitor.gcpolicy import COLLECTION_PAUSED
 
 log = logging.getLogger(__name__)
 
@@ -160,17 +161,18 @@ class StreamFeed(LoopingFeed):
         return _Ending(f"closed by server ({_close_text(ws)})", FeedStatus.DOWN)
 
     def _on_frame(self, raw: Frame, conn: _Connection) -> None:
-        received = _now()
-        conn.last_frame_at = received
-        self._stats.messages += 1
-        try:
-            ticks = self._parse(raw, received)
-        except Exception as exc:  # the hot path never dies of one frame
-            self._parse_error(exc, raw)
-            return
-        if ticks:
-            conn.delivered = True
-            self._emit(ticks)
+        with COLLECTION_PAUSED:  # the collector runs between frames (monitor/gcpolicy.py)
+            received = _now()
+            conn.last_frame_at = received
+            self._stats.messages += 1
+            try:
+                ticks = self._parse(raw, received)
+            except Exception as exc:  # the hot path never dies of one frame
+                self._parse_error(exc, raw)
+                return
+            if ticks:
+                conn.delivered = True
+                self._emit(ticks)
 
     async def _supervise(self, conn: _Connection) -> None:
         try:

@@ -71,15 +71,20 @@ def levels(
 ) -> np.ndarray:
     """Each row's level code (`level_code`) at `ratio` and `distance`, held
     by hysteresis against `previous` (codes; UNKNOWN and UNSEEN hold nothing)."""
+    # Arithmetic, not masked assignment (`result[hit] = code` costs several comparisons):
+    # the worst level reached is the largest code hit, and a row with both figures
+    # unknown hits nothing (NaN compares false), so it is 0 until made UNKNOWN (-1).
     result = np.zeros(ratio.shape, np.int8)
     for i, level in enumerate(_ASCENDING):
-        code = _CODES[level]
+        code = np.int8(_CODES[level])
         hit = (ratio >= columns.reach_ratio[i]) | (distance <= columns.reach_distance[i])
         held = previous >= code
         if held.any():
             hit |= held & (
                 (ratio >= columns.clear_ratio[i]) | (distance <= columns.clear_distance[i])
             )
-        result[hit] = code
-    result[np.isnan(ratio) & np.isnan(distance)] = UNKNOWN
+        np.maximum(result, hit.view(np.int8) * code, out=result)
+    unknown = np.isnan(ratio)
+    unknown &= np.isnan(distance)
+    result -= unknown.view(np.int8)
     return result

@@ -1,62 +1,77 @@
-"""A frame's rows as the scalar engine's records: one row, or a whole account.
+"""A frame's rows as the scalar engine's records: some rows, or a whole account.
 
 For the readers that want records (status, alerts, the equivalence tests); the tick path
-reads the arrays and builds records only for the rows whose level moved. NaN becomes
-None (unknown), except a pool's wallet and balance, which the scalar book also reports
-as NaN when the exchange gave no wallet.
+reads the arrays and builds records only for the rows whose level moved, all of them at
+once: one gather per figure rather than a numpy scalar read per figure and row (a crash
+moves hundreds of rows in a frame). NaN becomes None (unknown), except a pool's wallet
+and balance, which the scalar book also reports as NaN when the exchange gave no wallet.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
+
+import numpy as np
 
 from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
 from monitor.engine.vector.frame import Frame
 
 
-def _known(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
+def _known(column: np.ndarray, index: np.ndarray) -> list[float | None]:
+    """The figures of `column` at `index`, NaN as None (NaN alone differs from itself)."""
+    return [None if value != value else value for value in column.take(index).tolist()]
 
 
-def pool_risk(frame: Frame, row: int) -> PoolRisk:
-    """The record of one pool row (the tick path builds only the rows whose level moved)."""
-    return PoolRisk(
-        frame.layout.pool_rows[row][1],
-        float(frame.pool_wallet[row]),
-        float(frame.pool_unrealized_pnl[row]),
-        float(frame.pool_margin_balance[row]),
-        _known(frame.pool_maintenance_margin[row]),
-        _known(frame.pool_margin_ratio[row]),
-        _known(frame.pool_liquidation_move[row]),
-        _known(frame.pool_liquidation_distance[row]),
-        _known(frame.pool_exchange_ratio[row]),
-        frame.pool_note_text(row),
-        _known(frame.pool_liquidation_fees[row]),
-    )
+def pool_risks(frame: Frame, rows: Sequence[int]) -> list[PoolRisk]:
+    """The records of these pool rows (the tick path's: those whose level moved)."""
+    index = np.asarray(rows, np.intp)
+    pool_rows = frame.layout.pool_rows
+    return [
+        PoolRisk(pool_rows[row][1], *figures, frame.pool_note_text(row), fees)
+        for row, *figures, fees in zip(
+            rows,
+            frame.pool_wallet.take(index).tolist(),
+            frame.pool_unrealized_pnl.take(index).tolist(),
+            frame.pool_margin_balance.take(index).tolist(),
+            _known(frame.pool_maintenance_margin, index),
+            _known(frame.pool_margin_ratio, index),
+            _known(frame.pool_liquidation_move, index),
+            _known(frame.pool_liquidation_distance, index),
+            _known(frame.pool_exchange_ratio, index),
+            _known(frame.pool_liquidation_fees, index),
+            strict=True,
+        )
+    ]
 
 
-def position_risk(frame: Frame, row: int) -> PositionRisk:
-    """The record of one position row."""
-    return PositionRisk(
-        frame.layout.position_rows[row][1],
-        float(frame.mark[row]),
-        float(frame.notional[row]),
-        float(frame.unrealized_pnl[row]),
-        _known(frame.maintenance_margin[row]),
-        _known(frame.margin_ratio[row]),
-        _known(frame.liquidation_price[row]),
-        _known(frame.liquidation_distance[row]),
-        frame.position_note(row),
-        _known(frame.liquidation_fees[row]),
-    )
+def position_risks(frame: Frame, rows: Sequence[int]) -> list[PositionRisk]:
+    """The records of these position rows."""
+    index = np.asarray(rows, np.intp)
+    position_rows = frame.layout.position_rows
+    return [
+        PositionRisk(
+            position_rows[row][1], *figures, frame.position_note(row) if note else None, fees
+        )
+        for row, note, *figures, fees in zip(
+            rows,
+            frame.note.take(index).tolist(),
+            frame.mark.take(index).tolist(),
+            frame.notional.take(index).tolist(),
+            frame.unrealized_pnl.take(index).tolist(),
+            _known(frame.maintenance_margin, index),
+            _known(frame.margin_ratio, index),
+            _known(frame.liquidation_price, index),
+            _known(frame.liquidation_distance, index),
+            _known(frame.liquidation_fees, index),
+            strict=True,
+        )
+    ]
 
 
 def account_risk(frame: Frame, name: str) -> AccountRisk:
     layout = frame.layout
     rows = layout.accounts[name]
     block = next(b for b in layout.blocks if b.name == name)
-    pools = tuple(pool_risk(frame, row) for row in range(rows.pools.start, rows.pools.stop))
-    positions = tuple(
-        position_risk(frame, row) for row in range(rows.positions.start, rows.positions.stop)
-    )
+    pools = tuple(pool_risks(frame, range(rows.pools.start, rows.pools.stop)))
+    positions = tuple(position_risks(frame, range(rows.positions.start, rows.positions.stop)))
     return AccountRisk(block.name, block.exchange, block.model, block.exact, pools, positions)
