@@ -27,6 +27,16 @@ REQUEST_ALLOWANCE = AccountAllowance("x-bapi-limit-status", "x-bapi-limit-reset-
 """Bybit v5 "Rate Limit": per UID and endpoint, the requests left in the window and the
 reset time (ms) on every reply."""
 
+IP_WINDOW_MS = 5_000.0
+IP_REQUESTS = 600
+"""Bybit v5 "Rate Limit Rules": 600 requests per IP in a rolling 5 s window; the rest is
+per UID and per endpoint (`REQUEST_ALLOWANCE`). ccxt's default leaky bucket adds every
+endpoint's cost into one bucket that refills at 50 a second, so one inter-transfer (cost
+50, for the endpoint's own limit) holds the add-margin that must follow it for a whole
+second while the position runs toward liquidation. ccxt's rolling window over Bybit's
+5 s, holding 600 cost units, lets a defense's few requests go at once and never lets more
+than 600 requests through in a window (every request costs at least 1)."""
+
 UNIFIED_POOL = "USD"
 """Every cross position of a UTA draws on one USD-valued pool."""
 
@@ -52,10 +62,16 @@ class BybitAdapter(ExchangeAdapter):
         """symbol -> (read at, taker rate): the daemon keeps one adapter per account."""
 
     def configure(self, client: Any) -> None:
-        """Load derivatives markets only, and skip the signed currency list we never use."""
+        """Load derivatives markets only, skip the signed currency list we never use, and
+        throttle over Bybit's own 5 s window (`IP_WINDOW_MS`)."""
         fetch_markets = client.options.get("fetchMarkets") or {}
         client.options["fetchMarkets"] = {**fetch_markets, "types": ["linear", "inverse"]}
         client.has["fetchCurrencies"] = False
+        client.rateLimiterAlgorithm = "rollingWindow"
+        client.rollingWindowSize = IP_WINDOW_MS
+        client.rateLimit = IP_WINDOW_MS / IP_REQUESTS  # ccxt: window / rateLimit units
+        client.tokenBucket = None
+        client.init_rest_rate_limiter()
 
     async def fetch_positions(self, client: Any) -> list[dict[str, Any]]:
         """Every open linear (USDT, USDC) and inverse position, with ccxt's missing
