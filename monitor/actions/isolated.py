@@ -40,6 +40,15 @@ from monitor.engine.sizing import (
 )
 from monitor.events import TargetKind
 
+CLOSE_AHEAD = 2.0
+"""An unfunded position is closed once its distance falls below this many times
+`close_before`. `close_before` is the move the policy allows between deciding and the
+exchange acting (the transfer's headroom is sized on it too); a close decided only once
+the distance is below it can land after that move has liquidated the position, and a
+plan looks at it once a mark tick. Closing one such move early keeps a move of
+`close_before` for the close to land in, whichever tick it is decided on (drill
+crash-revert: AVAX at 5.2 %, unfundable, then a -5.35 % tick)."""
+
 
 def defend_isolated(
     ctx: Context, leg: Leg, allowance: Allowance
@@ -74,11 +83,11 @@ def defend_isolated(
         ):
             short = found[-1].quantity < ceil_money(needed, quantum) - quantum / 2
             return found, Note(target, TargetKind.POSITION, why_not, Level.WARN) if short else None
-    if distance < policy.close_before:
+    close_at = CLOSE_AHEAD * policy.close_before
+    if distance < close_at:
         return _close(ctx, leg, allowance, target, before, why_not)
     return note(
-        f"{why_not}: it will be closed reduce-only once its distance falls below "
-        f"{policy.close_before:.1%}",
+        f"{why_not}: it will be closed reduce-only once its distance falls below {close_at:.1%}",
         Level.WARN,
     )
 
