@@ -13,6 +13,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from monitor.domain import (
     AccountSnapshot,
+    AddLimit,
     CrossPool,
     MarginMode,
     MarketInfo,
@@ -41,6 +42,8 @@ class ExchangeAdapter:
 
     client_options: ClassVar[dict[str, Any]] = {}
     tier_basis: ClassVar[TierBasis] = TierBasis.NOTIONAL
+    add_limit: ClassVar[AddLimit] = AddLimit.WALLET_AND_AVAILABLE
+    """What the venue lets an isolated add take (carried on every snapshot)."""
 
     def configure(self, client: Any) -> None:
         """Adjust a fresh client: options that keep ccxt from calling what we never use."""
@@ -76,6 +79,7 @@ class ExchangeAdapter:
             taker_fee_rate=await self.fetch_taker_fee(client, symbols),
             fetched_at=time.time(),
             unified_pool=reading.unified_pool,
+            add_limit=self.add_limit,
         )
 
     async def fetch_positions(self, client: Any) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from monitor.domain import CrossPool, MarginMode, Position, Tier, TierTable
+from monitor.domain import AddLimit, CrossPool, MarginMode, Position, Tier, TierTable
 from monitor.exchange.adapters.base import ExchangeAdapter, PoolReading
 from monitor.exchange.adapters.parse import number, required
 from monitor.exchange.budget import AccountAllowance
@@ -57,6 +57,11 @@ POSITION_QUERIES: tuple[dict[str, str], ...] = (
 
 
 class BybitAdapter(ExchangeAdapter):
+    add_limit = AddLimit.AVAILABLE
+    """An add takes from the available balance (margin balance - cross IM), not from
+    Binance's wallet - MM: with the cross positions' `positionIM` below, the planner
+    subtracts exactly what Bybit does."""
+
     def __init__(self) -> None:
         self._fees: dict[str, tuple[float, float | None]] = {}
         """symbol -> (read at, taker rate): the daemon keeps one adapter per account."""
@@ -101,14 +106,18 @@ class BybitAdapter(ExchangeAdapter):
         pnl = number(info.get("unrealisedPnl"))
         margin = None
         ratio = None
+        initial = None
         if position.margin_mode is MarginMode.ISOLATED:
             margin = isolated_margin(info)
             if mm is not None and pnl is not None and margin + pnl > 0:
                 ratio = mm / (margin + pnl)
+        else:  # what the available balance subtracts: IM at the mark plus the fee to close
+            initial = number(info.get("positionIM"))
         return replace(
             position,
             contract_size=1.0,
             isolated_margin=margin,
+            initial_margin=initial,
             position_side=POSITION_SIDES.get(info.get("positionIdx"), "BOTH"),
             exchange_maintenance_margin=mm,
             exchange_unrealized_pnl=pnl,
