@@ -22,6 +22,7 @@ from monitor.domain import AddLimit, CrossPool, MarginMode, Position, Tier, Tier
 from monitor.exchange.adapters.base import ExchangeAdapter, PoolReading
 from monitor.exchange.adapters.parse import number, required
 from monitor.exchange.budget import AccountAllowance
+from monitor.exchange.clients import pace_in_window
 
 REQUEST_ALLOWANCE = AccountAllowance("x-bapi-limit-status", "x-bapi-limit-reset-timestamp")
 """Bybit v5 "Rate Limit": per UID and endpoint, the requests left in the window and the
@@ -30,12 +31,11 @@ reset time (ms) on every reply."""
 IP_WINDOW_MS = 5_000.0
 IP_REQUESTS = 600
 """Bybit v5 "Rate Limit Rules": 600 requests per IP in a rolling 5 s window; the rest is
-per UID and per endpoint (`REQUEST_ALLOWANCE`). ccxt's default leaky bucket adds every
-endpoint's cost into one bucket that refills at 50 a second, so one inter-transfer (cost
-50, for the endpoint's own limit) holds the add-margin that must follow it for a whole
-second while the position runs toward liquidation. ccxt's rolling window over Bybit's
-5 s, holding 600 cost units, lets a defense's few requests go at once and never lets more
-than 600 requests through in a window (every request costs at least 1)."""
+per UID and per endpoint (`REQUEST_ALLOWANCE`). ccxt's default pacing adds every
+endpoint's cost into one bucket refilled at 50 a second, so one inter-transfer (cost 50,
+for that endpoint's own limit) held the add-margin behind it for a second. Paced over
+Bybit's own window instead (`pace_in_window`): every request costs at least 1, so no more
+than 600 go out in a window."""
 
 UNIFIED_POOL = "USD"
 """Every cross position of a UTA draws on one USD-valued pool."""
@@ -72,11 +72,7 @@ class BybitAdapter(ExchangeAdapter):
         fetch_markets = client.options.get("fetchMarkets") or {}
         client.options["fetchMarkets"] = {**fetch_markets, "types": ["linear", "inverse"]}
         client.has["fetchCurrencies"] = False
-        client.rateLimiterAlgorithm = "rollingWindow"
-        client.rollingWindowSize = IP_WINDOW_MS
-        client.rateLimit = IP_WINDOW_MS / IP_REQUESTS  # ccxt: window / rateLimit units
-        client.tokenBucket = None
-        client.init_rest_rate_limiter()
+        pace_in_window(client, window_ms=IP_WINDOW_MS, units=IP_REQUESTS)
 
     async def fetch_positions(self, client: Any) -> list[dict[str, Any]]:
         """Every open linear (USDT, USDC) and inverse position, with ccxt's missing
