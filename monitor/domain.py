@@ -161,6 +161,19 @@ class MarketInfo:
     min_notional: float | None = None
 
 
+class AddLimit(StrEnum):
+    """What a venue lets an isolated add take from the cross pool it draws on: the
+    venue's own rule, which the planner sizes by (monitor/actions/isolated.py)."""
+
+    WALLET_AND_AVAILABLE = "wallet_and_available"
+    """Binance USD-M: min(cross wallet - the cross positions' MM, available balance =
+    margin balance - their IM); its -4050 beyond it."""
+    AVAILABLE = "available"
+    """Bybit unified account: the available balance (`totalAvailableBalance`), margin
+    balance - the cross positions' IM (`positionIM`, fee to close included) - open
+    orders' margin; its 110014 beyond it. The cross MM does not enter."""
+
+
 @dataclass(frozen=True, slots=True)
 class AccountSnapshot:
     """Everything read from one account at one time."""
@@ -181,6 +194,8 @@ class AccountSnapshot:
     checks the coin itself rather than the pool (OKX: the coin's availEq, availBal):
     an isolated add sized on the pool alone is refused beyond it. A coin not listed is
     bounded by its pool's estimate only."""
+    add_limit: AddLimit = AddLimit.WALLET_AND_AVAILABLE
+    """The venue's rule for what an isolated add may take from the pool."""
 
     def pool(self, asset: str) -> CrossPool | None:
         return next((p for p in self.pools if p.asset == asset), None)

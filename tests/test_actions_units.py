@@ -200,7 +200,8 @@ def test_a_refused_rung_goes_to_the_next_at_once() -> None:
 
 
 def test_budget_spent_or_contain_closes_whole_only_below_close_before() -> None:
-    # DOGE liquidates at 0.1985 (margin 1,200 + PnL -1,075 = MM 123.9): 0.76 % away.
+    # DOGE liquidates at 0.1985 (margin 1,200 + PnL -1,075 = MM 123.9): 0.76 % away. An
+    # unfunded position closes below CLOSE_AHEAD (2) x close_before: at 0.3 %, 0.6 %.
     spent = replace(ROOMY, added={DOGE: 2_000.0})
     for policy, budget in ((isolated(), spent), (isolated(defense="contain"), ROOMY)):
         (close,) = decide("u", book(20_000), {}, {DOGE: Level.CRITICAL}, policy, budget).decisions
@@ -208,7 +209,7 @@ def test_budget_spent_or_contain_closes_whole_only_below_close_before() -> None:
         assert close.describe().startswith("close DOGEUSDT long by 50,000 ")
         later = decide("u", book(20_000), {}, {DOGE: Level.CRITICAL},
                        policy.model_copy(update={"isolated": policy.isolated.model_copy(
-                           update={"close_before": 0.005})}), budget)  # fmt: skip
+                           update={"close_before": 0.003})}), budget)  # fmt: skip
         assert not later.decisions and "closed reduce-only once" in later.notes[0].message
     tight = replace(spent, per_action=5_000.0)  # closing 10,000 of DOGE is not allowed
     plan = decide("u", book(20_000), {}, {DOGE: Level.CRITICAL}, isolated(), tight)

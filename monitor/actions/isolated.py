@@ -32,6 +32,7 @@ from monitor.actions.decision import (
     quantum_for,
     target_of,
 )
+from monitor.domain import AddLimit
 from monitor.engine.legs import Leg
 from monitor.engine.levels import Level
 from monitor.engine.results import PositionRisk
@@ -44,6 +45,15 @@ from monitor.engine.sizing import (
     required_wallet,
 )
 from monitor.events import TargetKind
+
+CLOSE_AHEAD = 2.0
+"""An unfunded position is closed once its distance falls below this many times
+`close_before`. `close_before` is the move the policy allows between deciding and the
+exchange acting (the transfer's headroom is sized on it too); a close decided only once
+the distance is below it can land after that move has liquidated the position, and a
+plan looks at it once a mark tick. Closing one such move early keeps a move of
+`close_before` for the close to land in, whichever tick it is decided on (drill
+crash-revert: AVAX at 5.2 %, unfundable, then a -5.35 % tick)."""
 
 
 def defend_isolated(
@@ -77,11 +87,11 @@ def defend_isolated(
         ):
             short = found[-1].quantity < ceil_money(needed, quantum) - quantum / 2
             return found, Note(target, TargetKind.POSITION, why_not, Level.WARN) if short else None
-    if distance < policy.close_before:
+    close_at = CLOSE_AHEAD * policy.close_before
+    if distance < close_at:
         return _close(ctx, leg, allowance, target, before, why_not)
     return note(
-        f"{why_not}: it will be closed reduce-only once its distance falls below "
-        f"{policy.close_before:.1%}",
+        f"{why_not}: it will be closed reduce-only once its distance falls below {close_at:.1%}",
         Level.WARN,
     )
 
@@ -225,16 +235,19 @@ def free_balance(ctx: Context, asset: str) -> Free:
     """Futures balance an isolated add may take without endangering the cross pool, and
     what of it the market may take away before the add lands.
 
-    Binance lets at most min(cross wallet - the cross positions' MM, available balance)
-    move into an isolated position (its -4050 otherwise); the available balance subtracts
-    every cross position's initial margin (reported in Binance's v3 rows) and moves with
-    their unrealised PnL. An add (and the transfer that funds it) is sized on a read that
-    is already a round trip old and lands one or two round trips later: in a fast market
-    the cross PnL has moved by then, and an add sized to the last cent is refused while
-    the position it was for runs to liquidation. The headroom is what a move of
+    The venue says how much (the snapshot's `add_limit`, set by its adapter): Binance
+    lets at most min(cross wallet - the cross positions' MM, available balance) move
+    into an isolated position (its -4050 otherwise), Bybit's unified account the
+    available balance alone (its 110014); the available balance subtracts every cross
+    position's initial margin (reported in Binance's v3 rows and as Bybit's positionIM)
+    and moves with their unrealised PnL. An add (and the transfer that funds it) is sized
+    on a read that is already a round trip old and lands one or two round trips later:
+    in a fast market the cross PnL has moved by then, and an add sized to the last cent
+    is refused while the position it was for runs to liquidation. The headroom is what a move of
     `isolated.close_before` either way would take from it (the move the policy already
-    allows for between deciding and the exchange acting: it closes at that distance for
-    the same reason); a transfer brings it along with the add's amount.
+    allows for between deciding and the exchange acting: an unfunded position is closed
+    while that move is still ahead, `CLOSE_AHEAD`); a transfer brings it along with the
+    add's amount.
 
     Never so much that the pool itself would fall short of its own target distance:
     rescuing one bet must not push the rest of the account toward liquidation (a pool
@@ -261,14 +274,19 @@ def free_balance(ctx: Context, asset: str) -> Free:
 
 
 def _max_addable(ctx: Context, asset: str, wallet: float, factor: float) -> float:
-    """Binance's max addable (above) with every mark of the pool times `factor`."""
+    """What the venue lets an isolated add take (the snapshot's `add_limit`: Binance's
+    rule above, or Bybit's available balance alone) with every mark of the pool times
+    `factor`. Without every member's IM only the wallet - MM bound is known."""
     legs = ctx.book.cross.get(asset, [])
     marks = {leg.symbol: mark_of(leg, ctx.marks) * factor for leg in legs}
     pool, members = ctx.book.evaluate_pool(asset, marks)
     addable = wallet - (pool.maintenance_margin or 0.0)
     initial = [_initial_margin(member) for member in members]
-    if all(im is not None for im in initial):  # Binance's "available for order"
-        addable = min(addable, pool.margin_balance - sum(im or 0.0 for im in initial))
+    if all(im is not None for im in initial):  # the venue's "available for order"
+        available = pool.margin_balance - sum(im or 0.0 for im in initial)
+        if ctx.book.snapshot.add_limit is AddLimit.AVAILABLE:
+            return available
+        addable = min(addable, available)
     return addable
 
 

@@ -310,9 +310,11 @@ class IsolatedPolicy(_Frozen):
     """Margin added to one position in all, per rolling day: the extra risk you accept.
     Both caps are USD values: a coin-margined position's margin converts at the mark."""
     close_before: Fraction = 0.03
-    """Close in full, reduce-only, once the distance falls below this and no margin can
-    be added: the liquidation fee and the margin left are kept. A price gap larger than
-    this within one tick can still beat it: keep it above the gaps you expect."""
+    """The move allowed between deciding and the exchange acting. Close in full,
+    reduce-only, once the distance falls below twice this and no margin can be added
+    (the close then still has this move to land in): the liquidation fee and the margin
+    left are kept. A price gap larger than that within one tick can still beat it: keep
+    it above the gaps you expect."""
 
     @model_validator(mode="after")
     def _close_short_of_target(self) -> Self:

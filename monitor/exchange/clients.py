@@ -63,3 +63,17 @@ def create_client(
     if account.rest_url:
         client.urls["api"] = rebase_urls(client.urls["api"], account.rest_url)
     return client
+
+
+def pace_in_window(client: Any, *, window_ms: float, units: float) -> None:
+    """Pace `client` as its venue counts: at most `units` of ccxt's request cost in any
+    rolling `window_ms`. ccxt's default leaky bucket makes the request after an
+    expensive one wait out its cost, whatever endpoint it is for: a reserve transfer
+    then holds the add-margin it funds while the position runs toward liquidation.
+    The window keeps the pace ccxt allows over it and lets a defense's few requests go
+    at once."""
+    client.rateLimiterAlgorithm = "rollingWindow"
+    client.rollingWindowSize = window_ms
+    client.rateLimit = window_ms / units  # ccxt holds window / rateLimit units
+    client.tokenBucket = None
+    client.init_rest_rate_limiter()

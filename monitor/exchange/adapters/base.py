@@ -13,6 +13,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from monitor.domain import (
     AccountSnapshot,
+    AddLimit,
     CrossPool,
     MarginMode,
     MarketInfo,
@@ -46,6 +47,8 @@ class ExchangeAdapter:
     """Classes put in front of ccxt's exchange class when the account's client is made
     (what ccxt cannot be told by options, e.g. a request header it never sends)."""
     tier_basis: ClassVar[TierBasis] = TierBasis.NOTIONAL
+    add_limit: ClassVar[AddLimit] = AddLimit.WALLET_AND_AVAILABLE
+    """What the venue lets an isolated add take (carried on every snapshot)."""
 
     def configure(self, client: Any) -> None:
         """Adjust a fresh client: options that keep ccxt from calling what we never use."""
@@ -82,6 +85,7 @@ class ExchangeAdapter:
             fetched_at=time.time(),
             unified_pool=reading.unified_pool,
             margin_available=dict(reading.margin_available or {}),
+            add_limit=self.add_limit,
         )
 
     async def fetch_positions(self, client: Any) -> list[dict[str, Any]]:

@@ -28,14 +28,24 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from monitor.domain import CrossPool, MarginMode, Position, Tier, TierTable
+from monitor.domain import AddLimit, CrossPool, MarginMode, Position, Tier, TierTable
 from monitor.exchange.adapters.base import ExchangeAdapter, PoolReading
 from monitor.exchange.adapters.parse import number, required
 from monitor.exchange.budget import AccountAllowance
+from monitor.exchange.clients import pace_in_window
 
 REQUEST_ALLOWANCE = AccountAllowance("x-bapi-limit-status", "x-bapi-limit-reset-timestamp")
 """Bybit v5 "Rate Limit": per UID and endpoint, the requests left in the window and the
 reset time (ms) on every reply."""
+
+IP_WINDOW_MS = 5_000.0
+IP_REQUESTS = 600
+"""Bybit v5 "Rate Limit Rules": 600 requests per IP in a rolling 5 s window; the rest is
+per UID and per endpoint (`REQUEST_ALLOWANCE`). ccxt's default pacing adds every
+endpoint's cost into one bucket refilled at 50 a second, so one inter-transfer (cost 50,
+for that endpoint's own limit) held the add-margin behind it for a second. Paced over
+Bybit's own window instead (`pace_in_window`): every request costs at least 1, so no more
+than 600 go out in a window."""
 
 UNIFIED_POOL = "USD"
 """Every cross position of a UTA draws on one USD-valued pool."""
@@ -60,6 +70,11 @@ POSITION_QUERIES: tuple[dict[str, str], ...] = (
 
 
 class BybitAdapter(ExchangeAdapter):
+    add_limit = AddLimit.AVAILABLE
+    """An add takes from the available balance (margin balance - cross IM), not from
+    Binance's wallet - MM: with the cross positions' `positionIM` below, the planner
+    subtracts exactly what Bybit does."""
+
     def __init__(self) -> None:
         self._fees: dict[str, tuple[float, float | None]] = {}
         """symbol -> (read at, taker rate): the daemon keeps one adapter per account."""
@@ -72,10 +87,12 @@ class BybitAdapter(ExchangeAdapter):
         """Whether the account is a UTA in isolated margin mode (at the last read)."""
 
     def configure(self, client: Any) -> None:
-        """Load derivatives markets only, and skip the signed currency list we never use."""
+        """Load derivatives markets only, skip the signed currency list we never use, and
+        throttle over Bybit's own 5 s window (`IP_WINDOW_MS`)."""
         fetch_markets = client.options.get("fetchMarkets") or {}
         client.options["fetchMarkets"] = {**fetch_markets, "types": ["linear", "inverse"]}
         client.has["fetchCurrencies"] = False
+        pace_in_window(client, window_ms=IP_WINDOW_MS, units=IP_REQUESTS)
 
     async def fetch_positions(self, client: Any) -> list[dict[str, Any]]:
         """Every open linear (USDT, USDC) and inverse position, with ccxt's missing
@@ -108,14 +125,18 @@ class BybitAdapter(ExchangeAdapter):
         pnl = number(info.get("unrealisedPnl"))
         margin = None
         ratio = None
+        initial = None
         if position.margin_mode is MarginMode.ISOLATED:
             margin = isolated_margin(info)
             if mm is not None and pnl is not None and margin + pnl > 0:
                 ratio = mm / (margin + pnl)
+        else:  # what the available balance subtracts: IM at the mark plus the fee to close
+            initial = number(info.get("positionIM"))
         return replace(
             position,
             contract_size=1.0,
             isolated_margin=margin,
+            initial_margin=initial,
             position_side=POSITION_SIDES.get(info.get("positionIdx"), "BOTH"),
             exchange_maintenance_margin=mm,
             exchange_unrealized_pnl=pnl,
