@@ -33,8 +33,9 @@ How a frame flows (`update(marks)`)
 -----------------------------------
 marks (a dict, or a vector in `layout.symbols` order; NaN or missing -> the snapshot's
 mark) -> per position: value, PnL, tier (floors <= key, per row), MM + kept-apart fees
-(state.py) -> per pool: sums by `np.bincount` (each pool's members added in row order,
-as the scalar loop adds them), balance, ratio, free margin -> per problem: its constant
+(state.py) -> per pool: sums by `np.add.reduceat` (each pool's members are contiguous
+rows; pairwise, a few ulps from the scalar loop's order), balance, ratio, free margin ->
+per problem: its constant
 -> moves (liquidation.py):
 - closed form (bracket.py): single linear legs on regular notional tables, Binance's
   bracket formula; isolated ones once per snapshot (their price ignores the mark);

@@ -34,6 +34,10 @@ class Plan:
     cross: np.ndarray
     """Cross rows, in row order, and each one's pool."""
     cross_pool: np.ndarray
+    summed_pools: np.ndarray | None
+    """The pools that hold cross rows and where each one's begin among `cross` (rows are
+    grouped by pool, so `add.reduceat` sums them); None if they were not grouped."""
+    summed_from: np.ndarray
     isolated: np.ndarray
     hidden: np.ndarray
     """Rows whose MM and fees are not shown (a cross row of a pool that cannot be
@@ -96,6 +100,9 @@ def build_plan(layout: Layout) -> Plan:
     in_group = member_kind == ProblemKind.GROUP
     isolated_problems = np.flatnonzero(kind == ProblemKind.ISOLATED)
     pool_problems = np.flatnonzero(kind == ProblemKind.POOL)
+    cross_pool = pool[cross]
+    grouped = bool(np.all(cross_pool[1:] >= cross_pool[:-1]))
+    summed_pools, summed_from = np.unique(cross_pool, return_index=True)
     return Plan(
         tier_first=np.arange(count) * width,
         bounds_first=np.arange(count) * (width + 1),
@@ -104,7 +111,9 @@ def build_plan(layout: Layout) -> Plan:
         any_by_contracts=bool(cols["by_contracts"].any()),
         no_terms=np.flatnonzero(~has_terms),
         cross=np.flatnonzero(cross),
-        cross_pool=pool[cross],
+        cross_pool=cross_pool,
+        summed_pools=summed_pools if grouped else None,
+        summed_from=summed_from,
         isolated=np.flatnonzero(~cross),
         hidden=np.flatnonzero(~shown),
         unsolved=np.flatnonzero(~solved),

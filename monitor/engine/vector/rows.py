@@ -78,8 +78,8 @@ def _row_columns(
     many there are; the rising and falling rows and their problems. Rows of one problem
     (adjacent) share their members and their tiers now, so the line at the current
     tiers is summed once per problem: `primary` are the members of each problem's first
-    row (and their legs), `primary_slot` their problem's place among the rows' problems,
-    `row_slot` each row's, `slots` how many."""
+    row (and their legs), `slot_start` where each problem's begin among them and
+    `row_slot` each row's problem's place."""
     opens = np.ones(row_problem.size, dtype=bool)
     opens[1:] = row_problem[1:] != row_problem[:-1]
     row_slot = np.cumsum(opens) - 1
@@ -96,8 +96,7 @@ def _row_columns(
         "row_slot": row_slot,
         "primary": primary,
         "primary_leg": member_leg[primary],
-        "primary_slot": row_slot[member_row[primary]],
-        "slots": np.array(int(opens.sum())),
+        "slot_start": np.cumsum(counts[opens]) - counts[opens],
     }
 
 

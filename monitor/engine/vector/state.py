@@ -1,8 +1,8 @@
 """Per frame, per leg and per pool: marks -> value, PnL, tier, MM, pool sums, ratios.
 
 The arithmetic of legs.Leg.state and book.evaluate_pool over every row at once. Pool sums
-use `np.bincount`, which adds each pool's members in row order: the same order, hence the
-same rounding, as the scalar loop.
+add each pool's contiguous members with `np.add.reduceat` (pairwise: a few ulps from the
+scalar loop's order, far inside the 1e-9 the engines are held to).
 """
 
 from __future__ import annotations
@@ -155,10 +155,9 @@ def tier_search(floors: np.ndarray, key: np.ndarray) -> np.ndarray:
 def pool_state(layout: Layout, plan: Plan, legs: LegState) -> PoolState:
     count = layout.pool_count
     wallet = layout.pool_cols["wallet"]
-    members, cross = plan.cross_pool, plan.cross
-    pnl = np.bincount(members, legs.pnl.take(cross), minlength=count)
-    requirement = np.bincount(members, legs.requirement.take(cross), minlength=count)
-    fees = np.bincount(members, legs.fees.take(cross), minlength=count)
+    pnl, requirement, fees = (
+        _pool_sums(plan, x, count) for x in (legs.pnl, legs.requirement, legs.fees)
+    )
     if plan.pool_unknown.size:
         requirement[plan.pool_unknown] = np.nan
         fees[plan.pool_unknown] = np.nan
@@ -172,6 +171,19 @@ def pool_state(layout: Layout, plan: Plan, legs: LegState) -> PoolState:
         free=balance - requirement,
         has_legs=plan.has_legs,
     )
+
+
+def _pool_sums(plan: Plan, figures: np.ndarray, count: int) -> np.ndarray:
+    """Per pool, the sum of its cross rows' `figures` (0 for a pool without any): each
+    pool's rows are contiguous, so `add.reduceat` adds them (pairwise, a few ulps from
+    the scalar loop's order, at a quarter of `bincount`'s cost)."""
+    rows = figures.take(plan.cross)
+    if plan.summed_pools is None:
+        return np.bincount(plan.cross_pool, rows, minlength=count)
+    sums = np.zeros(count)
+    if rows.size:
+        sums[plan.summed_pools] = np.add.reduceat(rows, plan.summed_from)
+    return sums
 
 
 def margin_ratio(requirement: np.ndarray, balance: np.ndarray) -> np.ndarray:
