@@ -4,8 +4,17 @@ writes may land in a place another test, or another worker, also uses."""
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
+
+# The suite starts a hundred-odd Python processes (xdist workers, `marginwatch` under test,
+# servers); where PYTHONDONTWRITEBYTECODE is set (container images set it), each compiled
+# monitor/ and alerts/ from source again, ~0.35 s of CPU a process. Bytecode goes where
+# Python puts it by default (__pycache__, ignored by git); set here, before xdist starts
+# its workers, so they and every process they start inherit it.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 
 @pytest.fixture(autouse=True)
