@@ -104,7 +104,9 @@ def test_an_isolated_inverse_position_in_a_unified_account_is_funded_in_its_coin
     position's margin is its coin: the add is in ETH, never from the USD pool. With no ETH
     balance reported, all of it comes from a reserve of ETH (the 0.23639847 ETH derived
     above), moved first; without such a reserve nothing can be added, and the ladder's
-    last rung (a reduce-only close near liquidation) is what is left."""
+    last rung is what is left: at 4.14 % from liquidation, inside twice `close_before`
+    (2 x 3 %, the move allowed before a close lands), the whole 1,000 contracts are
+    closed reduce-only."""
     position = Position(ETH, Side.LONG, MarginMode.ISOLATED, 1_000, 10, 3_000, 2_900, "ETH",
                         inverse=True, isolated_margin=0.3)  # fmt: skip
     b = book(position, pools=(CrossPool("USD", 10_000.0),))
@@ -119,10 +121,11 @@ def test_an_isolated_inverse_position_in_a_unified_account_is_funded_in_its_coin
     assert (add.kind, add.asset, add.quantity) == ("add_margin", "ETH", 0.23639847)
 
     plan = decide("c", unified, {}, target, actions(), ROOMY)
-    assert not plan.decisions
+    (close,) = plan.decisions
+    assert (close.kind, close.quantity, close.closes) == ("reduce", 1_000, True)
     (note,) = plan.notes
     assert note.message.startswith("no free ETH in the futures wallet to add")
-    assert "closed reduce-only once its distance falls below" in note.message
+    assert note.message.endswith("closing it 4.14% before liquidation")
 
 
 def test_inverse_cross_positions_in_a_unified_usd_pool_are_left_to_the_trader() -> None:

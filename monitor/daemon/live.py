@@ -262,21 +262,34 @@ class LiveView:
 
     def _events(self, console: Console, width: int, lines: int) -> Table:
         """The newest events that fit `lines`: an event wraps at spaces under its own
-        text (never mid-figure), its time alone in the first column."""
+        text (never mid-figure), its time alone in the first column. The newest
+        liquidation is kept on screen first, however much was said after it: at 80x24 a
+        burst of actions would otherwise push it out of the pane within a second."""
         grid = Table.grid(padding=(0, 1))
         grid.add_column(no_wrap=True, style="dim")
         grid.add_column()
-        kept: list[tuple[float, Text]] = []
+        entries = list(self.events)
+        liquidations = [
+            i
+            for i, (_, event) in enumerate(entries)
+            if event.kind is EventKind.PROBABLE_LIQUIDATION
+        ]
+        pinned = liquidations[-1:]
+        newest_first = [i for i in reversed(range(len(entries))) if i not in pinned]
+        kept: dict[int, Text] = {}
         used = 0
-        for at, event in reversed(self.events):
+        for i in pinned + newest_first:
+            at, event = entries[i]
             text = self.event_line(event)
             height = len(text.wrap(console, width - len(clock(at)) - 1, overflow="fold"))
             if used + height > lines:
+                if i in pinned:
+                    continue
                 break
-            kept.append((at, text))
+            kept[i] = text
             used += height
-        for at, text in reversed(kept):
-            grid.add_row(clock(at), text)
+        for i in sorted(kept):
+            grid.add_row(clock(entries[i][0]), kept[i])
         if not kept:
             grid.add_row("", Text("no events yet", style="dim"))
         return grid
