@@ -308,10 +308,13 @@ class GroupEvaluation:
         held = []
         for row, account, risk in zip(moved, accounts.take(moved).tolist(), risks, strict=True):
             monitor, key = monitors[account], keys[row]
-            event = track(monitor.name, risk, monitor.thresholds, key)
-            if event is not None:
+            name = monitor.name
+            event = track(name, risk, monitor.thresholds, key)
+            if event is None:
+                held.append(reported_now(name, key))
+            else:  # the level the tracker now holds is the event's
                 emit(event)
-            held.append(reported_now(monitor.name, key))
+                held.append(level_code(event.level))
         before = reported[moved] != _OK
         reported[moved] = held
         hot = rows.hot

@@ -72,10 +72,11 @@ class Event:
     def __post_init__(self) -> None:
         """Levels are typed whoever built the event: a wire name (a persisted event, a
         caller that spelled it) becomes its `Level`; a name that is no level is refused."""
-        for name in ("level", "previous_level"):
-            value = getattr(self, name)
-            if value is not None and type(value) is not Level:
-                object.__setattr__(self, name, Level(value))
+        level, previous = self.level, self.previous_level  # no loop: a crash frame builds 100
+        if level is not None and type(level) is not Level:
+            object.__setattr__(self, "level", Level(level))
+        if previous is not None and type(previous) is not Level:
+            object.__setattr__(self, "previous_level", Level(previous))
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe: infinities (no equity left) become null, as everywhere else.

@@ -47,34 +47,34 @@ class LevelTracker:
     def _bump(self, account: str) -> None:
         self._generations[account] = self._generations.get(account, 0) + 1
 
-    def _change(self, account: str, target: str, level: Level) -> tuple[bool, Level | None]:
-        """(worth an event, previous level or None when first seen)."""
+    def _moved(
+        self, account: str, target: str, ratio: float | None, distance: float | None, limits: Any
+    ) -> tuple[Level, Level | None] | None:
+        """(level now, previous level or None when first seen) when the target's level
+        changed in a way worth an event; the level is recorded either way. One key and
+        one lookup per target: a crash frame sends a hundred targets through here.
+
+        The common case on every tick is answered without the level machinery: the
+        target was OK and both figures are known and short of every warning. Otherwise
+        the level is held by hysteresis against the level last reported (`level_for`)."""
         key = (account, target)
         previous = self._levels.get(key)
-        if previous == level:
-            return False, previous
-        self._levels[key] = level
-        self._bump(account)
-        return not (previous is None and level is _OK), previous
-
-    def _level(
-        self, account: str, target: str, ratio: float | None, distance: float | None, limits: Any
-    ) -> Level:
-        """The level now, held by hysteresis against the level last reported."""
-        return level_for(ratio, distance, limits, self._levels.get((account, target)))
-
-    def _still_ok(
-        self, account: str, target: str, ratio: float | None, distance: float | None, limits: Any
-    ) -> bool:
-        """The common case on every tick, answered without the level machinery: the
-        target was OK and both figures are known and short of every warning."""
-        return (
-            ratio is not None
+        if (
+            previous is _OK
+            and ratio is not None
             and distance is not None
             and ratio < limits.warn
             and distance > limits.distance_warn
-            and self._levels.get((account, target)) is _OK
-        )
+        ):
+            return None
+        level = level_for(ratio, distance, limits, previous)
+        if previous == level:
+            return None
+        self._levels[key] = level
+        self._bump(account)
+        if previous is None and level is _OK:
+            return None  # a first sighting at OK is recorded silently
+        return level, previous
 
     def pool(
         self, account: str, risk: PoolRisk, thresholds: Thresholds, target: str | None = None
@@ -82,13 +82,12 @@ class LevelTracker:
         """`target` is the pool's key when the caller already built it (per tick)."""
         if target is None:
             target = pool_target(risk.asset)
-        ratio, distance = risk.margin_ratio, risk.liquidation_distance
-        if self._still_ok(account, target, ratio, distance, thresholds.cross):
+        moved = self._moved(
+            account, target, risk.margin_ratio, risk.liquidation_distance, thresholds.cross
+        )
+        if moved is None:
             return None
-        level = self._level(account, target, ratio, distance, thresholds.cross)
-        changed, previous = self._change(account, target, level)
-        if not changed:
-            return None
+        level, previous = moved
         return Event(
             EventKind.LEVEL, account, target, TargetKind.POOL, level, previous,
             risk.margin_ratio, risk.liquidation_distance, margin_mode="cross",
@@ -103,13 +102,10 @@ class LevelTracker:
         limits = thresholds.isolated if p.margin_mode is MarginMode.ISOLATED else thresholds.cross
         if target is None:
             target = position_target(p.symbol, p.side.value, p.margin_mode.value, p.position_side)
-        ratio, distance = risk.margin_ratio, risk.liquidation_distance
-        if self._still_ok(account, target, ratio, distance, limits):
+        moved = self._moved(account, target, risk.margin_ratio, risk.liquidation_distance, limits)
+        if moved is None:
             return None
-        level = self._level(account, target, ratio, distance, limits)
-        changed, previous = self._change(account, target, level)
-        if not changed:
-            return None
+        level, previous = moved
         return Event(
             EventKind.LEVEL, account, target, TargetKind.POSITION, level, previous,
             risk.margin_ratio, risk.liquidation_distance, risk.liquidation_price,
