@@ -117,6 +117,9 @@ async def test_mexc_hybrid_account_uses_mexc_risk_levels(tmp_path):
     assert btc["exchange_liquidation_price"] == 32_193.2
     assert eth["exchange_liquidation_price"] == 3_564.4
     assert any(r.path == "/api/v1/contract/fair_price/BTC_USDT" for r in state.requests)
+    # the risk levels come from the detail load_markets read: asked for once, not again
+    # for the tiers (a second ask waits 5 s in ccxt's rate limiter)
+    assert [r.path for r in state.requests].count("/api/v1/contract/detail") == 1
     assert {p["level"] for p in acct["positions"]} == {"ok"} and code == OK
 
 

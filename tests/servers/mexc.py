@@ -28,7 +28,7 @@ Endpoints ccxt calls (all GET):
     load_markets           /api/v3/exchangeInfo (spot), /api/v1/contract/detail
     fetch_positions        /api/v1/private/position/open_positions          (signed)
     fetch_balance          /api/v1/private/account/assets                   (signed)
-    fetch_leverage_tiers   /api/v1/contract/detail
+    fetch_leverage_tiers   /api/v1/contract/detail   (the adapter reads load_markets' copy)
     fair price (raw)       /api/v1/contract/fair_price/{symbol}
 
 Not verified against the live exchange: the code for a stale Request-Time (513 here), and

@@ -167,15 +167,13 @@ class MexcAdapter(_SwapVenueAdapter):
     async def fetch_tiers(
         self, client: Any, symbols: list[str], raw_positions: Iterable[dict[str, Any]]
     ) -> dict[str, TierTable]:
-        """Risk levels rebuilt from the raw contract detail behind ccxt's unified tiers."""
-        if not symbols:
-            return {}
-        unified = await client.fetch_leverage_tiers(symbols)
-        tables = {
-            s: mexc_risk_levels(rows[0].get("info") or {})
-            for s, rows in unified.items()
-            if s in symbols and rows
-        }
+        """Risk levels rebuilt from the contract detail `load_markets` already read.
+
+        ccxt keeps each market's `/api/v1/contract/detail` row as its `info`, the same row
+        its `fetch_leverage_tiers` would ask for again: that second request costs 100 of
+        ccxt's rate-limit units, a 5 s wait on every snapshot for nothing new.
+        """
+        tables = {s: mexc_risk_levels(client.market(s).get("info") or {}) for s in symbols}
         return {s: t for s, t in tables.items() if t is not None}
 
 
