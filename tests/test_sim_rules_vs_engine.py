@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from monitor.domain import MarginMode
 from monitor.engine.book import AccountBook
+from monitor.engine.vector import VectorEngine, account_risk
 from monitor.simulator.binance_usdm import SimAccount, SimExchange, SimPosition, usdm_markets
 from monitor.simulator.binance_usdm.rules import isolated_key, liquidation_price, margin_pools
 from tests.sim_snapshot import account_snapshot
@@ -87,3 +88,36 @@ def test_simulator_and_engine_agree_on_ratios_decisions_and_liquidation_prices(
 
 def _approx(value: float | None) -> object:
     return pytest.approx(value, rel=1e-9, abs=1e-9)
+
+
+def test_a_hedged_pair_liquidated_exactly_at_a_bracket_floor() -> None:
+    """A fully hedged AVAX pair in cross: the PnL cancels and only the MM grows with the
+    price, so the account is liquidated on a rise, when 2 x 1 % x q x P reaches the 100
+    USDT wallet: P = 5,000 / q, where each leg's notional is exactly the 5,000 floor of
+    the second bracket (1.5 %, cum 25: the same 50 of MM on either side). The engines'
+    search used to flip between the two brackets' lines there and report no price."""
+    q = 9.035079029052513
+    by_hand = 5_000 / q  # 553.39859052946...
+    marks = {**START, "AVAXUSDT": 41.571960730124424}
+    exchange = SimExchange(markets=usdm_markets(extended=True), mark_prices=marks)
+    legs = [
+        SimPosition("AVAXUSDT", size, 35.0, position_side=side, margin_type="cross")
+        for size, side in ((q, "LONG"), (-q, "SHORT"))
+    ]
+    account = exchange.add_account(
+        SimAccount("prop", "s", {"USDT": 100.0}, legs, dual_side_position=True)
+    )
+    snapshot = account_snapshot(exchange, account)
+    scalar = AccountBook(snapshot).evaluate(exchange.mark_prices)
+    engine = VectorEngine()
+    engine.load(snapshot)
+    vector = account_risk(engine.update(exchange.mark_prices), snapshot.name)
+    (pool,) = margin_pools(exchange, account)
+    for risk in (scalar, vector):
+        for position, leg in zip(risk.positions, pool.legs, strict=True):
+            assert position.liquidation_price == _approx_rel(by_hand)
+            assert liquidation_price(exchange, pool, leg) == _approx_rel(by_hand)
+
+
+def _approx_rel(value: float) -> object:
+    return pytest.approx(value, rel=1e-9)

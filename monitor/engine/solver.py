@@ -177,7 +177,12 @@ def _newton_from_far_side(
       unbounded side, the value at the bound (price zero) on the other;
     - the line of any segment lies on or above the function, so the root of such a
       line is at or past the true root; re-linearising there and solving again moves
-      back towards it, and lands on it exactly once the line is the root's own segment.
+      back towards it, and lands on it exactly once the line is the root's own segment;
+    - so a step that does not move back means the root is where the lines of two
+      segments meet, on a tier boundary: rounding puts it a hair inside one segment or
+      the other, and re-linearising would flip between them for ever (a fully hedged
+      pair whose MM reaches the wallet exactly at a bracket's floor did, and was
+      reported as never liquidated).
     """
     inverse = moving[0][0].inverse
     start = 1.0 if inverse else 0.0
@@ -198,14 +203,17 @@ def _newton_from_far_side(
         if not descending:
             a, b = far_a, far_b
     current = list(indices)
+    root = -a / b
     for _ in range(64):
-        root = -a / b
         a_next, b_next = _line_at(moving, current, constant, root)
         if a_next == a and b_next == b:
             return root
-        a, b = a_next, b_next
-        if b == 0.0:
+        if b_next == 0.0:
             return None
+        following = -a_next / b_next
+        if direction * (following - root) >= 0.0:
+            return root  # on a tier boundary: see the docstring's last point
+        a, b, root = a_next, b_next, following
     return None  # pragma: no cover - a piecewise-linear function has few segments
 
 
