@@ -27,7 +27,7 @@ from monitor.venues.hyperliquid.permissions import read_permissions
 from tests.servers import hyperliquid as hl
 from tests.servers.faults import OrderFault
 from tests.servers.hl_signing import address_of_key
-from tests.venue_actions import Clock, decision, sent
+from tests.venue_actions import Clock, decision, lost_reply, sent
 
 BTC = "BTC/USDC:USDC"
 SOL = "SOL/USDC:USDC"
@@ -147,11 +147,7 @@ async def test_a_cut_that_filled_behind_a_lost_reply_is_found_not_sent_again(
     cut = decision("reduce", symbol=BTC, quantity=0.1, mark=60_000, asset="USDC")
     request, _ = sent(journal, executor, cut)
 
-    outcome = await executor.send(request)
-    assert outcome.status == "unknown", outcome.detail
-    journal.settle(cut.id, outcome)
-    row = journal.get(cut.id)
-    assert row is not None
+    row = await lost_reply(journal, executor, cut, request)
     settled = await executor.resolve(row)
 
     assert settled.status == "filled", settled.detail
@@ -257,11 +253,7 @@ async def test_money_moved_behind_a_lost_reply_is_found_not_moved_again(
     journal.record(made, "auto", "planned", request)
     journal.advance(made.id, "sent")
 
-    outcome = await executor.send(request)
-    assert outcome.status == "unknown", outcome.detail
-    journal.settle(made.id, outcome)
-    row = journal.get(made.id)
-    assert row is not None
+    row = await lost_reply(journal, executor, made, request)
     settled = await executor.resolve(row)
 
     assert settled.status == "filled", settled.detail

@@ -25,7 +25,7 @@ from monitor.venues.okx.executor import OkxExecutor, okx_client_id
 from monitor.venues.okx.permissions import read_permissions
 from tests.servers import okx
 from tests.servers.faults import OrderFault
-from tests.venue_actions import Clock, decision, sent
+from tests.venue_actions import Clock, decision, lost_reply, sent
 
 ETH = "ETH/USDT:USDT"
 BTC = "BTC/USDT:USDT"
@@ -160,11 +160,7 @@ async def test_a_cut_that_filled_behind_a_lost_reply_is_found_not_sent_again(
     cut = decision("reduce", symbol=ETH, side="short", quantity=2, mark=3_000)
     request, _ = sent(journal, executor, cut)
 
-    outcome = await executor.send(request)
-    assert outcome.status == "unknown", outcome.detail
-    journal.settle(cut.id, outcome)
-    row = journal.get(cut.id)
-    assert row is not None
+    row = await lost_reply(journal, executor, cut, request)
     settled = await executor.resolve(row)
 
     assert settled.status == "filled", settled.detail
@@ -314,11 +310,7 @@ async def test_an_order_stuck_past_its_deadline_is_refused_and_settled_after_it(
     cut = decision("reduce", symbol=ETH, side="short", quantity=2, mark=3_000)
     request, _ = sent(journal, deadline_executor, cut)
 
-    outcome = await deadline_executor.send(request)
-    assert outcome.status == "unknown", outcome.detail
-    journal.settle(cut.id, outcome)
-    row = journal.get(cut.id)
-    assert row is not None
+    row = await lost_reply(journal, deadline_executor, cut, request)
     clock.now = row.updated_at
     assert (await deadline_executor.lookup(row)).status == "unknown"
     for _ in range(300):  # the held request reaches the server's order handler

@@ -86,6 +86,19 @@ def sent(journal: Journal, executor: Executor, made: Decision) -> tuple[dict[str
     return request, row
 
 
+async def lost_reply(
+    journal: Journal, executor: Executor, made: Decision, request: dict[str, Any]
+) -> ActionRow:
+    """Send `made`'s journalled request once, expecting no answer (a fault the test set
+    up), and journal the unknown outcome: the row a lookup or `resolve` starts from."""
+    outcome = await executor.send(request)
+    assert outcome.status == "unknown", outcome.detail
+    journal.settle(made.id, outcome)
+    row = journal.get(made.id)
+    assert row is not None
+    return row
+
+
 async def act_on_venue(
     journal: Journal, executor: Executor, chosen: Decision, *, position: Position | None
 ) -> Outcome:

@@ -1078,19 +1078,27 @@ def _isolated_liq_price(
     return max(price, Decimal(0)).quantize(Decimal("0.01"))
 
 
+def _terms(
+    state: BybitState, position: Position
+) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal, int]:
+    """A position's mark, taker rate, size, entry and leverage, and its side's sign: what
+    both repricings (linear and inverse) start from."""
+    return (
+        Decimal(state.tickers[position.symbol].mark_price),
+        Decimal(state.fee_rates[position.symbol].taker),
+        Decimal(position.size),
+        Decimal(position.avg_price),
+        Decimal(position.leverage),
+        1 if position.side == "Buy" else -1,
+    )
+
+
 def _reprice_position(state: BybitState, position: Position) -> None:
     """Recompute one position's exchange figures from its size, entry, leverage and mark."""
     if position.category == "inverse":
         _reprice_inverse(state, position)
         return
-    mark = Decimal(state.tickers[position.symbol].mark_price)
-    taker = Decimal(state.fee_rates[position.symbol].taker)
-    q, entry, leverage = (
-        Decimal(position.size),
-        Decimal(position.avg_price),
-        Decimal(position.leverage),
-    )
-    sign = 1 if position.side == "Buy" else -1
+    mark, taker, q, entry, leverage, sign = _terms(state, position)
     value = q * mark
     tier = _tier_at(state, position.symbol, value)
     fee = _fee_to_close(position, taker)
@@ -1119,14 +1127,7 @@ def _reprice_inverse(state: BybitState, position: Position) -> None:
     (1/entry - 1/mark). An isolated liqPrice solves positionBalance + uPnL(P) = MM(P):
       long:  P = size (1 + MMR) / (positionBalance + size/entry + deduction - fee)
       short: P = size (1 - MMR) / (size/entry - positionBalance - deduction + fee)."""
-    mark = Decimal(state.tickers[position.symbol].mark_price)
-    taker = Decimal(state.fee_rates[position.symbol].taker)
-    q, entry, leverage = (
-        Decimal(position.size),
-        Decimal(position.avg_price),
-        Decimal(position.leverage),
-    )
-    sign = 1 if position.side == "Buy" else -1
+    mark, taker, q, entry, leverage, sign = _terms(state, position)
     value = q / mark
     tier = _tier_at(state, position.symbol, value)
     fee = q / entry * (1 + sign / leverage) * taker
