@@ -8,6 +8,7 @@ by hand from Binance's formula, and the marks are read by the test's own stream 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -95,6 +96,18 @@ async def test_level_change_is_emitted_within_one_tick_of_the_crossing_mark(tmp_
     assert event.liquidation_price == pytest.approx(LIQUIDATION_PRICE, rel=1e-9)
     # the mark pins the event to the crossing frame; both clients got that frame at once
     assert abs(event.time - crossing[0]) < 1 / SPEED, "event more than one tick away"
+
+
+async def test_a_stop_right_after_start_logs_no_scheduler_error(tmp_path, caplog):
+    """A restart under a busy loop: a poll the scheduler has submitted but not yet run
+    when the daemon stops must not be cancelled into an "Error running job" traceback."""
+    caplog.set_level(logging.WARNING, logger="apscheduler")
+    async with SimulatedVenue(parse_scenario(JUMP_SCENARIO), speed=SPEED) as venue:
+        daemon = Daemon(config_for(venue, tmp_path))
+        await daemon.start()  # the first poll is due at once: submitted, not yet run
+        await daemon.stop()
+        await asyncio.sleep(0.1)  # any job's completion callback has run
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("apscheduler")]
 
 
 async def test_killed_stream_makes_the_feed_blind_then_recovered(tmp_path):

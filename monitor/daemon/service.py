@@ -227,6 +227,12 @@ class Daemon:
         for subscription in self._subscriptions:
             subscription.cancel()
         if self.scheduler.running:
+            # A job the scheduler has submitted but the loop has not yet run (a busy loop)
+            # would be cancelled by shutdown and logged as an error with a traceback on
+            # every such restart: pause, let the submitted jobs run (each only starts a
+            # read, which the cadences cancel below), then shut down.
+            self.scheduler.pause()
+            await asyncio.sleep(0)
             self.scheduler.shutdown(wait=False)
         tasks = [t for t in (self._watchdog, *(g.task for g in self.groups.values())) if t]
         tasks += self._user_stream_tasks

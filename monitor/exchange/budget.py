@@ -181,18 +181,18 @@ class HostBudget:
         return max(0.0, max(holds) - now)
 
     def _say(self, delay: float) -> None:
-        """Once per window: the budget is slowing reads."""
+        """Once per window: what is slowing reads, the venue's hold (a 429 or 418 it sent)
+        or our own share of its limit; the two call for different fixes."""
         window = self._window
         if window == self._said_in:
             return
         self._said_in = window
-        cap = (
-            f"{self.cap:,} of {self.limit.per_window:,} a window" if self.limit and self.cap else ""
-        )
-        log.warning(
-            "%s: request weight budget reached (%s): reads slowed, the next waits %.1f s",
-            self.host, cap or "venue hold", delay,
-        )  # fmt: skip
+        if self._held_until > self._clock() or not (self.limit and self.cap):
+            reason = "the venue asked every account on it to hold"
+        else:
+            share = f"{self.cap:,} of {self.limit.per_window:,} a window"
+            reason = f"request weight budget reached ({share})"
+        log.warning("%s: %s: reads slowed, the next waits %.1f s", self.host, reason, delay)
 
 
 class Budgets:
