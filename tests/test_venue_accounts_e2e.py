@@ -4,9 +4,9 @@ Three Hyperliquid addresses and two OKX accounts share one server per venue, so 
 clients share one markets table (monitor/exchange/markets.py): the first account's client
 loads it, the others receive it, and a second run restores it from the disk cache. Before
 the fix every Hyperliquid account after the first failed with `bad_reply:
-'hip3TokensByName'` (ccxt's helper options were not carried over). Both `status` (a
-subprocess, its own ccxt) and the daemon (in process) are run against the loopback
-servers, cold and then warm, and every account's figures are checked against hand
+'hip3TokensByName'` (ccxt's helper options were not carried over). Both `status` (its own
+clients and markets table, as in its own process) and the daemon are run against the
+loopback servers, cold and then warm, and every account's figures are checked against hand
 derivations from the fixtures' inputs.
 
 Hyperliquid (tests/servers/hyperliquid.py `hybrid_user`, marks BTC 60,000, ETH 3,000,
