@@ -97,8 +97,9 @@ async def read_extras(
     position read has carried none since positionRisk v3) and the reserve; a read that
     fails is a warning, never the end of the snapshot."""
     extras = Extras()
-    client = create_client(account)
-    adapter_for(account.exchange).configure(client)
+    adapter = adapter_for(account.exchange)
+    client = create_client(account, mixins=adapter.client_mixins)
+    adapter.configure(client)
     try:
         key = SharedMarkets.key(account.exchange, account.rest_url, account.sandbox)
         await markets.ensure(client, key)

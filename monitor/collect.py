@@ -51,7 +51,7 @@ async def with_snapshot(
     the still-open client, to `use` (`stress` fetches candles on the same client); any
     failure, `use`'s included, comes back as a typed error scrubbed of the secrets."""
     adapter = adapter_for(account.exchange)
-    client = create_client(account)
+    client = create_client(account, mixins=adapter.client_mixins)
     adapter.configure(client)
     key = SharedMarkets.key(account.exchange, account.rest_url, account.sandbox)
     try:

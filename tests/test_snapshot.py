@@ -1,15 +1,15 @@
 """`marginwatch snapshot`: a live book as a scenario file, and a drill of it on a built-in path.
 
 The live account is the simulator's, read over loopback by the real command (its own
-ccxt, its own sockets); expected figures are the book the test wrote, by hand.
+ccxt, its own sockets, run in process by tests/e2e.py `run_cli`); expected figures are
+the book the test wrote, by hand.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
+
+import pytest
 
 from monitor.capture import Extras, book_document
 from monitor.domain import AccountSnapshot, CrossPool, MarginMode, Position, Side
@@ -136,20 +136,17 @@ def test_paths_are_rescaled_to_the_books_start_prices() -> None:
 
 
 async def test_a_drill_of_the_snapshot_plays_the_book_on_a_built_in_crash(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, out = tmp_path / "c.yaml", tmp_path / "book.yaml"
     code, stderr = await snapshot_of_live(config, out)
     assert code == 0, stderr
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor.cli", "drill", "--config", str(config),
-        "--scenario", str(out), "--paths", "flash-crash", "--speed", "50",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "COLUMNS": "200"},
+    monkeypatch.setenv("COLUMNS", "200")
+    code, output, stderr = await run_cli(
+        "drill", "--config", str(config), "--scenario", str(out), "--paths", "flash-crash",
+        "--speed", "50", timeout=120,
     )  # fmt: skip
-    stdout, stderr_bytes = await asyncio.wait_for(process.communicate(), 120)
-    output = stdout.decode()
-    assert process.returncode == 0, stderr_bytes.decode()
+    assert code == 0, stderr
     # The built-in crash takes AVAX (8x, 875 isolated) from 35 down about 20 %: its
     # isolated margin covers 875 / 200 = 4.375 a coin, 12.5 %, so without a defense the
     # bet is liquidated, as in flash-crash itself; the book's name is the snapshot's.

@@ -21,7 +21,7 @@ from monitor.simulator.build import build_exchange
 from monitor.simulator.http import LocalServer
 from monitor.simulator.risk import RiskEngine
 from monitor.simulator.scenario import parse_scenario
-from tests.e2e import by_symbol, status_json, write_config
+from tests.e2e import by_symbol, run_cli, status_json, write_config
 
 # statuses of a monitoring plugin
 OK, CRITICAL, UNKNOWN = 0, 2, 3
@@ -109,11 +109,12 @@ async def test_failed_account_is_reported_and_others_still_print(tmp_path):
 
 
 async def test_all_ok_account_exits_zero(tmp_path):
+    """The status as a monitoring plugin sees it: a real process's exit status."""
     async with LocalServer(build_app(binance_faq_hybrid_account())) as server:
         config = write_config(
             tmp_path / "config.yaml", [account("good", server.base_url)], thresholds=RELAXED
         )
-        code, doc, _ = await status_json(config)
+        code, doc, _ = await status_json(config, spawn=True)
     assert {p["level"] for p in doc["accounts"][0]["positions"]} == {"ok"}
     assert code == OK
 
@@ -134,8 +135,6 @@ async def test_markets_are_cached_on_disk_and_reused(tmp_path):
 async def test_invalid_config_exits_unknown_with_the_key_path(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text("accounts:\n  - name: a\n    exchange: binanceusdm\n    api_secret: x\n")
-    from tests.e2e import run_cli
-
     code, _out, err = await run_cli("status", "--config", str(path), "--json")
     assert code == UNKNOWN
     assert "accounts[0].api_secret" in err and "config.yaml:4" in err

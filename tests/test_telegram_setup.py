@@ -1,7 +1,8 @@
 """`marginwatch telegram setup|test` against the local Bot API server, through PTB.
 
-The command runs as a subprocess (its own PTB, its own HTTP) while the test's loop serves
-the Bot API on 127.0.0.1; what the user pastes is then loaded by the real config loader.
+The command runs in process (tests/e2e.py `run_cli`: its own PTB, its own HTTP, its own
+event loop) while the test's loop serves the Bot API on 127.0.0.1; what the user pastes is
+then loaded by the real config loader.
 """
 
 from __future__ import annotations

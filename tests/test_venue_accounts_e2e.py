@@ -4,9 +4,9 @@ Three Hyperliquid addresses and two OKX accounts share one server per venue, so 
 clients share one markets table (monitor/exchange/markets.py): the first account's client
 loads it, the others receive it, and a second run restores it from the disk cache. Before
 the fix every Hyperliquid account after the first failed with `bad_reply:
-'hip3TokensByName'` (ccxt's helper options were not carried over). Both `status` (a
-subprocess, its own ccxt) and the daemon (in process) are run against the loopback
-servers, cold and then warm, and every account's figures are checked against hand
+'hip3TokensByName'` (ccxt's helper options were not carried over). Both `status` (its own
+clients and markets table, as in its own process) and the daemon are run against the
+loopback servers, cold and then warm, and every account's figures are checked against hand
 derivations from the fixtures' inputs.
 
 Hyperliquid (tests/servers/hyperliquid.py `hybrid_user`, marks BTC 60,000, ETH 3,000,
@@ -41,6 +41,7 @@ from monitor.simulator.http import LocalServer
 from monitor.simulator.runner import SimulatedVenue
 from monitor.venues.registry import adapter_for
 from tests.e2e import by_symbol, status_json, write_config
+from tests.ports import refused_port
 from tests.servers import hyperliquid, okx
 
 HL_A = hyperliquid.FIXTURE_ADDRESS
@@ -73,16 +74,20 @@ def okx_state() -> okx.OkxState:
 
 
 def accounts(hl_url: str, okx_url: str) -> list[dict]:
+    """REST on the loopback servers; the mark streams (which these servers do not serve)
+    on a loopback port that refuses, never the exchanges' own hosts."""
+    ws_url = f"ws://127.0.0.1:{refused_port()}"
     hl = [
-        {"name": name, "exchange": "hyperliquid", "wallet_address": address, "rest_url": hl_url}
+        {"name": name, "exchange": "hyperliquid", "wallet_address": address, "rest_url": hl_url,
+         "ws_url": ws_url}
         for name, address in (("hl-a", HL_A), ("hl-b", HL_B), ("hl-c", HL_C))
-    ]
+    ]  # fmt: skip
     first = {"name": "okx-hybrid", "exchange": "okx", "api_key": okx.FIXTURE_API_KEY,
              "secret": okx.FIXTURE_SECRET, "password": okx.FIXTURE_PASSPHRASE,
-             "rest_url": okx_url}  # fmt: skip
+             "rest_url": okx_url, "ws_url": ws_url}  # fmt: skip
     second = {"name": "okx-single", "exchange": "okx", "api_key": SECOND_KEY.api_key,
               "secret": SECOND_KEY.secret, "password": SECOND_KEY.passphrase,
-              "rest_url": okx_url}  # fmt: skip
+              "rest_url": okx_url, "ws_url": ws_url}  # fmt: skip
     return [*hl, first, second]
 
 

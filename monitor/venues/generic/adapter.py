@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from monitor.domain import CrossPool, MarginMode, Position, Tier, TierBasis, TierTable
 from monitor.exchange.adapters.base import ExchangeAdapter, PoolReading
 from monitor.exchange.adapters.parse import number, required
+from monitor.venues.generic.pacing import EndpointPacing
 
 
 def cross_pools(wallets: dict[str, float], positions: tuple[Position, ...]) -> PoolReading:
@@ -136,9 +137,11 @@ class BingxAdapter(_SwapVenueAdapter):
 
 
 class MexcAdapter(_SwapVenueAdapter):
-    """MEXC perpetuals (contract API v1); risk levels keyed by contract count."""
+    """MEXC perpetuals (contract API v1); risk levels keyed by contract count, requests
+    paced per endpoint as MEXC limits them (`EndpointPacing`)."""
 
     tier_basis = TierBasis.CONTRACTS
+    client_mixins = (EndpointPacing,)
 
     def wallets(self, balance: dict[str, Any]) -> dict[str, float]:
         """`equity` - `unrealized` of `/private/account/assets`: `cashBalance` is only the
