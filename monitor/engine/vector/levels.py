@@ -36,6 +36,10 @@ _CODES = {Level.OK: 0, **{level: code for code, level in enumerate(_ASCENDING, 1
 """Each threshold level's code: held ones compare by code (`previous >= code`)."""
 
 
+LEVEL_OF: dict[int, Level] = {UNKNOWN: Level.UNKNOWN, **{c: level for level, c in _CODES.items()}}
+"""The level of each code `levels` returns: what leaves the arrays is a `Level` again."""
+
+
 def level_code(level: Level | None) -> int:
     """The array code of `level` (None and UNKNOWN: UNKNOWN)."""
     return _CODES.get(level, UNKNOWN) if level is not None else UNKNOWN
