@@ -9,7 +9,7 @@ from monitor.config import Thresholds
 from monitor.domain import MarginMode
 from monitor.engine.levels import Level, level_for
 from monitor.engine.results import PoolRisk, PositionRisk
-from monitor.events import Event, EventKind, TargetKind, pool_target, position_target
+from monitor.events import Event, TargetKind, pool_target, position_target
 
 _OK = Level.OK
 
@@ -106,10 +106,10 @@ class LevelTracker:
         if moved is None:
             return None
         level, previous = moved
-        return Event(
-            EventKind.LEVEL, account, target, TargetKind.POOL, level, previous,
-            risk.margin_ratio, risk.liquidation_distance, margin_mode="cross",
-            message=risk.note or "",
+        return Event.level_change(
+            account, target, TargetKind.POOL, level=level, previous=previous,
+            margin_ratio=risk.margin_ratio, liquidation_distance=risk.liquidation_distance,
+            margin_mode="cross", message=risk.note or "",
         )  # fmt: skip
 
     def position(
@@ -133,9 +133,10 @@ class LevelTracker:
         if moved is None:
             return None
         level, previous = moved
-        return Event(
-            EventKind.LEVEL, account, target, TargetKind.POSITION, level, previous,
-            risk.margin_ratio, risk.liquidation_distance, risk.liquidation_price,
-            p.exchange_liquidation_price, risk.mark_price, p.margin_mode.value,
-            message=risk.note or "",
+        return Event.level_change(
+            account, target, TargetKind.POSITION, level=level, previous=previous,
+            margin_ratio=risk.margin_ratio, liquidation_distance=risk.liquidation_distance,
+            liquidation_price=risk.liquidation_price,
+            exchange_liquidation_price=p.exchange_liquidation_price, mark_price=risk.mark_price,
+            margin_mode=p.margin_mode.value, message=risk.note or "",
         )  # fmt: skip
