@@ -12,6 +12,11 @@ from monitor.engine.results import PoolRisk, PositionRisk
 from monitor.events import Event, TargetKind, pool_target, position_target
 
 _OK = Level.OK
+_ISOLATED = MarginMode.ISOLATED
+_POOL, _POSITION = TargetKind.POOL, TargetKind.POSITION
+_MODE_NAME = {mode: mode.value for mode in MarginMode}
+"""Members and wire names read once: `.value` is a property call, on every event of a
+crash frame."""
 
 
 class LevelTracker:
@@ -107,7 +112,7 @@ class LevelTracker:
             return None
         level, previous = moved
         return Event.level_change(
-            account, target, TargetKind.POOL, level=level, previous=previous,
+            account, target, _POOL, level=level, previous=previous,
             margin_ratio=risk.margin_ratio, liquidation_distance=risk.liquidation_distance,
             margin_mode="cross", message=risk.note or "",
         )  # fmt: skip
@@ -124,7 +129,7 @@ class LevelTracker:
         """`target` is the position's key when the caller already built it (per tick);
         `level` its level when the caller already classified it (see `_moved`)."""
         p = risk.position
-        limits = thresholds.isolated if p.margin_mode is MarginMode.ISOLATED else thresholds.cross
+        limits = thresholds.isolated if p.margin_mode is _ISOLATED else thresholds.cross
         if target is None:
             target = position_target(p.symbol, p.side.value, p.margin_mode.value, p.position_side)
         moved = self._moved(
@@ -134,9 +139,9 @@ class LevelTracker:
             return None
         level, previous = moved
         return Event.level_change(
-            account, target, TargetKind.POSITION, level=level, previous=previous,
+            account, target, _POSITION, level=level, previous=previous,
             margin_ratio=risk.margin_ratio, liquidation_distance=risk.liquidation_distance,
             liquidation_price=risk.liquidation_price,
             exchange_liquidation_price=p.exchange_liquidation_price, mark_price=risk.mark_price,
-            margin_mode=p.margin_mode.value, message=risk.note or "",
+            margin_mode=_MODE_NAME[p.margin_mode], message=risk.note or "",
         )  # fmt: skip
