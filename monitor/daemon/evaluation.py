@@ -225,17 +225,23 @@ class GroupEvaluation:
         position_account = np.repeat(index, [r.positions.stop - r.positions.start for r in spans])
         pool_account = np.repeat(index, [r.pools.stop - r.pools.start for r in spans])
         # Per row, its account's cross limits, or its isolated ones (isolated legs have
-        # no pool row): every column gathered from a per-account table.
+        # no pool row): every column gathered from a per-account table, in C order
+        # (`levels` runs along the rows of all three levels at once; the gathers come
+        # out in Fortran order, which made it three times slower).
         cross = level_columns([m.thresholds.cross for m in monitors])
         isolated = level_columns([m.thresholds.isolated for m in monitors])
         alone = layout.leg_cols["pool"] < 0
         position_columns = LevelColumns(
             *(
-                np.where(alone, apart[:, position_account], shared[:, position_account])
+                np.ascontiguousarray(
+                    np.where(alone, apart[:, position_account], shared[:, position_account])
+                )
                 for shared, apart in zip(cross, isolated, strict=True)
             )
         )
-        pool_columns = LevelColumns(*(table[:, pool_account] for table in cross))
+        pool_columns = LevelColumns(
+            *(np.ascontiguousarray(table[:, pool_account]) for table in cross)
+        )
         position_keys: list[str] = []
         position_level = np.full(position_account.size, UNSEEN, np.int8)
         pool_level = np.full(pool_account.size, UNSEEN, np.int8)
