@@ -12,6 +12,7 @@ from monitor.daemon.marks import MarkBoard
 from monitor.daemon.retry import AUTH_CAP, RATE_LIMIT_CAP, retry_delay
 from monitor.daemon.sinks import JsonLinesSink, describe
 from monitor.domain import MarginMode, Position, Side
+from monitor.engine.levels import Level
 from monitor.engine.results import PoolRisk, PositionRisk
 from monitor.events import Event, EventKind, TargetKind
 from monitor.events.tracker import LevelTracker
@@ -35,6 +36,21 @@ def test_first_ok_sighting_is_silent_and_changes_both_ways_are_events():
     assert (critical.previous_level, critical.level) == ("warn", "critical")
     down = tracker.pool("a", pool(0.2), LIMITS)
     assert (down.previous_level, down.level) == ("critical", "ok")
+
+
+def test_a_level_the_caller_classified_is_taken_as_given():
+    """The tick path's arrays classify every row (`level_for`'s rules, held against the
+    level last reported); the tracker records and words what they decided, and stays
+    silent where it already holds that level or first sees a target at OK."""
+    tracker = LevelTracker()
+    assert tracker.pool("a", pool(0.1), LIMITS, level=Level.OK) is None
+    up = tracker.pool("a", pool(0.1), LIMITS, level=Level.CRITICAL)  # its figures say OK
+    assert (up.previous_level, up.level, up.margin_ratio) == (Level.OK, Level.CRITICAL, 0.1)
+    assert type(up) is Event and up.margin_mode == "cross"
+    assert tracker.pool("a", pool(0.8), LIMITS, level=Level.CRITICAL) is None
+    assert tracker.last("a", "pool USDT") is Level.CRITICAL
+    first = tracker.pool("b", pool(None, None), LIMITS, level=Level.UNKNOWN)
+    assert (first.previous_level, first.level) == (None, Level.UNKNOWN)
 
 
 def test_unknown_figures_are_a_level_of_their_own_not_ok():

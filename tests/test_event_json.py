@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import FrozenInstanceError, asdict, replace
 
 import numpy as np
 import orjson
@@ -104,3 +104,28 @@ def test_levels_keep_their_wire_names_and_a_persisted_event_loads_typed() -> Non
     assert (spelled.level, spelled.previous_level) == (Level.IMMINENT, Level.UNKNOWN)
     with pytest.raises(ValueError, match="'severe' is not a valid Level"):
         Event(EventKind.LEVEL, "a", "t", TargetKind.POOL, "severe")
+
+
+@given(events, st.sampled_from(Level), st.text(max_size=12), st.text(max_size=8))
+def test_a_level_change_is_the_event_init_builds(
+    drawn: Event, level: Level, account: str, margin_mode: str
+) -> None:
+    """`Event.level_change` (the tracker's fast constructor) builds an Event equal to
+    `Event(...)`'s, as immutable, encoding to the same bytes."""
+    event = replace(
+        drawn, kind=EventKind.LEVEL, account=account, level=level, margin_mode=margin_mode
+    )
+    built = Event.level_change(
+        account, event.target, event.target_kind, level=level,
+        previous=event.previous_level, margin_ratio=event.margin_ratio,
+        liquidation_distance=event.liquidation_distance,
+        liquidation_price=event.liquidation_price,
+        exchange_liquidation_price=event.exchange_liquidation_price,
+        mark_price=event.mark_price, margin_mode=margin_mode, message=event.message,
+    )  # fmt: skip
+    event = replace(event, time=built.time)
+    assert type(built) is Event
+    assert built.to_json_bytes() == event.to_json_bytes() == reference_bytes(event)
+    assert repr(built) == repr(event)
+    with pytest.raises(FrozenInstanceError):
+        built.level = Level.OK  # type: ignore[misc]

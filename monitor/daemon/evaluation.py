@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
 from monitor.engine.vector import Frame, VectorEngine, account_risk
 from monitor.engine.vector.layout import AccountRows, Layout
 from monitor.engine.vector.levels import (
+    LEVEL_OF,
     UNSEEN,
     LevelColumns,
     level_code,
@@ -47,6 +48,21 @@ if TYPE_CHECKING:
 
 _OK = level_code(Level.OK)
 _Risk = TypeVar("_Risk", PoolRisk, PositionRisk)
+_Record = TypeVar("_Record", PoolRisk, PositionRisk, contravariant=True)
+
+
+class _Tracks(Protocol[_Record]):
+    """`LevelTracker.pool` or `.position`: one row's record through the tracker."""
+
+    def __call__(
+        self,
+        account: str,
+        risk: _Record,
+        thresholds: Thresholds,
+        target: str | None = None,
+        *,
+        level: Level | None = None,
+    ) -> Event | None: ...
 
 
 class FrameOutcome(NamedTuple):
@@ -209,17 +225,23 @@ class GroupEvaluation:
         position_account = np.repeat(index, [r.positions.stop - r.positions.start for r in spans])
         pool_account = np.repeat(index, [r.pools.stop - r.pools.start for r in spans])
         # Per row, its account's cross limits, or its isolated ones (isolated legs have
-        # no pool row): every column gathered from a per-account table.
+        # no pool row): every column gathered from a per-account table, in C order
+        # (`levels` runs along the rows of all three levels at once; the gathers come
+        # out in Fortran order, which made it three times slower).
         cross = level_columns([m.thresholds.cross for m in monitors])
         isolated = level_columns([m.thresholds.isolated for m in monitors])
         alone = layout.leg_cols["pool"] < 0
         position_columns = LevelColumns(
             *(
-                np.where(alone, apart[:, position_account], shared[:, position_account])
+                np.ascontiguousarray(
+                    np.where(alone, apart[:, position_account], shared[:, position_account])
+                )
                 for shared, apart in zip(cross, isolated, strict=True)
             )
         )
-        pool_columns = LevelColumns(*(table[:, pool_account] for table in cross))
+        pool_columns = LevelColumns(
+            *(np.ascontiguousarray(table[:, pool_account]) for table in cross)
+        )
         position_keys: list[str] = []
         position_level = np.full(position_account.size, UNSEEN, np.int8)
         pool_level = np.full(pool_account.size, UNSEEN, np.int8)
@@ -275,7 +297,7 @@ class GroupEvaluation:
         moved = np.flatnonzero(pool_now != rows.pool_level).tolist()
         if moved:
             self._track(
-                rows, moved, pool_risks(frame, moved), track=self.tracker.pool,
+                rows, moved, pool_risks(frame, moved), pool_now, track=self.tracker.pool,
                 accounts=rows.pool_account, keys=rows.pool_keys, reported=rows.pool_level,
             )  # fmt: skip
         position_now = levels(
@@ -285,9 +307,9 @@ class GroupEvaluation:
         moved = np.flatnonzero(position_now != rows.position_level).tolist()
         if moved:
             self._track(
-                rows, moved, position_risks(frame, moved), track=self.tracker.position,
-                accounts=rows.position_account, keys=rows.position_keys,
-                reported=rows.position_level,
+                rows, moved, position_risks(frame, moved), position_now,
+                track=self.tracker.position, accounts=rows.position_account,
+                keys=rows.position_keys, reported=rows.position_level,
             )  # fmt: skip
 
     def _track(
@@ -295,31 +317,31 @@ class GroupEvaluation:
         rows: _Rows,
         moved: list[int],
         risks: list[_Risk],
+        now: np.ndarray,
         *,
-        track: Callable[[str, _Risk, Thresholds, str], Event | None],
+        track: _Tracks[_Risk],
         accounts: np.ndarray,
         keys: list[str],
         reported: np.ndarray,
     ) -> None:
-        """Each moved row (its record in `risks`) through the tracker (`track`), its
-        event emitted, and the level the tracker now holds for it kept as the row's
-        reported level; the count of each account's rows above OK follows."""
-        emit, reported_now, monitors = self.emit, self._reported, rows.monitors
-        held = []
-        for row, account, risk in zip(moved, accounts.take(moved).tolist(), risks, strict=True):
-            monitor, key = monitors[account], keys[row]
-            name = monitor.name
-            event = track(name, risk, monitor.thresholds, key)
-            if event is None:
-                held.append(reported_now(name, key))
-            else:  # the level the tracker now holds is the event's
+        """Each moved row (its record in `risks`, its level code in `now`) through the
+        tracker (`track`) with the level the arrays classified, its event emitted; that
+        level, which the tracker now holds, is kept as the row's reported level and the
+        count of each account's rows above OK follows."""
+        emit, monitors, level_of = self.emit, rows.monitors, LEVEL_OF
+        codes = now.take(moved)
+        for row, account, risk, code in zip(
+            moved, accounts.take(moved).tolist(), risks, codes.tolist(), strict=True
+        ):
+            monitor = monitors[account]
+            event = track(monitor.name, risk, monitor.thresholds, keys[row], level=level_of[code])
+            if event is not None:
                 emit(event)
-                held.append(level_code(event.level))
         before = reported[moved] != _OK
-        reported[moved] = held
+        reported[moved] = codes
         hot = rows.hot
         if hot is not None:
-            change = (reported[moved] != _OK).astype(np.intp) - before
+            change = (codes != _OK).astype(np.intp) - before
             if change.any():
                 was = hot > 0
                 np.add.at(hot, accounts.take(moved), change)

@@ -9,9 +9,14 @@ from monitor.config import Thresholds
 from monitor.domain import MarginMode
 from monitor.engine.levels import Level, level_for
 from monitor.engine.results import PoolRisk, PositionRisk
-from monitor.events import Event, EventKind, TargetKind, pool_target, position_target
+from monitor.events import Event, TargetKind, pool_target, position_target
 
 _OK = Level.OK
+_ISOLATED = MarginMode.ISOLATED
+_POOL, _POSITION = TargetKind.POOL, TargetKind.POSITION
+_MODE_NAME = {mode: mode.value for mode in MarginMode}
+"""Members and wire names read once: `.value` is a property call, on every event of a
+crash frame."""
 
 
 class LevelTracker:
@@ -48,27 +53,37 @@ class LevelTracker:
         self._generations[account] = self._generations.get(account, 0) + 1
 
     def _moved(
-        self, account: str, target: str, ratio: float | None, distance: float | None, limits: Any
+        self,
+        account: str,
+        target: str,
+        ratio: float | None,
+        distance: float | None,
+        limits: Any,
+        level: Level | None,
     ) -> tuple[Level, Level | None] | None:
         """(level now, previous level or None when first seen) when the target's level
         changed in a way worth an event; the level is recorded either way. One key and
         one lookup per target: a crash frame sends a hundred targets through here.
 
-        The common case on every tick is answered without the level machinery: the
-        target was OK and both figures are known and short of every warning. Otherwise
-        the level is held by hysteresis against the level last reported (`level_for`)."""
+        `level` is the level the caller already classified by `level_for`'s rules
+        against the level last reported here (the tick path's arrays do it for every
+        row at once); None: classified here. The common case on every tick is answered
+        without the level machinery: the target was OK and both figures are known and
+        short of every warning. Otherwise the level is held by hysteresis against the
+        level last reported (`level_for`)."""
         key = (account, target)
         previous = self._levels.get(key)
-        if (
-            previous is _OK
-            and ratio is not None
-            and distance is not None
-            and ratio < limits.warn
-            and distance > limits.distance_warn
-        ):
-            return None
-        level = level_for(ratio, distance, limits, previous)
-        if previous == level:
+        if level is None:
+            if (
+                previous is _OK
+                and ratio is not None
+                and distance is not None
+                and ratio < limits.warn
+                and distance > limits.distance_warn
+            ):
+                return None
+            level = level_for(ratio, distance, limits, previous)
+        if previous is level:
             return None
         self._levels[key] = level
         self._bump(account)
@@ -77,38 +92,56 @@ class LevelTracker:
         return level, previous
 
     def pool(
-        self, account: str, risk: PoolRisk, thresholds: Thresholds, target: str | None = None
+        self,
+        account: str,
+        risk: PoolRisk,
+        thresholds: Thresholds,
+        target: str | None = None,
+        *,
+        level: Level | None = None,
     ) -> Event | None:
-        """`target` is the pool's key when the caller already built it (per tick)."""
+        """`target` is the pool's key when the caller already built it (per tick);
+        `level` its level when the caller already classified it (see `_moved`)."""
         if target is None:
             target = pool_target(risk.asset)
         moved = self._moved(
-            account, target, risk.margin_ratio, risk.liquidation_distance, thresholds.cross
+            account, target, risk.margin_ratio, risk.liquidation_distance, thresholds.cross,
+            level,
+        )  # fmt: skip
+        if moved is None:
+            return None
+        level, previous = moved
+        return Event.level_change(
+            account, target, _POOL, level=level, previous=previous,
+            margin_ratio=risk.margin_ratio, liquidation_distance=risk.liquidation_distance,
+            margin_mode="cross", message=risk.note or "",
+        )  # fmt: skip
+
+    def position(
+        self,
+        account: str,
+        risk: PositionRisk,
+        thresholds: Thresholds,
+        target: str | None = None,
+        *,
+        level: Level | None = None,
+    ) -> Event | None:
+        """`target` is the position's key when the caller already built it (per tick);
+        `level` its level when the caller already classified it (see `_moved`)."""
+        p = risk.position
+        limits = thresholds.isolated if p.margin_mode is _ISOLATED else thresholds.cross
+        if target is None:
+            target = position_target(p.symbol, p.side.value, p.margin_mode.value, p.position_side)
+        moved = self._moved(
+            account, target, risk.margin_ratio, risk.liquidation_distance, limits, level
         )
         if moved is None:
             return None
         level, previous = moved
-        return Event(
-            EventKind.LEVEL, account, target, TargetKind.POOL, level, previous,
-            risk.margin_ratio, risk.liquidation_distance, margin_mode="cross",
-            message=risk.note or "",
-        )  # fmt: skip
-
-    def position(
-        self, account: str, risk: PositionRisk, thresholds: Thresholds, target: str | None = None
-    ) -> Event | None:
-        """`target` is the position's key when the caller already built it (per tick)."""
-        p = risk.position
-        limits = thresholds.isolated if p.margin_mode is MarginMode.ISOLATED else thresholds.cross
-        if target is None:
-            target = position_target(p.symbol, p.side.value, p.margin_mode.value, p.position_side)
-        moved = self._moved(account, target, risk.margin_ratio, risk.liquidation_distance, limits)
-        if moved is None:
-            return None
-        level, previous = moved
-        return Event(
-            EventKind.LEVEL, account, target, TargetKind.POSITION, level, previous,
-            risk.margin_ratio, risk.liquidation_distance, risk.liquidation_price,
-            p.exchange_liquidation_price, risk.mark_price, p.margin_mode.value,
-            message=risk.note or "",
+        return Event.level_change(
+            account, target, _POSITION, level=level, previous=previous,
+            margin_ratio=risk.margin_ratio, liquidation_distance=risk.liquidation_distance,
+            liquidation_price=risk.liquidation_price,
+            exchange_liquidation_price=p.exchange_liquidation_price, mark_price=risk.mark_price,
+            margin_mode=_MODE_NAME[p.margin_mode], message=risk.note or "",
         )  # fmt: skip

@@ -14,14 +14,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class MarkTick:
-    """One mark price of one symbol, as the exchange pushed it."""
+class MarkTick(NamedTuple):
+    """One mark price of one symbol, as the exchange pushed it.
+
+    A named tuple, not a frozen dataclass: a frame builds one per held symbol, and the
+    frozen `__init__` (one `object.__setattr__` per field) cost four times the tuple."""
 
     exchange: str  # ccxt id, e.g. "binanceusdm"
     symbol: str  # ccxt unified symbol, e.g. "BTC/USDT:USDT"

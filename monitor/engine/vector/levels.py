@@ -34,6 +34,12 @@ _ASCENDING = (Level.WARN, Level.CRITICAL, Level.IMMINENT)
 """The levels a threshold reaches, assigned in this order, so the worst level reached wins."""
 _CODES = {Level.OK: 0, **{level: code for code, level in enumerate(_ASCENDING, 1)}}
 """Each threshold level's code: held ones compare by code (`previous >= code`)."""
+_CODE_COLUMN = np.array([[_CODES[level]] for level in _ASCENDING], np.int8)
+"""The codes of `_ASCENDING` as a column, against the 2-D `LevelColumns`."""
+
+
+LEVEL_OF: dict[int, Level] = {UNKNOWN: Level.UNKNOWN, **{c: level for level, c in _CODES.items()}}
+"""The level of each code `levels` returns: what leaves the arrays is a `Level` again."""
 
 
 def level_code(level: Level | None) -> int:
@@ -71,19 +77,17 @@ def levels(
 ) -> np.ndarray:
     """Each row's level code (`level_code`) at `ratio` and `distance`, held
     by hysteresis against `previous` (codes; UNKNOWN and UNSEEN hold nothing)."""
-    # Arithmetic, not masked assignment (`result[hit] = code` costs several comparisons):
+    # All three levels at once (the columns are 2-D: a level per row, WARN first), in
+    # arithmetic, not masked assignment (`result[hit] = code` costs several comparisons):
     # the worst level reached is the largest code hit, and a row with both figures
     # unknown hits nothing (NaN compares false), so it is 0 until made UNKNOWN (-1).
-    result = np.zeros(ratio.shape, np.int8)
-    for i, level in enumerate(_ASCENDING):
-        code = np.int8(_CODES[level])
-        hit = (ratio >= columns.reach_ratio[i]) | (distance <= columns.reach_distance[i])
-        held = previous >= code
-        if held.any():
-            hit |= held & (
-                (ratio >= columns.clear_ratio[i]) | (distance <= columns.clear_distance[i])
-            )
-        np.maximum(result, hit.view(np.int8) * code, out=result)
+    hit = ratio >= columns.reach_ratio
+    hit |= distance <= columns.reach_distance
+    held = previous >= _CODE_COLUMN
+    if held.any():
+        held &= (ratio >= columns.clear_ratio) | (distance <= columns.clear_distance)
+        hit |= held
+    result = (hit.view(np.int8) * _CODE_COLUMN).max(axis=0)
     unknown = np.isnan(ratio)
     unknown &= np.isnan(distance)
     result -= unknown.view(np.int8)
