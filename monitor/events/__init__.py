@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, fields, make_dataclass
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -102,17 +102,20 @@ class Event:
         """A LEVEL event from a caller whose levels are typed already (the tracker): the
         same immutable Event, built in a third of `__init__`'s time, which a crash frame
         pays a hundred times over (the frozen `__init__` sets each of the 15 fields
-        through `object.__setattr__`). Built as its mutable twin (`_Draft`: the same
-        fields, plain attribute stores), then made an Event (the two layouts are the
-        same, so the class may be swapped); `__post_init__`'s typing of the levels
-        is the caller's, by its types."""
-        event = _Draft(
-            EventKind.LEVEL, account, target, target_kind, level, previous, margin_ratio,
-            liquidation_distance, liquidation_price, exchange_liquidation_price, mark_price,
-            margin_mode, message,
-        )  # fmt: skip
-        event.__class__ = cls  # type: ignore[assignment]
-        return event  # type: ignore[return-value]
+        through `object.__setattr__`). Its attributes are stored as unpickling stores
+        them, in field order (the order orjson encodes them in); `__post_init__`'s
+        typing of the levels is the caller's, by its types."""
+        event = object.__new__(cls)
+        event.__dict__.update({
+            "kind": EventKind.LEVEL, "account": account, "target": target,
+            "target_kind": target_kind, "level": level, "previous_level": previous,
+            "margin_ratio": margin_ratio, "liquidation_distance": liquidation_distance,
+            "liquidation_price": liquidation_price,
+            "exchange_liquidation_price": exchange_liquidation_price,
+            "mark_price": mark_price, "margin_mode": margin_mode, "message": message,
+            "time": time.time(), "order_id": None,
+        })  # fmt: skip
+        return event
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe: infinities (no equity left) become null, as everywhere else.
@@ -138,15 +141,6 @@ class Event:
 
 
 EVENT_FIELDS = tuple(f.name for f in fields(Event))
-_Draft = make_dataclass(
-    "_Draft",
-    [
-        (f.name, f.type, field(default=f.default, default_factory=f.default_factory))
-        for f in fields(Event)
-    ],
-)
-"""`Event`'s mutable twin, generated from its fields (so the two cannot drift apart):
-only `Event.level_change` builds one, and turns it into an Event at once."""
 
 
 def _finite_or_none(value: Any) -> Any:
