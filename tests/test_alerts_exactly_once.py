@@ -80,7 +80,7 @@ async def test_liquidation_page_is_sent_once_across_two_sigkills(tmp_path: Path)
 
     async with (
         telegram_server() as (state, api_url),
-        SimulatedVenue(parse_scenario(LIQUIDATION_SCENARIO), speed=SPEED) as venue,
+        SimulatedVenue(parse_scenario(LIQUIDATION_SCENARIO), speed=SPEED, hold=True) as venue,
     ):
         state.outage = True  # Telegram down from the start: everything waits in the outbox
         config = tmp_path / "config.yaml"
@@ -88,6 +88,12 @@ async def test_liquidation_page_is_sent_once_across_two_sigkills(tmp_path: Path)
         config.write_text(yaml.safe_dump(document))
         async with daemon_process(config, notify, log, "-c", LAUNCHER, "3") as process:
             await notify.wait_for("READY=1", 20)
+            # The page needs the daemon to have seen BTC critical before the exchange
+            # liquidates it (24 s simulated, 12 s of wall time at SPEED 2): a daemon whose
+            # first read comes after it never saw the position. READY (the first
+            # evaluation) may take up to 20 s on a busy machine, so the scenario's clock
+            # starts only then; the page is then due 12 s + group_wait 6 s later.
+            venue.start()
             await until(liquidation_rows, 40, "the liquidation page queued")
             process.send_signal(signal.SIGKILL)
             await process.wait()

@@ -17,6 +17,7 @@ import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -148,10 +149,22 @@ async def test_an_account_blind_because_its_read_waits_for_the_budget_says_so(tm
     assert "its read waits for the request budget of binanceusdm 127.0.0.1:" in blind.message
 
 
+def minute_from_now() -> Callable[[], float]:
+    """Wall time shifted so that a one-minute window starts now. Binance's windows (and
+    the budget's, and the simulator's) are the clock's minutes: a read that ends in the
+    next one leaves `used` at 0, rightly, the weight it counted being last minute's. On
+    this clock the test's reads, held 2.5 s and then a few seconds at most even on a busy
+    machine, fall in one window whatever second of the minute the test starts at."""
+    shift = time.time() % 60.0
+    return lambda: time.time() - shift
+
+
 async def test_status_reads_wait_for_the_budget_outside_their_timeout_and_learn_the_header():
+    clock = minute_from_now()
     async with SimulatedVenue("calm") as venue:
+        venue.exchange.weights = IpWeights(clock=clock)
         (account,) = config_for(venue, Path("/nonexistent")).accounts
-        budget = HostBudget("sim", WeightLimit("x-mbx-used-weight-1m", 2400, 60.0))
+        budget = HostBudget("sim", WeightLimit("x-mbx-used-weight-1m", 2400, 60.0), clock=clock)
         budget.refused(2.5)  # the host is held longer than the read may take
         started = time.monotonic()
         result = await fetch_account(account, SharedMarkets(), timeout=2.0, budget=budget)

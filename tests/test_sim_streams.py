@@ -109,6 +109,20 @@ async def test_marks_hold_and_keep_flowing_after_the_scenario_ends() -> None:
     assert [float(u["p"]) for u in updates] == [final, final]
 
 
+async def test_a_held_venue_serves_its_opening_marks_until_started() -> None:
+    """`hold=True`: the opening book's marks go out every tick while the clock waits
+    (a monitor's feed stays live), and `start()` plays the path from its first tick."""
+    async with SimulatedVenue(long_scenario(), speed=100, hold=True) as venue:
+        opening = venue.exchange.mark("BTCUSDT")
+        async with websockets.connect(f"{venue.ws_url}/market/ws/btcusdt@markPrice@1s") as ws:
+            held = [float((await recv_json(ws))["p"]) for _ in range(3)]
+            assert venue.elapsed == 0 and held == [opening] * 3
+            venue.start()
+            while venue.elapsed < 3:
+                await asyncio.sleep(0.01)
+    assert venue.exchange.mark("BTCUSDT") != opening
+
+
 @pytest.mark.parametrize(
     "path", ["/ws/!markPrice@arr@1s", "/stream?streams=btcusdt@markPrice@1s", "/ws"]
 )

@@ -8,11 +8,17 @@ funding time the venue reports is therefore the wall time at which it will happe
     async with SimulatedVenue("flash-crash", speed=100) as venue:
         ...  # point a client at venue.base_url / venue.ws_url
         await venue.finished.wait()
+
+With `hold=True` the opening book is served (REST, and its marks on the streams every
+tick) but the clock waits for `start()`: a test whose scenario moves at fixed simulated
+times starts it once the process under test is watching, however long that process took
+to start on a busy machine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,9 +57,11 @@ class SimulatedVenue:
         *,
         on_tick: Callable[[Tick], None] | None = None,
         venue: str = "binance",
+        hold: bool = False,
     ) -> None:
         """`on_tick` hears every tick once it is applied (marks, funding, liquidations);
-        `venue` is the dialect served (`dialects.DIALECTS`: binance, bybit)."""
+        `venue` is the dialect served (`dialects.DIALECTS`: binance, bybit); with `hold`
+        the clock waits for `start()` (see the module's docstring)."""
         if speed <= 0:
             raise ValueError(f"speed must be positive, not {speed}")
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -76,6 +84,9 @@ class SimulatedVenue:
         self._server = LocalServer(app, port)
         self._on_tick = on_tick
         self._task: asyncio.Task[None] | None = None
+        self._go = asyncio.Event()
+        if not hold:
+            self._go.set()
 
     @property
     def base_url(self) -> str:
@@ -84,6 +95,10 @@ class SimulatedVenue:
     @property
     def ws_url(self) -> str:
         return f"ws://{LOOPBACK}:{self._server.port}"
+
+    def start(self) -> None:
+        """Start the clock of a venue made with `hold=True` (else it runs already)."""
+        self._go.set()
 
     async def __aenter__(self) -> SimulatedVenue:
         await self._server.start()
@@ -107,6 +122,7 @@ class SimulatedVenue:
 
     async def _run(self) -> None:
         try:
+            await self._opening()
             await self._play()
         except Exception:
             log.exception("the simulated venue's clock failed at %.1fs", self.elapsed)
@@ -114,6 +130,15 @@ class SimulatedVenue:
         finally:
             self.finished.set()
         await self._hold()
+
+    async def _opening(self) -> None:
+        """Until `start()`: the opening marks published every tick, as `_hold` does after
+        the end, so a monitor's feed is live while it waits."""
+        interval = self.scenario.tick_seconds / self.speed
+        while not self._go.is_set():
+            self.streams.publish_marks()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._go.wait(), interval)
 
     async def _play(self) -> None:
         """Apply every tick on schedule: marks, funding when due, then the risk checks."""
