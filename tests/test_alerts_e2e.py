@@ -229,12 +229,12 @@ async def test_crash_pages_warn_critical_imminent_then_resolved_once_each(tmp_pa
     events: list[Event] = []
     async with (
         telegram_server() as (state, api_url),
-        SimulatedVenue(parse_scenario(WALK_SCENARIO), speed=SPEED) as venue,
+        SimulatedVenue(parse_scenario(WALK_SCENARIO), speed=SPEED, hold=True) as venue,
         running(venue, tmp_path, api_url, events, alerts={"group_wait": "1s"}) as (runner, _),
     ):
         monitor = runner.daemon.monitors[0]
         await until(lambda: monitor.evaluated, 10, "first evaluation")
-        assert venue.elapsed < WALK[0][0], "the daemon read the book after the crash began"
+        venue.start()  # the walk begins once the daemon has read the book, however slow
         await until(lambda: len(state.sent) >= 4, 25, "four pages")
         await asyncio.sleep(1.5)  # a duplicate or a late repeat would show up here
     texts = state.texts(CHAT)
@@ -252,7 +252,7 @@ async def test_a_reload_keeps_paging_without_re_attaching_the_alerts(tmp_path: P
     events: list[Event] = []
     async with (
         telegram_server() as (state, api_url),
-        SimulatedVenue(parse_scenario(WALK_SCENARIO), speed=SPEED) as venue,
+        SimulatedVenue(parse_scenario(WALK_SCENARIO), speed=SPEED, hold=True) as venue,
         running(venue, tmp_path, api_url, events, alerts={"group_wait": "1s"}) as (runner, plugin),
     ):
         await until(runner.daemon.first_evaluation.is_set, 10, "first evaluation")
@@ -262,7 +262,7 @@ async def test_a_reload_keeps_paging_without_re_attaching_the_alerts(tmp_path: P
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(document))
         assert await runner.reload()
         assert runner.daemon is not first
-        assert venue.elapsed < WALK[0][0], "the reload came after the crash began"
+        venue.start()  # the walk begins after the reload, however long it took
         assert runner.daemon.controllers  # dry run by default: a controller per account
         assert all(c.confirmer is plugin.approvals for c in runner.daemon.controllers.values())
         await until(lambda: len(state.sent) >= 4, 25, "four pages")
@@ -284,9 +284,11 @@ async def test_positions_moving_in_one_tick_make_one_message_not_n(tmp_path: Pat
     events: list[Event] = []
     async with (
         telegram_server() as (state, api_url),
-        SimulatedVenue(parse_scenario(BURST_SCENARIO), speed=SPEED) as venue,
-        running(venue, tmp_path, api_url, events, alerts={"group_wait": "1s"}),
+        SimulatedVenue(parse_scenario(BURST_SCENARIO), speed=SPEED, hold=True) as venue,
+        running(venue, tmp_path, api_url, events, alerts={"group_wait": "1s"}) as (runner, _),
     ):
+        await until(runner.daemon.first_evaluation.is_set, 10, "first evaluation")
+        venue.start()
         await until(lambda: len(state.sent) >= 2, 20, "the crash and the recovery")
         await venue.finished.wait()
         await asyncio.sleep(1.5)
@@ -311,12 +313,14 @@ async def test_bot_api_outage_delays_pages_but_loses_and_reorders_none(
     events: list[Event] = []
     async with (
         telegram_server() as (state, api_url),
-        SimulatedVenue(parse_scenario(WALK_SCENARIO), speed=SPEED) as venue,
-        running(venue, tmp_path, api_url, events, alerts={"group_wait": "1s"}) as (_, plugin),
+        SimulatedVenue(parse_scenario(WALK_SCENARIO), speed=SPEED, hold=True) as venue,
+        running(venue, tmp_path, api_url, events, alerts={"group_wait": "1s"}) as (runner, plugin),
     ):
         # The outbox's own knobs, shortened so the retry after the outage comes within
         # the test's time (default cap 60 s); the ordering logic is the same.
         plugin.outbox.backoff_base, plugin.outbox.backoff_cap = 0.2, 1.0
+        await until(runner.daemon.first_evaluation.is_set, 10, "first evaluation")
+        venue.start()
         await until(lambda: len(state.sent) == 1, 15, "the warn page")
         state.outage, state.outage_mode = True, mode
         await until(lambda: plugin.outbox.stats.enqueued == 4, 20, "all pages queued")
@@ -426,13 +430,14 @@ async def test_sigkill_mid_crash_loses_no_page_and_restart_does_not_storm(tmp_pa
     btc, eth = "BTC/USDT:USDT long isolated", "ETH/USDT:USDT long isolated"
     async with (
         telegram_server() as (state, api_url),
-        SimulatedVenue(parse_scenario(KILL_SCENARIO), speed=SPEED) as venue,
+        SimulatedVenue(parse_scenario(KILL_SCENARIO), speed=SPEED, hold=True) as venue,
     ):
         config = tmp_path / "config.yaml"
         document = config_document(venue, state_dir, api_url, alerts={"group_wait": "0.5s"})
         config.write_text(yaml.safe_dump(document))
         async with daemon_process(config, notify, log, "-c", LAUNCHER, "30") as process:
-            await notify.wait_for("READY=1", 20)
+            await notify.wait_for("READY=1", 20)  # READY follows the first evaluation
+            venue.start()  # so the crash is seen from its start, however slow the start
             first = await until(lambda: state.texts(CHAT), 15, "the crash page")
             state.outage = True  # what follows stays in the outbox
             await until(
