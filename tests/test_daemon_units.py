@@ -40,17 +40,26 @@ def test_first_ok_sighting_is_silent_and_changes_both_ways_are_events():
 
 def test_a_level_the_caller_classified_is_taken_as_given():
     """The tick path's arrays classify every row (`level_for`'s rules, held against the
-    level last reported); the tracker records and words what they decided, and stays
-    silent where it already holds that level or first sees a target at OK."""
+    level last reported); the tracker records and words what they decided, in row order,
+    and stays silent where it already holds that level or first sees a target at OK."""
     tracker = LevelTracker()
-    assert tracker.pool("a", pool(0.1), LIMITS, level=Level.OK) is None
-    up = tracker.pool("a", pool(0.1), LIMITS, level=Level.CRITICAL)  # its figures say OK
-    assert (up.previous_level, up.level, up.margin_ratio) == (Level.OK, Level.CRITICAL, 0.1)
+    key = "pool USDT"
+    assert tracker.pools(["a", "b"], [pool(0.1), pool(0.1)], [key, key], [Level.OK] * 2) == []
+    # Its figures say OK; the level given is what counts. b's row holds its level.
+    (up,) = tracker.pools(
+        ["a", "b"], [pool(0.1), pool(0.1)], [key, key], [Level.CRITICAL, Level.OK]
+    )
+    assert (up.account, up.previous_level, up.level, up.margin_ratio) == (
+        "a", Level.OK, Level.CRITICAL, 0.1,
+    )  # fmt: skip
     assert type(up) is Event and up.margin_mode == "cross"
-    assert tracker.pool("a", pool(0.8), LIMITS, level=Level.CRITICAL) is None
-    assert tracker.last("a", "pool USDT") is Level.CRITICAL
-    first = tracker.pool("b", pool(None, None), LIMITS, level=Level.UNKNOWN)
-    assert (first.previous_level, first.level) == (None, Level.UNKNOWN)
+    assert tracker.last("a", key) is Level.CRITICAL
+    first, down = tracker.pools(
+        ["c", "a"], [pool(None, None), pool(0.2)], [key, key], [Level.UNKNOWN, Level.OK]
+    )
+    assert (first.account, first.previous_level, first.level) == ("c", None, Level.UNKNOWN)
+    assert (down.account, down.previous_level, down.level) == ("a", Level.CRITICAL, Level.OK)
+    assert tracker.pool("a", pool(0.2), LIMITS) is None  # the scalar path sees it held
 
 
 def test_unknown_figures_are_a_level_of_their_own_not_ok():

@@ -52,17 +52,15 @@ _Record = TypeVar("_Record", PoolRisk, PositionRisk, contravariant=True)
 
 
 class _Tracks(Protocol[_Record]):
-    """`LevelTracker.pool` or `.position`: one row's record through the tracker."""
+    """`LevelTracker.pools` or `.positions`: the moved rows' records through the tracker."""
 
     def __call__(
         self,
-        account: str,
-        risk: _Record,
-        thresholds: Thresholds,
-        target: str | None = None,
-        *,
-        level: Level | None = None,
-    ) -> Event | None: ...
+        accounts: Sequence[str],
+        risks: Sequence[_Record],
+        targets: Sequence[str],
+        levels: Sequence[Level],
+    ) -> list[Event]: ...
 
 
 class FrameOutcome(NamedTuple):
@@ -297,7 +295,7 @@ class GroupEvaluation:
         moved = np.flatnonzero(pool_now != rows.pool_level).tolist()
         if moved:
             self._track(
-                rows, moved, pool_risks(frame, moved), pool_now, track=self.tracker.pool,
+                rows, moved, pool_risks(frame, moved), pool_now, track=self.tracker.pools,
                 accounts=rows.pool_account, keys=rows.pool_keys, reported=rows.pool_level,
             )  # fmt: skip
         position_now = levels(
@@ -308,7 +306,7 @@ class GroupEvaluation:
         if moved:
             self._track(
                 rows, moved, position_risks(frame, moved), position_now,
-                track=self.tracker.position, accounts=rows.position_account,
+                track=self.tracker.positions, accounts=rows.position_account,
                 keys=rows.position_keys, reported=rows.position_level,
             )  # fmt: skip
 
@@ -324,19 +322,20 @@ class GroupEvaluation:
         keys: list[str],
         reported: np.ndarray,
     ) -> None:
-        """Each moved row (its record in `risks`, its level code in `now`) through the
-        tracker (`track`) with the level the arrays classified, its event emitted; that
-        level, which the tracker now holds, is kept as the row's reported level and the
-        count of each account's rows above OK follows."""
+        """The moved rows (their records in `risks`, their level codes in `now`) through
+        the tracker (`track`) at once, with the levels the arrays classified, and the
+        events it words emitted in row order; those levels, which the tracker now holds,
+        are kept as the rows' reported levels and the count of each account's rows above
+        OK follows."""
         emit, monitors, level_of = self.emit, rows.monitors, LEVEL_OF
         codes = now.take(moved)
-        for row, account, risk, code in zip(
-            moved, accounts.take(moved).tolist(), risks, codes.tolist(), strict=True
+        for event in track(
+            [monitors[account].name for account in accounts.take(moved).tolist()],
+            risks,
+            [keys[row] for row in moved],
+            [level_of[code] for code in codes.tolist()],
         ):
-            monitor = monitors[account]
-            event = track(monitor.name, risk, monitor.thresholds, keys[row], level=level_of[code])
-            if event is not None:
-                emit(event)
+            emit(event)
         before = reported[moved] != _OK
         reported[moved] = codes
         hot = rows.hot

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from monitor.config import Thresholds
@@ -59,63 +59,59 @@ class LevelTracker:
         ratio: float | None,
         distance: float | None,
         limits: Any,
-        level: Level | None,
     ) -> tuple[Level, Level | None] | None:
         """(level now, previous level or None when first seen) when the target's level
-        changed in a way worth an event; the level is recorded either way. One key and
-        one lookup per target: a crash frame sends a hundred targets through here.
-
-        `level` is the level the caller already classified by `level_for`'s rules
-        against the level last reported here (the tick path's arrays do it for every
-        row at once); None: classified here. The common case on every tick is answered
-        without the level machinery: the target was OK and both figures are known and
-        short of every warning. Otherwise the level is held by hysteresis against the
-        level last reported (`level_for`)."""
-        key = (account, target)
-        previous = self._levels.get(key)
-        if level is None:
-            if (
-                previous is _OK
-                and ratio is not None
-                and distance is not None
-                and ratio < limits.warn
-                and distance > limits.distance_warn
-            ):
-                return None
-            level = level_for(ratio, distance, limits, previous)
-        if previous is level:
+        changed in a way worth an event (`_record`). The common case on every tick is
+        answered without the level machinery: the target was OK and both figures are
+        known and short of every warning. Otherwise the level is held by hysteresis
+        against the level last reported (`level_for`)."""
+        previous = self._levels.get((account, target))
+        if (
+            previous is _OK
+            and ratio is not None
+            and distance is not None
+            and ratio < limits.warn
+            and distance > limits.distance_warn
+        ):
             return None
-        self._levels[key] = level
-        self._bump(account)
-        if previous is None and level is _OK:
-            return None  # a first sighting at OK is recorded silently
-        return level, previous
+        changed = self._record(
+            (account,), (target,), (level_for(ratio, distance, limits, previous),)
+        )
+        return changed[0][1:] if changed else None
+
+    def _record(
+        self, accounts: Sequence[str], targets: Sequence[str], levels: Sequence[Level]
+    ) -> list[tuple[int, Level, Level | None]]:
+        """Record each (account, target)'s level; (its index, level, previous level or
+        None when first seen) of those whose level changed in a way worth an event. The
+        one place the rule lives: a scalar evaluation passes one target, the tick path
+        every row its arrays saw move (hundreds in a crash frame: one loop, not a call
+        per row)."""
+        stored, generations = self._levels, self._generations
+        lookup, count = stored.get, generations.get
+        changed = []
+        for i, key in enumerate(zip(accounts, targets, strict=True)):
+            level, previous = levels[i], lookup(key)
+            if previous is level:
+                continue
+            stored[key] = level
+            account = key[0]
+            generations[account] = count(account, 0) + 1
+            if previous is None and level is _OK:
+                continue  # a first sighting at OK is recorded silently
+            changed.append((i, level, previous))
+        return changed
 
     def pool(
-        self,
-        account: str,
-        risk: PoolRisk,
-        thresholds: Thresholds,
-        target: str | None = None,
-        *,
-        level: Level | None = None,
+        self, account: str, risk: PoolRisk, thresholds: Thresholds, target: str | None = None
     ) -> Event | None:
-        """`target` is the pool's key when the caller already built it (per tick);
-        `level` its level when the caller already classified it (see `_moved`)."""
+        """`target` is the pool's key when the caller already built it."""
         if target is None:
             target = pool_target(risk.asset)
         moved = self._moved(
-            account, target, risk.margin_ratio, risk.liquidation_distance, thresholds.cross,
-            level,
-        )  # fmt: skip
-        if moved is None:
-            return None
-        level, previous = moved
-        return Event.level_change(
-            account, target, _POOL, level=level, previous=previous,
-            margin_ratio=risk.margin_ratio, liquidation_distance=risk.liquidation_distance,
-            margin_mode="cross", message=risk.note or "",
-        )  # fmt: skip
+            account, target, risk.margin_ratio, risk.liquidation_distance, thresholds.cross
+        )
+        return None if moved is None else _pool_event(account, target, risk, *moved)
 
     def position(
         self,
@@ -123,25 +119,62 @@ class LevelTracker:
         risk: PositionRisk,
         thresholds: Thresholds,
         target: str | None = None,
-        *,
-        level: Level | None = None,
     ) -> Event | None:
-        """`target` is the position's key when the caller already built it (per tick);
-        `level` its level when the caller already classified it (see `_moved`)."""
+        """`target` is the position's key when the caller already built it."""
         p = risk.position
         limits = thresholds.isolated if p.margin_mode is _ISOLATED else thresholds.cross
         if target is None:
             target = position_target(p.symbol, p.side.value, p.margin_mode.value, p.position_side)
-        moved = self._moved(
-            account, target, risk.margin_ratio, risk.liquidation_distance, limits, level
-        )
-        if moved is None:
-            return None
-        level, previous = moved
-        return Event.level_change(
-            account, target, _POSITION, level=level, previous=previous,
-            margin_ratio=risk.margin_ratio, liquidation_distance=risk.liquidation_distance,
-            liquidation_price=risk.liquidation_price,
-            exchange_liquidation_price=p.exchange_liquidation_price, mark_price=risk.mark_price,
-            margin_mode=_MODE_NAME[p.margin_mode], message=risk.note or "",
-        )  # fmt: skip
+        moved = self._moved(account, target, risk.margin_ratio, risk.liquidation_distance, limits)
+        return None if moved is None else _position_event(account, target, risk, *moved)
+
+    def pools(
+        self,
+        accounts: Sequence[str],
+        risks: Sequence[PoolRisk],
+        targets: Sequence[str],
+        levels: Sequence[Level],
+    ) -> list[Event]:
+        """The tick path's pools whose level its arrays saw move (`level_for`'s rules,
+        held against the level last reported, for every row at once): each recorded at
+        the level given, and the changes worth an event worded, in row order."""
+        return [
+            _pool_event(accounts[i], targets[i], risks[i], level, previous)
+            for i, level, previous in self._record(accounts, targets, levels)
+        ]
+
+    def positions(
+        self,
+        accounts: Sequence[str],
+        risks: Sequence[PositionRisk],
+        targets: Sequence[str],
+        levels: Sequence[Level],
+    ) -> list[Event]:
+        """`pools`, for positions."""
+        return [
+            _position_event(accounts[i], targets[i], risks[i], level, previous)
+            for i, level, previous in self._record(accounts, targets, levels)
+        ]
+
+
+def _pool_event(
+    account: str, target: str, risk: PoolRisk, level: Level, previous: Level | None
+) -> Event:
+    return Event.level_change(
+        account, target, _POOL, level=level, previous=previous,
+        margin_ratio=risk.margin_ratio, liquidation_distance=risk.liquidation_distance,
+        margin_mode="cross", message=risk.note or "",
+    )  # fmt: skip
+
+
+def _position_event(
+    account: str, target: str, risk: PositionRisk, level: Level, previous: Level | None
+) -> Event:
+    p = risk.position
+    return Event.level_change(
+        account, target, _POSITION, level=level, previous=previous,
+        margin_ratio=risk.margin_ratio, liquidation_distance=risk.liquidation_distance,
+        liquidation_price=risk.liquidation_price,
+        exchange_liquidation_price=p.exchange_liquidation_price, mark_price=risk.mark_price,
+        margin_mode=_MODE_NAME[p.margin_mode], message=risk.note or "",
+    )  # fmt: skip
