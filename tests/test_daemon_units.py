@@ -15,7 +15,7 @@ from monitor.domain import MarginMode, Position, Side
 from monitor.engine.levels import Level
 from monitor.engine.results import PoolRisk, PositionRisk
 from monitor.events import Event, EventKind, TargetKind
-from monitor.events.tracker import LevelTracker
+from monitor.events.tracker import LevelTracker, pool_figures
 from monitor.exchange.errors import ErrorKind
 
 LIMITS = Thresholds()  # cross warn 0.5 / critical 0.75, distance 0.15 / 0.08
@@ -44,21 +44,23 @@ def test_a_level_the_caller_classified_is_taken_as_given():
     and stays silent where it already holds that level or first sees a target at OK."""
     tracker = LevelTracker()
     key = "pool USDT"
-    assert tracker.pools(["a", "b"], [pool(0.1), pool(0.1)], [key, key], [Level.OK] * 2) == []
+
+    def report(accounts: list[str], risks: list[PoolRisk], levels: list[Level]) -> list[Event]:
+        keys = [key] * len(accounts)
+        return tracker.report(TargetKind.POOL, accounts, keys, levels, pool_figures(risks))
+
+    assert report(["a", "b"], [pool(0.1), pool(0.1)], [Level.OK] * 2) == []
     # Its figures say OK; the level given is what counts. b's row holds its level.
-    (up,) = tracker.pools(
-        ["a", "b"], [pool(0.1), pool(0.1)], [key, key], [Level.CRITICAL, Level.OK]
-    )
+    (up,) = report(["a", "b"], [pool(0.1), pool(0.1)], [Level.CRITICAL, Level.OK])
     assert (up.account, up.previous_level, up.level, up.margin_ratio) == (
         "a", Level.OK, Level.CRITICAL, 0.1,
     )  # fmt: skip
-    assert type(up) is Event and up.margin_mode == "cross"
+    assert type(up) is Event and up.margin_mode == "cross" and up.target_kind is TargetKind.POOL
     assert tracker.last("a", key) is Level.CRITICAL
-    first, down = tracker.pools(
-        ["c", "a"], [pool(None, None), pool(0.2)], [key, key], [Level.UNKNOWN, Level.OK]
-    )
+    first, down = report(["c", "a"], [pool(None, None), pool(0.2)], [Level.UNKNOWN, Level.OK])
     assert (first.account, first.previous_level, first.level) == ("c", None, Level.UNKNOWN)
     assert (down.account, down.previous_level, down.level) == ("a", Level.CRITICAL, Level.OK)
+    assert first.time == down.time  # one frame's changes, seen at one instant
     assert tracker.pool("a", pool(0.2), LIMITS) is None  # the scalar path sees it held
 
 

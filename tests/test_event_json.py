@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from monitor.daemon.sinks import JsonLinesSink
 from monitor.engine.levels import Level
-from monitor.events import Event, EventKind, TargetKind
+from monitor.events import Event, EventKind, LevelFigures, TargetKind
 
 
 def reference_bytes(event: Event) -> bytes:
@@ -107,25 +107,27 @@ def test_levels_keep_their_wire_names_and_a_persisted_event_loads_typed() -> Non
 
 
 @given(events, st.sampled_from(Level), st.text(max_size=12), st.text(max_size=8))
-def test_a_level_change_is_the_event_init_builds(
+def test_level_changes_are_the_events_init_builds(
     drawn: Event, level: Level, account: str, margin_mode: str
 ) -> None:
-    """`Event.level_change` (the tracker's fast constructor) builds an Event equal to
+    """`Event.level_changes` (the tracker's fast constructor) builds Events equal to
     `Event(...)`'s, as immutable, encoding to the same bytes."""
     event = replace(
         drawn, kind=EventKind.LEVEL, account=account, level=level, margin_mode=margin_mode
     )
-    built = Event.level_change(
-        account, event.target, event.target_kind, level=level,
-        previous=event.previous_level, margin_ratio=event.margin_ratio,
-        liquidation_distance=event.liquidation_distance,
-        liquidation_price=event.liquidation_price,
-        exchange_liquidation_price=event.exchange_liquidation_price,
-        mark_price=event.mark_price, margin_mode=margin_mode, message=event.message,
+    figures = LevelFigures(
+        [None, event.margin_ratio], [None, event.liquidation_distance],
+        [None, event.liquidation_price], [None, event.exchange_liquidation_price],
+        [None, event.mark_price], ["", margin_mode], ["", event.message],
+    )  # fmt: skip
+    (built,) = Event.level_changes(
+        event.target_kind, [(1, level, event.previous_level)],
+        accounts=["other", account], targets=["other", event.target], figures=figures,
     )  # fmt: skip
     event = replace(event, time=built.time)
     assert type(built) is Event
     assert built.to_json_bytes() == event.to_json_bytes() == reference_bytes(event)
+    assert built.to_json_line() == event.to_json_bytes() + b"\n"
     assert repr(built) == repr(event)
     with pytest.raises(FrozenInstanceError):
         built.level = Level.OK  # type: ignore[misc]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -28,39 +28,25 @@ from monitor.config import Thresholds
 from monitor.daemon.marks import MarkBoard
 from monitor.engine.book import AccountBook
 from monitor.engine.levels import Level
-from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
+from monitor.engine.results import AccountRisk
 from monitor.engine.vector import Frame, VectorEngine, account_risk
 from monitor.engine.vector.layout import AccountRows, Layout
 from monitor.engine.vector.levels import (
-    LEVEL_OF,
     UNSEEN,
     LevelColumns,
     level_code,
     level_columns,
     levels,
+    levels_of,
 )
-from monitor.engine.vector.risk import pool_risks, position_risks
-from monitor.events import Event, pool_target
-from monitor.events.tracker import LevelTracker
+from monitor.engine.vector.risk import known
+from monitor.events import Event, LevelFigures, TargetKind, pool_target
+from monitor.events.tracker import MODE_NAME, LevelTracker
 
 if TYPE_CHECKING:
     from monitor.daemon.account import AccountState
 
 _OK = level_code(Level.OK)
-_Risk = TypeVar("_Risk", PoolRisk, PositionRisk)
-_Record = TypeVar("_Record", PoolRisk, PositionRisk, contravariant=True)
-
-
-class _Tracks(Protocol[_Record]):
-    """`LevelTracker.pools` or `.positions`: the moved rows' records through the tracker."""
-
-    def __call__(
-        self,
-        accounts: Sequence[str],
-        risks: Sequence[_Record],
-        targets: Sequence[str],
-        levels: Sequence[Level],
-    ) -> list[Event]: ...
 
 
 class FrameOutcome(NamedTuple):
@@ -82,8 +68,13 @@ class _Rows:
     monitors: list[AccountState]
     position_account: np.ndarray
     pool_account: np.ndarray
-    position_keys: list[str]
-    pool_keys: list[str]
+    """Per row, its account's index in `monitors`."""
+    position_names: np.ndarray
+    pool_names: np.ndarray
+    position_keys: np.ndarray
+    pool_keys: np.ndarray
+    """Per row, its account's name and its target key: object arrays, so that the rows
+    whose level moved are one `take` each, not a Python lookup per row."""
     position_columns: LevelColumns
     pool_columns: LevelColumns
     position_level: np.ndarray
@@ -248,20 +239,23 @@ class GroupEvaluation:
         for name, span in layout.accounts.items():
             before = old.accounts.get(name) if old is not None and name not in fresh else None
             if before is not None and old is not None:
-                position_keys += old.position_keys[before.positions]
+                position_keys += old.position_keys[before.positions].tolist()
                 position_level[span.positions] = old.position_level[before.positions]
                 pool_level[span.pools] = old.pool_level[before.pools]
             else:
                 key = by_name[name].target_key
                 position_keys += [key(position) for _, position in rows_of[span.positions]]
                 unread.append((name, span))
+        names = np.array([m.name for m in monitors], dtype=object)
         rows = _Rows(
             accounts=layout.accounts,
             monitors=monitors,
             position_account=position_account,
             pool_account=pool_account,
-            position_keys=position_keys,
-            pool_keys=[pool_target(asset) for _, asset in layout.pool_rows],
+            position_names=names.take(position_account),
+            pool_names=names.take(pool_account),
+            position_keys=np.array(position_keys, dtype=object),
+            pool_keys=np.array([pool_target(asset) for _, asset in layout.pool_rows], dtype=object),
             position_columns=position_columns,
             pool_columns=pool_columns,
             position_level=position_level,
@@ -286,8 +280,9 @@ class GroupEvaluation:
     # --- the frame's events ------------------------------------------------------
 
     def _report(self, frame: Frame, rows: _Rows) -> None:
-        """Classify every row; the rows whose level moved go through the tracker, their
-        records built together (risk.py), in row order as ever: pools, then positions."""
+        """Classify every row; the rows whose level moved go through the tracker with the
+        figures their events will carry, read from the frame's columns for all of them at
+        once (no record per row), in row order as ever: pools, then positions."""
         pool_now = levels(
             frame.pool_margin_ratio, frame.pool_liquidation_distance,
             rows.pool_columns, rows.pool_level,
@@ -295,8 +290,9 @@ class GroupEvaluation:
         moved = np.flatnonzero(pool_now != rows.pool_level).tolist()
         if moved:
             self._track(
-                rows, moved, pool_risks(frame, moved), pool_now, track=self.tracker.pools,
-                accounts=rows.pool_account, keys=rows.pool_keys, reported=rows.pool_level,
+                rows, moved, _pool_figures(frame, moved), pool_now, kind=TargetKind.POOL,
+                accounts=rows.pool_account, names=rows.pool_names, keys=rows.pool_keys,
+                reported=rows.pool_level,
             )  # fmt: skip
         position_now = levels(
             frame.margin_ratio, frame.liquidation_distance,
@@ -305,35 +301,33 @@ class GroupEvaluation:
         moved = np.flatnonzero(position_now != rows.position_level).tolist()
         if moved:
             self._track(
-                rows, moved, position_risks(frame, moved), position_now,
-                track=self.tracker.positions, accounts=rows.position_account,
-                keys=rows.position_keys, reported=rows.position_level,
+                rows, moved, _position_figures(frame, moved), position_now,
+                kind=TargetKind.POSITION, accounts=rows.position_account,
+                names=rows.position_names, keys=rows.position_keys,
+                reported=rows.position_level,
             )  # fmt: skip
 
     def _track(
         self,
         rows: _Rows,
         moved: list[int],
-        risks: list[_Risk],
+        figures: LevelFigures,
         now: np.ndarray,
         *,
-        track: _Tracks[_Risk],
+        kind: TargetKind,
         accounts: np.ndarray,
-        keys: list[str],
+        names: np.ndarray,
+        keys: np.ndarray,
         reported: np.ndarray,
     ) -> None:
-        """The moved rows (their records in `risks`, their level codes in `now`) through
-        the tracker (`track`) at once, with the levels the arrays classified, and the
-        events it words emitted in row order; those levels, which the tracker now holds,
-        are kept as the rows' reported levels and the count of each account's rows above
-        OK follows."""
-        emit, monitors, level_of = self.emit, rows.monitors, LEVEL_OF
-        codes = now.take(moved)
-        for event in track(
-            [monitors[account].name for account in accounts.take(moved).tolist()],
-            risks,
-            [keys[row] for row in moved],
-            [level_of[code] for code in codes.tolist()],
+        """The moved rows (their events' figures in `figures`, their level codes in `now`)
+        through the tracker at once, with the levels the arrays classified, and the events
+        it words emitted in row order; those levels, which the tracker now holds, are kept
+        as the rows' reported levels and the count of each account's rows above OK
+        follows."""
+        emit, codes = self.emit, now.take(moved)
+        for event in self.tracker.report(
+            kind, names.take(moved).tolist(), keys.take(moved).tolist(), levels_of(codes), figures
         ):
             emit(event)
         before = reported[moved] != _OK
@@ -362,3 +356,35 @@ class GroupEvaluation:
         if rows.alarmed is None:
             rows.alarmed = [rows.monitors[i] for i in np.flatnonzero(rows.hot).tolist()]
         return rows.alarmed
+
+
+def _pool_figures(frame: Frame, rows: list[int]) -> LevelFigures:
+    """What the events of these pool rows say (tracker.pool_figures, from the columns)."""
+    index = np.asarray(rows, np.intp)
+    nothing = [None] * len(rows)
+    return LevelFigures(
+        known(frame.pool_margin_ratio, index), known(frame.pool_liquidation_distance, index),
+        nothing, nothing, nothing, ["cross"] * len(rows),
+        [frame.pool_note_text(row) or "" for row in rows],
+    )  # fmt: skip
+
+
+def _position_figures(frame: Frame, rows: list[int]) -> LevelFigures:
+    """What the events of these position rows say (tracker.position_figures, from the
+    columns): a note's text is worded only for the rows that have one."""
+    index = np.asarray(rows, np.intp)
+    rows_of = frame.layout.position_rows
+    positions = [rows_of[row][1] for row in rows]
+    notes = frame.note.take(index).tolist()
+    return LevelFigures(
+        known(frame.margin_ratio, index),
+        known(frame.liquidation_distance, index),
+        known(frame.liquidation_price, index),
+        [p.exchange_liquidation_price for p in positions],
+        frame.mark.take(index).tolist(),
+        [MODE_NAME[p.margin_mode] for p in positions],
+        [
+            (frame.position_note(row) or "") if note else ""
+            for row, note in zip(rows, notes, strict=True)
+        ],
+    )

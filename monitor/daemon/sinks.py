@@ -71,7 +71,7 @@ class JsonLinesSink:
         self._flush = self._file.flush
 
     def emit(self, event: Event) -> None:
-        self._file.write(event.to_json_bytes() + b"\n")
+        self._file.write(event.to_json_line())
         if self._bus is not None:
             self._bus.flush_after(self._flush)
         else:

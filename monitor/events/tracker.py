@@ -9,14 +9,14 @@ from monitor.config import Thresholds
 from monitor.domain import MarginMode
 from monitor.engine.levels import Level, level_for
 from monitor.engine.results import PoolRisk, PositionRisk
-from monitor.events import Event, TargetKind, pool_target, position_target
+from monitor.events import Event, LevelFigures, TargetKind, pool_target, position_target
 
 _OK = Level.OK
 _ISOLATED = MarginMode.ISOLATED
 _POOL, _POSITION = TargetKind.POOL, TargetKind.POSITION
-_MODE_NAME = {mode: mode.value for mode in MarginMode}
-"""Members and wire names read once: `.value` is a property call, on every event of a
-crash frame."""
+MODE_NAME = {mode: mode.value for mode in MarginMode}
+"""Each margin mode's wire name, read once: `.value` is a property call, on every event
+of a crash frame."""
 
 
 class LevelTracker:
@@ -111,7 +111,7 @@ class LevelTracker:
         moved = self._moved(
             account, target, risk.margin_ratio, risk.liquidation_distance, thresholds.cross
         )
-        return None if moved is None else _pool_event(account, target, risk, *moved)
+        return None if moved is None else _one(_POOL, account, target, moved, pool_figures([risk]))
 
     def position(
         self,
@@ -126,55 +126,61 @@ class LevelTracker:
         if target is None:
             target = position_target(p.symbol, p.side.value, p.margin_mode.value, p.position_side)
         moved = self._moved(account, target, risk.margin_ratio, risk.liquidation_distance, limits)
-        return None if moved is None else _position_event(account, target, risk, *moved)
+        if moved is None:
+            return None
+        return _one(_POSITION, account, target, moved, position_figures([risk]))
 
-    def pools(
+    def report(
         self,
+        kind: TargetKind,
         accounts: Sequence[str],
-        risks: Sequence[PoolRisk],
         targets: Sequence[str],
         levels: Sequence[Level],
+        figures: LevelFigures,
     ) -> list[Event]:
-        """The tick path's pools whose level its arrays saw move (`level_for`'s rules,
-        held against the level last reported, for every row at once): each recorded at
-        the level given, and the changes worth an event worded, in row order."""
-        return [
-            _pool_event(accounts[i], targets[i], risks[i], level, previous)
-            for i, level, previous in self._record(accounts, targets, levels)
-        ]
-
-    def positions(
-        self,
-        accounts: Sequence[str],
-        risks: Sequence[PositionRisk],
-        targets: Sequence[str],
-        levels: Sequence[Level],
-    ) -> list[Event]:
-        """`pools`, for positions."""
-        return [
-            _position_event(accounts[i], targets[i], risks[i], level, previous)
-            for i, level, previous in self._record(accounts, targets, levels)
-        ]
+        """The tick path's targets (pools or positions, by `kind`) whose level its arrays
+        saw move (`level_for`'s rules, held against the level last reported, for every
+        row at once): each recorded at the level given, and the changes worth an event
+        worded with the rows' `figures`, in row order."""
+        changes = self._record(accounts, targets, levels)
+        if not changes:
+            return []
+        return Event.level_changes(
+            kind, changes, accounts=accounts, targets=targets, figures=figures
+        )
 
 
-def _pool_event(
-    account: str, target: str, risk: PoolRisk, level: Level, previous: Level | None
-) -> Event:
-    return Event.level_change(
-        account, target, _POOL, level=level, previous=previous,
-        margin_ratio=risk.margin_ratio, liquidation_distance=risk.liquidation_distance,
-        margin_mode="cross", message=risk.note or "",
+def pool_figures(risks: Sequence[PoolRisk]) -> LevelFigures:
+    """What a pool's event says, from its records (a pool has no price of its own)."""
+    nothing = [None] * len(risks)
+    return LevelFigures(
+        [r.margin_ratio for r in risks], [r.liquidation_distance for r in risks],
+        nothing, nothing, nothing, ["cross"] * len(risks), [r.note or "" for r in risks],
     )  # fmt: skip
 
 
-def _position_event(
-    account: str, target: str, risk: PositionRisk, level: Level, previous: Level | None
+def position_figures(risks: Sequence[PositionRisk]) -> LevelFigures:
+    """What a position's event says, from its records."""
+    return LevelFigures(
+        [r.margin_ratio for r in risks],
+        [r.liquidation_distance for r in risks],
+        [r.liquidation_price for r in risks],
+        [r.position.exchange_liquidation_price for r in risks],
+        [r.mark_price for r in risks],
+        [MODE_NAME[r.position.margin_mode] for r in risks],
+        [r.note or "" for r in risks],
+    )
+
+
+def _one(
+    kind: TargetKind,
+    account: str,
+    target: str,
+    moved: tuple[Level, Level | None],
+    figures: LevelFigures,
 ) -> Event:
-    p = risk.position
-    return Event.level_change(
-        account, target, _POSITION, level=level, previous=previous,
-        margin_ratio=risk.margin_ratio, liquidation_distance=risk.liquidation_distance,
-        liquidation_price=risk.liquidation_price,
-        exchange_liquidation_price=p.exchange_liquidation_price, mark_price=risk.mark_price,
-        margin_mode=_MODE_NAME[p.margin_mode], message=risk.note or "",
-    )  # fmt: skip
+    """The event of a scalar evaluation's one target that moved."""
+    (event,) = Event.level_changes(
+        kind, [(0, *moved)], accounts=(account,), targets=(target,), figures=figures
+    )
+    return event

@@ -38,8 +38,14 @@ _CODE_COLUMN = np.array([[_CODES[level]] for level in _ASCENDING], np.int8)
 """The codes of `_ASCENDING` as a column, against the 2-D `LevelColumns`."""
 
 
-LEVEL_OF: dict[int, Level] = {UNKNOWN: Level.UNKNOWN, **{c: level for level, c in _CODES.items()}}
-"""The level of each code `levels` returns: what leaves the arrays is a `Level` again."""
+_LEVEL_OF_CODE = np.array([Level.UNKNOWN, *sorted(_CODES, key=_CODES.__getitem__)], dtype=object)
+"""Each code's `Level`, at index code - UNKNOWN."""
+
+
+def levels_of(codes: np.ndarray) -> list[Level]:
+    """The `Level` of each code `levels` returned: what leaves the arrays is a `Level`
+    again (one gather for a frame's hundreds of moved rows)."""
+    return _LEVEL_OF_CODE.take(codes - UNKNOWN).tolist()
 
 
 def level_code(level: Level | None) -> int:

@@ -17,7 +17,7 @@ from monitor.engine.results import AccountRisk, PoolRisk, PositionRisk
 from monitor.engine.vector.frame import Frame
 
 
-def _known(column: np.ndarray, index: np.ndarray) -> list[float | None]:
+def known(column: np.ndarray, index: np.ndarray) -> list[float | None]:
     """The figures of `column` at `index`, NaN as None (NaN alone differs from itself)."""
     return [None if value != value else value for value in column.take(index).tolist()]
 
@@ -36,13 +36,13 @@ def pool_risks(frame: Frame, rows: Sequence[int]) -> list[PoolRisk]:
                 frame.pool_wallet.take(index).tolist(),
                 frame.pool_unrealized_pnl.take(index).tolist(),
                 frame.pool_margin_balance.take(index).tolist(),
-                _known(frame.pool_maintenance_margin, index),
-                _known(frame.pool_margin_ratio, index),
-                _known(frame.pool_liquidation_move, index),
-                _known(frame.pool_liquidation_distance, index),
-                _known(frame.pool_exchange_ratio, index),
+                known(frame.pool_maintenance_margin, index),
+                known(frame.pool_margin_ratio, index),
+                known(frame.pool_liquidation_move, index),
+                known(frame.pool_liquidation_distance, index),
+                known(frame.pool_exchange_ratio, index),
                 [frame.pool_note_text(row) for row in rows],
-                _known(frame.pool_liquidation_fees, index),
+                known(frame.pool_liquidation_fees, index),
                 strict=True,
             ),
         )
@@ -62,15 +62,15 @@ def position_risks(frame: Frame, rows: Sequence[int]) -> list[PositionRisk]:
                 frame.mark.take(index).tolist(),
                 frame.notional.take(index).tolist(),
                 frame.unrealized_pnl.take(index).tolist(),
-                _known(frame.maintenance_margin, index),
-                _known(frame.margin_ratio, index),
-                _known(frame.liquidation_price, index),
-                _known(frame.liquidation_distance, index),
+                known(frame.maintenance_margin, index),
+                known(frame.margin_ratio, index),
+                known(frame.liquidation_price, index),
+                known(frame.liquidation_distance, index),
                 [
                     frame.position_note(row) if note else None
                     for row, note in zip(rows, notes, strict=True)
                 ],
-                _known(frame.liquidation_fees, index),
+                known(frame.liquidation_fees, index),
                 strict=True,
             ),
         )
