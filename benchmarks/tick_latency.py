@@ -64,6 +64,7 @@ from monitor.daemon.service import Daemon, ExchangeGroup
 from monitor.daemon.sinks import JsonLinesSink
 from monitor.engine.levels import Level
 from monitor.feeds import MarkTick
+from monitor.heappolicy import keep_freed_pages
 from monitor.venues.binance.feed import MANY_STREAMS
 
 ARRAY_PATH = "/market/ws/!markPrice@arr@1s"
@@ -158,6 +159,7 @@ async def run(args: argparse.Namespace) -> None:
                 poller.client.set_markets(markets)
                 poller._succeeded(snapshot)  # the book a successful poll would build
             gc.freeze()  # as the daemon does after its first evaluation (runner.py)
+            keep_freed_pages()  # and keeps the heap's freed pages (runner.py)
             try:
                 await asyncio.wait_for(server.connected.wait(), 10)
                 if server.path != ARRAY_PATH:

@@ -37,6 +37,7 @@ from monitor.daemon.service import Daemon
 from monitor.daemon.sinks import JsonLinesSink
 from monitor.events import Event
 from monitor.feeds.stream import StreamFeed, _Connection
+from monitor.heappolicy import keep_freed_pages
 
 STORM = {"warn": 0.001, "critical": 0.5, "distance_warn": 0.99, "distance_critical": 0.08}
 """tick_latency's storm thresholds: every target above OK."""
@@ -90,6 +91,7 @@ async def run(args: argparse.Namespace) -> None:
         counted: list[Event] = []
         bus.subscribe(Event, counted.append)
         gc.freeze()
+        keep_freed_pages()  # as the daemon does (runner.py, monitor/heappolicy.py)
         profile = cProfile.Profile() if args.profile else None
         report = []
         for case, frames in _frames(args, marks, unheld):

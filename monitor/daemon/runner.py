@@ -35,6 +35,7 @@ from monitor.daemon.sinks import EventSink, JsonLinesSink, LogSink
 from monitor.engine.levels import Level
 from monitor.events import Event, EventKind, TargetKind
 from monitor.events.tracker import LevelTracker
+from monitor.heappolicy import keep_freed_pages
 from monitor.ops import sdnotify
 from monitor.ops.health import Health
 from monitor.ops.heartbeat import Heartbeat
@@ -176,8 +177,10 @@ class Runner:
         await self.daemon.first_evaluation.wait()
         # Markets, modules and the first books live as long as the process: keep the
         # collector from rescanning them on every tick's allocations (tail latency; the
-        # other half of the policy, no collection inside a frame: monitor/gcpolicy.py).
+        # other half of the policy, no collection inside a frame: monitor/gcpolicy.py),
+        # and keep the heap pages a frame's arrays reuse (monitor/heappolicy.py).
         gc.freeze()
+        keep_freed_pages()
         sdnotify.ready()
         sdnotify.status(self.daemon.summary())
         self.check_health()
