@@ -5,9 +5,10 @@ holds all their positions and pools as rows, and each frame computes every row's
 in one `update`, with no proof, band or screen deciding what may be skipped. The levels
 of all rows are then classified at once (engine/vector/levels.py, `level_for` over
 arrays) against per-row threshold columns (each account's own, cross or isolated) and
-each row's last reported level; only the rows whose level moved become records and go
-through the `LevelTracker`, which decides and words the event exactly as it does for a
-scalar evaluation.
+each row's last reported level; only the rows whose level moved go through the
+`LevelTracker`, with the figures their events carry read from the frame's columns for all
+of them at once (no record per row), and it records and words each event exactly as it
+does for a scalar evaluation.
 
 The engine follows the accounts rather than being told: before a frame, an account whose
 book was replaced since the last one (a REST read or a user-stream update installed a new

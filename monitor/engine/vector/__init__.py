@@ -99,8 +99,9 @@ monitor/daemon/evaluation.py: one engine per exchange group (accounts sharing ma
 An account's newly installed book (poll, user-stream update) is loaded before the next
 frame; each mark frame is one `update` of the board's marks; `levels.py` classifies every
 row's level at once against per-row threshold columns, and only rows whose level moved
-become records (`pool_risks`, `position_risks`) for the daemon's level tracker. Band, hold,
-screen and the envelopes, which used to decide what a tick could skip, are gone.
+go to the daemon's level tracker, with their events' figures read from the frame's
+columns. Band, hold, screen and the envelopes, which used to decide what a tick could
+skip, are gone.
 """
 
 from monitor.engine.vector.engine import VectorEngine

@@ -1,10 +1,10 @@
-"""A frame's rows as the scalar engine's records: some rows, or a whole account.
+"""A frame's rows as the scalar engine's records: a whole account, or some rows.
 
-For the readers that want records (status, alerts, the equivalence tests); the tick path
-reads the arrays and builds records only for the rows whose level moved, all of them at
-once: one gather per figure rather than a numpy scalar read per figure and row (a crash
-moves hundreds of rows in a frame). NaN becomes None (unknown), except a pool's wallet
-and balance, which the scalar book also reports as NaN when the exchange gave no wallet.
+For the readers that want records (status, alerts, the equivalence tests). Figures are
+read one gather per column for all the rows asked (`known`), never a numpy scalar read per
+figure and row; the tick path reads its moved rows' event figures the same way, without
+records. NaN becomes None (unknown), except a pool's wallet and balance, which the scalar
+book also reports as NaN when the exchange gave no wallet.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ def known(column: np.ndarray, index: np.ndarray) -> list[float | None]:
 
 
 def pool_risks(frame: Frame, rows: Sequence[int]) -> list[PoolRisk]:
-    """The records of these pool rows (the tick path's: those whose level moved), each
-    made from its column values in field order (`_make`: no per-field argument binding,
-    a third of a record's cost)."""
+    """The records of these pool rows, each made from its column values in field order
+    (`_make`: no per-field argument binding, a third of a record's cost)."""
     index = np.asarray(rows, np.intp)
     pool_rows = frame.layout.pool_rows
     return list(
