@@ -99,9 +99,11 @@ def liquidation_moves(
             warm.closed = gather(layout.leg_cols, layout.tier_cols, routes.first_leg[closed])
         gathered = warm.closed
         rows = gathered.rows
-        start = warm.bracket if warm.bracket is not None else legs.tier[rows]
-        price, warm.bracket = bracket_price(gathered, layout.tier_cols, constant[closed], start)
-        move[closed] = move_to(price, legs.mark[rows], gathered.sign)
+        start = warm.bracket if warm.bracket is not None else legs.tier.take(rows)
+        price, warm.bracket = bracket_price(
+            gathered, layout.tier_cols, constant.take(closed), start
+        )
+        move[closed] = move_to(price, legs.mark.take(rows), gathered.sign)
 
     rows = routes.newton
     t, converged, warm.newton, warm.far = newton.solve(
