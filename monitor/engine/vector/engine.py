@@ -124,7 +124,8 @@ class VectorEngine:
         if plan.hidden.size:
             fees = fees.copy()
             maintenance[plan.hidden] = fees[plan.hidden] = np.nan
-        price = legs.mark * (1.0 + moves.legs)
+        price = 1.0 + moves.legs
+        price *= legs.mark
         distance = np.abs(moves.legs)
         for figures in (ratio, price, distance):
             figures[plan.unsolved] = np.nan

@@ -69,7 +69,9 @@ def leg_state(
         )
     else:
         value = qty * mark
-        pnl = sign * (value - qty * cols["entry"])
+        pnl = qty * cols["entry"]
+        np.subtract(value, pnl, out=pnl)
+        pnl *= sign
     key = value
     if plan.any_by_contracts:
         key = np.where(cols["by_contracts"], cols["contracts"], value)
@@ -90,11 +92,11 @@ def leg_state(
             move(carried, off, tier, tables)
     rate, amount, slope, const = carried.values[:4]
     extra = cols["rate_extra"]
-    priced = value * (rate + extra) - amount
-    if plan.any_fixed:
-        requirement = np.where(cols["fixed"], cols["mm_fixed"], priced + cols["mm_constant"])
-    else:
-        requirement = priced + cols["mm_constant"]
+    priced = np.add(rate, extra)
+    priced *= value
+    priced -= amount
+    priced += cols["mm_constant"]
+    requirement = np.where(cols["fixed"], cols["mm_fixed"], priced) if plan.any_fixed else priced
     fees = value * extra
     if plan.no_terms.size:
         requirement[plan.no_terms] = np.nan
