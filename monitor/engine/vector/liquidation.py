@@ -91,7 +91,7 @@ def liquidation_moves(
     constant[plan.isolated_problems] = layout.leg_cols["isolated_wallet"].take(
         plan.isolated_problem_leg
     )
-    move = np.full(constant.size, np.nan)
+    move = np.full(constant.size + 1, np.nan)  # one more: the move of no problem
 
     closed = routes.closed_form
     if closed.size:
@@ -155,10 +155,11 @@ def _leg_moves(layout: Layout, plan: Plan, legs: LegState, move: np.ndarray) -> 
     """Each position's own move: its group's (cross), its own problem's or its fixed
     closed-form price's (isolated)."""
     cols = layout.leg_cols
-    result = np.full(legs.mark.size, np.nan)
-    result[plan.own_legs] = move.take(plan.own_problems)
+    result = move.take(plan.own_problem)
     fixed = plan.fixed_roots
-    result[fixed] = move_to(cols["isolated_root"][fixed], legs.mark[fixed], cols["sign"][fixed])
+    result[fixed] = move_to(
+        cols["isolated_root"].take(fixed), legs.mark.take(fixed), cols["sign"].take(fixed)
+    )
     return result
 
 
