@@ -85,9 +85,11 @@ def liquidation_moves(
     if plan.group_member_slot.size > plan.group_problems.size:  # not all single legs
         held = np.bincount(plan.group_member_slot, held, minlength=plan.group_problems.size)
     # Per kind of problem: a pool's wallet; free - held for a group; an isolated wallet.
+    groups = np.subtract(pools.free.take(plan.group_problem_pool), held, out=held)
     constant = np.empty(layout.problem_cols["kind"].size)
     constant[plan.pool_problems] = layout.pool_cols["wallet"].take(plan.pool_problem_pool)
-    constant[plan.group_problems] = pools.free.take(plan.group_problem_pool) - held
+    if not plan.closed_groups:
+        constant[plan.group_problems] = groups
     constant[plan.isolated_problems] = layout.leg_cols["isolated_wallet"].take(
         plan.isolated_problem_leg
     )
@@ -100,9 +102,8 @@ def liquidation_moves(
         gathered = warm.closed
         rows = gathered.rows
         start = warm.bracket if warm.bracket is not None else legs.tier.take(rows)
-        price, warm.bracket = bracket_price(
-            gathered, layout.tier_cols, constant.take(closed), start
-        )
+        closed_constant = groups if plan.closed_groups else constant.take(closed)
+        price, warm.bracket = bracket_price(gathered, layout.tier_cols, closed_constant, start)
         move[closed] = move_to(price, legs.mark.take(rows), gathered.sign)
 
     rows = routes.newton

@@ -73,6 +73,10 @@ class Plan:
     isolated_problems: np.ndarray
     """ISOLATED problems and their legs: the constant is the leg's isolated wallet."""
     isolated_problem_leg: np.ndarray
+    closed_groups: bool
+    """The closed-form problems are the GROUP problems, in order (one-way accounts on
+    bracket tables): a frame hands the groups' constants to the closed form as they are
+    and writes none into the problem table (no other solver reads a group's)."""
 
 
 def build_plan(layout: Layout) -> Plan:
@@ -135,4 +139,5 @@ def build_plan(layout: Layout) -> Plan:
         group_member_leg=members["leg"][in_group],
         isolated_problems=isolated_problems,
         isolated_problem_leg=layout.routes.first_leg[isolated_problems],
+        closed_groups=np.array_equal(layout.routes.closed_form, group_problems),
     )
