@@ -192,6 +192,11 @@ def margin_ratio(requirement: np.ndarray, balance: np.ndarray) -> np.ndarray:
     """results.margin_ratio per row: infinite without equity left (0 for nothing against
     nothing), NaN where either side is unknown."""
     ratio = requirement / balance
-    broke = np.where((requirement <= 0.0) & (balance == 0.0), 0.0, np.inf)
-    ratio = np.where(balance <= 0.0, broke, ratio)
-    return np.where(np.isnan(requirement) | np.isnan(balance), np.nan, ratio)
+    broke = balance <= 0.0
+    if broke.any():
+        np.putmask(ratio, broke, np.where((requirement <= 0.0) & (balance == 0.0), 0.0, np.inf))
+    unknown = np.isnan(requirement)
+    unknown |= np.isnan(balance)
+    if unknown.any():
+        np.putmask(ratio, unknown, np.nan)
+    return ratio
