@@ -173,7 +173,7 @@ def solve(
         root = -a / b
         if members is None:
             value = root.take(row)
-            value += offset
+            value += 1.0 if linear else offset  # linear rows: every offset is 1
             value *= gamma
             stale = value >= low
             stale &= value < high
@@ -185,7 +185,7 @@ def solve(
         else:
             tiered = members if all_moving else members[moving.take(members)]
             value = root.take(row.take(tiered))
-            value += offset.take(tiered)
+            value += 1.0 if linear else offset.take(tiered)
             value *= gamma.take(tiered)
             holds = value >= low.take(tiered)
             holds &= value < high.take(tiered)
