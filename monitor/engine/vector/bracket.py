@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from monitor.engine.solver import AT_BOUND
-from monitor.engine.vector.carry import Carried, carried_at
+from monitor.engine.vector.carry import Carried, carried_at, move
 
 Columns = dict[str, np.ndarray]
 
@@ -74,7 +74,8 @@ def bracket_price(
     start anywhere (the previous frame's answer, usually right) and step towards it. The
     first pass reads every leg's carried terms; later ones only the legs still moving.
     """
-    base = constant - legs.held - legs.mm_constant
+    base = np.subtract(constant, legs.held)
+    base -= legs.mm_constant
     rates, amounts = tier_cols["rates"].ravel(), tier_cols["amounts"].ravel()
     bounds = tier_cols["bounds"].ravel()
     tables = [
@@ -86,25 +87,32 @@ def bracket_price(
     else:
         carried = carried_at(None, np.minimum(np.asarray(start, dtype=np.intp), legs.last), tables)
     amount, rate, low, high = carried.values
-    index = carried.index.copy()
     price, below, above = _try(base, amount, legs.qty, legs.sign, legs.extra, rate, low, high)
-    above &= index < legs.last
-    pending = np.flatnonzero(below | above)
-    step = np.where(below, -1, 0) + above
+    above &= carried.index < legs.last
+    # Only the legs whose bracket moves are stepped (and read again at their last one).
+    moved = pending = np.flatnonzero(below | above)
+    slot = np.arange(moved.size)
+    at = carried.index.take(moved)
+    step = above.take(moved) - below.take(moved).astype(np.intp)
+    final = np.empty_like(at)
     while pending.size:
-        index[pending] += step[pending]
-        at = index[pending]
-        flat, edge = legs.first[pending] + at, legs.bounds_first[pending] + at
+        at += step
+        flat = legs.first.take(pending) + at
+        edge = legs.bounds_first.take(pending) + at
         found, below, above = _try(
-            base[pending], amounts.take(flat), legs.qty[pending], legs.sign[pending],
-            legs.extra[pending], rates.take(flat), bounds.take(edge), bounds.take(edge + 1),
+            base.take(pending), amounts.take(flat), legs.qty.take(pending),
+            legs.sign.take(pending), legs.extra.take(pending), rates.take(flat),
+            bounds.take(edge), bounds.take(edge + 1),
         )  # fmt: skip
-        above &= at < legs.last[pending]
-        done = ~(below | above)
-        price[pending[done]] = found[done]
-        step[pending] = np.where(below, -1, 0) + above
-        pending = pending[~done]
-    return price, carried_at(carried, index, tables)
+        above &= at < legs.last.take(pending)
+        go_on = below | above
+        done = np.flatnonzero(~go_on)
+        price[pending.take(done)] = found.take(done)
+        final[slot.take(done)] = at.take(done)
+        step = (above.astype(np.intp) - below)[go_on]
+        pending, slot, at = pending[go_on], slot[go_on], at[go_on]
+    move(carried, moved, final, tables)
+    return price, carried
 
 
 def _try(
@@ -113,7 +121,11 @@ def _try(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Each leg's candidate price in the bracket whose deduction, rate and edges are
     given, and whether it lies below the bracket or at or above its end."""
-    found = (base + amount) / (q * (rate + extra - s))
+    found = np.add(base, amount)
+    scale = np.add(rate, extra)
+    scale -= s
+    scale *= q
+    found /= scale
     key = found * q
     return found, key < low, key >= high
 
@@ -121,9 +133,14 @@ def _try(
 def move_to(price: np.ndarray, mark: np.ndarray, sign: np.ndarray) -> np.ndarray:
     """The adverse fractional move from `mark` to `price` (solver.move_to): 0 when already
     there or past it, NaN where a long's price is zero (nothing liquidates it)."""
-    move = price / mark - 1.0
+    moved = np.divide(price, mark)
+    moved -= 1.0
     # Past it: price >= mark for a long, <= for a short (a difference keeps its sign).
-    move[(price - mark) * sign >= 0.0] = 0.0
+    past = np.subtract(price, mark)
+    past *= sign
+    np.putmask(moved, past >= 0.0, 0.0)
     # A long's price at zero (or NaN); never one past its mark, which is above zero.
-    move[(sign > 0) & ~(price > AT_BOUND * mark)] = np.nan
-    return move
+    alive = np.greater(price, AT_BOUND * mark)
+    alive |= sign <= 0
+    np.putmask(moved, ~alive, np.nan)
+    return moved

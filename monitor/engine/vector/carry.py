@@ -12,7 +12,7 @@ on the next use (a re-joined layout starts from nothing).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +36,7 @@ def carried_at(previous: Carried | None, index: np.ndarray, tables: Sequence[Tab
     """The entries of `tables` at `index`: `previous`'s where its place is the same (it
     must have been read from these tables), read again elsewhere. Takes `index` over."""
     if previous is None or not previous.values or previous.index.size != index.size:
-        return Carried(index, [table.take(first + index) for table, first in tables])
+        return Carried(index, [table.take(at) for table, at in _places(tables, index)])
     if previous.stale is not None:
         _read(previous, previous.stale, tables)
         previous.stale = None
@@ -56,6 +56,19 @@ def move(carried: Carried, rows: np.ndarray, index: np.ndarray, tables: Sequence
 
 
 def _read(carried: Carried, rows: np.ndarray, tables: Sequence[Table]) -> None:
-    place = carried.index[rows]
-    for values, (table, first) in zip(carried.values, tables, strict=True):
-        values[rows] = table.take(first[rows] + place)
+    places = _places(tables, carried.index.take(rows), rows)
+    for values, (table, at) in zip(carried.values, places, strict=True):
+        values[rows] = table.take(at)
+
+
+def _places(
+    tables: Sequence[Table], index: np.ndarray, rows: np.ndarray | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each table with where `rows` (all if None) read it at their places `index`: tables
+    sharing their starts (a tier's rate and deduction; its two edges) share the sum."""
+    first, at = None, index
+    for table, starts in tables:
+        if starts is not first:
+            first = starts
+            at = (starts if rows is None else starts.take(rows)) + index
+        yield table, at

@@ -106,8 +106,7 @@ class VectorEngine:
         pools = pool_state(layout, plan, legs)
         moves = liquidation_moves(layout, plan, legs, pools, warm)
         isolated = plan.isolated
-        ratio = np.empty(legs.mark.size)
-        ratio[plan.cross] = pools.ratio.take(plan.cross_pool)
+        ratio = pools.ratio.take(plan.row_pool) if pools.ratio.size else np.empty(legs.mark.size)
         ratio[isolated] = margin_ratio(
             legs.requirement.take(isolated),
             layout.leg_cols["isolated_wallet"].take(isolated) + legs.pnl.take(isolated),
@@ -124,10 +123,12 @@ class VectorEngine:
         if plan.hidden.size:
             fees = fees.copy()
             maintenance[plan.hidden] = fees[plan.hidden] = np.nan
-        price = legs.mark * (1.0 + moves.legs)
+        price = 1.0 + moves.legs
+        price *= legs.mark
         distance = np.abs(moves.legs)
-        for figures in (ratio, price, distance):
-            figures[plan.unsolved] = np.nan
+        if plan.unsolved.size:
+            for figures in (ratio, price, distance):
+                figures[plan.unsolved] = np.nan
         return Frame(
             layout=layout,
             mark=legs.mark,

@@ -85,13 +85,15 @@ def liquidation_moves(
     if plan.group_member_slot.size > plan.group_problems.size:  # not all single legs
         held = np.bincount(plan.group_member_slot, held, minlength=plan.group_problems.size)
     # Per kind of problem: a pool's wallet; free - held for a group; an isolated wallet.
+    groups = np.subtract(pools.free.take(plan.group_problem_pool), held, out=held)
     constant = np.empty(layout.problem_cols["kind"].size)
     constant[plan.pool_problems] = layout.pool_cols["wallet"].take(plan.pool_problem_pool)
-    constant[plan.group_problems] = pools.free.take(plan.group_problem_pool) - held
+    if not plan.closed_groups:
+        constant[plan.group_problems] = groups
     constant[plan.isolated_problems] = layout.leg_cols["isolated_wallet"].take(
         plan.isolated_problem_leg
     )
-    move = np.full(constant.size, np.nan)
+    move = np.full(constant.size + 1, np.nan)  # one more: the move of no problem
 
     closed = routes.closed_form
     if closed.size:
@@ -99,9 +101,10 @@ def liquidation_moves(
             warm.closed = gather(layout.leg_cols, layout.tier_cols, routes.first_leg[closed])
         gathered = warm.closed
         rows = gathered.rows
-        start = warm.bracket if warm.bracket is not None else legs.tier[rows]
-        price, warm.bracket = bracket_price(gathered, layout.tier_cols, constant[closed], start)
-        move[closed] = move_to(price, legs.mark[rows], gathered.sign)
+        start = warm.bracket if warm.bracket is not None else legs.tier.take(rows)
+        closed_constant = groups if plan.closed_groups else constant.take(closed)
+        price, warm.bracket = bracket_price(gathered, layout.tier_cols, closed_constant, start)
+        move[closed] = move_to(price, legs.mark.take(rows), gathered.sign)
 
     rows = routes.newton
     t, converged, warm.newton, warm.far = newton.solve(
@@ -153,10 +156,11 @@ def _leg_moves(layout: Layout, plan: Plan, legs: LegState, move: np.ndarray) -> 
     """Each position's own move: its group's (cross), its own problem's or its fixed
     closed-form price's (isolated)."""
     cols = layout.leg_cols
-    result = np.full(legs.mark.size, np.nan)
-    result[plan.own_legs] = move.take(plan.own_problems)
+    result = move.take(plan.own_problem)
     fixed = plan.fixed_roots
-    result[fixed] = move_to(cols["isolated_root"][fixed], legs.mark[fixed], cols["sign"][fixed])
+    result[fixed] = move_to(
+        cols["isolated_root"].take(fixed), legs.mark.take(fixed), cols["sign"].take(fixed)
+    )
     return result
 
 

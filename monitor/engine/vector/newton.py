@@ -106,16 +106,18 @@ def solve(
     ) -> tuple[np.ndarray, np.ndarray]:
         """(a, b) of the rows `rows_` only, from their `members` (`rows.members_of`) and
         those members' `s` and `c`, summed as `summed` does."""
-        sizes = static["row_size"][rows_]
+        sizes = static["row_size"].take(rows_)
         starts = np.cumsum(sizes) - sizes
-        b_terms = beta[members] * s
-        a_terms = b_terms if linear else alpha[members] * s
+        b_terms = beta.take(members) * s
+        a_terms = b_terms if linear else alpha.take(members) * s
         a = np.add.reduceat(a_terms + c, starts)
         return a + constant[rows_], np.add.reduceat(b_terms, starts)
 
+    # Each member's tier now: read only where a start needs it (legs that do not move,
+    # or no warm start); a warm start of moving legs reads it for the rows it leaves.
+    index = None if all_moving and warm is not None else legs.tier.take(leg)
     # The line at the tiers in force now: the same for every row of a problem, so
     # summed once per problem (its first row's members, in the same order).
-    index = legs.tier.take(leg)
     primary, slot_start = static["primary"], static["slot_start"]
     s = legs.slope.take(static["primary_leg"])
     b_terms = beta.take(primary) * s
@@ -124,8 +126,7 @@ def solve(
     row_slot = static["row_slot"]
     a = np.add.reduceat(a_terms + c, slot_start).take(row_slot) + constant
     b = np.add.reduceat(b_terms, slot_start).take(row_slot)
-    start = np.where(rows.inverse, 1.0, 0.0)
-    lower = np.where(rows.inverse, 0.0, -1.0)
+    start, lower = static["start"], static["lower"]
     at_start = a + b * start <= 0.0
     t[at_start] = start[at_start]
 
@@ -160,9 +161,8 @@ def solve(
         other = np.flatnonzero(active & ~better)
         if other.size:
             members = rows.members_of(other)
-            start_index = np.where(
-                descending.take(row[members]), index[members], far_index[members]
-            )
+            now = legs.tier.take(leg.take(members)) if index is None else index.take(members)
+            start_index = np.where(descending.take(row.take(members)), now, far_index[members])
             move(carried, members, start_index, tables)
     held = carried.index
     line_s, line_c, low, high = carried.values
@@ -172,36 +172,42 @@ def solve(
     for _ in range(MAX_STEPS):
         root = -a / b
         if members is None:
-            value = gamma * (offset + root.take(row))
-            holds = value >= low
-            holds &= value < high
-            stale = ~holds
+            value = root.take(row)
+            value += 1.0 if linear else offset  # linear rows: every offset is 1
+            value *= gamma
+            stale = value >= low
+            stale &= value < high
+            np.logical_not(stale, out=stale)
             stale &= active.take(row)
             if not all_moving:
                 stale &= moving
             off = changed = np.flatnonzero(stale)
         else:
-            tiered = members if all_moving else members[moving[members]]
-            value = gamma[tiered] * (offset[tiered] + root[row[tiered]])
-            holds = (value >= low[tiered]) & (value < high[tiered])
+            tiered = members if all_moving else members[moving.take(members)]
+            value = root.take(row.take(tiered))
+            value += 1.0 if linear else offset.take(tiered)
+            value *= gamma.take(tiered)
+            holds = value >= low.take(tiered)
+            holds &= value < high.take(tiered)
             off = np.flatnonzero(~holds)
-            changed = tiered[off]
+            changed = tiered.take(off)
         # No member's tier changed: the root lies on the line that gave it, exactly.
         moved = np.zeros(count, dtype=bool)
-        moved[row[changed]] = True
+        moved[row.take(changed)] = True
         settled = active & ~moved
         t[settled] = root[settled]
         if not changed.size:
             active[:] = False
             break
         tier = tier_near(
-            value[off], held[changed], low[changed], high[changed], rows=leg[changed],
+            value.take(off), held.take(changed), low.take(changed), high.take(changed),
+            rows=leg.take(changed),
             tier_cols=tier_cols, tier_count=tier_count,
         )  # fmt: skip
         move(carried, changed, tier, tables)
         active &= moved
         searched = np.flatnonzero(active)
-        if 4 * int(static["row_size"][searched].sum()) > leg.size:
+        if 4 * int(static["row_size"].take(searched).sum()) > leg.size:
             members = None
             a_next, b_next = summed(line_s, line_c)
             a = np.where(active, a_next, a)
@@ -209,11 +215,11 @@ def solve(
         else:
             members = rows.members_of(searched)
             a[searched], b[searched] = summed_rows(
-                searched, members, line_s[members], line_c[members]
+                searched, members, line_s.take(members), line_c.take(members)
             )
         active &= b != 0.0
         if members is not None:
-            members = members[active[row[members]]]
+            members = members[active.take(row.take(members))]
     converged[active] = False
     t[(t <= lower + AT_BOUND)] = np.nan
     return t, converged, carried, far

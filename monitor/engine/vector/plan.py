@@ -34,6 +34,8 @@ class Plan:
     cross: np.ndarray
     """Cross rows, in row order, and each one's pool."""
     cross_pool: np.ndarray
+    row_pool: np.ndarray
+    """Each row's pool, 0 for an isolated row (a place to read that it overwrites)."""
     summed_pools: np.ndarray | None
     """The pools that hold cross rows and where each one's begin among `cross` (rows are
     grouped by pool, so `add.reduceat` sums them); None if they were not grouped."""
@@ -51,10 +53,9 @@ class Plan:
     """The rows whose note the shape decides."""
     fixed_roots: np.ndarray
     """Isolated rows whose liquidation price is found once per snapshot."""
-    own_legs: np.ndarray
-    """Each row that has a problem of its own (a group or an isolated leg), and that
-    problem: the row's move is the problem's."""
-    own_problems: np.ndarray
+    own_problem: np.ndarray
+    """Each row's own problem (its group's or its isolated leg's: the row's move is the
+    problem's), or the problem count where it has none (the moves' trailing NaN)."""
     # per pool row
     pool_unknown: np.ndarray
     """Pools that cannot be summed (no wallet, no tiers, mixed)."""
@@ -72,6 +73,10 @@ class Plan:
     isolated_problems: np.ndarray
     """ISOLATED problems and their legs: the constant is the leg's isolated wallet."""
     isolated_problem_leg: np.ndarray
+    closed_groups: bool
+    """The closed-form problems are the GROUP problems, in order (one-way accounts on
+    bracket tables): a frame hands the groups' constants to the closed form as they are
+    and writes none into the problem table (no other solver reads a group's)."""
 
 
 def build_plan(layout: Layout) -> Plan:
@@ -103,6 +108,8 @@ def build_plan(layout: Layout) -> Plan:
     cross_pool = pool[cross]
     grouped = bool(np.all(cross_pool[1:] >= cross_pool[:-1]))
     summed_pools, summed_from = np.unique(cross_pool, return_index=True)
+    own_problem = np.full(count, kind.size)
+    own_problem[members["leg"][own]] = members["problem"][own]
     return Plan(
         tier_first=np.arange(count) * width,
         bounds_first=np.arange(count) * (width + 1),
@@ -112,6 +119,7 @@ def build_plan(layout: Layout) -> Plan:
         no_terms=np.flatnonzero(~has_terms),
         cross=np.flatnonzero(cross),
         cross_pool=cross_pool,
+        row_pool=np.maximum(pool, 0),
         summed_pools=summed_pools if grouped else None,
         summed_from=summed_from,
         isolated=np.flatnonzero(~cross),
@@ -120,8 +128,7 @@ def build_plan(layout: Layout) -> Plan:
         note=note,
         noted=np.flatnonzero(note != Note.NONE),
         fixed_roots=np.flatnonzero(cols["bracket"] & ~cross & ~no_wallet),
-        own_legs=members["leg"][own],
-        own_problems=members["problem"][own],
+        own_problem=own_problem,
         pool_unknown=np.flatnonzero(status != PoolStatus.OK),
         has_legs=np.bincount(pool[cross], minlength=status.size) > 0,
         pool_problems=pool_problems,
@@ -132,4 +139,5 @@ def build_plan(layout: Layout) -> Plan:
         group_member_leg=members["leg"][in_group],
         isolated_problems=isolated_problems,
         isolated_problem_leg=layout.routes.first_leg[isolated_problems],
+        closed_groups=np.array_equal(layout.routes.closed_form, group_problems),
     )

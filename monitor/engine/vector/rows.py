@@ -29,7 +29,7 @@ class SearchRows:
     member_leg: np.ndarray
     members: Columns
     """Per member and per row, what does not change between frames (`member_columns`,
-    `_row_columns`)."""
+    `_row_columns`, `_bounds`)."""
 
     @property
     def size(self) -> int:
@@ -100,6 +100,15 @@ def _row_columns(
     }
 
 
+def _bounds(row_inverse: np.ndarray) -> Columns:
+    """Per row, where t starts (the current marks: 0, or 1 for inverse contracts) and
+    its bound (price zero: -1, or 0 for inverse contracts)."""
+    return {
+        "start": np.where(row_inverse, 1.0, 0.0),
+        "lower": np.where(row_inverse, 0.0, -1.0),
+    }
+
+
 def search_rows(
     problems: np.ndarray, longs: np.ndarray, shorts: np.ndarray, *, inverse: np.ndarray,
     start: np.ndarray, size: np.ndarray, member_leg: np.ndarray, leg_cols: Columns, width: int,
@@ -121,6 +130,7 @@ def search_rows(
     direction = np.where(row_inverse, -price_direction, price_direction)
     members = member_columns(direction, member_row, legs, leg_cols, width)
     members |= _row_columns(row_problem, price_direction, counts, member_row, legs)
+    members |= _bounds(row_inverse)
     return SearchRows(
         problem=row_problem,
         price_direction=price_direction,

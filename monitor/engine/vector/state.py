@@ -69,7 +69,9 @@ def leg_state(
         )
     else:
         value = qty * mark
-        pnl = sign * (value - qty * cols["entry"])
+        pnl = qty * cols["entry"]
+        np.subtract(value, pnl, out=pnl)
+        pnl *= sign
     key = value
     if plan.any_by_contracts:
         key = np.where(cols["by_contracts"], cols["contracts"], value)
@@ -90,11 +92,11 @@ def leg_state(
             move(carried, off, tier, tables)
     rate, amount, slope, const = carried.values[:4]
     extra = cols["rate_extra"]
-    priced = value * (rate + extra) - amount
-    if plan.any_fixed:
-        requirement = np.where(cols["fixed"], cols["mm_fixed"], priced + cols["mm_constant"])
-    else:
-        requirement = priced + cols["mm_constant"]
+    priced = np.add(rate, extra)
+    priced *= value
+    priced -= amount
+    priced += cols["mm_constant"]
+    requirement = np.where(cols["fixed"], cols["mm_fixed"], priced) if plan.any_fixed else priced
     fees = value * extra
     if plan.no_terms.size:
         requirement[plan.no_terms] = np.nan
@@ -190,6 +192,11 @@ def margin_ratio(requirement: np.ndarray, balance: np.ndarray) -> np.ndarray:
     """results.margin_ratio per row: infinite without equity left (0 for nothing against
     nothing), NaN where either side is unknown."""
     ratio = requirement / balance
-    broke = np.where((requirement <= 0.0) & (balance == 0.0), 0.0, np.inf)
-    ratio = np.where(balance <= 0.0, broke, ratio)
-    return np.where(np.isnan(requirement) | np.isnan(balance), np.nan, ratio)
+    broke = balance <= 0.0
+    if broke.any():
+        np.putmask(ratio, broke, np.where((requirement <= 0.0) & (balance == 0.0), 0.0, np.inf))
+    unknown = np.isnan(requirement)
+    unknown |= np.isnan(balance)
+    if unknown.any():
+        np.putmask(ratio, unknown, np.nan)
+    return ratio

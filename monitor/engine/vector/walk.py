@@ -52,8 +52,7 @@ def solve(
     beta = np.where(inverse, 1.0 / leg_mark, leg_mark)
     slopes, consts = tier_cols["slopes"].ravel(), tier_cols["consts"].ravel()
     floors = tier_cols["floors"].ravel()
-    start = np.where(rows.inverse, 1.0, 0.0)
-    lower = np.where(rows.inverse, 0.0, -1.0)
+    start, lower = static["start"], static["lower"]
     member_direction = direction[row]
     member_step = member_direction.astype(np.intp)
     index = tier_now[leg]
