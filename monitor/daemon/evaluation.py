@@ -42,7 +42,7 @@ from monitor.engine.vector.levels import (
 )
 from monitor.engine.vector.risk import known
 from monitor.events import Event, LevelFigures, TargetKind, pool_target
-from monitor.events.tracker import MODE_NAME, LevelTracker
+from monitor.events.tracker import LevelTracker, pool_level_figures, position_level_figures
 
 if TYPE_CHECKING:
     from monitor.daemon.account import AccountState
@@ -360,32 +360,26 @@ class GroupEvaluation:
 
 
 def _pool_figures(frame: Frame, rows: list[int]) -> LevelFigures:
-    """What the events of these pool rows say (tracker.pool_figures, from the columns)."""
+    """What the events of these pool rows say, read from the frame's columns."""
     index = np.asarray(rows, np.intp)
-    nothing = [None] * len(rows)
-    return LevelFigures(
+    return pool_level_figures(
         known(frame.pool_margin_ratio, index), known(frame.pool_liquidation_distance, index),
-        nothing, nothing, nothing, ["cross"] * len(rows),
-        [frame.pool_note_text(row) or "" for row in rows],
+        [frame.pool_note_text(row) for row in rows],
     )  # fmt: skip
 
 
 def _position_figures(frame: Frame, rows: list[int]) -> LevelFigures:
-    """What the events of these position rows say (tracker.position_figures, from the
-    columns): a note's text is worded only for the rows that have one."""
+    """What the events of these position rows say, read from the frame's columns: a
+    note's text is worded only for the rows that have one."""
     index = np.asarray(rows, np.intp)
     rows_of = frame.layout.position_rows
-    positions = [rows_of[row][1] for row in rows]
     notes = frame.note.take(index).tolist()
-    return LevelFigures(
-        known(frame.margin_ratio, index),
-        known(frame.liquidation_distance, index),
-        known(frame.liquidation_price, index),
-        [p.exchange_liquidation_price for p in positions],
-        frame.mark.take(index).tolist(),
-        [MODE_NAME[p.margin_mode] for p in positions],
-        [
-            (frame.position_note(row) or "") if note else ""
+    return position_level_figures(
+        known(frame.margin_ratio, index), known(frame.liquidation_distance, index),
+        known(frame.liquidation_price, index), positions=[rows_of[row][1] for row in rows],
+        marks=frame.mark.take(index).tolist(),
+        notes=[
+            frame.position_note(row) if note else None
             for row, note in zip(rows, notes, strict=True)
         ],
-    )
+    )  # fmt: skip

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from monitor.config import Thresholds
-from monitor.domain import MarginMode
+from monitor.domain import MarginMode, Position
 from monitor.engine.levels import Level, level_for
 from monitor.engine.results import PoolRisk, PositionRisk
 from monitor.events import Event, LevelFigures, TargetKind, pool_target, position_target
@@ -14,7 +14,7 @@ from monitor.events import Event, LevelFigures, TargetKind, pool_target, positio
 _OK = Level.OK
 _ISOLATED = MarginMode.ISOLATED
 _POOL, _POSITION = TargetKind.POOL, TargetKind.POSITION
-MODE_NAME = {mode: mode.value for mode in MarginMode}
+_MODE_NAME = {mode: mode.value for mode in MarginMode}
 """Each margin mode's wire name, read once: `.value` is a property call, on every event
 of a crash frame."""
 
@@ -151,25 +151,49 @@ class LevelTracker:
 
 
 def pool_figures(risks: Sequence[PoolRisk]) -> LevelFigures:
-    """What a pool's event says, from its records (a pool has no price of its own)."""
-    nothing = [None] * len(risks)
-    return LevelFigures(
+    """What pools' events say, from their records."""
+    return pool_level_figures(
         [r.margin_ratio for r in risks], [r.liquidation_distance for r in risks],
-        nothing, nothing, nothing, ["cross"] * len(risks), [r.note or "" for r in risks],
+        [r.note for r in risks],
     )  # fmt: skip
 
 
 def position_figures(risks: Sequence[PositionRisk]) -> LevelFigures:
-    """What a position's event says, from its records."""
+    """What positions' events say, from their records."""
+    return position_level_figures(
+        [r.margin_ratio for r in risks], [r.liquidation_distance for r in risks],
+        [r.liquidation_price for r in risks], positions=[r.position for r in risks],
+        marks=[r.mark_price for r in risks], notes=[r.note for r in risks],
+    )  # fmt: skip
+
+
+def pool_level_figures(
+    ratios: list[float | None], distances: list[float | None], notes: list[str | None]
+) -> LevelFigures:
+    """What pools' events say, figure by figure (a record's, or the tick path's columns):
+    a pool has no price of its own, and is the cross margin's."""
+    nothing = [None] * len(ratios)
     return LevelFigures(
-        [r.margin_ratio for r in risks],
-        [r.liquidation_distance for r in risks],
-        [r.liquidation_price for r in risks],
-        [r.position.exchange_liquidation_price for r in risks],
-        [r.mark_price for r in risks],
-        [MODE_NAME[r.position.margin_mode] for r in risks],
-        [r.note or "" for r in risks],
-    )
+        ratios, distances, nothing, nothing, nothing, ["cross"] * len(ratios),
+        [note or "" for note in notes],
+    )  # fmt: skip
+
+
+def position_level_figures(
+    ratios: list[float | None],
+    distances: list[float | None],
+    prices: list[float | None],
+    *,
+    positions: Sequence[Position],
+    marks: list[float],
+    notes: list[str | None],
+) -> LevelFigures:
+    """What positions' events say, figure by figure; the exchange's own liquidation price
+    and the margin mode are the positions'."""
+    return LevelFigures(
+        ratios, distances, prices, [p.exchange_liquidation_price for p in positions], marks,
+        [_MODE_NAME[p.margin_mode] for p in positions], [note or "" for note in notes],
+    )  # fmt: skip
 
 
 def _one(
