@@ -102,16 +102,15 @@ def solve(
         return a + constant, np.add.reduceat(b_terms, row_start)
 
     def summed_rows(
-        rows_: np.ndarray, members: np.ndarray, s: np.ndarray, c: np.ndarray
+        rows_: np.ndarray, members: np.ndarray, starts: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(a, b) of the rows `rows_` only, from their `members` (`rows.members_of`) and
-        those members' `s` and `c`, summed as `summed` does."""
-        sizes = static["row_size"].take(rows_)
-        starts = np.cumsum(sizes) - sizes
+        """(a, b) of the rows `rows_` only, from their `members` (`rows.members_of`, each
+        row's beginning at `starts`) at their carried lines, summed as `summed` does."""
+        s = line_s.take(members)
         b_terms = beta.take(members) * s
         a_terms = b_terms if linear else alpha.take(members) * s
-        a = np.add.reduceat(a_terms + c, starts)
-        return a + constant[rows_], np.add.reduceat(b_terms, starts)
+        a = np.add.reduceat(a_terms + line_c.take(members), starts)
+        return a + constant.take(rows_), np.add.reduceat(b_terms, starts)
 
     # Each member's tier now: read only where a start needs it (legs that do not move,
     # or no warm start); a warm start of moving legs reads it for the rows it leaves.
@@ -160,66 +159,89 @@ def solve(
         b = np.where(better, warm_b, b)
         other = np.flatnonzero(active & ~better)
         if other.size:
-            members = rows.members_of(other)
+            members = rows.members_of(other, static["row_size"].take(other))
             now = legs.tier.take(leg.take(members)) if index is None else index.take(members)
             start_index = np.where(descending.take(row.take(members)), now, far_index[members])
             move(carried, members, start_index, tables)
     held = carried.index
     line_s, line_c, low, high = carried.values
-    members = None
-    """The members of the rows still searched; None: every member, masked by row (the
-    first step, and any step whose rows hold many members: cheaper than gathering)."""
+    row_size = static["row_size"]
+    searched: np.ndarray | None = None
+    """The rows still searched once few enough to gather (with their `sizes`, `members`,
+    where each row's begin among them, `starts`, and their lines `a_s`, `b_s`); None:
+    every row, masked by `active` (the first step, and any step while the rows hold many
+    members: a pass over every member costs less than gathering them). The rows only
+    shrink, so once gathered they stay gathered."""
+    sizes = starts = members = np.zeros(0, dtype=np.intp)
+    a_s = b_s = np.zeros(0)
     for _ in range(MAX_STEPS):
-        root = -a / b
-        if members is None:
-            value = root.take(row)
+        if searched is None:
+            root = -a / b
+            value = np.repeat(root, row_size)  # each member's row's root (`row` is sorted)
             value += 1.0 if linear else offset  # linear rows: every offset is 1
             value *= gamma
             stale = value >= low
             stale &= value < high
             np.logical_not(stale, out=stale)
-            stale &= active.take(row)
+            stale &= np.repeat(active, row_size)
             if not all_moving:
                 stale &= moving
             off = changed = np.flatnonzero(stale)
+            # No member's tier changed: the root lies on the line that gave it, exactly.
+            moved = np.zeros(count, dtype=bool)
+            moved[row.take(changed)] = True
+            settled = active & ~moved
+            t[settled] = root[settled]
+            if not changed.size:
+                active[:] = False
+                break
         else:
-            tiered = members if all_moving else members[moving.take(members)]
-            value = root.take(row.take(tiered))
-            value += 1.0 if linear else offset.take(tiered)
-            value *= gamma.take(tiered)
-            holds = value >= low.take(tiered)
-            holds &= value < high.take(tiered)
+            root = -a_s / b_s
+            value = np.repeat(root, sizes)
+            value += 1.0 if linear else offset.take(members)
+            value *= gamma.take(members)
+            holds = value >= low.take(members)
+            holds &= value < high.take(members)
+            if not all_moving:
+                holds |= ~moving.take(members)
+            settles = np.logical_and.reduceat(holds, starts)
+            t[searched[settles]] = root[settles]
             off = np.flatnonzero(~holds)
-            changed = tiered.take(off)
-        # No member's tier changed: the root lies on the line that gave it, exactly.
-        moved = np.zeros(count, dtype=bool)
-        moved[row.take(changed)] = True
-        settled = active & ~moved
-        t[settled] = root[settled]
-        if not changed.size:
-            active[:] = False
-            break
+            if not off.size:
+                searched = searched[:0]
+                break
+            changed = members.take(off)
         tier = tier_near(
             value.take(off), held.take(changed), low.take(changed), high.take(changed),
             rows=leg.take(changed),
             tier_cols=tier_cols, tier_count=tier_count,
         )  # fmt: skip
         move(carried, changed, tier, tables)
-        active &= moved
-        searched = np.flatnonzero(active)
-        if 4 * int(static["row_size"].take(searched).sum()) > leg.size:
-            members = None
-            a_next, b_next = summed(line_s, line_c)
-            a = np.where(active, a_next, a)
-            b = np.where(active, b_next, b)
+        if searched is None:
+            active &= moved
+            moving_rows = np.flatnonzero(active)
+            moving_sizes = row_size.take(moving_rows)
+            if 4 * int(moving_sizes.sum()) > leg.size:
+                a_next, b_next = summed(line_s, line_c)
+                a = np.where(active, a_next, a)
+                b = np.where(active, b_next, b)
+                active &= b != 0.0
+                continue
+            searched, sizes = moving_rows, moving_sizes
+            members = rows.members_of(searched, sizes)
         else:
-            members = rows.members_of(searched)
-            a[searched], b[searched] = summed_rows(
-                searched, members, line_s.take(members), line_c.take(members)
-            )
-        active &= b != 0.0
-        if members is not None:
-            members = members[active.take(row.take(members))]
-    converged[active] = False
+            go = ~settles
+            members = members[np.repeat(go, sizes)]
+            searched, sizes = searched[go], sizes[go]
+        starts = np.cumsum(sizes) - sizes
+        a_s, b_s = summed_rows(searched, members, starts)
+        sloped = b_s != 0.0
+        if not sloped.all():
+            members = members[np.repeat(sloped, sizes)]
+            searched, sizes, a_s, b_s = searched[sloped], sizes[sloped], a_s[sloped], b_s[sloped]
+            starts = np.cumsum(sizes) - sizes
+            if not searched.size:
+                break
+    converged[active if searched is None else searched] = False
     t[(t <= lower + AT_BOUND)] = np.nan
     return t, converged, carried, far

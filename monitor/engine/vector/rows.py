@@ -35,10 +35,10 @@ class SearchRows:
     def size(self) -> int:
         return int(self.direction.size)
 
-    def members_of(self, rows: np.ndarray) -> np.ndarray:
-        """The members of `rows` (row indices, ascending), in member order: a few small
-        operations for a few rows, where a mask over every member costs a pass."""
-        sizes = self.members["row_size"][rows]
+    def members_of(self, rows: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """The members of `rows` (row indices, ascending; `sizes`, their numbers of
+        members), in member order: a few small operations for a few rows, where a mask
+        over every member costs a pass."""
         ends = np.cumsum(sizes)
         return np.repeat(self.members["row_start"][rows] - (ends - sizes), sizes) + np.arange(
             ends[-1] if ends.size else 0
