@@ -27,7 +27,6 @@ class Legs:
     rows: np.ndarray
     sign: np.ndarray
     qty: np.ndarray
-    extra: np.ndarray
     held: np.ndarray
     """side x q x EP + c: what the formula takes off the constant, in its order."""
     mm_constant: np.ndarray
@@ -41,7 +40,6 @@ class Legs:
         """Read the figures of legs `at` (indices into `rows`) again: a poll rewrote them."""
         rows = self.rows[at]
         self.qty[at] = leg_cols["qty"][rows]
-        self.extra[at] = leg_cols["rate_extra"][rows]
         self.held[at] = self.sign[at] * self.qty[at] * leg_cols["entry"][rows]
         self.mm_constant[at] = leg_cols["mm_constant"][rows]
 
@@ -52,11 +50,10 @@ def gather(leg_cols: Columns, tier_cols: Columns, rows: np.ndarray) -> Legs:
         rows=rows,
         sign=sign,
         qty=qty,
-        extra=leg_cols["rate_extra"][rows],
         held=sign * qty * leg_cols["entry"][rows],
         mm_constant=leg_cols["mm_constant"][rows],
         last=leg_cols["tier_count"][rows] - 1,
-        first=rows * tier_cols["rates"].shape[1],
+        first=rows * tier_cols["scales"].shape[1],
         bounds_first=rows * tier_cols["bounds"].shape[1],
     )
 
@@ -76,18 +73,18 @@ def bracket_price(
     """
     base = np.subtract(constant, legs.held)
     base -= legs.mm_constant
-    rates, amounts = tier_cols["rates"].ravel(), tier_cols["amounts"].ravel()
+    scales, amounts = tier_cols["scales"].ravel(), tier_cols["amounts"].ravel()
     bounds = tier_cols["bounds"].ravel()
     tables = [
-        (amounts, legs.first), (rates, legs.first),
+        (amounts, legs.first), (scales, legs.first),
         (bounds, legs.bounds_first), (bounds[1:], legs.bounds_first),
     ]  # fmt: skip
     if isinstance(start, Carried):
         carried = carried_at(start, start.index, tables)
     else:
         carried = carried_at(None, np.minimum(np.asarray(start, dtype=np.intp), legs.last), tables)
-    amount, rate, low, high = carried.values
-    price, below, above = _try(base, amount, legs.qty, legs.sign, legs.extra, rate, low, high)
+    amount, scale, low, high = carried.values
+    price, below, above = _try(base, amount, scale, legs.qty, low, high)
     above &= carried.index < legs.last
     # Only the legs whose bracket moves are stepped (and read again at their last one).
     moved = pending = np.flatnonzero(below | above)
@@ -100,8 +97,7 @@ def bracket_price(
         flat = legs.first.take(pending) + at
         edge = legs.bounds_first.take(pending) + at
         found, below, above = _try(
-            base.take(pending), amounts.take(flat), legs.qty.take(pending),
-            legs.sign.take(pending), legs.extra.take(pending), rates.take(flat),
+            base.take(pending), amounts.take(flat), scales.take(flat), legs.qty.take(pending),
             bounds.take(edge), bounds.take(edge + 1),
         )  # fmt: skip
         above &= at < legs.last.take(pending)
@@ -116,15 +112,13 @@ def bracket_price(
 
 
 def _try(
-    base: np.ndarray, amount: np.ndarray, q: np.ndarray, s: np.ndarray, extra: np.ndarray,
-    rate: np.ndarray, low: np.ndarray, high: np.ndarray,
+    base: np.ndarray, amount: np.ndarray, scale: np.ndarray, q: np.ndarray, low: np.ndarray,
+    high: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Each leg's candidate price in the bracket whose deduction, rate and edges are
-    given, and whether it lies below the bracket or at or above its end."""
+    """Each leg's candidate price in the bracket whose deduction, divisor
+    q x (rate + extra - side) (the tier table `scales`) and edges are given, and whether
+    it lies below the bracket or at or above its end."""
     found = np.add(base, amount)
-    scale = np.add(rate, extra)
-    scale -= s
-    scale *= q
     found /= scale
     key = found * q
     return found, key < low, key >= high

@@ -234,10 +234,19 @@ def _leg_columns(legs: list[Leg], symbol_id: dict[str, int]) -> tuple[Columns, C
     bounds = np.full((len(legs), width + 1), np.inf)
     bounds[:, :width] = floors
     bounds[:, 0] = -np.inf
+    # What a frame would otherwise work out per row from the snapshot's terms alone, in
+    # the same operations: the leg's cost (qty x entry, taken off its value for PnL), the
+    # rate its MM reads in each tier (the tier's plus the leg's extra) and the bracket
+    # formula's divisor there, q x (rate + extra - side).
+    leg_cols["cost"] = leg_cols["qty"] * leg_cols["entry"]
+    mm_rates = rates + leg_cols["rate_extra"][:, None]
+    scales = mm_rates - leg_cols["sign"][:, None]
+    scales *= leg_cols["qty"][:, None]
     tier_cols = {
         "floors": floors,
         "bounds": bounds,
-        "rates": rates,
+        "mm_rates": mm_rates,
+        "scales": scales,
         "amounts": amounts,
         "slopes": slopes,
         "consts": consts,

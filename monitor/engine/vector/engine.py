@@ -112,7 +112,8 @@ class VectorEngine:
             layout.leg_cols["isolated_wallet"].take(isolated) + legs.pnl.take(isolated),
         )
         # Notes: the shape's where it decides them, else unreachable where no move is.
-        note = np.isnan(moves.legs).astype(np.int8) * np.int8(Note.UNREACHABLE)
+        note = np.isnan(moves.legs).view(np.int8)  # a bool is one byte: 0 or 1
+        note *= np.int8(Note.UNREACHABLE)
         note[plan.noted] = plan.note[plan.noted]
         pool_note = (pools.has_legs & np.isnan(moves.pools)).astype(np.int8) * np.int8(
             Note.UNREACHABLE

@@ -177,8 +177,7 @@ def solve(
     for _ in range(MAX_STEPS):
         if searched is None:
             root = -a / b
-            value = np.repeat(root, row_size)  # each member's row's root (`row` is sorted)
-            value += 1.0 if linear else offset  # linear rows: every offset is 1
+            value = _spread(root, row_size, None if linear else offset)
             value *= gamma
             stale = value >= low
             stale &= value < high
@@ -197,8 +196,7 @@ def solve(
                 break
         else:
             root = -a_s / b_s
-            value = np.repeat(root, sizes)
-            value += 1.0 if linear else offset.take(members)
+            value = _spread(root, sizes, None if linear else offset.take(members))
             value *= gamma.take(members)
             holds = value >= low.take(members)
             holds &= value < high.take(members)
@@ -245,3 +243,15 @@ def solve(
     converged[active if searched is None else searched] = False
     t[(t <= lower + AT_BOUND)] = np.nan
     return t, converged, carried, far
+
+
+def _spread(root: np.ndarray, sizes: np.ndarray, offset: np.ndarray | None) -> np.ndarray:
+    """offset + t per member, from each row's t (`root`) and its number of members:
+    rows' members are contiguous, so a repeat reads each row's t (cheaper than a take by
+    row). Linear rows (`offset` None: every offset is 1) add it once per row, not once
+    per member."""
+    if offset is None:
+        return np.repeat(root + 1.0, sizes)
+    value = np.repeat(root, sizes)
+    value += offset
+    return value

@@ -55,9 +55,8 @@ def leg_state(
     and what to carry to the next frame."""
     cols, tiers = layout.leg_cols, layout.tier_cols
     mark = symbol_marks.take(cols["symbol"])
-    ticked = mark > 0.0
-    if not ticked.all():
-        mark = np.where(ticked, mark, cols["snapshot_mark"])
+    if not (symbol_marks > 0.0).all():  # some symbol has no tick (checked per symbol)
+        mark = np.where(mark > 0.0, mark, cols["snapshot_mark"])
     qty, sign = cols["qty"], cols["sign"]
     if plan.any_inverse:
         inverse = cols["inverse"]
@@ -65,12 +64,11 @@ def leg_state(
         pnl = np.where(
             inverse,
             sign * qty * (1.0 / cols["entry"] - 1.0 / mark),
-            sign * (value - qty * cols["entry"]),
+            sign * (value - cols["cost"]),
         )
     else:
         value = qty * mark
-        pnl = qty * cols["entry"]
-        np.subtract(value, pnl, out=pnl)
+        pnl = np.subtract(value, cols["cost"])
         pnl *= sign
     key = value
     if plan.any_by_contracts:
@@ -91,13 +89,11 @@ def leg_state(
             )  # fmt: skip
             move(carried, off, tier, tables)
     rate, amount, slope, const = carried.values[:4]
-    extra = cols["rate_extra"]
-    priced = np.add(rate, extra)
-    priced *= value
+    priced = np.multiply(rate, value)  # the tier's rate with the leg's extra, x value
     priced -= amount
     priced += cols["mm_constant"]
     requirement = np.where(cols["fixed"], cols["mm_fixed"], priced) if plan.any_fixed else priced
-    fees = value * extra
+    fees = value * cols["rate_extra"]
     if plan.no_terms.size:
         requirement[plan.no_terms] = np.nan
         fees[plan.no_terms] = np.nan
@@ -115,12 +111,12 @@ def leg_state(
 
 
 def _tier_tables(tier_cols: Columns, plan: Plan) -> list[Table]:
-    """What a row reads at its tier: rate, deduction, the solver's line (slope, const)
-    and the tier's edges (from, to)."""
+    """What a row reads at its tier: rate (with the leg's extra), deduction, the solver's
+    line (slope, const) and the tier's edges (from, to)."""
     bounds = tier_cols["bounds"].ravel()
     at, edge = plan.tier_first, plan.bounds_first
     return [
-        (tier_cols["rates"].ravel(), at),
+        (tier_cols["mm_rates"].ravel(), at),
         (tier_cols["amounts"].ravel(), at),
         (tier_cols["slopes"].ravel(), at),
         (tier_cols["consts"].ravel(), at),
