@@ -132,9 +132,8 @@ def move_to(price: np.ndarray, mark: np.ndarray, sign: np.ndarray) -> np.ndarray
     # Past it: price >= mark for a long, <= for a short (a difference keeps its sign).
     past = np.subtract(price, mark)
     past *= sign
-    np.putmask(moved, past >= 0.0, 0.0)
+    moved = np.where(past >= 0.0, 0.0, moved)  # a select: any share of rows, one pass
     # A long's price at zero (or NaN); never one past its mark, which is above zero.
     alive = np.greater(price, AT_BOUND * mark)
     alive |= sign <= 0
-    np.putmask(moved, ~alive, np.nan)
-    return moved
+    return np.where(alive, moved, np.nan)

@@ -40,6 +40,10 @@ class WarmStart:
     bracket: Carried | None = None
     far: Carried | None = None
     closed: Legs | None = None
+    closed_order: np.ndarray | None = None
+    """Where each of `closed`'s legs is among the closed form's problems: longs first,
+    then shorts (`move_to`'s per-leg selects then meet long runs of one side, where mixed
+    sides make each select a branch that mispredicts)."""
     layout: Layout | None = None
     """The layout whose tables the entries were read from."""
 
@@ -81,11 +85,20 @@ def liquidation_moves(
     """Every problem's move; `warm` (if given) is read and then updated in place."""
     warm = warm if warm is not None else WarmStart()
     routes = layout.routes
-    held = (legs.pnl - legs.requirement).take(plan.group_member_leg)
-    if plan.group_member_slot.size > plan.group_problems.size:  # not all single legs
-        held = np.bincount(plan.group_member_slot, held, minlength=plan.group_problems.size)
+    if plan.groups_cross:
+        held = np.subtract(pools.cross_pnl, pools.cross_requirement)
+    else:
+        held = (legs.pnl - legs.requirement).take(plan.group_member_leg)
+        if plan.group_member_slot.size > plan.group_problems.size:  # not all single legs
+            held = np.bincount(plan.group_member_slot, held, minlength=plan.group_problems.size)
     # Per kind of problem: a pool's wallet; free - held for a group; an isolated wallet.
-    groups = np.subtract(pools.free.take(plan.group_problem_pool), held, out=held)
+    counts = plan.group_pool_counts
+    free = (
+        pools.free.take(plan.group_problem_pool)
+        if counts is None
+        else np.repeat(pools.free, counts)
+    )
+    groups = np.subtract(free, held, out=held)
     constant = np.empty(layout.problem_cols["kind"].size)
     constant[plan.pool_problems] = layout.pool_cols["wallet"].take(plan.pool_problem_pool)
     if not plan.closed_groups:
@@ -96,15 +109,23 @@ def liquidation_moves(
     move = np.full(constant.size + 1, np.nan)  # one more: the move of no problem
 
     closed = routes.closed_form
+    cross = None
     if closed.size:
-        if warm.closed is None:
-            warm.closed = gather(layout.leg_cols, layout.tier_cols, routes.first_leg[closed])
-        gathered = warm.closed
+        if warm.closed is None or warm.closed_order is None:
+            first = routes.first_leg[closed]
+            order = np.argsort(layout.leg_cols["sign"].take(first) < 0.0, kind="stable")
+            warm.closed = gather(layout.leg_cols, layout.tier_cols, first.take(order))
+            warm.closed_order = order
+        gathered, order = warm.closed, warm.closed_order
         rows = gathered.rows
         start = warm.bracket if warm.bracket is not None else legs.tier.take(rows)
-        closed_constant = groups if plan.closed_groups else constant.take(closed)
+        closed_constant = (groups if plan.closed_groups else constant.take(closed)).take(order)
         price, warm.bracket = bracket_price(gathered, layout.tier_cols, closed_constant, start)
-        move[closed] = move_to(price, legs.mark.take(rows), gathered.sign)
+        closed_move = move_to(price, legs.mark.take(rows), gathered.sign)
+        if plan.closed_cross:
+            cross = (rows, closed_move)
+        else:
+            move[closed.take(order)] = closed_move
 
     rows = routes.newton
     t, converged, warm.newton, warm.far = newton.solve(
@@ -124,7 +145,10 @@ def liquidation_moves(
         for problem in np.unique(routes.newton.problem[~converged]):
             move[problem] = _scalar_move(layout, legs, int(problem), float(constant[problem]))
 
-    return Moves(legs=_leg_moves(layout, plan, legs, move), pools=_pool_moves(layout, plan, move))
+    return Moves(
+        legs=_leg_moves(layout, plan, legs, move, cross),
+        pools=_pool_moves(layout, plan, move),
+    )
 
 
 def _keep_nearer(move: np.ndarray, rows: SearchRows, t: np.ndarray) -> None:
@@ -152,11 +176,23 @@ def _scalar_move(layout: Layout, legs: LegState, problem: int, constant: float) 
     return np.nan if found is None else found
 
 
-def _leg_moves(layout: Layout, plan: Plan, legs: LegState, move: np.ndarray) -> np.ndarray:
-    """Each position's own move: its group's (cross), its own problem's or its fixed
-    closed-form price's (isolated)."""
+def _leg_moves(
+    layout: Layout,
+    plan: Plan,
+    legs: LegState,
+    move: np.ndarray,
+    cross: tuple[np.ndarray, np.ndarray] | None,
+) -> np.ndarray:
+    """Each position's own move: its group's (cross; where `Plan.closed_cross`, `cross`
+    gives every cross row and its move from the closed form), its own problem's or its
+    fixed closed-form price's (isolated)."""
     cols = layout.leg_cols
-    result = move.take(plan.own_problem)
+    if cross is None:
+        result = move.take(plan.own_problem)
+    else:
+        result = np.empty(plan.own_problem.size)
+        result[cross[0]] = cross[1]
+        result[plan.isolated] = move.take(plan.isolated_problem_of)
     fixed = plan.fixed_roots
     result[fixed] = move_to(
         cols["isolated_root"].take(fixed), legs.mark.take(fixed), cols["sign"].take(fixed)

@@ -52,7 +52,8 @@ class Plan:
     noted: np.ndarray
     """The rows whose note the shape decides."""
     fixed_roots: np.ndarray
-    """Isolated rows whose liquidation price is found once per snapshot."""
+    """Isolated rows whose liquidation price is found once per snapshot: longs, then
+    shorts (`bracket.move_to`'s selects then meet runs of one side)."""
     own_problem: np.ndarray
     """Each row's own problem (its group's or its isolated leg's: the row's move is the
     problem's), or the problem count where it has none (the moves' trailing NaN)."""
@@ -77,6 +78,18 @@ class Plan:
     """The closed-form problems are the GROUP problems, in order (one-way accounts on
     bracket tables): a frame hands the groups' constants to the closed form as they are
     and writes none into the problem table (no other solver reads a group's)."""
+    groups_cross: bool
+    """Every cross row is a group of its own, in row order (one-way accounts): a group's
+    held figures are its cross row's, which the pool sums gather anyway."""
+    group_pool_counts: np.ndarray | None
+    """Per pool, how many GROUP problems it has, when they come in pool order (a repeat
+    of the pools' figures then reads each group's pool's); None otherwise."""
+    closed_cross: bool
+    """`closed_groups` and `groups_cross`: the closed form's answers are the cross rows'
+    moves, in row order, and no other problem reads them, so they go straight to the
+    rows."""
+    isolated_problem_of: np.ndarray
+    """Each isolated row's own problem (`own_problem` at `isolated`)."""
 
 
 def build_plan(layout: Layout) -> Plan:
@@ -110,6 +123,15 @@ def build_plan(layout: Layout) -> Plan:
     summed_pools, summed_from = np.unique(cross_pool, return_index=True)
     own_problem = np.full(count, kind.size)
     own_problem[members["leg"][own]] = members["problem"][own]
+    group_member_slot = slot[members["problem"][in_group]]
+    group_member_leg = members["leg"][in_group]
+    group_problem_pool = problem_pool[group_problems]
+    cross_rows = np.flatnonzero(cross)
+    groups_cross = group_member_slot.size == group_problems.size and np.array_equal(
+        group_member_leg, cross_rows
+    )
+    closed_groups = np.array_equal(layout.routes.closed_form, group_problems)
+    pool_ordered = bool(np.all(group_problem_pool[1:] >= group_problem_pool[:-1]))
     return Plan(
         tier_first=np.arange(count) * width,
         bounds_first=np.arange(count) * (width + 1),
@@ -117,7 +139,7 @@ def build_plan(layout: Layout) -> Plan:
         any_fixed=bool(cols["fixed"].any()),
         any_by_contracts=bool(cols["by_contracts"].any()),
         no_terms=np.flatnonzero(~has_terms),
-        cross=np.flatnonzero(cross),
+        cross=cross_rows,
         cross_pool=cross_pool,
         row_pool=np.maximum(pool, 0),
         summed_pools=summed_pools if grouped else None,
@@ -127,17 +149,28 @@ def build_plan(layout: Layout) -> Plan:
         unsolved=np.flatnonzero(~solved),
         note=note,
         noted=np.flatnonzero(note != Note.NONE),
-        fixed_roots=np.flatnonzero(cols["bracket"] & ~cross & ~no_wallet),
+        fixed_roots=_by_side(np.flatnonzero(cols["bracket"] & ~cross & ~no_wallet), cols["sign"]),
         own_problem=own_problem,
         pool_unknown=np.flatnonzero(status != PoolStatus.OK),
         has_legs=np.bincount(pool[cross], minlength=status.size) > 0,
         pool_problems=pool_problems,
         pool_problem_pool=problem_pool[pool_problems],
         group_problems=group_problems,
-        group_problem_pool=problem_pool[group_problems],
-        group_member_slot=slot[members["problem"][in_group]],
-        group_member_leg=members["leg"][in_group],
+        group_problem_pool=group_problem_pool,
+        group_member_slot=group_member_slot,
+        group_member_leg=group_member_leg,
         isolated_problems=isolated_problems,
         isolated_problem_leg=layout.routes.first_leg[isolated_problems],
-        closed_groups=np.array_equal(layout.routes.closed_form, group_problems),
+        closed_groups=closed_groups,
+        groups_cross=groups_cross,
+        group_pool_counts=(
+            np.bincount(group_problem_pool, minlength=status.size) if pool_ordered else None
+        ),
+        closed_cross=closed_groups and groups_cross,
+        isolated_problem_of=own_problem[~cross],
     )
+
+
+def _by_side(rows: np.ndarray, sign: np.ndarray) -> np.ndarray:
+    """`rows` with the longs first, each side in row order."""
+    return rows.take(np.argsort(sign.take(rows) < 0.0, kind="stable"))

@@ -43,6 +43,9 @@ class PoolState:
     free: np.ndarray
     """Wallet + PnL - requirement: the constant of a member's own liquidation search."""
     has_legs: np.ndarray
+    cross_pnl: np.ndarray
+    cross_requirement: np.ndarray
+    """The cross rows' (`Plan.cross`) PnL and requirement, as gathered for the sums."""
 
 
 def leg_state(
@@ -153,8 +156,10 @@ def tier_search(floors: np.ndarray, key: np.ndarray) -> np.ndarray:
 def pool_state(layout: Layout, plan: Plan, legs: LegState) -> PoolState:
     count = layout.pool_count
     wallet = layout.pool_cols["wallet"]
+    cross_pnl, cross_requirement = legs.pnl.take(plan.cross), legs.requirement.take(plan.cross)
     pnl, requirement, fees = (
-        _pool_sums(plan, x, count) for x in (legs.pnl, legs.requirement, legs.fees)
+        _pool_sums(plan, rows, count)
+        for rows in (cross_pnl, cross_requirement, legs.fees.take(plan.cross))
     )
     if plan.pool_unknown.size:
         requirement[plan.pool_unknown] = np.nan
@@ -168,14 +173,15 @@ def pool_state(layout: Layout, plan: Plan, legs: LegState) -> PoolState:
         ratio=margin_ratio(requirement, balance),
         free=balance - requirement,
         has_legs=plan.has_legs,
+        cross_pnl=cross_pnl,
+        cross_requirement=cross_requirement,
     )
 
 
-def _pool_sums(plan: Plan, figures: np.ndarray, count: int) -> np.ndarray:
-    """Per pool, the sum of its cross rows' `figures` (0 for a pool without any): each
-    pool's rows are contiguous, so `add.reduceat` adds them (pairwise, a few ulps from
-    the scalar loop's order, at a quarter of `bincount`'s cost)."""
-    rows = figures.take(plan.cross)
+def _pool_sums(plan: Plan, rows: np.ndarray, count: int) -> np.ndarray:
+    """Per pool, the sum of its cross rows' figures `rows` (0 for a pool without any):
+    each pool's rows are contiguous, so `add.reduceat` adds them (pairwise, a few ulps
+    from the scalar loop's order, at a quarter of `bincount`'s cost)."""
     if plan.summed_pools is None:
         return np.bincount(plan.cross_pool, rows, minlength=count)
     sums = np.zeros(count)
