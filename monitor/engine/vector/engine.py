@@ -106,10 +106,11 @@ class VectorEngine:
         pools = pool_state(layout, plan, legs)
         moves = liquidation_moves(layout, plan, legs, pools, warm)
         isolated = plan.isolated
+        if warm.isolated_wallet is None:
+            warm.isolated_wallet = layout.leg_cols["isolated_wallet"].take(isolated)
         ratio = pools.ratio.take(plan.row_pool) if pools.ratio.size else np.empty(legs.mark.size)
         ratio[isolated] = margin_ratio(
-            legs.requirement.take(isolated),
-            layout.leg_cols["isolated_wallet"].take(isolated) + legs.pnl.take(isolated),
+            legs.requirement.take(isolated), warm.isolated_wallet + legs.pnl.take(isolated)
         )
         # Notes: the shape's where it decides them, else unreachable where no move is.
         note = np.isnan(moves.legs).view(np.int8)  # a bool is one byte: 0 or 1

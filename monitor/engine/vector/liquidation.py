@@ -44,6 +44,11 @@ class WarmStart:
     """Where each of `closed`'s legs is among the closed form's problems: longs first,
     then shorts (`move_to`'s per-leg selects then meet long runs of one side, where mixed
     sides make each select a branch that mispredicts)."""
+    fixed: tuple[np.ndarray, np.ndarray] | None = None
+    """The fixed isolated roots' prices and sides (at `Plan.fixed_roots`): per snapshot
+    figures, read again after any poll."""
+    isolated_wallet: np.ndarray | None = None
+    """The isolated rows' (`Plan.isolated`) wallets, the same way."""
     layout: Layout | None = None
     """The layout whose tables the entries were read from."""
 
@@ -55,6 +60,7 @@ class WarmStart:
         self.layout = layout
         if not rewritten.size:
             return
+        self.fixed = self.isolated_wallet = None
         if self.tier is not None:
             self.tier.stale = rewritten
         hit = np.zeros(layout.leg_cols["pool"].size, dtype=bool)
@@ -145,8 +151,12 @@ def liquidation_moves(
         for problem in np.unique(routes.newton.problem[~converged]):
             move[problem] = _scalar_move(layout, legs, int(problem), float(constant[problem]))
 
+    if warm.fixed is None:
+        fixed = plan.fixed_roots
+        cols = layout.leg_cols
+        warm.fixed = (cols["isolated_root"].take(fixed), cols["sign"].take(fixed))
     return Moves(
-        legs=_leg_moves(layout, plan, legs, move, cross),
+        legs=_leg_moves(plan, legs, move, cross, warm.fixed),
         pools=_pool_moves(layout, plan, move),
     )
 
@@ -177,26 +187,23 @@ def _scalar_move(layout: Layout, legs: LegState, problem: int, constant: float) 
 
 
 def _leg_moves(
-    layout: Layout,
     plan: Plan,
     legs: LegState,
     move: np.ndarray,
     cross: tuple[np.ndarray, np.ndarray] | None,
+    fixed: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
     """Each position's own move: its group's (cross; where `Plan.closed_cross`, `cross`
     gives every cross row and its move from the closed form), its own problem's or its
-    fixed closed-form price's (isolated)."""
-    cols = layout.leg_cols
+    fixed closed-form price's (isolated: `fixed`, each one's price and side)."""
     if cross is None:
         result = move.take(plan.own_problem)
     else:
         result = np.empty(plan.own_problem.size)
         result[cross[0]] = cross[1]
         result[plan.isolated] = move.take(plan.isolated_problem_of)
-    fixed = plan.fixed_roots
-    result[fixed] = move_to(
-        cols["isolated_root"].take(fixed), legs.mark.take(fixed), cols["sign"].take(fixed)
-    )
+    rows = plan.fixed_roots
+    result[rows] = move_to(fixed[0], legs.mark.take(rows), fixed[1])
     return result
 
 
