@@ -91,8 +91,10 @@ class GroupEvaluation:
     """One exchange group's engine, its rows' targets, and the frame last computed."""
 
     def __init__(
-        self, marks: MarkBoard, tracker: LevelTracker, emit: Callable[[Event], None]
+        self, marks: MarkBoard, tracker: LevelTracker, emit: Callable[[list[Event]], None]
     ) -> None:
+        """`emit` publishes a frame's events of one kind, in order (`EventBus.publish_all`:
+        hundreds in a crash frame, so not one call each)."""
         self.engine = VectorEngine()
         self.marks = marks
         self.tracker = tracker
@@ -326,11 +328,12 @@ class GroupEvaluation:
         it words emitted in row order; those levels, which the tracker now holds, are kept
         as the rows' reported levels and the count of each account's rows above OK
         follows."""
-        emit, codes = self.emit, now.take(moved)
-        for event in self.tracker.report(
+        codes = now.take(moved)
+        events = self.tracker.report(
             kind, names.take(moved).tolist(), keys.take(moved).tolist(), levels_of(codes), figures
-        ):
-            emit(event)
+        )
+        if events:
+            self.emit(events)
         before = reported[moved] != _OK
         reported[moved] = codes
         hot = rows.hot

@@ -106,7 +106,7 @@ class Daemon:
             group = self.groups.get(key := _group_key(account))
             if group is None:
                 marks = MarkBoard()
-                evaluation = GroupEvaluation(marks, self.tracker, self.bus.publish)
+                evaluation = GroupEvaluation(marks, self.tracker, self.bus.publish_all)
                 group = self.groups[key] = ExchangeGroup(
                     account.exchange, account.ws_url, marks, evaluation
                 )
