@@ -42,7 +42,12 @@ from monitor.engine.vector.levels import (
 )
 from monitor.engine.vector.risk import known
 from monitor.events import Event, LevelFigures, TargetKind, pool_target
-from monitor.events.tracker import LevelTracker, pool_level_figures, position_level_figures
+from monitor.events.tracker import (
+    LevelTracker,
+    margin_mode_name,
+    pool_level_figures,
+    position_level_figures,
+)
 
 if TYPE_CHECKING:
     from monitor.daemon.account import AccountState
@@ -76,6 +81,11 @@ class _Rows:
     pool_keys: np.ndarray
     """Per row, its account's name and its target key: object arrays, so that the rows
     whose level moved are one `take` each, not a Python lookup per row."""
+    position_exchange_price: np.ndarray
+    position_mode: np.ndarray
+    """Per position row, what its events carry of its position (not of the frame): the
+    exchange's liquidation price and the margin mode's name, object arrays as the keys
+    are, read again whenever its account is loaded (`_read_positions`)."""
     position_columns: LevelColumns
     pool_columns: LevelColumns
     position_level: np.ndarray
@@ -200,9 +210,11 @@ class GroupEvaluation:
         retuned = any(seen.get(m.name) is not m.thresholds for m in self.monitors)
         if rows is None or rows.accounts is not layout.accounts or retuned:
             rows = self._rows = self._build_rows(layout, rows, {m.name for m in fresh})
-        else:
+        else:  # loaded in place: the same rows, of new positions
             for monitor in fresh:
-                self._read_levels(rows, monitor.name, layout.accounts[monitor.name])
+                span = layout.accounts[monitor.name]
+                self._read_levels(rows, monitor.name, span)
+                _read_positions(rows, layout, span)
         return rows
 
     def _build_rows(self, layout: Layout, old: _Rows | None, fresh: set[str]) -> _Rows:
@@ -235,6 +247,8 @@ class GroupEvaluation:
             *(np.ascontiguousarray(table[:, pool_account]) for table in cross)
         )
         position_keys: list[str] = []
+        position_exchange_price = np.empty(position_account.size, object)
+        position_mode = np.empty(position_account.size, object)
         position_level = np.full(position_account.size, UNSEEN, np.int8)
         pool_level = np.full(pool_account.size, UNSEEN, np.int8)
         rows_of = layout.position_rows
@@ -243,6 +257,10 @@ class GroupEvaluation:
             before = old.accounts.get(name) if old is not None and name not in fresh else None
             if before is not None and old is not None:
                 position_keys += old.position_keys[before.positions].tolist()
+                position_exchange_price[span.positions] = old.position_exchange_price[
+                    before.positions
+                ]
+                position_mode[span.positions] = old.position_mode[before.positions]
                 position_level[span.positions] = old.position_level[before.positions]
                 pool_level[span.pools] = old.pool_level[before.pools]
             else:
@@ -258,6 +276,8 @@ class GroupEvaluation:
             position_names=names.take(position_account),
             pool_names=names.take(pool_account),
             position_keys=np.array(position_keys, dtype=object),
+            position_exchange_price=position_exchange_price,
+            position_mode=position_mode,
             pool_keys=np.array([pool_target(asset) for _, asset in layout.pool_rows], dtype=object),
             position_columns=position_columns,
             pool_columns=pool_columns,
@@ -266,6 +286,7 @@ class GroupEvaluation:
         )
         for name, span in unread:
             self._read_levels(rows, name, span)
+            _read_positions(rows, layout, span)
         return rows
 
     def _read_levels(self, rows: _Rows, name: str, account: AccountRows) -> None:
@@ -304,7 +325,7 @@ class GroupEvaluation:
         moved = np.flatnonzero(position_now != rows.position_level).tolist()
         if moved:
             self._track(
-                rows, moved, _position_figures(frame, moved), position_now,
+                rows, moved, _position_figures(frame, rows, moved), position_now,
                 kind=TargetKind.POSITION, accounts=rows.position_account,
                 names=rows.position_names, keys=rows.position_keys,
                 reported=rows.position_level,
@@ -371,18 +392,29 @@ def _pool_figures(frame: Frame, rows: list[int]) -> LevelFigures:
     )  # fmt: skip
 
 
-def _position_figures(frame: Frame, rows: list[int]) -> LevelFigures:
-    """What the events of these position rows say, read from the frame's columns: a
-    note's text is worded only for the rows that have one."""
-    index = np.asarray(rows, np.intp)
-    rows_of = frame.layout.position_rows
+def _position_figures(frame: Frame, rows: _Rows, moved: list[int]) -> LevelFigures:
+    """What the events of these position rows say, read from the frame's columns and
+    the rows' own: a note's text is worded only for the rows that have one."""
+    index = np.asarray(moved, np.intp)
     notes = frame.note.take(index).tolist()
     return position_level_figures(
         known(frame.margin_ratio, index), known(frame.liquidation_distance, index),
-        known(frame.liquidation_price, index), positions=[rows_of[row][1] for row in rows],
-        marks=frame.mark.take(index).tolist(),
+        known(frame.liquidation_price, index),
+        exchange_prices=rows.position_exchange_price.take(index).tolist(),
+        modes=rows.position_mode.take(index).tolist(), marks=frame.mark.take(index).tolist(),
         notes=[
             frame.position_note(row) if note else None
-            for row, note in zip(rows, notes, strict=True)
+            for row, note in zip(moved, notes, strict=True)
         ],
     )  # fmt: skip
+
+
+def _read_positions(rows: _Rows, layout: Layout, account: AccountRows) -> None:
+    """Copy what one account's position rows' events carry of its snapshot's positions
+    into the rows' columns: on each load of the account, since a reload in place keeps
+    its rows (and keys) but not its positions (their exchange liquidation prices)."""
+    positions = [position for _, position in layout.position_rows[account.positions]]
+    rows.position_exchange_price[account.positions] = [
+        p.exchange_liquidation_price for p in positions
+    ]
+    rows.position_mode[account.positions] = [margin_mode_name(p) for p in positions]
