@@ -311,8 +311,8 @@ class GroupEvaluation:
             frame.pool_margin_ratio, frame.pool_liquidation_distance,
             rows.pool_columns, rows.pool_level,
         )  # fmt: skip
-        moved = np.flatnonzero(pool_now != rows.pool_level).tolist()
-        if moved:
+        moved = np.flatnonzero(pool_now != rows.pool_level)
+        if moved.size:
             self._track(
                 rows, moved, _pool_figures(frame, moved), pool_now, kind=TargetKind.POOL,
                 accounts=rows.pool_account, names=rows.pool_names, keys=rows.pool_keys,
@@ -322,8 +322,8 @@ class GroupEvaluation:
             frame.margin_ratio, frame.liquidation_distance,
             rows.position_columns, rows.position_level,
         )  # fmt: skip
-        moved = np.flatnonzero(position_now != rows.position_level).tolist()
-        if moved:
+        moved = np.flatnonzero(position_now != rows.position_level)
+        if moved.size:
             self._track(
                 rows, moved, _position_figures(frame, rows, moved), position_now,
                 kind=TargetKind.POSITION, accounts=rows.position_account,
@@ -334,7 +334,7 @@ class GroupEvaluation:
     def _track(
         self,
         rows: _Rows,
-        moved: list[int],
+        moved: np.ndarray,
         figures: LevelFigures,
         now: np.ndarray,
         *,
@@ -344,11 +344,12 @@ class GroupEvaluation:
         keys: np.ndarray,
         reported: np.ndarray,
     ) -> None:
-        """The moved rows (their events' figures in `figures`, their level codes in `now`)
-        through the tracker at once, with the levels the arrays classified, and the events
-        it words emitted in row order; those levels, which the tracker now holds, are kept
-        as the rows' reported levels and the count of each account's rows above OK
-        follows."""
+        """The moved rows (an index array, which every gather below takes as it is: a list
+        would be converted again by each; their events' figures in `figures`, their level
+        codes in `now`) through the tracker at once, with the levels the arrays
+        classified, and the events it words emitted in row order; those levels, which the
+        tracker now holds, are kept as the rows' reported levels and the count of each
+        account's rows above OK follows."""
         codes = now.take(moved)
         events = self.tracker.report(
             kind, names.take(moved).tolist(), keys.take(moved).tolist(), levels_of(codes), figures
@@ -383,28 +384,25 @@ class GroupEvaluation:
         return rows.alarmed
 
 
-def _pool_figures(frame: Frame, rows: list[int]) -> LevelFigures:
+def _pool_figures(frame: Frame, moved: np.ndarray) -> LevelFigures:
     """What the events of these pool rows say, read from the frame's columns."""
-    index = np.asarray(rows, np.intp)
     return pool_level_figures(
-        known(frame.pool_margin_ratio, index), known(frame.pool_liquidation_distance, index),
-        [frame.pool_note_text(row) for row in rows],
+        known(frame.pool_margin_ratio, moved), known(frame.pool_liquidation_distance, moved),
+        [frame.pool_note_text(row) for row in moved.tolist()],
     )  # fmt: skip
 
 
-def _position_figures(frame: Frame, rows: _Rows, moved: list[int]) -> LevelFigures:
+def _position_figures(frame: Frame, rows: _Rows, moved: np.ndarray) -> LevelFigures:
     """What the events of these position rows say, read from the frame's columns and
     the rows' own: a note's text is worded only for the rows that have one."""
-    index = np.asarray(moved, np.intp)
-    notes = frame.note.take(index).tolist()
     return position_level_figures(
-        known(frame.margin_ratio, index), known(frame.liquidation_distance, index),
-        known(frame.liquidation_price, index),
-        exchange_prices=rows.position_exchange_price.take(index).tolist(),
-        modes=rows.position_mode.take(index).tolist(), marks=frame.mark.take(index).tolist(),
+        known(frame.margin_ratio, moved), known(frame.liquidation_distance, moved),
+        known(frame.liquidation_price, moved),
+        exchange_prices=rows.position_exchange_price.take(moved).tolist(),
+        modes=rows.position_mode.take(moved).tolist(), marks=frame.mark.take(moved).tolist(),
         notes=[
             frame.position_note(row) if note else None
-            for row, note in zip(moved, notes, strict=True)
+            for row, note in zip(moved.tolist(), frame.note.take(moved).tolist(), strict=True)
         ],
     )  # fmt: skip
 
