@@ -388,23 +388,31 @@ def _pool_figures(frame: Frame, moved: np.ndarray) -> LevelFigures:
     """What the events of these pool rows say, read from the frame's columns."""
     return pool_level_figures(
         known(frame.pool_margin_ratio, moved), known(frame.pool_liquidation_distance, moved),
-        [frame.pool_note_text(row) for row in moved.tolist()],
+        _notes(moved, frame.pool_note, frame.pool_note_text),
     )  # fmt: skip
 
 
 def _position_figures(frame: Frame, rows: _Rows, moved: np.ndarray) -> LevelFigures:
     """What the events of these position rows say, read from the frame's columns and
-    the rows' own: a note's text is worded only for the rows that have one."""
+    the rows' own."""
     return position_level_figures(
         known(frame.margin_ratio, moved), known(frame.liquidation_distance, moved),
         known(frame.liquidation_price, moved),
         exchange_prices=rows.position_exchange_price.take(moved).tolist(),
         modes=rows.position_mode.take(moved).tolist(), marks=frame.mark.take(moved).tolist(),
-        notes=[
-            frame.position_note(row) if note else None
-            for row, note in zip(moved.tolist(), frame.note.take(moved).tolist(), strict=True)
-        ],
+        notes=_notes(moved, frame.note, frame.position_note),
     )  # fmt: skip
+
+
+def _notes(
+    moved: np.ndarray, codes: np.ndarray, word: Callable[[int], str | None]
+) -> list[str | None]:
+    """The note texts of these rows, worded (`word`) only for the rows that have one (a
+    code other than `Note.NONE`, 0): most have none, and wording builds an enum."""
+    return [
+        word(row) if code else None
+        for row, code in zip(moved.tolist(), codes.take(moved).tolist(), strict=True)
+    ]
 
 
 def _read_positions(rows: _Rows, layout: Layout, account: AccountRows) -> None:
