@@ -6,15 +6,17 @@ in one `update`, with no proof, band or screen deciding what may be skipped. The
 of all rows are then classified at once (engine/vector/levels.py, `level_for` over
 arrays) against per-row threshold columns (each account's own, cross or isolated) and
 each row's last reported level; only the rows whose level moved go through the
-`LevelTracker`, with the figures their events carry read from the frame's columns for all
-of them at once (no record per row), and it records and words each event exactly as it
-does for a scalar evaluation.
+`LevelTracker`, with the figures their events carry read from the frame's columns (and
+what the rows' positions say, from the row tables) for all of them at once (no record per
+row), and it records and words each event exactly as it does for a scalar evaluation;
+the frame's events are published as one batch (`EventBus.publish_all`).
 
 The engine follows the accounts rather than being told: before a frame, an account whose
 book was replaced since the last one (a REST read or a user-stream update installed a new
 snapshot) is loaded, and its rows' reported levels are read back from the tracker (the
-install reported them from its own scalar evaluation). A change of an account's
-positions' shape re-joins the layout; the row tables below are then rebuilt.
+install reported them from its own scalar evaluation), its positions' own figures from
+the new snapshot. A change of an account's positions' shape re-joins the layout; the row
+tables below are then rebuilt.
 """
 
 from __future__ import annotations
