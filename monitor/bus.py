@@ -22,13 +22,17 @@ message; a subscriber that buffers (the audit file) asks `flush_after` to flush,
 happens at once outside a burst and once at its end inside one: a crash frame's hundred
 events cost one write to the disk, not a hundred, and are all written before the frame's
 `Evaluated` news reaches the controllers.
+
+`publish_all` hands out a batch (a frame's level changes) exactly as one `publish` per
+message would, in order, each message to every subscriber before the next; it only looks
+the subscribers up once per run of one kind, rather than per message.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -134,6 +138,10 @@ class EventBus:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._handlers: dict[type, dict[str | None, tuple[Handler, ...]]] = {}
         """kind -> account (None: every account) -> subscribers, in subscription order."""
+        self._version = 0
+        """Moved by every subscription and cancellation: `publish_all` looks its
+        subscribers up again when it moved under it (a subscriber that cancelled hears
+        nothing more, as with `publish`)."""
         self._failures: dict[Handler, _Failures] = {}
         self._clock = clock
         self.failed = 0
@@ -152,10 +160,12 @@ class EventBus:
         already there."""
         by_account = self._handlers.setdefault(kind, {})
         by_account[account] = (*by_account.get(account, ()), handler)
+        self._version += 1
         return Subscription(self, kind, account, handler)
 
     def _remove(self, kind: type, account: str | None, handler: Handler) -> None:
         # A new tuple, never an edit in place: a publish under way keeps its own list.
+        self._version += 1
         by_account = self._handlers.get(kind, {})
         handlers = list(by_account.get(account, ()))
         if handler in handlers:
@@ -167,18 +177,34 @@ class EventBus:
 
     def publish(self, message: Message) -> None:
         """Hand `message` to each of its subscribers in turn; never raises."""
-        by_account = self._handlers.get(type(message))
-        if not by_account:
-            return
-        handlers = by_account.get(None, ())
-        account = message.account
-        if account is not None and (mine := by_account.get(account)):
-            handlers += mine
-        for handler in handlers:
-            try:
-                handler(message)
-            except Exception:
-                self._failed(handler, message)
+        self.publish_all((message,))
+
+    def publish_all(self, messages: Iterable[Message]) -> None:
+        """`publish` each of `messages` in turn (never raises). A crash frame publishes
+        hundreds of level changes: the subscribers of their kind are looked up once, and
+        a message's account only where some subscriber is narrowed to one (with none,
+        every message of the kind has the same subscribers)."""
+        kind: type | None = None
+        version = -1
+        everyone: tuple[Handler, ...] = ()
+        by_account: dict[str | None, tuple[Handler, ...]] = {}
+        narrowed = False
+        for message in messages:
+            if type(message) is not kind or self._version != version:
+                kind, version = type(message), self._version
+                by_account = self._handlers.get(kind) or {}
+                everyone = by_account.get(None, ())
+                narrowed = len(by_account) > (None in by_account)
+            handlers = everyone
+            if narrowed:
+                account = message.account
+                if account is not None and (mine := by_account.get(account)):
+                    handlers += mine
+            for handler in handlers:
+                try:
+                    handler(message)
+                except Exception:
+                    self._failed(handler, message)
 
     def listens(self, kind: type) -> bool:
         """Whether anyone (for any account) hears messages of `kind`: a publisher of

@@ -157,3 +157,58 @@ def test_a_kind_is_listened_to_while_anyone_is_subscribed_to_it() -> None:
     assert bus.listens(Evaluated)
     everyone.cancel()
     assert not bus.listens(Evaluated)
+
+
+def test_a_batch_is_delivered_as_one_publish_per_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`publish_all`: each message reaches every subscriber (everyone's, then its
+    account's) before the next is handed out, messages of other kinds among them go to
+    their own subscribers, and one that raises is logged and skipped for that message
+    only."""
+    bus = EventBus()
+    heard: list[tuple[str, object]] = []
+
+    def broken(event: Event) -> None:
+        heard.append(("broken", event))
+        raise RuntimeError("boom")
+
+    bus.subscribe(Event, lambda e: heard.append(("first", e)))
+    bus.subscribe(Event, broken)
+    bus.subscribe(Event, lambda e: heard.append(("b's", e)), account="b")
+    bus.subscribe(Evaluated, lambda n: heard.append(("news", n)))
+    a, b, news, feed = level("a"), level("b"), Evaluated("b"), level(None)
+    with caplog.at_level(logging.ERROR, logger="monitor.bus"):
+        bus.publish_all([a, b, news, b, feed])
+    assert heard == [
+        ("first", a), ("broken", a),
+        ("first", b), ("broken", b), ("b's", b),
+        ("news", news),
+        ("first", b), ("broken", b), ("b's", b),
+        ("first", feed), ("broken", feed),
+    ]  # fmt: skip
+    assert bus.failed == 4
+    assert "broken" in caplog.records[0].getMessage()
+
+
+def test_a_subscription_made_or_cancelled_during_a_batch_counts_from_the_next_message() -> None:
+    """As between two publishes: a subscriber cancelled by a delivery hears nothing
+    more of the batch, one subscribed during it hears the messages that follow."""
+    bus = EventBus()
+    heard: list[tuple[str, str]] = []
+    subscriptions = []
+
+    def first(event: Event) -> None:
+        heard.append(("first", event.level))
+        if event.level == "critical":
+            subscriptions[0].cancel()
+            bus.subscribe(Event, lambda e: heard.append(("new", e.level)), account="a")
+
+    bus.subscribe(Event, first)
+    subscriptions.append(bus.subscribe(Event, lambda e: heard.append(("old", e.level))))
+    bus.publish_all([level(value="warn"), level(value="critical"), level(value="ok")])
+    assert heard == [
+        ("first", "warn"), ("old", "warn"),
+        ("first", "critical"), ("old", "critical"),  # under way when cancelled
+        ("first", "ok"), ("new", "ok"),
+    ]  # fmt: skip

@@ -67,7 +67,9 @@ def same_event(ours: Event, theirs: Event) -> bool:
             a == b or math.isclose(a, b, rel_tol=1e-7, abs_tol=1e-12) or math.isnan(a + b)
         ):
             return False
-    return ours.message == theirs.message
+    return (ours.message, ours.exchange_liquidation_price, ours.margin_mode) == (
+        theirs.message, theirs.exchange_liquidation_price, theirs.margin_mode,
+    )  # fmt: skip
 
 
 def assert_same_events(ours: list[Event], theirs: list[Event], frame: int) -> None:
@@ -110,11 +112,16 @@ class Reference:
 
 
 def refigured(snapshot: AccountSnapshot, rng: random.Random) -> AccountSnapshot:
-    """A new read of the same positions: wallets moved (the engine writes it over the
-    account's rows)."""
+    """A new read of the same positions: wallets and the exchange's liquidation prices
+    moved (the engine writes it over the account's rows; the events carry the new
+    prices)."""
     pools = tuple(replace(p, wallet_balance=p.wallet_balance * rng.uniform(0.6, 1.4))
                   for p in snapshot.pools)  # fmt: skip
-    return replace(snapshot, pools=pools, fetched_at=time.time())
+    positions = tuple(
+        replace(p, exchange_liquidation_price=p.entry_price * rng.uniform(0.5, 1.5))
+        for p in snapshot.positions
+    )
+    return replace(snapshot, pools=pools, positions=positions, fetched_at=time.time())
 
 
 def reshaped(snapshot: AccountSnapshot) -> AccountSnapshot:

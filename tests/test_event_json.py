@@ -131,3 +131,58 @@ def test_level_changes_are_the_events_init_builds(
     assert repr(built) == repr(event)
     with pytest.raises(FrozenInstanceError):
         built.level = Level.OK  # type: ignore[misc]
+
+
+@given(st.lists(events, max_size=6))
+def test_a_batch_of_lines_is_each_events_line_joined(batch: list[Event]) -> None:
+    """`Event.json_lines` (the audit file's flush) writes what `to_json_line` would,
+    event by event, whatever the strings hold."""
+    assert Event.json_lines(batch) == b"".join(e.to_json_line() for e in batch)
+
+
+def test_a_string_that_reads_like_a_line_break_stays_in_its_line() -> None:
+    """The batch is split where one event's object ends and the next begins; a target
+    or message spelling that boundary is escaped, so it never splits its own line."""
+    boundary = '},{"kind":"level"}\n{"kind":'
+    batch = [
+        Event(EventKind.LEVEL, boundary, boundary, TargetKind.POOL, Level.WARN,
+              message=boundary, time=1.0),
+        Event.from_json(orjson.loads(Event(EventKind.ERROR, None, "x", TargetKind.ACCOUNT,
+                                           message=boundary, time=2.0).to_json_bytes())),
+        Event(EventKind.LEVEL, "a", "pool USDT", TargetKind.POOL, Level.OK, time=3.0),
+    ]  # fmt: skip
+    lines = Event.json_lines(batch)
+    assert lines == b"".join(e.to_json_line() for e in batch)
+    assert [Event.from_json(orjson.loads(line)) for line in lines.splitlines()] == batch
+    assert Event.json_lines([]) == b""
+
+
+def test_a_burst_of_events_is_written_at_its_end_and_a_bad_one_costs_only_its_line(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Given the bus, the sink writes a burst's lines when it ends (nothing before);
+    an event with a figure orjson cannot encode is logged and left out, the others of
+    its burst are written."""
+    from decimal import Decimal
+
+    from monitor.bus import EventBus
+
+    path = tmp_path / "events.jsonl"
+    bus = EventBus()
+    sink = JsonLinesSink(path, bus)
+    bus.subscribe(Event, sink.emit)
+    good = [
+        Event(EventKind.LEVEL, "a", "pool USDT", TargetKind.POOL, Level.WARN, time=float(i))
+        for i in range(3)
+    ]
+    bad = replace(good[0], margin_ratio=Decimal("0.5"))  # type: ignore[arg-type]
+    with bus.burst:
+        bus.publish_all(good[:2])
+        bus.publish(bad)
+        bus.publish(good[2])
+        assert path.read_bytes() == b""
+    assert path.read_bytes() == b"".join(e.to_json_line() for e in good)
+    assert "not written to the audit file" in caplog.text
+    sink.emit(good[0])  # outside a burst: written at once
+    assert path.read_bytes().count(b"\n") == 4
+    sink.close()

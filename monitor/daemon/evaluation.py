@@ -6,15 +6,17 @@ in one `update`, with no proof, band or screen deciding what may be skipped. The
 of all rows are then classified at once (engine/vector/levels.py, `level_for` over
 arrays) against per-row threshold columns (each account's own, cross or isolated) and
 each row's last reported level; only the rows whose level moved go through the
-`LevelTracker`, with the figures their events carry read from the frame's columns for all
-of them at once (no record per row), and it records and words each event exactly as it
-does for a scalar evaluation.
+`LevelTracker`, with the figures their events carry read from the frame's columns (and
+what the rows' positions say, from the row tables) for all of them at once (no record per
+row), and it records and words each event exactly as it does for a scalar evaluation;
+the frame's events are published as one batch (`EventBus.publish_all`).
 
 The engine follows the accounts rather than being told: before a frame, an account whose
 book was replaced since the last one (a REST read or a user-stream update installed a new
 snapshot) is loaded, and its rows' reported levels are read back from the tracker (the
-install reported them from its own scalar evaluation). A change of an account's
-positions' shape re-joins the layout; the row tables below are then rebuilt.
+install reported them from its own scalar evaluation), its positions' own figures from
+the new snapshot. A change of an account's positions' shape re-joins the layout; the row
+tables below are then rebuilt.
 """
 
 from __future__ import annotations
@@ -42,7 +44,12 @@ from monitor.engine.vector.levels import (
 )
 from monitor.engine.vector.risk import known
 from monitor.events import Event, LevelFigures, TargetKind, pool_target
-from monitor.events.tracker import LevelTracker, pool_level_figures, position_level_figures
+from monitor.events.tracker import (
+    LevelTracker,
+    margin_mode_name,
+    pool_level_figures,
+    position_level_figures,
+)
 
 if TYPE_CHECKING:
     from monitor.daemon.account import AccountState
@@ -76,6 +83,11 @@ class _Rows:
     pool_keys: np.ndarray
     """Per row, its account's name and its target key: object arrays, so that the rows
     whose level moved are one `take` each, not a Python lookup per row."""
+    position_exchange_price: np.ndarray
+    position_mode: np.ndarray
+    """Per position row, what its events carry of its position (not of the frame): the
+    exchange's liquidation price and the margin mode's name, object arrays as the keys
+    are, read again whenever its account is loaded (`_read_positions`)."""
     position_columns: LevelColumns
     pool_columns: LevelColumns
     position_level: np.ndarray
@@ -91,8 +103,10 @@ class GroupEvaluation:
     """One exchange group's engine, its rows' targets, and the frame last computed."""
 
     def __init__(
-        self, marks: MarkBoard, tracker: LevelTracker, emit: Callable[[Event], None]
+        self, marks: MarkBoard, tracker: LevelTracker, emit: Callable[[list[Event]], None]
     ) -> None:
+        """`emit` publishes a frame's events of one kind, in order (`EventBus.publish_all`:
+        hundreds in a crash frame, so not one call each)."""
         self.engine = VectorEngine()
         self.marks = marks
         self.tracker = tracker
@@ -198,9 +212,11 @@ class GroupEvaluation:
         retuned = any(seen.get(m.name) is not m.thresholds for m in self.monitors)
         if rows is None or rows.accounts is not layout.accounts or retuned:
             rows = self._rows = self._build_rows(layout, rows, {m.name for m in fresh})
-        else:
+        else:  # loaded in place: the same rows, of new positions
             for monitor in fresh:
-                self._read_levels(rows, monitor.name, layout.accounts[monitor.name])
+                span = layout.accounts[monitor.name]
+                self._read_levels(rows, monitor.name, span)
+                _read_positions(rows, layout, span)
         return rows
 
     def _build_rows(self, layout: Layout, old: _Rows | None, fresh: set[str]) -> _Rows:
@@ -233,6 +249,8 @@ class GroupEvaluation:
             *(np.ascontiguousarray(table[:, pool_account]) for table in cross)
         )
         position_keys: list[str] = []
+        position_exchange_price = np.empty(position_account.size, object)
+        position_mode = np.empty(position_account.size, object)
         position_level = np.full(position_account.size, UNSEEN, np.int8)
         pool_level = np.full(pool_account.size, UNSEEN, np.int8)
         rows_of = layout.position_rows
@@ -241,6 +259,10 @@ class GroupEvaluation:
             before = old.accounts.get(name) if old is not None and name not in fresh else None
             if before is not None and old is not None:
                 position_keys += old.position_keys[before.positions].tolist()
+                position_exchange_price[span.positions] = old.position_exchange_price[
+                    before.positions
+                ]
+                position_mode[span.positions] = old.position_mode[before.positions]
                 position_level[span.positions] = old.position_level[before.positions]
                 pool_level[span.pools] = old.pool_level[before.pools]
             else:
@@ -256,6 +278,8 @@ class GroupEvaluation:
             position_names=names.take(position_account),
             pool_names=names.take(pool_account),
             position_keys=np.array(position_keys, dtype=object),
+            position_exchange_price=position_exchange_price,
+            position_mode=position_mode,
             pool_keys=np.array([pool_target(asset) for _, asset in layout.pool_rows], dtype=object),
             position_columns=position_columns,
             pool_columns=pool_columns,
@@ -264,6 +288,7 @@ class GroupEvaluation:
         )
         for name, span in unread:
             self._read_levels(rows, name, span)
+            _read_positions(rows, layout, span)
         return rows
 
     def _read_levels(self, rows: _Rows, name: str, account: AccountRows) -> None:
@@ -288,8 +313,8 @@ class GroupEvaluation:
             frame.pool_margin_ratio, frame.pool_liquidation_distance,
             rows.pool_columns, rows.pool_level,
         )  # fmt: skip
-        moved = np.flatnonzero(pool_now != rows.pool_level).tolist()
-        if moved:
+        moved = np.flatnonzero(pool_now != rows.pool_level)
+        if moved.size:
             self._track(
                 rows, moved, _pool_figures(frame, moved), pool_now, kind=TargetKind.POOL,
                 accounts=rows.pool_account, names=rows.pool_names, keys=rows.pool_keys,
@@ -299,10 +324,10 @@ class GroupEvaluation:
             frame.margin_ratio, frame.liquidation_distance,
             rows.position_columns, rows.position_level,
         )  # fmt: skip
-        moved = np.flatnonzero(position_now != rows.position_level).tolist()
-        if moved:
+        moved = np.flatnonzero(position_now != rows.position_level)
+        if moved.size:
             self._track(
-                rows, moved, _position_figures(frame, moved), position_now,
+                rows, moved, _position_figures(frame, rows, moved), position_now,
                 kind=TargetKind.POSITION, accounts=rows.position_account,
                 names=rows.position_names, keys=rows.position_keys,
                 reported=rows.position_level,
@@ -311,7 +336,7 @@ class GroupEvaluation:
     def _track(
         self,
         rows: _Rows,
-        moved: list[int],
+        moved: np.ndarray,
         figures: LevelFigures,
         now: np.ndarray,
         *,
@@ -321,16 +346,18 @@ class GroupEvaluation:
         keys: np.ndarray,
         reported: np.ndarray,
     ) -> None:
-        """The moved rows (their events' figures in `figures`, their level codes in `now`)
-        through the tracker at once, with the levels the arrays classified, and the events
-        it words emitted in row order; those levels, which the tracker now holds, are kept
-        as the rows' reported levels and the count of each account's rows above OK
-        follows."""
-        emit, codes = self.emit, now.take(moved)
-        for event in self.tracker.report(
+        """The moved rows (an index array, which every gather below takes as it is: a list
+        would be converted again by each; their events' figures in `figures`, their level
+        codes in `now`) through the tracker at once, with the levels the arrays
+        classified, and the events it words emitted in row order; those levels, which the
+        tracker now holds, are kept as the rows' reported levels and the count of each
+        account's rows above OK follows."""
+        codes = now.take(moved)
+        events = self.tracker.report(
             kind, names.take(moved).tolist(), keys.take(moved).tolist(), levels_of(codes), figures
-        ):
-            emit(event)
+        )
+        if events:
+            self.emit(events)
         before = reported[moved] != _OK
         reported[moved] = codes
         hot = rows.hot
@@ -359,27 +386,43 @@ class GroupEvaluation:
         return rows.alarmed
 
 
-def _pool_figures(frame: Frame, rows: list[int]) -> LevelFigures:
+def _pool_figures(frame: Frame, moved: np.ndarray) -> LevelFigures:
     """What the events of these pool rows say, read from the frame's columns."""
-    index = np.asarray(rows, np.intp)
     return pool_level_figures(
-        known(frame.pool_margin_ratio, index), known(frame.pool_liquidation_distance, index),
-        [frame.pool_note_text(row) for row in rows],
+        known(frame.pool_margin_ratio, moved), known(frame.pool_liquidation_distance, moved),
+        _notes(moved, frame.pool_note, frame.pool_note_text),
     )  # fmt: skip
 
 
-def _position_figures(frame: Frame, rows: list[int]) -> LevelFigures:
-    """What the events of these position rows say, read from the frame's columns: a
-    note's text is worded only for the rows that have one."""
-    index = np.asarray(rows, np.intp)
-    rows_of = frame.layout.position_rows
-    notes = frame.note.take(index).tolist()
+def _position_figures(frame: Frame, rows: _Rows, moved: np.ndarray) -> LevelFigures:
+    """What the events of these position rows say, read from the frame's columns and
+    the rows' own."""
     return position_level_figures(
-        known(frame.margin_ratio, index), known(frame.liquidation_distance, index),
-        known(frame.liquidation_price, index), positions=[rows_of[row][1] for row in rows],
-        marks=frame.mark.take(index).tolist(),
-        notes=[
-            frame.position_note(row) if note else None
-            for row, note in zip(rows, notes, strict=True)
-        ],
+        known(frame.margin_ratio, moved), known(frame.liquidation_distance, moved),
+        known(frame.liquidation_price, moved),
+        exchange_prices=rows.position_exchange_price.take(moved).tolist(),
+        modes=rows.position_mode.take(moved).tolist(), marks=frame.mark.take(moved).tolist(),
+        notes=_notes(moved, frame.note, frame.position_note),
     )  # fmt: skip
+
+
+def _notes(
+    moved: np.ndarray, codes: np.ndarray, word: Callable[[int], str | None]
+) -> list[str | None]:
+    """The note texts of these rows, worded (`word`) only for the rows that have one (a
+    code other than `Note.NONE`, 0): most have none, and wording builds an enum."""
+    return [
+        word(row) if code else None
+        for row, code in zip(moved.tolist(), codes.take(moved).tolist(), strict=True)
+    ]
+
+
+def _read_positions(rows: _Rows, layout: Layout, account: AccountRows) -> None:
+    """Copy what one account's position rows' events carry of its snapshot's positions
+    into the rows' columns: on each load of the account, since a reload in place keeps
+    its rows (and keys) but not its positions (their exchange liquidation prices)."""
+    positions = [position for _, position in layout.position_rows[account.positions]]
+    rows.position_exchange_price[account.positions] = [
+        p.exchange_liquidation_price for p in positions
+    ]
+    rows.position_mode[account.positions] = [margin_mode_name(p) for p in positions]

@@ -106,7 +106,7 @@ class Daemon:
             group = self.groups.get(key := _group_key(account))
             if group is None:
                 marks = MarkBoard()
-                evaluation = GroupEvaluation(marks, self.tracker, self.bus.publish)
+                evaluation = GroupEvaluation(marks, self.tracker, self.bus.publish_all)
                 group = self.groups[key] = ExchangeGroup(
                     account.exchange, account.ws_url, marks, evaluation
                 )
@@ -285,9 +285,8 @@ class Daemon:
             return
         with self.bus.burst:  # the frame's events written out together, before the news
             outcome = group.evaluation.evaluate(moved)
-        if self.bus.listens(Evaluated):
-            for monitor in outcome.alarmed:
-                self.bus.publish(monitor.evaluated_news)
+        if self.bus.listens(Evaluated):  # one batch: up to an account each in a crash
+            self.bus.publish_all([monitor.evaluated_news for monitor in outcome.alarmed])
         if self.on_tick_done is not None:
             self.on_tick_done(min(t.received for t in ticks), outcome.targets)
 

@@ -134,6 +134,19 @@ class Event:
         """`to_json_bytes()` and a newline, appended by the encoder: an audit file's line."""
         return orjson.dumps(self, option=_NUMPY_LINE)
 
+    @staticmethod
+    def json_lines(events: Sequence[Event]) -> bytes:
+        """`to_json_line()` of each of `events`, joined, byte for byte, from one encoding
+        of the list: a crash frame's hundreds of events in one buffer, not one allocated
+        (and grown, and trimmed) per event, which cost twice the encoding in a frame.
+
+        The list's `},{"kind":` separators become newlines: nothing else in it reads so,
+        since every event's object starts with its `kind` (fields in order), holds no
+        nested object, and a quote inside a string is escaped (`\\"`)."""
+        if not events:
+            return b""
+        return orjson.dumps(events, option=_NUMPY)[1:-1].replace(_BETWEEN, _APART) + b"\n"
+
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Event:
         """The event `to_json()` wrote (an unfinite figure comes back as None), its kinds
@@ -146,6 +159,7 @@ class Event:
 EVENT_FIELDS = tuple(f.name for f in fields(Event))
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _NUMPY_LINE = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+_BETWEEN, _APART = b'},{"kind":', b'}\n{"kind":'
 
 
 class LevelFigures(NamedTuple):

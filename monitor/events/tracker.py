@@ -162,9 +162,16 @@ def position_figures(risks: Sequence[PositionRisk]) -> LevelFigures:
     """What positions' events say, from their records."""
     return position_level_figures(
         [r.margin_ratio for r in risks], [r.liquidation_distance for r in risks],
-        [r.liquidation_price for r in risks], positions=[r.position for r in risks],
+        [r.liquidation_price for r in risks],
+        exchange_prices=[r.position.exchange_liquidation_price for r in risks],
+        modes=[margin_mode_name(r.position) for r in risks],
         marks=[r.mark_price for r in risks], notes=[r.note for r in risks],
     )  # fmt: skip
+
+
+def margin_mode_name(position: Position) -> str:
+    """The margin mode an event of `position` names (its wire name)."""
+    return _MODE_NAME[position.margin_mode]
 
 
 def pool_level_figures(
@@ -184,16 +191,17 @@ def position_level_figures(
     distances: list[float | None],
     prices: list[float | None],
     *,
-    positions: Sequence[Position],
+    exchange_prices: list[float | None],
+    modes: list[str],
     marks: list[float],
     notes: list[str | None],
 ) -> LevelFigures:
     """What positions' events say, figure by figure; the exchange's own liquidation price
-    and the margin mode are the positions'."""
+    and the margin mode (`margin_mode_name`) are the positions' own, not figures of the
+    frame."""
     return LevelFigures(
-        ratios, distances, prices, [p.exchange_liquidation_price for p in positions], marks,
-        [_MODE_NAME[p.margin_mode] for p in positions], [note or "" for note in notes],
-    )  # fmt: skip
+        ratios, distances, prices, exchange_prices, marks, modes, [note or "" for note in notes]
+    )
 
 
 def _one(
