@@ -128,7 +128,7 @@ def test_wrapper_answers_errors_and_single_objects(caplog: pytest.LogCaptureFixt
         parse({"stream": "btcusdt@aggTrade", "data": {"e": "aggTrade"}})
 
 
-async def test_the_array_feed_counts_bad_frames_and_reads_on() -> None:
+async def test_the_array_feed_reads_bytes_counts_bad_frames_and_reads_on() -> None:
     async def array_stream(ws: Any) -> None:
         await ws.send(json.dumps([BTC_ITEM, {"e": "aggTrade"}]))
         await ws.send(json.dumps([1, 2]))
@@ -136,11 +136,18 @@ async def test_the_array_feed_counts_bad_frames_and_reads_on() -> None:
         await ws.send(json.dumps([ETH_ITEM]))
         await ws.wait_closed()
 
+    class Recording(BinanceUsdmMarkFeed):
+        def _parse(self, raw: str | bytes, received: float) -> list[MarkTick]:
+            kinds.append(type(raw))
+            return super()._parse(raw, received)
+
+    kinds: list[type] = []
     rec = Recorder()
+    many = {f"C{i}USDT": f"C{i}/USDT:USDT" for i in range(60)}
     async with WsServer(array_stream) as server:
-        feed = BinanceUsdmMarkFeed(
+        feed = Recording(
             "binanceusdm",
-            {f"C{i}USDT": f"C{i}/USDT:USDT" for i in range(60)} | {"BTCUSDT": BTC, "ETHUSDT": ETH},
+            many | {"BTCUSDT": BTC, "ETHUSDT": ETH},
             **rec.callbacks(),
             ws_origin=server.origin,
             **FAST,
@@ -150,6 +157,7 @@ async def test_the_array_feed_counts_bad_frames_and_reads_on() -> None:
             stats = feed.stats
 
     assert server.paths == ["/market/ws/!markPrice@arr@1s"]
+    assert kinds == [bytes] * 4  # text frames too: not decoded to str on the way
     assert [(t.symbol, t.price) for t in rec.ticks] == [(BTC, 11794.15), (ETH, 3200.25)]
     assert (stats.messages, stats.parse_errors, stats.ticks) == (4, 2, 2)
 

@@ -63,6 +63,7 @@ class _BinanceMarkFeed(StreamFeed):
     origin: str
     prefix: str  # the routed path ("/market") or "" where the host has no routing
     max_connection_age = 23.5 * 3600.0
+    recv_decode = False  # both decoders read the frame's bytes as they are
 
     def _stream_url(self) -> str:
         ids = sorted(self._symbols)
