@@ -70,6 +70,10 @@ class StreamFeed(LoopingFeed):
     close_timeout: float = 2.0
     #: Binance's all-market array is ~100 KB a second; leave room.
     max_frame: int = 8 * 1024 * 1024
+    #: websockets' `recv(decode=...)`: None hands text frames over as str (binary ones as
+    #: bytes); False hands every frame over as bytes, for a parser that reads bytes and
+    #: need not pay for decoding a large frame to str first.
+    recv_decode: bool | None = None
 
     # ------------------------------------------------------------------ dialect hooks
 
@@ -145,9 +149,10 @@ class StreamFeed(LoopingFeed):
         supervisor = asyncio.create_task(self._supervise(conn))
         try:
             await self._subscribe(ws, sorted(conn.subscribed))
-            async for raw in ws:
-                self._on_frame(raw, conn)
-        except ConnectionClosed:
+            decode = self.recv_decode
+            while True:  # `async for raw in ws` without the choice of decoding
+                self._on_frame(await ws.recv(decode), conn)
+        except ConnectionClosed:  # the iterator ends on a normal closure: so does this
             pass
         finally:
             try:

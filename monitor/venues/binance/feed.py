@@ -14,6 +14,12 @@ URL, no resubscription when the set changes), COIN-M, which has no all-market ar
 `<pair>@markPrice@1s` (every contract of a pair). Either way the frames are filtered to
 the subscribed ids.
 
+The all-market array is decoded by a typed decoder first (`_ARRAY`): it builds one small
+struct of the six fields read per market and skips the others (`i`, `P`) without
+allocating them, where a generic decoder builds ~560 dicts of eight keys a second. Every
+other frame, and any array that does not fit those types, takes the generic path, so the
+outcome of a frame (its ticks, or the error it raises) is the generic path's.
+
 Keepalive is Binance's own: the server pings every few minutes and websockets answers by
 itself. A connection lives at most 24 h, so it is replaced after MAX_CONNECTION_AGE.
 """
@@ -22,8 +28,9 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 import orjson
 
 from monitor.feeds.base import MarkTick, UnexpectedMessage, optional_float, optional_ms
@@ -36,10 +43,27 @@ log = logging.getLogger(__name__)
 MANY_STREAMS = 50
 
 
+class _MarkPrice(msgspec.Struct, gc=False):
+    """One `markPriceUpdate` as the fast path reads it. Numbers stay strings (as sent):
+    only the held markets' are converted, as on the generic path. No cycles, so the
+    structs stay out of the collector."""
+
+    e: Literal["markPriceUpdate"]
+    E: int
+    s: str
+    p: str
+    r: str | None = None
+    T: int | None = None
+
+
+_ARRAY = msgspec.json.Decoder(list[_MarkPrice])
+
+
 class _BinanceMarkFeed(StreamFeed):
     origin: str
     prefix: str  # the routed path ("/market") or "" where the host has no routing
     max_connection_age = 23.5 * 3600.0
+    recv_decode = False  # both decoders read the frame's bytes as they are
 
     def _stream_url(self) -> str:
         ids = sorted(self._symbols)
@@ -53,6 +77,31 @@ class _BinanceMarkFeed(StreamFeed):
         """The path of the one stream that covers more than MANY_STREAMS symbols."""
 
     def _parse(self, raw: Frame, received: float) -> list[MarkTick]:
+        try:
+            items = _ARRAY.decode(raw)
+        except msgspec.MsgspecError:  # not an array of well-typed marks
+            return self._parse_any(raw, received)
+        # The all-market array carries ~560 markets a second for the few held: only the
+        # held ones cost a conversion and a tick.
+        held, exchange = self._symbols.get, self.exchange_id
+        return [
+            MarkTick(
+                exchange,
+                symbol,
+                float(item.p),
+                item.E / 1000.0,
+                received,
+                optional_float(item.r),
+                optional_ms(item.T),
+            )
+            for item in items
+            if (symbol := held(item.s)) is not None
+        ]
+
+    def _parse_any(self, raw: Frame, received: float) -> list[MarkTick]:
+        """Any frame: the wrapper, answers, errors, single objects, and the odd array
+        (a stranger's event raises UnexpectedMessage, an unheld market's odd value is
+        ignored)."""
         message = orjson.loads(raw)
         if isinstance(message, dict):
             if "stream" in message:  # combined-stream wrapper
@@ -63,8 +112,6 @@ class _BinanceMarkFeed(StreamFeed):
                 log.warning("%s stream error: %s", self.exchange_id, message["error"])
                 return []
         items: list[Any] = message if isinstance(message, list) else [message]
-        # The all-market array carries ~560 markets a second for the few held: every item
-        # is checked, but only the held ones cost a conversion and a tick.
         held, exchange, ticks = self._symbols.get, self.exchange_id, []
         for item in items:
             if item["e"] != "markPriceUpdate":
