@@ -85,18 +85,11 @@ class _BinanceMarkFeed(StreamFeed):
         # held ones cost a conversion and a tick.
         held, exchange = self._symbols.get, self.exchange_id
         return [
-            MarkTick(
-                exchange,
-                symbol,
-                float(item.p),
-                item.E / 1000.0,
-                received,
-                optional_float(item.r),
-                optional_ms(item.T),
-            )
+            _tick(exchange, symbol, received, price=item.p, event_ms=item.E, rate=item.r,
+                  next_funding_ms=item.T)
             for item in items
             if (symbol := held(item.s)) is not None
-        ]
+        ]  # fmt: skip
 
     def _parse_any(self, raw: Frame, received: float) -> list[MarkTick]:
         """Any frame: the wrapper, answers, errors, single objects, and the odd array
@@ -119,17 +112,33 @@ class _BinanceMarkFeed(StreamFeed):
             symbol = held(item["s"])
             if symbol is not None:
                 ticks.append(
-                    MarkTick(
-                        exchange,
-                        symbol,
-                        float(item["p"]),
-                        item["E"] / 1000.0,
-                        received,
-                        optional_float(item.get("r")),
-                        optional_ms(item.get("T")),
-                    )
-                )
+                    _tick(exchange, symbol, received, price=item["p"], event_ms=item["E"],
+                          rate=item.get("r"), next_funding_ms=item.get("T"))
+                )  # fmt: skip
         return ticks
+
+
+def _tick(
+    exchange: str,
+    symbol: str,
+    received: float,
+    *,
+    price: str,
+    event_ms: int,
+    rate: str | None,
+    next_funding_ms: int | None,
+) -> MarkTick:
+    """One held market's tick from its markPriceUpdate fields as sent (numbers as
+    strings, times in ms): the one conversion both decoders' items go through."""
+    return MarkTick(
+        exchange,
+        symbol,
+        float(price),
+        event_ms / 1000.0,
+        received,
+        optional_float(rate),
+        optional_ms(next_funding_ms),
+    )
 
 
 class BinanceUsdmMarkFeed(_BinanceMarkFeed):
